@@ -1,0 +1,163 @@
+"""Evaluator throughput: a population of random programs over 65,536 float32 points.
+
+Measures pysearch's Rust evaluator and vectorised numpy on the same programs in the same run,
+and compares with this machine's float32 FMA peak measured by ../shared/tools/peak-fma.c.
+
+    python experiments/bench_throughput.py [--programs 1000] [--points 65536] [--repeat 5]
+
+The op mix is that of search-time populations: fma 30%, mul 20%, add 20%, sub 15%, div 5%,
+and 2.5% each of min, max, abs, neg. The numpy baseline computes fma as a*b+c in float32 (two
+roundings: cheaper than an exact fma, so the comparison favours numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pysearch
+from pysearch import _core
+from pysearch.program import Instr, Program, Ref
+
+MIX = {"fma": 0.30, "mul": 0.20, "add": 0.20, "sub": 0.15, "div": 0.05,
+       "min": 0.025, "max": 0.025, "abs": 0.025, "neg": 0.025}
+ARITY = {"fma": 3, "mul": 2, "add": 2, "sub": 2, "div": 2, "min": 2, "max": 2, "abs": 1, "neg": 1}
+
+
+def random_program(rng: np.random.Generator, n_instr: int) -> Program:
+    """A program whose every instruction is live (each feeds the next), constants in [-2, 2]."""
+    ops, probs = list(MIX), np.array(list(MIX.values()))
+    instrs: list[Instr] = []
+    for i in range(n_instr):
+        op = rng.choice(ops, p=probs / probs.sum())
+        args = []
+        for j in range(ARITY[op]):
+            if j == 0 and i > 0:
+                args.append(Ref.val(i - 1))  # chain: keeps every instruction live
+            else:
+                r = rng.random()
+                if r < 0.4 or i == 0 and r < 0.7:
+                    args.append(Ref.input(0))
+                elif r < 0.7 and i > 0:
+                    args.append(Ref.val(int(rng.integers(0, i))))
+                else:
+                    args.append(Ref.const(float(np.float32(rng.uniform(-2, 2)))))
+        instrs.append(Instr(str(op), tuple(args)))
+    return Program(instrs)
+
+
+def numpy_eval(p: Program, x: np.ndarray) -> np.ndarray:
+    """Straightforward vectorised numpy evaluation (one array per instruction)."""
+    vals: list[np.ndarray] = []
+    f32 = np.float32
+
+    def get(a):
+        if a.kind == "input":
+            return x
+        if a.kind == "value":
+            return vals[a.index]
+        return f32(a.value)
+
+    for ins in p.instrs:
+        a = [get(r) for r in ins.args]
+        op = ins.op
+        if op == "fma":
+            v = a[0] * a[1] + a[2]
+        elif op == "add":
+            v = a[0] + a[1]
+        elif op == "sub":
+            v = a[0] - a[1]
+        elif op == "mul":
+            v = a[0] * a[1]
+        elif op == "div":
+            v = a[0] / a[1]
+        elif op == "min":
+            v = np.minimum(a[0], a[1])
+        elif op == "max":
+            v = np.maximum(a[0], a[1])
+        elif op == "abs":
+            v = np.abs(a[0])
+        else:
+            v = -a[0]
+        vals.append(np.asarray(v, dtype=f32))
+    return vals[p.output]
+
+
+def measure_peak() -> float | None:
+    """float32 FMA lane-ops per second on all cores, from ../shared/tools/peak-fma.c."""
+    src = Path(__file__).resolve().parents[2] / "shared" / "tools" / "peak-fma.c"
+    if not src.exists():
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        exe = Path(d) / "peak-fma"
+        subprocess.run(["gcc", "-O2", "-march=native", "-fopenmp", str(src), "-o", str(exe)], check=True)
+        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("peak_f32_fma_lane_ops_per_s"):
+            return float(line.split()[1])
+    return None
+
+
+def best_time(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--programs", type=int, default=1000)
+    ap.add_argument("--points", type=int, default=65536)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    progs = [random_program(rng, int(rng.integers(8, 17))) for _ in range(args.programs)]
+    x = rng.uniform(-2, 2, args.points).astype(np.float32)
+    instr_points = sum(p.ops for p in progs) * args.points
+
+    # correctness first: the two agree wherever no fma is involved (numpy rounds fma twice)
+    no_fma = [p for p in progs if all(i.op != "fma" for i in p.instrs)][:20]
+    for p in no_fma:
+        a, b = pysearch.evaluate(p, x), numpy_eval(p, x)
+        assert np.array_equal(a, b, equal_nan=True), "evaluator and numpy disagree"
+
+    pysearch.evaluate(progs[:4], x)  # warm up the thread pool
+    t_rust = best_time(lambda: pysearch.evaluate(progs, x), args.repeat)
+    compiled = [p.compile().as_tuple() for p in progs]
+    mat = x.reshape(1, -1)
+    t_core = best_time(lambda: _core.evaluate(compiled, mat), args.repeat)
+    with np.errstate(all="ignore"):
+        t_numpy = best_time(lambda: [numpy_eval(p, x) for p in progs], max(1, args.repeat // 2))
+    peak = measure_peak()
+
+    rate = instr_points / t_rust
+    rate_core = instr_points / t_core
+    rate_np = instr_points / t_numpy
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, isa={_core.isa()}")
+    print(f"workload: {args.programs} programs x {args.points} points, {instr_points / args.points / args.programs:.1f} live instructions/program")
+    print()
+    print(f"{'evaluator':34} {'seconds':>9} {'instr*points/s':>15} {'vs numpy':>9}")
+    print(f"{'numpy (vectorised, one array/op)':34} {t_numpy:9.3f} {rate_np:15.3e} {1.0:9.1f}")
+    print(f"{'pysearch.evaluate (incl. compile)':34} {t_rust:9.3f} {rate:15.3e} {rate / rate_np:9.1f}")
+    print(f"{'pysearch._core.evaluate (precompiled)':34} {t_core:9.3f} {rate_core:15.3e} {rate_core / rate_np:9.1f}")
+    frac = rate_core / peak if peak else float("nan")
+    if peak:
+        print(f"\nfloat32 FMA peak (peak-fma.c, all cores): {peak:.3e} lane-ops/s; evaluator at {100 * frac:.1f}% of it")
+    print(f"RESULT throughput_ratio_vs_numpy={rate_core / rate_np:.2f} fraction_of_peak={frac:.4f} evals_per_s={rate_core:.4e}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from pysearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""The ``pysearch`` command line: one sub-command per module in :mod:`pysearch.commands`.
+
+Each command module defines ``register(subparsers)``, which adds its parser(s) and sets
+``func`` (a callable taking the parsed arguments and returning an exit code). Errors that a user
+can fix (bad input, unknown target, unreadable file) are printed as one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Command modules, in the order ``pysearch --help`` lists them.
+COMMAND_MODULES = ("demo", "search", "verify", "export", "show", "fit", "emergence")
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pysearch",
+        description="Evolve fast, verified float32 approximations; fit and discover scaling laws.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"pysearch.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"pysearch.commands.{name}":
+                continue  # command not built into this version
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("pysearch: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        print(f"pysearch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``pysearch`` CLI; each module defines ``register(subparsers)``."""

@@ -1,0 +1,243 @@
+"""Evaluate programs and measure their error, in Rust, from Python.
+
+Everything here is a thin, checking front for :mod:`pysearch._core`: inputs are validated
+(dtype, shape, contiguity, emptiness) and turned into clear ``TypeError``/``ValueError``s before
+any work starts; the work itself runs in Rust with the GIL released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from pysearch import _core
+from pysearch.domain import Domain, as_domain
+from pysearch.program import Program, as_programs
+from pysearch.targets import Target, get_target, reference, round_exact_to_float32
+
+ProgramsLike = Union[Program, str, Iterable[Union[Program, str]]]
+
+#: Largest custom-target domain verified exhaustively (mpmath at every point).
+MAX_CUSTOM_EXHAUSTIVE = 1 << 16
+
+
+def _inputs_matrix(progs: Sequence[Program], x) -> np.ndarray:
+    """Shape inputs as the (n_inputs, n) array Rust takes, without copying where possible."""
+    dtype = progs[0].dtype
+    names = progs[0].inputs
+    for p in progs[1:]:
+        if p.dtype != dtype:
+            raise TypeError(f"all programs in a batch must share a dtype ({dtype} vs {p.dtype})")
+        if p.inputs != names:
+            raise ValueError(f"all programs in a batch must share inputs ({names} vs {p.inputs})")
+    if isinstance(x, Mapping):
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise ValueError(f"inputs missing from x: {missing} (program inputs: {list(names)})")
+        cols = [_check_array(x[n], dtype, f"x[{n!r}]", ndim=1) for n in names]
+        if len({len(c) for c in cols}) != 1:
+            raise ValueError(f"input arrays differ in length: {[len(c) for c in cols]}")
+        mat = cols[0].reshape(1, -1) if len(cols) == 1 else np.stack(cols)
+    else:
+        arr = _check_array(x, dtype, "x", ndim=None)
+        if arr.ndim == 1:
+            mat = arr.reshape(1, -1)
+        elif arr.ndim == 2:
+            mat = arr
+        else:
+            raise ValueError(f"x must be 1-D (one input) or 2-D (n_inputs, n), got shape {arr.shape}")
+    if mat.shape[0] != len(names):
+        raise ValueError(f"programs take {len(names)} input(s) {list(names)} but x has {mat.shape[0]} row(s)")
+    return mat
+
+
+def _check_array(x, dtype: str, what: str, ndim: int | None) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{what} must be a numpy array of {dtype}, not {type(x).__name__}")
+    if x.dtype != np.dtype(dtype):
+        raise TypeError(f"{what} has dtype {x.dtype}, but the program computes in {dtype}; convert with x.astype(np.{dtype})")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{what} must be {ndim}-D, got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{what} is empty")
+    if not x.flags.c_contiguous:
+        raise TypeError(f"{what} is not contiguous; pass np.ascontiguousarray({what})")
+    return x
+
+
+def evaluate(programs: ProgramsLike, x) -> np.ndarray:
+    """Run programs on inputs; one program gives shape (n,), a list gives (n_programs, n).
+
+    ``x`` is a contiguous 1-D array (one input), a 2-D (n_inputs, n) array, or a dict of 1-D
+    arrays by input name, in the programs' dtype. Bit-exact with :mod:`pysearch.interpreter`.
+    """
+    progs, single = as_programs(programs)
+    if not progs:
+        raise ValueError("no programs to evaluate")
+    mat = _inputs_matrix(progs, x)
+    out = _core.evaluate([p.compile().as_tuple() for p in progs], mat)
+    return out[0] if single else out
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    """Error of one float32 program against a target over a set of float32 inputs.
+
+    ``max_ulp`` is max |y - f(x)| / ulp(f(x)) (inf when some output is NaN/inf where f is
+    finite, or wrong where f is NaN/inf); ``max_ulp_distance`` counts float32 values between y and
+    the correctly rounded f(x) (inf for a NaN output).
+    """
+
+    max_ulp: float
+    argmax_x: float
+    mean_ulp: float
+    frac_correctly_rounded: float
+    nonfinite: bool
+    max_ulp_distance: float
+    n_points: int
+    mode: str = "sample"
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class ErrorTable:
+    """Errors of a batch of programs: numpy arrays with :class:`ErrorStats`' field names."""
+
+    def __init__(self, cols: dict, x: np.ndarray, mode: str):
+        n = cols["n"].astype(np.float64)
+        self.max_ulp = cols["max_ulp"]
+        self.argmax_x = x[np.minimum(cols["argmax"], len(x) - 1).astype(np.int64)]
+        self.mean_ulp = np.where(cols["n_infinite"] > 0, np.inf, cols["sum_ulp"] / n)
+        self.frac_correctly_rounded = cols["n_correct"] / n
+        self.nonfinite = cols["n_nonfinite"] > 0
+        dist = cols["max_distance"]
+        self.max_ulp_distance = np.where(dist == np.iinfo(np.uint64).max, np.inf, dist.astype(np.float64))
+        self.n_points = len(x)
+        self.mode = mode
+
+    def __len__(self) -> int:
+        return len(self.max_ulp)
+
+    def __getitem__(self, i: int) -> ErrorStats:
+        return ErrorStats(
+            float(self.max_ulp[i]),
+            float(self.argmax_x[i]),
+            float(self.mean_ulp[i]),
+            float(self.frac_correctly_rounded[i]),
+            bool(self.nonfinite[i]),
+            float(self.max_ulp_distance[i]),
+            self.n_points,
+            self.mode,
+        )
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+class _ReferenceCache:
+    """Remembers the reference of the last few (target, points) pairs: searches reuse one sample."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.items: dict = {}
+
+    def get(self, t: Target, x: np.ndarray):
+        key = (t.name, id(t.fn), x.tobytes().__hash__(), len(x))
+        hit = self.items.get(key)
+        if hit is not None and np.array_equal(hit[0], x):
+            return hit[1], hit[2]
+        ref, rounded = reference(t, x)
+        if len(self.items) >= self.size:
+            self.items.pop(next(iter(self.items)))
+        self.items[key] = (x.copy(), ref, rounded)
+        return ref, rounded
+
+
+_REFS = _ReferenceCache()
+
+
+def ulp_error(programs: ProgramsLike, x: np.ndarray, target) -> Union[ErrorStats, ErrorTable]:
+    """Error of float32 programs over the float32 points ``x`` against ``target``.
+
+    One program gives an :class:`ErrorStats`, a list an :class:`ErrorTable`.
+    """
+    progs, single = as_programs(programs)
+    if not progs:
+        raise ValueError("no programs to measure")
+    for p in progs:
+        if p.dtype != "float32":
+            raise TypeError("ulp_error measures float32 programs; this one computes in " + p.dtype)
+        if len(p.inputs) != 1:
+            raise ValueError(f"ulp_error needs single-input programs; this one takes {list(p.inputs)}")
+    x = _check_array(x, "float32", "x", ndim=1)
+    t = get_target(target)
+    ref, rounded = _REFS.get(t, x)
+    cols = _core.sample_ulp_errors([p.compile().as_tuple() for p in progs], x, ref, rounded)
+    table = ErrorTable(cols, x, "sample")
+    return table[0] if single else table
+
+
+def verify(program: Union[Program, str], target, domain, exhaustive: bool = True,
+           n_sample: int = 1_000_000, seed: int = 0) -> ErrorStats:
+    """Error of one float32 program over a domain: every float32 in it, or a stratified sample.
+
+    Exhaustive checks of built-in targets stream every input through Rust; the few inputs whose
+    rounding float64 cannot decide are settled with mpmath. Custom targets are exhaustive only up
+    to 65,536 points (mpmath at each); larger ones raise ``ValueError`` unless sampled.
+    """
+    (prog,), _ = as_programs(program)
+    if prog.dtype != "float32" or len(prog.inputs) != 1:
+        raise TypeError("verify checks single-input float32 programs")
+    dom = as_domain(domain)
+    t = get_target(target)
+    if not exhaustive:
+        st = ulp_error(prog, dom.sample(n_sample, seed), t)
+        return st
+    if not t.builtin:
+        if dom.count() > MAX_CUSTOM_EXHAUSTIVE:
+            raise ValueError(
+                f"custom target {t.name!r}: exhaustive check of {dom.count()} points needs mpmath at "
+                f"each; limit is {MAX_CUSTOM_EXHAUSTIVE}. Use exhaustive=False (sampling)."
+            )
+        st = ulp_error(prog, dom.all(), t)
+        return ErrorStats(**{**st.to_dict(), "mode": "exhaustive"})
+    cols, argmax_x, undecided = _core.exhaustive_ulp_error(prog.compile().as_tuple(), t.name, dom.a, dom.b)
+    n_correct = int(cols["n_correct"][0])
+    max_dist = int(cols["max_distance"][0])
+    if len(undecided):
+        y = evaluate(prog, undecided)
+        for yi, xi in zip(y, undecided):
+            cr = round_exact_to_float32(t.exact(xi))
+            d = _distance32(yi, cr)
+            n_correct += d == 0
+            max_dist = max(max_dist, d)
+    n = int(cols["n"][0])
+    big = np.iinfo(np.uint64).max
+    return ErrorStats(
+        max_ulp=float(cols["max_ulp"][0]),
+        argmax_x=float(argmax_x),
+        mean_ulp=float("inf") if cols["n_infinite"][0] else float(cols["sum_ulp"][0]) / n,
+        frac_correctly_rounded=n_correct / n,
+        nonfinite=bool(cols["n_nonfinite"][0]),
+        max_ulp_distance=float("inf") if max_dist >= big else float(max_dist),
+        n_points=n,
+        mode="exhaustive",
+    )
+
+
+def _distance32(a: np.float32, b: np.float32) -> int:
+    """ULP distance between two float32 values (-0 equals +0); huge for NaN."""
+    if np.isnan(a) or np.isnan(b):
+        return int(np.iinfo(np.uint64).max)
+
+    def ord32(v):
+        bits = int(np.array(v, dtype=np.float32).view(np.uint32))
+        return bits if bits < 0x80000000 else -(bits & 0x7FFFFFFF)
+
+    return abs(ord32(a) - ord32(b))
+
+
+__all__ = ["evaluate", "ulp_error", "verify", "ErrorStats", "ErrorTable", "Domain", "Target"]

@@ -1,0 +1,549 @@
+"""Straight-line programs: the representation every part of pysearch shares.
+
+A :class:`Program` is a list of SSA instructions over named inputs and constants, in one
+floating-point dtype. This module parses and prints the text form, reads and writes the JSON
+form, measures op count, cost and critical-path latency, and compiles a program to the flat
+arrays the Rust evaluator takes. Semantics are specified in ``docs/program-format.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """Static facts about one operation."""
+
+    name: str
+    arity: int
+    cost: float
+    latency: float
+    float64_only: bool = False
+
+
+#: Every operation, in opcode order (the index is the opcode the Rust core uses).
+OPS: tuple[OpInfo, ...] = (
+    OpInfo("add", 2, 1, 3),
+    OpInfo("sub", 2, 1, 3),
+    OpInfo("mul", 2, 1, 3),
+    OpInfo("div", 2, 4, 11),
+    OpInfo("fma", 3, 1, 4),
+    OpInfo("neg", 1, 1, 1),
+    OpInfo("abs", 1, 1, 1),
+    OpInfo("sqrt", 1, 4, 13),
+    OpInfo("min", 2, 1, 1),
+    OpInfo("max", 2, 1, 1),
+    OpInfo("rint", 1, 1, 3),
+    OpInfo("floor", 1, 1, 3),
+    OpInfo("ldexp", 2, 1, 2),
+    OpInfo("getexp", 1, 1, 2),
+    OpInfo("getmant", 1, 1, 2),
+    OpInfo("exp", 1, 8, 20, float64_only=True),
+    OpInfo("log", 1, 8, 20, float64_only=True),
+    OpInfo("pow", 2, 8, 20, float64_only=True),
+)
+OP_BY_NAME: dict[str, OpInfo] = {op.name: op for op in OPS}
+OPCODE: dict[str, int] = {op.name: i for i, op in enumerate(OPS)}
+
+_KEYWORDS = frozenset({"dtype", "inputs", "return", "inf", "nan"})
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class ProgramError(ValueError):
+    """A program text, JSON document or structure is invalid; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An operand: an input (``kind='input'``), an earlier instruction (``'value'``) or a constant.
+
+    For inputs and values ``index`` is the input number or instruction number; for constants
+    ``value`` holds the constant, already rounded to the program's dtype (stored as a Python float).
+    """
+
+    kind: str
+    index: int = 0
+    value: float = 0.0
+
+    @staticmethod
+    def input(i: int) -> "Ref":
+        return Ref("input", i)
+
+    @staticmethod
+    def val(i: int) -> "Ref":
+        return Ref("value", i)
+
+    @staticmethod
+    def const(v: float) -> "Ref":
+        return Ref("const", 0, float(v))
+
+    def same(self, other: "Ref") -> bool:
+        """Equality that compares constants by bits (so -0.0 != 0.0 and NaN == NaN)."""
+        if self.kind != other.kind:
+            return False
+        if self.kind == "const":
+            return _bits64(self.value) == _bits64(other.value)
+        return self.index == other.index
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One instruction: ``op`` applied to ``args`` (``Ref`` operands)."""
+
+    op: str
+    args: tuple[Ref, ...]
+
+
+def _bits64(v: float) -> int:
+    return int(np.array(v, dtype=np.float64).view(np.uint64))
+
+
+def round_to_dtype(v: float, dtype: str) -> float:
+    """Round a Python float once to ``dtype`` and return it as a Python float."""
+    if dtype == "float32":
+        with np.errstate(over="ignore"):
+            return float(np.float32(v))
+    return float(v)
+
+
+def format_const(v: float, dtype: str) -> str:
+    """Shortest decimal that parses back to the same ``dtype`` bits, else a hex-float."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if dtype == "float32":
+        text = np.format_float_positional(np.float32(v), unique=True, trim="-")
+        if "e" not in text and len(text) > 14:
+            text = np.format_float_scientific(np.float32(v), unique=True, trim="-")
+    else:
+        text = repr(float(v))
+    if text.endswith("."):
+        text = text[:-1]
+    if _bits64(round_to_dtype(float(text), dtype)) == _bits64(v):
+        return text
+    return float(v).hex()
+
+
+def parse_literal(token: str, dtype: str) -> float:
+    """Parse a numeric literal token and round it once to ``dtype``; raise ``ProgramError``."""
+    t = token.strip()
+    try:
+        if re.fullmatch(r"[+-]?0[xX].*", t):
+            v = float.fromhex(t)
+        else:
+            if not re.fullmatch(r"[+-]?(inf|nan|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)", t):
+                raise ValueError
+            v = float(t)
+    except ValueError:
+        raise ProgramError(f"not a name or a number: {token!r}") from None
+    return round_to_dtype(v, dtype)
+
+
+@dataclass
+class Program:
+    """A straight-line program over named inputs in one dtype.
+
+    ``instrs[i]`` computes value ``i``; ``output`` is the index of the returned instruction.
+    Build one with :func:`parse`, :meth:`from_json`, or directly and call :meth:`validate`.
+    """
+
+    instrs: list[Instr]
+    inputs: tuple[str, ...] = ("x",)
+    dtype: str = "float32"
+    output: int | None = None
+    names: list[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.instrs = list(self.instrs)
+        self.inputs = tuple(self.inputs)
+        if self.output is None:
+            self.output = len(self.instrs) - 1
+        self.validate()
+
+    # ----------------------------------------------------------------- checks
+    def validate(self) -> None:
+        """Raise ``ProgramError`` unless every instruction is well formed and acyclic."""
+        if self.dtype not in DTYPES:
+            raise ProgramError(f"unknown dtype {self.dtype!r}; expected one of {DTYPES}")
+        if not self.inputs:
+            raise ProgramError("a program needs at least one input")
+        for name in self.inputs:
+            if not _IDENT.match(name) or name in _KEYWORDS or name in OP_BY_NAME:
+                raise ProgramError(f"bad input name {name!r}")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ProgramError(f"duplicate input names in {self.inputs}")
+        if not self.instrs:
+            raise ProgramError("a program needs at least one instruction")
+        for i, ins in enumerate(self.instrs):
+            info = OP_BY_NAME.get(ins.op)
+            if info is None:
+                raise ProgramError(f"instruction {i + 1}: unknown op {ins.op!r}")
+            if info.float64_only and self.dtype != "float64":
+                raise ProgramError(f"instruction {i + 1}: op {ins.op!r} is only for float64 programs")
+            if len(ins.args) != info.arity:
+                raise ProgramError(
+                    f"instruction {i + 1}: {ins.op} takes {info.arity} operand(s), got {len(ins.args)}"
+                )
+            for a in ins.args:
+                if a.kind == "input":
+                    if not 0 <= a.index < len(self.inputs):
+                        raise ProgramError(f"instruction {i + 1}: input index {a.index} out of range")
+                elif a.kind == "value":
+                    if not 0 <= a.index < i:
+                        raise ProgramError(
+                            f"instruction {i + 1}: operand refers to value {a.index + 1}, which is "
+                            "not an earlier instruction (programs are straight-line, no cycles)"
+                        )
+                elif a.kind == "const":
+                    if not isinstance(a.value, float):
+                        raise ProgramError(f"instruction {i + 1}: constant {a.value!r} is not a float")
+                else:
+                    raise ProgramError(f"instruction {i + 1}: unknown operand kind {a.kind!r}")
+        if not isinstance(self.output, int) or not 0 <= self.output < len(self.instrs):
+            raise ProgramError(f"output index {self.output} out of range")
+
+    # ------------------------------------------------------------- measures
+    def live(self) -> list[bool]:
+        """Which instructions the output depends on."""
+        live = [False] * len(self.instrs)
+        live[self.output] = True
+        for i in range(self.output, -1, -1):
+            if live[i]:
+                for a in self.instrs[i].args:
+                    if a.kind == "value":
+                        live[a.index] = True
+        return live
+
+    @property
+    def ops(self) -> int:
+        """Number of live instructions."""
+        return sum(self.live())
+
+    def cost(self, weights: Mapping[str, float] | None = None) -> float:
+        """Sum of op weights over live instructions (default weights from :data:`OPS`)."""
+        w = {op.name: op.cost for op in OPS}
+        if weights:
+            unknown = set(weights) - set(w)
+            if unknown:
+                raise ProgramError(f"unknown op(s) in cost weights: {sorted(unknown)}")
+            w.update(weights)
+        return float(sum(w[ins.op] for ins, lv in zip(self.instrs, self.live()) if lv))
+
+    def latency(self, latencies: Mapping[str, float] | None = None) -> float:
+        """Critical-path latency (cycles) from inputs/constants to the output."""
+        lat = {op.name: op.latency for op in OPS}
+        if latencies:
+            lat.update(latencies)
+        ready: list[float] = []
+        for ins in self.instrs:
+            start = max((ready[a.index] for a in ins.args if a.kind == "value"), default=0.0)
+            ready.append(start + lat[ins.op])
+        return float(ready[self.output])
+
+    def depends_on_input(self) -> list[bool]:
+        """Which instructions depend (transitively) on some input."""
+        dep: list[bool] = []
+        for ins in self.instrs:
+            dep.append(any(a.kind == "input" or (a.kind == "value" and dep[a.index]) for a in ins.args))
+        return dep
+
+    # --------------------------------------------------------- transforms
+    def pruned(self) -> "Program":
+        """The same function with dead instructions removed."""
+        live = self.live()
+        remap: dict[int, int] = {}
+        out: list[Instr] = []
+        for i, (ins, lv) in enumerate(zip(self.instrs, live)):
+            if lv:
+                remap[i] = len(out)
+                out.append(Instr(ins.op, tuple(_remap(a, remap) for a in ins.args)))
+        return Program(out, self.inputs, self.dtype, remap[self.output])
+
+    def constants(self) -> list[float]:
+        """Constants in operand order (the order :meth:`with_constants` expects)."""
+        return [a.value for ins in self.instrs for a in ins.args if a.kind == "const"]
+
+    def with_constants(self, values: Sequence[float]) -> "Program":
+        """A copy with the constants replaced, in :meth:`constants` order (rounded to dtype)."""
+        it = iter(values)
+        new = []
+        try:
+            for ins in self.instrs:
+                new.append(
+                    Instr(
+                        ins.op,
+                        tuple(
+                            Ref.const(round_to_dtype(float(next(it)), self.dtype)) if a.kind == "const" else a
+                            for a in ins.args
+                        ),
+                    )
+                )
+        except StopIteration:
+            raise ProgramError("with_constants: too few values") from None
+        if next(it, None) is not None:
+            raise ProgramError("with_constants: too many values")
+        return Program(new, self.inputs, self.dtype, self.output)
+
+    def astype(self, dtype: str) -> "Program":
+        """The same program in another dtype (constants rounded to it)."""
+        instrs = [
+            Instr(i.op, tuple(Ref.const(round_to_dtype(a.value, dtype)) if a.kind == "const" else a for a in i.args))
+            for i in self.instrs
+        ]
+        return Program(instrs, self.inputs, dtype, self.output)
+
+    # ------------------------------------------------------------- text
+    def to_text(self, comment: str | None = None) -> str:
+        """Canonical text form; ``parse(p.to_text())`` equals ``p`` bit for bit."""
+        lines = []
+        if comment:
+            lines += [f"# {line}" if line else "#" for line in comment.splitlines()]
+        lines.append(f"dtype {self.dtype}")
+        lines.append("inputs " + ",".join(self.inputs))
+        for i, ins in enumerate(self.instrs):
+            args = " ".join(self._fmt_ref(a) for a in ins.args)
+            lines.append(f"v{i + 1} = {ins.op} {args}")
+        if self.output != len(self.instrs) - 1:
+            lines.append(f"return v{self.output + 1}")
+        return "\n".join(lines) + "\n"
+
+    def _fmt_ref(self, a: Ref) -> str:
+        if a.kind == "input":
+            return self.inputs[a.index]
+        if a.kind == "value":
+            return f"v{a.index + 1}"
+        return format_const(a.value, self.dtype)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def expression(self) -> str:
+        """The program as one infix expression (shared values repeated), for display."""
+        memo: dict[int, str] = {}
+        infix = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+        def ref(a: Ref) -> str:
+            if a.kind == "input":
+                return self.inputs[a.index]
+            if a.kind == "const":
+                return format_const(a.value, self.dtype)
+            return memo[a.index]
+
+        for i, ins in enumerate(self.instrs):
+            args = [ref(a) for a in ins.args]
+            if ins.op in infix:
+                memo[i] = f"({args[0]} {infix[ins.op]} {args[1]})"
+            elif ins.op == "neg":
+                memo[i] = f"(-{args[0]})"
+            else:
+                memo[i] = f"{ins.op}({', '.join(args)})"
+        s = memo[self.output]
+        return s[1:-1] if s.startswith("(") and s.endswith(")") else s
+
+    # ------------------------------------------------------------- JSON
+    def to_json_obj(self) -> dict:
+        """The JSON form as a dict (``text`` is authoritative)."""
+        return {
+            "schema": SCHEMA_VERSION,
+            "dtype": self.dtype,
+            "inputs": list(self.inputs),
+            "text": self.to_text(),
+            "ops": self.ops,
+            "cost": self.cost(),
+            "latency": self.latency(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_json_obj(), indent=2)
+
+    @staticmethod
+    def from_json(doc: Union[str, Mapping]) -> "Program":
+        """Read the JSON form (a string or a parsed dict); raise ``ProgramError`` if invalid."""
+        if isinstance(doc, str):
+            try:
+                doc = json.loads(doc)
+            except json.JSONDecodeError as e:
+                raise ProgramError(f"program JSON is malformed: {e}") from None
+        if not isinstance(doc, Mapping):
+            raise ProgramError("program JSON must be an object")
+        if doc.get("schema") != SCHEMA_VERSION:
+            raise ProgramError(
+                f"program JSON has schema {doc.get('schema')!r}; this pysearch reads schema {SCHEMA_VERSION}"
+            )
+        if "text" not in doc or not isinstance(doc["text"], str):
+            raise ProgramError("program JSON lacks a 'text' string")
+        p = parse(doc["text"])
+        if "dtype" in doc and doc["dtype"] != p.dtype:
+            raise ProgramError(f"program JSON dtype {doc['dtype']!r} disagrees with its text ({p.dtype!r})")
+        return p
+
+    # --------------------------------------------------------- compile
+    def compile(self) -> "CompiledProgram":
+        """Flat arrays for the Rust evaluator (slot layout in ``docs/program-format.md``)."""
+        n_in = len(self.inputs)
+        consts = [a.value for ins in self.instrs for a in ins.args if a.kind == "const"]
+        base = n_in + len(consts)
+        opcodes = np.empty(len(self.instrs), dtype=np.uint8)
+        args = np.zeros((len(self.instrs), 3), dtype=np.int32)
+        k = 0
+        for i, ins in enumerate(self.instrs):
+            opcodes[i] = OPCODE[ins.op]
+            for j, a in enumerate(ins.args):
+                if a.kind == "input":
+                    args[i, j] = a.index
+                elif a.kind == "value":
+                    args[i, j] = base + a.index
+                else:
+                    args[i, j] = n_in + k
+                    k += 1
+        return CompiledProgram(
+            opcodes, args, np.asarray(consts, dtype=np.float64), n_in, base + self.output, self.dtype
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Program):
+            return NotImplemented
+        return (
+            self.inputs == other.inputs
+            and self.dtype == other.dtype
+            and self.output == other.output
+            and len(self.instrs) == len(other.instrs)
+            and all(
+                a.op == b.op and len(a.args) == len(b.args) and all(x.same(y) for x, y in zip(a.args, b.args))
+                for a, b in zip(self.instrs, other.instrs)
+            )
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.to_text())
+
+
+@dataclass(frozen=True)
+class CompiledProgram:
+    """What crosses to Rust: opcodes, slot-index operands, constants, input count, output slot."""
+
+    opcodes: np.ndarray
+    args: np.ndarray
+    consts: np.ndarray
+    n_inputs: int
+    output: int
+    dtype: str
+
+    def as_tuple(self) -> tuple:
+        return (self.opcodes, self.args, self.consts, self.n_inputs, self.output)
+
+
+def _remap(a: Ref, remap: Mapping[int, int]) -> Ref:
+    return Ref.val(remap[a.index]) if a.kind == "value" else a
+
+
+def parse(text: str) -> Program:
+    """Parse the text form; raise ``ProgramError`` naming the line and the problem."""
+    if not isinstance(text, str):
+        raise ProgramError(f"program text must be a str, not {type(text).__name__}")
+    dtype = "float32"
+    inputs: tuple[str, ...] = ("x",)
+    header_done = False
+    names: dict[str, Ref] = {}
+    instrs: list[Instr] = []
+    output: int | None = None
+    seen_dtype = seen_inputs = False
+
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        where = f"line {lineno}"
+        toks = line.replace("=", " = ").split()
+        if output is not None:
+            raise ProgramError(f"{where}: nothing may follow 'return'")
+        if toks[0] == "dtype" and "=" not in toks:
+            if header_done or seen_dtype:
+                raise ProgramError(f"{where}: 'dtype' must come once, before the first instruction")
+            if len(toks) != 2 or toks[1] not in DTYPES:
+                raise ProgramError(f"{where}: expected 'dtype float32' or 'dtype float64'")
+            dtype, seen_dtype = toks[1], True
+            continue
+        if toks[0] == "inputs" and "=" not in toks:
+            if header_done or seen_inputs:
+                raise ProgramError(f"{where}: 'inputs' must come once, before the first instruction")
+            spec = line[len("inputs"):].replace(" ", "")
+            inputs = tuple(spec.split(","))
+            for n in inputs:
+                if not _IDENT.match(n) or n in _KEYWORDS or n in OP_BY_NAME:
+                    raise ProgramError(f"{where}: bad input name {n!r}")
+            if len(set(inputs)) != len(inputs):
+                raise ProgramError(f"{where}: duplicate input names")
+            seen_inputs = True
+            continue
+        if not header_done:
+            header_done = True
+            names = {n: Ref.input(i) for i, n in enumerate(inputs)}
+        if toks[0] == "return":
+            if len(toks) != 2:
+                raise ProgramError(f"{where}: expected 'return NAME'")
+            ref = names.get(toks[1])
+            if ref is None or ref.kind != "value":
+                raise ProgramError(f"{where}: 'return {toks[1]}' names no instruction defined above")
+            output = ref.index
+            continue
+        if len(toks) < 3 or toks[1] != "=":
+            raise ProgramError(f"{where}: expected 'NAME = OP ARG...', got {line!r}")
+        name, op, arg_toks = toks[0], toks[2], toks[3:]
+        if not _IDENT.match(name) or name in _KEYWORDS or name in OP_BY_NAME:
+            raise ProgramError(f"{where}: {name!r} cannot name a value")
+        if name in names:
+            raise ProgramError(f"{where}: {name!r} is already defined (programs are single-assignment)")
+        info = OP_BY_NAME.get(op)
+        if info is None:
+            raise ProgramError(f"{where}: unknown op {op!r}; known ops: {', '.join(OP_BY_NAME)}")
+        if info.float64_only and dtype != "float64":
+            raise ProgramError(f"{where}: op {op!r} is only for float64 programs")
+        if len(arg_toks) != info.arity:
+            raise ProgramError(f"{where}: {op} takes {info.arity} operand(s), got {len(arg_toks)}")
+        args = []
+        for t in arg_toks:
+            if t in names:
+                args.append(names[t])
+            elif _IDENT.match(t) and t not in ("inf", "nan"):
+                raise ProgramError(f"{where}: {t!r} is not defined above (no forward references)")
+            else:
+                try:
+                    args.append(Ref.const(parse_literal(t, dtype)))
+                except ProgramError as e:
+                    raise ProgramError(f"{where}: {e}") from None
+        names[name] = Ref.val(len(instrs))
+        instrs.append(Instr(op, tuple(args)))
+    if not instrs:
+        raise ProgramError("program has no instructions")
+    p = Program(instrs, inputs, dtype, output)
+    p.names = [n for n, r in names.items() if r.kind == "value"]
+    return p
+
+
+def as_program(p: Union[Program, str]) -> Program:
+    """Accept a Program or its text form."""
+    if isinstance(p, Program):
+        return p
+    if isinstance(p, str):
+        return parse(p)
+    raise TypeError(f"expected a Program or program text, not {type(p).__name__}")
+
+
+def as_programs(ps: Union[Program, str, Iterable[Union[Program, str]]]) -> tuple[list[Program], bool]:
+    """Normalise one program or many; return (list, was_single)."""
+    if isinstance(ps, (Program, str)):
+        return [as_program(ps)], True
+    out = [as_program(p) for p in ps]
+    return out, False

@@ -1,0 +1,345 @@
+//! Chunked interpretation: each instruction runs over a chunk of points held in L1, so the
+//! dispatch cost is paid once per chunk and the inner loops vectorise. The hot loop is compiled
+//! several times (AVX-512, AVX2+FMA, baseline) and picked at run time.
+
+use rayon::prelude::*;
+
+use crate::float::Float;
+use crate::program::{Op, Program};
+
+/// Points per chunk. Rows are reused once their value is dead (see `Plan`), so a chunk of
+/// rows stays in L1 while the per-instruction dispatch cost is spread over many points.
+pub const CHUNK: usize = 512;
+
+/// Where an operand comes from: a scratch row (input or value) or a constant broadcast.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    Row(usize),
+    Const(f64),
+}
+
+/// One step of the execution plan: `rows[dst] = op(srcs)`.
+#[derive(Clone, Copy, Debug)]
+struct Step {
+    op: Op,
+    dst: usize,
+    src: [Src; 3],
+}
+
+/// A program lowered for execution: live instructions only, values assigned to physical rows
+/// that are recycled after a value's last use (register allocation over rows).
+#[derive(Clone, Debug)]
+struct Plan {
+    steps: Vec<Step>,
+    n_rows: usize,
+    out_row: usize,
+}
+
+impl Plan {
+    fn new(p: &Program) -> Plan {
+        let base = p.first_value_slot();
+        // last use (step position) of each value slot
+        let mut last_use = vec![0usize; p.instrs.len()];
+        for (pos, &i) in p.live.iter().enumerate() {
+            let ins = p.instrs[i];
+            for &a in &ins.args[..ins.op.arity()] {
+                if a as usize >= base {
+                    last_use[a as usize - base] = pos;
+                }
+            }
+        }
+        last_use[p.output - base] = usize::MAX;
+        let mut row_of = vec![usize::MAX; p.instrs.len()];
+        let mut free: Vec<usize> = Vec::new();
+        let mut n_rows = p.n_inputs;
+        let mut steps = Vec::with_capacity(p.live.len());
+        for (pos, &i) in p.live.iter().enumerate() {
+            let ins = p.instrs[i];
+            let src_of = |a: u32| -> Src {
+                let a = a as usize;
+                if a < p.n_inputs {
+                    Src::Row(a)
+                } else if a < base {
+                    Src::Const(p.consts[a - p.n_inputs])
+                } else {
+                    Src::Row(row_of[a - base])
+                }
+            };
+            let src = [src_of(ins.args[0]), src_of(ins.args[1]), src_of(ins.args[2])];
+            let dst = free.pop().unwrap_or_else(|| {
+                n_rows += 1;
+                n_rows - 1
+            });
+            row_of[i] = dst;
+            steps.push(Step { op: ins.op, dst, src });
+            // operands whose last use is this step free their rows (after dst was taken)
+            let mut seen = [usize::MAX; 3];
+            for (j, &a) in ins.args[..ins.op.arity()].iter().enumerate() {
+                let a = a as usize;
+                if a >= base && last_use[a - base] == pos && !seen.contains(&a) {
+                    free.push(row_of[a - base]);
+                    seen[j] = a;
+                }
+            }
+        }
+        Plan { steps, n_rows, out_row: row_of[p.output - base] }
+    }
+}
+
+/// Operand access in a kernel: a row slice or a broadcast constant.
+trait Operand<T>: Copy {
+    /// Restrict to the first `n` points (lets the compiler drop bounds checks in the loop).
+    fn fit(self, n: usize) -> Self;
+    fn at(self, i: usize) -> T;
+}
+
+impl<T: Float> Operand<T> for &[T] {
+    #[inline(always)]
+    fn fit(self, n: usize) -> Self {
+        &self[..n]
+    }
+    #[inline(always)]
+    fn at(self, i: usize) -> T {
+        self[i]
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Splat<T>(T);
+
+impl<T: Float> Operand<T> for Splat<T> {
+    #[inline(always)]
+    fn fit(self, _: usize) -> Self {
+        self
+    }
+    #[inline(always)]
+    fn at(self, _: usize) -> T {
+        self.0
+    }
+}
+
+#[inline(always)]
+fn kernel<T: Float, A: Operand<T>, B: Operand<T>, C: Operand<T>>(op: Op, d: &mut [T], a: A, b: B, c: C) {
+    let n = d.len();
+    let (a, b, c) = (a.fit(n), b.fit(n), c.fit(n));
+    macro_rules! each {
+        (|$i:ident| $e:expr) => {
+            for $i in 0..n {
+                d[$i] = $e;
+            }
+        };
+    }
+    match op {
+        Op::Add => each!(|i| a.at(i) + b.at(i)),
+        Op::Sub => each!(|i| a.at(i) - b.at(i)),
+        Op::Mul => each!(|i| a.at(i) * b.at(i)),
+        Op::Div => each!(|i| a.at(i) / b.at(i)),
+        Op::Fma => each!(|i| T::fused_mul_add(a.at(i), b.at(i), c.at(i))),
+        Op::Neg => each!(|i| a.at(i).neg()),
+        Op::Abs => each!(|i| a.at(i).abs()),
+        Op::Sqrt => each!(|i| a.at(i).sqrt()),
+        Op::Min => each!(|i| T::min_op(a.at(i), b.at(i))),
+        Op::Max => each!(|i| T::max_op(a.at(i), b.at(i))),
+        Op::Rint => each!(|i| a.at(i).rint()),
+        Op::Floor => each!(|i| a.at(i).floor()),
+        Op::Ldexp => each!(|i| a.at(i).ldexp(b.at(i))),
+        Op::Getexp => each!(|i| a.at(i).getexp()),
+        Op::Getmant => each!(|i| a.at(i).getmant()),
+        Op::Exp => each!(|i| a.at(i).exp()),
+        Op::Log => each!(|i| a.at(i).ln()),
+        Op::Pow => each!(|i| a.at(i).pow(b.at(i))),
+    }
+}
+
+/// Run every step over the first `len` points of the rows.
+#[inline(always)]
+fn run_chunk_generic<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
+    for st in &plan.steps {
+        let mut d = std::mem::take(&mut rows[st.dst]);
+        {
+            let dd = &mut d[..len];
+            let r = |k: usize| &rows[k][..len];
+            let s = |v: f64| Splat(T::from_f64(v));
+            use Src::{Const as K, Row as R};
+            match st.src {
+                [R(a), R(b), R(c)] => kernel(st.op, dd, r(a), r(b), r(c)),
+                [R(a), R(b), K(c)] => kernel(st.op, dd, r(a), r(b), s(c)),
+                [R(a), K(b), R(c)] => kernel(st.op, dd, r(a), s(b), r(c)),
+                [R(a), K(b), K(c)] => kernel(st.op, dd, r(a), s(b), s(c)),
+                [K(a), R(b), R(c)] => kernel(st.op, dd, s(a), r(b), r(c)),
+                [K(a), R(b), K(c)] => kernel(st.op, dd, s(a), r(b), s(c)),
+                [K(a), K(b), R(c)] => kernel(st.op, dd, s(a), s(b), r(c)),
+                [K(a), K(b), K(c)] => kernel(st.op, dd, s(a), s(b), s(c)),
+            }
+        }
+        rows[st.dst] = d;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn run_chunk_avx512<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
+    run_chunk_generic(plan, rows, len);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn run_chunk_avx2<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
+    run_chunk_generic(plan, rows, len);
+}
+
+/// Which compiled variant of the hot loop this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx512,
+    Avx2Fma,
+    Baseline,
+}
+
+/// Detect the best instruction set once (cached by std).
+pub fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
+            return Isa::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+    }
+    Isa::Baseline
+}
+
+/// Evaluates one program chunk by chunk with the variant chosen for this CPU.
+pub struct ChunkRunner<T: Float> {
+    plan: Plan,
+    rows: Vec<Vec<T>>,
+    isa: Isa,
+}
+
+impl<T: Float> ChunkRunner<T> {
+    pub fn new(prog: &Program) -> Self {
+        let plan = Plan::new(prog);
+        let rows = (0..plan.n_rows).map(|_| vec![T::default(); CHUNK]).collect();
+        ChunkRunner { plan, rows, isa: isa() }
+    }
+
+    /// Input row `k` (write up to `CHUNK` points there before `run`).
+    pub fn input_row(&mut self, k: usize) -> &mut [T] {
+        &mut self.rows[k][..]
+    }
+
+    /// Run the program on the first `len` points of the input rows; return the output row.
+    #[allow(unsafe_code)]
+    pub fn run(&mut self, len: usize) -> &[T] {
+        debug_assert!(len <= CHUNK);
+        let rows = &mut self.rows[..];
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa()` confirmed the CPU supports these target features.
+            Isa::Avx512 => unsafe { run_chunk_avx512(&self.plan, rows, len) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2Fma => unsafe { run_chunk_avx2(&self.plan, rows, len) },
+            _ => run_chunk_generic(&self.plan, rows, len),
+        }
+        &self.rows[self.plan.out_row][..len]
+    }
+
+    /// Evaluate on `inputs[k][start..start + out.len()]` for every input k, writing `out`.
+    pub fn eval_into(&mut self, inputs: &[&[T]], start: usize, out: &mut [T]) {
+        for (ci, o) in out.chunks_mut(CHUNK).enumerate() {
+            let off = start + ci * CHUNK;
+            let len = o.len();
+            for (k, x) in inputs.iter().enumerate() {
+                self.input_row(k)[..len].copy_from_slice(&x[off..off + len]);
+            }
+            o.copy_from_slice(self.run(len));
+        }
+    }
+}
+
+/// Points per parallel task so that a batch yields enough tasks to keep every thread busy.
+pub fn block_size(n_points: usize, n_programs: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let want_tasks = 4 * threads;
+    let per_prog = want_tasks.div_ceil(n_programs.max(1));
+    let block = n_points.div_ceil(per_prog.max(1));
+    let block = block.clamp(CHUNK * 8, 1 << 16);
+    block.div_ceil(CHUNK) * CHUNK
+}
+
+/// Evaluate every program on every point. `out` is row-major (programs x points).
+pub fn evaluate<T: Float>(progs: &[Program], inputs: &[&[T]], out: &mut [T]) {
+    let n = inputs.first().map_or(0, |x| x.len());
+    if n == 0 {
+        return;
+    }
+    let block = block_size(n, progs.len());
+    out.par_chunks_mut(n).zip(progs.par_iter()).for_each(|(row, p)| {
+        row.par_chunks_mut(block).enumerate().for_each(|(bi, o)| {
+            let mut r = ChunkRunner::new(p);
+            r.eval_into(inputs, bi * block, o);
+        });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn horner_exp2() -> Program {
+        // v0 = fma(x, c0, c1); v1 = fma(v0, x, 1)
+        Program::new(&[4, 4], &[0, 1, 2, 4, 0, 3], vec![0.24022651, 0.6931472, 1.0], 1, 5, false).unwrap()
+    }
+
+    #[test]
+    fn evaluates_across_partial_chunks() {
+        let p = horner_exp2();
+        let x: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
+        let mut out = vec![0f32; x.len()];
+        evaluate(std::slice::from_ref(&p), &[&x], &mut out);
+        for (&xi, &y) in x.iter().zip(&out) {
+            let c0 = 0.24022651f32;
+            let c1 = 0.6931472f32;
+            let want = xi.mul_add(c0, c1).mul_add(xi, 1.0);
+            assert_eq!(y.to_bits(), want.to_bits());
+        }
+    }
+
+    #[test]
+    fn rows_are_recycled_after_last_use() {
+        // chain of 6 fma: only the input row and two value rows are ever needed
+        let args: Vec<i32> = (0..6).flat_map(|i| [if i == 0 { 0 } else { 6 + i }, 0, 1 + i]).collect();
+        let p = Program::new(&[4; 6], &args, vec![0.5; 6], 1, 12, false).unwrap();
+        let plan = Plan::new(&p);
+        assert_eq!(plan.n_rows, 3);
+        let x: Vec<f32> = (0..700).map(|i| i as f32 * 1e-3).collect();
+        let mut out = vec![0f32; x.len()];
+        evaluate(std::slice::from_ref(&p), &[&x], &mut out);
+        for (&xi, &y) in x.iter().zip(&out) {
+            let mut v = xi.mul_add(xi, 0.5);
+            for _ in 1..6 {
+                v = v.mul_add(xi, 0.5);
+            }
+            assert_eq!(y.to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn all_isas_agree_bitwise() {
+        let p = horner_exp2();
+        let mut r = ChunkRunner::<f32>::new(&p);
+        let xs: Vec<f32> = (0..CHUNK).map(|i| (i as f32 - 260.0) * 0.037).collect();
+        r.input_row(0).copy_from_slice(&xs);
+        let fast = r.run(CHUNK).to_vec();
+        r.isa = Isa::Baseline;
+        let slow = r.run(CHUNK).to_vec();
+        assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+}

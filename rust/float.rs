@@ -1,0 +1,332 @@
+//! The element types programs compute in (`f32`, `f64`) and the exact semantics of every op
+//! (see `docs/program-format.md`): one IEEE round-to-nearest-even rounding per op, fused fma.
+
+use std::ops::{Add, Div, Mul, Sub};
+
+/// A floating-point element type the evaluator runs programs in.
+pub trait Float:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + 'static
+{
+    /// Clamp bound for the `ldexp` exponent operand.
+    const LDEXP_LIMIT: f64;
+    const NAN: Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn fused_mul_add(a: Self, b: Self, c: Self) -> Self;
+    fn neg(self) -> Self;
+    fn abs(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn rint(self) -> Self;
+    fn floor(self) -> Self;
+    fn is_nan(self) -> bool;
+    /// Bitwise OR / AND of the two values' bit patterns (used for signed-zero min/max).
+    fn bit_or(self, other: Self) -> Self;
+    fn bit_and(self, other: Self) -> Self;
+    fn ldexp(self, k: Self) -> Self;
+    fn getexp(self) -> Self;
+    fn getmant(self) -> Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn pow(self, b: Self) -> Self;
+
+    /// `min` per the spec: NaN if either is NaN; for equal operands `a`, except -0 wins over +0.
+    #[inline(always)]
+    fn min_op(a: Self, b: Self) -> Self {
+        if a < b {
+            a
+        } else if b < a {
+            b
+        } else if a.is_nan() || b.is_nan() {
+            Self::NAN
+        } else {
+            a.bit_or(b)
+        }
+    }
+
+    /// `max` per the spec: NaN if either is NaN; for equal operands `a`, except +0 wins over -0.
+    #[inline(always)]
+    fn max_op(a: Self, b: Self) -> Self {
+        if a > b {
+            a
+        } else if b > a {
+            b
+        } else if a.is_nan() || b.is_nan() {
+            Self::NAN
+        } else {
+            a.bit_and(b)
+        }
+    }
+}
+
+impl Float for f32 {
+    const LDEXP_LIMIT: f64 = 300.0;
+    const NAN: f32 = f32::NAN;
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn neg(self) -> f32 {
+        f32::from_bits(self.to_bits() ^ 0x8000_0000)
+    }
+    #[inline(always)]
+    fn abs(self) -> f32 {
+        f32::from_bits(self.to_bits() & 0x7fff_ffff)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> f32 {
+        f32::sqrt(self)
+    }
+    #[inline(always)]
+    fn rint(self) -> f32 {
+        self.round_ties_even()
+    }
+    #[inline(always)]
+    fn floor(self) -> f32 {
+        f32::floor(self)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    #[inline(always)]
+    fn bit_or(self, o: f32) -> f32 {
+        f32::from_bits(self.to_bits() | o.to_bits())
+    }
+    #[inline(always)]
+    fn bit_and(self, o: f32) -> f32 {
+        f32::from_bits(self.to_bits() & o.to_bits())
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    fn ldexp(self, k: f32) -> f32 {
+        if k.is_nan() {
+            return f32::NAN;
+        }
+        // a * 2^k is exact in f64 for |k| <= 300, so the cast is the single rounding.
+        let k = f64::from(k).clamp(-Self::LDEXP_LIMIT, Self::LDEXP_LIMIT) as i64;
+        (f64::from(self) * f64::from_bits(((k + 1023) as u64) << 52)) as f32
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn getexp(self) -> f32 {
+        let bits = self.to_bits() & 0x7fff_ffff;
+        let e = bits >> 23;
+        if bits == 0 {
+            f32::NEG_INFINITY
+        } else if e == 0xff {
+            if bits & 0x7f_ffff == 0 { f32::INFINITY } else { f32::NAN }
+        } else if e == 0 {
+            (31 - bits.leading_zeros() as i32 - 149) as f32
+        } else {
+            (e as i32 - 127) as f32
+        }
+    }
+    #[inline(always)]
+    fn getmant(self) -> f32 {
+        let bits = self.to_bits();
+        let sign = bits & 0x8000_0000;
+        let mag = bits & 0x7fff_ffff;
+        let e = mag >> 23;
+        if mag == 0 || e == 0xff {
+            self
+        } else if e == 0 {
+            let top = 31 - mag.leading_zeros(); // index of the leading one, < 23
+            let m = (mag << (23 - top)) & 0x7f_ffff;
+            f32::from_bits(sign | (127 << 23) | m)
+        } else {
+            f32::from_bits(sign | (127 << 23) | (mag & 0x7f_ffff))
+        }
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    fn exp(self) -> f32 {
+        libm::expf(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> f32 {
+        libm::logf(self)
+    }
+    #[inline(always)]
+    fn pow(self, b: f32) -> f32 {
+        libm::powf(self, b)
+    }
+}
+
+impl Float for f64 {
+    const LDEXP_LIMIT: f64 = 2200.0;
+    const NAN: f64 = f64::NAN;
+    #[inline(always)]
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn fused_mul_add(a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn neg(self) -> f64 {
+        f64::from_bits(self.to_bits() ^ 0x8000_0000_0000_0000)
+    }
+    #[inline(always)]
+    fn abs(self) -> f64 {
+        f64::from_bits(self.to_bits() & 0x7fff_ffff_ffff_ffff)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> f64 {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn rint(self) -> f64 {
+        self.round_ties_even()
+    }
+    #[inline(always)]
+    fn floor(self) -> f64 {
+        f64::floor(self)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    #[inline(always)]
+    fn bit_or(self, o: f64) -> f64 {
+        f64::from_bits(self.to_bits() | o.to_bits())
+    }
+    #[inline(always)]
+    fn bit_and(self, o: f64) -> f64 {
+        f64::from_bits(self.to_bits() & o.to_bits())
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    fn ldexp(self, k: f64) -> f64 {
+        if k.is_nan() {
+            return f64::NAN;
+        }
+        let k = k.clamp(-Self::LDEXP_LIMIT, Self::LDEXP_LIMIT) as i32;
+        libm::scalbn(self, k)
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn getexp(self) -> f64 {
+        let bits = self.to_bits() & 0x7fff_ffff_ffff_ffff;
+        let e = bits >> 52;
+        if bits == 0 {
+            f64::NEG_INFINITY
+        } else if e == 0x7ff {
+            if bits & 0xf_ffff_ffff_ffff == 0 { f64::INFINITY } else { f64::NAN }
+        } else if e == 0 {
+            f64::from(63 - bits.leading_zeros() as i32 - 1074)
+        } else {
+            (e as i64 - 1023) as f64
+        }
+    }
+    #[inline(always)]
+    fn getmant(self) -> f64 {
+        let bits = self.to_bits();
+        let sign = bits & 0x8000_0000_0000_0000;
+        let mag = bits & 0x7fff_ffff_ffff_ffff;
+        let e = mag >> 52;
+        if mag == 0 || e == 0x7ff {
+            self
+        } else if e == 0 {
+            let top = 63 - mag.leading_zeros();
+            let m = (mag << (52 - top)) & 0xf_ffff_ffff_ffff;
+            f64::from_bits(sign | (1023 << 52) | m)
+        } else {
+            f64::from_bits(sign | (1023 << 52) | (mag & 0xf_ffff_ffff_ffff))
+        }
+    }
+    #[inline(always)]
+    fn exp(self) -> f64 {
+        libm::exp(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> f64 {
+        libm::log(self)
+    }
+    #[inline(always)]
+    fn pow(self, b: f64) -> f64 {
+        libm::pow(self, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Float;
+
+    #[test]
+    fn fma_is_fused() {
+        // (1 + 2^-23)^2 - 1 - 2^-22 = 2^-46 exactly: visible only with one rounding.
+        let a = 1.0f32 + f32::EPSILON;
+        let r = f32::fused_mul_add(a, a, -(1.0 + 2.0 * f32::EPSILON));
+        assert_eq!(r, 2f32.powi(-46));
+    }
+
+    #[test]
+    fn min_max_signed_zero_and_nan() {
+        assert_eq!(f32::min_op(0.0, -0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(f32::min_op(-0.0, 0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(f32::max_op(-0.0, 0.0).to_bits(), 0.0f32.to_bits());
+        assert!(f32::min_op(f32::NAN, 1.0).is_nan());
+        assert!(f32::max_op(1.0, f32::NAN).is_nan());
+        assert_eq!(f32::min_op(2.0, 3.0), 2.0);
+        assert_eq!(f32::max_op(2.0, 3.0), 3.0);
+    }
+
+    #[test]
+    fn getexp_getmant_cover_subnormals() {
+        let tiny = f32::from_bits(1);
+        assert_eq!(tiny.getexp(), -149.0);
+        assert_eq!(tiny.getmant(), 1.0);
+        assert_eq!(f32::from_bits(3).getmant(), 1.5);
+        assert_eq!(0.75f32.getexp(), -1.0);
+        assert_eq!((-0.75f32).getmant(), -1.5);
+        assert_eq!(0.0f32.getexp(), f32::NEG_INFINITY);
+        assert_eq!(f32::INFINITY.getexp(), f32::INFINITY);
+        assert_eq!(f64::from_bits(1).getexp(), -1074.0);
+        assert_eq!(f64::from_bits(1).getmant(), 1.0);
+        for &v in &[1e-40f32, 3.5, 1e30, -7.25e-39] {
+            assert_eq!(v.getmant().ldexp(v.getexp()), v);
+        }
+    }
+
+    #[test]
+    fn ldexp_rounds_once_into_subnormals() {
+        // 1.5 * 2^-149 is a tie between 2^-149 and 2^-148: ties-to-even gives 2^-148.
+        assert_eq!(1.5f32.ldexp(-149.0).to_bits(), 2);
+        assert_eq!(1.0f32.ldexp(1000.0), f32::INFINITY);
+        assert_eq!(1.0f32.ldexp(-1000.0), 0.0);
+        assert!(1.0f32.ldexp(f32::NAN).is_nan());
+        assert_eq!(3.0f32.ldexp(2.9), 12.0);
+        assert_eq!(3.0f64.ldexp(-2.9), 0.75);
+    }
+
+    #[test]
+    fn rint_ties_to_even() {
+        assert_eq!(2.5f32.rint(), 2.0);
+        assert_eq!(3.5f32.rint(), 4.0);
+        assert_eq!((-0.5f32).rint().to_bits(), (-0.0f32).to_bits());
+    }
+}

@@ -1,0 +1,225 @@
+//! Validated straight-line programs in the flat slot form produced by `Program.compile()`.
+//!
+//! Slots are numbered inputs first, then constants, then instruction results. Validation
+//! happens here, once, so the evaluator never meets a bad index.
+
+use std::fmt;
+
+/// Every operation, in opcode order (must match `pysearch.program.OPS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Op {
+    Add = 0,
+    Sub,
+    Mul,
+    Div,
+    Fma,
+    Neg,
+    Abs,
+    Sqrt,
+    Min,
+    Max,
+    Rint,
+    Floor,
+    Ldexp,
+    Getexp,
+    Getmant,
+    Exp,
+    Log,
+    Pow,
+}
+
+impl Op {
+    pub const ALL: [Op; 18] = [
+        Op::Add,
+        Op::Sub,
+        Op::Mul,
+        Op::Div,
+        Op::Fma,
+        Op::Neg,
+        Op::Abs,
+        Op::Sqrt,
+        Op::Min,
+        Op::Max,
+        Op::Rint,
+        Op::Floor,
+        Op::Ldexp,
+        Op::Getexp,
+        Op::Getmant,
+        Op::Exp,
+        Op::Log,
+        Op::Pow,
+    ];
+
+    pub fn from_code(code: u8) -> Option<Op> {
+        Op::ALL.get(code as usize).copied()
+    }
+
+    pub fn arity(self) -> usize {
+        match self {
+            Op::Fma => 3,
+            Op::Neg
+            | Op::Abs
+            | Op::Sqrt
+            | Op::Rint
+            | Op::Floor
+            | Op::Getexp
+            | Op::Getmant
+            | Op::Exp
+            | Op::Log => 1,
+            _ => 2,
+        }
+    }
+
+    /// Ops reserved to float64 programs (scaling laws).
+    pub fn float64_only(self) -> bool {
+        matches!(self, Op::Exp | Op::Log | Op::Pow)
+    }
+}
+
+/// One instruction: an op and up to three operand slots (unused ones are 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instr {
+    pub op: Op,
+    pub args: [u32; 3],
+}
+
+/// A validated program. `instrs[i]` writes slot `first_value_slot() + i`.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub n_inputs: usize,
+    pub consts: Vec<f64>,
+    pub instrs: Vec<Instr>,
+    pub output: usize,
+    /// Indices of instructions the output depends on, in order (dead code is skipped).
+    pub live: Vec<usize>,
+}
+
+/// Why a program was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramError(pub String);
+
+impl fmt::Display for ProgramError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProgramError {}
+
+impl Program {
+    /// Build and validate a program from its compiled arrays.
+    ///
+    /// `args` holds three slot indices per instruction. `float64` says which dtype it will run
+    /// in (float64-only ops are rejected otherwise).
+    pub fn new(
+        opcodes: &[u8],
+        args: &[i32],
+        consts: Vec<f64>,
+        n_inputs: usize,
+        output: i64,
+        float64: bool,
+    ) -> Result<Program, ProgramError> {
+        if n_inputs == 0 {
+            return Err(ProgramError("a program needs at least one input".into()));
+        }
+        if opcodes.is_empty() {
+            return Err(ProgramError("a program needs at least one instruction".into()));
+        }
+        if args.len() != 3 * opcodes.len() {
+            return Err(ProgramError(format!(
+                "args must hold 3 slots per instruction: {} instructions, {} args",
+                opcodes.len(),
+                args.len()
+            )));
+        }
+        let base = n_inputs + consts.len();
+        let mut instrs = Vec::with_capacity(opcodes.len());
+        for (i, &code) in opcodes.iter().enumerate() {
+            let op = Op::from_code(code)
+                .ok_or_else(|| ProgramError(format!("instruction {}: unknown opcode {code}", i + 1)))?;
+            if op.float64_only() && !float64 {
+                return Err(ProgramError(format!(
+                    "instruction {}: {op:?} is only for float64 programs",
+                    i + 1
+                )));
+            }
+            let mut slots = [0u32; 3];
+            for j in 0..3 {
+                let a = args[3 * i + j];
+                let limit = base + i; // only earlier slots
+                if j < op.arity() {
+                    if a < 0 || (a as usize) >= limit {
+                        return Err(ProgramError(format!(
+                            "instruction {}: operand {} refers to slot {a}, but only slots 0..{limit} \
+                             (inputs, constants and earlier instructions) exist",
+                            i + 1,
+                            j + 1
+                        )));
+                    }
+                    slots[j] = a as u32;
+                } else {
+                    slots[j] = slots[0];
+                }
+            }
+            instrs.push(Instr { op, args: slots });
+        }
+        if output < base as i64 || output >= (base + instrs.len()) as i64 {
+            return Err(ProgramError(format!(
+                "output slot {output} is not an instruction result (slots {base}..{})",
+                base + instrs.len()
+            )));
+        }
+        let output = output as usize;
+        let mut is_live = vec![false; instrs.len()];
+        is_live[output - base] = true;
+        for i in (0..instrs.len()).rev() {
+            if is_live[i] {
+                let ins = instrs[i];
+                for &a in &ins.args[..ins.op.arity()] {
+                    if (a as usize) >= base {
+                        is_live[a as usize - base] = true;
+                    }
+                }
+            }
+        }
+        let live = (0..instrs.len()).filter(|&i| is_live[i]).collect();
+        Ok(Program { n_inputs, consts, instrs, output, live })
+    }
+
+    /// Slot written by the first instruction.
+    pub fn first_value_slot(&self) -> usize {
+        self.n_inputs + self.consts.len()
+    }
+
+    pub fn n_slots(&self) -> usize {
+        self.first_value_slot() + self.instrs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_forward_reference() {
+        // slot 2 is the instruction's own result: not allowed.
+        let e = Program::new(&[0], &[0, 2, 0], vec![1.0], 1, 2, false).unwrap_err();
+        assert!(e.0.contains("refers to slot 2"), "{e}");
+    }
+
+    #[test]
+    fn rejects_unknown_opcode_and_bad_output() {
+        assert!(Program::new(&[99], &[0, 0, 0], vec![], 1, 1, false).is_err());
+        assert!(Program::new(&[0], &[0, 0, 0], vec![], 1, 0, false).is_err());
+        assert!(Program::new(&[15], &[0, 0, 0], vec![], 1, 1, false).is_err());
+        assert!(Program::new(&[15], &[0, 0, 0], vec![], 1, 1, true).is_ok());
+    }
+
+    #[test]
+    fn liveness_skips_dead_code() {
+        // v0 = x + x (dead), v1 = x * x (output)
+        let p = Program::new(&[0, 2], &[0, 0, 0, 0, 0, 0], vec![], 1, 2, false).unwrap();
+        assert_eq!(p.live, vec![1]);
+    }
+}

@@ -1,0 +1,245 @@
+//! The one binding module: converts Python/numpy values to core types, runs the work with
+//! the GIL released, converts results back. Core errors become named Python exceptions.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::domain::{from_key, key_range};
+use crate::error::{exhaustive_errors, reference_values, sample_errors};
+use crate::eval::{evaluate as eval_batch, isa};
+use crate::program::Program;
+use crate::reference::Target;
+use crate::stats::Stats;
+
+create_exception!(_core, InvalidProgram, PyValueError, "A compiled program failed validation.");
+create_exception!(_core, UnknownTarget, PyValueError, "No built-in target has this name.");
+
+/// Set in a forked child: rayon's global pool did not survive the fork, so work runs in a fresh pool.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn mark_forked() {
+    FORKED.store(true, Ordering::SeqCst);
+}
+
+/// Run `f` on rayon: the global pool normally, a fresh pool in a forked child.
+fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> PyResult<R> {
+    if FORKED.load(Ordering::SeqCst) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("cannot start worker threads: {e}")))?;
+        Ok(pool.install(f))
+    } else {
+        Ok(f())
+    }
+}
+
+type RawProgram<'py> = (PyReadonlyArray1<'py, u8>, PyReadonlyArray2<'py, i32>, PyReadonlyArray1<'py, f64>, usize, i64);
+
+fn to_programs(raw: Vec<RawProgram<'_>>, float64: bool) -> PyResult<Vec<Program>> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, (ops, args, consts, n_inputs, output))| {
+            let ops = ops.as_slice().map_err(|e| PyTypeError::new_err(format!("program {i}: opcodes: {e}")))?;
+            let args = args.as_slice().map_err(|e| PyTypeError::new_err(format!("program {i}: args: {e}")))?;
+            let consts = consts.as_slice().map_err(|e| PyTypeError::new_err(format!("program {i}: consts: {e}")))?;
+            Program::new(ops, args, consts.to_vec(), n_inputs, output, float64)
+                .map_err(|e| InvalidProgram::new_err(format!("program {i}: {e}")))
+        })
+        .collect()
+}
+
+fn check_inputs(progs: &[Program], n_rows: usize) -> PyResult<()> {
+    for (i, p) in progs.iter().enumerate() {
+        if p.n_inputs != n_rows {
+            return Err(PyValueError::new_err(format!(
+                "program {i} takes {} input(s) but x has {n_rows} row(s)",
+                p.n_inputs
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn eval_typed<'py, T: crate::float::Float + numpy::Element>(
+    py: Python<'py>,
+    progs: &[Program],
+    x: &PyReadonlyArray2<'py, T>,
+) -> PyResult<Bound<'py, PyArray2<T>>> {
+    let shape = x.shape();
+    let (rows, n) = (shape[0], shape[1]);
+    check_inputs(progs, rows)?;
+    let flat = x.as_slice().map_err(|_| PyTypeError::new_err("x must be C-contiguous"))?;
+    let inputs: Vec<&[T]> = (0..rows).map(|k| &flat[k * n..(k + 1) * n]).collect();
+    let mut out = vec![T::default(); progs.len() * n];
+    py.detach(|| on_pool(|| eval_batch(progs, &inputs, &mut out)))?;
+    numpy::ndarray::Array2::from_shape_vec((progs.len(), n), out)
+        .map(|a| a.into_pyarray(py))
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Evaluate programs on inputs `x` of shape (n_inputs, n); returns (n_programs, n).
+#[pyfunction]
+fn evaluate<'py>(py: Python<'py>, programs: Vec<RawProgram<'py>>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
+        let progs = to_programs(programs, false)?;
+        Ok(eval_typed(py, &progs, &x32)?.into_any())
+    } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
+        let progs = to_programs(programs, true)?;
+        Ok(eval_typed(py, &progs, &x64)?.into_any())
+    } else {
+        Err(PyTypeError::new_err("x must be a 2-D float32 or float64 numpy array"))
+    }
+}
+
+fn stats_dict<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let col_f = |f: &dyn Fn(&Stats) -> f64| stats.iter().map(f).collect::<Vec<f64>>().into_pyarray(py);
+    let col_u = |f: &dyn Fn(&Stats) -> u64| stats.iter().map(f).collect::<Vec<u64>>().into_pyarray(py);
+    d.set_item("max_ulp", col_f(&|s| s.max_ulp))?;
+    d.set_item("sum_ulp", col_f(&|s| s.sum_ulp))?;
+    d.set_item("argmax", col_u(&|s| s.argmax))?;
+    d.set_item("n", col_u(&|s| s.n))?;
+    d.set_item("n_correct", col_u(&|s| s.n_correct))?;
+    d.set_item("n_nonfinite", col_u(&|s| s.n_nonfinite))?;
+    d.set_item("n_infinite", col_u(&|s| s.n_infinite))?;
+    d.set_item("max_distance", col_u(&|s| s.max_distance))?;
+    d.set_item("n_undecided", col_u(&|s| s.n_undecided))?;
+    Ok(d)
+}
+
+/// ULP-error statistics of float32 programs over sample points with known references.
+#[pyfunction]
+fn sample_ulp_errors<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    x: PyReadonlyArray1<'py, f32>,
+    reference: PyReadonlyArray1<'py, f64>,
+    rounded: PyReadonlyArray1<'py, f32>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let progs = to_programs(programs, false)?;
+    check_inputs(&progs, 1)?;
+    let x = x.as_slice().map_err(|_| PyTypeError::new_err("x must be contiguous"))?;
+    let r = reference.as_slice().map_err(|_| PyTypeError::new_err("reference must be contiguous"))?;
+    let c = rounded.as_slice().map_err(|_| PyTypeError::new_err("rounded must be contiguous"))?;
+    if r.len() != x.len() || c.len() != x.len() {
+        return Err(PyValueError::new_err(format!(
+            "x, reference and rounded differ in length ({}, {}, {})",
+            x.len(),
+            r.len(),
+            c.len()
+        )));
+    }
+    if x.is_empty() {
+        return Err(PyValueError::new_err("no points to measure the error on"));
+    }
+    let stats = py.detach(|| on_pool(|| sample_errors(&progs, x, r, c)))?;
+    stats_dict(py, &stats)
+}
+
+fn target(name: &str) -> PyResult<Target> {
+    Target::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Target::ALL.iter().map(|(n, _)| *n).collect();
+        UnknownTarget::new_err(format!("unknown target {name:?}; built-in targets: {}", names.join(", ")))
+    })
+}
+
+/// float64 reference values of a built-in target, their float32 rounding, and undecided flags.
+#[pyfunction]
+fn reference<'py>(
+    py: Python<'py>,
+    name: &str,
+    x: PyReadonlyArray1<'py, f32>,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<bool>>)> {
+    let t = target(name)?;
+    let x = x.as_slice().map_err(|_| PyTypeError::new_err("x must be contiguous"))?;
+    let (r, c, u) = py.detach(|| on_pool(|| reference_values(t, x)))?;
+    Ok((r.into_pyarray(py), c.into_pyarray(py), u.into_pyarray(py)))
+}
+
+/// Points per step of an exhaustive scan between checks for Ctrl-C.
+const SCAN_STEP: i64 = 1 << 24;
+
+/// Error of one float32 program over every float32 in [a, b] against a built-in target.
+/// Returns the statistics (argmax as the input value) and the undecided inputs.
+#[pyfunction]
+fn exhaustive_ulp_error<'py>(
+    py: Python<'py>,
+    program: RawProgram<'py>,
+    name: &str,
+    a: f32,
+    b: f32,
+) -> PyResult<(Bound<'py, PyDict>, f32, Bound<'py, PyArray1<f32>>)> {
+    let t = target(name)?;
+    let p = to_programs(vec![program], false)?.remove(0);
+    check_inputs(std::slice::from_ref(&p), 1)?;
+    let (lo, hi) = key_range(a, b).map_err(|e| PyValueError::new_err(e.0))?;
+    let mut total = Stats::default();
+    let mut undecided = Vec::new();
+    let mut start = lo;
+    while start <= hi {
+        let end = (start + SCAN_STEP - 1).min(hi);
+        let mut part = py.detach(|| on_pool(|| exhaustive_errors(&p, t, start, end)))?;
+        part.stats.argmax += (start - lo) as u64;
+        total = total.merge(part.stats);
+        undecided.extend(part.undecided);
+        py.check_signals()?;
+        start = end + 1;
+    }
+    let argmax_x = from_key(lo + total.argmax as i64);
+    Ok((stats_dict(py, &[total])?, argmax_x, undecided.into_pyarray(py)))
+}
+
+/// Number of float32 values in [a, b] and the first one's key.
+#[pyfunction]
+fn float32_key_range(a: f32, b: f32) -> PyResult<(i64, i64)> {
+    key_range(a, b).map_err(|e| PyValueError::new_err(e.0))
+}
+
+/// The float32 values with keys start, start+1, ..., start+count-1.
+#[pyfunction]
+fn float32_from_keys(py: Python<'_>, start: i64, count: usize) -> Bound<'_, PyArray1<f32>> {
+    (0..count as i64).map(|i| from_key(start + i)).collect::<Vec<f32>>().into_pyarray(py)
+}
+
+/// Instruction set the evaluator's hot loop uses on this CPU.
+#[pyfunction(name = "isa")]
+fn isa_name() -> &'static str {
+    match isa() {
+        crate::eval::Isa::Avx512 => "avx512",
+        crate::eval::Isa::Avx2Fma => "avx2+fma",
+        crate::eval::Isa::Baseline => "baseline",
+    }
+}
+
+/// Names of the built-in targets.
+#[pyfunction]
+fn target_names() -> Vec<&'static str> {
+    Target::ALL.iter().map(|(n, _)| *n).collect()
+}
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    // SAFETY: registers a plain function that only stores to an atomic.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(mark_forked));
+    }
+    m.add("InvalidProgram", m.py().get_type::<InvalidProgram>())?;
+    m.add("UnknownTarget", m.py().get_type::<UnknownTarget>())?;
+    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_ulp_errors, m)?)?;
+    m.add_function(wrap_pyfunction!(reference, m)?)?;
+    m.add_function(wrap_pyfunction!(exhaustive_ulp_error, m)?)?;
+    m.add_function(wrap_pyfunction!(float32_key_range, m)?)?;
+    m.add_function(wrap_pyfunction!(float32_from_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(isa_name, m)?)?;
+    m.add_function(wrap_pyfunction!(target_names, m)?)?;
+    Ok(())
+}
