@@ -89,7 +89,9 @@ def round_exact_to_float32(v: mpmath.mpf) -> np.float32:
     big = float(np.finfo(np.float32).max)
     c = np.float32(max(-big, min(big, d)))
     best = None
-    for cand in (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf))):
+    with np.errstate(over="ignore"):
+        neighbours = (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf)))
+    for cand in neighbours:
         if not np.isfinite(cand):
             continue
         dist = abs(mpmath.mpf(float(cand)) - v)
