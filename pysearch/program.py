@@ -92,6 +92,8 @@ class Ref:
         if self.kind != other.kind:
             return False
         if self.kind == "const":
+            if math.isnan(self.value) or math.isnan(other.value):
+                return math.isnan(self.value) and math.isnan(other.value)  # NaN payloads are unspecified
             return _bits64(self.value) == _bits64(other.value)
         return self.index == other.index
 
@@ -106,6 +108,16 @@ class Instr:
 
 def _bits64(v: float) -> int:
     return int(np.array(v, dtype=np.float64).view(np.uint64))
+
+
+_FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_float32(v: float) -> bool:
+    """True when ``v`` is exactly a float32 value (NaN and infinities included)."""
+    if math.isnan(v) or math.isinf(v):
+        return True
+    return abs(v) <= _FLT_MAX and float(np.float32(v)) == v
 
 
 def round_to_dtype(v: float, dtype: str) -> float:
@@ -165,8 +177,16 @@ class Program:
     names: list[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.instrs = list(self.instrs)
         self.inputs = tuple(self.inputs)
+        if self.dtype == "float32":  # constants hold dtype values: round any that are not
+            self.instrs = [
+                ins if all(a.kind != "const" or _is_float32(a.value) for a in ins.args)
+                else Instr(ins.op, tuple(Ref.const(round_to_dtype(a.value, "float32")) if a.kind == "const" else a
+                                         for a in ins.args))
+                for ins in self.instrs
+            ]
+        else:
+            self.instrs = list(self.instrs)
         if self.output is None:
             self.output = len(self.instrs) - 1
         self.validate()
@@ -237,6 +257,9 @@ class Program:
             unknown = set(weights) - set(w)
             if unknown:
                 raise ProgramError(f"unknown op(s) in cost weights: {sorted(unknown)}")
+            bad = {k: v for k, v in weights.items() if not (isinstance(v, (int, float)) and v >= 0)}
+            if bad:
+                raise ProgramError(f"cost weights must be non-negative numbers: {bad}")
             w.update(weights)
         return float(sum(w[ins.op] for ins, lv in zip(self.instrs, self.live()) if lv))
 
@@ -244,6 +267,9 @@ class Program:
         """Critical-path latency (cycles) from inputs/constants to the output."""
         lat = {op.name: op.latency for op in OPS}
         if latencies:
+            unknown = set(latencies) - set(lat)
+            if unknown:
+                raise ProgramError(f"unknown op(s) in latencies: {sorted(unknown)}")
             lat.update(latencies)
         ready: list[float] = []
         for ins in self.instrs:
@@ -276,23 +302,17 @@ class Program:
 
     def with_constants(self, values: Sequence[float]) -> "Program":
         """A copy with the constants replaced, in :meth:`constants` order (rounded to dtype)."""
+        values = list(values)
+        n_const = sum(a.kind == "const" for ins in self.instrs for a in ins.args)
+        if len(values) != n_const:
+            which = "too few" if len(values) < n_const else "too many"
+            raise ProgramError(f"with_constants: {which} values (the program has {n_const} constants, got {len(values)})")
         it = iter(values)
-        new = []
-        try:
-            for ins in self.instrs:
-                new.append(
-                    Instr(
-                        ins.op,
-                        tuple(
-                            Ref.const(round_to_dtype(float(next(it)), self.dtype)) if a.kind == "const" else a
-                            for a in ins.args
-                        ),
-                    )
-                )
-        except StopIteration:
-            raise ProgramError("with_constants: too few values") from None
-        if next(it, None) is not None:
-            raise ProgramError("with_constants: too many values")
+        new = [
+            Instr(ins.op, tuple(Ref.const(round_to_dtype(float(next(it)), self.dtype)) if a.kind == "const" else a
+                                for a in ins.args))
+            for ins in self.instrs
+        ]
         return Program(new, self.inputs, self.dtype, self.output)
 
     def astype(self, dtype: str) -> "Program":
@@ -311,18 +331,26 @@ class Program:
             lines += [f"# {line}" if line else "#" for line in comment.splitlines()]
         lines.append(f"dtype {self.dtype}")
         lines.append("inputs " + ",".join(self.inputs))
+        pre = self._value_prefix()
         for i, ins in enumerate(self.instrs):
-            args = " ".join(self._fmt_ref(a) for a in ins.args)
-            lines.append(f"v{i + 1} = {ins.op} {args}")
+            args = " ".join(self._fmt_ref(a, pre) for a in ins.args)
+            lines.append(f"{pre}{i + 1} = {ins.op} {args}")
         if self.output != len(self.instrs) - 1:
-            lines.append(f"return v{self.output + 1}")
+            lines.append(f"return {pre}{self.output + 1}")
         return "\n".join(lines) + "\n"
 
-    def _fmt_ref(self, a: Ref) -> str:
+    def _value_prefix(self) -> str:
+        """`v`, unless an input name looks like a value name (then the first free prefix)."""
+        for pre in ("v", "t", "u", "w", "tmp"):
+            if not any(re.fullmatch(pre + r"\d+", n) for n in self.inputs):
+                return pre
+        return "value_"
+
+    def _fmt_ref(self, a: Ref, pre: str = "v") -> str:
         if a.kind == "input":
             return self.inputs[a.index]
         if a.kind == "value":
-            return f"v{a.index + 1}"
+            return f"{pre}{a.index + 1}"
         return format_const(a.value, self.dtype)
 
     def __str__(self) -> str:
@@ -384,6 +412,8 @@ class Program:
         if "text" not in doc or not isinstance(doc["text"], str):
             raise ProgramError("program JSON lacks a 'text' string")
         p = parse(doc["text"])
+        if "inputs" in doc and tuple(doc["inputs"]) != p.inputs:
+            raise ProgramError(f"program JSON inputs {doc['inputs']!r} disagree with its text ({list(p.inputs)!r})")
         if "dtype" in doc and doc["dtype"] != p.dtype:
             raise ProgramError(f"program JSON dtype {doc['dtype']!r} disagrees with its text ({p.dtype!r})")
         return p
@@ -478,8 +508,7 @@ def parse(text: str) -> Program:
         if toks[0] == "inputs" and "=" not in toks:
             if header_done or seen_inputs:
                 raise ProgramError(f"{where}: 'inputs' must come once, before the first instruction")
-            spec = line[len("inputs"):].replace(" ", "")
-            inputs = tuple(spec.split(","))
+            inputs = tuple(n.strip() for n in line[len("inputs"):].split(","))
             for n in inputs:
                 if not _IDENT.match(n) or n in _KEYWORDS or n in OP_BY_NAME:
                     raise ProgramError(f"{where}: bad input name {n!r}")

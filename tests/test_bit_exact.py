@@ -1,0 +1,186 @@
+"""The Rust evaluator (pysearch.evaluate) against the Python reference interpreter, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pysearch import evaluate
+from pysearch.interpreter import run
+from pysearch.program import parse
+from strategies import EXACT_OPS, arrays, float64_values, programs
+
+SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 2.0**-149, -(2.0**-149), 2.0**-126, 3.4028234663852886e38,
+            1.0, -1.0, 0.5, 2.5, -1.5, 8388607.5, 5e-324, 1e300]
+
+
+def with_specials(x: np.ndarray) -> np.ndarray:
+    """``x`` followed by the special values (each rounded to x's dtype)."""
+    with np.errstate(over="ignore"):
+        return np.concatenate([x, np.array(SPECIALS, dtype=x.dtype)])
+
+
+def canonical_bits(a: np.ndarray) -> np.ndarray:
+    """Bit patterns with every NaN replaced by one canonical NaN pattern."""
+    u = np.uint32 if a.dtype == np.float32 else np.uint64
+    out = a.view(u).copy()
+    out[np.isnan(a)] = np.array(np.nan, dtype=a.dtype).view(u)
+    return out
+
+
+def assert_bit_exact(rust: np.ndarray, python: np.ndarray, program=None, x=None) -> None:
+    """Same dtype and shape, and equal bits except that any NaN equals any NaN."""
+    assert rust.dtype == python.dtype and rust.shape == python.shape
+    bad = np.flatnonzero((canonical_bits(rust) != canonical_bits(python)).ravel())
+    if len(bad):
+        i = bad[0]
+        where = ""
+        if x is not None:
+            cols = x if isinstance(x, dict) else {"x": x} if x.ndim == 1 else dict(enumerate(x))
+            where = " at " + ", ".join(f"{k}={np.ravel(v)[i % np.ravel(v).size]!r}" for k, v in cols.items())
+        raise AssertionError(
+            f"{len(bad)} of {rust.size} values differ; first (flat index {i}){where}: "
+            f"rust {rust.ravel()[i]!r} vs python {python.ravel()[i]!r}\n{program}"
+        )
+
+
+def ordered(a: np.ndarray) -> np.ndarray:
+    """Map float64 values to integers whose differences count ulps across zero."""
+    i = a.view(np.int64)
+    return np.where(i < 0, -(i & np.int64(0x7FFFFFFFFFFFFFFF)), i)
+
+
+def bf16_floats() -> np.ndarray:
+    """All 65,536 float32 values whose low 16 bits are zero."""
+    return (np.arange(65536, dtype=np.uint32) << np.uint32(16)).view(np.float32)
+
+
+class TestRandomPrograms:
+    @given(programs("float32", ops=EXACT_OPS), arrays("float32"))
+    def test_float32(self, p, x):
+        """Random float32 programs agree bit for bit on random and special inputs."""
+        x = with_specials(x)
+        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @given(programs("float64", ops=EXACT_OPS, max_instrs=8), arrays("float64", max_size=20))
+    def test_float64(self, p, x):
+        """Random float64 programs (without exp/log/pow) agree bit for bit."""
+        x = with_specials(x)
+        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @given(
+        st.sampled_from(["float32", "float64"]).flatmap(
+            lambda dt: st.tuples(
+                st.integers(2, 3).flatmap(lambda n: programs(dt, n_inputs=n, ops=EXACT_OPS, max_instrs=8)),
+                st.lists(arrays(dt, 1, 8), min_size=3, max_size=3),
+            )
+        ),
+        st.booleans(),
+    )
+    def test_multiple_inputs(self, case, as_dict):
+        """Programs of two or three inputs agree, with inputs as a 2-D array or a dict."""
+        p, cols = case
+        n = min(len(c) for c in cols)
+        cols = [c[:n] for c in cols[: len(p.inputs)]]
+        x = dict(zip(p.inputs, cols)) if as_dict else np.stack(cols)
+        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @given(
+        st.sampled_from(["float32", "float64"]).flatmap(
+            lambda dt: st.tuples(
+                st.lists(programs(dt, ops=EXACT_OPS, max_instrs=6), min_size=1, max_size=4), arrays(dt, 1, 12)
+            )
+        )
+    )
+    def test_batch(self, case):
+        """A batch of programs gives shape (P, n) and each row equals the interpreter's result."""
+        ps, x = case
+        x = with_specials(x)
+        out = evaluate(ps, x)
+        assert out.shape == (len(ps), len(x))
+        for i, p in enumerate(ps):
+            assert_bit_exact(out[i], run(p, x), p, x)
+
+    def test_doc_example(self):
+        """The documented exp2 example agrees on 10,001 points of [0, 1]."""
+        p = parse("c = fma x 0.24022651 0.6931472\np = fma c x 1\n")
+        x = np.linspace(0, 1, 10001, dtype=np.float32)
+        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+
+class TestLibmOps:
+    @pytest.mark.parametrize("op", ["exp", "log", "pow"])
+    @given(data=st.data())
+    def test_within_two_ulps(self, op, data):
+        """exp, log and pow (float64 only) agree within 2 ulps; non-finite results match exactly."""
+        values = st.one_of(st.floats(-750, 750), float64_values())
+        pairs = data.draw(st.lists(st.tuples(values, values), min_size=1, max_size=12))
+        x, y = (with_specials(np.array(col)) for col in zip(*pairs))
+        y = y[::-1].copy()
+        if op == "pow":
+            p, inp = parse("dtype float64\ninputs x, y\nv = pow x y\n"), np.stack([x, y])
+        else:
+            p, inp = parse(f"dtype float64\nv = {op} x\n"), x
+        rust, py = evaluate(p, inp), run(p, inp)
+        finite = np.isfinite(py)
+        assert_bit_exact(rust[~finite], py[~finite], p)
+        assert np.all(np.isfinite(rust[finite]))
+        assert np.abs(ordered(rust[finite]) - ordered(py[finite])).max(initial=0) <= 2, p
+
+
+UNARY = ["neg", "abs", "sqrt", "rint", "floor", "getexp", "getmant"]
+FIXED = ["0", "-0", "1", "-1.5", "0.1", "3", "1e-40", "-1e30", "inf", "nan", "0x1.fffffep+127", "0x1p-149"]
+
+
+class TestBf16Exhaustive:
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("op", UNARY)
+    def test_unary(self, op, dtype):
+        """Every unary op agrees on all 65,536 bf16-pattern values (also widened to float64)."""
+        with np.errstate(invalid="ignore"):  # signalling NaN patterns
+            x = bf16_floats().astype(dtype)
+        p = parse(f"dtype {dtype}\nv = {op} x\n")
+        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @pytest.mark.parametrize(
+        "b, c",
+        [("1.0000001", "-1"), ("-0.33333334", "0x1p-140"), ("3", "-0x1.fffffep+127"), ("0x1p-100", "0x1p-149"),
+         ("0.1", "-0.1"), ("-0", "-0"), ("inf", "1"), ("1e-30", "nan")],
+    )
+    def test_fma_fixed_operands(self, b, c):
+        """fma(x, b, c) and fma(b, x, c) agree on all 65,536 bf16-pattern float32 x."""
+        x = bf16_floats()
+        for text in (f"v = fma x {b} {c}", f"v = fma {b} x {c}", f"v = fma {b} {c} x"):
+            p = parse(text)
+            assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    def test_fma_float64_fixed_operands(self):
+        """float64 fma(x, b, c) agrees on the bf16-pattern values widened to float64."""
+        with np.errstate(invalid="ignore"):
+            x = bf16_floats().astype(np.float64)
+        for b, c in [("0x1.0000000000001p0", "-1"), ("-0.1", "0x1p-1070"), ("1e300", "-1e308")]:
+            p = parse(f"dtype float64\nv = fma x {b} {c}\n")
+            assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64"])
+    @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "min", "max", "ldexp"])
+    def test_binary_fixed_operand(self, op, dtype):
+        """Binary ops with a fixed operand on either side agree on all bf16-pattern x."""
+        with np.errstate(invalid="ignore"):
+            x = bf16_floats().astype(dtype)
+        extra = ["-160.5", "300", "-301", "40.9", "-1100", "2000.7", "2201"] if op == "ldexp" else []
+        for c in FIXED + extra:
+            for text in (f"v = {op} x {c}", f"v = {op} {c} x"):
+                p = parse(f"dtype {dtype}\n{text}\n")
+                assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    def test_binary_all_pairs_of_a_subset(self):
+        """Binary ops agree on all pairs of 512 bf16-pattern values (every 128th pattern)."""
+        v = bf16_floats()[::128]
+        a, b = (g.ravel() for g in np.meshgrid(v, v))
+        x = np.stack([a, b])
+        for op in ["add", "sub", "mul", "div", "min", "max", "ldexp"]:
+            p = parse(f"inputs a, b\nv = {op} a b\n")
+            assert_bit_exact(evaluate(p, x), run(p, x), p, x)
