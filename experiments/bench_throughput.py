@@ -138,13 +138,16 @@ def main() -> None:
     t_rust = best_time(lambda: pysearch.evaluate(progs, x), args.repeat)
     compiled = [p.compile().as_tuple() for p in progs]
     mat = x.reshape(1, -1)
-    t_core = best_time(lambda: _core.evaluate(compiled, mat), args.repeat)
+    t_alloc = best_time(lambda: _core.evaluate(compiled, mat), args.repeat)
+    out = np.empty((len(progs), args.points), dtype=np.float32)
+    t_core = best_time(lambda: _core.evaluate(compiled, mat, out), args.repeat)
     with np.errstate(all="ignore"):
         t_numpy = best_time(lambda: [numpy_eval(p, x) for p in progs], max(1, args.repeat // 2))
     peak = measure_peak()
 
     rate = instr_points / t_rust
     rate_core = instr_points / t_core
+    rate_alloc = instr_points / t_alloc
     rate_np = instr_points / t_numpy
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, isa={_core.isa()}")
     print(f"workload: {args.programs} programs x {args.points} points, {instr_points / args.points / args.programs:.1f} live instructions/program")
@@ -152,7 +155,8 @@ def main() -> None:
     print(f"{'evaluator':34} {'seconds':>9} {'instr*points/s':>15} {'vs numpy':>9}")
     print(f"{'numpy (vectorised, one array/op)':34} {t_numpy:9.3f} {rate_np:15.3e} {1.0:9.1f}")
     print(f"{'pysearch.evaluate (incl. compile)':34} {t_rust:9.3f} {rate:15.3e} {rate / rate_np:9.1f}")
-    print(f"{'pysearch._core.evaluate (precompiled)':34} {t_core:9.3f} {rate_core:15.3e} {rate_core / rate_np:9.1f}")
+    print(f"{'_core.evaluate, new output array':34} {t_alloc:9.3f} {rate_alloc:15.3e} {rate_alloc / rate_np:9.1f}")
+    print(f"{'_core.evaluate, reused output (out=)':34} {t_core:9.3f} {rate_core:15.3e} {rate_core / rate_np:9.1f}")
     frac = rate_core / peak if peak else float("nan")
     if peak:
         print(f"\nfloat32 FMA peak (peak-fma.c, all cores): {peak:.3e} lane-ops/s; evaluator at {100 * frac:.1f}% of it")

@@ -67,18 +67,26 @@ def _check_array(x, dtype: str, what: str, ndim: int | None) -> np.ndarray:
     return x
 
 
-def evaluate(programs: ProgramsLike, x) -> np.ndarray:
+def evaluate(programs: ProgramsLike, x, out: np.ndarray | None = None) -> np.ndarray:
     """Run programs on inputs; one program gives shape (n,), a list gives (n_programs, n).
 
     ``x`` is a contiguous 1-D array (one input), a 2-D (n_inputs, n) array, or a dict of 1-D
-    arrays by input name, in the programs' dtype. Bit-exact with :mod:`pysearch.interpreter`.
+    arrays by input name, in the programs' dtype. ``out``, if given, is a contiguous array of
+    the result's shape and dtype that receives the result (no allocation). Bit-exact with
+    :mod:`pysearch.interpreter`.
     """
     progs, single = as_programs(programs)
     if not progs:
         raise ValueError("no programs to evaluate")
     mat = _inputs_matrix(progs, x)
-    out = _core.evaluate([p.compile().as_tuple() for p in progs], mat)
-    return out[0] if single else out
+    if out is not None:
+        want = (mat.shape[1],) if single else (len(progs), mat.shape[1])
+        _check_array(out, progs[0].dtype, "out", ndim=len(want))
+        if out.shape != want:
+            raise ValueError(f"out has shape {out.shape}, expected {want}")
+        out = out.reshape(len(progs), mat.shape[1])
+    res = _core.evaluate([p.compile().as_tuple() for p in progs], mat, out)
+    return res[0] if single else res
 
 
 @dataclass(frozen=True)

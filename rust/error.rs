@@ -28,8 +28,7 @@ pub fn sample_errors(progs: &[Program], x: &[f32], reference: &[f64], rounded: &
                     let mut off = bi * block;
                     while off < end {
                         let len = CHUNK.min(end - off);
-                        r.input_row(0)[..len].copy_from_slice(&x[off..off + len]);
-                        let y = r.run(len);
+                        let y = r.run(&[x], off, len);
                         for i in 0..len {
                             let j = off + i;
                             st.add(j as u64, point_error(y[i], reference[j], rounded[j]), true);
@@ -73,8 +72,7 @@ pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhau
                 for (i, xi) in xs[..len].iter_mut().enumerate() {
                     *xi = from_key(k + i as i64);
                 }
-                r.input_row(0)[..len].copy_from_slice(&xs[..len]);
-                let y = r.run(len);
+                let y = r.run(&[&xs[..len]], 0, len);
                 for i in 0..len {
                     let rf = target.eval(f64::from(xs[i]));
                     let (cr, undecided) = round32(rf);

@@ -151,14 +151,33 @@ fn kernel<T: Float, A: Operand<T>, B: Operand<T>, C: Operand<T>>(op: Op, d: &mut
     }
 }
 
-/// Run every step over the first `len` points of the rows.
+/// Run every step over `len` points: inputs are read in place from `inputs[k][off..]`, and the
+/// last step (the output) writes straight into `out` when given, else into its row.
 #[inline(always)]
-fn run_chunk_generic<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
-    for st in &plan.steps {
+fn run_chunk_generic<T: Float>(
+    plan: &Plan,
+    rows: &mut [Vec<T>],
+    inputs: &[&[T]],
+    off: usize,
+    len: usize,
+    mut out: Option<&mut [T]>,
+) {
+    let n_in = inputs.len();
+    let last = plan.steps.len() - 1;
+    for (si, st) in plan.steps.iter().enumerate() {
         let mut d = std::mem::take(&mut rows[st.dst]);
         {
-            let dd = &mut d[..len];
-            let r = |k: usize| &rows[k][..len];
+            let dd: &mut [T] = match out.as_deref_mut() {
+                Some(o) if si == last => o,
+                _ => &mut d[..len],
+            };
+            let r = |k: usize| -> &[T] {
+                if k < n_in {
+                    &inputs[k][off..off + len]
+                } else {
+                    &rows[k][..len]
+                }
+            };
             let s = |v: f64| Splat(T::from_f64(v));
             use Src::{Const as K, Row as R};
             match st.src {
@@ -179,15 +198,29 @@ fn run_chunk_generic<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
 #[allow(unsafe_code)]
-unsafe fn run_chunk_avx512<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
-    run_chunk_generic(plan, rows, len);
+unsafe fn run_chunk_avx512<T: Float>(
+    plan: &Plan,
+    rows: &mut [Vec<T>],
+    inputs: &[&[T]],
+    off: usize,
+    len: usize,
+    out: Option<&mut [T]>,
+) {
+    run_chunk_generic(plan, rows, inputs, off, len, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(unsafe_code)]
-unsafe fn run_chunk_avx2<T: Float>(plan: &Plan, rows: &mut [Vec<T>], len: usize) {
-    run_chunk_generic(plan, rows, len);
+unsafe fn run_chunk_avx2<T: Float>(
+    plan: &Plan,
+    rows: &mut [Vec<T>],
+    inputs: &[&[T]],
+    off: usize,
+    len: usize,
+    out: Option<&mut [T]>,
+) {
+    run_chunk_generic(plan, rows, inputs, off, len, out);
 }
 
 /// Which compiled variant of the hot loop this CPU runs.
@@ -219,47 +252,46 @@ pub fn isa() -> Isa {
 pub struct ChunkRunner<T: Float> {
     plan: Plan,
     rows: Vec<Vec<T>>,
+    n_inputs: usize,
     isa: Isa,
 }
 
 impl<T: Float> ChunkRunner<T> {
     pub fn new(prog: &Program) -> Self {
         let plan = Plan::new(prog);
-        let rows = (0..plan.n_rows).map(|_| vec![T::default(); CHUNK]).collect();
-        ChunkRunner { plan, rows, isa: isa() }
+        // input rows stay empty: inputs are read in place
+        let rows = (0..plan.n_rows)
+            .map(|k| if k < prog.n_inputs { Vec::new() } else { vec![T::default(); CHUNK] })
+            .collect();
+        ChunkRunner { plan, rows, n_inputs: prog.n_inputs, isa: isa() }
     }
 
-    /// Input row `k` (write up to `CHUNK` points there before `run`).
-    pub fn input_row(&mut self, k: usize) -> &mut [T] {
-        &mut self.rows[k][..]
-    }
-
-    /// Run the program on the first `len` points of the input rows; return the output row.
     #[allow(unsafe_code)]
-    pub fn run(&mut self, len: usize) -> &[T] {
-        debug_assert!(len <= CHUNK);
+    fn dispatch(&mut self, inputs: &[&[T]], off: usize, len: usize, out: Option<&mut [T]>) {
+        debug_assert!(len <= CHUNK && inputs.len() == self.n_inputs);
         let rows = &mut self.rows[..];
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `isa()` confirmed the CPU supports these target features.
-            Isa::Avx512 => unsafe { run_chunk_avx512(&self.plan, rows, len) },
+            Isa::Avx512 => unsafe { run_chunk_avx512(&self.plan, rows, inputs, off, len, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2Fma => unsafe { run_chunk_avx2(&self.plan, rows, len) },
-            _ => run_chunk_generic(&self.plan, rows, len),
+            Isa::Avx2Fma => unsafe { run_chunk_avx2(&self.plan, rows, inputs, off, len, out) },
+            _ => run_chunk_generic(&self.plan, rows, inputs, off, len, out),
         }
+    }
+
+    /// Run the program on `inputs[k][off..off + len]` (len <= CHUNK); return the outputs.
+    pub fn run(&mut self, inputs: &[&[T]], off: usize, len: usize) -> &[T] {
+        self.dispatch(inputs, off, len, None);
         &self.rows[self.plan.out_row][..len]
     }
 
     /// Evaluate on `inputs[k][start..start + out.len()]` for every input k, writing `out`.
     pub fn eval_into(&mut self, inputs: &[&[T]], start: usize, out: &mut [T]) {
         for (ci, o) in out.chunks_mut(CHUNK).enumerate() {
-            let off = start + ci * CHUNK;
             let len = o.len();
-            for (k, x) in inputs.iter().enumerate() {
-                self.input_row(k)[..len].copy_from_slice(&x[off..off + len]);
-            }
-            o.copy_from_slice(self.run(len));
+            self.dispatch(inputs, start + ci * CHUNK, len, Some(o));
         }
     }
 }
@@ -336,10 +368,9 @@ mod tests {
         let p = horner_exp2();
         let mut r = ChunkRunner::<f32>::new(&p);
         let xs: Vec<f32> = (0..CHUNK).map(|i| (i as f32 - 260.0) * 0.037).collect();
-        r.input_row(0).copy_from_slice(&xs);
-        let fast = r.run(CHUNK).to_vec();
+        let fast = r.run(&[&xs], 0, CHUNK).to_vec();
         r.isa = Isa::Baseline;
-        let slow = r.run(CHUNK).to_vec();
+        let slow = r.run(&[&xs], 0, CHUNK).to_vec();
         assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -69,28 +69,53 @@ fn eval_typed<'py, T: crate::float::Float + numpy::Element>(
     py: Python<'py>,
     progs: &[Program],
     x: &PyReadonlyArray2<'py, T>,
+    out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<T>>> {
     let shape = x.shape();
     let (rows, n) = (shape[0], shape[1]);
     check_inputs(progs, rows)?;
     let flat = x.as_slice().map_err(|_| PyTypeError::new_err("x must be C-contiguous"))?;
     let inputs: Vec<&[T]> = (0..rows).map(|k| &flat[k * n..(k + 1) * n]).collect();
-    let mut out = vec![T::default(); progs.len() * n];
-    py.detach(|| on_pool(|| eval_batch(progs, &inputs, &mut out)))?;
-    numpy::ndarray::Array2::from_shape_vec((progs.len(), n), out)
-        .map(|a| a.into_pyarray(py))
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+    let arr: Bound<'py, PyArray2<T>> = match out {
+        Some(o) => {
+            let a = o.cast::<PyArray2<T>>().map_err(|_| {
+                PyTypeError::new_err("out must be a 2-D numpy array of the programs' dtype")
+            })?;
+            if a.shape() != [progs.len(), n] {
+                return Err(PyValueError::new_err(format!(
+                    "out has shape {:?}, expected ({}, {n})",
+                    a.shape(),
+                    progs.len()
+                )));
+            }
+            a.clone()
+        }
+        None => PyArray2::<T>::zeros(py, [progs.len(), n], false),
+    };
+    {
+        let mut w = arr.try_readwrite().map_err(|e| PyValueError::new_err(format!("out is not writable: {e}")))?;
+        let o = w.as_slice_mut().map_err(|_| PyTypeError::new_err("out must be C-contiguous"))?;
+        py.detach(|| on_pool(|| eval_batch(progs, &inputs, o)))?;
+    }
+    Ok(arr)
 }
 
-/// Evaluate programs on inputs `x` of shape (n_inputs, n); returns (n_programs, n).
+/// Evaluate programs on inputs `x` of shape (n_inputs, n); returns (n_programs, n), written
+/// into `out` when given (no allocation: the steady state of a search loop).
 #[pyfunction]
-fn evaluate<'py>(py: Python<'py>, programs: Vec<RawProgram<'py>>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (programs, x, out=None))]
+fn evaluate<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    x: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
         let progs = to_programs(programs, false)?;
-        Ok(eval_typed(py, &progs, &x32)?.into_any())
+        Ok(eval_typed(py, &progs, &x32, out)?.into_any())
     } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
         let progs = to_programs(programs, true)?;
-        Ok(eval_typed(py, &progs, &x64)?.into_any())
+        Ok(eval_typed(py, &progs, &x64, out)?.into_any())
     } else {
         Err(PyTypeError::new_err("x must be a 2-D float32 or float64 numpy array"))
     }
