@@ -1,0 +1,144 @@
+"""``pysearch export``: a program from a front (or a program file) as Python, C or Rust source."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from pysearch.cli import UserError
+from pysearch.export import LANGUAGES, export
+from pysearch.program import SCHEMA_VERSION, Program, ProgramError, parse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a program from a front as Python, C or Rust code",
+        description=(
+            "Export one program of a search front (front.json) or a program file (.txt program text "
+            "or program JSON) as standalone Python (numpy), C or Rust code that reproduces the "
+            "evaluator bit for bit."
+        ),
+    )
+    p.add_argument("source", help="front.json, a program JSON file, or a program text file")
+    p.add_argument(
+        "--pick",
+        default="best",
+        help="which program of a front: an index (0 = first) or 'best' = the lowest-cost program "
+        "meeting the run's --max-ulp, else the most accurate (default: best)",
+    )
+    p.add_argument("--lang", choices=LANGUAGES, default="python", help="output language (default: python)")
+    p.add_argument("--name", help="function name (default: TARGET_approx)")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--target", help="target name for the header, for a single program file")
+    p.add_argument("--domain", nargs=2, type=float, metavar=("A", "B"), help="domain for the header")
+    p.set_defaults(func=run)
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file") from None
+
+
+def _check_front(doc: dict, path: Path) -> list[dict]:
+    if doc.get("schema") != SCHEMA_VERSION:
+        raise UserError(f"{path}: front schema {doc.get('schema')!r}; this pysearch reads schema {SCHEMA_VERSION}")
+    programs = doc.get("programs")
+    if not isinstance(programs, list) or not programs:
+        raise UserError(f"{path}: the front holds no programs")
+    for i, entry in enumerate(programs):
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise UserError(f"{path}: program {i} has no 'text'")
+    return programs
+
+
+def pick_best(programs: list[dict], max_ulp: float | None) -> int:
+    """Index of the lowest-cost program with max_ulp <= ``max_ulp`` (exhaustively verified ones
+    first), else of the most accurate program (ties: lowest cost)."""
+
+    def err(e: dict) -> float:
+        v = e.get("max_ulp")
+        return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else math.inf
+
+    def cost(e: dict) -> float:
+        v = e.get("cost")
+        return float(v) if isinstance(v, (int, float)) else math.inf
+
+    idx = range(len(programs))
+    if max_ulp is not None:
+        meets = [i for i in idx if err(programs[i]) <= max_ulp]
+        exhaustive = [i for i in meets if programs[i].get("verified") == "exhaustive"]
+        pool = exhaustive or meets
+        if pool:
+            return min(pool, key=lambda i: (cost(programs[i]), err(programs[i]), i))
+    return min(idx, key=lambda i: (err(programs[i]), cost(programs[i]), i))
+
+
+def load_source(path: Path, pick: str) -> tuple[Program, dict]:
+    """The program to export and its header metadata."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        front = path / "front.json"
+        if not front.exists():
+            raise UserError(f"{path}: a directory without front.json")
+        path = front
+    text = path.read_text(errors="replace")
+    if not text.lstrip().startswith("{"):
+        try:
+            return parse(text), {}
+        except ProgramError as e:
+            raise UserError(f"{path}: {e}") from None
+    doc = _read_json(path)
+    if not isinstance(doc, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    try:
+        if "programs" not in doc:
+            return Program.from_json(doc), {}
+        programs = _check_front(doc, path)
+        constraint = doc.get("max_ulp_constraint")
+        if pick == "best":
+            k = pick_best(programs, None if constraint is None else float(constraint))
+        else:
+            try:
+                k = int(pick)
+            except ValueError:
+                raise UserError(f"--pick must be an index or 'best', got {pick!r}") from None
+            if not 0 <= k < len(programs):
+                raise UserError(f"--pick {k}: the front has {len(programs)} programs (0..{len(programs) - 1})")
+        entry = programs[k]
+        program = parse(entry["text"])
+    except ProgramError as e:
+        raise UserError(f"{path}: {e}") from None
+    meta = {"target": doc.get("target"), "domain": doc.get("domain"), "front index": k}
+    for key in ("max_ulp", "verified", "cost", "ops", "latency"):
+        if entry.get(key) is not None:
+            meta[key] = entry[key]
+    return program, {k2: v for k2, v in meta.items() if v is not None}
+
+
+def run(args) -> int:
+    program, meta = load_source(Path(args.source), str(args.pick))
+    if args.target:
+        meta["target"] = args.target
+    if args.domain:
+        meta["domain"] = list(args.domain)
+    target = str(meta.get("target", "")) or None
+    name = args.name or (f"{target}_approx" if target and target.isidentifier() else "approx")
+    code = export(program, args.lang, name, meta)
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(code)
+        os.replace(tmp, out)
+        print(f"wrote {out} ({args.lang}, function {name})", file=sys.stderr)
+    else:
+        sys.stdout.write(code)
+    return 0

@@ -1,0 +1,723 @@
+"""Programs as source code: standalone Python (numpy), C and Rust that agree bit for bit.
+
+Each export is a complete file: a header comment (target, domain, verified error, cost, ops,
+latency, and the program text), small helpers for the operations a language lacks (exact float32
+fma for numpy; ``min``/``max``/``ldexp``/``getexp``/``getmant`` with the semantics of
+``docs/program-format.md``), and the function. Constants appear in exact form: hex-float
+literals in C, ``float.fromhex`` in Python, ``from_bits`` in Rust, each with its decimal value
+in a comment. C code must be compiled without contraction of ``a * b + c``
+(``-ffp-contract=off``, the default for ``-std=c11``); it also gets an array loop
+``NAME_array`` for the compiler to vectorise.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from typing import Mapping
+
+import numpy as np
+
+from pysearch.program import Program, Ref, as_program, format_const
+
+LANGUAGES = ("python", "c", "rust")
+
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "_Bool _Complex _Imaginary bool true false NULL INFINITY NAN main errno".split()
+)
+_RUST_KEYWORDS = frozenset(
+    "as async await break const continue crate dyn else enum extern false fn for if impl in let loop match mod move "
+    "mut pub ref return self Self static struct super trait true type unsafe use where while abstract become box do "
+    "final macro override priv typeof unsized virtual yield try f32 f64 main".split()
+)
+_RESERVED = frozenset({"np", "numpy", "math", "out", "n", "i", "shape", "x_in"}) | _C_KEYWORDS | _RUST_KEYWORDS
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LOCAL = re.compile(r"[vc]\d+\Z")
+
+# ============================================================================ common
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise ValueError(f"function name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got {name!r}")
+    if keyword.iskeyword(name) or name in _C_KEYWORDS or name in _RUST_KEYWORDS or name.startswith("pys_"):
+        raise ValueError(f"function name {name!r} is reserved in Python, C or Rust; pick another")
+    return name
+
+
+def _param_names(program: Program) -> list[str]:
+    """Input names usable as parameters in every language (clashes get a trailing '_in')."""
+    out = []
+    for n in program.inputs:
+        if keyword.iskeyword(n) or n in _RESERVED or _LOCAL.match(n) or n.startswith("pys_"):
+            n = f"{n}_in"
+        out.append(n)
+    return out
+
+
+class _Plan:
+    """The pruned program with names for its constants, values and inputs."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = as_program(program).pruned()
+        self.dtype = self.program.dtype
+        self.params = _param_names(self.program)
+        self.consts: list[float] = []
+        self._const_index: dict[int, int] = {}
+        for ins in self.program.instrs:
+            for a in ins.args:
+                if a.kind == "const":
+                    key = int(np.array(a.value, dtype=np.float64).view(np.uint64))
+                    if key not in self._const_index:
+                        self._const_index[key] = len(self.consts)
+                        self.consts.append(a.value)
+        self.ops = {ins.op for ins in self.program.instrs}
+
+    def ref(self, a: Ref) -> str:
+        if a.kind == "input":
+            return self.params[a.index]
+        if a.kind == "value":
+            return f"v{a.index + 1}"
+        key = int(np.array(a.value, dtype=np.float64).view(np.uint64))
+        return f"c{self._const_index[key] + 1}"
+
+    def uses_input(self) -> list[bool]:
+        used = [False] * len(self.params)
+        for ins in self.program.instrs:
+            for a in ins.args:
+                if a.kind == "input":
+                    used[a.index] = True
+        return used
+
+
+def _fmt_num(v: object, nd: int = 6) -> str:
+    try:
+        v = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(v)
+    return f"{v:.{nd}g}"
+
+
+def header_lines(program: Program, name: str, meta: Mapping | None) -> list[str]:
+    """The header comment's lines (without comment markers)."""
+    meta = dict(meta or {})
+    p = as_program(program)
+    target = meta.get("target", "unknown target")
+    dom = meta.get("domain")
+    dom_s = f" on [{_fmt_num(dom[0], 9)}, {_fmt_num(dom[1], 9)}]" if dom else ""
+    lines = [f"{name}: {p.dtype} approximation of {target}{dom_s}, exported by pysearch."]
+    if meta.get("max_ulp") is not None:
+        how = meta.get("verified")
+        if how == "exhaustive":
+            how_s = ", verified on every float32 of the domain"
+        else:
+            how_s = f" ({how}, not a bound)" if how else " (how it was measured is not recorded)"
+        lines.append(f"Max error: {_fmt_num(meta['max_ulp'])} ULP{how_s}.")
+    else:
+        lines.append("Max error: not measured.")
+    lines.append(
+        f"Cost {_fmt_num(meta.get('cost', p.cost()))}, ops {meta.get('ops', p.ops)}, "
+        f"critical-path latency {_fmt_num(meta.get('latency', p.latency()))} cycles."
+    )
+    for key in sorted(set(meta) - {"target", "domain", "max_ulp", "verified", "cost", "ops", "latency"}):
+        lines.append(f"{key}: {meta[key]}")
+    lines.append("Program:")
+    lines += ["    " + ln for ln in p.pruned().to_text().splitlines()]
+    return lines
+
+
+def export(program: Program | str, lang: str, name: str = "approx", meta: Mapping | None = None) -> str:
+    """Source code for ``program`` in ``lang`` (``'python'``, ``'c'`` or ``'rust'``)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    return {"python": to_python, "c": to_c, "rust": to_rust}[lang](program, name, meta)
+
+
+# ============================================================================ Python
+
+_PY_HELPERS = {
+    "fma32": '''
+def _fma32(a, b, c):
+    """float32 a * b + c with one rounding.
+
+    The product of two float32 values is exact in float64; the sum is made exact with TwoSum,
+    rounded to odd at 53 bits, then to nearest at 24 bits (two extra bits make the double
+    rounding innocuous).
+    """
+    a, b, c = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (a, b, c))
+    p = a * b
+    s = p + c
+    z = s - p
+    err = (p - (s - z)) + (c - z)
+    odd = (s.view(np.uint64) & np.uint64(1)) == 1
+    nudge = np.isfinite(s) & (err != 0) & ~odd
+    s = np.where(nudge, np.nextafter(s, np.copysign(np.inf, err)), s)
+    return s.astype(np.float32)
+''',
+    "fma64": '''
+def _fma64_scalar(a, b, c):
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a * b + c
+    if not math.isfinite(c):
+        return c  # the exact product is finite, even where a * b would overflow
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    if exact == 0:
+        product_negative = (math.copysign(1.0, a) * math.copysign(1.0, b) < 0)
+        both_zero_negative = a * b == 0 and c == 0 and product_negative and math.copysign(1.0, c) < 0
+        return -0.0 if both_zero_negative else 0.0
+    try:
+        return float(exact)  # int / int division: correctly rounded
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
+def _fma64(a, b, c):
+    """float64 a * b + c with one rounding (exact rational arithmetic, element by element)."""
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c)))
+    out = [_fma64_scalar(*t) for t in zip(a.ravel().tolist(), b.ravel().tolist(), c.ravel().tolist())]
+    return np.array(out, dtype=np.float64).reshape(a.shape)
+''',
+    "min": '''
+def _min(a, b):
+    """NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a."""
+    a, b = np.broadcast_arrays(a, b)
+    r = np.where(b < a, b, a)
+    both_zero = (a == 0) & (b == 0)
+    r = np.where(both_zero, np.where(np.signbit(a) | np.signbit(b), -np.abs(a), np.abs(a)), r)
+    return np.where(np.isnan(a) | np.isnan(b), a.dtype.type(np.nan), r)
+''',
+    "max": '''
+def _max(a, b):
+    """NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands a."""
+    a, b = np.broadcast_arrays(a, b)
+    r = np.where(b > a, b, a)
+    both_zero = (a == 0) & (b == 0)
+    r = np.where(both_zero, np.where(np.signbit(a) & np.signbit(b), -np.abs(a), np.abs(a)), r)
+    return np.where(np.isnan(a) | np.isnan(b), a.dtype.type(np.nan), r)
+''',
+    "ldexp32": '''
+def _ldexp32(a, b):
+    """float32 a * 2**k, k = trunc(clamp(b, -300, 300)), one rounding; NaN b gives NaN."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32))
+    nan_b = np.isnan(b)
+    k = np.trunc(np.clip(np.where(nan_b, 0, b), -300, 300)).astype(np.int64)
+    r = np.ldexp(a.astype(np.float64), k).astype(np.float32)  # exact in float64, then one rounding
+    return np.where(nan_b, np.float32(np.nan), r)
+''',
+    "ldexp64": '''
+def _ldexp64(a, b):
+    """float64 a * 2**k, k = trunc(clamp(b, -2200, 2200)), one rounding; NaN b gives NaN."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    nan_b = np.isnan(b)
+    k = np.trunc(np.clip(np.where(nan_b, 0, b), -2200, 2200)).astype(np.int64)
+    return np.where(nan_b, np.nan, np.ldexp(a, k))
+''',
+    "getexp": '''
+def _getexp(a):
+    """floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN."""
+    a = np.asarray(a)
+    _, e = np.frexp(a.astype(np.float64))
+    r = (e - 1).astype(np.float64)
+    r = np.where(a == 0, -np.inf, r)
+    r = np.where(np.isinf(a), np.inf, r)
+    r = np.where(np.isnan(a), np.nan, r)
+    return r.astype(a.dtype)
+''',
+    "getmant": '''
+def _getmant(a):
+    """a / 2**getexp(a), sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are."""
+    a = np.asarray(a)
+    m, _ = np.frexp(a)
+    special = (a == 0) | ~np.isfinite(a)
+    return np.where(special, a, m * a.dtype.type(2))
+''',
+    "result": '''
+def _result(v, shape, dtype):
+    r = np.array(np.broadcast_to(v, shape), dtype=dtype)
+    return r[()] if r.ndim == 0 else r
+''',
+}
+
+
+def _py_expr(plan: _Plan, op: str, args: list[str]) -> str:
+    f64 = plan.dtype == "float64"
+    binop = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+    if op in binop:
+        return f"{args[0]} {binop[op]} {args[1]}"
+    simple = {
+        "neg": "np.negative", "abs": "np.abs", "sqrt": "np.sqrt", "rint": "np.rint", "floor": "np.floor",
+        "exp": "np.exp", "log": "np.log", "pow": "np.power", "min": "_min", "max": "_max",
+        "getexp": "_getexp", "getmant": "_getmant",
+        "fma": "_fma64" if f64 else "_fma32", "ldexp": "_ldexp64" if f64 else "_ldexp32",
+    }
+    return f"{simple[op]}({', '.join(args)})"
+
+
+def to_python(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
+    """A standalone numpy module defining ``name(x, ...)``, bit-exact with the evaluator.
+
+    The function takes numpy arrays or scalars (converted to the program's dtype first, so
+    float64 values are rounded to float32 once) and returns an array, or a numpy scalar for
+    scalar input.
+    """
+    name = _check_name(name)
+    plan = _Plan(program)
+    dt = plan.dtype
+    f64 = dt == "float64"
+    helpers = ["result"]
+    for op, key in (("fma", "fma64" if f64 else "fma32"), ("min", "min"), ("max", "max"),
+                    ("ldexp", "ldexp64" if f64 else "ldexp32"), ("getexp", "getexp"), ("getmant", "getmant")):
+        if op in plan.ops:
+            helpers.append(key)
+    out = ['"""' + "\n".join(header_lines(plan.program, name, meta)).replace('"""', "'''")]
+    out.append("")
+    out.append("Standalone: needs numpy only. Reproduces the pysearch evaluator bit for bit.")
+    out.append('"""')
+    out.append("")
+    if "fma64" in helpers:
+        out += ["import math", "from fractions import Fraction", ""]
+    out += ["import numpy as np", ""]
+    for h in helpers:
+        out.append(_PY_HELPERS[h].rstrip("\n"))
+        out.append("")
+    out.append("")
+    params = ", ".join(plan.params)
+    out.append(f"def {name}({params}):")
+    out.append(f'    """{meta.get("target", "the target") if meta else "the target"} approximation; '
+               f'numpy {dt} arrays or scalars in, same shape out."""')
+    np_dt = f"np.{dt}"
+    for i, v in enumerate(plan.consts):
+        out.append(f'    c{i + 1} = {np_dt}({_py_const(v)})  # {format_const(v, dt)}')
+    for p in plan.params:
+        out.append(f"    {p} = np.asarray({p}, dtype={np_dt})")
+    if len(plan.params) == 1:
+        shape = f"{plan.params[0]}.shape"
+    else:
+        shape = f"np.broadcast_shapes({', '.join(p + '.shape' for p in plan.params)})"
+    out.append('    with np.errstate(all="ignore"):')
+    for i, ins in enumerate(plan.program.instrs):
+        out.append(f"        v{i + 1} = {_py_expr(plan, ins.op, [plan.ref(a) for a in ins.args])}")
+    out.append(f"    return _result(v{plan.program.output + 1}, {shape}, {np_dt})")
+    return "\n".join(out) + "\n"
+
+
+def _py_const(v: float) -> str:
+    if math.isnan(v):
+        return 'float("nan")'
+    if math.isinf(v):
+        return 'float("inf")' if v > 0 else '-float("inf")'
+    return f'float.fromhex("{_hex(v)}")'
+
+
+def _hex(v: float) -> str:
+    """float.hex without trailing zeros in the fraction: 0x1.8p+1, 0x1p-149, -0x0p+0."""
+    h = float(v).hex()
+    mant, exp = h.split("p")
+    if "." in mant:
+        mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}p{exp}"
+
+
+# ============================================================================ C
+
+# float32 helpers are branch-free: selects are done on bit patterns (pys_sel32), because GCC
+# will not if-convert a select that guards a float operation (it might raise a flag), and a
+# branch keeps the array loop from vectorising.
+_C_HELPERS = {
+    "sel32": """
+/* c ? a : b for c in {0, 1}, without a branch. */
+static inline uint32_t pys_sel32(uint32_t c, uint32_t a, uint32_t b) {
+    uint32_t m = 0u - c;
+    return (a & m) | (b & ~m);
+}""",
+    "min32": """
+/* NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a. */
+static inline float pys_minf(float a, float b) {
+    float r = b < a ? b : a;
+    r = ((a == 0.0f) & (b == 0.0f)) ? (signbit(a) ? a : b) : r;
+    return ((a != a) | (b != b)) ? NAN : r;
+}""",
+    "max32": """
+/* NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands a. */
+static inline float pys_maxf(float a, float b) {
+    float r = b > a ? b : a;
+    r = ((a == 0.0f) & (b == 0.0f)) ? (signbit(a) ? b : a) : r;
+    return ((a != a) | (b != b)) ? NAN : r;
+}""",
+    "min64": """
+/* NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a. */
+static inline double pys_min(double a, double b) {
+    double r = b < a ? b : a;
+    r = ((a == 0.0) & (b == 0.0)) ? (signbit(a) ? a : b) : r;
+    return ((a != a) | (b != b)) ? NAN : r;
+}""",
+    "max64": """
+/* NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands a. */
+static inline double pys_max(double a, double b) {
+    double r = b > a ? b : a;
+    r = ((a == 0.0) & (b == 0.0)) ? (signbit(a) ? b : a) : r;
+    return ((a != a) | (b != b)) ? NAN : r;
+}""",
+    "ldexp32": """
+/* a * 2^k, k = trunc(clamp(b, -300, 300)); NaN b gives NaN. a * 2^k is exact in double for
+   |k| <= 300, so the conversion to float is the one rounding. */
+static inline float pys_ldexpf(float a, float b) {
+    float c = b < -300.0f ? -300.0f : b;
+    c = c > 300.0f ? 300.0f : c;
+    c = b == b ? c : 0.0f;
+    uint64_t scale_bits = (uint64_t)(uint32_t)((int32_t)c + 1023) << 52;
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    float r = (float)((double)a * scale);
+    uint32_t rb;
+    memcpy(&rb, &r, sizeof rb);
+    rb = pys_sel32(b != b, 0x7fc00000u, rb); /* NaN */
+    memcpy(&r, &rb, sizeof r);
+    return r;
+}""",
+    "ldexp64": """
+/* a * 2^k, k = trunc(clamp(b, -2200, 2200)), one rounding (libm ldexp); NaN b gives NaN. */
+static inline double pys_ldexp(double a, double b) {
+    if (b != b) return NAN;
+    return ldexp(a, (int)(b < -2200.0 ? -2200.0 : (b > 2200.0 ? 2200.0 : b)));
+}""",
+    "getexp32": """
+/* floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent
+   comes from converting its integer significand (exact) to float. */
+static inline float pys_getexpf(float a) {
+    uint32_t u, s, rb;
+    memcpy(&u, &a, sizeof u);
+    uint32_t mag = u & 0x7fffffffu;
+    float m = (float)(int32_t)mag;
+    memcpy(&s, &m, sizeof s);
+    int32_t e = (int32_t)pys_sel32(mag < 0x00800000u, (s >> 23) - 276u, (mag >> 23) - 127u);
+    float r = (float)e;
+    memcpy(&rb, &r, sizeof rb);
+    rb = pys_sel32(mag == 0, 0xff800000u, rb);          /* -inf */
+    rb = pys_sel32(mag == 0x7f800000u, 0x7f800000u, rb); /* +inf */
+    rb = pys_sel32(mag > 0x7f800000u, u, rb);            /* NaN stays */
+    memcpy(&r, &rb, sizeof r);
+    return r;
+}""",
+    "getexp64": """
+/* floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent
+   comes from converting its integer significand (exact) to double. */
+static inline double pys_getexp(double a) {
+    uint64_t u, s;
+    memcpy(&u, &a, sizeof u);
+    u &= 0x7fffffffffffffffull;
+    double m = (double)u;
+    memcpy(&s, &m, sizeof s);
+    int64_t e = u < 0x0010000000000000ull ? (int64_t)(s >> 52) - 1023 - 1074 : (int64_t)(u >> 52) - 1023;
+    double r = (double)e;
+    r = u == 0 ? -INFINITY : r;
+    r = u == 0x7ff0000000000000ull ? INFINITY : r;
+    return u > 0x7ff0000000000000ull ? a : r;
+}""",
+    "getmant32": """
+/* a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are.
+   A subnormal's significand comes from converting it, as an integer, to float (exact). */
+static inline float pys_getmantf(float a) {
+    uint32_t u, s;
+    memcpy(&u, &a, sizeof u);
+    uint32_t mag = u & 0x7fffffffu;
+    float m = (float)(int32_t)mag;
+    memcpy(&s, &m, sizeof s);
+    uint32_t src = pys_sel32(mag < 0x00800000u, s, u);
+    uint32_t v = (src & 0x007fffffu) | 0x3f800000u | (u & 0x80000000u);
+    v = pys_sel32((mag == 0) | (mag >= 0x7f800000u), u, v);
+    memcpy(&m, &v, sizeof m);
+    return m;
+}""",
+    "getmant64": """
+/* a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are. */
+static inline double pys_getmant(double a) {
+    uint64_t u, v;
+    memcpy(&u, &a, sizeof u);
+    uint64_t mag = u & 0x7fffffffffffffffull;
+    double s = mag < 0x0010000000000000ull ? a * 0x1p52 : a; /* subnormals: scale up exactly first */
+    memcpy(&v, &s, sizeof v);
+    v = (v & 0x800fffffffffffffull) | 0x3ff0000000000000ull;
+    double m;
+    memcpy(&m, &v, sizeof m);
+    return ((mag == 0) | (mag >= 0x7ff0000000000000ull)) ? a : m;
+}""",
+}
+
+
+def _c_const(v: float, dtype: str) -> str:
+    f = "f" if dtype == "float32" else ""
+    if math.isnan(v):
+        return "NAN" if dtype == "float32" else "(double)NAN"
+    if math.isinf(v):
+        inf = "INFINITY" if dtype == "float32" else "(double)INFINITY"
+        return inf if v > 0 else f"-{inf}"
+    return _hex(v) + f
+
+
+def _c_expr(plan: _Plan, op: str, args: list[str]) -> str:
+    s = "f" if plan.dtype == "float32" else ""
+    binop = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+    if op in binop:
+        return f"{args[0]} {binop[op]} {args[1]}"
+    if op == "neg":
+        return f"-{args[0]}"
+    fn = {
+        "fma": f"fma{s}", "abs": f"fabs{s}", "sqrt": f"sqrt{s}", "rint": f"rint{s}", "floor": f"floor{s}",
+        "exp": "exp", "log": "log", "pow": "pow", "min": f"pys_min{s}", "max": f"pys_max{s}",
+        "ldexp": f"pys_ldexp{s}", "getexp": f"pys_getexp{s}", "getmant": f"pys_getmant{s}",
+    }[op]
+    return f"{fn}({', '.join(args)})"
+
+
+def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
+    """A C11 translation unit defining ``T name(T x, ...)`` and ``void name_array(...)``.
+
+    Compile with ``-ffp-contract=off`` (the default with ``-std=c11``) so that no ``a * b + c``
+    is fused behind the program's back; ``fma`` is spelled ``fmaf``/``fma``.
+    """
+    name = _check_name(name)
+    plan = _Plan(program)
+    dt = plan.dtype
+    ct = "float" if dt == "float32" else "double"
+    bits = "32" if dt == "float32" else "64"
+    out = ["/*"]
+    out += [f" * {ln}".replace("*/", "* /").rstrip() for ln in header_lines(plan.program, name, meta)]
+    out.append(" *")
+    out.append(" * Build: cc -O3 -march=native -std=c11 -ffp-contract=off ... -lm")
+    out.append(" */")
+    out += ["#include <math.h>", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>"]
+    if bits == "32" and plan.ops & {"ldexp", "getexp", "getmant"}:
+        out.append(_C_HELPERS["sel32"])
+    for op in ("min", "max", "ldexp", "getexp", "getmant"):
+        if op in plan.ops:
+            out.append(_C_HELPERS[op + bits])
+    out.append("")
+    params = ", ".join(f"{ct} {p}" for p in plan.params)
+    out.append(f"{ct} {name}({params}) {{")
+    for p, used in zip(plan.params, plan.uses_input()):
+        if not used:
+            out.append(f"    (void){p};")
+    for i, v in enumerate(plan.consts):
+        out.append(f"    const {ct} c{i + 1} = {_c_const(v, dt)}; /* {format_const(v, dt)} */")
+    for i, ins in enumerate(plan.program.instrs):
+        out.append(f"    const {ct} v{i + 1} = {_c_expr(plan, ins.op, [plan.ref(a) for a in ins.args])};")
+    out.append(f"    return v{plan.program.output + 1};")
+    out.append("}")
+    out.append("")
+    if len(plan.params) == 1:
+        out.append(f"void {name}_array(const {ct} *restrict x, {ct} *restrict y, size_t n) {{")
+        out.append(f"    for (size_t i = 0; i < n; i++) y[i] = {name}(x[i]);")
+    else:
+        arrays = ", ".join(f"const {ct} *restrict in_{p}" for p in plan.params)
+        out.append(f"void {name}_array({arrays}, {ct} *restrict out, size_t n) {{")
+        call = ", ".join(f"in_{p}[i]" for p in plan.params)
+        out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {name}({call});")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+# ============================================================================ Rust
+
+_RUST_HELPERS = {
+    "min": """
+/// NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands `a`.
+#[inline]
+fn pys_min(a: {T}, b: {T}) -> {T} {
+    if a.is_nan() || b.is_nan() {
+        return {T}::NAN;
+    }
+    if a == 0.0 && b == 0.0 {
+        return if a.is_sign_negative() { a } else { b };
+    }
+    if b < a { b } else { a }
+}""",
+    "max": """
+/// NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands `a`.
+#[inline]
+fn pys_max(a: {T}, b: {T}) -> {T} {
+    if a.is_nan() || b.is_nan() {
+        return {T}::NAN;
+    }
+    if a == 0.0 && b == 0.0 {
+        return if a.is_sign_negative() { b } else { a };
+    }
+    if b > a { b } else { a }
+}""",
+    "ldexp32": """
+/// a * 2^k, k = trunc(clamp(b, -300, 300)), one rounding (exact in f64, then one cast); NaN b gives NaN.
+#[inline]
+fn pys_ldexp(a: f32, b: f32) -> f32 {
+    if b.is_nan() {
+        return f32::NAN;
+    }
+    let k = b.clamp(-300.0, 300.0) as i64;
+    let scale = f64::from_bits(((k + 1023) as u64) << 52);
+    (f64::from(a) * scale) as f32
+}""",
+    "ldexp64": """
+/// a * 2^k, k = trunc(clamp(b, -2200, 2200)), one rounding; NaN b gives NaN.
+#[inline]
+fn pys_ldexp(a: f64, b: f64) -> f64 {
+    if b.is_nan() {
+        return f64::NAN;
+    }
+    if a == 0.0 || !a.is_finite() {
+        return a;
+    }
+    let k = b.clamp(-2200.0, 2200.0) as i64;
+    // a = +-m * 2^e exactly, m < 2^53.
+    let bits = a.to_bits();
+    let field = ((bits >> 52) & 0x7ff) as i64;
+    let (m, e) = if field == 0 {
+        (bits & 0x000f_ffff_ffff_ffff, -1074)
+    } else {
+        ((bits & 0x000f_ffff_ffff_ffff) | (1 << 52), field - 1075)
+    };
+    let big_e = e + k;
+    let mag = if i64::from(64 - m.leading_zeros()) + big_e > 1024 {
+        f64::INFINITY
+    } else if big_e < -1074 {
+        // Subnormal or zero result: shift out the low bits, round to nearest even.
+        let shift = -1074 - big_e;
+        let q = if shift > 63 {
+            0
+        } else {
+            let q = m >> shift;
+            let rem = m & ((1u64 << shift) - 1);
+            let half = 1u64 << (shift - 1);
+            if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q }
+        };
+        f64::from_bits(q)
+    } else {
+        // Exactly representable: scale in exact steps.
+        let pow2 = |p: i64| f64::from_bits(((p + 1023) as u64) << 52);
+        let mut r = m as f64;
+        let mut left = big_e;
+        while left > 1023 {
+            r *= pow2(1023);
+            left -= 1023;
+        }
+        if left < -1022 {
+            r *= pow2(-1022);
+            left += 1022;
+        }
+        r * pow2(left)
+    };
+    if bits >> 63 == 1 { -mag } else { mag }
+}""",
+    "getexp32": """
+/// floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN.
+#[inline]
+fn pys_getexp(a: f32) -> f32 {
+    let u = a.to_bits() & 0x7fff_ffff;
+    if u >= 0x7f80_0000 {
+        return if u == 0x7f80_0000 { f32::INFINITY } else { a };
+    }
+    if u == 0 {
+        return f32::NEG_INFINITY;
+    }
+    if u < 0x0080_0000 {
+        return (31 - u.leading_zeros() as i32 - 149) as f32; // subnormal
+    }
+    ((u >> 23) as i32 - 127) as f32
+}""",
+    "getexp64": """
+/// floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN.
+#[inline]
+fn pys_getexp(a: f64) -> f64 {
+    let u = a.to_bits() & 0x7fff_ffff_ffff_ffff;
+    if u >= 0x7ff0_0000_0000_0000 {
+        return if u == 0x7ff0_0000_0000_0000 { f64::INFINITY } else { a };
+    }
+    if u == 0 {
+        return f64::NEG_INFINITY;
+    }
+    if u < 0x0010_0000_0000_0000 {
+        return f64::from(63 - u.leading_zeros() as i32 - 1074); // subnormal
+    }
+    f64::from((u >> 52) as i32 - 1023)
+}""",
+    "getmant32": """
+/// a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are.
+#[inline]
+fn pys_getmant(a: f32) -> f32 {
+    let mag = a.to_bits() & 0x7fff_ffff;
+    if mag == 0 || mag >= 0x7f80_0000 {
+        return a;
+    }
+    let a = if mag < 0x0080_0000 { a * f32::from_bits(0x4b00_0000) } else { a }; // * 2^23, exact
+    f32::from_bits((a.to_bits() & 0x807f_ffff) | 0x3f80_0000)
+}""",
+    "getmant64": """
+/// a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are.
+#[inline]
+fn pys_getmant(a: f64) -> f64 {
+    let mag = a.to_bits() & 0x7fff_ffff_ffff_ffff;
+    if mag == 0 || mag >= 0x7ff0_0000_0000_0000 {
+        return a;
+    }
+    let a = if mag < 0x0010_0000_0000_0000 { a * f64::from_bits(0x4330_0000_0000_0000) } else { a }; // * 2^52
+    f64::from_bits((a.to_bits() & 0x800f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000)
+}""",
+}
+
+
+def _rust_expr(plan: _Plan, op: str, args: list[str]) -> str:
+    binop = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+    if op in binop:
+        return f"{args[0]} {binop[op]} {args[1]}"
+    a = args[0]
+    return {
+        "neg": lambda: f"-{a}",
+        "fma": lambda: f"{a}.mul_add({args[1]}, {args[2]})",
+        "abs": lambda: f"{a}.abs()",
+        "sqrt": lambda: f"{a}.sqrt()",
+        "rint": lambda: f"{a}.round_ties_even()",
+        "floor": lambda: f"{a}.floor()",
+        "exp": lambda: f"{a}.exp()",
+        "log": lambda: f"{a}.ln()",
+        "pow": lambda: f"{a}.powf({args[1]})",
+        "min": lambda: f"pys_min({a}, {args[1]})",
+        "max": lambda: f"pys_max({a}, {args[1]})",
+        "ldexp": lambda: f"pys_ldexp({a}, {args[1]})",
+        "getexp": lambda: f"pys_getexp({a})",
+        "getmant": lambda: f"pys_getmant({a})",
+    }[op]()
+
+
+def to_rust(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
+    """Rust source defining ``pub fn name(x: f32, ...) -> f32`` (``f64`` for float64 programs)."""
+    name = _check_name(name)
+    plan = _Plan(program)
+    dt = plan.dtype
+    rt = "f32" if dt == "float32" else "f64"
+    bits = "32" if dt == "float32" else "64"
+    out = [f"// {ln}".rstrip() for ln in header_lines(plan.program, name, meta)]
+    for op in ("min", "max", "ldexp", "getexp", "getmant"):
+        if op in plan.ops:
+            key = op if op in _RUST_HELPERS else op + bits
+            out.append(_RUST_HELPERS[key].replace("{T}", rt))
+    out.append("")
+    used = plan.uses_input()
+    params = ", ".join(f"{'' if u else '_'}{p}: {rt}" for p, u in zip(plan.params, used))
+    out.append("#[inline]")
+    out.append("#[must_use]")
+    out.append(f"pub fn {name}({params}) -> {rt} {{")
+    for i, v in enumerate(plan.consts):
+        out.append(f"    const C{i + 1}: {rt} = {_rust_const(v, dt)}; // {format_const(v, dt)}")
+    for i, ins in enumerate(plan.program.instrs):
+        args = [plan.ref(a).upper() if a.kind == "const" else plan.ref(a) for a in ins.args]
+        out.append(f"    let v{i + 1} = {_rust_expr(plan, ins.op, args)};")
+    out.append(f"    v{plan.program.output + 1}")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _rust_const(v: float, dtype: str) -> str:
+    if dtype == "float32":
+        return f"f32::from_bits(0x{int(np.array(v, dtype=np.float32).view(np.uint32)):08x})"
+    return f"f64::from_bits(0x{int(np.array(v, dtype=np.float64).view(np.uint64)):016x})"
