@@ -1,0 +1,1 @@
+"""Tiny decoder-only transformers trained on multi-digit addition (needs torch)."""

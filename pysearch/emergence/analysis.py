@@ -1,0 +1,435 @@
+"""Emergence analysis of per-model results: is a metric's rise with scale a jump or a trend?
+
+For each metric column of a table of models (one row per model, one scale column), this reports
+the BIG-Bench emergence score, how steady the curve is in log scale, and how well laws fitted
+on the smaller models extrapolate to the held-out largest ones. A law is chosen for each metric
+without looking at the held-out rows: the one that best predicts the largest training model
+when fitted on the others (a backtest). Output: a JSON document (schema 1) and one PNG per metric.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from pysearch.emergence.metrics import emergence_score, loglinear_r2, step_share
+from pysearch.emergence.toy_model import resolution_limit
+
+__all__ = [
+    "LAWS",
+    "ResultsTable",
+    "analyze",
+    "analyze_metric",
+    "fit_loglinear",
+    "fit_power",
+    "read_results",
+    "write_report",
+]
+
+SCHEMA_VERSION = 1
+_MISSING = {"", "na", "n/a", "nan", "none", "null", "-"}
+
+
+@dataclass
+class ResultsTable:
+    """Per-model results: scale ``x``, metric columns, the held-out mask and what was dropped."""
+
+    x_name: str
+    x: np.ndarray
+    metrics: dict[str, np.ndarray]  # NaN marks a missing value
+    holdout: np.ndarray
+    labels: list[str]
+    dropped: list[dict]
+    source: str = ""
+    holdout_rule: str | None = None
+
+
+def _parse_cell(text: str, path: str, row: int, col: str) -> float:
+    t = text.strip()
+    if t.lower() in _MISSING:
+        return math.nan
+    try:
+        v = float(t)
+    except ValueError:
+        raise ValueError(f"{path}, data row {row} (line {row + 1}), column {col!r}: {text!r} is not a number") from None
+    if math.isinf(v):
+        raise ValueError(f"{path}, data row {row} (line {row + 1}), column {col!r}: {text!r} is not finite")
+    return v
+
+
+def read_results(
+    path: str | Path,
+    x: str,
+    metric_cols: Sequence[str],
+    holdout: str | None = "largest:1",
+    where: Sequence[str] = (),
+    label_col: str | None = None,
+) -> ResultsTable:
+    """Read a CSV of per-model results; ``where`` items ``COL=VALUE`` keep matching rows only.
+
+    Rows with an empty scale value are dropped (and listed); an empty metric cell is a missing
+    value for that metric only. Non-numeric text, or a scale <= 0, is an error naming the cell.
+    """
+    from pysearch.laws.data import holdout_mask, parse_holdout, read_csv_columns
+
+    path = str(path)
+    metric_cols = [m.strip() for m in metric_cols]
+    if not metric_cols or any(not m for m in metric_cols):
+        raise ValueError("--metric-cols needs one or more column names, e.g. --metric-cols exact_match,log_prob")
+    if len(set(metric_cols)) != len(metric_cols):
+        raise ValueError(f"--metric-cols names a column twice: {','.join(metric_cols)}")
+    if x in metric_cols:
+        raise ValueError(f"column {x!r} is both the scale (--x) and a metric")
+    cols = read_csv_columns(path)
+    wanted = [x, *metric_cols] + ([label_col] if label_col else [])
+    conds = []
+    for w in where:
+        if "=" not in w:
+            raise ValueError(f"bad --where {w!r}: expected COL=VALUE")
+        c, v = (s.strip() for s in w.split("=", 1))
+        conds.append((c, v))
+        wanted.append(c)
+    missing = [c for c in dict.fromkeys(wanted) if c not in cols]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; the file has: {', '.join(cols)}")
+    n_rows = len(cols[x])
+    keep = [i for i in range(n_rows) if all(cols[c][i].strip() == v for c, v in conds)]
+    if not keep:
+        raise ValueError(f"{path}: no rows match {' and '.join(where)}")
+    dropped = []
+    rows = []
+    for i in keep:
+        xv = _parse_cell(cols[x][i], path, i + 1, x)
+        if math.isnan(xv):
+            dropped.append({"row": i + 1, "reason": f"empty scale column {x!r}"})
+            continue
+        if xv <= 0:
+            raise ValueError(
+                f"{path}, data row {i + 1} (line {i + 2}), column {x!r}: scale {xv:g} must be > 0 (log scale is taken)"
+            )
+        rows.append(i)
+    if len(rows) < 2:
+        raise ValueError(f"{path}: need at least 2 models with a scale value, got {len(rows)}")
+    xs = np.array([float(cols[x][i]) for i in rows])
+    metrics = {m: np.array([_parse_cell(cols[m][i], path, i + 1, m) for i in rows]) for m in metric_cols}
+    labels = [cols[label_col][i] if label_col else f"row {i + 1}" for i in rows]
+    mask = np.zeros(len(rows), bool)
+    if holdout and holdout.strip().lower() != "none":
+        rule = parse_holdout(holdout)
+        sub = {c: [cols[c][i] for i in rows] for c in cols}
+        mask = holdout_mask(rule, sub, x)
+        if mask.all():
+            raise ValueError(f"--holdout {holdout!r} selects every model, leaving nothing to fit")
+    return ResultsTable(x, xs, metrics, mask, labels, dropped, path, holdout if mask.any() else None)
+
+
+# ------------------------------------------------------------------ laws
+@dataclass(frozen=True)
+class Law:
+    """A law of y in scale x: its name, constant count, domain check and fitter."""
+
+    name: str
+    n_params: int
+    applies: Callable[[np.ndarray], str | None]  # None if the law can fit y, else why not
+    fit: Callable[[np.ndarray, np.ndarray], tuple[Callable[[np.ndarray], np.ndarray], dict, str]]
+
+
+def fit_loglinear(x, y):
+    """y = a + b log10 x by least squares; returns (predict, params, expression)."""
+    b, a = np.polyfit(np.log10(x), y, 1)
+    return (lambda z: a + b * np.log10(z)), {"a": float(a), "b": float(b)}, f"{a:.6g} + {b:.6g} * log10(x)"
+
+
+def fit_power(x, y):
+    """y = c + a * x^(-b) by variable projection: (c, a) solved exactly for each exponent b."""
+    from scipy.optimize import minimize_scalar
+
+    x0 = float(np.exp(np.mean(np.log(x))))
+    z = x / x0
+
+    def solve(b):
+        basis = np.column_stack([np.ones_like(z), z ** (-b)])
+        coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+        r = y - basis @ coef
+        return float(r @ r), coef
+
+    grid = np.concatenate([-np.logspace(-3, np.log10(3), 25)[::-1], np.logspace(-3, 1, 33)])
+    sse = [solve(b)[0] for b in grid]
+    i = int(np.argmin(sse))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    res = minimize_scalar(lambda b: solve(b)[0], bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    b = float(res.x) if res.fun <= sse[i] else float(grid[i])
+    (c, a) = solve(b)[1]
+    a_orig = float(a) * x0**b  # a * (x / x0)^-b == (a * x0^b) * x^-b
+    return (
+        lambda t: c + a * (np.asarray(t, float) / x0) ** (-b),
+        {"a": a_orig, "b": b, "c": float(c)},
+        f"{float(c):.6g} + {a_orig:.6g} * x^({-b:.6g})",
+    )
+
+
+def _fit_passuntil(x, y):
+    from pysearch.emergence.passuntil import fit_passuntil_law
+
+    law = fit_passuntil_law(x, y)
+    return law.predict, {"c": law.c, "alpha": law.alpha}, f"exp(-{law.c:.6g} * x^(-{law.alpha:.6g}))"
+
+
+def _always(y):
+    return None
+
+
+def _open_unit(y):
+    return None if np.all((y > 0) & (y < 1)) else "needs every value strictly in (0, 1) for log(-log y)"
+
+
+#: Candidate laws per metric, all fitted by least squares: ``loglinear`` y = a + b log10 x;
+#: ``power`` y = c + a x^(-b) (variable projection over b); ``passuntil`` the task law
+#: exp(-c x^(-alpha)), the ``passuntil`` form of :mod:`pysearch.laws` fitted in log(-log y).
+LAWS: dict[str, Law] = {
+    "loglinear": Law("loglinear", 2, _always, fit_loglinear),
+    "power": Law("power", 3, _always, fit_power),
+    "passuntil": Law("passuntil", 2, _open_unit, _fit_passuntil),
+}
+
+
+def _try_fit(law: Law, x: np.ndarray, y: np.ndarray):
+    with np.errstate(all="ignore"):
+        return law.fit(x, y)
+
+
+def _law_report(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
+    with np.errstate(all="ignore"):  # a law may overflow far from its data; errors say so below
+        return _law_report_inner(law, x_tr, y_tr, x_te, y_te, spread)
+
+
+def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
+    why = law.applies(y_tr)
+    if why:
+        return {"skipped": why}
+    if len(y_tr) < law.n_params + 1:
+        return {"skipped": f"needs at least {law.n_params + 1} training models for {law.n_params} constants, has {len(y_tr)}"}
+    try:
+        predict, params, expr = _try_fit(law, x_tr, y_tr)
+    except ValueError as e:  # includes pysearch.laws.FitError
+        return {"skipped": f"fit failed: {e}"}
+    out: dict = {"params": params, "expression": expr}
+    pred_tr = predict(x_tr)
+    out["train_mae"] = _finite(np.mean(np.abs(pred_tr - y_tr)))
+    # backtest: refit without the largest training model, predict it
+    order = np.argsort(x_tr, kind="stable")
+    last = order[-1]
+    rest = order[:-1]
+    if len(rest) >= law.n_params + 1 and np.ptp(x_tr[rest]) > 0:
+        try:
+            bt_predict, _, _ = _try_fit(law, x_tr[rest], y_tr[rest])
+            out["backtest_error"] = _finite(abs(float(bt_predict(x_tr[last : last + 1])[0]) - float(y_tr[last])) / spread)
+        except ValueError:
+            out["backtest_error"] = None
+    else:
+        out["backtest_error"] = None
+    if len(y_te):
+        pred = predict(x_te)
+        out["holdout_pred"] = [_finite(v) for v in pred]
+        mae = float(np.mean(np.abs(pred - y_te)))
+        out["holdout_mae"] = _finite(mae)
+        out["holdout_error"] = _finite(mae / spread)
+    out["_predict"] = predict
+    return out
+
+
+def _finite(v: float) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def analyze_metric(
+    x: np.ndarray, y: np.ndarray, holdout: np.ndarray, resolution: float | None = None, laws: Sequence[str] = tuple(LAWS)
+) -> dict:
+    """Emergence statistics and law extrapolation for one metric (missing values already removed).
+
+    ``holdout_error`` values are mean absolute errors on the held-out models divided by the
+    metric's range over all models, so metrics on different scales compare.
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    holdout = np.asarray(holdout, bool)
+    order = np.argsort(x, kind="stable")
+    x, y, holdout = x[order], y[order], holdout[order]
+    score = emergence_score(x, y)
+    spread = float(y.max() - y.min())
+    rep: dict = {
+        "n_points": int(x.size),
+        "x": x.tolist(),
+        "y": y.tolist(),
+        "holdout": holdout.tolist(),
+        "direction": "flat" if spread == 0 else ("increasing" if score > 0 else "decreasing"),
+        "emergence_score": _finite(score),
+        "emergence_score_infinite": bool(math.isinf(score)),
+        "step_share": step_share(x, y),
+        "loglinear_r2": loglinear_r2(x, y),
+    }
+    if resolution is not None:
+        rep["resolution"] = resolution
+        rep["n_below_resolution"] = int(np.sum(np.abs(y) < resolution))
+    tr = ~holdout
+    law_reports = {}
+    for name in laws:
+        if name not in LAWS:
+            raise ValueError(f"unknown law {name!r}; known: {', '.join(LAWS)}")
+        if spread == 0:
+            law_reports[name] = {"skipped": "the metric is constant"}
+            continue
+        law_reports[name] = _law_report(LAWS[name], x[tr], y[tr], x[holdout], y[holdout], spread)
+    rep["laws"] = law_reports
+    candidates = [(r["backtest_error"], n) for n, r in law_reports.items() if r.get("backtest_error") is not None]
+    rep["selected_law"] = min(candidates)[1] if candidates else None
+    sel = law_reports.get(rep["selected_law"]) if rep["selected_law"] else None
+    rep["holdout_error"] = sel.get("holdout_error") if sel else None
+    return rep
+
+
+def analyze(table: ResultsTable, n_items: int | None = None, answer_tokens: int | None = None) -> dict:
+    """Analyse every metric of ``table``; returns the JSON-ready report (schema 1)."""
+    resolution = None
+    if n_items is not None:
+        resolution = resolution_limit(n_items, answer_tokens or 1)
+    metrics = {}
+    for name, vals in table.metrics.items():
+        ok = ~np.isnan(vals)
+        if ok.sum() < 2:
+            raise ValueError(f"metric {name!r} has {int(ok.sum())} non-empty value(s); need at least 2")
+        if not (~table.holdout & ok).any():
+            raise ValueError(f"metric {name!r} has no value outside the held-out models")
+        rep = analyze_metric(table.x[ok], vals[ok], table.holdout[ok], resolution)
+        rep["n_missing"] = int((~ok).sum())
+        metrics[name] = rep
+    ranked = sorted((r["holdout_error"], n) for n, r in metrics.items() if r["holdout_error"] is not None)
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "emergence",
+        "source": table.source,
+        "x": table.x_name,
+        "n_models": int(table.x.size),
+        "holdout": table.holdout_rule,
+        "holdout_models": [lab for lab, h in zip(table.labels, table.holdout) if h],
+        "dropped_rows": table.dropped,
+        "holdout_error_metric": "mean |prediction - value| on held-out models / range of the metric",
+        "metrics": metrics,
+        "most_predictable": ranked[0][1] if ranked else None,
+    }
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "metric"
+
+
+def plot_metric(name: str, rep: dict, x_name: str, path: Path) -> None:
+    """Write one PNG: the metric against scale, held-out models marked, fitted laws drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.array(rep["x"])
+    y = np.array(rep["y"])
+    h = np.array(rep["holdout"], bool)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    ax.scatter(x[~h], y[~h], color="tab:blue", zorder=3, label="fitted models")
+    if h.any():
+        ax.scatter(x[h], y[h], facecolors="none", edgecolors="tab:red", s=70, linewidths=1.6, zorder=4,
+                   label="held out")
+    grid = np.logspace(np.log10(x.min()), np.log10(x.max()), 200)
+
+    styles = {"loglinear": ":", "power": "--", "passuntil": "-."}
+    for lname, lr in rep["laws"].items():
+        pred = lr.get("_predict")
+        if pred is None:
+            continue
+        with np.errstate(all="ignore"):
+            gy = pred(grid)
+        mark = " (selected)" if lname == rep.get("selected_law") else ""
+        err = lr.get("holdout_error")
+        tag = f", holdout err {err:.3g}" if err is not None else ""
+        (line,) = ax.plot(grid, gy, styles.get(lname, "-"), lw=1.5, label=f"{lname}{mark}{tag}")
+        if lr.get("holdout_pred"):
+            hp = np.array([np.nan if v is None else v for v in lr["holdout_pred"]])
+            ax.scatter(x[h], hp, marker="x", s=36, color=line.get_color(), zorder=2)
+    if rep.get("resolution") is not None:
+        ax.axhline(rep["resolution"], color="grey", lw=0.8, alpha=0.6, label="resolution 1/(items*tokens)")
+    ax.set_xscale("log")
+    lo, hi = float(y.min()), float(y.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    for lr in rep["laws"].values():  # keep held-out predictions in view unless far off
+        for v in lr.get("holdout_pred") or []:
+            if v is not None and lo - span <= v <= hi + span:
+                lo, hi = min(lo, v), max(hi, v)
+    pad = 0.15 * (hi - lo if hi > lo else max(abs(hi), 1.0))
+    ax.set_ylim(lo - pad, hi + pad)
+    score = rep["emergence_score"]
+    stxt = "inf" if rep["emergence_score_infinite"] else f"{score:.3g}"
+    ax.set_title(f"{name}: emergence score {stxt}, log-linear R² {rep['loglinear_r2']:.2f}", fontsize=9)
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(name)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _atomic_write(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
+    plt.close(fig)
+
+
+def _atomic_write(path: Path, write: Callable, binary: bool = False) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(report: dict, out_dir: str | Path, plots: bool = True) -> Path:
+    """Write ``emergence.json`` and (with ``plots``) ``metric_<name>.png`` files into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for name, rep in report["metrics"].items():
+        slug = _slug(name)
+        while slug in used:
+            slug += "_"
+        used.add(slug)
+        if plots:
+            fname = f"metric_{slug}.png"
+            plot_metric(name, rep, report["x"], out / fname)
+            rep["plot"] = fname
+    path = out / "emergence.json"
+    _atomic_write(path, lambda fh: json.dump(to_json(report), fh, indent=2))
+    return path
+
+
+def to_json(report: Mapping) -> dict:
+    """A copy of ``report`` without the in-memory predictors (JSON-serialisable)."""
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(w) for k, w in v.items() if not k.startswith("_")}
+        if isinstance(v, list):
+            return [clean(w) for w in v]
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, np.generic):
+            return clean(v.item())
+        return v
+
+    return clean(report)

@@ -1,0 +1,25 @@
+"""Scaling laws: known forms fitted robustly with bootstrap intervals, and forms discovered by search.
+
+Modules: :mod:`~pysearch.laws.forms` (the law forms), :mod:`~pysearch.laws.data` (CSV loading,
+validation, holdout selection), :mod:`~pysearch.laws.fitting` (Huber + L-BFGS / least squares from
+a grid of starts, bootstrap), :mod:`~pysearch.laws.discovery` (symbolic regression over float64
+programs, NSGA-II on complexity and error), :mod:`~pysearch.laws.report` (fit.json, table, plot).
+"""
+
+from pysearch.laws.data import Dataset, load_dataset, parse_holdout
+from pysearch.laws.fitting import FitError, FitResult, bootstrap, fit, fit_law
+from pysearch.laws.forms import FORM_NAMES, LawForm, make_form
+
+__all__ = [
+    "Dataset",
+    "FORM_NAMES",
+    "FitError",
+    "FitResult",
+    "LawForm",
+    "bootstrap",
+    "fit",
+    "fit_law",
+    "load_dataset",
+    "make_form",
+    "parse_holdout",
+]
