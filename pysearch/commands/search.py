@@ -1,0 +1,241 @@
+"""``pysearch search``: evolve float32 programs for a target on a domain, verify the front."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..cli import UserError
+
+DEFAULT_BUDGET = "10m"
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1.5h' or plain seconds -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text))
+    if not m:
+        raise UserError(f"bad duration {text!r}: use e.g. 90s, 10m or 1h")
+    v = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if v <= 0:
+        raise UserError(f"duration must be positive, got {text!r}")
+    return v
+
+
+def parse_bound(text: str) -> float:
+    """A domain bound: a decimal or hex-float; a trailing '-' means the float32 just below it."""
+    t = str(text).strip()
+    below = len(t) > 1 and t.endswith("-") and not t.lower().endswith("e-")
+    if below:
+        t = t[:-1]
+    try:
+        v = float.fromhex(t) if "0x" in t.lower() else float(t)
+    except ValueError:
+        raise UserError(f"bad domain bound {text!r}: expected a number such as 0, 1, -0.5 or 0x1p-3") from None
+    if not math.isfinite(v):
+        raise UserError(f"domain bound {text!r} must be finite")
+    if below:
+        v = float(np.nextafter(np.float32(v), np.float32(-np.inf)))
+    return v
+
+
+def parse_ops(text: str) -> tuple[str, ...]:
+    """'add,sub,mul,fma*3' -> ('add', 'sub', 'mul', 'fma', 'fma', 'fma'); '*N' weights an op."""
+    out: list[str] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, w = part.partition("*")
+        try:
+            n = int(w) if w else 1
+        except ValueError:
+            raise UserError(f"bad op weight in {part!r}: expected NAME or NAME*N") from None
+        if n < 1:
+            raise UserError(f"op weight must be at least 1 in {part!r}")
+        out += [name.strip()] * n
+    if not out:
+        raise UserError("--ops names no operation")
+    return tuple(out)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="evolve verified float32 approximations of a function",
+        description=(
+            "Evolve straight-line float32 programs approximating TARGET on [A, B]: a Pareto front of "
+            "cost against max ULP error, every reported error verified on every float32 in the domain."
+        ),
+    )
+    p.add_argument("target", help="function to approximate (exp2, exp, log2, log, tanh, erf, sqrt, ...)")
+    p.add_argument("--domain", nargs=2, metavar=("A", "B"), default=None,
+                   help="closed interval [A, B] (default: the target's reduced domain); "
+                        "write B as '1-' for the float32 just below 1, i.e. [A, 1)")
+    p.add_argument("--dtype", default=None, choices=["float32"], help="program format (float32)")
+    p.add_argument("--max-ulp", type=float, default=None, metavar="E",
+                   help="error bound: minimise cost among programs with max ULP <= E")
+    p.add_argument("--objective", choices=["cost", "latency"], default=None,
+                   help="what to minimise beside error (default: cost)")
+    stop = p.add_argument_group("stopping (whichever comes first; default --budget 10m)")
+    stop.add_argument("--budget", default=None, help="wall-clock budget in total, e.g. 90s, 10m, 1h")
+    stop.add_argument("--generations", type=int, default=None, metavar="N", help="stop after N generations in total")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/TARGET-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out DIR")
+    p.add_argument("--seed-baselines", action="store_true", default=None,
+                   help="start from minimax polynomials too (default: from scratch)")
+    p.add_argument("--ops", default=None, help="ops to draw from, e.g. 'add,sub,mul,div,fma*3' (*N weights)")
+    p.add_argument("--population", type=int, default=None, help="population size (default 128)")
+    p.add_argument("--max-instrs", type=int, default=None, help="largest program (default 14)")
+    p.add_argument("--sample-size", type=int, default=None, help="search sample size (default 8192)")
+    p.add_argument("--verify-every", type=int, default=None, metavar="N",
+                   help="verify promising programs every N generations (default 10)")
+    p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
+                   help="checkpoint interval (default 30 s; 0 = every generation)")
+    p.add_argument("--no-plot", action="store_true", help="do not write front.png")
+    p.add_argument("--no-baselines", action="store_true", help="do not compute baselines for the plot")
+    p.set_defaults(func=run)
+
+
+_CONFIG_ARGS = {
+    "seed": "seed", "max_ulp": "max_ulp", "objective": "objective", "ops": "ops", "population": "population",
+    "max_instrs": "max_instrs", "sample_size": "sample_size", "verify_every": "verify_every",
+    "seed_baselines": "seed_baselines", "dtype": "dtype",
+}
+
+
+def _config_from_args(args: argparse.Namespace, target: str, domain: tuple[float, float]):
+    from ..search.engine import SearchConfig
+
+    kw = {}
+    for arg, field in _CONFIG_ARGS.items():
+        v = getattr(args, arg)
+        if v is not None:
+            kw[field] = parse_ops(v) if arg == "ops" else v
+    return SearchConfig(target=target, domain=domain, **kw)
+
+
+def _check_resume_args(args: argparse.Namespace, cfg, domain) -> None:
+    if args.target != cfg.target:
+        raise UserError(f"the checkpoint is for target {cfg.target!r}, not {args.target!r}")
+    if domain is not None and tuple(np.float32(domain)) != tuple(np.float32(cfg.domain)):
+        raise UserError(f"the checkpoint is for domain [{cfg.domain[0]}, {cfg.domain[1]}], not [{domain[0]}, {domain[1]}]")
+    for arg, field in _CONFIG_ARGS.items():
+        v = getattr(args, arg)
+        if v is None:
+            continue
+        v = parse_ops(v) if arg == "ops" else v
+        if v != getattr(cfg, field):
+            raise UserError(f"--{arg.replace('_', '-')} {v} differs from the checkpointed run "
+                            f"({getattr(cfg, field)}); a resumed run keeps its settings")
+
+
+def _write_outputs(out: Path, search, front, plot: bool, baselines: bool) -> None:
+    from ..search.classical import load_or_compute
+    from ..search.front import FrontFile, write_front
+    from ..search.plot import plot_front
+
+    cfg = search.config
+    ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, front, cfg.objective)
+    write_front(out / "front.json", ff)
+    if plot:
+        pts = load_or_compute(out, cfg.target, cfg.domain, search.screen_x) if baselines else []
+        plot_front(out / "front.png", front, f"{cfg.target} on [{cfg.domain[0]:.9g}, {cfg.domain[1]:.9g}]",
+                   cfg.objective, pts, cfg.max_ulp)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pysearch
+    from rich.console import Console
+
+    from ..search.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+    from ..search.engine import Search
+    from ..search.front import FrontFile, write_front
+    from ..search.progress import Progress, verified_table
+
+    target = pysearch.get_target(args.target)  # ValueError names the built-in targets
+    domain = None
+    if args.domain is not None:
+        domain = (parse_bound(args.domain[0]), parse_bound(args.domain[1]))
+        if not domain[0] < domain[1]:
+            raise UserError(f"bad domain [{args.domain[0]}, {args.domain[1]}]: need A < B")
+    budget = parse_duration(args.budget) if args.budget is not None else None
+    if args.generations is not None and args.generations < 0:
+        raise UserError("--generations must be non-negative")
+    if budget is None and args.generations is None:
+        budget = parse_duration(DEFAULT_BUDGET)
+    if args.checkpoint_every < 0:
+        raise UserError("--checkpoint-every must be non-negative")
+
+    if args.out is None:
+        if args.resume:
+            raise UserError("--resume needs --out DIR (the run directory to continue)")
+        out = Path("runs") / f"{target.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    else:
+        out = Path(args.out)
+    console = Console(stderr=True)
+
+    if args.resume:
+        ck = load_checkpoint(out)
+        from ..search.engine import SearchConfig
+
+        try:
+            cfg = SearchConfig.from_json_obj(ck["config"])
+        except (TypeError, ValueError) as e:
+            raise UserError(f"checkpoint in {out} has a bad configuration: {e}") from None
+        _check_resume_args(args, cfg, domain)
+        search = Search.from_checkpoint(ck)
+        console.print(f"resuming {out} at generation {search.generation}", highlight=False)
+    else:
+        if (out / CHECKPOINT_NAME).exists():
+            raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+        cfg = _config_from_args(args, target.name, domain if domain is not None else tuple(target.domain))
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out} exists and is not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        search = None
+
+    def save(s) -> None:
+        save_checkpoint(out, s.checkpoint_state())
+        ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.front, s.config.objective)
+        write_front(out / "front.json", ff)
+
+    try:
+        if search is None:
+            console.print(f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}", highlight=False)
+            search = Search(cfg)
+            save(search)
+        run_budget = budget
+        if budget is not None:
+            # leave time for writing the outputs (classical baselines are measured once per run dir)
+            from ..search.classical import BASELINES_NAME
+
+            slack = 15.0 if args.no_plot or args.no_baselines or (out / BASELINES_NAME).exists() else 45.0
+            run_budget = max(budget - slack, budget * 0.5)
+        with Progress(search, console) as progress:
+            search.run(generations=args.generations, budget_s=run_budget, on_generation=progress.update,
+                       on_checkpoint=save, checkpoint_every_s=args.checkpoint_every)
+        final = search.final_front(deadline=search.deadline)
+        save(search)
+        _write_outputs(out, search, final, plot=not args.no_plot, baselines=not args.no_baselines)
+    except KeyboardInterrupt:
+        if search is not None:
+            save(search)
+            console.print(
+                f"interrupted: checkpoint of generation {search.generation} saved in {out}; "
+                f"continue with: pysearch search {search.config.target} --out {out} --resume", highlight=False,
+            )
+        else:
+            console.print("interrupted before the first generation; nothing saved", highlight=False)
+        return 130
+    console.print(verified_table(final, title=f"verified front ({out / 'front.json'})"))
+    if not final:
+        console.print("no program was verified; run longer (--budget) or relax --max-ulp", highlight=False)
+    print(out / "front.json", file=sys.stdout)
+    return 0

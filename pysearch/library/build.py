@@ -1,0 +1,294 @@
+"""Build the shipped library (a maintainer's tool): ``python -m pysearch.library.build``.
+
+Reduced-domain functions come from search runs (``--from-run NAME=RUN_DIR``: the run's best
+verified program and how it was found). Full-range functions are written here as one program
+each: a range reduction with ``rint``/``ldexp``/``getexp``/``getmant`` around a polynomial
+kernel whose constants are fitted by Lawson minimax and tuned in float32 inside the whole
+program, then verified on every float32 (all 2^32 patterns but NaNs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..program import Program, parse
+from ..search.constants import ConstantBatch, FitSample, lawson, tune_float32, ulp_of
+from ..search.front import read_front, write_json_atomic
+
+DATA = Path(__file__).parent / "data"
+F32 = np.float32
+LN2 = math.log(2.0)
+#: ln 2 split so that n * LN2_HI is exact for |n| < 2^8 (16 significant bits).
+LN2_HI = math.floor(LN2 * 2**16) / 2**16
+LN2_LO = float(F32(LN2 - LN2_HI))
+INV_SQRT2 = float(F32(1 / math.sqrt(2.0)))
+INV_LN2_HI = float(F32(1 / LN2))
+INV_LN2_LO = float(F32(1 / LN2 - INV_LN2_HI))
+
+
+def _c(v: float) -> str:
+    return float(F32(v)).hex()
+
+
+def _horner(var: str, coeffs: list[float], out: str) -> list[str]:
+    """Lines computing sum coeffs[j] * var**j by Horner with fma (highest degree first)."""
+    c = coeffs
+    lines = [f"k{len(c) - 2} = fma {var} {_c(c[-1])} {_c(c[-2])}"]
+    for j in range(len(c) - 3, -1, -1):
+        lines.append(f"k{j} = fma k{j + 1} {var} {_c(c[j])}")
+    lines[-1] = lines[-1].replace("k0 =", f"{out} =", 1)
+    return lines
+
+
+def exp2_program(coeffs: list[float]) -> Program:
+    """exp2(x) = 2^n * p(f), n = rint(x), f = x - n in [-1/2, 1/2] (exact)."""
+    body = [
+        "inputs x",
+        "xc = max x -151",  # below: 0; NaN stays NaN (max/min propagate NaN)
+        "xd = min xc 129",  # above: inf
+        "n = rint xd",
+        "f = sub xd n",
+        *_horner("f", coeffs, "p"),
+        "y = ldexp p n",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def exp_program(coeffs: list[float]) -> Program:
+    """exp(x) = 2^n * p(f), n = rint(x / ln2), f = (x - n ln2_hi) - n ln2_lo (Cody-Waite)."""
+    body = [
+        "inputs x",
+        "xc = max x -104",
+        "xd = min xc 89",
+        f"s = mul xd {_c(1 / LN2)}",
+        "n = rint s",
+        f"t = fma n {_c(-LN2_HI)} xd",  # exact: n * LN2_HI has at most 24 bits
+        f"f = fma n {_c(-LN2_LO)} t",
+        *_horner("f", coeffs, "p"),
+        "y = ldexp p n",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def _log_reduction() -> list[str]:
+    """x = 2^e' * m', m' in [1/sqrt2, sqrt2), r = m' - 1 (exact); NaN for x < 0 handled after."""
+    return [
+        "inputs x",
+        "m0 = getmant x",
+        "m = min m0 2",  # +inf -> 2, so log(inf) = e' = inf
+        "e = getexp x",
+        f"u = mul m {_c(INV_SQRT2)}",
+        "g = getexp u",  # -1 when m < sqrt2, else 0
+        "nk = sub -1 g",  # -k
+        "mm = ldexp m nk",
+        "ee = sub e nk",  # e + k
+        "r = sub mm 1",
+    ]
+
+
+def log2_program(coeffs: list[float]) -> Program:
+    """log2(x) = e' + (r L_hi + (r L_lo + r^2 q(r))), L_hi + L_lo = 1/ln2, q(r) the kernel.
+
+    The leading term r L_hi is added last in one fma, so near x = 1 the result has the
+    accuracy of a single rounding; e' is added in a final exact-ish add (|z| < |y| there).
+    """
+    body = [
+        *_log_reduction(), "r2 = mul r r", *_horner("r", coeffs, "q"),
+        f"lo = mul r {_c(INV_LN2_LO)}",
+        "inner = fma r2 q lo",
+        f"z = fma r {_c(INV_LN2_HI)} inner",
+        "res = add ee z",
+        *_negative_is_nan("res"),
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def log_program(coeffs: list[float]) -> Program:
+    """log(x) = e' ln2_hi + (e' ln2_lo + (r + r^2 q(r))), q(r) the kernel."""
+    body = [
+        *_log_reduction(), "r2 = mul r r", *_horner("r", coeffs, "q"),
+        "w = fma r2 q r",
+        f"lo = fma ee {_c(LN2_LO)} w",
+        f"res = fma ee {_c(LN2_HI)} lo",
+        *_negative_is_nan("res"),
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def _negative_is_nan(res: str) -> list[str]:
+    """NaN for x < 0 (including -inf): min(x, 0) * 2^300 is -inf there, 0 elsewhere; times 0."""
+    return ["sneg = min x 0", "big = ldexp sneg 300", f"y = fma big 0 {res}"]
+
+
+# ------------------------------------------------------------------ kernel fits
+def _fit_poly(t: np.ndarray, target: np.ndarray, scale: np.ndarray, degree: int, times_t: bool) -> list[float]:
+    """Lawson minimax fit of sum c_j t^j (times t if ``times_t``) to target, errors / scale."""
+    A = np.stack([t ** (j + (1 if times_t else 0)) for j in range(degree + 1)], axis=1)
+    c, _ = lawson(A, target, scale, iters=200)
+    return [float(v) for v in c]
+
+
+def _grid(a: float, b: float, n: int = 4000) -> np.ndarray:
+    k = np.arange(n)
+    return 0.5 * (a + b) + 0.5 * (b - a) * np.cos(np.pi * (k + 0.5) / n)
+
+
+def exp2_kernel(degree: int) -> list[float]:
+    f = _grid(-0.5, 0.5)
+    v = np.exp2(f)
+    return _fit_poly(f, v, ulp_of(v), degree, False)
+
+
+def exp_kernel(degree: int) -> list[float]:
+    f = _grid(-0.35, 0.35)
+    v = np.exp(f)
+    return _fit_poly(f, v, ulp_of(v), degree, False)
+
+
+def log_kernel(degree: int, base2: bool) -> list[float]:
+    """q with r^2 q(r) ~ log(1 + r) - r (or log2(1 + r) - r/ln2) on [1/sqrt2 - 1, sqrt2 - 1]."""
+    r = _grid(INV_SQRT2 - 1 - 1e-3, math.sqrt(2) - 1 + 1e-3)
+    r = r[np.abs(r) > 1e-12]
+    if base2:
+        v = np.log1p(r) / LN2
+        lead = r * (INV_LN2_HI + INV_LN2_LO)
+    else:
+        v = np.log1p(r)
+        lead = r
+    A = np.stack([r ** (j + 2) for j in range(degree + 1)], axis=1)
+    c, _ = lawson(A, v - lead, ulp_of(v), iters=200)
+    return [float(t) for t in c]
+
+
+# ------------------------------------------------------------------ tuning + verification
+def tune_kernel(program: Program, target: str, x: np.ndarray, kernel_slots: list[int], rounds: int = 30) -> Program:
+    """Tune the kernel constants (positions in ``program.constants()``) against the whole program."""
+    sample = FitSample.build(target, np.unique(x))
+    best, _, _ = tune_float32(program, sample, rounds=rounds, batch=ConstantBatch(program), free=kernel_slots)
+    return best
+
+
+def _kernel_slots(program: Program, n_kernel: int, first_line: str) -> list[int]:
+    """Positions of the kernel's constants: those of the instructions named k*/p/q, in order."""
+    slots, k = [], 0
+    names = program.names or []
+    for name, ins in zip(names, program.instrs):
+        for a in ins.args:
+            if a.kind == "const":
+                if name.startswith("k") or name in ("p", "q"):
+                    slots.append(k)
+                k += 1
+    assert len(slots) == n_kernel + 1, (len(slots), n_kernel)
+    return slots
+
+
+def hard_sample(target: str, a: float, b: float, n: int, seed: int) -> np.ndarray:
+    import pysearch
+
+    return np.ascontiguousarray(pysearch.Domain(a, b).sample(n, seed))
+
+
+def _json_bound(v: float) -> float | str:
+    """Domain bounds as JSON: infinities as the strings "-inf"/"inf" (JSON has no infinity)."""
+    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+
+
+def verify_entry(name: str, target: str, domain: tuple[float, float], program: Program, found: str,
+                 description: str) -> dict:
+    import pysearch
+
+    t0 = time.time()
+    st = pysearch.verify(program, target, domain, exhaustive=True)
+    print(f"{name}: max ULP {st.max_ulp:.4f} at {st.argmax_x!r} over {st.n_points} points "
+          f"({time.time() - t0:.0f} s)", file=sys.stderr)
+    if math.isfinite(st.max_ulp):
+        nan_in = np.array([np.nan], dtype=np.float32)
+        y = pysearch.evaluate(program, nan_in)
+        if not np.isnan(y[0]):
+            raise RuntimeError(f"{name}: NaN input does not give NaN")
+    return {
+        "schema": 1, "name": name, "target": target, "domain": [_json_bound(v) for v in domain],
+        "text": program.to_text(),
+        "max_ulp": st.max_ulp, "verified": "exhaustive", "n_points": st.n_points, "cost": program.cost(),
+        "ops": program.ops, "latency": program.latency(), "found": found, "description": description,
+    }
+
+
+FULL = {
+    # name: (target, program builder, kernel builder, degree, tuning domain)
+    "exp2": ("exp2", exp2_program, exp2_kernel, 6, (-152.0, 130.0)),
+    "exp": ("exp", exp_program, exp_kernel, 6, (-105.0, 90.0)),
+    "log2": ("log2", log2_program, lambda d: log_kernel(d, True), 9, (0.25, 8.0)),
+    "log": ("log", log_program, lambda d: log_kernel(d, False), 9, (0.25, 8.0)),
+}
+
+
+def build_full(name: str, degree: int | None = None) -> dict:
+    target, make, kernel, default_degree, (a, b) = FULL[name]
+    d = degree or default_degree
+    coeffs = kernel(d)
+    program = make(coeffs)
+    slots = _kernel_slots(program, d, "k")
+    x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2)])
+    program = tune_kernel(program, target, x, slots)
+    found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
+             f"Lawson minimax, its float32 constants tuned inside the whole program")
+    desc = {"exp2": "2^n * p(x - n), n = rint(x)",
+            "exp": "2^n * p(f), n = rint(x/ln2), f = x - n ln2 (Cody-Waite, fma)",
+            "log2": "e + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
+            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)"}[name]
+    return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
+
+
+def from_run(name: str, run_dir: Path, command: str | None) -> dict:
+    """The best verified program of a search run, with how it was found."""
+    front = read_front(run_dir / "front.json")
+    try:
+        e = front.best()
+    except ValueError:  # nothing met the run's bound: ship the most accurate program
+        e = min(front.programs, key=lambda p: (p.max_ulp, p.cost))
+    ck = json.loads((run_dir / "checkpoint.json").read_text())
+    cfg = ck["config"]
+    how = command or (
+        f"pysearch search {cfg['target']} --domain {cfg['domain'][0]!r} {cfg['domain'][1]!r}"
+        + (f" --max-ulp {cfg['max_ulp']:g}" if cfg.get("max_ulp") is not None else "")
+        + f" --seed {cfg['seed']}" + (" --seed-baselines" if cfg.get("seed_baselines") else "")
+    )
+    found = (f"evolved from scratch by `{how}`" if not cfg.get("seed_baselines") else f"evolved by `{how}`")
+    found += f" (generation {e.generation}, run stopped at generation {ck['generation']}, {ck['elapsed_s']:.0f} s)"
+    if e.verified != "exhaustive":
+        raise ValueError(f"{run_dir}: best program is not exhaustively verified")
+    return {
+        "schema": 1, "name": name, "target": front.target, "domain": list(front.domain), "text": e.text,
+        "max_ulp": e.max_ulp, "verified": e.verified, "n_points": e.n_points, "cost": e.cost, "ops": e.ops,
+        "latency": e.latency, "found": found,
+        "description": f"{front.target} on [{front.domain[0]!r}, {front.domain[1]!r}] (reduced domain)",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pysearch.library.build", description=__doc__)
+    ap.add_argument("--full", nargs="*", default=[], help=f"full-range functions to build ({', '.join(FULL)})")
+    ap.add_argument("--degree", type=int, default=None, help="kernel degree (with one --full name)")
+    ap.add_argument("--from-run", nargs="*", default=[], metavar="NAME=DIR", help="reduced functions from runs")
+    args = ap.parse_args(argv)
+    DATA.mkdir(exist_ok=True)
+    for spec in args.from_run:
+        name, _, d = spec.partition("=")
+        doc = from_run(name, Path(d), None)
+        write_json_atomic(DATA / f"{name}.json", doc)
+        print(f"{name}: {doc['max_ulp']:.4f} ULP, cost {doc['cost']:g}", file=sys.stderr)
+    for name in args.full:
+        write_json_atomic(DATA / f"{name}.json", build_full(name, args.degree))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,415 @@
+"""Constant optimisation: fit a program's constants to the target, then tune them in float32.
+
+Two stages, as in classical minimax design:
+
+1. **Real-valued fit** (float64 evaluation). A program that is affine in its constants (Horner
+   and Estrin polynomials with ``fma`` are) is detected numerically; its constants are fitted by
+   Lawson's iteratively reweighted least squares to minimise the maximum error in units of the
+   target's ULP (relative error, weighted per binade). Other programs get a few rounds of
+   reweighted Levenberg-Marquardt (``scipy.optimize.least_squares``), then a short Nelder-Mead
+   polish on the max error itself.
+2. **float32 tuning** (the fpminimax idea): the fitted constants are rounded to float32 and each
+   is moved to neighbouring float32 values (1, 2, 4, 8 ulps away), coordinate-descent style,
+   keeping any move that lowers the float32 max ULP error on the sample. Every candidate set of a
+   round is evaluated as one batch by :func:`pysearch.ulp_error`.
+
+Everything here is deterministic: it depends only on the program and the sample.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..program import Program
+
+#: Neighbouring float32 steps (in ulps) tried for each constant per tuning round.
+TUNE_STEPS = (1, 2, 4, 8, 32)
+
+
+@dataclass
+class FitSample:
+    """The points constants are fitted on: float32 inputs, f(x) in float64, and ulp(f(x))."""
+
+    target: object
+    x: np.ndarray  # float32, the search sample (ULP errors are measured on it)
+    ref: np.ndarray  # float64 f(x)
+    rounded: np.ndarray  # float32, f(x) correctly rounded
+    x_fit: np.ndarray  # float64 (1, n) matrix: finite-target subset used by the real-valued fit
+    f_fit: np.ndarray  # float64 f(x_fit)
+    scale_fit: np.ndarray  # ulp(f(x_fit))
+
+    @classmethod
+    def build(cls, target: object, x: np.ndarray, max_fit_points: int = 1024) -> "FitSample":
+        """Fit on at most ``max_fit_points`` of the float32 points ``x``; tune on all of them."""
+        import pysearch
+
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        ref, rounded = pysearch.reference(target, x)
+        f = np.asarray(ref, dtype=np.float64)
+        ok = np.isfinite(f)
+        idx = np.flatnonzero(ok)
+        if len(idx) > max_fit_points:
+            # keep points spread in value and in bit pattern: every k-th sorted point
+            idx = idx[np.round(np.linspace(0, len(idx) - 1, max_fit_points)).astype(np.int64)]
+            idx = np.unique(idx)
+        xf = np.ascontiguousarray(x[idx].astype(np.float64).reshape(1, -1))
+        ff = f[idx]
+        return cls(target, x, np.ascontiguousarray(f), np.ascontiguousarray(rounded, dtype=np.float32), xf, ff,
+                   ulp_of(ff))
+
+
+def ulp_of(v: np.ndarray) -> np.ndarray:
+    """ulp of float32 values near ``v``: 2^(floor(log2|v|) - 23), at least 2^-149."""
+    a = np.abs(np.asarray(v, dtype=np.float64))
+    _, e = np.frexp(a)
+    out = np.ldexp(1.0, e.astype(np.int64) - 24)
+    return np.where(a > 0, np.maximum(out, 2.0**-149), 2.0**-149)
+
+
+@dataclass
+class FitResult:
+    """A program with optimised constants and what was learned on the way."""
+
+    program: Program
+    affine: bool
+    fit_error: float  # max error (ulps) of the real-valued fit on the fit points
+    max_ulp: float  # float32 max ULP error on the search sample after tuning
+
+
+def _getexp(a: np.ndarray) -> np.ndarray:
+    m, e = np.frexp(a)
+    out = (e - 1).astype(np.float64)
+    out = np.where(a == 0, -np.inf, out)
+    return np.where(np.isinf(a), np.inf, np.where(np.isnan(a), np.nan, out))
+
+
+def _getmant(a: np.ndarray) -> np.ndarray:
+    m, _ = np.frexp(a)
+    return np.where((a == 0) | ~np.isfinite(a), a, 2.0 * m)
+
+
+_REAL_OPS = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+    "fma": lambda a, b, c: a * b + c, "neg": np.negative, "abs": np.abs, "sqrt": np.sqrt,
+    "min": np.minimum, "max": np.maximum, "rint": np.rint, "floor": np.floor,
+    "ldexp": lambda a, b: a * np.exp2(np.trunc(np.clip(b, -2200, 2200))),
+    "getexp": _getexp, "getmant": _getmant, "exp": np.exp, "log": np.log, "pow": np.power,
+}
+
+
+def _eval_real(program: Program, C: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Evaluate ``program`` in float64 for every row of constants ``C`` at once: shape (len(C), n)."""
+    xs = [x[i][None, :] for i in range(x.shape[0])]
+    vals: list[np.ndarray] = []
+    k = 0
+    with np.errstate(all="ignore"):
+        for ins in program.instrs:
+            args = []
+            for a in ins.args:
+                if a.kind == "input":
+                    args.append(xs[a.index])
+                elif a.kind == "value":
+                    args.append(vals[a.index])
+                else:
+                    args.append(C[:, k : k + 1])
+                    k += 1
+            vals.append(np.asarray(_REAL_OPS[ins.op](*args), dtype=np.float64))
+        out = vals[program.output]
+    return np.broadcast_to(out, (C.shape[0], x.shape[1])).copy()
+
+
+class ConstantBatch:
+    """One program structure evaluated with many constant vectors at once.
+
+    Constant fitting evaluates the same structure thousands of times with different constants,
+    so this compiles it once and hands the Rust core the flat arrays directly (the same arrays
+    :meth:`Program.compile` produces), skipping per-call parsing and validation.
+    """
+
+    def __init__(self, program: Program):
+        c = program.compile()
+        self.program = program
+        self.opcodes, self.args, self.n_inputs, self.output = c.opcodes, c.args, c.n_inputs, c.output
+        self.k = len(c.consts)
+
+    def _tuples(self, C) -> list[tuple]:
+        return [(self.opcodes, self.args, np.ascontiguousarray(c, dtype=np.float64), self.n_inputs, self.output)
+                for c in C]
+
+    def eval64(self, C, x: np.ndarray) -> np.ndarray:
+        """Real-valued outputs (float64, fma as a*b+c), shape (len(C), n), for the (1, n) inputs ``x``.
+
+        All constant vectors go through numpy together, one array operation per instruction:
+        the fit needs many evaluations of tiny batches, where a call into the parallel core
+        costs more than the arithmetic. Bit-exactness does not matter here (only the float32
+        stage measures real errors).
+        """
+        C = np.asarray(C, dtype=np.float64).reshape(len(C), self.k)
+        return _eval_real(self.program, C, np.asarray(x, dtype=np.float64))
+
+    def ulp32(self, C, sample: FitSample) -> tuple[np.ndarray, np.ndarray]:
+        """(max ULP, mean ULP) of the float32 program for each constant vector (rounded to float32)."""
+        from pysearch import _core
+
+        C32 = [np.asarray(c, dtype=np.float32).astype(np.float64) for c in C]
+        cols = _core.sample_ulp_errors(self._tuples(C32), sample.x, sample.ref, sample.rounded)
+        mx = np.asarray(cols["max_ulp"], dtype=np.float64)
+        mean = np.where(np.asarray(cols["n_infinite"]) > 0, np.inf,
+                        np.asarray(cols["sum_ulp"], dtype=np.float64) / np.maximum(np.asarray(cols["n"]), 1))
+        return np.where(np.isnan(mx), np.inf, mx), mean
+
+
+# ---------------------------------------------------------------- real-valued fit
+def _affine_basis(batch: ConstantBatch, c0: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """If the program is affine in its constants, return (A, y0) with y(c) = y0 + A (c - c0)."""
+    k = len(c0)
+    rng = np.random.default_rng(12345)
+    steps = np.where(np.abs(c0) > 0, np.abs(c0), 1.0)
+    probes = [c0 + rng.standard_normal(k) * 0.3 * steps for _ in range(2)]
+    C = [c0] + [c0 + steps[j] * np.eye(k)[j] for j in range(k)] + probes
+    Y = batch.eval64(C, x)
+    if not np.all(np.isfinite(Y)):
+        return None
+    y0 = Y[0]
+    A = (Y[1 : k + 1] - y0).T / steps
+    mag = np.abs(Y).max(axis=0) + np.abs(A).sum(axis=1) * np.abs(np.stack(probes)).max(axis=0).max() + 1e-300
+    for c, yc in zip(probes, Y[k + 1 :]):
+        pred = y0 + A @ (c - c0)
+        if np.max(np.abs(pred - yc) / mag) > 1e-9:
+            return None
+    return A, y0
+
+
+def lawson(A: np.ndarray, b: np.ndarray, scale: np.ndarray, iters: int = 60) -> tuple[np.ndarray, float]:
+    """Minimise max |A c - b| / scale by Lawson's reweighted least squares; return (c, max error)."""
+    n, k = A.shape
+    As = A / scale[:, None]
+    bs = b / scale
+    norms = np.sqrt(np.einsum("ij,ij->j", As, As))
+    norms[norms == 0] = 1.0
+    As = As / norms
+    w = np.full(n, 1.0 / n)
+    best_c, best_err = np.zeros(k), math.inf
+    ridge = 1e-13
+    for _ in range(iters):
+        Aw = As * w[:, None]
+        G = np.einsum("ij,ik->jk", Aw, As)
+        G[np.diag_indices(k)] += ridge * np.trace(G) / k
+        try:
+            c = np.linalg.solve(G, np.einsum("ij,i->j", Aw, bs))
+            # one step of iterative refinement (the normal equations square the conditioning)
+            r = bs - As @ c
+            c = c + np.linalg.solve(G, np.einsum("ij,i->j", Aw, r))
+        except np.linalg.LinAlgError:
+            break
+        r = np.abs(As @ c - bs)
+        err = float(r.max())
+        if not math.isfinite(err):
+            break
+        if err < best_err:
+            best_c, best_err = c.copy(), err
+        w = w * r
+        total = w.sum()
+        if total <= 0:
+            break
+        w /= total
+        # keep weights from collapsing to exact zeros
+        w = np.maximum(w, 1e-30)
+    return best_c / norms, best_err
+
+
+def _fit_affine(batch: ConstantBatch, c0: np.ndarray, sample: FitSample, basis) -> tuple[np.ndarray, float]:
+    A, y0 = basis
+    b = sample.f_fit - y0 + A @ c0
+    c, err = lawson(A, b, sample.scale_fit)
+    return c, err
+
+
+def levenberg_marquardt(fun, jac, c0: np.ndarray, max_evals: int) -> tuple[np.ndarray, int]:
+    """Minimise ||fun(c)||^2 from ``c0``; return (c, function evaluations used).
+
+    A plain damped Gauss-Newton written with numpy (einsum and a k x k solve), so results
+    depend only on the inputs. (scipy's MINPACK ``least_squares(method="lm")`` was seen to
+    give different answers for identical calls within one process, which would break
+    reproducible searches.)
+    """
+    c = np.asarray(c0, dtype=np.float64).copy()
+    r = fun(c)
+    cost = float(np.einsum("i,i->", r, r))
+    evals = 1
+    lam = 1e-3
+    while evals < max_evals:
+        J, n_j = jac(c)
+        evals += n_j
+        g = np.einsum("ij,i->j", J, r)
+        H = np.einsum("ij,ik->jk", J, J)
+        d = np.diag(H).copy()
+        d[d <= 0] = 1.0
+        improved = False
+        while evals < max_evals and lam < 1e12:
+            try:
+                step = np.linalg.solve(H + lam * np.diag(d), -g)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            c_new = c + step
+            r_new = fun(c_new)
+            evals += 1
+            cost_new = float(np.einsum("i,i->", r_new, r_new))
+            if np.isfinite(cost_new) and cost_new < cost:
+                improved = True
+                rel = (cost - cost_new) / max(cost, 1e-300)
+                c, r, cost = c_new, r_new, cost_new
+                lam = max(lam / 3, 1e-12)
+                break
+            lam *= 4
+        if not improved or rel < 1e-10:
+            break
+    return c, evals
+
+
+def _fit_general(batch: ConstantBatch, c0: np.ndarray, sample: FitSample, max_evals: int) -> tuple[np.ndarray, float]:
+    """Reweighted Levenberg-Marquardt on ULP-scaled residuals, then Nelder-Mead on the max."""
+    from scipy.optimize import minimize
+
+    x, f, s = sample.x_fit, sample.f_fit, sample.scale_fit
+    k = len(c0)
+    big = 1e12
+
+    def resid_many(cs: list[np.ndarray]) -> np.ndarray:
+        Y = batch.eval64(cs, x)
+        R = (Y - f) / s
+        return np.where(np.isfinite(R), R, big)
+
+    def max_err(c: np.ndarray) -> float:
+        return float(np.max(np.abs(resid_many([c])[0])))
+
+    best_c, best_err = c0.copy(), max_err(c0)
+    c = c0.copy()
+    w = np.ones(len(f))
+    evals = 1
+    eye = np.eye(k)
+    for _ in range(3):
+        if evals >= max_evals:
+            break
+        sw = np.sqrt(w)
+
+        def fun(c):
+            return resid_many([c])[0] * sw
+
+        def jac(c):
+            h = 1e-7 * np.maximum(np.abs(c), 1e-3)
+            R = resid_many([c] + [c + h[j] * eye[j] for j in range(k)]) * sw
+            return ((R[1:] - R[0]) / h[:, None]).T, 1
+
+        c, used = levenberg_marquardt(fun, jac, c, max(10, (max_evals - evals) // 3))
+        evals += used
+        r = np.abs(resid_many([c])[0])
+        e = float(r.max())
+        if e < best_err:
+            best_c, best_err = c.copy(), e
+        w = w * (r / (r.mean() + 1e-300))
+        w = w / w.mean()
+    if best_err > 0 and evals < max_evals and k <= 12:
+        res = minimize(max_err, best_c, method="Nelder-Mead",
+                       options={"maxfev": max(20, max_evals - evals), "xatol": 0.0, "fatol": 1e-3})
+        if res.fun < best_err:
+            best_c, best_err = np.asarray(res.x), float(res.fun)
+    return best_c, best_err
+
+
+# ---------------------------------------------------------------- float32 tuning
+def _f32_step(v: float, n: int) -> float:
+    """The float32 value ``n`` representable steps away from float32 ``v`` (``n`` may be < 0)."""
+    b = np.array(np.float32(v)).view(np.int32).astype(np.int64)
+    # map to a monotone integer line: negative floats mirrored
+    key = b if b >= 0 else -(b & 0x7FFFFFFF)
+    key = int(key) + n
+    if key >= 0:
+        bits = key
+    else:
+        bits = (-key) | 0x80000000
+    bits = min(max(bits, 0), 0xFFFFFFFF)
+    out = float(np.array(bits, dtype=np.uint32).view(np.float32))
+    return out if math.isfinite(out) else v
+
+
+def tune_float32(program: Program, sample: FitSample, rounds: int = 8,
+                 batch: ConstantBatch | None = None, free: Sequence[int] | None = None) -> tuple[Program, float, float]:
+    """Coordinate descent over neighbouring float32 constants; return (program, max_ulp, mean_ulp).
+
+    Each round tries every constant (or those whose positions in :meth:`Program.constants` are
+    listed in ``free``) at each of :data:`TUNE_STEPS` ulps up and down (one batch) and keeps the
+    best move if it lowers (max ULP, mean ULP) on ``sample``.
+    """
+    batch = batch or ConstantBatch(program)
+    consts = [float(np.float32(c)) for c in program.constants()]
+    m, a = batch.ulp32([consts], sample)
+    best = (float(m[0]), float(a[0]))
+    if not consts or not math.isfinite(best[0]):
+        return program.with_constants(consts), best[0], best[1]
+    for _ in range(rounds):
+        cands: list[list[float]] = []
+        for j, v in enumerate(consts):
+            if not math.isfinite(v) or (free is not None and j not in free):
+                continue
+            for s in TUNE_STEPS:
+                for sign in (1, -1):
+                    nv = _f32_step(v, sign * s)
+                    if nv != v:
+                        c = list(consts)
+                        c[j] = nv
+                        cands.append(c)
+        if not cands:
+            break
+        mx, mean = batch.ulp32(cands, sample)
+        i = int(np.lexsort((mean, mx))[0])
+        if (mx[i], mean[i]) < best:
+            best = (float(mx[i]), float(mean[i]))
+            consts = cands[i]
+        else:
+            break
+    return program.with_constants(consts), best[0], best[1]
+
+
+# ---------------------------------------------------------------- entry point
+def optimize_constants(program: Program, sample: FitSample, max_evals: int = 120,
+                       tune_below: float = 4.0, tune_rounds: int = 8) -> FitResult:
+    """Fit and tune ``program``'s constants; never returns something worse on the sample.
+
+    float32 tuning runs only when the real-valued fit is within ``tune_below`` ulps (farther
+    off, rounding the constants is all that matters).
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _optimize(program, sample, max_evals, tune_below, tune_rounds)
+
+
+def _optimize(program: Program, sample: FitSample, max_evals: int, tune_below: float, tune_rounds: int) -> FitResult:
+    consts = np.array(program.constants(), dtype=np.float64)
+    batch = ConstantBatch(program)
+    orig_err = float(batch.ulp32([consts], sample)[0][0])
+    if len(consts) == 0 or not np.all(np.isfinite(consts)):
+        return FitResult(program, False, math.inf, orig_err)
+    basis = _affine_basis(batch, consts, sample.x_fit)
+    if basis is not None:
+        c, fit_err = _fit_affine(batch, consts, sample, basis)
+    else:
+        c, fit_err = _fit_general(batch, consts, sample, max_evals)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c32 = np.asarray(c, dtype=np.float64).astype(np.float32).astype(np.float64)
+    if not np.all(np.isfinite(c32)):
+        return FitResult(program, basis is not None, fit_err, orig_err)
+    fitted = program.with_constants(list(c32))
+    if fit_err <= tune_below:
+        fitted, err, _ = tune_float32(fitted, sample, rounds=tune_rounds, batch=batch)
+    else:
+        err = float(batch.ulp32([c32], sample)[0][0])
+    if not err <= orig_err:  # also catches NaN
+        return FitResult(program, basis is not None, fit_err, orig_err)
+    return FitResult(fitted, basis is not None, fit_err, err)

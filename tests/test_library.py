@@ -1,0 +1,110 @@
+"""pysearch.library: shipped functions, their metadata, and re-verification of every claim."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import pysearch
+from pysearch import library
+from pysearch.testing import assert_max_ulp
+
+REDUCED = ["exp2_reduced", "exp_reduced", "log2_reduced", "log_reduced", "tanh_reduced", "erf_reduced"]
+FULL = ["exp2", "exp", "log2", "log"]
+ALL = REDUCED + FULL
+
+
+def test_required_functions_ship():
+    """The library holds reduced-domain and full-range functions for the required targets."""
+    assert set(ALL) <= set(library.names())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata(name):
+    """Each function records target, domain, a finite verified bound, cost and how it was found."""
+    fn = library.get(name)
+    assert fn.target in pysearch.targets.BUILTIN
+    assert fn.verified == "exhaustive"
+    assert math.isfinite(fn.max_ulp) and fn.max_ulp > 0
+    assert fn.cost == fn.program.cost() and fn.ops >= 1 and fn.latency > 0
+    assert fn.found
+    assert fn.n_points == pysearch.Domain(*fn.domain).count()
+
+
+@pytest.mark.parametrize("name", REDUCED)
+def test_reduced_bound_reverified_small_sample(name):
+    """A sampled re-check of each reduced-domain function stays within its verified bound."""
+    fn = library.get(name)
+    x = pysearch.Domain(*fn.domain).sample(1 << 16, seed=11)
+    st = pysearch.ulp_error(fn.program, x, fn.target)
+    assert st.max_ulp <= fn.max_ulp
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_full_range_sampled(name):
+    """Full-range functions meet their bound on random bit patterns and on the busy range."""
+    fn = library.get(name)
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2**32, size=1 << 18, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = x[~np.isnan(x)]
+    busy = pysearch.Domain(-160.0, 160.0).sample(1 << 18, seed=1)
+    rep = assert_max_ulp(fn, fn.target, (-np.inf, np.inf), fn.max_ulp, n_sample=1 << 16)
+    assert rep.max_ulp <= fn.max_ulp
+    for pts in (x, busy):
+        st = pysearch.ulp_error(fn.program, np.ascontiguousarray(pts), fn.target)
+        assert st.max_ulp <= fn.max_ulp
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_full_range_special_values(name):
+    """inf, -inf, 0, -0 and NaN inputs give the IEEE answers."""
+    fn = library.get(name)
+    x = np.array([np.inf, -np.inf, 0.0, -0.0, np.nan], dtype=np.float32)
+    y = fn(x)
+    if name.startswith("exp"):
+        expect = [np.inf, 0.0, 1.0, 1.0, np.nan]
+    else:
+        expect = [np.inf, np.nan, -np.inf, -np.inf, np.nan]
+    np.testing.assert_array_equal(y, np.array(expect, dtype=np.float32))
+
+
+def test_call_on_scalars_and_arrays():
+    """Functions take float32 scalars and arrays of any shape and return the same kind."""
+    fn = library.exp2
+    y = fn(np.float32(3.0))
+    assert isinstance(y, np.float32) and y == np.float32(8.0)
+    a = np.array([[0.5, 1.0], [2.0, -1.0]], dtype=np.float32)
+    out = fn(a)
+    assert out.shape == (2, 2) and out.dtype == np.float32
+    assert out[0, 1] == np.float32(2.0) and out[1, 1] == np.float32(0.5)
+    with pytest.raises(TypeError, match="float32"):
+        fn(np.array([1.0]))
+
+
+def test_unknown_name():
+    """An unknown name lists what is available."""
+    with pytest.raises(ValueError, match="available"):
+        library.get("cube")
+    with pytest.raises(AttributeError):
+        library.cube  # noqa: B018
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REDUCED)
+def test_reduced_bound_exhaustive(name):
+    """Every float32 of the reduced domain is within the claimed bound (exhaustive re-check)."""
+    fn = library.get(name)
+    st = pysearch.verify(fn.program, fn.target, fn.domain, exhaustive=True)
+    assert st.max_ulp <= fn.max_ulp and st.n_points == fn.n_points
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FULL)
+def test_full_range_exhaustive(name):
+    """Every non-NaN float32 pattern (about 4.3e9) is within the claimed bound."""
+    fn = library.get(name)
+    st = pysearch.verify(fn.program, fn.target, (-np.inf, np.inf), exhaustive=True)
+    assert st.max_ulp <= fn.max_ulp and st.n_points == 2**32 - 2**24 + 2

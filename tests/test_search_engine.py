@@ -1,0 +1,113 @@
+"""The search engine: determinism, checkpoint/resume equivalence, finding a 1-ULP program."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pysearch.program import parse
+from pysearch.search.engine import Search, SearchConfig, structure_key
+
+NARROW = (1.0, 1.0078125)  # 2^16 + 1 float32 values
+
+
+def small_config(**kw) -> SearchConfig:
+    base = dict(target="exp2", domain=NARROW, population=16, sample_size=256, opt_per_generation=8,
+                verify_every=2, max_instrs=6, seed=3)
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+def snapshot(s: Search) -> dict:
+    st = s.checkpoint_state()
+    return {k: st[k] for k in ("generation", "population", "archive", "front", "rng", "rejected", "extra_x")}
+
+
+def test_same_seed_same_run():
+    """Two runs with the same seed agree exactly; another seed differs."""
+    a, b, c = Search(small_config()), Search(small_config()), Search(small_config(seed=4))
+    for s in (a, b, c):
+        s.run(generations=3)
+    assert snapshot(a) == snapshot(b)
+    assert snapshot(a)["population"] != snapshot(c)["population"]
+
+
+def test_resume_equals_uninterrupted_run():
+    """Stopping after 2 generations, saving as JSON and resuming to 5 equals running 5 at once."""
+    straight = Search(small_config())
+    straight.run(generations=5)
+    first = Search(small_config())
+    first.run(generations=2)
+    first.final_front()  # a finished run's last verification must not change what resumes
+    doc = json.loads(json.dumps(first.checkpoint_state(), allow_nan=False))
+    resumed = Search.from_checkpoint(doc)
+    resumed.run(generations=5)
+    assert snapshot(resumed) == snapshot(straight)
+    assert [e.text for e in resumed.final_front()] == [e.text for e in straight.final_front()]
+
+
+def test_finds_verified_one_ulp_program():
+    """A tiny search on a narrow exp2 domain finds a verified <= 1 ULP program in a few generations."""
+    s = Search(small_config(max_ulp=1.0, population=32, opt_per_generation=16, seed=5))
+    s.run(generations=10)
+    front = s.final_front()
+    ok = [e for e in front if e.max_ulp <= 1.0]
+    assert ok, [(e.cost, e.max_ulp) for e in front]
+    assert all(e.verified == "exhaustive" and e.n_points == 2**16 + 1 for e in ok)
+
+
+def test_front_is_pareto_and_verified():
+    """Front entries are mutually non-dominated and each carries an exhaustive figure."""
+    s = Search(small_config())
+    s.run(generations=4)
+    front = s.final_front()
+    assert front
+    for e in front:
+        assert e.verified == "exhaustive"
+        for f in front:
+            assert not (f.cost <= e.cost and f.max_ulp <= e.max_ulp and (f.cost, f.max_ulp) != (e.cost, e.max_ulp))
+
+
+def test_structure_key_ignores_constants():
+    """Programs differing only in constants share a structure key; different wiring does not."""
+    a = parse("v1 = fma x 0.5 1\nv2 = mul v1 x\n")
+    b = parse("v1 = fma x 0.25 3\nv2 = mul v1 x\n")
+    c = parse("v1 = fma x 0.5 1\nv2 = mul v1 v1\n")
+    assert structure_key(a) == structure_key(b) != structure_key(c)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(domain=(1.0, 1.0)), "bad domain"),
+        (dict(domain=(0.0, float("inf"))), "bad domain"),
+        (dict(dtype="float64"), "float32 only"),
+        (dict(ops=("add", "cube")), "unknown op"),
+        (dict(max_ulp=-1.0), "max_ulp"),
+        (dict(objective="speed"), "objective"),
+        (dict(population=7), "population"),
+    ],
+)
+def test_bad_config_rejected(kw, match):
+    """Invalid settings raise ValueError naming the problem."""
+    with pytest.raises(ValueError, match=match):
+        small_config(**kw)
+
+
+def test_seeded_run_starts_from_baselines():
+    """--seed-baselines puts minimax polynomials in the first population."""
+    s = Search(small_config(seed_baselines=True))
+    first = s.logbook[0]["min_ulp"]
+    assert first < 2.0
+
+
+def test_latency_objective():
+    """With objective='latency' the front trades latency, not cost, against error."""
+    s = Search(small_config(objective="latency"))
+    s.run(generations=3)
+    front = s.final_front()
+    assert front
+    lat = [e.latency for e in front]
+    assert lat == sorted(lat)
+    assert [e.max_ulp for e in front] == sorted((e.max_ulp for e in front), reverse=True)
