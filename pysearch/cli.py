@@ -19,14 +19,15 @@ class UserError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; with ``only``, just that command is imported (fast start-up)."""
     parser = argparse.ArgumentParser(
         prog="pysearch",
         description="Evolve fast, verified float32 approximations; fit and discover scaling laws.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    for name in (only,) if only else COMMAND_MODULES:
         try:
             module = importlib.import_module(f"pysearch.commands.{name}")
         except ModuleNotFoundError as e:
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMAND_MODULES else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
