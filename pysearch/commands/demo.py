@@ -18,7 +18,7 @@ from pysearch.evaluation import verify
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="a short tour: verify, search and export exp2 kernels")
-    p.add_argument("--budget", default="90s", help="search budget (default 90s)")
+    p.add_argument("--budget", default="120s", help="search budget (default 120s)")
     p.add_argument("--out", default=None, help="run directory (default: a temporary one)")
     p.set_defaults(func=run)
 

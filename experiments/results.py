@@ -1,0 +1,159 @@
+"""Run the three comparison experiments with small budgets and write experiments/RESULTS.md.
+
+    python experiments/results.py [--quick]
+
+Each section holds the command that produced it, its output (tables as Markdown) and one
+sentence, computed from the RESULT line, on where we beat the paper or the baselines and where
+not. ``--quick`` shrinks the budgets further (for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def machine() -> str:
+    """CPU model and core count (lscpu), OS, compiler."""
+    model, cpus = platform.processor() or "unknown CPU", str(os.cpu_count())
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        m = re.search(r"Model name:\s*(.+)", out)
+        c = re.search(r"^CPU\(s\):\s*(\d+)", out, re.M)
+        model, cpus = (m.group(1).strip() if m else model), (c.group(1) if c else cpus)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        cc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        cc = "gcc not found"
+    try:
+        load = "load average %.1f %.1f %.1f" % os.getloadavg()
+    except OSError:
+        load = ""
+    return f"{model}, {cpus} CPUs; {platform.system()} {platform.release()}; {cc}; {load} at start"
+
+
+def result(out: str) -> dict[str, float]:
+    vals = {}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            for kv in line.split()[1:]:
+                k, v = kv.split("=")
+                vals[k] = float(v)
+    return vals
+
+
+def split(out: str) -> str:
+    """Markdown tables kept as they are; other lines in code blocks."""
+    blocks, cur, mode = [], [], None
+    for line in out.rstrip().splitlines():
+        m = "table" if line.startswith("|") else "text"
+        if m != mode and cur:
+            blocks.append((mode, cur))
+            cur = []
+        mode = m
+        cur.append(line)
+    if cur:
+        blocks.append((mode, cur))
+    parts = []
+    for m, lines in blocks:
+        parts.append("\n".join(lines) if m == "table" else "```\n" + "\n".join(lines) + "\n```")
+    return "\n\n".join(parts)
+
+
+def speed_sentence(r: dict) -> str:
+    x, u = r.get("exp2_speed_ratio_vs_best_baseline"), r.get("exp2_max_ulp")
+    if x is None:
+        return "The run did not produce a RESULT line."
+    verdict = "faster than" if x > 1.02 else ("as fast as (within 2%)" if x >= 0.98 else "slower than")
+    return (f"The evolved exp2 kernel on [0, 1) ({u:.4f} ULP, verified on every float32) runs at {x:.3f}x the "
+            f"speed of the best <= 1 ULP minimax baseline of our set, i.e. {verdict} it; the paper's float32 "
+            "speed-ups are not public in checkable form, so there is no paper number to stand beside.")
+
+
+def libm_sentence(r: dict) -> str:
+    u, x = r.get("exp2_full_range_max_ulp"), r.get("exp2_speed_ratio_vs_glibc")
+    if u is None:
+        return "The run did not produce a RESULT line."
+    return (f"Full-range exp2 from the library is accurate to {u:.4f} ULP over every float32 (glibc exp2f: ~0.5 ULP) "
+            f"and runs at {x:.3f}x glibc's speed; "
+            + ("we beat glibc on speed but not on accuracy." if x > 1 else
+               "glibc wins on both accuracy and speed here. GCC 12 does not vectorise the exported full-range loops "
+               "(for exp2 we checked that its rintf call alone keeps the loop scalar; log/log2 also go through the "
+               "getexp/getmant helpers), while the reduced kernels do vectorise."))
+
+
+def accuracy_sentence(r: dict) -> str:
+    e, m = r.get("exp2_real_error_at_10_ops"), r.get("minimax_poly_at_10_ops")
+    if e is None:
+        return "The run did not produce a RESULT line."
+    ma, nb = r.get("minimax_poly_muladd_at_10_ops", math.nan), int(r.get("n_budgets", 11))
+    return (f"At 10 ops our best program (from-scratch search, or the paper's structure with our constants) has max "
+            f"relative error {e:.2e}: {'below' if e < 1e-10 else 'above'} the 1e-10 bar and the paper's rational "
+            f"minimax (3,3) 9.3e-11, far below the degree-5 polynomial counted as mul+add ({ma:.2e}), and "
+            f"{'also below' if e <= 5.4e-15 else 'short of'} the paper's 5.4e-15. Counted the paper's way (mul+add) "
+            f"we are at or below polynomial minimax at {int(r.get('budgets_at_or_below_poly_muladd', 0))} of {nb} "
+            f"budgets; with fma counted as one op the Horner-fma minimax polynomial ({m:.2e} at 10 ops) is the "
+            f"stronger baseline: our search is strictly below it at {int(r.get('budgets_at_or_below_poly_fma', 0))} "
+            f"of {nb} budgets and within 10% of it at {int(r.get('budgets_within_10pct_of_poly_fma', 0))} (it "
+            "mostly re-discovers Horner-fma polynomials, with constants fitted on 1000 points rather than exact "
+            "minimax), and its budget is tiny next to the paper's. "
+            f"We match or beat {int(r.get('paper_points_matched', 0))} of {int(r.get('n_paper_points', 4))} of the "
+            "paper's small-op points (2, 3, 5, 10 ops).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args(argv)
+    q = args.quick
+    runs = [
+        ("float32 <= 1 ULP kernels: measured speed (issue 5, experiment 2)",
+         ["experiments/float32_speed.py", "--repeat", "11" if q else "101"], speed_sentence),
+        ("Full-range functions vs glibc and numpy (experiment 3)",
+         ["experiments/full_range_vs_libm.py", "--stride", "1024" if q else "256", "--repeat", "11" if q else "101"],
+         libm_sentence),
+        ("Real-number accuracy vs operation count, 2^x on [0, 1] (experiment 1)",
+         ["experiments/accuracy_vs_ops.py", "--children", "40" if q else "1500", "--seconds", "60" if q else "150",
+          "--paper-starts", "10" if q else "40"], accuracy_sentence),
+    ]
+    md = ["# Experiment results (generated by `python experiments/results.py`)", "",
+          f"Machine: {machine()}.", "",
+          "Times are thread CPU time, best of the repeats; on a shared, loaded machine absolute ns/element are "
+          "noisy, ratios measured in the same run are what to read.", ""]
+    # the three run at the same time (times are thread CPU time, so ratios survive the sharing)
+    procs = []
+    for title, cmd, sentence in runs:
+        print(f"running: python {' '.join(cmd)}", flush=True)
+        procs.append((time.time(), subprocess.Popen([sys.executable, *cmd], cwd=ROOT, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE, text=True)))
+    for (title, cmd, sentence), (t0, p) in zip(runs, procs):
+        stdout, stderr = p.communicate()
+        rc = p.returncode
+        out = stdout + (f"\n[stderr]\n{stderr[-2000:]}" if rc else "")
+        secs = time.time() - t0
+        md += [f"## {title}", "", f"Command: `python {' '.join(cmd)}` ({secs:.0f} s wall, exit {rc}; the three scripts ran concurrently)", "",
+               split(out), "", f"**Verdict.** {sentence(result(out))}", ""]
+        if "accuracy_vs_ops" in cmd[0]:
+            md += ["![accuracy vs ops](accuracy_vs_ops.png)", ""]
+    tmp = Path(args.out).with_suffix(".tmp")
+    tmp.write_text("\n".join(md))
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Smoke test of the C timing harness of experiments/float32_speed.py (no timings asserted)."""
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pysearch
+from pysearch.baselines import horner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_speed_module():
+    spec = importlib.util.spec_from_file_location("float32_speed", ROOT / "experiments" / "float32_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look the module up while the class is created
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
+def test_compiled_kernels_match_evaluate_bit_for_bit(tmp_path):
+    """Horner, Estrin and a full-range library program compiled into one object equal pysearch.evaluate."""
+    fs = _load_speed_module()
+    from pysearch import library
+    from pysearch.baselines import estrin
+
+    coeffs = [1.0, 0.6931472, 0.24022645, 0.055503406, 0.00961869, 0.0013399953, 0.00015310016]
+    cands = [
+        fs.program_candidate("horner", "k_horner", horner(coeffs), 1.0, "test", "baseline"),
+        fs.program_candidate("estrin", "k_estrin", estrin(coeffs), 1.0, "test", "baseline"),
+        fs.program_candidate("exp2 full", "k_exp2", library.get("exp2").program, 1.0, "test", "evolved"),
+        fs.libm_candidate("exp2f"),
+    ]
+    bench = fs.CBench(cands, tmp_path)
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(0, 1, 500), rng.uniform(-160, 140, 500)]).astype(np.float32)
+    x = np.concatenate([x, np.array([0.0, -0.0, 128.0, -150.5, np.inf, -np.inf, np.nan], np.float32)])
+    for i, c in enumerate(cands[:3]):
+        want = pysearch.evaluate(c.program, x)
+        got = bench.run(i, x)
+        same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
+        assert same.all(), c.label
+    fs.check_bit_exact(bench, x)  # raises on a mismatch
+    libm = bench.run(3, x[:1000])
+    with np.errstate(over="ignore"):
+        want = np.exp2(x[:1000].astype(np.float64)).astype(np.float32)
+    np.testing.assert_allclose(libm, want, rtol=1e-6)
+    ns = bench.time_all(x, elements=4 * x.size, repeat=1)
+    assert len(ns) == len(cands) and all(t > 0 for t in ns)
