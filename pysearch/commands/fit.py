@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from pysearch.cli import parse_duration
 from pysearch.laws import data as law_data
 from pysearch.laws import discovery, fitting, forms, report
 
 TRANSFORMS = {"none": "linear", "log-y": "log", "loglog-y": "loglog"}
 SPACE_NAMES = {v: k for k, v in TRANSFORMS.items()}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``5m``, ``1.5h`` or ``1m30s``."""
-    s = str(text).strip().lower()
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smh]?)", s)
-    if not s or "".join(a + b for a, b in parts) != s:
-        raise ValueError(f"bad duration {text!r}; expected e.g. 90s, 5m, 1h or 1m30s")
-    total = sum(float(v) * {"": 1, "s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
-    if total <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}")
-    return total
 
 
 def register(subparsers) -> None:

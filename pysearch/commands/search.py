@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..cli import UserError
+from ..cli import UserError, parse_duration
 
 DEFAULT_BUDGET = "10m"
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '10m', '1.5h' or plain seconds -> seconds."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", str(text))
-    if not m:
-        raise UserError(f"bad duration {text!r}: use e.g. 90s, 10m or 1h")
-    v = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    if v <= 0:
-        raise UserError(f"duration must be positive, got {text!r}")
-    return v
 
 
 def parse_bound(text: str) -> float:
