@@ -32,10 +32,14 @@ pub struct DomainError(pub String);
 /// The key range of [a, b], checking the bounds.
 pub fn key_range(a: f32, b: f32) -> Result<(i64, i64), DomainError> {
     if a.is_nan() || b.is_nan() {
-        return Err(DomainError(format!("domain bounds must not be NaN (got [{a}, {b}])")));
+        return Err(DomainError(format!(
+            "domain bounds must not be NaN (got [{a}, {b}])"
+        )));
     }
     if a > b {
-        return Err(DomainError(format!("empty domain: lower bound {a} > upper bound {b}")));
+        return Err(DomainError(format!(
+            "empty domain: lower bound {a} > upper bound {b}"
+        )));
     }
     Ok((key(a), key(b)))
 }
@@ -46,7 +50,16 @@ mod tests {
 
     #[test]
     fn keys_are_monotone_and_invertible() {
-        let vals = [f32::NEG_INFINITY, -1.0, -f32::from_bits(1), -0.0, 0.0, f32::from_bits(1), 1.0, f32::INFINITY];
+        let vals = [
+            f32::NEG_INFINITY,
+            -1.0,
+            -f32::from_bits(1),
+            -0.0,
+            0.0,
+            f32::from_bits(1),
+            1.0,
+            f32::INFINITY,
+        ];
         for w in vals.windows(2) {
             assert_eq!(key(w[0]) < key(w[1]), true, "{:?}", w);
         }

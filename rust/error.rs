@@ -5,30 +5,53 @@ use rayon::prelude::*;
 
 use crate::domain::from_key;
 use crate::eval::{block_size, ChunkRunner, CHUNK};
+use crate::jit::JitBatch;
 use crate::program::Program;
 use crate::reference::Target;
 use crate::stats::Stats;
-use crate::ulp::{point_error, round32};
+use crate::ulp::{inv_ulp32, ord32, point_error, round32, UNDECIDED_TOL};
 
 /// Error of every program over points `x` whose exact values are `reference` (float64) and whose
 /// correctly rounded float32 values are `rounded`. Single-input programs only.
-pub fn sample_errors(progs: &[Program], x: &[f32], reference: &[f64], rounded: &[f32]) -> Vec<Stats> {
+pub fn sample_errors(
+    progs: &[Program],
+    x: &[f32],
+    reference: &[f64],
+    rounded: &[f32],
+) -> Vec<Stats> {
     let n = x.len();
     let block = block_size(n, progs.len());
     let n_blocks = n.div_ceil(block);
+    let jit = JitBatch::compile(progs);
     progs
         .par_iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(pi, p)| {
+            let kernel = jit.get(pi);
             (0..n_blocks)
                 .into_par_iter()
                 .map(|bi| {
-                    let mut r = ChunkRunner::<f32>::new(p);
+                    let mut runner = if kernel.is_none() {
+                        Some(ChunkRunner::<f32>::new(p))
+                    } else {
+                        None
+                    };
+                    let mut ys = [0f32; CHUNK];
                     let mut st = Stats::default();
                     let end = ((bi + 1) * block).min(n);
                     let mut off = bi * block;
                     while off < end {
                         let len = CHUNK.min(end - off);
-                        let y = r.run(&[x], off, len);
+                        let y: &[f32] = match (kernel, runner.as_mut()) {
+                            (Some(k), _) => {
+                                k.run(&x[off..off + len], &mut ys[..len]);
+                                &ys[..len]
+                            }
+                            (None, Some(r)) => r.run(&[x], off, len),
+                            (None, None) => {
+                                unreachable!("an interpreter exists whenever no kernel does")
+                            }
+                        };
                         for i in 0..len {
                             let j = off + i;
                             st.add(j as u64, point_error(y[i], reference[j], rounded[j]), true);
@@ -54,7 +77,13 @@ const EXHAUSTIVE_BLOCK: i64 = 1 << 16;
 
 /// Stream every float32 with key in [lo, hi] through the program and the reference.
 /// `stats.argmax` counts from `lo`.
+///
+/// Per chunk of points: inputs from keys, outputs (JIT kernel or interpreter), references
+/// (vectorised for exp2), then the statistics in one branch-free pass when every value is
+/// finite and in float32's normal range (else point by point, as `Stats::add` defines them).
 pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhaustive {
+    let jit = JitBatch::compile(std::slice::from_ref(p));
+    let kernel = jit.get(0);
     let total = hi - lo + 1;
     let n_blocks = (total + EXHAUSTIVE_BLOCK - 1) / EXHAUSTIVE_BLOCK;
     let (stats, undecided) = (0..n_blocks)
@@ -62,25 +91,36 @@ pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhau
         .map(|bi| {
             let mut st = Stats::default();
             let mut und = Vec::new();
-            let mut r = ChunkRunner::<f32>::new(p);
+            let mut runner = if kernel.is_none() {
+                Some(ChunkRunner::<f32>::new(p))
+            } else {
+                None
+            };
             let start = lo + bi * EXHAUSTIVE_BLOCK;
             let end = (start + EXHAUSTIVE_BLOCK).min(hi + 1);
             let mut k = start;
             let mut xs = [0f32; CHUNK];
+            let mut ys = [0f32; CHUNK];
+            let mut refs = [0f64; CHUNK];
             while k < end {
                 let len = (CHUNK as i64).min(end - k) as usize;
                 for (i, xi) in xs[..len].iter_mut().enumerate() {
                     *xi = from_key(k + i as i64);
                 }
-                let y = r.run(&[&xs[..len]], 0, len);
-                for i in 0..len {
-                    let rf = target.eval(f64::from(xs[i]));
-                    let (cr, undecided) = round32(rf);
-                    st.add((k - lo) as u64 + i as u64, point_error(y[i], rf, cr), !undecided);
-                    if undecided {
-                        und.push(xs[i]);
-                    }
+                match (kernel, runner.as_mut()) {
+                    (Some(kern), _) => kern.run(&xs[..len], &mut ys[..len]),
+                    (None, Some(r)) => ys[..len].copy_from_slice(r.run(&[&xs[..len]], 0, len)),
+                    (None, None) => unreachable!("an interpreter exists whenever no kernel does"),
                 }
+                target.eval_many(&xs[..len], &mut refs[..len]);
+                fold_chunk(
+                    &mut st,
+                    &mut und,
+                    (k - lo) as u64,
+                    &xs[..len],
+                    &ys[..len],
+                    &refs[..len],
+                );
                 k += len as i64;
             }
             (st, und)
@@ -97,9 +137,138 @@ pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhau
     Exhaustive { stats, undecided }
 }
 
+/// Lanes of the partial sums and maxima in `fold_chunk` (lets the loop vectorise).
+const LANES: usize = 8;
+
+/// Fold one chunk (point i has index `first + i`) into `st`, collecting undecided inputs.
+fn fold_chunk(
+    st: &mut Stats,
+    und: &mut Vec<f32>,
+    first: u64,
+    xs: &[f32],
+    ys: &[f32],
+    refs: &[f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            #[allow(unsafe_code)]
+            return unsafe { fold_chunk_avx2(st, und, first, xs, ys, refs) };
+        }
+    }
+    fold_chunk_generic(st, und, first, xs, ys, refs);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn fold_chunk_avx2(
+    st: &mut Stats,
+    und: &mut Vec<f32>,
+    first: u64,
+    xs: &[f32],
+    ys: &[f32],
+    refs: &[f64],
+) {
+    fold_chunk_generic(st, und, first, xs, ys, refs);
+}
+
+#[inline(always)]
+fn fold_chunk_generic(
+    st: &mut Stats,
+    und: &mut Vec<f32>,
+    first: u64,
+    xs: &[f32],
+    ys: &[f32],
+    refs: &[f64],
+) {
+    let n = xs.len();
+    let (ys, refs) = (&ys[..n], &refs[..n]);
+    let mut sum = [0f64; LANES];
+    let mut max = [-1f64; LANES];
+    let mut n_correct = [0u64; LANES];
+    let mut n_undecided = [0u64; LANES];
+    let mut max_dist = [0u64; LANES];
+    // the fast pass covers finite outputs and references whose float32 rounding is a normal
+    // number; a chunk with anything else is redone point by point
+    let mut abnormal = [false; LANES];
+    let mut lane = |l: usize, yv: f32, rv: f64| {
+        let a = rv.abs();
+        abnormal[l] |= !(yv.is_finite() & (a >= MIN_NORMAL32) & (a < MAX_ROUNDS_FINITE));
+        let e = (f64::from(yv) - rv).abs() * inv_ulp32(rv);
+        sum[l] += e;
+        max[l] = if e > max[l] { e } else { max[l] };
+        // normal range: float32 keeps the top 24 of float64's 53 significand bits
+        let low = rv.to_bits() & ((1u64 << 29) - 1);
+        let undecided = low.abs_diff(1u64 << 28) <= UNDECIDED_TOL;
+        #[allow(clippy::cast_possible_truncation)]
+        let d = ord32(yv).abs_diff(ord32(rv as f32));
+        n_undecided[l] += u64::from(undecided);
+        n_correct[l] += u64::from(!undecided & (d == 0));
+        let d = if undecided { 0 } else { d };
+        max_dist[l] = if d > max_dist[l] { d } else { max_dist[l] };
+    };
+    let (yc, rc) = (ys.chunks_exact(LANES), refs.chunks_exact(LANES));
+    let (y_rest, r_rest) = (yc.remainder(), rc.remainder());
+    for (y, r) in yc.zip(rc) {
+        for l in 0..LANES {
+            lane(l, y[l], r[l]);
+        }
+    }
+    for (l, (&yv, &rv)) in y_rest.iter().zip(r_rest).enumerate() {
+        lane(l, yv, rv);
+    }
+    if abnormal.iter().any(|&b| b) {
+        for i in 0..n {
+            let (cr, undecided) = round32(refs[i]);
+            st.add(
+                first + i as u64,
+                point_error(ys[i], refs[i], cr),
+                !undecided,
+            );
+            if undecided {
+                und.push(xs[i]);
+            }
+        }
+        return;
+    }
+    let chunk_max = max.iter().copied().fold(-1.0, f64::max);
+    if chunk_max > st.max_ulp {
+        // indices rise through a block, so the first occurrence is the one `Stats` keeps
+        let at =
+            (0..n).find(|&i| (f64::from(ys[i]) - refs[i]).abs() * inv_ulp32(refs[i]) == chunk_max);
+        st.max_ulp = chunk_max;
+        st.argmax = first + at.expect("the maximum occurs in the chunk") as u64;
+    }
+    st.n += n as u64;
+    st.sum_ulp += sum.iter().sum::<f64>();
+    st.n_correct += n_correct.iter().sum::<u64>();
+    let n_und: u64 = n_undecided.iter().sum();
+    st.n_undecided += n_und;
+    st.max_distance = st
+        .max_distance
+        .max(max_dist.iter().copied().max().unwrap_or(0));
+    if n_und > 0 {
+        for i in 0..n {
+            if (refs[i].to_bits() & ((1u64 << 29) - 1)).abs_diff(1u64 << 28) <= UNDECIDED_TOL {
+                und.push(xs[i]);
+            }
+        }
+    }
+}
+
+/// Smallest normal float32, and the float64 threshold at and above which rounding to float32
+/// overflows (f32::MAX plus half an ulp).
+const MIN_NORMAL32: f64 = 1.1754943508222875e-38;
+const MAX_ROUNDS_FINITE: f64 = 3.4028235677973366e38;
+
 /// float64 reference values and their float32 rounding, flagging undecidable roundings.
 pub fn reference_values(target: Target, x: &[f32]) -> (Vec<f64>, Vec<f32>, Vec<bool>) {
-    let r: Vec<f64> = x.par_iter().map(|&v| target.eval(f64::from(v))).collect();
+    let mut r = vec![0f64; x.len()];
+    r.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, xs)| target.eval_many(xs, o));
     let (c, u): (Vec<f32>, Vec<bool>) = r.par_iter().map(|&v| round32(v)).unzip();
     (r, c, u)
 }
@@ -123,6 +292,59 @@ mod tests {
         assert!(ex.stats.max_ulp <= 0.5);
         assert_eq!(ex.stats.n_correct + ex.stats.n_undecided, ex.stats.n);
         assert_eq!(ex.stats.max_distance, 0);
+    }
+
+    #[test]
+    fn fast_fold_matches_point_by_point_stats() {
+        // references near float32 values, some on (or within the tolerance of) a midpoint
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        let mut refs = Vec::new();
+        let mut s: u64 = 7;
+        for i in 0..CHUNK {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let r = 1.0 + (s >> 11) as f64 / (1u64 << 53) as f64 * 3.0;
+            let r = match i % 5 {
+                0 => f64::from_bits((r.to_bits() & !((1u64 << 29) - 1)) | (1 << 28)), // a midpoint
+                1 => f64::from_bits((r.to_bits() & !((1u64 << 29) - 1)) | ((1 << 28) + 200)),
+                _ => r,
+            };
+            #[allow(clippy::cast_possible_truncation)]
+            let y = f32::from_bits((r as f32).to_bits().wrapping_add((s >> 60) as u32 % 3));
+            xs.push(i as f32);
+            ys.push(y);
+            refs.push(r);
+        }
+        let compare = |ys: &[f32], refs: &[f64]| {
+            let mut fast = Stats::default();
+            let mut fast_und = Vec::new();
+            fold_chunk(&mut fast, &mut fast_und, 10, &xs, &ys, &refs);
+            let mut slow = Stats::default();
+            let mut slow_und = Vec::new();
+            for i in 0..CHUNK {
+                let (cr, undecided) = round32(refs[i]);
+                slow.add(10 + i as u64, point_error(ys[i], refs[i], cr), !undecided);
+                if undecided {
+                    slow_und.push(xs[i]);
+                }
+            }
+            assert!((fast.sum_ulp - slow.sum_ulp).abs() <= 1e-12 * slow.sum_ulp);
+            fast.sum_ulp = slow.sum_ulp;
+            assert_eq!(fast, slow);
+            assert_eq!(fast_und, slow_und);
+            slow
+        };
+        let slow = compare(&ys, &refs);
+        assert!(
+            slow.n_undecided >= (CHUNK / 5) as u64 && slow.n_correct > 0 && slow.max_distance == 2
+        );
+        // a NaN output and a subnormal reference send the chunk down the point-by-point path
+        ys[3] = f32::NAN;
+        refs[7] = 1e-40;
+        let slow = compare(&ys, &refs);
+        assert!(slow.max_ulp.is_infinite() && slow.n_nonfinite == 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use crate::float::Float;
+use crate::jit::JitBatch;
 use crate::program::{Op, Program};
 
 /// Points per chunk. Rows are reused once their value is dead (see `Plan`), so a chunk of
@@ -65,13 +66,21 @@ impl Plan {
                     Src::Row(row_of[a - base])
                 }
             };
-            let src = [src_of(ins.args[0]), src_of(ins.args[1]), src_of(ins.args[2])];
+            let src = [
+                src_of(ins.args[0]),
+                src_of(ins.args[1]),
+                src_of(ins.args[2]),
+            ];
             let dst = free.pop().unwrap_or_else(|| {
                 n_rows += 1;
                 n_rows - 1
             });
             row_of[i] = dst;
-            steps.push(Step { op: ins.op, dst, src });
+            steps.push(Step {
+                op: ins.op,
+                dst,
+                src,
+            });
             // operands whose last use is this step free their rows (after dst was taken)
             let mut seen = [usize::MAX; 3];
             for (j, &a) in ins.args[..ins.op.arity()].iter().enumerate() {
@@ -82,7 +91,11 @@ impl Plan {
                 }
             }
         }
-        Plan { steps, n_rows, out_row: row_of[p.output - base] }
+        Plan {
+            steps,
+            n_rows,
+            out_row: row_of[p.output - base],
+        }
     }
 }
 
@@ -119,7 +132,13 @@ impl<T: Float> Operand<T> for Splat<T> {
 }
 
 #[inline(always)]
-fn kernel<T: Float, A: Operand<T>, B: Operand<T>, C: Operand<T>>(op: Op, d: &mut [T], a: A, b: B, c: C) {
+fn kernel<T: Float, A: Operand<T>, B: Operand<T>, C: Operand<T>>(
+    op: Op,
+    d: &mut [T],
+    a: A,
+    b: B,
+    c: C,
+) {
     let n = d.len();
     let (a, b, c) = (a.fit(n), b.fit(n), c.fit(n));
     macro_rules! each {
@@ -261,9 +280,20 @@ impl<T: Float> ChunkRunner<T> {
         let plan = Plan::new(prog);
         // input rows stay empty: inputs are read in place
         let rows = (0..plan.n_rows)
-            .map(|k| if k < prog.n_inputs { Vec::new() } else { vec![T::default(); CHUNK] })
+            .map(|k| {
+                if k < prog.n_inputs {
+                    Vec::new()
+                } else {
+                    vec![T::default(); CHUNK]
+                }
+            })
             .collect();
-        ChunkRunner { plan, rows, n_inputs: prog.n_inputs, isa: isa() }
+        ChunkRunner {
+            plan,
+            rows,
+            n_inputs: prog.n_inputs,
+            isa: isa(),
+        }
     }
 
     #[allow(unsafe_code)]
@@ -313,12 +343,29 @@ pub fn evaluate<T: Float>(progs: &[Program], inputs: &[&[T]], out: &mut [T]) {
         return;
     }
     let block = block_size(n, progs.len());
-    out.par_chunks_mut(n).zip(progs.par_iter()).for_each(|(row, p)| {
-        row.par_chunks_mut(block).enumerate().for_each(|(bi, o)| {
-            let mut r = ChunkRunner::new(p);
-            r.eval_into(inputs, bi * block, o);
+    // float32 programs in the JIT's scope run as machine code; the rest are interpreted
+    let jit = match inputs {
+        [x] if T::as_f32(x).is_some() => Some(JitBatch::compile(progs)),
+        _ => None,
+    };
+    out.par_chunks_mut(n)
+        .zip(progs.par_iter())
+        .enumerate()
+        .for_each(|(pi, (row, p))| {
+            let kernel = jit.as_ref().and_then(|j| j.get(pi));
+            row.par_chunks_mut(block).enumerate().for_each(|(bi, o)| {
+                let start = bi * block;
+                if let (Some(k), Some(x), Some(y)) = (
+                    kernel,
+                    T::as_f32(&inputs[0][start..start + o.len()]),
+                    T::as_f32_mut(&mut *o),
+                ) {
+                    k.run(x, y);
+                } else {
+                    ChunkRunner::new(p).eval_into(inputs, start, o);
+                }
+            });
         });
-    });
 }
 
 #[cfg(test)]
@@ -327,7 +374,15 @@ mod tests {
 
     fn horner_exp2() -> Program {
         // v0 = fma(x, c0, c1); v1 = fma(v0, x, 1)
-        Program::new(&[4, 4], &[0, 1, 2, 4, 0, 3], vec![0.24022651, 0.6931472, 1.0], 1, 5, false).unwrap()
+        Program::new(
+            &[4, 4],
+            &[0, 1, 2, 4, 0, 3],
+            vec![0.24022651, 0.6931472, 1.0],
+            1,
+            5,
+            false,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -347,7 +402,9 @@ mod tests {
     #[test]
     fn rows_are_recycled_after_last_use() {
         // chain of 6 fma: only the input row and two value rows are ever needed
-        let args: Vec<i32> = (0..6).flat_map(|i| [if i == 0 { 0 } else { 6 + i }, 0, 1 + i]).collect();
+        let args: Vec<i32> = (0..6)
+            .flat_map(|i| [if i == 0 { 0 } else { 6 + i }, 0, 1 + i])
+            .collect();
         let p = Program::new(&[4; 6], &args, vec![0.5; 6], 1, 12, false).unwrap();
         let plan = Plan::new(&p);
         assert_eq!(plan.n_rows, 3);
@@ -371,6 +428,9 @@ mod tests {
         let fast = r.run(&[&xs], 0, CHUNK).to_vec();
         r.isa = Isa::Baseline;
         let slow = r.run(&[&xs], 0, CHUNK).to_vec();
-        assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }

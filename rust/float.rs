@@ -21,6 +21,9 @@ pub trait Float:
     const NAN: Self;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// The slice as float32 when `Self` is f32 (lets the float32-only JIT take over).
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
     fn fused_mul_add(a: Self, b: Self, c: Self) -> Self;
     fn neg(self) -> Self;
     fn abs(self) -> Self;
@@ -68,6 +71,12 @@ pub trait Float:
 }
 
 impl Float for f32 {
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
+    }
     const LDEXP_LIMIT: f64 = 300.0;
     const NAN: f32 = f32::NAN;
     #[inline(always)]
@@ -133,7 +142,11 @@ impl Float for f32 {
         if bits == 0 {
             f32::NEG_INFINITY
         } else if e == 0xff {
-            if bits & 0x7f_ffff == 0 { f32::INFINITY } else { f32::NAN }
+            if bits & 0x7f_ffff == 0 {
+                f32::INFINITY
+            } else {
+                f32::NAN
+            }
         } else if e == 0 {
             (31 - bits.leading_zeros() as i32 - 149) as f32
         } else {
@@ -172,6 +185,12 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
+    fn as_f32(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
+    }
     const LDEXP_LIMIT: f64 = 2200.0;
     const NAN: f64 = f64::NAN;
     #[inline(always)]
@@ -235,7 +254,11 @@ impl Float for f64 {
         if bits == 0 {
             f64::NEG_INFINITY
         } else if e == 0x7ff {
-            if bits & 0xf_ffff_ffff_ffff == 0 { f64::INFINITY } else { f64::NAN }
+            if bits & 0xf_ffff_ffff_ffff == 0 {
+                f64::INFINITY
+            } else {
+                f64::NAN
+            }
         } else if e == 0 {
             f64::from(63 - bits.leading_zeros() as i32 - 1074)
         } else {

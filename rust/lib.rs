@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod eval;
 pub mod float;
+pub mod jit;
 pub mod program;
 pub mod reference;
 pub mod stats;

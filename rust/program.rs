@@ -124,7 +124,9 @@ impl Program {
             return Err(ProgramError("a program needs at least one input".into()));
         }
         if opcodes.is_empty() {
-            return Err(ProgramError("a program needs at least one instruction".into()));
+            return Err(ProgramError(
+                "a program needs at least one instruction".into(),
+            ));
         }
         if args.len() != 3 * opcodes.len() {
             return Err(ProgramError(format!(
@@ -136,8 +138,9 @@ impl Program {
         let base = n_inputs + consts.len();
         let mut instrs = Vec::with_capacity(opcodes.len());
         for (i, &code) in opcodes.iter().enumerate() {
-            let op = Op::from_code(code)
-                .ok_or_else(|| ProgramError(format!("instruction {}: unknown opcode {code}", i + 1)))?;
+            let op = Op::from_code(code).ok_or_else(|| {
+                ProgramError(format!("instruction {}: unknown opcode {code}", i + 1))
+            })?;
             if op.float64_only() && !float64 {
                 return Err(ProgramError(format!(
                     "instruction {}: {op:?} is only for float64 programs",
@@ -184,7 +187,13 @@ impl Program {
             }
         }
         let live = (0..instrs.len()).filter(|&i| is_live[i]).collect();
-        Ok(Program { n_inputs, consts, instrs, output, live })
+        Ok(Program {
+            n_inputs,
+            consts,
+            instrs,
+            output,
+            live,
+        })
     }
 
     /// Slot written by the first instruction.

@@ -3,7 +3,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -16,8 +19,18 @@ use crate::program::Program;
 use crate::reference::Target;
 use crate::stats::Stats;
 
-create_exception!(_core, InvalidProgram, PyValueError, "A compiled program failed validation.");
-create_exception!(_core, UnknownTarget, PyValueError, "No built-in target has this name.");
+create_exception!(
+    _core,
+    InvalidProgram,
+    PyValueError,
+    "A compiled program failed validation."
+);
+create_exception!(
+    _core,
+    UnknownTarget,
+    PyValueError,
+    "No built-in target has this name."
+);
 
 /// Set in a forked child: rayon's global pool did not survive the fork, so work runs in a fresh pool.
 static FORKED: AtomicBool = AtomicBool::new(false);
@@ -38,15 +51,27 @@ fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> PyResult<R> {
     }
 }
 
-type RawProgram<'py> = (PyReadonlyArray1<'py, u8>, PyReadonlyArray2<'py, i32>, PyReadonlyArray1<'py, f64>, usize, i64);
+type RawProgram<'py> = (
+    PyReadonlyArray1<'py, u8>,
+    PyReadonlyArray2<'py, i32>,
+    PyReadonlyArray1<'py, f64>,
+    usize,
+    i64,
+);
 
 fn to_programs(raw: Vec<RawProgram<'_>>, float64: bool) -> PyResult<Vec<Program>> {
     raw.into_iter()
         .enumerate()
         .map(|(i, (ops, args, consts, n_inputs, output))| {
-            let ops = ops.as_slice().map_err(|e| PyTypeError::new_err(format!("program {i}: opcodes: {e}")))?;
-            let args = args.as_slice().map_err(|e| PyTypeError::new_err(format!("program {i}: args: {e}")))?;
-            let consts = consts.as_slice().map_err(|e| PyTypeError::new_err(format!("program {i}: consts: {e}")))?;
+            let ops = ops
+                .as_slice()
+                .map_err(|e| PyTypeError::new_err(format!("program {i}: opcodes: {e}")))?;
+            let args = args
+                .as_slice()
+                .map_err(|e| PyTypeError::new_err(format!("program {i}: args: {e}")))?;
+            let consts = consts
+                .as_slice()
+                .map_err(|e| PyTypeError::new_err(format!("program {i}: consts: {e}")))?;
             Program::new(ops, args, consts.to_vec(), n_inputs, output, float64)
                 .map_err(|e| InvalidProgram::new_err(format!("program {i}: {e}")))
         })
@@ -74,7 +99,9 @@ fn eval_typed<'py, T: crate::float::Float + numpy::Element>(
     let shape = x.shape();
     let (rows, n) = (shape[0], shape[1]);
     check_inputs(progs, rows)?;
-    let flat = x.as_slice().map_err(|_| PyTypeError::new_err("x must be C-contiguous"))?;
+    let flat = x
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("x must be C-contiguous"))?;
     let inputs: Vec<&[T]> = (0..rows).map(|k| &flat[k * n..(k + 1) * n]).collect();
     let arr: Bound<'py, PyArray2<T>> = match out {
         Some(o) => {
@@ -93,8 +120,12 @@ fn eval_typed<'py, T: crate::float::Float + numpy::Element>(
         None => PyArray2::<T>::zeros(py, [progs.len(), n], false),
     };
     {
-        let mut w = arr.try_readwrite().map_err(|e| PyValueError::new_err(format!("out is not writable: {e}")))?;
-        let o = w.as_slice_mut().map_err(|_| PyTypeError::new_err("out must be C-contiguous"))?;
+        let mut w = arr
+            .try_readwrite()
+            .map_err(|e| PyValueError::new_err(format!("out is not writable: {e}")))?;
+        let o = w
+            .as_slice_mut()
+            .map_err(|_| PyTypeError::new_err("out must be C-contiguous"))?;
         py.detach(|| on_pool(|| eval_batch(progs, &inputs, o)))?;
     }
     Ok(arr)
@@ -117,14 +148,18 @@ fn evaluate<'py>(
         let progs = to_programs(programs, true)?;
         Ok(eval_typed(py, &progs, &x64, out)?.into_any())
     } else {
-        Err(PyTypeError::new_err("x must be a 2-D float32 or float64 numpy array"))
+        Err(PyTypeError::new_err(
+            "x must be a 2-D float32 or float64 numpy array",
+        ))
     }
 }
 
 fn stats_dict<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    let col_f = |f: &dyn Fn(&Stats) -> f64| stats.iter().map(f).collect::<Vec<f64>>().into_pyarray(py);
-    let col_u = |f: &dyn Fn(&Stats) -> u64| stats.iter().map(f).collect::<Vec<u64>>().into_pyarray(py);
+    let col_f =
+        |f: &dyn Fn(&Stats) -> f64| stats.iter().map(f).collect::<Vec<f64>>().into_pyarray(py);
+    let col_u =
+        |f: &dyn Fn(&Stats) -> u64| stats.iter().map(f).collect::<Vec<u64>>().into_pyarray(py);
     d.set_item("max_ulp", col_f(&|s| s.max_ulp))?;
     d.set_item("sum_ulp", col_f(&|s| s.sum_ulp))?;
     d.set_item("argmax", col_u(&|s| s.argmax))?;
@@ -148,9 +183,15 @@ fn sample_ulp_errors<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let progs = to_programs(programs, false)?;
     check_inputs(&progs, 1)?;
-    let x = x.as_slice().map_err(|_| PyTypeError::new_err("x must be contiguous"))?;
-    let r = reference.as_slice().map_err(|_| PyTypeError::new_err("reference must be contiguous"))?;
-    let c = rounded.as_slice().map_err(|_| PyTypeError::new_err("rounded must be contiguous"))?;
+    let x = x
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("x must be contiguous"))?;
+    let r = reference
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("reference must be contiguous"))?;
+    let c = rounded
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("rounded must be contiguous"))?;
     if r.len() != x.len() || c.len() != x.len() {
         return Err(PyValueError::new_err(format!(
             "x, reference and rounded differ in length ({}, {}, {})",
@@ -169,7 +210,10 @@ fn sample_ulp_errors<'py>(
 fn target(name: &str) -> PyResult<Target> {
     Target::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Target::ALL.iter().map(|(n, _)| *n).collect();
-        UnknownTarget::new_err(format!("unknown target {name:?}; built-in targets: {}", names.join(", ")))
+        UnknownTarget::new_err(format!(
+            "unknown target {name:?}; built-in targets: {}",
+            names.join(", ")
+        ))
     })
 }
 
@@ -179,9 +223,15 @@ fn reference<'py>(
     py: Python<'py>,
     name: &str,
     x: PyReadonlyArray1<'py, f32>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f32>>, Bound<'py, PyArray1<bool>>)> {
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<bool>>,
+)> {
     let t = target(name)?;
-    let x = x.as_slice().map_err(|_| PyTypeError::new_err("x must be contiguous"))?;
+    let x = x
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("x must be contiguous"))?;
     let (r, c, u) = py.detach(|| on_pool(|| reference_values(t, x)))?;
     Ok((r.into_pyarray(py), c.into_pyarray(py), u.into_pyarray(py)))
 }
@@ -216,7 +266,11 @@ fn exhaustive_ulp_error<'py>(
         start = end + 1;
     }
     let argmax_x = from_key(lo + total.argmax as i64);
-    Ok((stats_dict(py, &[total])?, argmax_x, undecided.into_pyarray(py)))
+    Ok((
+        stats_dict(py, &[total])?,
+        argmax_x,
+        undecided.into_pyarray(py),
+    ))
 }
 
 /// Number of float32 values in [a, b] and the first one's key.
@@ -228,7 +282,10 @@ fn float32_key_range(a: f32, b: f32) -> PyResult<(i64, i64)> {
 /// The float32 values with keys start, start+1, ..., start+count-1.
 #[pyfunction]
 fn float32_from_keys(py: Python<'_>, start: i64, count: usize) -> Bound<'_, PyArray1<f32>> {
-    (0..count as i64).map(|i| from_key(start + i)).collect::<Vec<f32>>().into_pyarray(py)
+    (0..count as i64)
+        .map(|i| from_key(start + i))
+        .collect::<Vec<f32>>()
+        .into_pyarray(py)
 }
 
 /// Instruction set the evaluator's hot loop uses on this CPU.

@@ -85,7 +85,11 @@ mod tests {
 
     #[test]
     fn merge_is_order_independent() {
-        let pe = |u| PointError { ulps: u, distance: 1, nonfinite: false };
+        let pe = |u| PointError {
+            ulps: u,
+            distance: 1,
+            nonfinite: false,
+        };
         let mut a = Stats::default();
         a.add(5, pe(2.0), true);
         let mut b = Stats::default();

@@ -34,7 +34,7 @@ pub fn ulp32(r: f64) -> f64 {
 
 /// Tolerance, in float64 ulps, around a float32 rounding midpoint inside which a float64
 /// reference (accurate to a few float64 ulps) cannot decide the rounding: 2^-44 relative.
-const UNDECIDED_TOL: u64 = 1 << 8;
+pub const UNDECIDED_TOL: u64 = 1 << 8;
 
 /// 1 / ulp32(r), a power of two, so multiplying by it is exact.
 #[inline(always)]
@@ -82,19 +82,35 @@ pub struct PointError {
 #[inline(always)]
 pub fn point_error(y: f32, r: f64, cr: f32) -> PointError {
     if y.is_finite() && r.is_finite() && cr.is_finite() {
-        return PointError { ulps: (f64::from(y) - r).abs() * inv_ulp32(r), distance: distance32(y, cr), nonfinite: false };
+        return PointError {
+            ulps: (f64::from(y) - r).abs() * inv_ulp32(r),
+            distance: distance32(y, cr),
+            nonfinite: false,
+        };
     }
-    const EXACT: PointError = PointError { ulps: 0.0, distance: 0, nonfinite: false };
+    const EXACT: PointError = PointError {
+        ulps: 0.0,
+        distance: 0,
+        nonfinite: false,
+    };
     if r.is_nan() {
         // f is undefined here: only NaN is right.
         return if y.is_nan() {
             EXACT
         } else {
-            PointError { ulps: f64::INFINITY, distance: u64::MAX, nonfinite: false }
+            PointError {
+                ulps: f64::INFINITY,
+                distance: u64::MAX,
+                nonfinite: false,
+            }
         };
     }
     if y.is_nan() {
-        return PointError { ulps: f64::INFINITY, distance: u64::MAX, nonfinite: true };
+        return PointError {
+            ulps: f64::INFINITY,
+            distance: u64::MAX,
+            nonfinite: true,
+        };
     }
     let yd = f64::from(y);
     if r.is_infinite() || cr.is_infinite() {
@@ -103,12 +119,24 @@ pub fn point_error(y: f32, r: f64, cr: f32) -> PointError {
             return EXACT;
         }
         if r.is_infinite() || y.is_infinite() {
-            return PointError { ulps: f64::INFINITY, distance: distance32(y, cr), nonfinite: y.is_infinite() };
+            return PointError {
+                ulps: f64::INFINITY,
+                distance: distance32(y, cr),
+                nonfinite: y.is_infinite(),
+            };
         }
     } else if y.is_infinite() {
-        return PointError { ulps: f64::INFINITY, distance: distance32(y, cr), nonfinite: true };
+        return PointError {
+            ulps: f64::INFINITY,
+            distance: distance32(y, cr),
+            nonfinite: true,
+        };
     }
-    PointError { ulps: (yd - r).abs() * inv_ulp32(r), distance: distance32(y, cr), nonfinite: false }
+    PointError {
+        ulps: (yd - r).abs() * inv_ulp32(r),
+        distance: distance32(y, cr),
+        nonfinite: false,
+    }
 }
 
 #[cfg(test)]
@@ -161,8 +189,15 @@ mod tests {
         assert!(point_error(f32::NAN, 1.0, 1.0).nonfinite);
         assert!(point_error(f32::INFINITY, 1.0, 1.0).ulps.is_infinite());
         assert_eq!(point_error(f32::INFINITY, 1e39, f32::INFINITY).ulps, 0.0);
-        assert_eq!(point_error(f32::NEG_INFINITY, f64::NEG_INFINITY, f32::NEG_INFINITY).ulps, 0.0);
-        let e = point_error(1.0, 1.0 + 1.5 * f64::from(f32::EPSILON), 1.0 + 2.0 * f32::EPSILON);
+        assert_eq!(
+            point_error(f32::NEG_INFINITY, f64::NEG_INFINITY, f32::NEG_INFINITY).ulps,
+            0.0
+        );
+        let e = point_error(
+            1.0,
+            1.0 + 1.5 * f64::from(f32::EPSILON),
+            1.0 + 2.0 * f32::EPSILON,
+        );
         assert_eq!(e.ulps, 1.5);
         assert_eq!(e.distance, 2);
     }
