@@ -52,9 +52,9 @@ pub fn sample_errors(
                                 unreachable!("an interpreter exists whenever no kernel does")
                             }
                         };
-                        for i in 0..len {
+                        for (i, &yi) in y.iter().enumerate() {
                             let j = off + i;
-                            st.add(j as u64, point_error(y[i], reference[j], rounded[j]), true);
+                            st.add(j as u64, point_error(yi, reference[j], rounded[j]), true);
                         }
                         off += len;
                     }
@@ -195,7 +195,7 @@ fn fold_chunk_generic(
     let mut abnormal = [false; LANES];
     let mut lane = |l: usize, yv: f32, rv: f64| {
         let a = rv.abs();
-        abnormal[l] |= !(yv.is_finite() & (a >= MIN_NORMAL32) & (a < MAX_ROUNDS_FINITE));
+        abnormal[l] |= !(yv.is_finite() & (MIN_NORMAL32..MAX_ROUNDS_FINITE).contains(&a));
         let e = (f64::from(yv) - rv).abs() * inv_ulp32(rv);
         sum[l] += e;
         max[l] = if e > max[l] { e } else { max[l] };

@@ -84,7 +84,7 @@ impl Target {
 /// (tested against `libm::exp2` on millions of float32 inputs and against mpmath from Python).
 const EXP2_TAYLOR: [f64; 14] = [
     1.0,
-    0.6931471805599453,
+    std::f64::consts::LN_2,
     0.24022650695910072,
     0.05550410866482158,
     0.009618129107628477,
@@ -136,9 +136,9 @@ fn exp2_many_generic(x: &[f32], out: &mut [f64]) {
     // NaNs and inputs beyond the fast range (rare) are redone by libm
     #[allow(clippy::cast_possible_truncation)]
     let limit = EXP2_FAST_LIMIT as f32;
-    if x.iter().fold(false, |any, &v| any | !(v.abs() <= limit)) {
+    if x.iter().fold(false, |any, &v| any | v.is_nan() | (v.abs() > limit)) {
         for (o, &v) in out.iter_mut().zip(x) {
-            if !(v.abs() <= limit) {
+            if v.is_nan() || v.abs() > limit {
                 *o = libm::exp2(f64::from(v));
             }
         }
