@@ -288,6 +288,14 @@ fn float32_from_keys(py: Python<'_>, start: i64, count: usize) -> Bound<'_, PyAr
         .into_pyarray(py)
 }
 
+/// Which float32 programs run as JIT-compiled machine code here (the rest are interpreted).
+#[pyfunction]
+fn jit_compiled(programs: Vec<RawProgram<'_>>) -> PyResult<Vec<bool>> {
+    let progs = to_programs(programs, false)?;
+    let batch = crate::jit::JitBatch::compile(&progs);
+    Ok((0..progs.len()).map(|i| batch.get(i).is_some()).collect())
+}
+
 /// Instruction set the evaluator's hot loop uses on this CPU.
 #[pyfunction(name = "isa")]
 fn isa_name() -> &'static str {
@@ -322,6 +330,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(float32_key_range, m)?)?;
     m.add_function(wrap_pyfunction!(float32_from_keys, m)?)?;
     m.add_function(wrap_pyfunction!(isa_name, m)?)?;
+    m.add_function(wrap_pyfunction!(jit_compiled, m)?)?;
     m.add_function(wrap_pyfunction!(target_names, m)?)?;
     Ok(())
 }

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pysearch import evaluate
+from pysearch import _core, evaluate
 from pysearch.interpreter import run
 from pysearch.program import parse
 from strategies import EXACT_OPS, arrays, float64_values, programs
+
+JIT_OPS = ("add", "sub", "mul", "div", "fma", "neg", "abs", "sqrt", "min", "max")
+JIT_CPU = _core.isa() != "baseline" and not os.environ.get("PYSEARCH_NO_JIT")
 
 SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 2.0**-149, -(2.0**-149), 2.0**-126, 3.4028234663852886e38,
             1.0, -1.0, 0.5, 2.5, -1.5, 8388607.5, 5e-324, 1e300]
@@ -61,6 +66,14 @@ class TestRandomPrograms:
     @given(programs("float32", ops=EXACT_OPS), arrays("float32"))
     def test_float32(self, p, x):
         """Random float32 programs agree bit for bit on random and special inputs."""
+        x = with_specials(x)
+        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @given(programs("float32", ops=JIT_OPS, max_instrs=16), arrays("float32", min_size=9))
+    def test_float32_jit(self, p, x):
+        """Programs of the JIT's ops run as machine code (where the CPU has AVX2+FMA) and agree."""
+        if JIT_CPU and p.pruned().ops <= 11:  # at most 11 live values fit the JIT's registers
+            assert _core.jit_compiled([p.compile().as_tuple()]) == [True]
         x = with_specials(x)
         assert_bit_exact(evaluate(p, x), run(p, x), p, x)
 
