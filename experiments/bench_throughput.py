@@ -1,7 +1,9 @@
 """Evaluator throughput: a population of random programs over 65,536 float32 points.
 
-Measures pysearch's Rust evaluator and vectorised numpy on the same programs in the same run,
-and compares with this machine's float32 FMA peak measured by ../shared/tools/peak-fma.c.
+Measures pysearch's Rust evaluator (JIT-compiled AVX2+FMA kernels where the CPU has them, and
+the chunked interpreter alone, with PYSEARCH_NO_JIT set) and vectorised numpy on the same
+programs in the same run, and compares with this machine's float32 FMA peak measured by
+../shared/tools/peak-fma.c.
 
     python experiments/bench_throughput.py [--programs 1000] [--points 65536] [--repeat 5]
 
@@ -141,6 +143,10 @@ def main() -> None:
     t_alloc = best_time(lambda: _core.evaluate(compiled, mat), args.repeat)
     out = np.empty((len(progs), args.points), dtype=np.float32)
     t_core = best_time(lambda: _core.evaluate(compiled, mat, out), args.repeat)
+    os.environ["PYSEARCH_NO_JIT"] = "1"  # read at each call: the interpreter alone
+    t_interp = best_time(lambda: _core.evaluate(compiled, mat, out), args.repeat)
+    del os.environ["PYSEARCH_NO_JIT"]
+    n_jit = sum(_core.jit_compiled(compiled))
     with np.errstate(all="ignore"):
         t_numpy = best_time(lambda: [numpy_eval(p, x) for p in progs], max(1, args.repeat // 2))
     peak = measure_peak()
@@ -157,6 +163,9 @@ def main() -> None:
     print(f"{'pysearch.evaluate (incl. compile)':34} {t_rust:9.3f} {rate:15.3e} {rate / rate_np:9.1f}")
     print(f"{'_core.evaluate, new output array':34} {t_alloc:9.3f} {rate_alloc:15.3e} {rate_alloc / rate_np:9.1f}")
     print(f"{'_core.evaluate, reused output (out=)':34} {t_core:9.3f} {rate_core:15.3e} {rate_core / rate_np:9.1f}")
+    rate_interp = instr_points / t_interp
+    print(f"{'  same, interpreter only (no JIT)':34} {t_interp:9.3f} {rate_interp:15.3e} {rate_interp / rate_np:9.1f}")
+    print(f"\n{n_jit} of {len(progs)} programs ran as JIT-compiled machine code")
     frac = rate_core / peak if peak else float("nan")
     if peak:
         print(f"\nfloat32 FMA peak (peak-fma.c, all cores): {peak:.3e} lane-ops/s; evaluator at {100 * frac:.1f}% of it")
