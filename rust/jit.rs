@@ -137,9 +137,16 @@ mod x64 {
                     dynasm!(ops ; .arch x64 ; vfmadd231ps Ry(d), Ry(ra), [rcx + disp(kb)])
                 }
             }
+        } else if matches!(c, Loc::Reg(_)) {
+            // d is free: copy the addend in, then d = a * b + d
+            mov(ops, d, c);
+            fma(ops, d, a, b, Loc::Reg(d));
         } else {
-            mov(ops, d, a);
-            fma(ops, d, Loc::Reg(d), b, c);
+            // copy in a factor, preferring a constant (a load rather than a register move, and
+            // the other factor can then stay where it is)
+            let (m, f) = if matches!(b, Loc::Mem(_)) { (b, a) } else { (a, b) };
+            mov(ops, d, m);
+            fma(ops, d, Loc::Reg(d), f, c);
         }
     }
 
@@ -536,8 +543,9 @@ mod tests {
         for code in [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9] {
             let op = Op::from_code(code).unwrap();
             let ar = op.arity();
-            // operand patterns: all x, constants first, constants last, a value reused
-            let patterns: [[i32; 3]; 4] = [[0, 0, 0], [1, 0, 2], [0, 2, 1], [3, 3, 0]];
+            // operand patterns: all x, constants first, constants last, a value reused, two
+            // constants with x, a constant with a value
+            let patterns: [[i32; 3]; 6] = [[0, 0, 0], [1, 0, 2], [0, 2, 1], [3, 3, 0], [1, 2, 0], [2, 3, 3]];
             for pat in patterns {
                 // v3 = x * x + 0.75 (gives a value to reference), v4 = op(pattern)
                 let mut args = vec![0, 0, 1];
