@@ -1,17 +1,21 @@
 """float32 kernels at <= 1 ULP: evolved programs against the cheapest minimax baselines, timed in C.
 
-For each target (default exp2 on [0, 1)) the candidates are the evolved kernel from
-``pysearch.library`` (``<target>_reduced``) or from a ``--front`` JSON, and the float32 minimax
-polynomial of ``pysearch.baselines.fpminimax`` (Horner with fma, and Estrin with fma) of the
-smallest degree that verifies <= 1 ULP (Estrin of that degree is timed too, but counts as a
-baseline only if it also verifies <= 1 ULP). Every candidate is exported with ``pysearch.export.to_c``,
-all of them are compiled with ``gcc -O3 -march=native -std=c11`` into ONE shared object (one
-translation unit per candidate, so each ``NAME_array`` loop is vectorised on its own) and timed
-in the same process, interleaved, best of ``--repeat``: ns per element over an array of
-``--n`` floats (default 2^16: in cache, so arithmetic rather than memory is timed), each timing
-covering ``--elements`` elements in all. Times are the calling thread's CPU time
-(``CLOCK_THREAD_CPUTIME_ID``), so time spent descheduled on a loaded machine does not count;
-many short timings (default 101 of 2^18 elements) make the best one likely to be undisturbed.
+For each target (default exp2 on [0, 1)) the candidates are the evolved kernels (every <= 1 ULP
+``pysearch.library`` function for the target on its reduced domain, e.g. ``exp2_reduced``, or the
+entries of a ``--front`` JSON) and the float32 minimax polynomial of ``pysearch.baselines.fpminimax``
+(Horner with fma, and Estrin with fma) of the smallest degree that verifies <= 1 ULP (Estrin of
+that degree is timed too, but counts as a baseline only if it also verifies <= 1 ULP). Every
+candidate is exported with ``pysearch.export.to_c`` (the program is a ``static inline`` kernel that
+the ``NAME_array`` loop inlines, so the loop vectorises, also under ``-fPIC``); all of them are
+compiled with ``gcc -O3 -march=native -std=c11 -ffp-contract=off -fPIC`` into ONE shared object
+(one translation unit per candidate) and timed in the same process, interleaved, best of
+``--repeat``: ns per element over an array of ``--n`` floats (default 2^16: in cache, so
+arithmetic rather than memory is timed), each timing covering ``--elements`` elements in all.
+The "vectorised" column says whether GCC reported the candidate's loop vectorised
+(``-fopt-info-vec``). Times are the calling thread's CPU time (``CLOCK_THREAD_CPUTIME_ID``), so
+time spent descheduled on a loaded machine does not count; many short timings (default 101 of
+2^18 elements) make the best one likely to be undisturbed. On a busy machine differences of a
+few percent between kernels of similar op counts are within run-to-run noise: compare runs.
 Before timing, each compiled function's outputs are checked bit for bit against
 ``pysearch.evaluate``. fpminimax results are cached in ``experiments/baseline_cache.json``
 (delete it to refit).
@@ -21,7 +25,8 @@ Max ULP: the verified (exhaustive) figure from the library / front metadata, or 
 
     python experiments/float32_speed.py [--targets exp2 exp] [--front front.json] [--repeat 7]
 
-Last line: ``RESULT exp2_speed_ratio_vs_best_baseline=<x> exp2_max_ulp=<u>`` (ratio > 1: ours faster).
+Last line: ``RESULT exp2_speed_ratio_vs_best_baseline=<x> exp2_max_ulp=<u>`` for the fastest
+evolved exp2 kernel (ratio > 1: ours faster; it is the best baseline's ns/elt over ours).
 """
 
 from __future__ import annotations
@@ -71,6 +76,14 @@ class Candidate:
     @property
     def ops(self) -> int | str:
         return self.program.ops if self.program is not None else "-"
+
+    @property
+    def op_mix(self) -> str:
+        """Live ops by kind, e.g. '5 fma, 1 add'."""
+        if self.program is None:
+            return "-"
+        live = [ins.op for ins, lv in zip(self.program.instrs, self.program.live()) if lv]
+        return ", ".join(f"{live.count(op)} {op}" for op in dict.fromkeys(live))
 
     @property
     def latency(self) -> float | str:
@@ -138,11 +151,17 @@ class CBench:
         drv = self.dir / "pys_driver.c"
         drv.write_text(_driver(cands))
         so = self.dir / "bench.so"
-        cmd = [cc, *CFLAGS, "-shared", "-o", str(so), str(drv), *srcs, "-lm"]
-        self.command = " ".join(["gcc" if cc.endswith("gcc") else cc, *CFLAGS, "-shared"])
+        gnu = "gcc" in Path(cc).name
+        report = ["-fopt-info-vec-optimized"] if gnu else []  # which loops GCC vectorised (stderr)
+        cmd = [cc, *CFLAGS, *report, "-shared", "-o", str(so), str(drv), *srcs, "-lm"]
+        self.command = " ".join(["gcc" if gnu else cc, *CFLAGS, "-shared"])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"C compilation failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+        #: candidate C name -> whether GCC reported a vectorised loop in its file (None: not GCC)
+        lines = proc.stderr.splitlines()
+        self.vectorised = {c.cname: any(ln.startswith(f"{self.dir / c.cname}.c:") and "loop vectorized" in ln
+                                        for ln in lines) if gnu else None for c in cands}
         self.lib = ctypes.CDLL(str(so))
         fp = ctypes.POINTER(ctypes.c_float)
         self.lib.pys_run.argtypes = [ctypes.c_int, fp, fp, ctypes.c_size_t]
@@ -231,7 +250,9 @@ def baseline_candidates(target: str, domain: tuple[float, float], log=print) -> 
 
 
 def evolved_candidates(target: str, front: str | None) -> list[Candidate]:
-    """Evolved kernels for ``target``: entries of a front JSON, else the library's ``<target>_reduced``."""
+    """Evolved kernels for ``target``: entries of a front JSON, else every <= 1 ULP library function
+    for ``target`` on the reduced domain (``<target>_reduced`` and its variants; those whose
+    metadata does not say "evolved from scratch" are timed but not counted as evolved)."""
     from pysearch import library
 
     out = []
@@ -249,15 +270,24 @@ def evolved_candidates(target: str, front: str | None) -> list[Candidate]:
             out.append(program_candidate(f"evolved (front #{k})", f"{target}_front{k}", parse(e["text"]), mu,
                                          e.get("verified", "?"), "evolved"))
         return out
-    name = f"{target}_reduced"
-    if name in library.names():
-        fn = library.get(name)
+    domain = tuple(np.float32(DOMAINS[target]))
+    for fn in library.functions():
+        if fn.target != target or tuple(np.float32(fn.domain)) != domain:
+            continue
         if fn.max_ulp <= 1:
-            out.append(program_candidate(f"evolved ({name})", f"{target}_evolved", fn.program, fn.max_ulp,
-                                         fn.verified, "evolved"))
+            # only kernels the search found from scratch count as evolved; others (a structure
+            # derived by hand, say) are timed as library rows and stated as such
+            evolved = fn.found.startswith("evolved from scratch")
+            label = f"evolved ({fn.name})" if evolved else f"library, not evolved ({fn.name})"
+            out.append(program_candidate(label, f"{target}_evolved_{len(out)}", fn.program,
+                                         fn.max_ulp, fn.verified, "evolved" if evolved else "library"))
         else:
-            print(f"  {name} in the library verifies at {fn.max_ulp:.3f} ULP > 1: not timed")
+            print(f"  {fn.name} in the library verifies at {fn.max_ulp:.3f} ULP > 1: not timed")
     return out
+
+
+def _yes_no(v: bool | None) -> str:
+    return "?" if v is None else ("yes" if v else "no")
 
 
 def format_table(rows: list[dict], cols: list[str]) -> str:
@@ -297,13 +327,14 @@ def main(argv: list[str] | None = None) -> int:
         check_bit_exact(bench, x)
         ns = bench.time_all(x, args.elements, args.repeat)
         best_base = min(t for t, c in zip(ns, cands) if c.kind == "baseline")
-        rows = [{"candidate": c.label, "ops": c.ops, "latency": c.latency, "max ULP": c.max_ulp,
-                 "verified": c.verified, "ns/elt": t, "ratio vs best baseline": best_base / t}
+        rows = [{"candidate": c.label, "ops": c.ops, "op mix": c.op_mix, "latency": c.latency, "max ULP": c.max_ulp,
+                 "verified": c.verified, "vectorised": _yes_no(bench.vectorised[c.cname]), "ns/elt": t,
+                 "ratio vs best baseline": best_base / t}
                 for c, t in zip(cands, ns)]
         print(f"compiled: {bench.command}; n={args.n}, {args.elements} elements per timing, best of {args.repeat}; "
               "outputs bit-exact with pysearch.evaluate")
-        print(format_table(rows, ["candidate", "ops", "latency", "max ULP", "verified", "ns/elt",
-                                  "ratio vs best baseline"]))
+        print(format_table(rows, ["candidate", "ops", "op mix", "latency", "max ULP", "verified", "vectorised",
+                                  "ns/elt", "ratio vs best baseline"]))
         ev = min((r for r, c in zip(rows, cands) if c.kind == "evolved"), key=lambda r: r["ns/elt"])
         print(f"{target}: fastest evolved kernel: {ev['candidate']}, ratio {ev['ratio vs best baseline']:.3f} "
               f"(> 1: ours faster), max ULP {ev['max ULP']:.4f}")

@@ -11,9 +11,10 @@ spread over the whole range), and their outputs are scored with the ULP measure 
 2^-149; a non-finite output where the correctly rounded result is finite, or the reverse, is inf).
 
 Throughput: ns per element over ``--n`` inputs spread over the function's useful range, ours
-(exported C) and glibc in one compiled object, numpy timed in the same process; best of
-``--repeat``; times are the thread's CPU time (time descheduled on a loaded machine does
-not count).
+(exported C by ``pysearch.export.to_c``: branch-free helpers, so GCC vectorises the array loop;
+the table says whether it did) and glibc (called element by element, as a plain ``-O3`` loop
+does) in one compiled object, numpy timed in the same process; best of ``--repeat``; times are
+the thread's CPU time (time descheduled on a loaded machine does not count).
 
     python experiments/full_range_vs_libm.py [--targets exp2 exp log2 log] [--stride 16] [--verify]
 
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 return f(v)
 
         scan = scan_outputs(target, {"glibc": lambda v: bench.run(1, v), "numpy": numpy_out}, args.stride)
-        rows.append({"function": target, "implementation": f"ours ({fn.ops} ops)", "max ULP": our_ulp,
+        vec = {True: ", loop vectorised", False: ", loop NOT vectorised", None: ""}[bench.vectorised[ours.cname]]
+        rows.append({"function": target, "implementation": f"ours ({fn.ops} ops{vec})", "max ULP": our_ulp,
                      "inputs checked": f"{our_n} ({how})", "ns/elt": ns_ours, "ours speed-up": 1.0})
         rows.append({"function": target, "implementation": f"glibc {LIBM[target]}", "max ULP": scan["glibc"][0],
                      "inputs checked": f"{scan['glibc'][2]} ({frac})", "ns/elt": ns_glibc,

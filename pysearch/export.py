@@ -6,8 +6,10 @@ fma for numpy; ``min``/``max``/``ldexp``/``getexp``/``getmant`` with the semanti
 ``docs/program-format.md``), and the function. Constants appear in exact form: hex-float
 literals in C, ``float.fromhex`` in Python, ``from_bits`` in Rust, each with its decimal value
 in a comment. C code must be compiled without contraction of ``a * b + c``
-(``-ffp-contract=off``, the default for ``-std=c11``); it also gets an array loop
-``NAME_array`` for the compiler to vectorise.
+(``-ffp-contract=off``, the default for ``-std=c11``). The C program body is a ``static inline``
+kernel called by both the public ``NAME`` and the array loop ``NAME_array`` (a call to the public,
+interposable symbol would go through the PLT under ``-fPIC`` and stop inlining), and the float32
+helpers are branch-free, so GCC vectorises the array loop.
 """
 
 from __future__ import annotations
@@ -323,29 +325,76 @@ def _hex(v: float) -> str:
 
 # ============================================================================ C
 
-# float32 helpers are branch-free: selects are done on bit patterns (pys_sel32), because GCC
-# will not if-convert a select that guards a float operation (it might raise a flag), and a
-# branch keeps the array loop from vectorising.
+# float32 helpers are branch-free and work on bit patterns: comparisons give 0/1 integers and
+# selects are masks (pys_sel32). GCC does not if-convert a select that guards a float operation
+# (it might raise a flag), and it threads chains of float comparisons into jumps; either way a
+# branch keeps the array loop from vectorising. libm's rintf/floorf are avoided too: they are
+# calls (floorf always; rintf without SSE4.1).
 _C_HELPERS = {
     "sel32": """
+static inline uint32_t pys_bits32(float a) {
+    uint32_t u;
+    memcpy(&u, &a, sizeof u);
+    return u;
+}
+static inline float pys_float32(uint32_t u) {
+    float a;
+    memcpy(&a, &u, sizeof a);
+    return a;
+}
 /* c ? a : b for c in {0, 1}, without a branch. */
 static inline uint32_t pys_sel32(uint32_t c, uint32_t a, uint32_t b) {
     uint32_t m = 0u - c;
     return (a & m) | (b & ~m);
+}
+/* 1 if a is a NaN, else 0. */
+static inline uint32_t pys_isnan32(uint32_t a) {
+    return (a & 0x7fffffffu) > 0x7f800000u;
 }""",
     "min32": """
 /* NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a. */
 static inline float pys_minf(float a, float b) {
-    float r = b < a ? b : a;
-    r = ((a == 0.0f) & (b == 0.0f)) ? (signbit(a) ? a : b) : r;
-    return ((a != a) | (b != b)) ? NAN : r;
+    uint32_t ua = pys_bits32(a), ub = pys_bits32(b);
+    uint32_t r = pys_sel32(b < a, ub, ua);
+    r = pys_sel32(((ua | ub) & 0x7fffffffu) == 0, ua | ub, r); /* both zero: -0 if either is */
+    return pys_float32(pys_sel32(pys_isnan32(ua) | pys_isnan32(ub), 0x7fc00000u, r));
 }""",
     "max32": """
 /* NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands a. */
 static inline float pys_maxf(float a, float b) {
-    float r = b > a ? b : a;
-    r = ((a == 0.0f) & (b == 0.0f)) ? (signbit(a) ? b : a) : r;
-    return ((a != a) | (b != b)) ? NAN : r;
+    uint32_t ua = pys_bits32(a), ub = pys_bits32(b);
+    uint32_t r = pys_sel32(b > a, ub, ua);
+    r = pys_sel32(((ua | ub) & 0x7fffffffu) == 0, ua & ub, r); /* both zero: -0 if both are */
+    return pys_float32(pys_sel32(pys_isnan32(ua) | pys_isnan32(ub), 0x7fc00000u, r));
+}""",
+    "rint32": """
+/* Round to the nearest integer, ties to even. For |a| < 2^23 the sum 2^23 + |a| has unit
+   spacing, so it rounds |a| (to nearest even); the sign is put back (rint(-0.25) = -0).
+   |a| >= 2^23 (already an integer), +-inf and NaN are returned as they are. */
+static inline float pys_rintf(float a) {
+    uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
+    float m = pys_float32(mag);
+    float r = (m + 0x1p23f) - 0x1p23f;
+    return pys_float32(pys_sel32(mag < 0x4b000000u, pys_bits32(r) | (u & 0x80000000u), u));
+}""",
+    "floor32": """
+/* floor(a): rint(a), less 1 where that rounded up (exact: both are integers; -0 stays -0). */
+static inline float pys_floorf(float a) {
+    float r = pys_rintf(a);
+    return r - pys_float32(pys_sel32(r > a, 0x3f800000u, 0u));
+}""",
+    "ldexp32": """
+/* a * 2^k, k = trunc(clamp(b, -300, 300)); NaN b gives NaN. a * 2^k is exact in double for
+   |k| <= 300, so the conversion to float is the one rounding. */
+static inline float pys_ldexpf(float a, float b) {
+    uint32_t ub = pys_bits32(b), nan_b = pys_isnan32(ub);
+    uint32_t cb = pys_sel32(b < -300.0f, 0xc3960000u, pys_sel32(b > 300.0f, 0x43960000u, ub)); /* +-300 */
+    float c = pys_float32(pys_sel32(nan_b, 0u, cb));
+    uint64_t scale_bits = (uint64_t)(uint32_t)((int32_t)c + 1023) << 52;
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    float r = (float)((double)a * scale);
+    return pys_float32(pys_sel32(nan_b, 0x7fc00000u, pys_bits32(r)));
 }""",
     "min64": """
 /* NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a. */
@@ -361,23 +410,6 @@ static inline double pys_max(double a, double b) {
     r = ((a == 0.0) & (b == 0.0)) ? (signbit(a) ? b : a) : r;
     return ((a != a) | (b != b)) ? NAN : r;
 }""",
-    "ldexp32": """
-/* a * 2^k, k = trunc(clamp(b, -300, 300)); NaN b gives NaN. a * 2^k is exact in double for
-   |k| <= 300, so the conversion to float is the one rounding. */
-static inline float pys_ldexpf(float a, float b) {
-    float c = b < -300.0f ? -300.0f : b;
-    c = c > 300.0f ? 300.0f : c;
-    c = b == b ? c : 0.0f;
-    uint64_t scale_bits = (uint64_t)(uint32_t)((int32_t)c + 1023) << 52;
-    double scale;
-    memcpy(&scale, &scale_bits, sizeof scale);
-    float r = (float)((double)a * scale);
-    uint32_t rb;
-    memcpy(&rb, &r, sizeof rb);
-    rb = pys_sel32(b != b, 0x7fc00000u, rb); /* NaN */
-    memcpy(&r, &rb, sizeof r);
-    return r;
-}""",
     "ldexp64": """
 /* a * 2^k, k = trunc(clamp(b, -2200, 2200)), one rounding (libm ldexp); NaN b gives NaN. */
 static inline double pys_ldexp(double a, double b) {
@@ -388,19 +420,13 @@ static inline double pys_ldexp(double a, double b) {
 /* floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent
    comes from converting its integer significand (exact) to float. */
 static inline float pys_getexpf(float a) {
-    uint32_t u, s, rb;
-    memcpy(&u, &a, sizeof u);
-    uint32_t mag = u & 0x7fffffffu;
-    float m = (float)(int32_t)mag;
-    memcpy(&s, &m, sizeof s);
+    uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
+    uint32_t s = pys_bits32((float)(int32_t)mag);
     int32_t e = (int32_t)pys_sel32(mag < 0x00800000u, (s >> 23) - 276u, (mag >> 23) - 127u);
-    float r = (float)e;
-    memcpy(&rb, &r, sizeof rb);
-    rb = pys_sel32(mag == 0, 0xff800000u, rb);          /* -inf */
-    rb = pys_sel32(mag == 0x7f800000u, 0x7f800000u, rb); /* +inf */
-    rb = pys_sel32(mag > 0x7f800000u, u, rb);            /* NaN stays */
-    memcpy(&r, &rb, sizeof r);
-    return r;
+    uint32_t r = pys_bits32((float)e);
+    r = pys_sel32(mag == 0, 0xff800000u, r);          /* -inf */
+    r = pys_sel32(mag == 0x7f800000u, 0x7f800000u, r); /* +inf */
+    return pys_float32(pys_sel32(mag > 0x7f800000u, u, r)); /* NaN stays */
 }""",
     "getexp64": """
 /* floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent
@@ -421,16 +447,10 @@ static inline double pys_getexp(double a) {
 /* a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are.
    A subnormal's significand comes from converting it, as an integer, to float (exact). */
 static inline float pys_getmantf(float a) {
-    uint32_t u, s;
-    memcpy(&u, &a, sizeof u);
-    uint32_t mag = u & 0x7fffffffu;
-    float m = (float)(int32_t)mag;
-    memcpy(&s, &m, sizeof s);
-    uint32_t src = pys_sel32(mag < 0x00800000u, s, u);
+    uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
+    uint32_t src = pys_sel32(mag < 0x00800000u, pys_bits32((float)(int32_t)mag), u);
     uint32_t v = (src & 0x007fffffu) | 0x3f800000u | (u & 0x80000000u);
-    v = pys_sel32((mag == 0) | (mag >= 0x7f800000u), u, v);
-    memcpy(&m, &v, sizeof m);
-    return m;
+    return pys_float32(pys_sel32((mag == 0) | (mag >= 0x7f800000u), u, v));
 }""",
     "getmant64": """
 /* a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are. */
@@ -466,7 +486,8 @@ def _c_expr(plan: _Plan, op: str, args: list[str]) -> str:
     if op == "neg":
         return f"-{args[0]}"
     fn = {
-        "fma": f"fma{s}", "abs": f"fabs{s}", "sqrt": f"sqrt{s}", "rint": f"rint{s}", "floor": f"floor{s}",
+        "fma": f"fma{s}", "abs": f"fabs{s}", "sqrt": f"sqrt{s}",
+        "rint": "pys_rintf" if s else "rint", "floor": "pys_floorf" if s else "floor",
         "exp": "exp", "log": "log", "pow": "pow", "min": f"pys_min{s}", "max": f"pys_max{s}",
         "ldexp": f"pys_ldexp{s}", "getexp": f"pys_getexp{s}", "getmant": f"pys_getmant{s}",
     }[op]
@@ -475,6 +496,9 @@ def _c_expr(plan: _Plan, op: str, args: list[str]) -> str:
 
 def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
     """A C11 translation unit defining ``T name(T x, ...)`` and ``void name_array(...)``.
+
+    Both call the ``static inline`` kernel ``pys_kernel_name``, so the array loop inlines it and
+    vectorises even when compiled with ``-fPIC``.
 
     Compile with ``-ffp-contract=off`` (the default with ``-std=c11``) so that no ``a * b + c``
     is fused behind the program's back; ``fma`` is spelled ``fmaf``/``fma``.
@@ -489,15 +513,30 @@ def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = No
     out.append(" *")
     out.append(" * Build: cc -O3 -march=native -std=c11 -ffp-contract=off ... -lm")
     out.append(" */")
-    out += ["#include <math.h>", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>"]
-    if bits == "32" and plan.ops & {"ldexp", "getexp", "getmant"}:
-        out.append(_C_HELPERS["sel32"])
-    for op in ("min", "max", "ldexp", "getexp", "getmant"):
-        if op in plan.ops:
-            out.append(_C_HELPERS[op + bits])
+    out += ["#include <math.h>", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
+            "/* The kernel is inlined into the array loop even when it is long (GCC would leave a long one a call). */",
+            "#ifndef PYS_KERNEL",
+            "#if defined(__GNUC__)",
+            "#define PYS_KERNEL static inline __attribute__((always_inline))",
+            "#else",
+            "#define PYS_KERNEL static inline",
+            "#endif",
+            "#endif"]
+    helpers = []
+    for op in ("min", "max", "rint", "floor", "ldexp", "getexp", "getmant"):
+        if op in plan.ops and op + bits in _C_HELPERS:
+            helpers += ["rint32", "floor32"] if op + bits == "floor32" else [op + bits]
+    if bits == "32" and helpers:
+        helpers.insert(0, "sel32")
+    for h in dict.fromkeys(helpers):
+        out.append(_C_HELPERS[h])
     out.append("")
+    # The program lives in a static inline kernel that both the public function and the array
+    # loop call: a call to the public (interposable) symbol from the loop would go through the
+    # PLT under -fPIC, and then nothing is inlined or vectorised.
+    kernel = f"pys_kernel_{name}"
     params = ", ".join(f"{ct} {p}" for p in plan.params)
-    out.append(f"{ct} {name}({params}) {{")
+    out.append(f"PYS_KERNEL {ct} {kernel}({params}) {{")
     for p, used in zip(plan.params, plan.uses_input()):
         if not used:
             out.append(f"    (void){p};")
@@ -508,14 +547,18 @@ def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = No
     out.append(f"    return v{plan.program.output + 1};")
     out.append("}")
     out.append("")
+    out.append(f"{ct} {name}({params}) {{")
+    out.append(f"    return {kernel}({', '.join(plan.params)});")
+    out.append("}")
+    out.append("")
     if len(plan.params) == 1:
         out.append(f"void {name}_array(const {ct} *restrict x, {ct} *restrict y, size_t n) {{")
-        out.append(f"    for (size_t i = 0; i < n; i++) y[i] = {name}(x[i]);")
+        out.append(f"    for (size_t i = 0; i < n; i++) y[i] = {kernel}(x[i]);")
     else:
         arrays = ", ".join(f"const {ct} *restrict in_{p}" for p in plan.params)
         out.append(f"void {name}_array({arrays}, {ct} *restrict out, size_t n) {{")
         call = ", ".join(f"in_{p}[i]" for p in plan.params)
-        out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {name}({call});")
+        out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});")
     out.append("}")
     return "\n".join(out) + "\n"
 

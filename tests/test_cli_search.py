@@ -168,6 +168,10 @@ class TestBadInput:
             (["search", "exp2", "--domain", "0", "inf", "--generations", "1"], "finite"),
             (["search", "exp2", "--budget", "soon"], "bad duration"),
             (["search", "exp2", "--ops", "add,cube", "--generations", "1"], "unknown op"),
+            (["search", "exp2", "--cost-weights", "cube=1", "--generations", "1"], "unknown op"),
+            (["search", "exp2", "--cost-weights", "add", "--generations", "1"], "OP=WEIGHT"),
+            (["search", "exp2", "--cost-weights", "add=-1", "--generations", "1"], ">= 0"),
+            (["search", "exp2", "--seed-program", "/nonexistent/p.txt", "--generations", "1"], "cannot read"),
             (["verify", "v1 = fma x 0.5 1"], "--target"),
             (["verify", "/nonexistent/front.json"], "no such file"),
             (["show", "/nonexistent/dir"], "not a directory"),
@@ -206,3 +210,21 @@ class TestBadInput:
         (tmp_path / "front.json").write_text(json.dumps({"schema": 2, "programs": []}))
         code, _, err = run_cli(["show", str(tmp_path)], capsys)
         assert code == 2 and "schema 2" in err
+
+
+def test_cost_weights_and_seed_program(tmp_path, capsys):
+    """--cost-weights weights the front's cost (recorded in front.json); --seed-program is accepted."""
+    seed = tmp_path / "seed.txt"
+    seed.write_text("v1 = fma x 0.24022651 0.6931472\nv2 = fma v1 x 1\n")
+    out = tmp_path / "r"
+    code, _, _ = run_cli(["search", "exp2", *NARROW, "--generations", "2", "--out", str(out), *FAST,
+                          "--cost-weights", "add=0.25,sub=0.25", "--seed-program", str(seed)], capsys)
+    assert code == 0
+    doc = json.loads((out / "front.json").read_text())
+    assert doc["cost_weights"] == {"add": 0.25, "sub": 0.25}
+    assert doc["programs"]
+    for e in doc["programs"]:
+        assert e["cost"] == parse(e["text"]).cost({"add": 0.25, "sub": 0.25})
+    code, _, err = run_cli(["search", "exp2", *NARROW, "--generations", "3", "--out", str(out), "--resume",
+                            "--cost-weights", "add=0.5"], capsys)
+    assert code == 2 and "differs" in err

@@ -178,7 +178,7 @@ def _inputs(dtype: str, n_inputs: int, seed: int) -> np.ndarray:
     """(n_inputs, n) values: specials, random bit patterns, moderate values, small integers."""
     rng = np.random.default_rng(seed)
     if dtype == "float32":
-        specials = np.array(F32_SPECIALS, dtype=np.float32)
+        specials = np.concatenate([np.array(F32_SPECIALS, dtype=np.float32), _rounding_edges32()])
         bits = rng.integers(0, 2**32, 1200, dtype=np.uint64).astype(np.uint32).view(np.float32)
     else:
         specials = np.array(F64_SPECIALS, dtype=np.float64)
@@ -189,9 +189,25 @@ def _inputs(dtype: str, n_inputs: int, seed: int) -> np.ndarray:
     for _ in range(n_inputs - 1):
         cols.append(rng.permutation(pool))
     x = np.stack(cols)
+    if n_inputs == 2:  # every pair of special values (min(+0, -0), ldexp(x, nan), ...)
+        scales = [250.0, -250.0, 150.5, -150.5, 277.0, -277.0, 278.0, -278.0]  # ldexp exponents near the edges
+        sp = np.array((F32_SPECIALS if dtype == "float32" else F64_SPECIALS) + scales, dtype=dtype)
+        x = np.concatenate([x, np.stack([np.repeat(sp, sp.size), np.tile(sp, sp.size)])], axis=1)
     if n_inputs == 3:
         x = np.concatenate([x, _fma_hard_cases(dtype)], axis=1)
     return x
+
+
+def _rounding_edges32() -> np.ndarray:
+    """float32 values where rint/floor/ldexp/getexp/getmant are easy to get wrong without a branch."""
+    halves = np.arange(-12, 12) + 0.5  # ties: rint goes to even
+    near_2_23 = [2.0**22 + 0.5, 2.0**22 - 0.5, 2.0**23 - 0.5, 2.0**23 - 1.5, 2.0**23 - 1, 2.0**23 + 2]
+    near_half = [float(np.nextafter(np.float32(0.5), np.float32(v))) for v in (0, 1)]
+    near_int = [float(np.nextafter(np.float32(k), np.float32(d))) for k in (1, 2, 3, 1000) for d in (-1e9, 1e9)]
+    exponents = [2.0**e for e in (-149, -127, -126, -125, 126, 127)] + [300.0, 300.5, 301.0, 299.9, 1e9, 3e38]
+    sub_tops = [2.0**-126 - 2.0**-149, 2.0**-127 + 2.0**-149, 3 * 2.0**-149]
+    v = np.array(list(halves) + near_2_23 + near_half + near_int + exponents + sub_tops, dtype=np.float64)
+    return np.concatenate([v, -v]).astype(np.float32)
 
 
 def _fma_hard_cases(dtype: str) -> np.ndarray:
@@ -519,3 +535,31 @@ def test_cli_export_bad_pick(tmp_path, capsys):
     f.write_text(json.dumps(FRONT))
     assert cli_main(["export", str(f), "--pick", "7"]) == 2
     assert "3 programs" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- vectorisation
+def _native_has_fma() -> bool:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return False
+    r = subprocess.run([gcc, "-march=native", "-dM", "-E", "-x", "c", "-"], input="", capture_output=True, text=True)
+    return r.returncode == 0 and "__FMA__" in r.stdout and "__AVX2__" in r.stdout
+
+
+@pytest.mark.skipif(not _native_has_fma(), reason="needs gcc and an AVX2+FMA host")
+@pytest.mark.parametrize("kernel", ["exp2_reduced", "exp2", "exp", "log2", "log"])
+def test_c_array_loop_vectorises_under_fpic(tmp_path, kernel):
+    """The array loop of a library kernel compiles to 8-wide AVX code without calls, also with -fPIC."""
+    from pysearch import library
+
+    src = tmp_path / "k.c"
+    src.write_text(to_c(library.get(kernel).program, "k"))
+    asm = tmp_path / "k.s"
+    r = subprocess.run(["gcc", "-O3", "-march=native", "-std=c11", "-ffp-contract=off", "-fPIC", "-S",
+                        "-fopt-info-vec-optimized", "-o", str(asm), str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "loop vectorized using 32 byte vectors" in r.stderr
+    text = asm.read_text()
+    loop = text[text.index("k_array:"):]
+    assert "call" not in loop and "jmp\tk@PLT" not in loop
+    assert "vfmadd" in loop and "ps\t" in loop and "%ymm" in loop

@@ -111,3 +111,46 @@ def test_latency_objective():
     lat = [e.latency for e in front]
     assert lat == sorted(lat)
     assert [e.max_ulp for e in front] == sorted((e.max_ulp for e in front), reverse=True)
+
+
+def test_cost_weights_change_the_measure():
+    """With cost weights, programs are measured (and front entries costed) by the weighted sum."""
+    p = parse("v1 = add x 1\nv2 = fma v1 x 0.5\nv3 = mul v2 v2\n")
+    s = Search(small_config(cost_weights={"add": 0.25, "mul": 2}))
+    assert s.measure(p) == 0.25 + 1 + 2
+    s.run(generations=2)
+    for e in s.final_front():
+        assert e.cost == parse(e.text).cost({"add": 0.25, "mul": 2})
+
+
+def test_cost_weights_survive_resume():
+    """A resumed run restores front entries with the weighted cost, as the uninterrupted run has them."""
+    cfg = small_config(cost_weights={"add": 0.25, "sub": 0.25})
+    a = Search(cfg)
+    a.run(generations=4)
+    b = Search.from_checkpoint(json.loads(json.dumps(a.checkpoint_state())))
+    assert [(e.text, e.cost) for e in b.front] == [(e.text, e.cost) for e in a.front]
+    assert b.config.cost_weights == {"add": 0.25, "sub": 0.25}
+
+
+def test_seed_programs_enter_first_population():
+    """Seed programs are in the first population, with constants refitted (never worse)."""
+    seed = "v1 = fma x 0.24022651 0.6931472\nv2 = fma v1 x 1\n"
+    s = Search(small_config(seed_programs=(seed,)))
+    keys = {structure_key(ind.program) for ind in s.population} | {structure_key(i.program) for i in s.archive}
+    assert structure_key(parse(seed)) in keys
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(cost_weights={"cube": 1.0}), "unknown op"),
+        (dict(cost_weights={"add": -1.0}), "non-negative"),
+        (dict(seed_programs=("v1 = frob x",)), "unknown op"),
+        (dict(seed_programs=("inputs x,y\nv1 = add x y",)), "one-input"),
+    ],
+)
+def test_bad_weights_or_seeds_rejected(kw, match):
+    """Bad cost weights or seed programs raise ValueError naming the problem."""
+    with pytest.raises(ValueError, match=match):
+        small_config(**kw)

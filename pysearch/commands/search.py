@@ -52,6 +52,52 @@ def parse_ops(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def parse_cost_weights(text: str) -> dict[str, float]:
+    """'add=0.5,sub=0.5' -> {'add': 0.5, 'sub': 0.5} (op weights for the cost objective)."""
+    from ..program import OPS
+
+    known = {op.name for op in OPS}
+    out: dict[str, float] = {}
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, eq, w = part.partition("=")
+        name = name.strip()
+        if not eq:
+            raise UserError(f"bad cost weight {part!r}: expected OP=WEIGHT, e.g. add=0.5")
+        if name not in known:
+            raise UserError(f"unknown op {name!r} in --cost-weights; ops are {', '.join(sorted(known))}")
+        try:
+            v = float(w)
+        except ValueError:
+            raise UserError(f"bad cost weight {part!r}: the weight must be a number") from None
+        if not (math.isfinite(v) and v >= 0):
+            raise UserError(f"cost weight of {name} must be a finite number >= 0, not {w.strip()}")
+        out[name] = v
+    if not out:
+        raise UserError("--cost-weights names no op")
+    return out
+
+
+def read_seed_programs(paths: list[str]) -> tuple[str, ...]:
+    """Canonical texts of the programs in ``paths`` (program text or program JSON files)."""
+    from ..program import Program, ProgramError, parse
+
+    texts = []
+    for path in paths:
+        try:
+            raw = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise UserError(f"cannot read seed program {path}: {e.strerror or e}") from None
+        try:
+            p = Program.from_json(raw) if raw.lstrip().startswith("{") else parse(raw)
+        except (ProgramError, ValueError) as e:
+            raise UserError(f"seed program {path}: {e}") from None
+        texts.append(p.to_text())
+    return tuple(texts)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search",
@@ -78,7 +124,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out DIR")
     p.add_argument("--seed-baselines", action="store_true", default=None,
                    help="start from minimax polynomials too (default: from scratch)")
+    p.add_argument("--seed-program", action="append", default=None, metavar="FILE", dest="seed_program",
+                   help="start from this program too (text or JSON file; repeatable); its constants are refitted")
     p.add_argument("--ops", default=None, help="ops to draw from, e.g. 'add,sub,mul,div,fma*3' (*N weights)")
+    p.add_argument("--cost-weights", default=None, metavar="OP=W,...",
+                   help="op weights of the cost objective, e.g. 'add=0.5,sub=0.5' (others keep their "
+                        "default weight from docs/program-format.md)")
     p.add_argument("--population", type=int, default=None, help="population size (default 128)")
     p.add_argument("--max-instrs", type=int, default=None, help="largest program (default 14)")
     p.add_argument("--sample-size", type=int, default=None, help="search sample size (default 8192)")
@@ -94,8 +145,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 _CONFIG_ARGS = {
     "seed": "seed", "max_ulp": "max_ulp", "objective": "objective", "ops": "ops", "population": "population",
     "max_instrs": "max_instrs", "sample_size": "sample_size", "verify_every": "verify_every",
-    "seed_baselines": "seed_baselines", "dtype": "dtype",
+    "seed_baselines": "seed_baselines", "dtype": "dtype", "cost_weights": "cost_weights",
+    "seed_program": "seed_programs",
 }
+_PARSERS = {"ops": parse_ops, "cost_weights": parse_cost_weights, "seed_program": read_seed_programs}
 
 
 def _config_from_args(args: argparse.Namespace, target: str, domain: tuple[float, float]):
@@ -105,7 +158,7 @@ def _config_from_args(args: argparse.Namespace, target: str, domain: tuple[float
     for arg, field in _CONFIG_ARGS.items():
         v = getattr(args, arg)
         if v is not None:
-            kw[field] = parse_ops(v) if arg == "ops" else v
+            kw[field] = _PARSERS[arg](v) if arg in _PARSERS else v
     return SearchConfig(target=target, domain=domain, **kw)
 
 
@@ -118,7 +171,7 @@ def _check_resume_args(args: argparse.Namespace, cfg, domain) -> None:
         v = getattr(args, arg)
         if v is None:
             continue
-        v = parse_ops(v) if arg == "ops" else v
+        v = _PARSERS[arg](v) if arg in _PARSERS else v
         if v != getattr(cfg, field):
             raise UserError(f"--{arg.replace('_', '-')} {v} differs from the checkpointed run "
                             f"({getattr(cfg, field)}); a resumed run keeps its settings")
@@ -130,7 +183,7 @@ def _write_outputs(out: Path, search, front, plot: bool, baselines: bool) -> Non
     from ..search.plot import plot_front
 
     cfg = search.config
-    ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, front, cfg.objective)
+    ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, front, cfg.objective, cfg.cost_weights)
     write_front(out / "front.json", ff)
     if plot:
         pts = load_or_compute(out, cfg.target, cfg.domain, search.screen_x) if baselines else []
@@ -191,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
 
     def save(s) -> None:
         save_checkpoint(out, s.checkpoint_state())
-        ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.front, s.config.objective)
+        ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.front, s.config.objective,
+                       s.config.cost_weights)
         write_front(out / "front.json", ff)
 
     try:

@@ -261,7 +261,10 @@ def from_run(name: str, run_dir: Path, command: str | None) -> dict:
         + (f" --max-ulp {cfg['max_ulp']:g}" if cfg.get("max_ulp") is not None else "")
         + f" --seed {cfg['seed']}" + (" --seed-baselines" if cfg.get("seed_baselines") else "")
     )
-    found = (f"evolved from scratch by `{how}`" if not cfg.get("seed_baselines") else f"evolved by `{how}`")
+    if cfg.get("seed_programs"):
+        how += " --seed-program FILE" * len(cfg["seed_programs"])
+    seeded = cfg.get("seed_baselines") or cfg.get("seed_programs")
+    found = f"evolved by `{how}`" if seeded else f"evolved from scratch by `{how}`"
     found += f" (generation {e.generation}, run stopped at generation {ck['generation']}, {ck['elapsed_s']:.0f} s)"
     if e.verified != "exhaustive":
         raise ValueError(f"{run_dir}: best program is not exhaustively verified")

@@ -25,7 +25,7 @@ import numpy as np
 from deap import base, tools
 from deap.tools.emo import assignCrowdingDist
 
-from ..program import Program, parse
+from ..program import OPS, Program, parse
 from ..variation import check_ops, crossover, mutate, random_program
 from .constants import FitSample, optimize_constants, tune_float32, ulp_of
 from .front import FrontEntry, is_dominated, pareto_insert, verify_candidate
@@ -62,10 +62,18 @@ class SearchConfig:
     final_points: float = 4e9
     screen_size: int = 1 << 20
     seed_baselines: bool = False
+    #: Op weights for the cost objective (``Program.cost(weights)``); unnamed ops keep their
+    #: default weight. E.g. ``{"add": 0.5, "sub": 0.5}`` where adds run on pipes of their own.
+    cost_weights: dict[str, float] | None = None
+    #: Program texts put in the first population (structures to start from), after any baselines.
+    seed_programs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.domain = (float(self.domain[0]), float(self.domain[1]))
         self.ops = tuple(self.ops)
+        self.seed_programs = tuple(self.seed_programs)
+        if self.cost_weights is not None:
+            self.cost_weights = {str(k): v for k, v in dict(self.cost_weights).items()} or None
         self.validate()
 
     def validate(self) -> None:
@@ -84,11 +92,25 @@ class SearchConfig:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.population % 2:
             raise ValueError(f"population must be even, not {self.population}")
+        if self.cost_weights is not None:
+            known = {op.name for op in OPS}
+            unknown = sorted(set(self.cost_weights) - known)
+            if unknown:
+                raise ValueError(f"cost weights name unknown op(s) {unknown}; ops are {sorted(known)}")
+            bad = {k: v for k, v in self.cost_weights.items()
+                   if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v))}
+            if bad:
+                raise ValueError(f"cost weights must be finite non-negative numbers, not {bad}")
+        for text in self.seed_programs:
+            p = parse(text)  # ProgramError (a ValueError) names the problem
+            if p.dtype != self.dtype or len(p.inputs) != 1:
+                raise ValueError(f"seed program must be a one-input {self.dtype} program:\n{text}")
 
     def to_json_obj(self) -> dict:
         d = asdict(self)
         d["domain"] = list(self.domain)
         d["ops"] = list(self.ops)
+        d["seed_programs"] = list(self.seed_programs)
         return d
 
     @classmethod
@@ -207,7 +229,7 @@ class Search:
 
     # ------------------------------------------------------------ scoring
     def measure(self, p: Program) -> float:
-        return p.latency() if self.config.objective == "latency" else p.cost()
+        return p.latency() if self.config.objective == "latency" else p.cost(self.config.cost_weights)
 
     def _score(self, programs: list[Program]) -> list[Individual]:
         """Evaluate all programs in one batch on the search sample."""
@@ -270,6 +292,7 @@ class Search:
         programs = []
         if cfg.seed_baselines:
             programs += _baseline_programs(cfg)[: cfg.population // 2]
+        programs += [parse(t) for t in cfg.seed_programs][: max(0, cfg.population - len(programs))]
         while len(programs) < cfg.population:
             n = int(self.rng.integers(1, cfg.init_instrs + 1))
             programs.append(random_program(self.rng, n, cfg.ops, dtype=cfg.dtype))
@@ -439,7 +462,8 @@ class Search:
 
     def _entry(self, p: Program, sample_max_ulp: float, facts: dict) -> FrontEntry:
         return FrontEntry(
-            text=p.to_text(), cost=p.cost(), ops=p.ops, latency=p.latency(), max_ulp=facts["max_ulp"],
+            text=p.to_text(), cost=p.cost(self.config.cost_weights), ops=p.ops, latency=p.latency(),
+            max_ulp=facts["max_ulp"],
             verified=facts["verified"], argmax_x=facts["argmax_x"], mean_ulp=facts["mean_ulp"],
             frac_correctly_rounded=facts["frac_correctly_rounded"], n_points=facts["n_points"],
             sample_max_ulp=sample_max_ulp, generation=self.generation, note=facts["note"],
@@ -571,7 +595,7 @@ class Search:
             }
             self.screen_cache = {t: (math.inf if v is None else float(v)) for t, v in ck.get("screen_cache", {}).items()}
             self.rejected = set(ck.get("rejected", []))
-            self.front = [FrontEntry.from_json_obj(e) for e in ck.get("front", [])]
+            self.front = [FrontEntry.from_json_obj(e, self.config.cost_weights) for e in ck.get("front", [])]
             self.population = self._score([parse(t) for t in ck["population"]])
             self.archive.update(self._score([parse(t) for t in ck.get("archive", [])]))
             self.evaluations = int(ck.get("evaluations", 0))

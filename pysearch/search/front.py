@@ -69,7 +69,8 @@ class FrontEntry:
         return d
 
     @classmethod
-    def from_json_obj(cls, d: Mapping) -> "FrontEntry":
+    def from_json_obj(cls, d: Mapping, cost_weights: Mapping[str, float] | None = None) -> "FrontEntry":
+        """The entry of a front.json; ``cost`` is recomputed with the run's ``cost_weights``."""
         try:
             text = d["text"]
             p = parse(text)
@@ -80,7 +81,7 @@ class FrontEntry:
         if verified not in VERIFIED_KINDS:
             raise ValueError(f"front entry has verified={verified!r}; expected one of {VERIFIED_KINDS}")
         return cls(
-            text=p.to_text(), cost=p.cost(), ops=p.ops, latency=p.latency(),
+            text=p.to_text(), cost=p.cost(cost_weights), ops=p.ops, latency=p.latency(),
             max_ulp=math.inf if max_ulp is None else float(max_ulp), verified=verified,
             argmax_x=d.get("argmax_x"), mean_ulp=d.get("mean_ulp"),
             frac_correctly_rounded=d.get("frac_correctly_rounded"), n_points=d.get("n_points"),
@@ -145,17 +146,21 @@ class FrontFile:
     max_ulp_constraint: float | None
     programs: list[FrontEntry]
     objective: str = "cost"
+    cost_weights: dict[str, float] | None = None  # op weights of "cost" where not the defaults
 
     def to_json_obj(self) -> dict:
-        return {
+        d = {
             "schema": FRONT_SCHEMA,
             "target": self.target,
             "domain": [self.domain[0], self.domain[1]],
             "dtype": self.dtype,
             "max_ulp_constraint": self.max_ulp_constraint,
             "objective": self.objective,
-            "programs": [e.to_json_obj() for e in self.programs],
         }
+        if self.cost_weights:
+            d["cost_weights"] = dict(self.cost_weights)
+        d["programs"] = [e.to_json_obj() for e in self.programs]
+        return d
 
     def best(self) -> FrontEntry:
         """Lowest cost meeting the constraint, or the most accurate program when none is set."""
@@ -202,11 +207,12 @@ def read_front(path: Path | str) -> FrontFile:
         domain = tuple(float(v) for v in doc["domain"])
         if len(domain) != 2:
             raise ValueError
+        weights = doc.get("cost_weights") or None
         return FrontFile(
             target=str(doc["target"]), domain=domain, dtype=str(doc.get("dtype", "float32")),
             max_ulp_constraint=doc.get("max_ulp_constraint"),
-            programs=[FrontEntry.from_json_obj(e) for e in doc["programs"]],
-            objective=str(doc.get("objective", "cost")),
+            programs=[FrontEntry.from_json_obj(e, weights) for e in doc["programs"]],
+            objective=str(doc.get("objective", "cost")), cost_weights=weights,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: malformed front.json ({e})") from None

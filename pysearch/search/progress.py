@@ -46,7 +46,7 @@ def front_table(search: Search, max_rows: int = 12) -> Table:
         v = verified.get(ind.text)
         ok = cfg.max_ulp is None or ind.max_ulp <= cfg.max_ulp
         style = None if ok else "dim"
-        table.add_row(f"{p.cost():g}", str(p.ops), f"{p.latency():g}", _fmt_ulp(ind.max_ulp),
+        table.add_row(f"{p.cost(cfg.cost_weights):g}", str(p.ops), f"{p.latency():g}", _fmt_ulp(ind.max_ulp),
                       _fmt_ulp(v.max_ulp) if v else "", style=style)
     return table
 
