@@ -51,27 +51,31 @@ fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> PyResult<R> {
     }
 }
 
+/// A compiled program as Python passes it: (opcodes, args (n x 3), constants, n_inputs, output).
 type RawProgram<'py> = (
-    PyReadonlyArray1<'py, u8>,
-    PyReadonlyArray2<'py, i32>,
-    PyReadonlyArray1<'py, f64>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray2<i32>>,
+    Bound<'py, PyArray1<f64>>,
     usize,
     i64,
 );
 
+#[allow(unsafe_code)]
 fn to_programs(raw: Vec<RawProgram<'_>>, float64: bool) -> PyResult<Vec<Program>> {
     raw.into_iter()
         .enumerate()
         .map(|(i, (ops, args, consts, n_inputs, output))| {
-            let ops = ops
-                .as_slice()
-                .map_err(|e| PyTypeError::new_err(format!("program {i}: opcodes: {e}")))?;
-            let args = args
-                .as_slice()
-                .map_err(|e| PyTypeError::new_err(format!("program {i}: args: {e}")))?;
-            let consts = consts
-                .as_slice()
-                .map_err(|e| PyTypeError::new_err(format!("program {i}: consts: {e}")))?;
+            let contiguous = |what: &str| PyTypeError::new_err(format!("program {i}: {what} must be contiguous"));
+            // SAFETY: the GIL is held for the whole conversion and `Program::new` copies the
+            // arrays before returning, so no Python code can resize or write them meanwhile
+            // (this skips rust-numpy's borrow tracking, a measurable cost per program).
+            let (ops, args, consts) = unsafe {
+                (
+                    ops.as_slice().map_err(|_| contiguous("opcodes"))?,
+                    args.as_slice().map_err(|_| contiguous("args"))?,
+                    consts.as_slice().map_err(|_| contiguous("consts"))?,
+                )
+            };
             Program::new(ops, args, consts.to_vec(), n_inputs, output, float64)
                 .map_err(|e| InvalidProgram::new_err(format!("program {i}: {e}")))
         })
