@@ -39,17 +39,7 @@ struct Plan {
 impl Plan {
     fn new(p: &Program) -> Plan {
         let base = p.first_value_slot();
-        // last use (step position) of each value slot
-        let mut last_use = vec![0usize; p.instrs.len()];
-        for (pos, &i) in p.live.iter().enumerate() {
-            let ins = p.instrs[i];
-            for &a in &ins.args[..ins.op.arity()] {
-                if a as usize >= base {
-                    last_use[a as usize - base] = pos;
-                }
-            }
-        }
-        last_use[p.output - base] = usize::MAX;
+        let last_use = p.last_uses();
         let mut row_of = vec![usize::MAX; p.instrs.len()];
         let mut free: Vec<usize> = Vec::new();
         let mut n_rows = p.n_inputs;

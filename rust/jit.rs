@@ -264,16 +264,7 @@ mod x64 {
         ];
         #[allow(clippy::cast_possible_truncation)]
         consts.extend(p.consts.iter().map(|&c| Lane::splat((c as f32).to_bits())));
-        let mut last_use = vec![usize::MAX; p.instrs.len()];
-        for (pos, &i) in p.live.iter().enumerate() {
-            let ins = p.instrs[i];
-            for &a in &ins.args[..ins.op.arity()] {
-                if a as usize >= base {
-                    last_use[a as usize - base] = pos;
-                }
-            }
-        }
-        last_use[p.output - base] = usize::MAX;
+        let last_use = p.last_uses();
         let mut reg_of = vec![u8::MAX; p.instrs.len()];
         let mut free: Vec<u8> = (1..VALUE_REGS).rev().collect();
         // the whole body is emitted into a scratch assembler first, so an out-of-registers

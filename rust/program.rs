@@ -201,6 +201,23 @@ impl Program {
         self.n_inputs + self.consts.len()
     }
 
+    /// For each instruction, the position in `live` of its last use (`usize::MAX` for the
+    /// output, which lives to the end, and for dead instructions).
+    pub fn last_uses(&self) -> Vec<usize> {
+        let base = self.first_value_slot();
+        let mut last_use = vec![usize::MAX; self.instrs.len()];
+        for (pos, &i) in self.live.iter().enumerate() {
+            let ins = self.instrs[i];
+            for &a in &ins.args[..ins.op.arity()] {
+                if a as usize >= base {
+                    last_use[a as usize - base] = pos;
+                }
+            }
+        }
+        last_use[self.output - base] = usize::MAX;
+        last_use
+    }
+
     pub fn n_slots(&self) -> usize {
         self.first_value_slot() + self.instrs.len()
     }
