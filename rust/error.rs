@@ -5,11 +5,32 @@ use rayon::prelude::*;
 
 use crate::domain::from_key;
 use crate::eval::{block_size, ChunkRunner, CHUNK};
-use crate::jit::JitBatch;
+use crate::jit::{JitBatch, Kernel};
 use crate::program::Program;
 use crate::reference::Target;
 use crate::stats::Stats;
 use crate::ulp::{inv_ulp32, ord32, point_error, round32, UNDECIDED_TOL};
+
+/// Runs one float32 program over chunks of at most CHUNK points: its JIT kernel when it has
+/// one, else the interpreter.
+enum Runner<'a> {
+    Jit(Kernel<'a>),
+    Interpreter(ChunkRunner<f32>),
+}
+
+impl<'a> Runner<'a> {
+    fn new(kernel: Option<Kernel<'a>>, p: &Program) -> Self {
+        kernel.map_or_else(|| Runner::Interpreter(ChunkRunner::new(p)), Runner::Jit)
+    }
+
+    /// out = program(x), `x.len() == out.len() <= CHUNK`.
+    fn run(&mut self, x: &[f32], out: &mut [f32]) {
+        match self {
+            Runner::Jit(k) => k.run(x, out),
+            Runner::Interpreter(r) => out.copy_from_slice(r.run(&[x], 0, x.len())),
+        }
+    }
+}
 
 /// Error of every program over points `x` whose exact values are `reference` (float64) and whose
 /// correctly rounded float32 values are `rounded`. Single-input programs only.
@@ -31,28 +52,15 @@ pub fn sample_errors(
             (0..n_blocks)
                 .into_par_iter()
                 .map(|bi| {
-                    let mut runner = if kernel.is_none() {
-                        Some(ChunkRunner::<f32>::new(p))
-                    } else {
-                        None
-                    };
+                    let mut runner = Runner::new(kernel, p);
                     let mut ys = [0f32; CHUNK];
                     let mut st = Stats::default();
                     let end = ((bi + 1) * block).min(n);
                     let mut off = bi * block;
                     while off < end {
                         let len = CHUNK.min(end - off);
-                        let y: &[f32] = match (kernel, runner.as_mut()) {
-                            (Some(k), _) => {
-                                k.run(&x[off..off + len], &mut ys[..len]);
-                                &ys[..len]
-                            }
-                            (None, Some(r)) => r.run(&[x], off, len),
-                            (None, None) => {
-                                unreachable!("an interpreter exists whenever no kernel does")
-                            }
-                        };
-                        for (i, &yi) in y.iter().enumerate() {
+                        runner.run(&x[off..off + len], &mut ys[..len]);
+                        for (i, &yi) in ys[..len].iter().enumerate() {
                             let j = off + i;
                             st.add(j as u64, point_error(yi, reference[j], rounded[j]), true);
                         }
@@ -91,11 +99,7 @@ pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhau
         .map(|bi| {
             let mut st = Stats::default();
             let mut und = Vec::new();
-            let mut runner = if kernel.is_none() {
-                Some(ChunkRunner::<f32>::new(p))
-            } else {
-                None
-            };
+            let mut runner = Runner::new(kernel, p);
             let start = lo + bi * EXHAUSTIVE_BLOCK;
             let end = (start + EXHAUSTIVE_BLOCK).min(hi + 1);
             let mut k = start;
@@ -107,11 +111,7 @@ pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhau
                 for (i, xi) in xs[..len].iter_mut().enumerate() {
                     *xi = from_key(k + i as i64);
                 }
-                match (kernel, runner.as_mut()) {
-                    (Some(kern), _) => kern.run(&xs[..len], &mut ys[..len]),
-                    (None, Some(r)) => ys[..len].copy_from_slice(r.run(&[&xs[..len]], 0, len)),
-                    (None, None) => unreachable!("an interpreter exists whenever no kernel does"),
-                }
+                runner.run(&xs[..len], &mut ys[..len]);
                 target.eval_many(&xs[..len], &mut refs[..len]);
                 fold_chunk(
                     &mut st,
@@ -199,9 +199,7 @@ fn fold_chunk_generic(
         let e = (f64::from(yv) - rv).abs() * inv_ulp32(rv);
         sum[l] += e;
         max[l] = if e > max[l] { e } else { max[l] };
-        // normal range: float32 keeps the top 24 of float64's 53 significand bits
-        let low = rv.to_bits() & ((1u64 << 29) - 1);
-        let undecided = low.abs_diff(1u64 << 28) <= UNDECIDED_TOL;
+        let undecided = undecided_normal(rv);
         #[allow(clippy::cast_possible_truncation)]
         let d = ord32(yv).abs_diff(ord32(rv as f32));
         n_undecided[l] += u64::from(undecided);
@@ -251,11 +249,18 @@ fn fold_chunk_generic(
         .max(max_dist.iter().copied().max().unwrap_or(0));
     if n_und > 0 {
         for i in 0..n {
-            if (refs[i].to_bits() & ((1u64 << 29) - 1)).abs_diff(1u64 << 28) <= UNDECIDED_TOL {
+            if undecided_normal(refs[i]) {
                 und.push(xs[i]);
             }
         }
     }
+}
+
+/// `round32`'s undecided test for a reference whose float32 rounding is a normal number, where
+/// float32 keeps the top 24 of float64's 53 significand bits.
+#[inline(always)]
+fn undecided_normal(r: f64) -> bool {
+    (r.to_bits() & ((1u64 << 29) - 1)).abs_diff(1u64 << 28) <= UNDECIDED_TOL
 }
 
 /// Smallest normal float32, and the float64 threshold at and above which rounding to float32

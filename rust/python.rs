@@ -65,7 +65,9 @@ fn to_programs(raw: Vec<RawProgram<'_>>, float64: bool) -> PyResult<Vec<Program>
     raw.into_iter()
         .enumerate()
         .map(|(i, (ops, args, consts, n_inputs, output))| {
-            let contiguous = |what: &str| PyTypeError::new_err(format!("program {i}: {what} must be contiguous"));
+            let contiguous = |what: &str| {
+                PyTypeError::new_err(format!("program {i}: {what} must be contiguous"))
+            };
             // SAFETY: the GIL is held for the whole conversion and `Program::new` copies the
             // arrays before returning, so no Python code can resize or write them meanwhile
             // (this skips rust-numpy's borrow tracking, a measurable cost per program).

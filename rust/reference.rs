@@ -136,7 +136,9 @@ fn exp2_many_generic(x: &[f32], out: &mut [f64]) {
     // NaNs and inputs beyond the fast range (rare) are redone by libm
     #[allow(clippy::cast_possible_truncation)]
     let limit = EXP2_FAST_LIMIT as f32;
-    if x.iter().fold(false, |any, &v| any | v.is_nan() | (v.abs() > limit)) {
+    if x.iter()
+        .fold(false, |any, &v| any | v.is_nan() | (v.abs() > limit))
+    {
         for (o, &v) in out.iter_mut().zip(x) {
             if v.is_nan() || v.abs() > limit {
                 *o = libm::exp2(f64::from(v));
