@@ -10,7 +10,9 @@ the ``NAME_array`` loop inlines, so the loop vectorises, also under ``-fPIC``); 
 compiled with ``gcc -O3 -march=native -std=c11 -ffp-contract=off -fPIC`` into ONE shared object
 (one translation unit per candidate) and timed in the same process, interleaved, best of
 ``--repeat``: ns per element over an array of ``--n`` floats (default 2^16: in cache, so
-arithmetic rather than memory is timed), each timing covering ``--elements`` elements in all.
+arithmetic rather than memory is timed; the output array sits half a page after the input
+modulo 4 KiB, so stores do not falsely alias later loads), each timing covering ``--elements``
+elements in all.
 The "vectorised" column says whether GCC reported the candidate's loop vectorised
 (``-fopt-info-vec``). Times are the calling thread's CPU time (``CLOCK_THREAD_CPUTIME_ID``), so
 time spent descheduled on a loaded machine does not count; many short timings (default 101 of
@@ -130,6 +132,34 @@ double pys_time(int i, const float *x, float *y, size_t n, long reps) {{
 """
 
 
+PAGE = 4096
+
+
+def staggered_buffers(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 64-byte-aligned float32 copy of ``x`` and an output array whose address is half a page
+    (2 KiB) further modulo 4 KiB.
+
+    Two arrays that NumPy allocates separately (large ones by mmap) usually start at the same
+    offset within a page. A loop that stores ``y[i]`` and then loads ``x[i + k]`` at the same
+    address bits 0-11 then hits "4K aliasing": the CPU cannot rule out that the load depends on
+    the earlier store and replays it. On the Zen 3 machine this project is measured on, that
+    held every kernel near 4 cycles per 8-float vector whatever its arithmetic (a 5-fma and a
+    6-fma Horner loop both timed 4.0 cycles with 2^16 floats, 2.8 and 3.2 with 4000): the timing
+    measured the stall, not the kernel. Staggering the output by half a page removes it.
+    """
+    x = np.asarray(x, dtype=np.float32).ravel()
+    nbytes = x.size * 4
+    raw = np.empty(2 * nbytes + 2 * PAGE + PAGE // 2 + 64, dtype=np.uint8)
+    base = (-raw.ctypes.data) % PAGE
+    xoff = base
+    yoff = base + ((nbytes + PAGE - 1) // PAGE) * PAGE + PAGE // 2
+    xs = raw[xoff:xoff + nbytes].view(np.float32)
+    ys = raw[yoff:yoff + nbytes].view(np.float32)
+    xs[:] = x
+    assert (ys.ctypes.data - xs.ctypes.data) % PAGE == PAGE // 2
+    return xs, ys
+
+
 class CBench:
     """The candidates compiled into one shared object, loaded with ctypes."""
 
@@ -181,9 +211,11 @@ class CBench:
         return y
 
     def time_all(self, x: np.ndarray, elements: int, repeat: int) -> list[float]:
-        """Best-of-``repeat`` ns per element of every candidate, timed interleaved."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        y = np.empty_like(x)
+        """Best-of-``repeat`` ns per element of every candidate, timed interleaved.
+
+        Input and output live half a page apart modulo 4 KiB (see :func:`staggered_buffers`).
+        """
+        x, y = staggered_buffers(x)
         reps = max(1, elements // x.size)
         best = [math.inf] * len(self.cands)
         for i in range(len(self.cands)):  # warm up

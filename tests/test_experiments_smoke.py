@@ -54,3 +54,18 @@ def test_compiled_kernels_match_evaluate_bit_for_bit(tmp_path):
     np.testing.assert_allclose(libm, want, rtol=1e-6)
     ns = bench.time_all(x, elements=4 * x.size, repeat=1)
     assert len(ns) == len(cands) and all(t > 0 for t in ns)
+
+
+@pytest.mark.parametrize("n", [1, 1000, 1024, 65536])
+def test_staggered_buffers(n):
+    """The timing buffers: a faithful copy of x, and an output half a page away modulo 4 KiB that
+    does not overlap the input."""
+    fs = _load_speed_module()
+    x = np.arange(n, dtype=np.float32) * np.float32(0.5)
+    xs, ys = fs.staggered_buffers(x)
+    assert xs.dtype == ys.dtype == np.float32 and xs.size == ys.size == n
+    assert xs.ctypes.data % 64 == 0
+    assert (ys.ctypes.data - xs.ctypes.data) % fs.PAGE == fs.PAGE // 2
+    assert np.array_equal(xs, x)
+    ys[:] = -1.0
+    assert np.array_equal(xs, x), "output overlaps the input"
