@@ -69,3 +69,31 @@ def test_staggered_buffers(n):
     assert np.array_equal(xs, x)
     ys[:] = -1.0
     assert np.array_equal(xs, x), "output overlaps the input"
+
+
+SPEED_OUTPUT = """## exp2 on [0, 0.99999994]
+| candidate | ops | op mix | latency | max ULP | verified | vectorised | ns/elt | ratio vs best baseline |
+|---|---|---|---|---|---|---|---|---|
+| evolved (k1) | 7 | 5 fma, 2 add | 26 | 0.97 | exhaustive | yes | 0.137 | 1.082 |
+| minimax deg 6 Horner fma | 6 | 6 fma | 24 | 0.8909 | exhaustive | yes | 0.1482 | 1 |
+| minimax deg 6 Estrin fma (> 1 ULP: not eligible) | 8 | 6 fma, 2 mul | 12 | 1.626 | exhaustive | yes | 0.174 | 0.8516 |
+exp2: fastest evolved kernel: evolved (k1), ratio 1.082 (> 1: ours faster), max ULP 0.9700
+
+RESULT exp2_speed_ratio_vs_best_baseline=1.0820 exp2_max_ulp=0.9700
+"""
+
+
+def test_results_speed_sentence_reads_the_table():
+    """RESULTS.md's verdict names both kernels and counts their fma+mul ops from the table."""
+    spec = importlib.util.spec_from_file_location("results_md", ROOT / "experiments" / "results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.fma_pipe_ops("5 fma, 2 add") == 5 and mod.fma_pipe_ops("6 fma, 2 mul") == 8
+    s = mod.speed_sentence(SPEED_OUTPUT)
+    assert "1.082x" in s and "faster than" in s
+    assert "evolved (k1) (5 fma, 2 add)" in s and "minimax deg 6 Horner fma (6 fma)" in s
+    assert "5 against 6 here, and ours has fewer" in s
+    tie = SPEED_OUTPUT.replace("1.082", "1.010").replace("1.0820", "1.0100").replace("5 fma, 2 add", "6 fma")
+    s = mod.speed_sentence(tie)
+    assert "a tie" in s and "6 against 6" in s
+    assert mod.speed_sentence("no result here") == "The run did not produce a RESULT line."
