@@ -111,11 +111,26 @@ def speed_sentence(out: str) -> str:
          f"the speed of the best <= 1 ULP minimax baseline of our set, i.e. {verdict} it.")
     if ev and base:
         fe, fb = fma_pipe_ops(ev["op mix"]), fma_pipe_ops(base["op mix"])
-        s += (f" Ours is {ev['candidate']} ({ev['op mix']}), the baseline {base['candidate']} ({base['op mix']}). "
-              "On this CPU (AMD Zen 3) fma and mul share two pipes and add/sub have two of their own, so the "
-              f"fma+mul count bounds a vectorised loop's speed: {fe} against {fb} here"
-              + (", and ours has fewer." if fe < fb else ", so a tie is the most the op mix allows."
-                 if fe == fb else ", ours has more."))
+        s += f" Ours is {ev['candidate']} ({ev['op mix']}), the baseline {base['candidate']} ({base['op mix']})."
+        if "AMD" in machine():
+            s += (" On AMD Zen cores fma and mul share two pipes and add/sub have two of their own, so the fma+mul "
+                  "count bounds a vectorised loop's speed")
+        else:
+            s += " fma+mul count"
+        s += (f": {fe} against {fb}" + (", ours has fewer." if fe < fb else
+                                        ", so a tie is the most the op mix allows." if fe == fb else ", ours has more."))
+        fewer = [row for row in rows if row.get("candidate", "").startswith("evolved")
+                 and fma_pipe_ops(row.get("op mix", "")) < fb]
+        if not fewer:
+            s += f" No evolved <= 1 ULP kernel in the library has fewer than {fb} fma+mul."
+    for row in rows:  # hand-made library kernels are timed too; say when one beats the baseline
+        if row.get("candidate", "").startswith("library, not evolved"):
+            try:
+                rx = float(row["ratio vs best baseline"])
+            except (KeyError, ValueError):
+                continue
+            s += (f" The hand-derived {row['candidate'][len('library, not evolved'):].strip(' ()')} "
+                  f"({row['op mix']}, {row['max ULP']} ULP) runs at {rx:.3f}x.")
     return s + (" The paper's float32 speed-ups are not public in checkable form, so there is no paper number "
                 "to stand beside.")
 
