@@ -72,11 +72,11 @@ def test_staggered_buffers(n):
 
 
 SPEED_OUTPUT = """## exp2 on [0, 0.99999994]
-| candidate | ops | op mix | latency | max ULP | verified | vectorised | ns/elt | ratio vs best baseline |
-|---|---|---|---|---|---|---|---|---|
-| evolved (k1) | 7 | 5 fma, 2 add | 26 | 0.97 | exhaustive | yes | 0.137 | 1.082 |
-| minimax deg 6 Horner fma | 6 | 6 fma | 24 | 0.8909 | exhaustive | yes | 0.1482 | 1 |
-| minimax deg 6 Estrin fma (> 1 ULP: not eligible) | 8 | 6 fma, 2 mul | 12 | 1.626 | exhaustive | yes | 0.174 | 0.8516 |
+| candidate | ops | op mix | latency | max ULP | verified | vectorised | ns/elt | ratio vs best baseline | ratio range |
+|---|---|---|---|---|---|---|---|---|---|
+| evolved (k1) | 7 | 5 fma, 2 add | 26 | 0.97 | exhaustive | yes | 0.137 | 1.082 | 1.061-1.093 |
+| minimax deg 6 Horner fma | 6 | 6 fma | 24 | 0.8909 | exhaustive | yes | 0.1482 | 1 | 1.000-1.000 |
+| minimax deg 6 Estrin fma (> 1 ULP: not eligible) | 8 | 6 fma, 2 mul | 12 | 1.626 | exhaustive | yes | 0.174 | 0.8516 | 0.84-0.86 |
 exp2: fastest evolved kernel: evolved (k1), ratio 1.082 (> 1: ours faster), max ULP 0.9700
 
 RESULT exp2_speed_ratio_vs_best_baseline=1.0820 exp2_max_ulp=0.9700
@@ -93,6 +93,9 @@ def test_results_speed_sentence_reads_the_table():
     assert "1.082x" in s and "faster than" in s
     assert "evolved (k1) (5 fma, 2 add)" in s and "minimax deg 6 Horner fma (6 fma)" in s
     assert "5 against 6, ours has fewer" in s and "No evolved" not in s
+    assert "range 1.061-1.093" in s
+    noisy = SPEED_OUTPUT.replace("1.061-1.093", "0.990-1.093")  # one round below 1: not a win
+    assert "a tie" in mod.speed_sentence(noisy)
     tie = SPEED_OUTPUT.replace("1.082", "1.010").replace("1.0820", "1.0100").replace("5 fma, 2 add", "6 fma")
     s = mod.speed_sentence(tie)
     assert "a tie" in s and "6 against 6" in s and "No evolved <= 1 ULP kernel in the library has fewer than 6" in s
