@@ -10,6 +10,7 @@ not. ``--quick`` shrinks the budgets further (for a smoke run).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
@@ -23,8 +24,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+@functools.lru_cache(maxsize=None)
 def machine() -> str:
-    """CPU model and core count (lscpu), OS, compiler."""
+    """CPU model and core count (lscpu), OS, compiler, load at the first call (asked once per run)."""
     model, cpus = platform.processor() or "unknown CPU", str(os.cpu_count())
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout

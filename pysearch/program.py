@@ -300,6 +300,22 @@ class Program:
         """Constants in operand order (the order :meth:`with_constants` expects)."""
         return [a.value for ins in self.instrs for a in ins.args if a.kind == "const"]
 
+    def numbered_operands(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        """Instructions as ``(op, [(kind, index), ...])`` for evaluators that take constants as a
+        vector: ``kind`` is ``'input'``, ``'value'`` or ``'const'``, and a constant's ``index`` is
+        its position in :meth:`constants`."""
+        code, k = [], 0
+        for ins in self.instrs:
+            args = []
+            for a in ins.args:
+                if a.kind == "const":
+                    args.append(("const", k))
+                    k += 1
+                else:
+                    args.append((a.kind, a.index))
+            code.append((ins.op, args))
+        return code
+
     def with_constants(self, values: Sequence[float]) -> "Program":
         """A copy with the constants replaced, in :meth:`constants` order (rounded to dtype)."""
         values = list(values)

@@ -438,3 +438,13 @@ class TestCompile:
 def test_float32_strategy_gives_float32_values(v):
     """The float32 value strategy only yields values exactly representable in float32."""
     assert math.isnan(v) or float(np.float32(v)) == v
+
+
+def test_numbered_operands_number_constants_in_constants_order():
+    p = parse("dtype float32\ninputs x\nv1 = fma x 2.0 3.0\nv2 = mul v1 0.5\nv3 = add v2 x\n")
+    assert p.numbered_operands() == [
+        ("fma", [("input", 0), ("const", 0), ("const", 1)]),
+        ("mul", [("value", 0), ("const", 2)]),
+        ("add", [("value", 1), ("input", 0)]),
+    ]
+    assert p.constants() == [2.0, 3.0, 0.5]

@@ -87,19 +87,9 @@ class MpModel:
             raise ValueError(f"polish takes one-input programs, got inputs {program.inputs}")
         self.program = program
         self.affine = affine_in_constants(program)
-        code, k = [], 0
-        for ins in program.instrs:
-            args = []
-            for a in ins.args:
-                if a.kind == "const":
-                    args.append(("c", k))
-                    k += 1
-                else:
-                    args.append(("x", 0) if a.kind == "input" else ("v", a.index))
-            code.append((ins.op, args))
-        self.code = code
-        self.n = k
+        self.code = program.numbered_operands()
         self.start = [mpmath.mpf(v) for v in program.constants()]
+        self.n = len(self.start)
 
     def value_grad(self, x: mpmath.mpf, c: Sequence[mpmath.mpf]) -> tuple[mpmath.mpf, list[mpmath.mpf]]:
         """Output and its gradient in the constants at ``x`` (nan value where undefined)."""
@@ -110,12 +100,12 @@ class MpModel:
             for op, args in self.code:
                 a = []
                 for kind, i in args:
-                    if kind == "c":
+                    if kind == "const":
                         g = [zero] * n
                         g[i] = mpmath.mpf(1)
                         a.append((c[i], g))
                     else:
-                        a.append((x, None) if kind == "x" else vals[i])
+                        a.append((x, None) if kind == "input" else vals[i])
                 vals.append(_forward(op, a, n))
         except ZeroDivisionError:
             return mpmath.nan, [mpmath.nan] * n
@@ -133,12 +123,12 @@ class MpModel:
             for op, args in self.code:
                 a = []
                 for kind, i in args:
-                    if kind == "c":
+                    if kind == "const":
                         g = np.zeros((m, self.n))
                         g[:, i] = 1.0
                         a.append((np.full(m, cf[i]), g))
                     else:
-                        a.append((xs, None) if kind == "x" else vals[i])
+                        a.append((xs, None) if kind == "input" else vals[i])
                 vals.append(_forward_np(op, a))
         g = vals[self.program.output][1]
         return np.zeros((m, self.n)) if g is None else g

@@ -79,20 +79,12 @@ class ConstKernel:
     def __init__(self, program: Program):
         self.program = program
         self.steps: list[tuple[Callable, list[tuple[str, int]]]] = []
-        k = 0
-        for ins in program.instrs:
-            fn = _KERNEL_OPS.get(ins.op)
+        for op, args in program.numbered_operands():
+            fn = _KERNEL_OPS.get(op)
             if fn is None:
-                raise ValueError(f"op {ins.op!r} is not supported when fitting law constants; use {sorted(_KERNEL_OPS)}")
-            args = []
-            for a in ins.args:
-                if a.kind == "const":
-                    args.append(("const", k))
-                    k += 1
-                else:
-                    args.append((a.kind, a.index))
+                raise ValueError(f"op {op!r} is not supported when fitting law constants; use {sorted(_KERNEL_OPS)}")
             self.steps.append((fn, args))
-        self.n_consts = k
+        self.n_consts = len(program.constants())
 
     def __call__(self, C: np.ndarray, cols: Sequence[np.ndarray]) -> np.ndarray:
         C = np.atleast_2d(C)

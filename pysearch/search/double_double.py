@@ -101,20 +101,10 @@ class DDProgram:
             raise ValueError(f"double-double evaluation takes one-input programs using only {', '.join(DD_OPS)}")
         p = program.pruned()
         self.program = p
-        code, k = [], 0
-        for ins in p.instrs:
-            args = []
-            for r in ins.args:
-                if r.kind == "const":
-                    args.append(("c", k))
-                    k += 1
-                else:
-                    args.append((r.kind, r.index))
-            code.append((ins.op, args))
-        self.code = code
-        self.n = k
+        self.code = p.numbered_operands()
         self.hi = np.array(p.constants(), dtype=np.float64)
-        self.lo = np.zeros(k)
+        self.n = len(self.hi)
+        self.lo = np.zeros(self.n)
 
     def __call__(self, x, hi: Sequence[float] | None = None, lo: Sequence[float] | None = None):
         """(hi, lo) arrays of the real-number value at the float64 points ``x`` (inf/nan where an
