@@ -3,7 +3,7 @@
 Measures pysearch's Rust evaluator (JIT-compiled AVX2+FMA kernels where the CPU has them, and
 the chunked interpreter alone, with PYSEARCH_NO_JIT set) and vectorised numpy on the same
 programs in the same run, and compares with this machine's float32 FMA peak measured by
-../shared/tools/peak-fma.c.
+experiments/peak-fma.c.
 
     python experiments/bench_throughput.py [--programs 1000] [--points 65536] [--repeat 5]
 
@@ -94,8 +94,8 @@ def numpy_eval(p: Program, x: np.ndarray) -> np.ndarray:
 
 
 def measure_peak(runs: int = 3) -> float | None:
-    """float32 FMA lane-ops per second on all cores, from ../shared/tools/peak-fma.c (best of ``runs``)."""
-    src = Path(__file__).resolve().parents[2] / "shared" / "tools" / "peak-fma.c"
+    """float32 FMA lane-ops per second on all cores, from experiments/peak-fma.c (best of ``runs``)."""
+    src = Path(__file__).resolve().parent / "peak-fma.c"
     if not src.exists():
         return None
     with tempfile.TemporaryDirectory() as d:

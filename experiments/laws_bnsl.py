@@ -2,7 +2,7 @@
 
     python experiments/laws_bnsl.py [--out runs/laws_bnsl] [--boot 200] [--coverage 20]
 
-Part 1 — data: ../shared/data/bnsl_4digit_addition_ce_vs_dataset_size.csv, transcribed from
+Part 1 — data: data/bnsl_4digit_addition_ce_vs_dataset_size.csv, transcribed from
 ethancaballero/broken_neural_scaling_laws @ ffa608f (the 4-digit addition fit script): test
 cross-entropy of a model vs. training-set size. Its ``split`` column marks the 14 points that are
 fitted and the 3 largest that are extrapolated. We fit BNSL (one break, Huber delta 1e-3 on
@@ -33,7 +33,7 @@ from pysearch.laws.fitting import error_metrics, fit_law
 from pysearch.laws.report import plot_fit
 
 ROOT = Path(__file__).resolve().parents[1]
-BNSL_CSV = ROOT / ".." / "shared" / "data" / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
+BNSL_CSV = ROOT / "data" / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
 CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
 

@@ -3,7 +3,7 @@
     python experiments/laws_data_constrained.py [--out runs/laws_data_constrained] [--boot 200]
                                                 [--auto-generations 150] [--seed 0]
 
-Data: ../shared/data/sld_data_constrained_scaling_law_data.csv, from linhaowei1/SLD @ bf7e8e3
+Data: data/sld_data_constrained_scaling_law_data.csv, from linhaowei1/SLD @ bf7e8e3
 (data/data_constrained/), the training runs of Muennighoff et al. (2023), "Scaling Data-Constrained
 Language Models": 182 runs of N parameters trained for D tokens drawn from U unique tokens.
 
@@ -47,7 +47,7 @@ from pysearch.laws.forms import Muennighoff
 from pysearch.program import parse
 
 ROOT = Path(__file__).resolve().parents[1]
-CSV = ROOT / ".." / "shared" / "data" / "sld_data_constrained_scaling_law_data.csv"
+CSV = ROOT / "data" / "sld_data_constrained_scaling_law_data.csv"
 
 
 class _Model:

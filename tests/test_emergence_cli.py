@@ -13,7 +13,7 @@ import pytest
 from pysearch.cli import main
 from pysearch.emergence import ToyModel, analyze_metric
 
-OBSSCALING = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "obsscaling_base_llm_benchmark_eval.csv"
+OBSSCALING = Path(__file__).resolve().parents[1] / "data" / "obsscaling_base_llm_benchmark_eval.csv"
 
 
 @pytest.fixture
@@ -102,7 +102,6 @@ class TestAnalyzeMetric:
         assert rep["holdout_error"] == pytest.approx((5.0 - 1.3) / (5.0 - 0.3))
 
 
-@pytest.mark.skipif(not OBSSCALING.exists(), reason="shared data not present (../shared/data)")
 class TestRealData:
     def test_obsscaling_qwen_family(self, tmp_path):
         """Qwen1.5 base models: benchmarks rise steadily; the 110B row without FLOPs is dropped and listed."""

@@ -1,4 +1,4 @@
-"""``pysearch fit`` end to end on the real data in ../shared/data and on a synthetic CSV."""
+"""``pysearch fit`` end to end on the real data in data/ and on a synthetic CSV."""
 
 import json
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 from pysearch.cli import main
 from pysearch.commands.fit import parse_duration
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 BNSL_CSV = DATA / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
 DC_CSV = DATA / "sld_data_constrained_scaling_law_data.csv"
 CONTRACT = {"schema", "form", "expression", "params", "ci", "train_error", "holdout_error", "error_metric"}

@@ -7,7 +7,7 @@ import pytest
 
 from pysearch.laws.data import Dataset, load_dataset, parse_holdout
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 BNSL_CSV = DATA / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
 DC_CSV = DATA / "sld_data_constrained_scaling_law_data.csv"
 

@@ -216,7 +216,7 @@ def test_bootstrap_refits_reach_the_minimum_whatever_the_optimizer():
     from pysearch.laws.data import load_dataset
     from pathlib import Path
 
-    csv = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
+    csv = Path(__file__).resolve().parents[1] / "data" / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
     ds = load_dataset(csv, ["train_dataset_size"], "test_cross_entropy", "split=extrapolate")
     X, y = ds.train
     r = fit(make_form("bnsl", ds.x_names), X, y, n_starts=3)

@@ -102,6 +102,14 @@ def _check_degree(name: str, n: object, low: int = 0) -> int:
     return int(n)
 
 
+def poly_ascending(coefficients: Sequence, t: object) -> mpmath.mpf:
+    """c0 + c1 t + c2 t^2 + ... in mpmath, coefficients in ascending order (any mpmath version)."""
+    acc = mpmath.mpf(0)
+    for c in reversed(coefficients):
+        acc = acc * t + c
+    return acc
+
+
 # ------------------------------------------------------------------------- result type
 @dataclass(frozen=True)
 class Approximation:
@@ -131,9 +139,9 @@ class Approximation:
     def __call__(self, x: object) -> mpmath.mpf:
         """Value at ``x`` in mpmath (at the caller's precision)."""
         t = mpmath.mpf(x) - self.shift
-        v = mpmath.polyval(list(reversed(self.num)), t)
+        v = poly_ascending(self.num, t)
         if self.den is not None:
-            v = v / mpmath.polyval(list(reversed(self.den)), t)
+            v = v / poly_ascending(self.den, t)
         return v
 
     def float_coefficients(self, dtype: str = "float32") -> "Approximation":

@@ -29,7 +29,7 @@ import pysearch
 from pysearch.program import Program
 
 from . import float32 as f32
-from .approximations import DPS, Approximation, max_error, minimax
+from .approximations import DPS, Approximation, max_error, minimax, poly_ascending
 from .programs import to_program
 
 STEPS = (-32, -16, -8, -4, -2, -1, 1, 2, 4, 8, 16, 32)
@@ -55,7 +55,7 @@ def _lp_refit(c: list, free: list[int], ts, fs, relative: bool) -> list:
     def resid(c):
         out = []
         for t, fv in zip(ts, fs):
-            pv = mpmath.polyval(list(reversed(c)), t)
+            pv = poly_ascending(c, t)
             out.append(float((pv - fv) / fv) if relative else float(pv - fv))
         return np.array(out)
 
