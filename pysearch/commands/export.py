@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 from pysearch.cli import UserError
 from pysearch.export import LANGUAGES, export
+from pysearch.fileio import write_text_atomic
 from pysearch.program import SCHEMA_VERSION, Program, ProgramError, parse
 
 
@@ -135,9 +135,7 @@ def run(args) -> int:
     code = export(program, args.lang, name, meta)
     if args.out:
         out = Path(args.out)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(code)
-        os.replace(tmp, out)
+        write_text_atomic(out, code)
         print(f"wrote {out} ({args.lang}, function {name})", file=sys.stderr)
     else:
         sys.stdout.write(code)

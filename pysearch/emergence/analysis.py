@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from pysearch.fileio import write_atomic
 from pysearch.emergence.metrics import emergence_score, loglinear_r2, step_share
 from pysearch.emergence.toy_model import resolution_limit
 
@@ -382,21 +381,8 @@ def plot_metric(name: str, rep: dict, x_name: str, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _atomic_write(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
     plt.close(fig)
-
-
-def _atomic_write(path: Path, write: Callable, binary: bool = False) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_report(report: dict, out_dir: str | Path, plots: bool = True) -> Path:
@@ -414,7 +400,7 @@ def write_report(report: dict, out_dir: str | Path, plots: bool = True) -> Path:
             plot_metric(name, rep, report["x"], out / fname)
             rep["plot"] = fname
     path = out / "emergence.json"
-    _atomic_write(path, lambda fh: json.dump(to_json(report), fh, indent=2))
+    write_atomic(path, lambda fh: json.dump(to_json(report), fh, indent=2))
     return path
 
 

@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import textwrap
 from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
+
+from ..fileio import write_atomic, write_json_atomic
 
 SCHEMA_VERSION = 1
 
@@ -44,10 +44,7 @@ def json_safe(v):
 
 def write_json(path: str | Path, doc: Mapping) -> None:
     """Write ``doc`` as JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(json_safe(doc), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, json_safe(doc), indent=2)
 
 
 def fit_document(
@@ -219,11 +216,7 @@ def plot_fit(
     bx.set_title("predicted vs observed", fontsize=10)
     fig.suptitle("\n".join(textwrap.wrap(title, 120)), fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fig.savefig(fh, format="png")
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
 
 
 def _groups(X: np.ndarray, max_groups: int = 12) -> list[np.ndarray] | None:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_json_atomic
 from ..program import Program, parse
 from ..search.constants import ConstantBatch, FitSample, lawson, tune_float32, ulp_of
-from ..search.front import read_front, write_json_atomic
+from ..search.front import read_front
 
 DATA = Path(__file__).parent / "data"
 F32 = np.float32

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .front import write_json_atomic
+from ..fileio import write_json_atomic
 
 CHECKPOINT_SCHEMA = 1
 CHECKPOINT_KIND = "pysearch-search-checkpoint"

@@ -14,9 +14,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..fileio import write_json_atomic
 from ..program import Program
 from .constants import FitSample, tune_float32
-from .front import write_json_atomic
 from .plot import BaselinePoint
 
 BASELINES_NAME = "baselines.json"

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ..fileio import write_json_atomic
 from ..program import Program, parse
 
 FRONT_SCHEMA = 1
@@ -172,18 +172,6 @@ class FrontFile:
                 raise ValueError(f"no verified program meets max_ulp <= {self.max_ulp_constraint}")
             return min(ok, key=lambda e: (e.cost, e.max_ulp))
         return min(self.programs, key=lambda e: (e.max_ulp, e.cost))
-
-
-def write_json_atomic(path: Path | str, obj: object) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, allow_nan=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_front(path: Path | str, front: FrontFile) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..fileio import write_atomic
 from .front import FrontEntry
 
 
@@ -55,7 +55,5 @@ def plot_front(path: Path | str, entries: Sequence[FrontEntry], title: str, obje
     if pts or bl or max_ulp_constraint is not None:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
     return path
