@@ -14,48 +14,179 @@ helpers are branch-free, so GCC vectorises the array loop.
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 import math
 import re
-from typing import Mapping
+import symtable
+from functools import lru_cache
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from pysearch.program import Program, Ref, as_program, format_const
+from pysearch.c_stdlib import c_stdlib_reserves
+from pysearch.library import LibraryFunction
+from pysearch.program import OPS, Program, Ref, as_program, format_const, parse
 
 LANGUAGES = ("python", "c", "rust")
 
 _C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto if inline int long "
     "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
-    "_Bool _Complex _Imaginary bool true false NULL INFINITY NAN main errno".split()
+    "_Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local "
+    "bool true false alignas alignof noreturn static_assert thread_local asm typeof main errno".split()
 )
 _RUST_KEYWORDS = frozenset(
     "as async await break const continue crate dyn else enum extern false fn for if impl in let loop match mod move "
     "mut pub ref return self Self static struct super trait true type unsafe use where while abstract become box do "
     "final macro override priv typeof unsized virtual yield try f32 f64 main".split()
 )
-_RESERVED = frozenset({"np", "numpy", "math", "out", "n", "i", "shape", "x_in"}) | _C_KEYWORDS | _RUST_KEYWORDS
+#: Prefixes of the names pysearch's own exported helpers, macros and guards use.
+_OWN_PREFIXES = ("pys_", "PYS_", "PYSEARCH_")
+#: Locals of the exported function bodies (array loops: ``out``, ``n``, ``i``); inputs are renamed away from them.
+_BODY_LOCALS = frozenset({"out", "n", "i", "shape"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_LOCAL = re.compile(r"[vc]\d+\Z")
+_LOCAL = re.compile(r"[vcC]\d+\Z")
+
+
+class ExportError(ValueError):
+    """A function name, input or metadata value that cannot be exported."""
+
 
 # ============================================================================ common
 
 
-def _check_name(name: str) -> str:
+def comment_text(value: object, lang: str) -> str:
+    r"""``value`` as one line of printable ASCII that is inert inside a ``lang`` comment or docstring.
+
+    Printable ASCII stays as it is, except that a backslash is doubled; every other character
+    (newline, control, non-ASCII) is written as ``\n``, ``\xNN``, ``\uXXXX`` or ``\UXXXXXXXX``
+    (Python's ``unicode_escape``), so the text cannot end a ``//`` comment. For C, ``*/``, ``/*``
+    and ``??`` are broken up with a space (``* /``, ``/ *``, ``? ?``: no comment ends or nests, and
+    no trigraph splices lines). For Python, whose docstrings are raw strings, each double quote
+    gets a backslash before it, so no triple quote ends the docstring.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    text = str(value).encode("unicode_escape").decode("ascii")
+    if lang == "c":
+        text = re.sub(r"\*(?=/)|/(?=\*)|\?(?=\?)", lambda m: m.group() + " ", text)
+    elif lang == "python":
+        text = text.replace('"', '\\"')
+    return text
+
+
+_PROBE = "pys_probe"
+
+
+def _probe_programs() -> list[Program]:
+    """Programs that between them use every op in both dtypes (so every helper is emitted)."""
+    out = []
+    for dtype in ("float32", "float64"):
+        lines = [f"dtype {dtype}", "inputs x,y"]
+        for op in OPS:
+            if op.float64_only and dtype != "float64":
+                continue
+            lines.append(f"t_{op.name} = {op.name} {' '.join(['x', 'y', 'x'][:op.arity])}")
+        names = [ln.split()[0] for ln in lines[2:]]
+        acc = names[0]
+        for k, nm in enumerate(names[1:]):
+            lines.append(f"s{k} = add {acc} {nm}")
+            acc = f"s{k}"
+        lines.append(f"s_const = fma {acc} 0.5 1")
+        out.append(parse("\n".join(lines) + "\n"))
+    return out
+
+
+@lru_cache(maxsize=None)
+def emitted_names(lang: str) -> frozenset[str]:
+    """The file-scope names the exporter's own ``lang`` code defines or uses.
+
+    Found by exporting programs that use every op and reading the code back, so a new helper is
+    covered without a list to keep: for Python, the module's own names and every global or
+    builtin a function looks up (``np``, ``_fma32``, ``float``, ``zip``, ...; from ``symtable``);
+    for C, every function defined or called, macro, and ``_t`` type (``pys_minf``, ``fmaf``,
+    ``memcpy``, ``uint32_t``, ``NAN``, ``PYS_KERNEL``, ...); for Rust, every function defined or
+    called and every path root (``pys_min``, ``f32``, ...). Method and attribute names, and the
+    locals of helpers, are not included: a function of that name cannot clash with them.
+    """
+    writer = {"python": _to_python, "c": _to_c, "rust": _to_rust}[lang]
+    names: set[str] = set()
+    for program in _probe_programs():
+        code = writer(program, _PROBE, None, probe=True)
+        if lang == "python":
+            names |= _python_globals(code)
+        else:
+            names |= _c_like_globals(code, lang)
+    return frozenset(n for n in names if _PROBE not in n)
+
+
+def _python_globals(code: str) -> set[str]:
+    top = symtable.symtable(code, "<export>", "exec")
+    names = {s.get_name() for s in top.get_symbols()}
+    todo = list(top.get_children())
+    while todo:
+        table = todo.pop()
+        names |= {s.get_name() for s in table.get_symbols() if s.is_global()}
+        todo += table.get_children()
+    return names
+
+
+def _c_like_globals(code: str, lang: str) -> set[str]:
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", " ", code, flags=re.S)
+    code = re.sub(r"\b0x[0-9a-fA-F_.]+(?:p[+-]?\d+)?\w*|\b\d[\w.]*", " ", code)  # numbers
+    names = set(re.findall(r"(?<![\w.:])([A-Za-z_]\w*)\s*(?:\(|::)", code))  # calls, definitions, path roots
+    for fn_name, macro in re.findall(r"\bfn\s+(\w+)|#\s*(?:define|ifndef|ifdef)\s+(\w+)", code):
+        names.add(fn_name or macro)
+    if lang == "c":
+        names |= set(re.findall(r"\b(\w+_t|[A-Z][A-Z0-9_]*[A-Z0-9])\b", code))  # types and macros
+        return names - _C_KEYWORDS
+    return names - _RUST_KEYWORDS - set(re.findall(r"\blet\s+(?:mut\s+)?(\w+)", code))  # closures are locals
+
+
+def reserved_reason(name: str) -> str | None:
+    """Why ``name`` cannot name an exported function or parameter (``None`` when it can)."""
+    for lang in LANGUAGES:
+        if name in emitted_names(lang):
+            return f"the exported {'Python' if lang == 'python' else lang.capitalize()} code uses {name!r} itself"
+    if keyword.iskeyword(name):
+        return f"{name!r} is a Python keyword"
+    if name in _C_KEYWORDS:
+        return f"{name!r} is a C keyword or reserved identifier"
+    if name in _RUST_KEYWORDS:
+        return f"{name!r} is a Rust keyword or primitive type"
+    if c_stdlib_reserves(name):
+        return f"{name!r} is declared or reserved by the C headers the C export includes (math.h, string.h, ...)"
+    if name.startswith(_OWN_PREFIXES):
+        return f"names beginning with {', '.join(repr(p) for p in _OWN_PREFIXES)} are kept for pysearch's helpers"
+    if name.startswith("_"):
+        return "names beginning with '_' are reserved in C (at file scope; '__' and '_' + uppercase everywhere)"
+    return None
+
+
+def _check_name(name: object) -> str:
     if not isinstance(name, str) or not _IDENT.match(name):
-        raise ValueError(f"function name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got {name!r}")
-    if keyword.iskeyword(name) or name in _C_KEYWORDS or name in _RUST_KEYWORDS or name.startswith("pys_"):
-        raise ValueError(f"function name {name!r} is reserved in Python, C or Rust; pick another")
+        raise ExportError(f"function name must be an ASCII identifier ([A-Za-z_][A-Za-z0-9_]*), got {name!r:.80}")
+    why = reserved_reason(name)
+    if why:
+        raise ExportError(f"function name {name!r} cannot be used: {why}; pick another")
     return name
 
 
 def _param_names(program: Program) -> list[str]:
     """Input names usable as parameters in every language (clashes get a trailing '_in')."""
-    out = []
+    taken = set(program.inputs)
+    out: list[str] = []
+
+    def usable(n: str) -> bool:
+        return not (reserved_reason(n) or n in _BODY_LOCALS or _LOCAL.match(n))
+
     for n in program.inputs:
-        if keyword.iskeyword(n) or n in _RESERVED or _LOCAL.match(n) or n.startswith("pys_"):
-            n = f"{n}_in"
+        if not usable(n):
+            base = n.lstrip("_") or "x"
+            candidates = [f"{base}_in", f"in_{base}"] + [f"in_{base}_{k}" for k in range(2, len(taken) + 3)]
+            n = next(c for c in candidates if c not in taken and usable(c))
+            taken.add(n)
         out.append(n)
     return out
 
@@ -63,10 +194,11 @@ def _param_names(program: Program) -> list[str]:
 class _Plan:
     """The pruned program with names for its constants, values and inputs."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program | str, probe: bool = False) -> None:
         self.program = as_program(program).pruned()
         self.dtype = self.program.dtype
-        self.params = _param_names(self.program)
+        # the probe that finds the reserved names cannot ask which names are reserved
+        self.params = list(self.program.inputs) if probe else _param_names(self.program)
         self.consts: list[float] = []
         self._const_index: dict[int, int] = {}
         for ins in self.program.instrs:
@@ -103,18 +235,29 @@ def _fmt_num(v: object, nd: int = 6) -> str:
     return f"{v:.{nd}g}"
 
 
+def _domain_text(dom: object) -> str:
+    if isinstance(dom, (list, tuple)) and len(dom) == 2:
+        try:
+            lo, hi = (float(v) for v in dom)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return f" on [{_fmt_num(lo, 9)}, {_fmt_num(hi, 9)}]"
+    raise ExportError(f"metadata 'domain' must be two numbers [a, b], got {dom!r:.80}")
+
+
 def header_lines(program: Program, name: str, meta: Mapping | None) -> list[str]:
-    """The header comment's lines (without comment markers)."""
+    """The header comment's lines, unescaped and without comment markers (see :func:`comment_text`)."""
     meta = dict(meta or {})
     p = as_program(program)
     target = meta.get("target", "unknown target")
     dom = meta.get("domain")
-    dom_s = f" on [{_fmt_num(dom[0], 9)}, {_fmt_num(dom[1], 9)}]" if dom else ""
+    dom_s = _domain_text(dom) if dom is not None else ""
     lines = [f"{name}: {p.dtype} approximation of {target}{dom_s}, exported by pysearch."]
     if meta.get("max_ulp") is not None:
         how = meta.get("verified")
         if how == "exhaustive":
-            how_s = ", verified on every float32 of the domain"
+            how_s = ", verified on every float32 of the domain" if p.dtype == "float32" else ", verified exhaustively"
         else:
             how_s = f" ({how}, not a bound)" if how else " (how it was measured is not recorded)"
         lines.append(f"Max error: {_fmt_num(meta['max_ulp'])} ULP{how_s}.")
@@ -124,18 +267,58 @@ def header_lines(program: Program, name: str, meta: Mapping | None) -> list[str]
         f"Cost {_fmt_num(meta.get('cost', p.cost()))}, ops {meta.get('ops', p.ops)}, "
         f"critical-path latency {_fmt_num(meta.get('latency', p.latency()))} cycles."
     )
-    for key in sorted(set(meta) - {"target", "domain", "max_ulp", "verified", "cost", "ops", "latency"}):
+    for key in sorted(set(meta) - {"target", "domain", "max_ulp", "verified", "cost", "ops", "latency"}, key=str):
         lines.append(f"{key}: {meta[key]}")
     lines.append("Program:")
     lines += ["    " + ln for ln in p.pruned().to_text().splitlines()]
     return lines
 
 
-def export(program: Program | str, lang: str, name: str = "approx", meta: Mapping | None = None) -> str:
-    """Source code for ``program`` in ``lang`` (``'python'``, ``'c'`` or ``'rust'``)."""
+def library_meta(fn: LibraryFunction) -> dict:
+    """Header metadata of a shipped library function: target, domain, verified bound and provenance."""
+    return {
+        "target": fn.target, "domain": list(fn.domain), "max_ulp": fn.max_ulp, "verified": fn.verified,
+        "cost": fn.cost, "ops": fn.ops, "latency": fn.latency, "library function": f"pysearch.library.{fn.name}",
+        "points checked": fn.n_points, "found": fn.found, "description": fn.description,
+    }
+
+
+def _source(program: Program | str | LibraryFunction, meta: Mapping | None) -> tuple[Program | str, dict | None]:
+    """The program and header metadata; a library function brings its own (``meta`` overrides keys)."""
+    if isinstance(program, LibraryFunction):
+        return program.program, {**library_meta(program), **(meta or {})}
+    return program, None if meta is None else dict(meta)
+
+
+def export(program: Program | str | LibraryFunction, lang: str, name: str = "approx",
+           meta: Mapping | None = None) -> str:
+    """Source code for ``program`` in ``lang`` (``'python'``, ``'c'`` or ``'rust'``).
+
+    ``program`` may be a :mod:`pysearch.library` function, whose verified metadata fills the header.
+    A reserved or clashing ``name`` is an :class:`ExportError` (a ``ValueError``).
+    """
     if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+        raise ExportError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
     return {"python": to_python, "c": to_c, "rust": to_rust}[lang](program, name, meta)
+
+
+def export_many(items: Sequence[tuple[Program | str | LibraryFunction, str, Mapping | None]], lang: str) -> str:
+    """Several functions in one C file: ``(program, name, meta)`` each; helpers are defined once.
+
+    Each exported C file guards its helpers and its kernel, so this is their concatenation (and
+    ``cat a.c b.c`` works the same). Only C: Python and Rust exports are one function per file.
+    """
+    if lang != "c":
+        raise ExportError(f"several functions in one file are exported as C only, not {lang!r}")
+    if not items:
+        raise ExportError("nothing to export")
+    seen: dict[str, str] = {}
+    for _, name, _ in items:
+        for defined in (name, f"{name}_array"):
+            if defined in seen:
+                raise ExportError(f"function name {name!r} clashes with {seen[defined]!r} in the same file")
+            seen[defined] = name
+    return "\n".join(to_c(p, name, meta) for p, name, meta in items)
 
 
 # ============================================================================ Python
@@ -258,15 +441,19 @@ def _py_expr(plan: _Plan, op: str, args: list[str]) -> str:
     return f"{simple[op]}({', '.join(args)})"
 
 
-def to_python(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
+def to_python(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
     """A standalone numpy module defining ``name(x, ...)``, bit-exact with the evaluator.
 
     The function takes numpy arrays or scalars (converted to the program's dtype first, so
     float64 values are rounded to float32 once) and returns an array, or a numpy scalar for
-    scalar input.
+    scalar input. Metadata appears in the (raw) docstrings as :func:`comment_text` writes it.
     """
-    name = _check_name(name)
-    plan = _Plan(program)
+    program, meta = _source(program, meta)
+    return _to_python(program, _check_name(name), meta)
+
+
+def _to_python(program: Program | str, name: str, meta: Mapping | None, probe: bool = False) -> str:
+    plan = _Plan(program, probe)
     dt = plan.dtype
     f64 = dt == "float64"
     helpers = ["result"]
@@ -274,7 +461,7 @@ def to_python(program: Program | str, name: str = "approx", meta: Mapping | None
                     ("ldexp", "ldexp64" if f64 else "ldexp32"), ("getexp", "getexp"), ("getmant", "getmant")):
         if op in plan.ops:
             helpers.append(key)
-    out = ['"""' + "\n".join(header_lines(plan.program, name, meta)).replace('"""', "'''")]
+    out = ['r"""' + "\n".join(comment_text(ln, "python") for ln in header_lines(plan.program, name, meta))]
     out.append("")
     out.append("Standalone: needs numpy only. Reproduces the pysearch evaluator bit for bit.")
     out.append('"""')
@@ -288,8 +475,8 @@ def to_python(program: Program | str, name: str = "approx", meta: Mapping | None
     out.append("")
     params = ", ".join(plan.params)
     out.append(f"def {name}({params}):")
-    out.append(f'    """{meta.get("target", "the target") if meta else "the target"} approximation; '
-               f'numpy {dt} arrays or scalars in, same shape out."""')
+    target = comment_text((meta or {}).get("target", "the target"), "python")
+    out.append(f'    r"""{target} approximation; numpy {dt} arrays or scalars in, same shape out."""')
     np_dt = f"np.{dt}"
     for i, v in enumerate(plan.consts):
         out.append(f'    c{i + 1} = {np_dt}({_py_const(v)})  # {format_const(v, dt)}')
@@ -494,7 +681,7 @@ def _c_expr(plan: _Plan, op: str, args: list[str]) -> str:
     return f"{fn}({', '.join(args)})"
 
 
-def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
+def to_c(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
     """A C11 translation unit defining ``T name(T x, ...)`` and ``void name_array(...)``.
 
     Both call the ``static inline`` kernel ``pys_kernel_name``, so the array loop inlines it and
@@ -502,14 +689,22 @@ def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = No
 
     Compile with ``-ffp-contract=off`` (the default with ``-std=c11``) so that no ``a * b + c``
     is fused behind the program's back; ``fma`` is spelled ``fmaf``/``fma``.
+
+    Each helper and the kernel itself sit inside include guards (``PYS_HELPER_*``,
+    ``PYSEARCH_KERNEL_<name>_<program hash>``), so several exported files can be concatenated
+    into, or included in, one translation unit.
     """
-    name = _check_name(name)
-    plan = _Plan(program)
+    program, meta = _source(program, meta)
+    return _to_c(program, _check_name(name), meta)
+
+
+def _to_c(program: Program | str, name: str, meta: Mapping | None, probe: bool = False) -> str:
+    plan = _Plan(program, probe)
     dt = plan.dtype
     ct = "float" if dt == "float32" else "double"
     bits = "32" if dt == "float32" else "64"
     out = ["/*"]
-    out += [f" * {ln}".replace("*/", "* /").rstrip() for ln in header_lines(plan.program, name, meta)]
+    out += [f" * {comment_text(ln, 'c')}".rstrip() for ln in header_lines(plan.program, name, meta)]
     out.append(" *")
     out.append(" * Build: cc -O3 -march=native -std=c11 -ffp-contract=off ... -lm")
     out.append(" */")
@@ -529,8 +724,15 @@ def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = No
     if bits == "32" and helpers:
         helpers.insert(0, "sel32")
     for h in dict.fromkeys(helpers):
-        out.append(_C_HELPERS[h])
+        guard = f"PYS_HELPER_{h.upper()}"
+        out += [f"#ifndef {guard}", f"#define {guard}{_C_HELPERS[h]}", "#endif"]
     out.append("")
+    # The kernel's guard names the function and the program: the same file included twice is
+    # compiled once, two different programs of the same name are a redefinition error, not a
+    # silent choice of one of them.
+    digest = hashlib.sha256(plan.program.to_text().encode()).hexdigest()[:12]
+    guard = f"PYSEARCH_KERNEL_{name}_{digest}"
+    out += [f"#ifndef {guard}", f"#define {guard}", ""]
     # The program lives in a static inline kernel that both the public function and the array
     # loop call: a call to the public (interposable) symbol from the loop would go through the
     # PLT under -fPIC, and then nothing is inlined or vectorised.
@@ -560,6 +762,7 @@ def to_c(program: Program | str, name: str = "approx", meta: Mapping | None = No
         call = ", ".join(f"in_{p}[i]" for p in plan.params)
         out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});")
     out.append("}")
+    out.append(f"#endif /* {guard} */")
     return "\n".join(out) + "\n"
 
 
@@ -732,14 +935,18 @@ def _rust_expr(plan: _Plan, op: str, args: list[str]) -> str:
     }[op]()
 
 
-def to_rust(program: Program | str, name: str = "approx", meta: Mapping | None = None) -> str:
+def to_rust(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
     """Rust source defining ``pub fn name(x: f32, ...) -> f32`` (``f64`` for float64 programs)."""
-    name = _check_name(name)
-    plan = _Plan(program)
+    program, meta = _source(program, meta)
+    return _to_rust(program, _check_name(name), meta)
+
+
+def _to_rust(program: Program | str, name: str, meta: Mapping | None, probe: bool = False) -> str:
+    plan = _Plan(program, probe)
     dt = plan.dtype
     rt = "f32" if dt == "float32" else "f64"
     bits = "32" if dt == "float32" else "64"
-    out = [f"// {ln}".rstrip() for ln in header_lines(plan.program, name, meta)]
+    out = [f"// {comment_text(ln, 'rust')}".rstrip() for ln in header_lines(plan.program, name, meta)]
     for op in ("min", "max", "ldexp", "getexp", "getmant"):
         if op in plan.ops:
             key = op if op in _RUST_HELPERS else op + bits

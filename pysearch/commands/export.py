@@ -1,16 +1,21 @@
-"""``pysearch export``: a program from a front (or a program file) as Python, C or Rust source."""
+"""``pysearch export``: a program from a front, a program file or the shipped library as Python, C or Rust."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
 from pysearch.cli import UserError
-from pysearch.export import LANGUAGES, export
+from pysearch import library
+from pysearch.export import LANGUAGES, export, export_many, reserved_reason
 from pysearch.fileio import write_text_atomic
 from pysearch.program import SCHEMA_VERSION, Program, ProgramError, parse
+
+
+_ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def register(subparsers) -> None:
@@ -18,12 +23,22 @@ def register(subparsers) -> None:
         "export",
         help="write a program from a front as Python, C or Rust code",
         description=(
-            "Export one program of a search front (front.json) or a program file (.txt program text "
-            "or program JSON) as standalone Python (numpy), C or Rust code that reproduces the "
-            "evaluator bit for bit."
+            "Export one program of a search front (front.json), a program file (.txt program text "
+            "or program JSON) or a shipped library function as standalone Python (numpy), C or Rust "
+            "code that reproduces the evaluator bit for bit."
         ),
     )
-    p.add_argument("source", help="front.json, a program JSON file, or a program text file")
+    p.add_argument(
+        "source",
+        nargs="?",
+        help="front.json, a program JSON file, a program text file, or the name of a library function",
+    )
+    p.add_argument(
+        "--library",
+        metavar="NAMES",
+        help="export shipped library functions by name with their verified bounds, e.g. exp2; "
+        "several, comma-separated (exp,exp2), go into one C file",
+    )
     p.add_argument(
         "--pick",
         default="best",
@@ -124,17 +139,58 @@ def load_source(path: Path, pick: str) -> tuple[Program, dict]:
     return program, {k2: v for k2, v in meta.items() if v is not None}
 
 
+def default_name(target: object) -> str:
+    """``TARGET_approx`` when that is a usable function name, else ``approx``."""
+    name = f"{target}_approx"
+    if isinstance(target, str) and _ASCII_IDENT.match(name) and reserved_reason(name) is None:
+        return name
+    return "approx"
+
+
+def _library_names(args) -> list[str] | None:
+    """The library functions to export: ``--library``, or a source that names one (and is no file)."""
+    if args.library is not None:
+        if args.source is not None:
+            raise UserError("give a source file or --library, not both")
+        return [n.strip() for n in args.library.split(",")]
+    if args.source is None:
+        raise UserError(f"give a front.json or program file, or --library NAME (one of {', '.join(library.names())})")
+    if not Path(args.source).exists() and args.source in library.names():
+        return [args.source]
+    return None
+
+
 def run(args) -> int:
-    program, meta = load_source(Path(args.source), str(args.pick))
+    overrides: dict = {}
     if args.target:
-        meta["target"] = args.target
+        overrides["target"] = args.target
     if args.domain:
-        meta["domain"] = list(args.domain)
-    target = str(meta.get("target", "")) or None
-    name = args.name or (f"{target}_approx" if target and target.isidentifier() else "approx")
-    code = export(program, args.lang, name, meta)
+        overrides["domain"] = list(args.domain)
+    lib_names = _library_names(args)
+    if lib_names is not None:
+        if str(args.pick) != "best":
+            raise UserError("--pick selects a program of a front; it does not apply to library functions")
+        if len(lib_names) > 1 and args.name:
+            raise UserError("--name names one function; several library functions are each named NAME_approx")
+        fns = [library.get(n) for n in lib_names]
+        items = [(fn, args.name or default_name(fn.name), overrides) for fn in fns]
+        if len(items) == 1:
+            fn, name, meta = items[0]
+            code = export(fn, args.lang, name, meta)
+        else:
+            code = export_many(items, args.lang)
+            name = ", ".join(item[1] for item in items)
+    else:
+        program, meta = load_source(Path(args.source), str(args.pick))
+        meta.update(overrides)
+        name = args.name or default_name(meta.get("target"))
+        code = export(program, args.lang, name, meta)
     if args.out:
         out = Path(args.out)
+        if out.is_dir():
+            raise UserError(f"--out {out}: is a directory; give a file name")
+        if not out.parent.is_dir():
+            raise UserError(f"--out {out}: the directory {out.parent} does not exist")
         write_text_atomic(out, code)
         print(f"wrote {out} ({args.lang}, function {name})", file=sys.stderr)
     else:
