@@ -25,7 +25,7 @@ _MATH_MACROS = (
     "HUGE_VAL HUGE_VALF HUGE_VALL INFINITY NAN FP_INFINITE FP_NAN FP_NORMAL FP_SUBNORMAL FP_ZERO FP_FAST_FMA "
     "FP_FAST_FMAF FP_FAST_FMAL FP_ILOGB0 FP_ILOGBNAN MATH_ERRNO MATH_ERREXCEPT math_errhandling fpclassify "
     "isfinite isgreater isgreaterequal isinf isless islessequal islessgreater isnan isnormal isunordered signbit "
-    "float_t double_t lgamma_r lgammaf_r lgammal_r"
+    "float_t double_t lgamma_r lgammaf_r lgammal_r signgam"
 ).split()
 _STRING_FUNCTIONS = (
     "memcpy memmove strcpy strncpy strcat strncat memcmp strcmp strcoll strncmp strxfrm memchr strchr strcspn "
