@@ -9,7 +9,13 @@ in a comment. C code must be compiled without contraction of ``a * b + c``
 (``-ffp-contract=off``, the default for ``-std=c11``). The C program body is a ``static inline``
 kernel called by both the public ``NAME`` and the array loop ``NAME_array`` (a call to the public,
 interposable symbol would go through the PLT under ``-fPIC`` and stop inlining), and the float32
-helpers are branch-free, so GCC vectorises the array loop.
+helpers are branch-free, so GCC vectorises the array loop. C helpers and kernels sit inside include
+guards, so several exported C files make one translation unit (:func:`export_many`).
+
+Nothing from the metadata (a shared ``front.json`` or ``--target``) becomes code: every value is
+written through :func:`comment_text`, which keeps it on one line of inert ASCII. Function names
+that the exported code itself uses, keywords and the identifiers of the included C headers are
+refused (:func:`reserved_reason`); inputs named like them are renamed.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import keyword
 import math
 import re
 import symtable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -98,7 +104,7 @@ def _probe_programs() -> list[Program]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def emitted_names(lang: str) -> frozenset[str]:
     """The file-scope names the exporter's own ``lang`` code defines or uses.
 
@@ -133,7 +139,7 @@ def _python_globals(code: str) -> set[str]:
 
 
 def _c_like_globals(code: str, lang: str) -> set[str]:
-    code = re.sub(r"/\*.*?\*/|//[^\n]*", " ", code, flags=re.S)
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", " ", code, flags=re.DOTALL)
     code = re.sub(r"\b0x[0-9a-fA-F_.]+(?:p[+-]?\d+)?\w*|\b\d[\w.]*", " ", code)  # numbers
     names = set(re.findall(r"(?<![\w.:])([A-Za-z_]\w*)\s*(?:\(|::)", code))  # calls, definitions, path roots
     for fn_name, macro in re.findall(r"\bfn\s+(\w+)|#\s*(?:define|ifndef|ifdef)\s+(\w+)", code):

@@ -178,9 +178,9 @@ class TestMetadataCannotInjectCode:
 def _helper_names() -> dict[str, set[str]]:
     """Function names defined by the exporter's helper tables, read from the tables themselves."""
     return {
-        "python": {m for src in _PY_HELPERS.values() for m in re.findall(r"^def (\w+)\(", src, re.M)},
-        "c": {m for src in _C_HELPERS.values() for m in re.findall(r"^static inline \w+ (\w+)\(", src, re.M)},
-        "rust": {m for src in _RUST_HELPERS.values() for m in re.findall(r"^fn (\w+)\(", src, re.M)},
+        "python": {m for src in _PY_HELPERS.values() for m in re.findall(r"^def (\w+)\(", src, re.MULTILINE)},
+        "c": {m for src in _C_HELPERS.values() for m in re.findall(r"^static inline \w+ (\w+)\(", src, re.MULTILINE)},
+        "rust": {m for src in _RUST_HELPERS.values() for m in re.findall(r"^fn (\w+)\(", src, re.MULTILINE)},
     }
 
 
@@ -219,7 +219,7 @@ class TestReservedNames:
             declared |= set(re.findall(r"\b([A-Za-z]\w*)\s*;", pp))  # typedef names (and variables)
             macros = subprocess.run([GCC, f"-std={std}", "-E", "-dM", "h.c"], capture_output=True, text=True,
                                     cwd=tmp_path, check=True).stdout
-            declared |= set(re.findall(r"^#define ([A-Za-z]\w*)", macros, re.M))
+            declared |= set(re.findall(r"^#define ([A-Za-z]\w*)", macros, re.MULTILINE))
         declared -= {"__attribute__", "extern", "return", "int", "double", "float", "long", "char", "void"}
         allowed = sorted(n for n in declared if reserved_reason(n) is None)
         assert not allowed, f"C header identifiers accepted as function names: {allowed}"

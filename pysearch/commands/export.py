@@ -8,12 +8,11 @@ import re
 import sys
 from pathlib import Path
 
-from pysearch.cli import UserError
 from pysearch import library
+from pysearch.cli import UserError
 from pysearch.export import LANGUAGES, export, export_many, reserved_reason
 from pysearch.fileio import write_text_atomic
 from pysearch.program import SCHEMA_VERSION, Program, ProgramError, parse
-
 
 _ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
