@@ -36,15 +36,16 @@ SHORTEN = {"search": ["--generations", "1"], "fit": ["--budget", "3s"]}
 
 def readme_python_blocks() -> list[str]:
     """The fenced ```python blocks of README.md."""
-    return re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+    text = README.read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def readme_commands() -> list[list[str]]:
     """The ``pysearch ...`` lines of README.md's "Command line" section, split as a shell would."""
     text = README.read_text(encoding="utf-8")
-    section = re.search(r"^## Command line\n(.*?)(?=^## )", text, flags=re.S | re.M)
+    section = re.search(r"^## Command line\n(.*?)(?=^## )", text, flags=re.DOTALL | re.MULTILINE)
     assert section, "README.md has no '## Command line' section"
-    blocks = re.findall(r"^```\n(.*?)^```", section.group(1), flags=re.S | re.M)
+    blocks = re.findall(r"^```\n(.*?)^```", section.group(1), flags=re.DOTALL | re.MULTILINE)
     return [shlex.split(line, comments=True) for block in blocks for line in block.splitlines()
             if line.startswith("pysearch")]
 
@@ -85,7 +86,8 @@ def readme_runs(tmp_path_factory) -> tuple[Path, list[tuple[list[str], subproces
     for argv in readme_commands():
         extra = SHORTEN.get(argv[1], []) if len(argv) > 1 else []
         cmd = [sys.executable, "-W", "error", "-m", "pysearch", *argv[1:], *extra]
-        out.append((argv, subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)))
+        r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
+        out.append((argv, r))
     return work, out
 
 

@@ -189,7 +189,7 @@ class TestVersion:
     def test_module_entry_point(self):
         """``python -m pysearch --version`` works as a subprocess too."""
         r = subprocess.run([sys.executable, "-m", "pysearch", "--version"], capture_output=True, text=True,
-                           cwd=ROOT, timeout=120)
+                           cwd=ROOT, timeout=120, check=False)
         assert r.returncode == 0 and r.stdout.strip() == f"pysearch {pysearch.__version__}"
 
     def test_sources_agree(self):
