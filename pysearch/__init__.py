@@ -23,4 +23,5 @@ __all__ = [
     "ulp_error",
     "verify",
 ]
+#: The package version; pyproject.toml's [project] version says the same (tests/test_newcomer.py checks).
 __version__ = "0.1.0"

@@ -38,6 +38,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="pysearch",
         description="Evolve fast, verified float32 approximations; fit and discover scaling laws.",
     )
+    from pysearch import __version__
+
+    parser.add_argument("--version", action="version", version=f"pysearch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in (only,) if only else COMMAND_MODULES:

@@ -1,15 +1,22 @@
 """Discovered float32 functions that ship with pysearch, each with its verified error bound.
 
+>>> import numpy as np
 >>> from pysearch import library
->>> library.names()                          # doctest: +SKIP
-['erf_0_1', 'exp', 'exp2', 'exp2_0_1', ...]
->>> library.exp2(np.float32(0.5))            # full-range exp2, numpy scalars and arrays
->>> library.get("exp2_0_1").max_ulp          # verified max ULP on its domain
+>>> library.names()                                  # doctest: +ELLIPSIS
+['erf_reduced', 'exp', 'exp2', 'exp2_reduced', ...]
+>>> library.exp2(0.5)                                # full-range exp2: a Python number gives a float
+1.4142135381698608
+>>> print(library.exp2(np.array([-1, 0, 3], dtype=np.float32)))   # a float32 array gives an array
+[0.5 1.  8. ]
+>>> fn = library.get("exp2_reduced")                 # a kernel for [0, 1) with its metadata
+>>> fn.target, fn.verified, fn.max_ulp < 1           # verified on every float32 of its domain
+('exp2', 'exhaustive', True)
 
 Each function is a straight-line program stored as JSON in ``pysearch/library/data`` with its
 target, domain, verified max ULP (``verified``: "exhaustive" = every float32 of the domain was
 checked), cost and how it was found. Calling one evaluates the program with the Rust core,
-bit for bit as the verification did. Outside its domain a function's error is not bounded.
+bit for bit as the verification did; Python numbers, lists and numpy scalars are rounded to
+float32 first. Outside its domain a function's error is not bounded.
 """
 
 from __future__ import annotations
@@ -54,23 +61,24 @@ class LibraryFunction:
         return self.program.latency()
 
     def __call__(self, x: Any) -> Any:
-        """Evaluate on a float32 array (any shape) or scalar; returns the same kind."""
+        """Evaluate in float32; a Python number gives a float, a numpy scalar a ``np.float32``, a list
+        or array a float32 array of the same shape.
+
+        Python numbers, lists of them and numpy scalars are rounded to float32 first (to nearest, ties
+        to even; beyond the float32 range that is +-inf). Arrays must already be float32 (or float16,
+        which converts exactly): a float64 or integer array is refused rather than rounded silently.
+        """
         import pysearch
 
-        arr = np.asarray(x)
-        if arr.dtype != np.float32:
-            if arr.dtype.kind in "fiu":
-                raise TypeError(
-                    f"{self.name} computes in float32; pass float32 values (got {arr.dtype}), "
-                    "e.g. np.float32(x) or x.astype(np.float32)"
-                )
-            raise TypeError(f"{self.name} takes float32 numbers, not {arr.dtype}")
+        arr = _float32_input(self.name, x)
         flat = np.ascontiguousarray(arr.ravel())
         if flat.size == 0:
             return arr.copy()
         y = pysearch.evaluate(self.program, flat).reshape(arr.shape)
-        if np.isscalar(x) or arr.ndim == 0:
+        if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
             return np.float32(y.reshape(()))
+        if isinstance(x, (int, float)):
+            return float(y.reshape(()))
         return y
 
     def to_json_obj(self) -> dict:
@@ -80,6 +88,36 @@ class LibraryFunction:
             "n_points": self.n_points, "cost": self.cost, "ops": self.ops, "latency": self.latency,
             "found": self.found, "description": self.description,
         }
+
+
+def _float32_input(name: str, x: Any) -> np.ndarray:
+    """``x`` as a float32 array, or a ``TypeError``/``ValueError`` saying what ``name`` accepts."""
+    accepts = "a float, an int, a list of them, a numpy scalar or a float32 array"
+    if isinstance(x, np.ndarray):
+        if x.dtype == np.float32:
+            return x
+        if x.dtype == np.float16:
+            return x.astype(np.float32)
+        if x.dtype.kind in "fiu":
+            raise TypeError(f"{name} computes in float32; pass a float32 array (got {x.dtype}), "
+                            "e.g. x.astype(np.float32)")
+        raise TypeError(f"{name} takes {accepts}, not an array of {x.dtype}")
+    if isinstance(x, (bool, np.bool_)) or x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} takes {accepts}, not {type(x).__name__}")
+    if isinstance(x, int) and not isinstance(x, np.generic):
+        try:
+            x = float(x)
+        except OverflowError:
+            raise ValueError(f"{name}: an integer of {x.bit_length()} bits is beyond the float32 range") from None
+    try:
+        arr = np.asarray(x)
+    except ValueError:
+        raise ValueError(f"{name} takes a rectangular list of numbers; {type(x).__name__} {x!r:.60} is ragged") from None
+    if arr.dtype.kind not in "fiu":
+        what = type(x).__name__ if arr.ndim == 0 else f"a {type(x).__name__} of {arr.dtype}"
+        raise TypeError(f"{name} takes {accepts}, not {what}")
+    with np.errstate(over="ignore"):  # beyond float32's range rounds to +-inf, as IEEE conversion does
+        return arr.astype(np.float32)
 
 
 def _from_json(doc: dict, origin: str) -> LibraryFunction:

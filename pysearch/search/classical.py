@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..fileio import write_json_atomic
-from ..program import Program
+from ..program import Program, parse
 from .constants import FitSample, tune_float32
 from .plot import BaselinePoint
 
 BASELINES_NAME = "baselines.json"
+#: Schema of ``baselines.json``; 2 added each baseline's program ``text`` (older files are recomputed).
+BASELINES_SCHEMA = 2
 
 
 def minimax_programs(target: str, domain: Sequence[float], degrees: Sequence[int],
@@ -65,29 +68,69 @@ def baseline_points(target: str, domain: Sequence[float], x: np.ndarray, degrees
             continue
         m = float(pysearch.ulp_error(tuned, x, target).max_ulp)
         pts.append(BaselinePoint(f"{label}", tuned.cost(), tuned.latency(), m if math.isfinite(m) else math.inf,
-                                 f"sampled ({len(x)} points)"))
+                                 f"sampled ({len(x)} points)", tuned.to_text()))
         if m < 0.51:  # more degrees add nothing once correctly rounded territory is reached
             break
     return pts
 
 
-def load_or_compute(directory: Path | str, target: str, domain: Sequence[float], x: np.ndarray) -> list[BaselinePoint]:
-    """Baselines cached in ``DIR/baselines.json`` (computed and written on first use)."""
+def screen_sample(domain: Sequence[float], size: int = 1 << 20, seed: int = 1) -> np.ndarray:
+    """The float32 sample baselines are measured on when no search supplies one (a default search's
+    screening sample: ``SearchConfig.screen_size`` points drawn with seed ``SearchConfig.seed + 1``)."""
+    import pysearch
+
+    return np.ascontiguousarray(pysearch.Domain(*domain).sample(size, seed), dtype=np.float32)
+
+
+def _reweighted(pts: list[BaselinePoint], cost_weights: Mapping[str, float] | None) -> list[BaselinePoint]:
+    """The points with ``cost`` under the run's op weights (the stored cost uses the default weights)."""
+    if not cost_weights:
+        return pts
+    return [replace(b, cost=parse(b.text).cost(cost_weights)) if b.text else b for b in pts]
+
+
+def read_baselines(directory: Path | str, target: str, domain: Sequence[float],
+                   cost_weights: Mapping[str, float] | None = None) -> list[BaselinePoint] | None:
+    """The baselines cached in ``DIR/baselines.json`` for this target and domain; ``None`` when the
+    file is absent, unreadable, of another schema or for another target or domain."""
     path = Path(directory) / BASELINES_NAME
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc.get("schema") == 1 and doc.get("target") == target and list(doc.get("domain", [])) == list(domain):
-                return [BaselinePoint(b["label"], b["cost"], b["latency"],
-                                      math.inf if b["max_ulp"] is None else b["max_ulp"], b["verified"])
-                        for b in doc["baselines"]]
-        except (ValueError, KeyError, TypeError):
-            pass
-    pts = baseline_points(target, domain, x)
-    write_json_atomic(path, {
-        "schema": 1, "target": target, "domain": list(domain),
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if not (isinstance(doc, dict) and doc.get("schema") == BASELINES_SCHEMA and doc.get("target") == target
+                and [float(v) for v in doc.get("domain", [])] == [float(v) for v in domain]):
+            return None
+        pts = [BaselinePoint(str(b["label"]), float(b["cost"]), float(b["latency"]),
+                             math.inf if b["max_ulp"] is None else float(b["max_ulp"]), str(b["verified"]),
+                             parse(b["text"]).to_text())
+               for b in doc["baselines"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return _reweighted(pts, cost_weights)
+
+
+def write_baselines(directory: Path | str, target: str, domain: Sequence[float], pts: Sequence[BaselinePoint]) -> None:
+    """Write ``DIR/baselines.json`` atomically (costs under the default op weights)."""
+    write_json_atomic(Path(directory) / BASELINES_NAME, {
+        "schema": BASELINES_SCHEMA, "target": target, "domain": [float(v) for v in domain],
         "baselines": [{"label": b.label, "cost": b.cost, "latency": b.latency,
                        "max_ulp": b.max_ulp if math.isfinite(b.max_ulp) else None, "verified": b.verified,
-                       } for b in pts],
+                       "text": b.text} for b in pts],
     })
-    return pts
+
+
+def load_or_compute(directory: Path | str, target: str, domain: Sequence[float], x: np.ndarray,
+                    cost_weights: Mapping[str, float] | None = None, cache: bool = True) -> list[BaselinePoint]:
+    """Baselines cached in ``DIR/baselines.json`` (computed on first use, and written there when ``cache``)."""
+    pts = read_baselines(directory, target, domain, cost_weights)
+    if pts is not None:
+        return pts
+    pts = baseline_points(target, domain, x)
+    if cache:
+        write_baselines(directory, target, domain, pts)
+    return _reweighted(pts, cost_weights)
+
+
+def best_at_or_below(baselines: Sequence[BaselinePoint], measure: float, objective: str = "cost") -> BaselinePoint | None:
+    """The most accurate baseline whose cost (or latency) is at most ``measure``; the cheaper on a tie."""
+    ok = [b for b in baselines if b.measure(objective) <= measure and not math.isnan(b.max_ulp)]
+    return min(ok, key=lambda b: (b.max_ulp, b.measure(objective)), default=None)

@@ -1,4 +1,5 @@
-"""The front plot: cost (or latency) against verified max ULP, baselines drawn beside it."""
+"""The front plot: cost (or latency) against verified max ULP, baselines drawn beside it and the
+evolved programs a baseline dominates crossed out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..fileio import write_atomic
-from .front import FrontEntry
+from .front import FrontEntry, dominates
 
 
 @dataclass
@@ -20,6 +21,11 @@ class BaselinePoint:
     latency: float
     max_ulp: float
     verified: str  # how max_ulp was measured
+    text: str | None = None  # the program, where known
+
+    def measure(self, objective: str) -> float:
+        """The cost-like objective: ``cost`` or ``latency``."""
+        return self.latency if objective == "latency" else self.cost
 
 
 def plot_front(path: Path | str, entries: Sequence[FrontEntry], title: str, objective: str = "cost",
@@ -38,6 +44,10 @@ def plot_front(path: Path | str, entries: Sequence[FrontEntry], title: str, obje
         ax.step(xs, ys, where="post", color="tab:blue", alpha=0.5)
         ax.plot(xs, ys, "o", color="tab:blue", label="evolved (verified)")
     bl = [b for b in baselines if math.isfinite(b.max_ulp) and b.max_ulp > 0]
+    beaten = [p for p in pts if any(dominates((b.measure(objective), b.max_ulp), p) for b in bl)]
+    if beaten:
+        bxs, bys = zip(*beaten)
+        ax.plot(bxs, bys, "x", color="tab:red", ms=9, label="evolved, dominated by a baseline")
     if bl:
         bx = [b.latency if objective == "latency" else b.cost for b in bl]
         ax.plot(bx, [b.max_ulp for b in bl], "s", color="tab:orange", mfc="none", label="baselines")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Sequence
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from .engine import GenerationInfo, Search
 from .front import FrontEntry
+from .plot import BaselinePoint
 
 
 def _fmt_ulp(v: float | None) -> str:
@@ -51,14 +53,31 @@ def front_table(search: Search, max_rows: int = 12) -> Table:
     return table
 
 
-def verified_table(front: list[FrontEntry], title: str = "verified front") -> Table:
-    """A table of verified front entries."""
+def verified_table(front: list[FrontEntry], title: str = "verified front",
+                   classical: Sequence[BaselinePoint] | None = None, objective: str = "cost") -> Table:
+    """A table of verified front entries; with ``classical``, each beside the best classical baseline
+    of equal or lower cost (or latency) and a marker where that baseline dominates the entry."""
+    from .classical import best_at_or_below
+    from .front import dominates
+
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for col in ("#", "cost", "ops", "latency", "max ULP", "verified", "correctly rounded"):
         table.add_column(col, justify="right")
+    if classical is not None:
+        table.add_column(f"best classical at {objective} <= this", justify="left")
+        table.add_column("classical dominates", justify="left")
     for i, e in enumerate(front):
         cr = f"{100 * e.frac_correctly_rounded:.2f}%" if e.frac_correctly_rounded is not None else ""
-        table.add_row(str(i), f"{e.cost:g}", str(e.ops), f"{e.latency:g}", _fmt_ulp(e.max_ulp), e.verified, cr)
+        row = [str(i), f"{e.cost:g}", str(e.ops), f"{e.latency:g}", _fmt_ulp(e.max_ulp), e.verified, cr]
+        if classical is not None:
+            b = best_at_or_below(classical, e.measure(objective), objective)
+            if b is None:
+                row += ["-", ""]
+            else:
+                better = dominates((b.measure(objective), b.max_ulp), (e.measure(objective), e.max_ulp))
+                row += [f"{b.label}: {objective} {b.measure(objective):g}, {_fmt_ulp(b.max_ulp)} ULP",
+                        ("YES" if b.verified == "exhaustive" else "YES (baseline sampled)") if better else ""]
+        table.add_row(*row, style="red" if classical is not None and row[-1] else None)
     return table
 
 
