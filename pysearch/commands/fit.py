@@ -111,21 +111,63 @@ def _space(args, default: str) -> str:
     return TRANSFORMS[args.transform] if args.transform else default
 
 
+class BootstrapProgress:
+    """Bootstrap progress on stderr: a rich bar on a terminal, else a line at every tenth of the refits.
+
+    Call with ``(done, total, failed)`` after each refit (the ``progress`` of
+    :func:`pysearch.laws.fitting.bootstrap`); use as a context manager.
+    """
+
+    def __init__(self, total: int, stream=None, enabled: bool = True):
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and total > 0
+        self._bar = None
+        self._step = max(1, total // 10)
+
+    def __enter__(self) -> "BootstrapProgress":
+        if self.enabled and self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
+                TimeRemainingColumn(), console=Console(file=self.stream), transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("bootstrap", total=self.total, failed=0)
+        return self
+
+    def __call__(self, done: int, total: int, failed: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, failed=failed)
+        elif done % self._step == 0 or done == total:
+            print(f"bootstrap: {done}/{total} refits ({failed} failed)", file=self.stream, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
 def _run_form(args, ds, form_name, budget, common):
     form = forms.make_form(form_name, ds.x_names, n_breaks=args.breaks)
     space = _space(args, form.default_space)
-    lf = fitting.fit_law(
-        ds,
-        form,
-        space=space,
-        loss=args.loss,
-        delta=args.huber_delta,
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        n_starts=args.starts,
-        max_iter=args.max_iter,
-        time_budget_s=budget,
-    )
+    with BootstrapProgress(args.bootstrap, enabled=not args.quiet) as progress:
+        lf = fitting.fit_law(
+            ds,
+            form,
+            space=space,
+            loss=args.loss,
+            delta=args.huber_delta,
+            n_boot=args.bootstrap,
+            seed=args.seed,
+            n_starts=args.starts,
+            max_iter=args.max_iter,
+            time_budget_s=budget,
+            progress=progress,
+        )
     r = lf.result
     doc = report.fit_document(
         form_name,
