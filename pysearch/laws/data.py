@@ -16,7 +16,7 @@ import re
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -61,6 +61,8 @@ def _number(text: str) -> float | None:
 
 def _floats(texts: Sequence[str]) -> np.ndarray | None:
     """All of ``texts`` as float64 (surrounding spaces allowed), or None if any is not a number."""
+    if isinstance(texts, np.ndarray) and texts.dtype == np.float64:
+        return texts
     try:
         return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
     except ValueError:
@@ -74,7 +76,7 @@ def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence[str]], defaul
         raise ValueError(f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {', '.join(columns)}")
     raw = columns[col]
     if rule.kind == "largest":
-        vals = _floats(raw)
+        vals = _floats(raw)  # an array of numbers passes through
         if vals is None or np.any(np.isnan(vals)):
             raise ValueError(f"--holdout {rule.spec!r}: column {col!r} is not numeric")
         distinct = np.unique(vals)
@@ -177,22 +179,61 @@ def _decoded_lines(fb, path: str):
                 ) from None
 
 
+def _where(path: str, lines, row: int) -> str:
+    return f"{path}, data row {row + 1} (line {int(lines[row])})"
+
+
+def _to_floats(
+    cells: Sequence[str], name: str, where: Callable[[int], str], missing: frozenset[str] = frozenset()
+) -> np.ndarray:
+    """``cells`` as float64 in one pass; cells in ``missing`` (lower-cased, stripped) become NaN.
+
+    Any other cell that is empty, not a number, or infinite / NaN raises :class:`DataError`
+    starting with ``where(i)`` for the cell's index ``i``.
+    """
+    out = _floats(cells)
+    if out is not None and np.all(np.isfinite(out)):
+        return out
+    out = np.empty(len(cells))
+    for i, text in enumerate(cells):
+        t = text.strip()
+        if t.lower() in missing:
+            out[i] = math.nan
+            continue
+        v = _number(t)
+        if v is None or not math.isfinite(v):
+            what = "is empty" if not t else ("is not finite" if v is not None else "is not a number")
+            raise DataError(f"{where(i)}, column {name!r}: {_shown(text)} {what}")
+        out[i] = v
+    return out
+
+
 @dataclass
 class CsvTable:
-    """Columns of a CSV file as raw text, one entry per data row, with the file line of each row."""
+    """Columns of a CSV file, one entry per data row, with the file line where each row starts.
+
+    Columns read as numbers are float64 arrays in ``values``; the others are text in ``text``.
+    """
 
     path: str
     header: tuple[str, ...]
-    text: dict[str, list[str]]  # the columns asked for (every column when none were named)
+    text: dict[str, list[str]]
+    values: dict[str, np.ndarray]
     lines: np.ndarray  # 1-based file line of each data row (blank lines are skipped)
 
     @property
     def n_rows(self) -> int:
         return len(self.lines)
 
+    @property
+    def columns(self) -> dict[str, Sequence]:
+        """Every column kept, text or numbers, by name in header order."""
+        kept = {**self.text, **self.values}
+        return {h: kept[h] for h in self.header if h in kept}
+
     def where(self, row: int) -> str:
         """``path, data row R (line L)`` for 0-based data row ``row``, the prefix of cell errors."""
-        return f"{self.path}, data row {row + 1} (line {int(self.lines[row])})"
+        return _where(self.path, self.lines, row)
 
     def numbers(self, name: str, missing: frozenset[str] = frozenset(), rows: np.ndarray | None = None) -> np.ndarray:
         """Column ``name`` (at 0-based data ``rows``, default all) as float64.
@@ -200,38 +241,26 @@ class CsvTable:
         Cells in ``missing`` (compared lower-cased, stripped) become NaN; any other cell that is
         empty, not a number, or infinite / NaN raises :class:`DataError` naming its line and column.
         """
+        if name in self.values:
+            return self.values[name] if rows is None else self.values[name][rows]
         col = self.text[name]
-        if rows is not None:
-            col = [col[i] for i in rows]
-        try:
-            out = np.fromiter(map(float, col), dtype=np.float64, count=len(col))
-        except ValueError:
-            out = None
-        if out is not None and np.all(np.isfinite(out)):
-            return out
-        out = np.empty(len(col))
-        for i, text in enumerate(col):
-            t = text.strip()
-            if t.lower() in missing:
-                out[i] = math.nan
-                continue
-            v = _number(t)
-            if v is None or not math.isfinite(v):
-                what = "is empty" if not t else ("is not finite" if v is not None else "is not a number")
-                at = self.where(i if rows is None else int(rows[i]))
-                raise DataError(f"{at}, column {name!r}: {_shown(text)} {what}")
-            out[i] = v
-        return out
+        if rows is None:
+            return _to_floats(col, name, self.where, missing)
+        return _to_floats([col[i] for i in rows], name, lambda i: self.where(int(rows[i])), missing)
 
 
-def read_csv(path: str | Path, columns: Sequence[str] | None = None, optional: Sequence[str] = ()) -> CsvTable:
+def read_csv(
+    path: str | Path, columns: Sequence[str] | None = None, optional: Sequence[str] = (), numeric: Sequence[str] = ()
+) -> CsvTable:
     """Read a UTF-8 CSV file (a BOM is allowed) with a header row; keep ``columns`` (default: all).
 
     ``optional`` columns are kept too when the file has them (a caller reports their absence).
+    ``numeric`` columns (among ``columns``) are converted to float64 while reading, in blocks of
+    rows, so a large file is never held as text; every cell must be a finite number.
 
     Blank lines are skipped. Every problem raises :class:`DataError` naming the file: missing or
     unreadable, binary or not UTF-8, empty, duplicate or missing columns (listing those the file
-    has), ragged rows (with the line), no data rows.
+    has), ragged rows or a bad number (with the line), no data rows.
     """
     p = str(path)
     try:
@@ -245,14 +274,19 @@ def read_csv(path: str | Path, columns: Sequence[str] | None = None, optional: S
     with fb:
         reader = csv.reader(_decoded_lines(fb, p))
         try:
-            return _read_rows(reader, p, columns, optional)
+            return _read_rows(reader, p, columns, optional, numeric)
         except csv.Error as e:
             raise DataError(f"{p}, line {reader.line_num}: {e}") from None
         except OSError as e:
             raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
 
 
-def _read_rows(reader, p: str, columns: Sequence[str] | None, optional: Sequence[str]) -> CsvTable:
+_ROWS_PER_BLOCK = 1 << 16
+
+
+def _read_rows(
+    reader, p: str, columns: Sequence[str] | None, optional: Sequence[str], numeric: Sequence[str]
+) -> CsvTable:
     header: list[str] = []
     for row in reader:
         if any(c.strip() for c in row):
@@ -273,9 +307,18 @@ def _read_rows(reader, p: str, columns: Sequence[str] | None, optional: Sequence
     idx = [header.index(c) for c in wanted]
     cols: list[list[str]] = [[] for _ in idx]
     appends = [(i, c.append) for i, c in zip(idx, cols)]
+    to_convert = [(name, cells, []) for name, cells in zip(wanted, cols) if name in numeric]
     lines = array("q")  # where each kept row starts (a quoted field may span lines)
+
+    def convert() -> None:  # move the numeric columns' text into float64 blocks
+        first = len(lines) - len(to_convert[0][1])
+        for name, cells, blocks in to_convert:
+            blocks.append(_to_floats(cells, name, lambda i: _where(p, lines, first + i)))
+            cells.clear()
+
     width = len(header)
     start = reader.line_num + 1
+    pending = 0
     for row in reader:
         if len(row) != width or not all(row):
             if not any(c.strip() for c in row):
@@ -287,9 +330,17 @@ def _read_rows(reader, p: str, columns: Sequence[str] | None, optional: Sequence
             append(row[i])
         lines.append(start)
         start = reader.line_num + 1
+        pending += 1
+        if pending == _ROWS_PER_BLOCK and to_convert:
+            convert()
+            pending = 0
     if not lines:
         raise DataError(f"{p}: no data rows below the header")
-    return CsvTable(p, tuple(header), dict(zip(wanted, cols)), np.frombuffer(lines, dtype=np.int64).copy())
+    if to_convert:
+        convert()
+    values = {name: np.concatenate(blocks) for name, _, blocks in to_convert}
+    text = {name: cells for name, cells in zip(wanted, cols) if name not in values}
+    return CsvTable(p, tuple(header), text, values, np.frombuffer(lines, dtype=np.int64).copy())
 
 
 def load_dataset(path: str | Path, x: Sequence[str], y: str, holdout: str | None = None) -> Dataset:
@@ -302,12 +353,13 @@ def load_dataset(path: str | Path, x: Sequence[str], y: str, holdout: str | None
     if y in x:
         raise ValueError(f"column {y!r} is both an x and the y")
     rule = parse_holdout(holdout) if holdout else None
-    table = read_csv(path, list(x) + [y], optional=[rule.column] if rule and rule.column else ())
+    holdout_col = [rule.column] if rule and rule.column else []
+    table = read_csv(path, list(x) + [y], optional=holdout_col, numeric=list(x) + [y])
     arrays = [table.numbers(name) for name in list(x) + [y]]
     n = table.n_rows
     mask = np.zeros(n, dtype=bool)
     if rule is not None:
-        mask = holdout_mask(rule, table.text, x[0])
+        mask = holdout_mask(rule, table.columns, x[0])
         if not mask.any():
             raise ValueError(f"--holdout {holdout!r} selects no rows")
         if mask.all():

@@ -10,8 +10,9 @@ are central differences, computed for all parameters in one batched evaluation o
 A fit needs more distinct input points than the form has constants, and one that converges from
 no start raises :class:`FitError`; constants that the data do not determine (a vanishing or
 nearly dependent column of the Jacobian at the optimum) are listed in ``FitResult.unidentified``.
-Beyond ``START_ROWS`` rows the grid and the multi-start runs use a fixed random subsample, and
-the fit on every row starts from their optima; the residuals are evaluated in row blocks.
+Beyond ``START_ROWS`` rows the grid and the multi-start runs use a fixed random subsample; the
+fit on every row starts from the subsample optimum that is best on every row and runs trf (then
+L-BFGS-B if trf has not converged in 50 evaluations); residuals are evaluated in row blocks.
 
 Confidence intervals come from a nonparametric bootstrap: training rows are resampled with
 replacement, the same objective is minimised again starting from the point estimate, and the
@@ -320,13 +321,17 @@ def fit(
     problem = _Problem(form, X, y, space, loss, delta)
     with _blas_single_thread():
         if problem.n > START_ROWS:
-            # Choose starts on a subsample and optimise there; refine its distinct optima on all rows.
+            # Run the multi-start search on a subsample; refine on all rows from the optimum of
+            # the subsample's optima that is best on all rows, by trf (L-BFGS if trf stalls).
             sub = np.sort(np.random.default_rng(0).choice(problem.n, START_ROWS, replace=False))
             small = _Problem(form, X[:, sub], y[sub], space, loss, delta)
             starts = _grid_starts(small, form.init_grid(small.X, y[sub], space), n_starts)
-            starts = _fit_from(small, starts, max_iter, optimizer, keep_starts=True).starts
-        else:
-            starts = _grid_starts(problem, form.init_grid(X, y, space), n_starts)
+            optima = _fit_from(small, starts, max_iter, optimizer, keep_starts=True).starts
+            with np.errstate(all="ignore"):
+                scores = np.nan_to_num(problem.value_of_residuals(problem.residuals(optima)), nan=np.inf)
+            best = optima[int(np.argmin(scores))][None, :]
+            return _fit_from(problem, best, max_iter, "auto", keep_starts=True, polish=True, assess=True)
+        starts = _grid_starts(problem, form.init_grid(X, y, space), n_starts)
         return _fit_from(problem, starts, max_iter, optimizer, keep_starts=True, polish=True, assess=True)
 
 
@@ -401,7 +406,8 @@ def _identifiability(problem: _Problem, u: np.ndarray) -> tuple[list[str], float
             return list(names), math.inf
         live = norms > 1e-9 * norms.max()
         flagged = ~live
-        _, sv, Vt = np.linalg.svd(J[:, live] / norms[live], full_matrices=False)
+        # R of a QR factorisation has the Jacobian's singular values and right vectors, in P x P.
+        _, sv, Vt = np.linalg.svd(np.linalg.qr(J[:, live] / norms[live], mode="r"))
         cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else math.inf
         weak = sv < SINGULAR_RTOL * sv[0]
         if np.any(weak):
