@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pysearch.cli import main
-from pysearch.emergence.analysis import read_results
+from pysearch.emergence.analysis import analyze_metric, read_results
 from pysearch.laws import fitting
 from pysearch.laws.data import DataError, Dataset, load_dataset, read_csv
 from pysearch.laws.fitting import FitError, bootstrap, fit, fit_law, point_ids
@@ -63,6 +63,7 @@ class TestCsvReadErrors:
             (b"\n \n,\n", "the file is empty"),
             (b"x,y\n\n\n", "no data rows below the header"),
             (b"a,b\n1,2\n", "missing column(s) 'x', 'y'; the file has: a, b"),
+            (b'"line\nbreak",y\n1,2\n', "missing column(s) 'x'; the file has: 'line\\nbreak', y"),
             (b"x,y\n1,2\n\n2,abc\n", "data row 2 (line 4), column 'y': 'abc' is not a number"),
             (b"x,y\n1,2\n2,1e999\n", "column 'y': '1e999' is not finite"),
             (b"x,y\n1,2\n1,2,3\n", "line 3: 3 fields, but the header has 2"),
@@ -148,6 +149,15 @@ class TestDistinctPointsAndIdentifiability:
         lacking = sum(len(np.unique(x[rng.integers(0, 8, 8)])) < 4 for _ in range(40))
         assert lacking > 0
         assert r.n_boot_failed == lacking and len(r.boot_samples) == 40 - lacking
+
+    def test_repeated_scales_do_not_count_as_models_for_a_law(self):
+        """Five models at only three distinct scales cannot fit the 3-constant power law: it is skipped, saying why."""
+        x = np.array([1e9, 1e9, 1e10, 1e10, 1e11, 1e12])
+        y = np.array([0.1, 0.12, 0.2, 0.22, 0.35, 0.5])
+        rep = analyze_metric(x, y, np.array([False] * 5 + [True]))
+        assert "at least 4 training models at distinct scales" in rep["laws"]["power"]["skipped"]
+        assert "has 3" in rep["laws"]["power"]["skipped"]
+        assert "params" in rep["laws"]["loglinear"]
 
 
 class TestLargeInputs:
@@ -263,6 +273,10 @@ class TestCsvFuzz:
             return
         assert ds.X.shape == (1, ds.n) and ds.n >= 1
         assert np.all(np.isfinite(ds.X)) and np.all(np.isfinite(ds.y))
+        try:  # a holdout rule over the same data: a one-line ValueError if it leaves nothing to fit
+            load_dataset(p, ["x"], "y", "largest:1")
+        except ValueError as e:
+            assert "\n" not in str(e) and "--holdout 'largest:1'" in str(e)
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(data=st.one_of(_csv_bytes(), st.binary(max_size=64)))
@@ -276,3 +290,4 @@ class TestCsvFuzz:
             assert str(p) in str(e) and "\n" not in str(e)
             return
         assert np.all(np.isfinite(table.x)) and np.all(table.x > 0) and len(table.metrics["y"]) == len(table.x)
+

@@ -89,7 +89,7 @@ def read_results(
     for c, v in conds:
         keep &= np.array([t.strip() == v for t in cols[c]], dtype=bool)
     if not keep.any():
-        raise DataError(f"{path}: no rows match {' and '.join(where)}")
+        raise DataError(f"{path}: no rows match {' and '.join(map(repr, where))}")
     kept = np.flatnonzero(keep)
     xs = table.numbers(x, missing=_MISSING, rows=kept)
     dropped = [{"row": int(i) + 1, "reason": f"empty scale column {x!r}"} for i in kept[np.isnan(xs)]]
@@ -194,8 +194,12 @@ def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
     why = law.applies(y_tr)
     if why:
         return {"skipped": why}
-    if len(y_tr) < law.n_params + 1:
-        return {"skipped": f"needs at least {law.n_params + 1} training models for {law.n_params} constants, has {len(y_tr)}"}
+    scales = len(np.unique(x_tr))
+    if scales < law.n_params + 1:
+        return {
+            "skipped": f"needs at least {law.n_params + 1} training models at distinct scales for "
+            f"{law.n_params} constants, has {scales}"
+        }
     try:
         predict, params, expr = _try_fit(law, x_tr, y_tr)
     except ValueError as e:  # includes pysearch.laws.FitError
@@ -207,7 +211,7 @@ def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
     order = np.argsort(x_tr, kind="stable")
     last = order[-1]
     rest = order[:-1]
-    if len(rest) >= law.n_params + 1 and np.ptp(x_tr[rest]) > 0:
+    if len(np.unique(x_tr[rest])) >= law.n_params + 1:
         try:
             bt_predict, _, _ = _try_fit(law, x_tr[rest], y_tr[rest])
             out["backtest_error"] = _finite(abs(float(bt_predict(x_tr[last : last + 1])[0]) - float(y_tr[last])) / spread)

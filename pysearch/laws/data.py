@@ -73,7 +73,7 @@ def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence[str]], defaul
     """Boolean mask of held-out rows for ``rule`` over raw text columns."""
     col = rule.column or default_column
     if col not in columns:
-        raise ValueError(f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {', '.join(columns)}")
+        raise ValueError(f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {column_list(list(columns))}")
     raw = columns[col]
     if rule.kind == "largest":
         vals = _floats(raw)  # an array of numbers passes through
@@ -151,6 +151,13 @@ _SHOWN = 40  # characters of a bad cell quoted in a message
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def column_list(names: Sequence[str], limit: int = 20) -> str:
+    """Column names for a one-line message: plain when printable, else quoted; at most ``limit``."""
+    shown = [h if h.isprintable() and "," not in h and len(h) <= _SHOWN else _shown(h) for h in names[:limit]]
+    more = f", ... ({len(names)} columns)" if len(names) > limit else ""
+    return ", ".join(shown) + more
 
 
 def _decoded_lines(fb, path: str):
@@ -296,12 +303,12 @@ def _read_rows(
         raise DataError(f"{p}: the file is empty; expected a CSV header row")
     if len(set(header)) != len(header):
         dup = sorted({h for h in header if header.count(h) > 1})
-        raise DataError(f"{p}: duplicate column name(s) in the header: {', '.join(map(repr, dup))}")
+        raise DataError(f"{p}: duplicate column name(s) in the header: {', '.join(map(_shown, dup[:20]))}")
     wanted = list(dict.fromkeys(header if columns is None else columns))
     missing = [c for c in wanted if c not in header]
     if missing:
         raise DataError(
-            f"{p}: missing column(s) {', '.join(map(repr, missing))}; the file has: {', '.join(header)}"
+            f"{p}: missing column(s) {', '.join(map(_shown, missing))}; the file has: {column_list(header)}"
         )
     wanted += [c for c in optional if c in header and c not in wanted]
     idx = [header.index(c) for c in wanted]
