@@ -232,6 +232,18 @@ class TestLargeInputs:
         assert "bootstrap:" not in capsys.readouterr().err
 
 
+class TestOutputDirectory:
+    def test_out_that_is_a_file_is_a_one_line_error(self, tmp_path, capsys):
+        """--out naming a file, or a path through a file, is a one-line error for fit and emergence."""
+        data = _write(tmp_path, "x,y\n" + POWER_ROWS)
+        blocker = _write(tmp_path, "not a directory", "blocker")
+        fit_args = ["fit", str(data), "--x", "x", "--y", "y", "--bootstrap", "0", "--quiet"]
+        err = _cli_error(capsys, fit_args + ["--out", str(blocker)])
+        assert f"--out {blocker}: exists and is not a directory" in err
+        emergence_args = ["emergence", str(data), "--x", "x", "--metric-cols", "y", "--quiet", "--no-plots"]
+        err = _cli_error(capsys, emergence_args + ["--out", str(blocker / "sub")])
+        assert "a part of the path is a file" in err
+
 # ----------------------------------------------------------------------------- fuzzing
 _CELLS = st.one_of(
     st.sampled_from(

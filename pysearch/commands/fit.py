@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -95,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         report.print_table(doc)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = report.make_output_dir(args.out)
         report.write_json(out / "fit.json", doc)
         title = f"{doc['form']}: {doc.get('expression_fitted', doc['expression'])}   train {doc['error_metric']} = {doc['train_error']:.4g}"
         if doc["holdout_error"] is not None:
@@ -111,50 +111,45 @@ def _space(args, default: str) -> str:
     return TRANSFORMS[args.transform] if args.transform else default
 
 
-class BootstrapProgress:
-    """Bootstrap progress on stderr: a rich bar on a terminal, else a line at every tenth of the refits.
+@contextlib.contextmanager
+def bootstrap_progress(total: int, stream=None, enabled: bool = True) -> Iterator[Callable[[int, int, int], None]]:
+    """Yield a ``progress(done, total, failed)`` callback for :func:`pysearch.laws.fitting.bootstrap`.
 
-    Call with ``(done, total, failed)`` after each refit (the ``progress`` of
-    :func:`pysearch.laws.fitting.bootstrap`); use as a context manager.
+    It shows progress on ``stream`` (default stderr): a rich bar on a terminal, else one line at
+    every tenth of the refits; nothing when not ``enabled``.
     """
+    stream = stream if stream is not None else sys.stderr
+    if not enabled or total <= 0:
+        yield lambda done, total, failed: None
+        return
+    if not stream.isatty():
+        step = max(1, total // 10)
 
-    def __init__(self, total: int, stream=None, enabled: bool = True):
-        self.total = total
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled and total > 0
-        self._bar = None
-        self._step = max(1, total // 10)
+        def line(done: int, total: int, failed: int) -> None:
+            if done % step == 0 or done == total:
+                print(f"bootstrap: {done}/{total} refits ({failed} failed)", file=stream, flush=True)
 
-    def __enter__(self) -> "BootstrapProgress":
-        if self.enabled and self.stream.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        yield line
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-            self._bar = Progress(
-                TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-                TimeRemainingColumn(), console=Console(file=self.stream), transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task("bootstrap", total=self.total, failed=0)
-        return self
-
-    def __call__(self, done: int, total: int, failed: int) -> None:
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, failed=failed)
-        elif done % self._step == 0 or done == total:
-            print(f"bootstrap: {done}/{total} refits ({failed} failed)", file=self.stream, flush=True)
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+    columns = (TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"))
+    with Progress(*columns, TimeRemainingColumn(), console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("bootstrap", total=total, failed=0)
+        yield lambda done, total, failed: bar.update(task, completed=done, failed=failed)
 
 
 def _run_form(args, ds, form_name, budget, common):
     form = forms.make_form(form_name, ds.x_names, n_breaks=args.breaks)
     space = _space(args, form.default_space)
-    with BootstrapProgress(args.bootstrap, enabled=not args.quiet) as progress:
+    with bootstrap_progress(args.bootstrap, enabled=not args.quiet) as progress:
         lf = fitting.fit_law(
             ds,
             form,

@@ -371,8 +371,9 @@ def plot_metric(name: str, rep: dict, x_name: str, path: Path) -> None:
 
 def write_report(report: dict, out_dir: str | Path, plots: bool = True) -> Path:
     """Write ``emergence.json`` and (with ``plots``) ``metric_<name>.png`` files into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from pysearch.laws.report import make_output_dir
+
+    out = make_output_dir(out_dir)
     used: set[str] = set()
     for name, rep in report["metrics"].items():
         slug = _slug(name)

@@ -14,9 +14,9 @@ import csv
 import math
 import re
 from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -173,8 +173,7 @@ def _decoded_lines(fb, path: str):
             if lineno == 1:
                 if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
                     raise DataError(f"{path}: the file is UTF-16 text; save it as UTF-8 CSV")
-                if raw.startswith(_BOM):
-                    raw = raw[len(_BOM) :]
+                raw = raw.removeprefix(_BOM)
             if b"\0" in raw:
                 raise DataError(f"{path}, line {lineno}: NUL bytes; this is a binary file, not CSV text")
             try:
@@ -271,21 +270,18 @@ def read_csv(
     """
     p = str(path)
     try:
-        fb = open(path, "rb")
+        with open(path, "rb") as fb:
+            reader = csv.reader(_decoded_lines(fb, p))
+            try:
+                return _read_rows(reader, p, columns, optional, numeric)
+            except csv.Error as e:
+                raise DataError(f"{p}, line {reader.line_num}: {e}") from None
     except FileNotFoundError:
         raise DataError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{p}: is a directory, not a CSV file") from None
     except OSError as e:
-        raise DataError(f"{p}: cannot open: {e.strerror or e}") from None
-    with fb:
-        reader = csv.reader(_decoded_lines(fb, p))
-        try:
-            return _read_rows(reader, p, columns, optional, numeric)
-        except csv.Error as e:
-            raise DataError(f"{p}, line {reader.line_num}: {e}") from None
-        except OSError as e:
-            raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
+        raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
 
 
 _ROWS_PER_BLOCK = 1 << 16

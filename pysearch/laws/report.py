@@ -42,6 +42,20 @@ def json_safe(v):
     return v
 
 
+def make_output_dir(path: str | Path) -> Path:
+    """Create the output directory ``path`` (and parents); a ValueError names what is in the way."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"--out {out}: exists and is not a directory") from None
+    except NotADirectoryError:
+        raise ValueError(f"--out {out}: a part of the path is a file, not a directory") from None
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create the directory: {e.strerror or e}") from None
+    return out
+
+
 def write_json(path: str | Path, doc: Mapping) -> None:
     """Write ``doc`` as JSON atomically (temporary file, then rename)."""
     write_json_atomic(path, json_safe(doc), indent=2)
