@@ -67,6 +67,7 @@ class TestCsvReadErrors:
             (b"x,y\n1,2\n\n2,abc\n", "data row 2 (line 4), column 'y': 'abc' is not a number"),
             (b"x,y\n1,2\n2,1e999\n", "column 'y': '1e999' is not finite"),
             (b"x,y\n1,2\n1,2,3\n", "line 3: 3 fields, but the header has 2"),
+            (b"x,y\n1,2\n2," + b"9" * 200_000 + b"\n", "line 3: field larger than field limit"),
             (b"x,y\n1,2\n2,3\n", "too few points: 2 training row(s)"),
         ],
     )

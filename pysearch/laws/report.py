@@ -2,7 +2,10 @@
 
 ``fit.json`` (schema 1) holds at least: ``form``, ``expression``, ``params`` {name: value},
 ``ci`` {name: [lo, hi]}, ``train_error``, ``holdout_error`` (null without a holdout) and
-``error_metric`` (the metric both errors are in). Non-finite numbers are written as null.
+``error_metric`` (the metric both errors are in). Known forms add ``unidentified`` (constants the
+data do not determine: their values and intervals are meaningless; also printed as a warning) and
+``jacobian_condition`` (of the column-scaled residual Jacobian at the optimum). Non-finite numbers
+are written as null.
 """
 
 from __future__ import annotations
