@@ -133,6 +133,8 @@ class TestDistinctPointsAndIdentifiability:
         assert main(["fit", str(p), "--x", "N,D", "--y", "loss", "--bootstrap", "0", "--out", str(out)]) == 0
         assert "the data do not constrain E, B, beta" in " ".join(capsys.readouterr().out.split())
         assert sorted(json.loads((out / "fit.json").read_text())["unidentified"]) == ["B", "E", "beta"]
+        assert main(["fit", str(p), "--x", "N,D", "--y", "loss", "--bootstrap", "0", "--quiet"]) == 0
+        assert "warning: the data do not constrain E, B, beta" in capsys.readouterr().err
 
     def test_well_posed_fit_flags_nothing(self):
         """Chinchilla on the real data-constrained runs has a moderate condition number and no flag."""

@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         doc, predict = _run_form(args, ds, form_name, budget, common)
     if not args.quiet:
         report.print_table(doc)
+    elif doc.get("unidentified"):  # a warning --quiet does not hide
+        print(f"pysearch fit: warning: the data do not constrain {', '.join(doc['unidentified'])}", file=sys.stderr)
     if args.out:
         out = report.make_output_dir(args.out)
         report.write_json(out / "fit.json", doc)

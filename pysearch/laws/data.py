@@ -69,11 +69,13 @@ def _floats(texts: Sequence[str]) -> np.ndarray | None:
         return None
 
 
-def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence[str]], default_column: str) -> np.ndarray:
-    """Boolean mask of held-out rows for ``rule`` over raw text columns."""
+def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence], default_column: str) -> np.ndarray:
+    """Boolean mask of held-out rows for ``rule`` over columns of raw text or float64 arrays."""
     col = rule.column or default_column
     if col not in columns:
-        raise ValueError(f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {column_list(list(columns))}")
+        raise ValueError(
+            f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {column_list(list(columns))}"
+        )
     raw = columns[col]
     if rule.kind == "largest":
         vals = _floats(raw)  # an array of numbers passes through
