@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pysearch.laws.data import Dataset, load_dataset, parse_holdout
+from pysearch.laws.data import DataError, Dataset, load_dataset, parse_holdout
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BNSL_CSV = DATA / "bnsl_4digit_addition_ce_vs_dataset_size.csv"
@@ -100,8 +100,8 @@ class TestValidation:
             load_dataset(_write(tmp_path, "x,y\n1,2\n", "s.csv"), ["y"], "y")
 
     def test_missing_file(self, tmp_path):
-        """A missing file raises FileNotFoundError (the CLI prints it as one line)."""
-        with pytest.raises(FileNotFoundError):
+        """A missing file raises DataError naming it (the CLI prints it as one line)."""
+        with pytest.raises(DataError, match=r"nope\.csv: no such file"):
             load_dataset(tmp_path / "nope.csv", ["x"], "y")
 
     def test_from_arrays_checks_values(self):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -94,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         doc, predict = _run_form(args, ds, form_name, budget, common)
     if not args.quiet:
         report.print_table(doc)
+    elif doc.get("unidentified"):  # a warning --quiet does not hide
+        print(f"pysearch fit: warning: the data do not constrain {', '.join(doc['unidentified'])}", file=sys.stderr)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = report.make_output_dir(args.out)
         report.write_json(out / "fit.json", doc)
         title = f"{doc['form']}: {doc.get('expression_fitted', doc['expression'])}   train {doc['error_metric']} = {doc['train_error']:.4g}"
         if doc["holdout_error"] is not None:
@@ -111,21 +113,58 @@ def _space(args, default: str) -> str:
     return TRANSFORMS[args.transform] if args.transform else default
 
 
+@contextlib.contextmanager
+def bootstrap_progress(total: int, stream=None, enabled: bool = True) -> Iterator[Callable[[int, int, int], None]]:
+    """Yield a ``progress(done, total, failed)`` callback for :func:`pysearch.laws.fitting.bootstrap`.
+
+    It shows progress on ``stream`` (default stderr): a rich bar on a terminal, else one line at
+    every tenth of the refits; nothing when not ``enabled``.
+    """
+    stream = stream if stream is not None else sys.stderr
+    if not enabled or total <= 0:
+        yield lambda done, total, failed: None
+        return
+    if not stream.isatty():
+        step = max(1, total // 10)
+
+        def line(done: int, total: int, failed: int) -> None:
+            if done % step == 0 or done == total:
+                print(f"bootstrap: {done}/{total} refits ({failed} failed)", file=stream, flush=True)
+
+        yield line
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"))
+    with Progress(*columns, TimeRemainingColumn(), console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("bootstrap", total=total, failed=0)
+        yield lambda done, total, failed: bar.update(task, completed=done, failed=failed)
+
+
 def _run_form(args, ds, form_name, budget, common):
     form = forms.make_form(form_name, ds.x_names, n_breaks=args.breaks)
     space = _space(args, form.default_space)
-    lf = fitting.fit_law(
-        ds,
-        form,
-        space=space,
-        loss=args.loss,
-        delta=args.huber_delta,
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        n_starts=args.starts,
-        max_iter=args.max_iter,
-        time_budget_s=budget,
-    )
+    with bootstrap_progress(args.bootstrap, enabled=not args.quiet) as progress:
+        lf = fitting.fit_law(
+            ds,
+            form,
+            space=space,
+            loss=args.loss,
+            delta=args.huber_delta,
+            n_boot=args.bootstrap,
+            seed=args.seed,
+            n_starts=args.starts,
+            max_iter=args.max_iter,
+            time_budget_s=budget,
+            progress=progress,
+        )
     r = lf.result
     doc = report.fit_document(
         form_name,

@@ -51,19 +51,6 @@ class ResultsTable:
     holdout_rule: str | None = None
 
 
-def _parse_cell(text: str, path: str, row: int, col: str) -> float:
-    t = text.strip()
-    if t.lower() in _MISSING:
-        return math.nan
-    try:
-        v = float(t)
-    except ValueError:
-        raise ValueError(f"{path}, data row {row} (line {row + 1}), column {col!r}: {text!r} is not a number") from None
-    if math.isinf(v):
-        raise ValueError(f"{path}, data row {row} (line {row + 1}), column {col!r}: {text!r} is not finite")
-    return v
-
-
 def read_results(
     path: str | Path,
     x: str,
@@ -77,7 +64,7 @@ def read_results(
     Rows with an empty scale value are dropped (and listed); an empty metric cell is a missing
     value for that metric only. Non-numeric text, or a scale <= 0, is an error naming the cell.
     """
-    from pysearch.laws.data import holdout_mask, parse_holdout, read_csv_columns
+    from pysearch.laws.data import DataError, holdout_mask, parse_holdout, read_csv
 
     path = str(path)
     metric_cols = [m.strip() for m in metric_cols]
@@ -87,7 +74,6 @@ def read_results(
         raise ValueError(f"--metric-cols names a column twice: {','.join(metric_cols)}")
     if x in metric_cols:
         raise ValueError(f"column {x!r} is both the scale (--x) and a metric")
-    cols = read_csv_columns(path)
     wanted = [x, *metric_cols] + ([label_col] if label_col else [])
     conds = []
     for w in where:
@@ -96,34 +82,28 @@ def read_results(
         c, v = (s.strip() for s in w.split("=", 1))
         conds.append((c, v))
         wanted.append(c)
-    missing = [c for c in dict.fromkeys(wanted) if c not in cols]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; the file has: {', '.join(cols)}")
-    n_rows = len(cols[x])
-    keep = [i for i in range(n_rows) if all(cols[c][i].strip() == v for c, v in conds)]
-    if not keep:
-        raise ValueError(f"{path}: no rows match {' and '.join(where)}")
-    dropped = []
-    rows = []
-    for i in keep:
-        xv = _parse_cell(cols[x][i], path, i + 1, x)
-        if math.isnan(xv):
-            dropped.append({"row": i + 1, "reason": f"empty scale column {x!r}"})
-            continue
-        if xv <= 0:
-            raise ValueError(
-                f"{path}, data row {i + 1} (line {i + 2}), column {x!r}: scale {xv:g} must be > 0 (log scale is taken)"
-            )
-        rows.append(i)
+    rule = parse_holdout(holdout) if holdout and holdout.strip().lower() != "none" else None
+    table = read_csv(path, wanted, optional=[rule.column] if rule and rule.column else ())
+    cols = table.text
+    keep = np.ones(table.n_rows, dtype=bool)
+    for c, v in conds:
+        keep &= np.array([t.strip() == v for t in cols[c]], dtype=bool)
+    if not keep.any():
+        raise DataError(f"{path}: no rows match {' and '.join(map(repr, where))}")
+    kept = np.flatnonzero(keep)
+    xs = table.numbers(x, missing=_MISSING, rows=kept)
+    dropped = [{"row": int(i) + 1, "reason": f"empty scale column {x!r}"} for i in kept[np.isnan(xs)]]
+    rows, xs = kept[~np.isnan(xs)], xs[~np.isnan(xs)]
+    if np.any(xs <= 0):
+        i = int(np.argmax(xs <= 0))
+        raise DataError(f"{table.where(int(rows[i]))}, column {x!r}: scale {xs[i]:g} must be > 0 (log scale is taken)")
     if len(rows) < 2:
-        raise ValueError(f"{path}: need at least 2 models with a scale value, got {len(rows)}")
-    xs = np.array([float(cols[x][i]) for i in rows])
-    metrics = {m: np.array([_parse_cell(cols[m][i], path, i + 1, m) for i in rows]) for m in metric_cols}
+        raise DataError(f"{path}: need at least 2 models with a scale value, got {len(rows)}")
+    metrics = {m: table.numbers(m, missing=_MISSING, rows=rows) for m in metric_cols}
     labels = [cols[label_col][i] if label_col else f"row {i + 1}" for i in rows]
     mask = np.zeros(len(rows), bool)
-    if holdout and holdout.strip().lower() != "none":
-        rule = parse_holdout(holdout)
-        sub = {c: [cols[c][i] for i in rows] for c in cols}
+    if rule is not None:
+        sub = {c: [vals[i] for i in rows] for c, vals in cols.items()}
         mask = holdout_mask(rule, sub, x)
         if mask.all():
             raise ValueError(f"--holdout {holdout!r} selects every model, leaving nothing to fit")
@@ -214,8 +194,12 @@ def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
     why = law.applies(y_tr)
     if why:
         return {"skipped": why}
-    if len(y_tr) < law.n_params + 1:
-        return {"skipped": f"needs at least {law.n_params + 1} training models for {law.n_params} constants, has {len(y_tr)}"}
+    scales = len(np.unique(x_tr))
+    if scales < law.n_params + 1:
+        return {
+            "skipped": f"needs at least {law.n_params + 1} training models at distinct scales for "
+            f"{law.n_params} constants, has {scales}"
+        }
     try:
         predict, params, expr = _try_fit(law, x_tr, y_tr)
     except ValueError as e:  # includes pysearch.laws.FitError
@@ -227,7 +211,7 @@ def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
     order = np.argsort(x_tr, kind="stable")
     last = order[-1]
     rest = order[:-1]
-    if len(rest) >= law.n_params + 1 and np.ptp(x_tr[rest]) > 0:
+    if len(np.unique(x_tr[rest])) >= law.n_params + 1:
         try:
             bt_predict, _, _ = _try_fit(law, x_tr[rest], y_tr[rest])
             out["backtest_error"] = _finite(abs(float(bt_predict(x_tr[last : last + 1])[0]) - float(y_tr[last])) / spread)
@@ -387,8 +371,9 @@ def plot_metric(name: str, rep: dict, x_name: str, path: Path) -> None:
 
 def write_report(report: dict, out_dir: str | Path, plots: bool = True) -> Path:
     """Write ``emergence.json`` and (with ``plots``) ``metric_<name>.png`` files into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from pysearch.laws.report import make_output_dir
+
+    out = make_output_dir(out_dir)
     used: set[str] = set()
     for name, rep in report["metrics"].items():
         slug = _slug(name)

@@ -6,11 +6,12 @@ a grid of starts, bootstrap), :mod:`~pysearch.laws.discovery` (symbolic regressi
 programs, NSGA-II on complexity and error), :mod:`~pysearch.laws.report` (fit.json, table, plot).
 """
 
-from pysearch.laws.data import Dataset, load_dataset, parse_holdout
+from pysearch.laws.data import DataError, Dataset, load_dataset, parse_holdout, read_csv
 from pysearch.laws.fitting import FitError, FitResult, bootstrap, fit, fit_law
 from pysearch.laws.forms import FORM_NAMES, LawForm, make_form
 
 __all__ = [
+    "DataError",
     "Dataset",
     "FORM_NAMES",
     "FitError",
@@ -22,4 +23,5 @@ __all__ = [
     "load_dataset",
     "make_form",
     "parse_holdout",
+    "read_csv",
 ]

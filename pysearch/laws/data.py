@@ -13,9 +13,10 @@ from __future__ import annotations
 import csv
 import math
 import re
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -58,15 +59,27 @@ def _number(text: str) -> float | None:
         return None
 
 
-def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence[str]], default_column: str) -> np.ndarray:
-    """Boolean mask of held-out rows for ``rule`` over raw text columns."""
+def _floats(texts: Sequence[str]) -> np.ndarray | None:
+    """All of ``texts`` as float64 (surrounding spaces allowed), or None if any is not a number."""
+    if isinstance(texts, np.ndarray) and texts.dtype == np.float64:
+        return texts
+    try:
+        return np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+    except ValueError:
+        return None
+
+
+def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence], default_column: str) -> np.ndarray:
+    """Boolean mask of held-out rows for ``rule`` over columns of raw text or float64 arrays."""
     col = rule.column or default_column
     if col not in columns:
-        raise ValueError(f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {', '.join(columns)}")
-    raw = [str(v).strip() for v in columns[col]]
+        raise ValueError(
+            f"--holdout {rule.spec!r} names column {col!r}, which the data lacks; columns: {column_list(list(columns))}"
+        )
+    raw = columns[col]
     if rule.kind == "largest":
-        vals = np.array([_number(v) if _number(v) is not None else math.nan for v in raw])
-        if np.any(np.isnan(vals)):
+        vals = _floats(raw)  # an array of numbers passes through
+        if vals is None or np.any(np.isnan(vals)):
             raise ValueError(f"--holdout {rule.spec!r}: column {col!r} is not numeric")
         distinct = np.unique(vals)
         if rule.k >= len(distinct):
@@ -76,13 +89,12 @@ def holdout_mask(rule: HoldoutRule, columns: Mapping[str, Sequence[str]], defaul
             )
         return vals >= distinct[-rule.k]
     target = _number(rule.value)
-    numeric = [_number(v) for v in raw]
-    if target is not None and all(v is not None for v in numeric):
-        vals = np.array(numeric, dtype=np.float64)
+    vals = _floats(raw) if target is not None else None
+    if vals is not None:
         return {"=": vals == target, ">=": vals >= target, ">": vals > target}[rule.op]
     if rule.op != "=":
         raise ValueError(f"--holdout {rule.spec!r}: {rule.op} needs a numeric column and value")
-    return np.array([v == rule.value for v in raw])
+    return np.array([str(v).strip() == rule.value for v in raw], dtype=bool)
 
 
 @dataclass
@@ -131,29 +143,209 @@ class Dataset:
         return Dataset(names, y_name, X, yv, mask, np.arange(1, len(yv) + 1))
 
 
-def read_csv_columns(path: str | Path) -> dict[str, list[str]]:
-    """Read a CSV file with a header row into {column: [text values]}."""
-    p = Path(path)
-    with open(p, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"{p}: the file is empty; expected a CSV header row") from None
-        if len(set(header)) != len(header):
-            dup = sorted({h for h in header if header.count(h) > 1})
-            raise ValueError(f"{p}: duplicate column name(s) in the header: {', '.join(dup)}")
-        cols: dict[str, list[str]] = {h: [] for h in header}
-        for lineno, row in enumerate(reader, 2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise ValueError(f"{p}, line {lineno}: {len(row)} fields, but the header has {len(header)}")
-            for h, v in zip(header, row):
-                cols[h].append(v)
-    if not cols or not next(iter(cols.values())):
-        raise ValueError(f"{p}: no data rows")
-    return cols
+class DataError(ValueError):
+    """A data file that cannot be used: the message names the file, and the line and column where one applies."""
+
+
+_BOM = b"\xef\xbb\xbf"
+_SHOWN = 40  # characters of a bad cell quoted in a message
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def column_list(names: Sequence[str], limit: int = 20) -> str:
+    """Column names for a one-line message: plain when printable, else quoted; at most ``limit``."""
+    shown = [h if h.isprintable() and "," not in h and len(h) <= _SHOWN else _shown(h) for h in names[:limit]]
+    more = f", ... ({len(names)} columns)" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _decoded_lines(fb, path: str):
+    """Text lines of a binary file: UTF-8 (a leading BOM dropped), line breaks kept for ``csv``.
+
+    Lines end at ``\n``; a lone ``\r`` (old Mac files) also ends one. A NUL byte or bytes that
+    are not UTF-8 raise :class:`DataError` naming the line.
+    """
+    lineno = 0
+    for chunk in fb:
+        for raw in chunk.splitlines(keepends=True) if b"\r" in chunk[:-2] else (chunk,):
+            lineno += 1
+            if lineno == 1:
+                if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    raise DataError(f"{path}: the file is UTF-16 text; save it as UTF-8 CSV")
+                raw = raw.removeprefix(_BOM)
+            if b"\0" in raw:
+                raise DataError(f"{path}, line {lineno}: NUL bytes; this is a binary file, not CSV text")
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}, line {lineno}: byte 0x{raw[e.start]:02x} at column {e.start + 1} is not UTF-8; "
+                    "save the file as UTF-8 CSV"
+                ) from None
+
+
+def _where(path: str, lines, row: int) -> str:
+    return f"{path}, data row {row + 1} (line {int(lines[row])})"
+
+
+def _to_floats(
+    cells: Sequence[str], name: str, where: Callable[[int], str], missing: frozenset[str] = frozenset()
+) -> np.ndarray:
+    """``cells`` as float64 in one pass; cells in ``missing`` (lower-cased, stripped) become NaN.
+
+    Any other cell that is empty, not a number, or infinite / NaN raises :class:`DataError`
+    starting with ``where(i)`` for the cell's index ``i``.
+    """
+    out = _floats(cells)
+    if out is not None and np.all(np.isfinite(out)):
+        return out
+    out = np.empty(len(cells))
+    for i, text in enumerate(cells):
+        t = text.strip()
+        if t.lower() in missing:
+            out[i] = math.nan
+            continue
+        v = _number(t)
+        if v is None or not math.isfinite(v):
+            what = "is empty" if not t else ("is not finite" if v is not None else "is not a number")
+            raise DataError(f"{where(i)}, column {name!r}: {_shown(text)} {what}")
+        out[i] = v
+    return out
+
+
+@dataclass
+class CsvTable:
+    """Columns of a CSV file, one entry per data row, with the file line where each row starts.
+
+    Columns read as numbers are float64 arrays in ``values``; the others are text in ``text``.
+    """
+
+    path: str
+    header: tuple[str, ...]
+    text: dict[str, list[str]]
+    values: dict[str, np.ndarray]
+    lines: np.ndarray  # 1-based file line of each data row (blank lines are skipped)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.lines)
+
+    @property
+    def columns(self) -> dict[str, Sequence]:
+        """Every column kept, text or numbers, by name in header order."""
+        kept = {**self.text, **self.values}
+        return {h: kept[h] for h in self.header if h in kept}
+
+    def where(self, row: int) -> str:
+        """``path, data row R (line L)`` for 0-based data row ``row``, the prefix of cell errors."""
+        return _where(self.path, self.lines, row)
+
+    def numbers(self, name: str, missing: frozenset[str] = frozenset(), rows: np.ndarray | None = None) -> np.ndarray:
+        """Column ``name`` (at 0-based data ``rows``, default all) as float64.
+
+        Cells in ``missing`` (compared lower-cased, stripped) become NaN; any other cell that is
+        empty, not a number, or infinite / NaN raises :class:`DataError` naming its line and column.
+        """
+        if name in self.values:
+            return self.values[name] if rows is None else self.values[name][rows]
+        col = self.text[name]
+        if rows is None:
+            return _to_floats(col, name, self.where, missing)
+        return _to_floats([col[i] for i in rows], name, lambda i: self.where(int(rows[i])), missing)
+
+
+def read_csv(
+    path: str | Path, columns: Sequence[str] | None = None, optional: Sequence[str] = (), numeric: Sequence[str] = ()
+) -> CsvTable:
+    """Read a UTF-8 CSV file (a BOM is allowed) with a header row; keep ``columns`` (default: all).
+
+    ``optional`` columns are kept too when the file has them (a caller reports their absence).
+    ``numeric`` columns (among ``columns``) are converted to float64 while reading, in blocks of
+    rows, so a large file is never held as text; every cell must be a finite number.
+
+    Blank lines are skipped. Every problem raises :class:`DataError` naming the file: missing or
+    unreadable, binary or not UTF-8, empty, duplicate or missing columns (listing those the file
+    has), ragged rows or a bad number (with the line), no data rows.
+    """
+    p = str(path)
+    try:
+        with open(path, "rb") as fb:
+            reader = csv.reader(_decoded_lines(fb, p))
+            try:
+                return _read_rows(reader, p, columns, optional, numeric)
+            except csv.Error as e:
+                raise DataError(f"{p}, line {reader.line_num}: {e}") from None
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{p}: is a directory, not a CSV file") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
+
+
+_ROWS_PER_BLOCK = 1 << 16
+
+
+def _read_rows(
+    reader, p: str, columns: Sequence[str] | None, optional: Sequence[str], numeric: Sequence[str]
+) -> CsvTable:
+    header: list[str] = []
+    for row in reader:
+        if any(c.strip() for c in row):
+            header = [h.strip() for h in row]
+            break
+    if not header:
+        raise DataError(f"{p}: the file is empty; expected a CSV header row")
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise DataError(f"{p}: duplicate column name(s) in the header: {', '.join(map(_shown, dup[:20]))}")
+    wanted = list(dict.fromkeys(header if columns is None else columns))
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise DataError(
+            f"{p}: missing column(s) {', '.join(map(_shown, missing))}; the file has: {column_list(header)}"
+        )
+    wanted += [c for c in optional if c in header and c not in wanted]
+    idx = [header.index(c) for c in wanted]
+    cols: list[list[str]] = [[] for _ in idx]
+    appends = [(i, c.append) for i, c in zip(idx, cols)]
+    to_convert = [(name, cells, []) for name, cells in zip(wanted, cols) if name in numeric]
+    lines = array("q")  # where each kept row starts (a quoted field may span lines)
+
+    def convert() -> None:  # move the numeric columns' text into float64 blocks
+        first = len(lines) - len(to_convert[0][1])
+        for name, cells, blocks in to_convert:
+            blocks.append(_to_floats(cells, name, lambda i: _where(p, lines, first + i)))
+            cells.clear()
+
+    width = len(header)
+    start = reader.line_num + 1
+    pending = 0
+    for row in reader:
+        if len(row) != width or not all(row):
+            if not any(c.strip() for c in row):
+                start = reader.line_num + 1
+                continue  # a blank line, or only separators
+            if len(row) != width:
+                raise DataError(f"{p}, line {start}: {len(row)} fields, but the header has {width}")
+        for i, append in appends:
+            append(row[i])
+        lines.append(start)
+        start = reader.line_num + 1
+        pending += 1
+        if pending == _ROWS_PER_BLOCK and to_convert:
+            convert()
+            pending = 0
+    if not lines:
+        raise DataError(f"{p}: no data rows below the header")
+    if to_convert:
+        convert()
+    values = {name: np.concatenate(blocks) for name, _, blocks in to_convert}
+    text = {name: cells for name, cells in zip(wanted, cols) if name not in values}
+    return CsvTable(p, tuple(header), text, values, np.frombuffer(lines, dtype=np.int64).copy())
 
 
 def load_dataset(path: str | Path, x: Sequence[str], y: str, holdout: str | None = None) -> Dataset:
@@ -165,28 +357,14 @@ def load_dataset(path: str | Path, x: Sequence[str], y: str, holdout: str | None
         raise ValueError(f"--x names a column twice: {','.join(x)}")
     if y in x:
         raise ValueError(f"column {y!r} is both an x and the y")
-    cols = read_csv_columns(path)
-    missing = [c for c in list(x) + [y] if c not in cols]
-    if missing:
-        raise ValueError(
-            f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; the file has: {', '.join(cols)}"
-        )
-    arrays = []
-    for name in list(x) + [y]:
-        vals = np.empty(len(cols[name]))
-        for i, text in enumerate(cols[name]):
-            v = _number(text.strip())
-            if v is None or not math.isfinite(v):
-                what = "is empty" if not text.strip() else ("is not finite" if v is not None else "is not a number")
-                raise ValueError(f"{path}, data row {i + 1} (line {i + 2}), column {name!r}: {text!r} {what}")
-            vals[i] = v
-        arrays.append(vals)
-    n = len(arrays[0])
+    rule = parse_holdout(holdout) if holdout else None
+    holdout_col = [rule.column] if rule and rule.column else []
+    table = read_csv(path, list(x) + [y], optional=holdout_col, numeric=list(x) + [y])
+    arrays = [table.numbers(name) for name in list(x) + [y]]
+    n = table.n_rows
     mask = np.zeros(n, dtype=bool)
-    rule = None
-    if holdout:
-        rule = parse_holdout(holdout)
-        mask = holdout_mask(rule, cols, x[0])
+    if rule is not None:
+        mask = holdout_mask(rule, table.columns, x[0])
         if not mask.any():
             raise ValueError(f"--holdout {holdout!r} selects no rows")
         if mask.all():

@@ -7,8 +7,12 @@ scored in one vectorised pass and L-BFGS-B runs from the ``n_starts`` best grid 
 replication ran from every one); the best converged run wins and is polished by scipy's
 trust-region least squares on the same Huber objective (kept only if that lowers it). Gradients
 are central differences, computed for all parameters in one batched evaluation of the form.
-A fit that converges from no start raises :class:`FitError`; constants that the data do not
-constrain (a vanishing Jacobian column) are listed in ``FitResult.unidentified``.
+A fit needs more distinct input points than the form has constants, and one that converges from
+no start raises :class:`FitError`; constants that the data do not determine (a vanishing or
+nearly dependent column of the Jacobian at the optimum) are listed in ``FitResult.unidentified``.
+Beyond ``START_ROWS`` rows the grid and the multi-start runs use a fixed random subsample; the
+fit on every row starts from the subsample optimum that is best on every row and runs trf (then
+L-BFGS-B if trf has not converged in 50 evaluations); residuals are evaluated in row blocks.
 
 Confidence intervals come from a nonparametric bootstrap: training rows are resampled with
 replacement, the same objective is minimised again starting from the point estimate, and the
@@ -20,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +34,13 @@ from pysearch.laws.forms import SPACES, LawForm, finite_clip, to_space
 
 LOSSES = ("huber", "lsq")
 _FD_STEP = 1e-6
+#: Above this many rows, starts are chosen and refined on a fixed random subsample of this size;
+#: the fit itself then runs on every row from the subsample's optima.
+START_ROWS = 4096
+_BLOCK = 1 << 20  # array elements per block when evaluating many parameter vectors over many rows
+#: Singular values of the column-scaled Jacobian below this fraction of the largest mark
+#: directions in which the data do not determine the constants.
+SINGULAR_RTOL = 1e-7
 
 
 class FitError(ValueError):
@@ -51,7 +63,7 @@ class FitResult:
     n_train: int
     at_bound: list[str] = field(default_factory=list)
     unidentified: list[str] = field(default_factory=list)  # constants the data do not constrain
-    jacobian_condition: float = math.nan  # of the residual Jacobian in optimiser space
+    jacobian_condition: float = math.nan  # of the column-scaled residual Jacobian in optimiser space
     starts: np.ndarray | None = None  # internal-space starts tried (best first), reused by bootstrap
     ci: dict[str, tuple[float, float]] | None = None
     ci_level: float = 0.95
@@ -103,7 +115,18 @@ class _Problem:
         self.lo, self.hi = _bounds(form)
 
     def residuals(self, u: np.ndarray) -> np.ndarray:
-        r = self.form.transformed(from_internal(self.form, u), self.X, self.space) - self.t
+        """Residuals for ``u`` of shape ``(..., P)`` -> ``(..., n)``, in row blocks when that is large."""
+        theta = from_internal(self.form, u)
+        step = max(4096, _BLOCK // max(1, math.prod(np.shape(u)[:-1])))
+        if self.n <= step:
+            return self._block(theta, self.X, self.t)
+        out = np.empty(np.shape(u)[:-1] + (self.n,))
+        for s in range(0, self.n, step):
+            out[..., s : s + step] = self._block(theta, self.X[:, s : s + step], self.t[s : s + step])
+        return out
+
+    def _block(self, theta: np.ndarray, X: np.ndarray, t: np.ndarray) -> np.ndarray:
+        r = self.form.transformed(theta, X, self.space) - t
         return finite_clip(r, 1e100)  # keeps squares finite inside the optimizers
 
     def value_of_residuals(self, r: np.ndarray) -> np.ndarray:
@@ -152,9 +175,10 @@ def _grid_starts(problem: _Problem, grid: np.ndarray, k: int) -> np.ndarray:
     U = to_internal(problem.form, grid)
     U = np.unique(np.round(U, 12), axis=0)
     scores = np.empty(len(U))
-    for s in range(0, len(U), 2048):
+    chunk = max(1, min(2048, _BLOCK // max(1, problem.n)))
+    for s in range(0, len(U), chunk):
         with np.errstate(all="ignore"):
-            scores[s : s + 2048] = problem.value_of_residuals(problem.residuals(U[s : s + 2048]))
+            scores[s : s + chunk] = problem.value_of_residuals(problem.residuals(U[s : s + chunk]))
     scores = np.nan_to_num(scores, nan=np.inf)
     order = np.argsort(scores, kind="stable")
     return U[order[: max(1, k)]]
@@ -239,11 +263,24 @@ def _run_one(problem: _Problem, u0: np.ndarray, max_iter: int, optimizer: str) -
     return res.x, f, ok and math.isfinite(f) and f < 1e299, msg
 
 
-def _check_size(form: LawForm, n: int) -> None:
-    if n < form.n_params + 1:
+def point_ids(X: np.ndarray) -> np.ndarray:
+    """For each row (column of ``X``), the index of its distinct input point."""
+    return np.unique(X.T, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def _check_size(form: LawForm, X: np.ndarray) -> None:
+    """Refuse data with fewer distinct input points than the form has constants, plus one."""
+    need = form.n_params + 1
+    n = X.shape[1]
+    what = f"the {form.n_params} constants of {form.name!r} ({', '.join(form.param_names)})"
+    if n < need:
+        raise FitError(f"too few points: {n} training row(s) for {what}; need at least {need}")
+    distinct = int(point_ids(X).max()) + 1
+    if distinct < need:
+        inputs = ", ".join(form.inputs)
         raise FitError(
-            f"too few points: {n} training row(s) for the {form.n_params} constants of {form.name!r} "
-            f"({', '.join(form.param_names)}); need at least {form.n_params + 1}"
+            f"too few distinct points: the {n} training rows have {distinct} distinct value(s) of ({inputs}); "
+            f"{what} need at least {need}"
         )
 
 
@@ -279,16 +316,33 @@ def fit(
         raise ValueError(f"form {form.name!r} takes {len(form.inputs)} input row(s), X has {X.shape[0]}")
     if X.shape[1] != len(y):
         raise ValueError(f"X has {X.shape[1]} columns but y has {len(y)} values")
-    _check_size(form, len(y))
+    _check_size(form, X)
     form.check_domain(X, y, space)
     problem = _Problem(form, X, y, space, loss, delta)
-    starts = _grid_starts(problem, form.init_grid(X, y, space), n_starts)
     with _blas_single_thread():
-        return _fit_from(problem, starts, max_iter, optimizer, keep_starts=True, polish=True)
+        if problem.n > START_ROWS:
+            # Run the multi-start search on a subsample; refine on all rows from the optimum of
+            # the subsample's optima that is best on all rows, by trf (L-BFGS if trf stalls).
+            sub = np.sort(np.random.default_rng(0).choice(problem.n, START_ROWS, replace=False))
+            small = _Problem(form, X[:, sub], y[sub], space, loss, delta)
+            starts = _grid_starts(small, form.init_grid(small.X, y[sub], space), n_starts)
+            optima = _fit_from(small, starts, max_iter, optimizer, keep_starts=True).starts
+            with np.errstate(all="ignore"):
+                scores = np.nan_to_num(problem.value_of_residuals(problem.residuals(optima)), nan=np.inf)
+            best = optima[int(np.argmin(scores))][None, :]
+            return _fit_from(problem, best, max_iter, "auto", keep_starts=True, polish=True, assess=True)
+        starts = _grid_starts(problem, form.init_grid(X, y, space), n_starts)
+        return _fit_from(problem, starts, max_iter, optimizer, keep_starts=True, polish=True, assess=True)
 
 
 def _fit_from(
-    problem: _Problem, starts: np.ndarray, max_iter: int, optimizer: str, keep_starts: bool = False, polish: bool = False
+    problem: _Problem,
+    starts: np.ndarray,
+    max_iter: int,
+    optimizer: str,
+    keep_starts: bool = False,
+    polish: bool = False,
+    assess: bool = False,
 ) -> FitResult:
     form = problem.form
     best = None
@@ -320,7 +374,7 @@ def _fit_from(
     at_bound = [
         p.name for p, ui, lo, hi in zip(form.params, u, problem.lo, problem.hi) if ui <= lo + 1e-9 or ui >= hi - 1e-9
     ]
-    unidentified, cond = _identifiability(problem, u) if keep_starts else ([], math.nan)
+    unidentified, cond = _identifiability(problem, u) if assess else ([], math.nan)
     kept = None
     if keep_starts:
         kept_list = [u]
@@ -335,20 +389,33 @@ def _fit_from(
 
 
 def _identifiability(problem: _Problem, u: np.ndarray) -> tuple[list[str], float]:
-    """Constants whose residual-Jacobian column vanishes, and the Jacobian's condition number.
+    """Constants the data do not determine at ``u``, and the condition number of the Jacobian.
 
-    A constant with no effect on the residuals stays wherever it starts, so its bootstrap
-    interval would look falsely tight; such constants are reported instead.
+    The residual Jacobian (optimiser space) has its columns scaled to unit length, so the
+    condition number does not depend on the constants' units. A constant is reported if its
+    column vanishes (it has no effect on the residuals), or if it takes part in a direction of a
+    singular value below ``SINGULAR_RTOL`` times the largest (constants that trade off exactly,
+    such as ``E`` and ``B`` when every row has the same ``D``). A constant the data do not fix
+    stays wherever its start put it, so its bootstrap interval would look falsely tight.
     """
+    names = problem.form.param_names
     with np.errstate(all="ignore"):
         _, J = problem.jacobian(u)
         norms = np.linalg.norm(J, axis=0)
         if not np.all(np.isfinite(J)) or not np.any(norms > 0):
-            return list(problem.form.param_names), math.inf
-        dead = [n for n, v in zip(problem.form.param_names, norms) if v <= 1e-9 * norms.max()]
-        sv = np.linalg.svd(J, compute_uv=False)
+            return list(names), math.inf
+        live = norms > 1e-9 * norms.max()
+        flagged = ~live
+        # R of a QR factorisation has the Jacobian's singular values and right vectors, in P x P.
+        _, sv, Vt = np.linalg.svd(np.linalg.qr(J[:, live] / norms[live], mode="r"))
         cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else math.inf
-    return dead, cond
+        weak = sv < SINGULAR_RTOL * sv[0]
+        if np.any(weak):
+            involved = np.any(np.abs(Vt[weak]) >= 0.2, axis=0)
+            flagged[np.flatnonzero(live)[involved]] = True
+        if not live.all():
+            cond = math.inf
+    return [n for n, f in zip(names, flagged) if f], cond
 
 
 def bootstrap(
@@ -362,13 +429,15 @@ def bootstrap(
     n_starts: int = 1,
     time_budget_s: float | None = None,
     optimizer: str = "auto",
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> FitResult:
     """Attach percentile bootstrap intervals to ``result`` (resample rows, refit, percentiles).
 
     Each refit starts from the point estimate (and, with ``n_starts > 1``, from the next distinct
     optima the original fit found), with ``optimizer`` (default ``trf``: it minimises the same
     objective and converges in fewer iterations than L-BFGS on these small problems). Resamples whose refit does not converge are counted in ``n_boot_failed``;
-    with ``time_budget_s`` the loop stops early (after at least 20 refits).
+    with ``time_budget_s`` the loop stops early (after at least 20 refits). ``progress``, if
+    given, is called as ``progress(done, n_boot, failed)`` after each resample.
     """
     if n_boot < 2:
         raise ValueError(f"bootstrap needs at least 2 resamples, got {n_boot}")
@@ -381,7 +450,9 @@ def bootstrap(
     starts = result.starts if result.starts is not None else to_internal(form, result.theta)[None, :]
     starts = starts[: max(1, n_starts)]
     with _blas_single_thread():
-        samples, failed = _resample_fits(form, result, X, y, starts, n_boot, rng, max_iter, optimizer, time_budget_s)
+        samples, failed = _resample_fits(
+            form, result, X, y, starts, n_boot, rng, max_iter, optimizer, time_budget_s, progress
+        )
     if len(samples) < 2:
         raise FitError(f"bootstrap failed: only {len(samples)} of {n_boot} refits converged")
     S = np.array(samples)
@@ -397,24 +468,25 @@ def bootstrap(
     return result
 
 
-def _resample_fits(form, result, X, y, starts, n_boot, rng, max_iter, optimizer, time_budget_s):
+def _resample_fits(form, result, X, y, starts, n_boot, rng, max_iter, optimizer, time_budget_s, progress=None):
     samples, failed = [], 0
     t0 = time.monotonic()
     n = len(y)
-    for _ in range(n_boot):
+    points = point_ids(X)
+    for i in range(n_boot):
         if time_budget_s is not None and time.monotonic() - t0 > time_budget_s and len(samples) >= 20:
             break
         idx = rng.integers(0, n, n)
-        if len(np.unique(idx)) < form.n_params + 1:
-            failed += 1
-            continue
-        problem = _Problem(form, X[:, idx], y[idx], result.space, result.loss, result.delta)
-        try:
-            r = _fit_from(problem, starts, max_iter, optimizer)
-        except FitError:
-            failed += 1
-            continue
-        samples.append(r.theta)
+        if np.count_nonzero(np.bincount(points[idx])) < form.n_params + 1:
+            failed += 1  # too few distinct points to determine the constants
+        else:
+            problem = _Problem(form, X[:, idx], y[idx], result.space, result.loss, result.delta)
+            try:
+                samples.append(_fit_from(problem, starts, max_iter, optimizer).theta)
+            except FitError:
+                failed += 1
+        if progress is not None:
+            progress(i + 1, n_boot, failed)
     return samples, failed
 
 
@@ -470,12 +542,22 @@ def fit_law(
     max_iter: int = 3000,
     time_budget_s: float | None = None,
     optimizer: str = "lbfgs",
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> LawFit:
-    """Fit ``form`` on the training rows of ``dataset``, bootstrap it, and score train and holdout."""
+    """Fit ``form`` on the training rows of ``dataset``, bootstrap it, and score train and holdout.
+
+    A :class:`FitError` names the dataset's file when it came from one; ``progress`` is passed
+    to :func:`bootstrap`.
+    """
     Xtr, ytr = dataset.train
-    res = fit(form, Xtr, ytr, space, loss, delta, n_starts, max_iter, optimizer)
-    if n_boot:
-        bootstrap(res, Xtr, ytr, n_boot, seed, max_iter=max_iter, time_budget_s=time_budget_s)
+    try:
+        res = fit(form, Xtr, ytr, space, loss, delta, n_starts, max_iter, optimizer)
+        if n_boot:
+            bootstrap(res, Xtr, ytr, n_boot, seed, max_iter=max_iter, time_budget_s=time_budget_s, progress=progress)
+    except FitError as e:
+        if dataset.source is None:
+            raise
+        raise FitError(f"{dataset.source}: {e}") from None
     metric = primary_metric(dataset.y)
     train = error_metrics(ytr, res.predict(Xtr))
     hold = None

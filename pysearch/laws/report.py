@@ -2,7 +2,10 @@
 
 ``fit.json`` (schema 1) holds at least: ``form``, ``expression``, ``params`` {name: value},
 ``ci`` {name: [lo, hi]}, ``train_error``, ``holdout_error`` (null without a holdout) and
-``error_metric`` (the metric both errors are in). Non-finite numbers are written as null.
+``error_metric`` (the metric both errors are in). Known forms add ``unidentified`` (constants the
+data do not determine: their values and intervals are meaningless; also printed as a warning) and
+``jacobian_condition`` (of the column-scaled residual Jacobian at the optimum). Non-finite numbers
+are written as null.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ def json_safe(v):
     if isinstance(v, np.bool_):
         return bool(v)
     return v
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """Create the output directory ``path`` (and parents); a ValueError names what is in the way."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"--out {out}: exists and is not a directory") from None
+    except NotADirectoryError:
+        raise ValueError(f"--out {out}: a part of the path is a file, not a directory") from None
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create the directory: {e.strerror or e}") from None
+    return out
 
 
 def write_json(path: str | Path, doc: Mapping) -> None:
