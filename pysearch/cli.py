@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pysearch: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        print(f"pysearch {args.command}: error: {e}", file=sys.stderr)
+    except (UserError, ValueError, TypeError, OSError, MemoryError) as e:
+        # OSError covers a missing, unwritable or full output place (FileExistsError, NotADirectoryError,
+        # ENOSPC, ...); MemoryError is a size the core refused before allocating
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"pysearch {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -289,3 +289,26 @@ class TestLibraryDocstring:
         assert quoted
         missing = quoted - set(library.names())
         assert not missing, f"the docstring names kernels that do not ship: {sorted(missing)}"
+
+
+class TestCliErrorsAreOneLine:
+    @pytest.mark.parametrize("exc", [NotADirectoryError(20, "Not a directory", "out/k.c"),
+                                     OSError(28, "No space left on device"),
+                                     MemoryError("cannot allocate 2**40 floats\n(16 TiB)")])
+    def test_os_and_memory_errors_are_one_line_exit_2(self, monkeypatch, capsys, exc):
+        """An OSError or MemoryError escaping a command is one line on stderr and exit status 2, no traceback."""
+        import argparse
+
+        from pysearch import cli
+
+        def failing(args):
+            raise exc
+
+        parser = argparse.ArgumentParser(prog="pysearch")
+        parser.set_defaults(func=failing, command="export")
+        monkeypatch.setattr(cli, "build_parser", lambda only=None: parser)
+        rc = cli.main([])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert len(err.strip().splitlines()) == 1
+        assert err.startswith("pysearch export: error: ") and "Traceback" not in err
