@@ -13,6 +13,7 @@ import json
 import math
 import re
 import reprlib
+import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable, Mapping, Sequence, Union
@@ -76,6 +77,9 @@ MAX_JSON_CHARS = 1_000_000
 #: Longest integer (in digits) a program JSON document may hold; its numbers are small.
 MAX_JSON_INT_DIGITS = 100
 
+#: Longest infix form :meth:`Program.expression` builds (sharing can double it with each op).
+MAX_EXPRESSION_CHARS = 100_000
+
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 60
 _SHORT.maxlevel = 3
@@ -137,7 +141,7 @@ class Instr:
 
 
 def _bits64(v: float) -> int:
-    return int(np.array(v, dtype=np.float64).view(np.uint64))
+    return struct.unpack("<Q", struct.pack("<d", v))[0]
 
 
 _FLT_MAX = float(np.finfo(np.float32).max)
@@ -196,15 +200,26 @@ def parse_literal(token: str, dtype: str) -> float:
             v = -math.inf if t.startswith("-") else math.inf
     else:
         raise ProgramError(f"not a name or a number: {_show(token)}")
-    if dtype == "float32" and math.isfinite(v) and v != 0.0:
-        # float64 then float32 would round twice (wrong when the first rounding lands on a float32
-        # midpoint). Rounding to odd first makes the second rounding give the once-rounded result
-        # (float64 has more than float32's 24 + 2 bits): an inexact v with an even last bit moves
-        # one float64 step toward the literal's exact value.
+    if dtype == "float32" and _is_float32_midpoint(v):
+        # Rounding to float64 then to float32 errs only when the first rounding lands exactly on a
+        # float32 midpoint: then the literal's exact value decides. Moving v one float64 step
+        # toward it (off the midpoint) makes the float32 rounding the once-rounded result; an
+        # exact midpoint stays and ties to even.
         side = _exact_side(t, v)
-        if side and not _bits64(v) & 1:
+        if side:
             v = math.nextafter(v, math.inf if side > 0 else -math.inf)
     return round_to_dtype(v, dtype)
+
+
+def _is_float32_midpoint(v: float) -> bool:
+    """True when the float64 ``v`` lies exactly halfway between two adjacent float32 values."""
+    a = abs(v)
+    if not a < 2.0**128:  # past the last float32 binade (or NaN): rounds to inf regardless
+        return False
+    if a >= 2.0**-126:  # float32 normal: 24 of float64's 53 bits kept; the 29 dropped are exactly 1000...
+        return _bits64(v) & 0x1FFFFFFF == 0x10000000
+    m = a * 2.0**150  # float32 subnormal: an odd multiple of half the smallest subnormal (exact scaling)
+    return m == math.floor(m) and int(m) % 2 == 1
 
 
 def _exact_side(literal: str, v: float) -> int:
@@ -341,6 +356,8 @@ class Program:
     def cost(self, weights: Mapping[str, float] | None = None) -> float:
         """Sum of op weights over live instructions (default weights from :data:`OPS`)."""
         w = {op.name: op.cost for op in OPS}
+        if weights is not None and not isinstance(weights, Mapping):
+            raise ProgramError(f"cost weights must be a mapping of op name to weight, not {_show(weights)}")
         if weights:
             unknown = set(weights) - set(w)
             if unknown:
@@ -354,6 +371,8 @@ class Program:
     def latency(self, latencies: Mapping[str, float] | None = None) -> float:
         """Critical-path latency (cycles) from inputs/constants to the output."""
         lat = {op.name: op.latency for op in OPS}
+        if latencies is not None and not isinstance(latencies, Mapping):
+            raise ProgramError(f"latencies must be a mapping of op name to cycles, not {_show(latencies)}")
         if latencies:
             unknown = set(latencies) - set(lat)
             if unknown:
@@ -467,7 +486,8 @@ class Program:
         return self.to_text()
 
     def expression(self) -> str:
-        """The program as one infix expression (shared values repeated), for display."""
+        """The program as one infix expression (shared values repeated), for display; raise
+        ``ProgramError`` beyond :data:`MAX_EXPRESSION_CHARS` characters."""
         memo: dict[int, str] = {}
         infix = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
@@ -478,8 +498,15 @@ class Program:
                 return format_const(a.value, self.dtype)
             return memo[a.index]
 
-        for i, ins in enumerate(self.instrs):
+        for i, (ins, live) in enumerate(zip(self.instrs, self.live())):
+            if not live:
+                continue
             args = [ref(a) for a in ins.args]
+            if sum(map(len, args)) > MAX_EXPRESSION_CHARS:  # shared values repeat: length can double per op
+                raise ProgramError(
+                    f"the program is too large to show as one expression (over {MAX_EXPRESSION_CHARS} "
+                    "characters); show its text form instead"
+                )
             if ins.op in infix:
                 memo[i] = f"({args[0]} {infix[ins.op]} {args[1]})"
             elif ins.op == "neg":

@@ -142,8 +142,8 @@ class TestLiteralsRoundOnce:
     )
     def test_near_midpoint_literals_round_once(self, x, direction, k, as_hex):
         """Literals a hair off (or exactly at) a float32 midpoint give the correctly rounded float32."""
+        assume(x != F32_MAX)  # its successor is inf
         nxt = float(np.nextafter(np.float32(x), np.float32(np.inf)))
-        assume(math.isfinite(nxt))
         mid = (Fraction(x) + Fraction(nxt)) / 2
         exact = mid + direction * (Fraction(nxt) - Fraction(x)) / 2**k
         num, den = exact.numerator, exact.denominator  # den is a power of two
@@ -486,10 +486,14 @@ class TestProgramStructure:
         assert fragment in assert_one_line_error(info)
 
     def test_bad_latencies_and_constants(self):
-        """Non-numeric latencies and constants raise ProgramError, like bad cost weights."""
+        """Non-numeric latencies and constants, and weights that are not mappings, raise ProgramError."""
         p = parse("v = add x 1")
         with pytest.raises(ProgramError, match="latencies must be non-negative numbers"):
             p.latency({"add": "3"})
+        with pytest.raises(ProgramError, match="latencies must be a mapping"):
+            p.latency(["add"])
+        with pytest.raises(ProgramError, match="cost weights must be a mapping"):
+            p.cost(["add"])
         with pytest.raises(ProgramError, match="with_constants: a value is not a number"):
             p.with_constants(["one"])
 
@@ -511,3 +515,15 @@ class TestProgramStructure:
         p = parse(text)
         assert len(p.instrs) == 20_000 and p.ops == 20_000
         assert parse(p.to_text()) == p
+
+    def test_expression_of_a_doubling_program_is_refused(self):
+        """expression() of 60 ops that each use the previous value twice (2^60 characters) raises ProgramError."""
+        text = "v0 = add x x\n" + "".join(f"v{i} = mul v{i - 1} v{i - 1}\n" for i in range(1, 60))
+        with pytest.raises(ProgramError) as info:
+            parse(text).expression()
+        assert "too large to show as one expression" in assert_one_line_error(info)
+
+    def test_expression_skips_dead_instructions(self):
+        """A huge dead sub-computation does not stop expression() of a small live one."""
+        text = "v0 = add x x\n" + "".join(f"v{i} = mul v{i - 1} v{i - 1}\n" for i in range(1, 60))
+        assert parse(text + "out = sqrt x\n").expression() == "sqrt(x)"
