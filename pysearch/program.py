@@ -8,10 +8,14 @@ arrays the Rust evaluator takes. Semantics are specified in ``docs/program-forma
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import re
+import reprlib
+import struct
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
@@ -57,6 +61,36 @@ OPCODE: dict[str, int] = {op.name: i for i, op in enumerate(OPS)}
 
 _KEYWORDS = frozenset({"dtype", "inputs", "return", "inf", "nan"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: Tokens on a line are separated by ASCII spaces and tabs only.
+_BLANKS = re.compile(r"[ \t]+")
+#: Outside comments a program is printable ASCII, spaces and tabs; this finds anything else.
+_NOT_ASCII_CODE = re.compile(r"[^\t\x20-\x7e]")
+#: Numeric literals are ASCII only (Python's float() would also take Unicode digits such as '٣').
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_HEXFLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
+#: Every NaN literal gives the one canonical (positive, quiet) NaN, so printing and parsing agree bit for bit.
+_SPECIALS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan, "+nan": math.nan,
+             "-nan": math.nan}
+
+#: Largest JSON document (in characters) :meth:`Program.from_json` reads; a program is far smaller.
+MAX_JSON_CHARS = 1_000_000
+#: Longest integer (in digits) a program JSON document may hold; its numbers are small.
+MAX_JSON_INT_DIGITS = 100
+
+#: Longest infix form :meth:`Program.expression` builds (sharing can double it with each op).
+MAX_EXPRESSION_CHARS = 100_000
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 3
+
+
+def _show(value: object) -> str:
+    """A short ``repr`` of a user's value for one-line error messages (long or deep values elided)."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) else f"<a {type(value).__name__}>"
 
 
 class ProgramError(ValueError):
@@ -107,7 +141,7 @@ class Instr:
 
 
 def _bits64(v: float) -> int:
-    return int(np.array(v, dtype=np.float64).view(np.uint64))
+    return struct.unpack("<Q", struct.pack("<d", v))[0]
 
 
 _FLT_MAX = float(np.finfo(np.float32).max)
@@ -142,24 +176,67 @@ def format_const(v: float, dtype: str) -> str:
         text = repr(float(v))
     if text.endswith("."):
         text = text[:-1]
-    if _bits64(round_to_dtype(float(text), dtype)) == _bits64(v):
+    if _bits64(parse_literal(text, dtype)) == _bits64(v):
         return text
     return float(v).hex()
 
 
 def parse_literal(token: str, dtype: str) -> float:
-    """Parse a numeric literal token and round it once to ``dtype``; raise ``ProgramError``."""
-    t = token.strip()
-    try:
-        if re.fullmatch(r"[+-]?0[xX].*", t):
-            v = float.fromhex(t)
-        else:
-            if not re.fullmatch(r"[+-]?(inf|nan|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)", t):
-                raise ValueError
-            v = float(t)
-    except ValueError:
-        raise ProgramError(f"not a name or a number: {token!r}") from None
+    """Parse a numeric literal token and round it once to ``dtype``; raise ``ProgramError``.
+
+    Literals are ASCII: decimal, hex-float, ``inf`` and ``nan`` (with an optional sign). The
+    result is the literal's exact value rounded once (IEEE round-to-nearest-even) to ``dtype``:
+    a magnitude past the largest finite value rounds to ±inf, a tiny one to ±0 or a subnormal.
+    """
+    t = token.strip(" \t")
+    if t in _SPECIALS:
+        return round_to_dtype(_SPECIALS[t], dtype)
+    if _DECIMAL.fullmatch(t):
+        v = float(t)  # correctly rounded to float64; overflow gives ±inf, underflow ±0
+    elif _HEXFLOAT.fullmatch(t):
+        try:
+            v = float.fromhex(t)  # correctly rounded to float64
+        except OverflowError:  # fromhex raises where float() of a decimal gives ±inf
+            v = -math.inf if t.startswith("-") else math.inf
+    else:
+        raise ProgramError(f"not a name or a number: {_show(token)}")
+    if dtype == "float32" and _is_float32_midpoint(v):
+        # Rounding to float64 then to float32 errs only when the first rounding lands exactly on a
+        # float32 midpoint: then the literal's exact value decides. Moving v one float64 step
+        # toward it (off the midpoint) makes the float32 rounding the once-rounded result; an
+        # exact midpoint stays and ties to even.
+        side = _exact_side(t, v)
+        if side:
+            v = math.nextafter(v, math.inf if side > 0 else -math.inf)
     return round_to_dtype(v, dtype)
+
+
+def _is_float32_midpoint(v: float) -> bool:
+    """True when the float64 ``v`` lies exactly halfway between two adjacent float32 values."""
+    a = abs(v)
+    if not a < 2.0**128:  # past the last float32 binade (or NaN): rounds to inf regardless
+        return False
+    if a >= 2.0**-126:  # float32 normal: 24 of float64's 53 bits kept; the 29 dropped are exactly 1000...
+        return _bits64(v) & 0x1FFFFFFF == 0x10000000
+    m = a * 2.0**150  # float32 subnormal: an odd multiple of half the smallest subnormal (exact scaling)
+    return m == math.floor(m) and int(m) % 2 == 1
+
+
+def _exact_side(literal: str, v: float) -> int:
+    """Sign of (exact value of the decimal or hex-float ``literal``) - ``v``, for finite ``v``."""
+    if _HEXFLOAT.fullmatch(literal):
+        sign = -1 if literal.startswith("-") else 1
+        body = literal.lstrip("+-")[2:]
+        mant, _, exp = body.replace("P", "p").partition("p")
+        whole, _, frac = mant.partition(".")
+        digits = (whole + frac).lstrip("0")
+        e2 = int(exp.lstrip("+-").lstrip("0") or "0") * (-1 if exp.startswith("-") else 1) - 4 * len(frac)
+        m = int(digits or "0", 16)  # base 16: no limit on the number of digits
+        exact = sign * (Fraction(m) * 2**e2 if e2 >= 0 else Fraction(m, 2**-e2))
+        approx = Fraction(v)
+    else:  # Decimal(str) and Decimal(float) are exact, and so is comparing two Decimals
+        exact, approx = decimal.Decimal(literal), decimal.Decimal(v)
+    return (exact > approx) - (exact < approx)
 
 
 @dataclass
@@ -177,7 +254,13 @@ class Program:
     names: list[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.inputs, str) or not isinstance(self.inputs, Iterable):
+            raise ProgramError(f"inputs must be a sequence of names, not {_show(self.inputs)}")
+        if not isinstance(self.instrs, Iterable):
+            raise ProgramError(f"instrs must be a sequence of Instr, not {type(self.instrs).__name__}")
         self.inputs = tuple(self.inputs)
+        self.instrs = list(self.instrs)
+        self._check_types()
         if self.dtype == "float32":  # constants hold dtype values: round any that are not
             self.instrs = [
                 ins if all(a.kind != "const" or _is_float32(a.value) for a in ins.args)
@@ -192,8 +275,28 @@ class Program:
         self.validate()
 
     # ----------------------------------------------------------------- checks
+    def _check_types(self) -> None:
+        """Raise ``ProgramError`` unless the fields hold the types the other checks assume."""
+        if not isinstance(self.inputs, tuple) or not all(isinstance(n, str) for n in self.inputs):
+            raise ProgramError(f"inputs must be a tuple of str names, not {_show(self.inputs)}")
+        if not isinstance(self.dtype, str):
+            raise ProgramError(f"unknown dtype {_show(self.dtype)}; expected one of {DTYPES}")
+        for i, ins in enumerate(self.instrs):
+            if not isinstance(ins, Instr) or not isinstance(ins.op, str) or not isinstance(ins.args, tuple):
+                raise ProgramError(f"instruction {i + 1}: {_show(ins)} is not an Instr(op: str, args: tuple)")
+            for a in ins.args:
+                if not isinstance(a, Ref):
+                    raise ProgramError(f"instruction {i + 1}: operand {_show(a)} is not a Ref")
+                if a.kind == "const" and not isinstance(a.value, float):
+                    raise ProgramError(f"instruction {i + 1}: constant {_show(a.value)} is not a float")
+                if a.kind != "const" and (type(a.index) is not int):
+                    raise ProgramError(f"instruction {i + 1}: operand index {_show(a.index)} is not an int")
+        if self.output is not None and type(self.output) is not int:
+            raise ProgramError(f"output index {_show(self.output)} is not an int")
+
     def validate(self) -> None:
         """Raise ``ProgramError`` unless every instruction is well formed and acyclic."""
+        self._check_types()
         if self.dtype not in DTYPES:
             raise ProgramError(f"unknown dtype {self.dtype!r}; expected one of {DTYPES}")
         if not self.inputs:
@@ -253,6 +356,8 @@ class Program:
     def cost(self, weights: Mapping[str, float] | None = None) -> float:
         """Sum of op weights over live instructions (default weights from :data:`OPS`)."""
         w = {op.name: op.cost for op in OPS}
+        if weights is not None and not isinstance(weights, Mapping):
+            raise ProgramError(f"cost weights must be a mapping of op name to weight, not {_show(weights)}")
         if weights:
             unknown = set(weights) - set(w)
             if unknown:
@@ -266,10 +371,15 @@ class Program:
     def latency(self, latencies: Mapping[str, float] | None = None) -> float:
         """Critical-path latency (cycles) from inputs/constants to the output."""
         lat = {op.name: op.latency for op in OPS}
+        if latencies is not None and not isinstance(latencies, Mapping):
+            raise ProgramError(f"latencies must be a mapping of op name to cycles, not {_show(latencies)}")
         if latencies:
             unknown = set(latencies) - set(lat)
             if unknown:
                 raise ProgramError(f"unknown op(s) in latencies: {sorted(unknown)}")
+            bad = {k: v for k, v in latencies.items() if not (isinstance(v, (int, float)) and v >= 0)}
+            if bad:
+                raise ProgramError(f"latencies must be non-negative numbers: {_show(bad)}")
             lat.update(latencies)
         ready: list[float] = []
         for ins in self.instrs:
@@ -323,9 +433,12 @@ class Program:
         if len(values) != n_const:
             which = "too few" if len(values) < n_const else "too many"
             raise ProgramError(f"with_constants: {which} values (the program has {n_const} constants, got {len(values)})")
-        it = iter(values)
+        try:
+            it = iter([float(v) for v in values])
+        except (TypeError, ValueError) as e:
+            raise ProgramError(f"with_constants: a value is not a number ({e})") from None
         new = [
-            Instr(ins.op, tuple(Ref.const(round_to_dtype(float(next(it)), self.dtype)) if a.kind == "const" else a
+            Instr(ins.op, tuple(Ref.const(round_to_dtype(next(it), self.dtype)) if a.kind == "const" else a
                                 for a in ins.args))
             for ins in self.instrs
         ]
@@ -373,7 +486,8 @@ class Program:
         return self.to_text()
 
     def expression(self) -> str:
-        """The program as one infix expression (shared values repeated), for display."""
+        """The program as one infix expression (shared values repeated), for display; raise
+        ``ProgramError`` beyond :data:`MAX_EXPRESSION_CHARS` characters."""
         memo: dict[int, str] = {}
         infix = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
@@ -384,8 +498,15 @@ class Program:
                 return format_const(a.value, self.dtype)
             return memo[a.index]
 
-        for i, ins in enumerate(self.instrs):
+        for i, (ins, live) in enumerate(zip(self.instrs, self.live())):
+            if not live:
+                continue
             args = [ref(a) for a in ins.args]
+            if sum(map(len, args)) > MAX_EXPRESSION_CHARS:  # shared values repeat: length can double per op
+                raise ProgramError(
+                    f"the program is too large to show as one expression (over {MAX_EXPRESSION_CHARS} "
+                    "characters); show its text form instead"
+                )
             if ins.op in infix:
                 memo[i] = f"({args[0]} {infix[ins.op]} {args[1]})"
             elif ins.op == "neg":
@@ -412,26 +533,46 @@ class Program:
         return json.dumps(self.to_json_obj(), indent=2)
 
     @staticmethod
-    def from_json(doc: Union[str, Mapping]) -> "Program":
-        """Read the JSON form (a string or a parsed dict); raise ``ProgramError`` if invalid."""
-        if isinstance(doc, str):
+    def from_json(doc: Union[str, bytes, Mapping]) -> "Program":
+        """Read the JSON form (a string, UTF-8 bytes or a parsed dict).
+
+        Any malformed or inconsistent document raises ``ProgramError`` (a ``ValueError``) with a
+        one-line message: bad JSON, documents over :data:`MAX_JSON_CHARS`, deep nesting,
+        ``NaN``/``Infinity`` tokens, duplicate keys, huge integers, wrong field types, a bad text.
+        """
+        if isinstance(doc, (bytes, bytearray)):
+            if len(doc) > MAX_JSON_CHARS:
+                raise ProgramError(f"program JSON is {len(doc)} bytes; the limit is {MAX_JSON_CHARS}")
             try:
-                doc = json.loads(doc)
-            except json.JSONDecodeError as e:
-                raise ProgramError(f"program JSON is malformed: {e}") from None
+                doc = bytes(doc).decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ProgramError(f"program JSON is not UTF-8: {e}") from None
+        if isinstance(doc, str):
+            doc = load_json_text(doc, "program JSON")
         if not isinstance(doc, Mapping):
-            raise ProgramError("program JSON must be an object")
-        if doc.get("schema") != SCHEMA_VERSION:
-            raise ProgramError(
-                f"program JSON has schema {doc.get('schema')!r}; this pysearch reads schema {SCHEMA_VERSION}"
-            )
-        if "text" not in doc or not isinstance(doc["text"], str):
+            raise ProgramError(f"program JSON must be an object, not {_json_type(doc)}")
+        schema = doc.get("schema")
+        if type(schema) is not int or schema != SCHEMA_VERSION:  # not True, 1.0 or "1"
+            raise ProgramError(f"program JSON has schema {_show(schema)}; this pysearch reads schema {SCHEMA_VERSION}")
+        if not isinstance(doc.get("text"), str):
             raise ProgramError("program JSON lacks a 'text' string")
-        p = parse(doc["text"])
-        if "inputs" in doc and tuple(doc["inputs"]) != p.inputs:
-            raise ProgramError(f"program JSON inputs {doc['inputs']!r} disagree with its text ({list(p.inputs)!r})")
-        if "dtype" in doc and doc["dtype"] != p.dtype:
-            raise ProgramError(f"program JSON dtype {doc['dtype']!r} disagrees with its text ({p.dtype!r})")
+        for key in ("ops", "cost", "latency"):  # informational, recomputed; but numbers if present
+            v = doc.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ProgramError(f"program JSON {key!r} must be a number, not {_json_type(v)}")
+        inputs, dtype = doc.get("inputs"), doc.get("dtype")
+        if "inputs" in doc and not (isinstance(inputs, (list, tuple)) and all(isinstance(n, str) for n in inputs)):
+            raise ProgramError(f"program JSON 'inputs' must be a list of names, not {_show(inputs)}")
+        if "dtype" in doc and not isinstance(dtype, str):
+            raise ProgramError(f"program JSON 'dtype' must be a string, not {_show(dtype)}")
+        try:
+            p = parse(doc["text"])
+        except ProgramError as e:
+            raise ProgramError(f"program JSON 'text': {e}") from None
+        if "inputs" in doc and tuple(inputs) != p.inputs:
+            raise ProgramError(f"program JSON inputs {_show(list(inputs))} disagree with its text ({list(p.inputs)!r})")
+        if "dtype" in doc and dtype != p.dtype:
+            raise ProgramError(f"program JSON dtype {_show(dtype)} disagrees with its text ({p.dtype!r})")
         return p
 
     # --------------------------------------------------------- compile
@@ -494,6 +635,49 @@ def _remap(a: Ref, remap: Mapping[int, int]) -> Ref:
     return Ref.val(remap[a.index]) if a.kind == "value" else a
 
 
+def _json_type(value: object) -> str:
+    """How a JSON value's type reads in an error message."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+             int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ProgramError(f"key {_show(key)} appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+def _json_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise ProgramError(f"an integer of {len(digits.lstrip('-'))} digits (at most {MAX_JSON_INT_DIGITS})")
+    return int(digits)
+
+
+def _json_constant(token: str) -> float:
+    raise ProgramError(f"{token} is not a JSON value")
+
+
+def load_json_text(text: str, what: str = "JSON") -> object:
+    """Strict JSON for files users load: one document of at most :data:`MAX_JSON_CHARS`
+    characters, no ``NaN``/``Infinity``, no duplicate keys, no integer over
+    :data:`MAX_JSON_INT_DIGITS` digits; anything else raises ``ProgramError`` whose one-line
+    message starts with ``what`` (deep nesting included, never ``RecursionError``)."""
+    if len(text) > MAX_JSON_CHARS:
+        raise ProgramError(f"{what} is {len(text)} characters; the limit is {MAX_JSON_CHARS}")
+    try:
+        return json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int, parse_constant=_json_constant)
+    except ProgramError as e:
+        raise ProgramError(f"{what} is malformed: {e}") from None
+    except RecursionError:
+        raise ProgramError(f"{what} is nested too deeply") from None
+    except ValueError as e:  # json.JSONDecodeError, or anything else the decoder rejects
+        raise ProgramError(f"{what} is malformed: {e}") from None
+
+
 def parse(text: str) -> Program:
     """Parse the text form; raise ``ProgramError`` naming the line and the problem."""
     if not isinstance(text, str):
@@ -506,12 +690,22 @@ def parse(text: str) -> Program:
     output: int | None = None
     seen_dtype = seen_inputs = False
 
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
+    # Lines end at "\n" only (str.splitlines would also split at U+2028, U+0085, "\r", ... even
+    # inside a comment); a "\r" just before the "\n" is dropped, so CRLF files read the same.
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        code = raw.removesuffix("\r").split("#", 1)[0]
+        line = code.strip(" \t")
         if not line:
             continue
         where = f"line {lineno}"
-        toks = line.replace("=", " = ").split()
+        bad = _NOT_ASCII_CODE.search(code)
+        if bad:
+            ch = bad.group()
+            raise ProgramError(
+                f"{where}, column {bad.start() + 1}: character {ch!r} (U+{ord(ch):04X}) is not allowed; "
+                "outside comments a program is ASCII"
+            )
+        toks = _BLANKS.split(line.replace("=", " = ").strip(" \t"))
         if output is not None:
             raise ProgramError(f"{where}: nothing may follow 'return'")
         if toks[0] == "dtype" and "=" not in toks:
@@ -524,10 +718,10 @@ def parse(text: str) -> Program:
         if toks[0] == "inputs" and "=" not in toks:
             if header_done or seen_inputs:
                 raise ProgramError(f"{where}: 'inputs' must come once, before the first instruction")
-            inputs = tuple(n.strip() for n in line[len("inputs"):].split(","))
+            inputs = tuple(n.strip(" \t") for n in line[len("inputs"):].split(","))
             for n in inputs:
                 if not _IDENT.match(n) or n in _KEYWORDS or n in OP_BY_NAME:
-                    raise ProgramError(f"{where}: bad input name {n!r}")
+                    raise ProgramError(f"{where}: bad input name {_show(n)}")
             if len(set(inputs)) != len(inputs):
                 raise ProgramError(f"{where}: duplicate input names")
             seen_inputs = True
@@ -540,19 +734,19 @@ def parse(text: str) -> Program:
                 raise ProgramError(f"{where}: expected 'return NAME'")
             ref = names.get(toks[1])
             if ref is None or ref.kind != "value":
-                raise ProgramError(f"{where}: 'return {toks[1]}' names no instruction defined above")
+                raise ProgramError(f"{where}: 'return {_show(toks[1])[1:-1]}' names no instruction defined above")
             output = ref.index
             continue
         if len(toks) < 3 or toks[1] != "=":
-            raise ProgramError(f"{where}: expected 'NAME = OP ARG...', got {line!r}")
+            raise ProgramError(f"{where}: expected 'NAME = OP ARG...', got {_show(line)}")
         name, op, arg_toks = toks[0], toks[2], toks[3:]
         if not _IDENT.match(name) or name in _KEYWORDS or name in OP_BY_NAME:
-            raise ProgramError(f"{where}: {name!r} cannot name a value")
+            raise ProgramError(f"{where}: {_show(name)} cannot name a value")
         if name in names:
-            raise ProgramError(f"{where}: {name!r} is already defined (programs are single-assignment)")
+            raise ProgramError(f"{where}: {_show(name)} is already defined (programs are single-assignment)")
         info = OP_BY_NAME.get(op)
         if info is None:
-            raise ProgramError(f"{where}: unknown op {op!r}; known ops: {', '.join(OP_BY_NAME)}")
+            raise ProgramError(f"{where}: unknown op {_show(op)}; known ops: {', '.join(OP_BY_NAME)}")
         if info.float64_only and dtype != "float64":
             raise ProgramError(f"{where}: op {op!r} is only for float64 programs")
         if len(arg_toks) != info.arity:
@@ -562,7 +756,7 @@ def parse(text: str) -> Program:
             if t in names:
                 args.append(names[t])
             elif _IDENT.match(t) and t not in ("inf", "nan"):
-                raise ProgramError(f"{where}: {t!r} is not defined above (no forward references)")
+                raise ProgramError(f"{where}: {_show(t)} is not defined above (no forward references)")
             else:
                 try:
                     args.append(Ref.const(parse_literal(t, dtype)))
