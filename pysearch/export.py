@@ -25,7 +25,7 @@ import keyword
 import math
 import re
 import symtable
-from functools import cache, lru_cache
+from functools import cache
 from typing import Mapping, Sequence
 
 import numpy as np

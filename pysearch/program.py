@@ -20,6 +20,8 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from pysearch.fileio import JSONFileError, loads_json
+
 SCHEMA_VERSION = 1
 DTYPES = ("float32", "float64")
 
@@ -74,8 +76,6 @@ _SPECIALS = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.n
 
 #: Largest JSON document (in characters) :meth:`Program.from_json` reads; a program is far smaller.
 MAX_JSON_CHARS = 1_000_000
-#: Longest integer (in digits) a program JSON document may hold; its numbers are small.
-MAX_JSON_INT_DIGITS = 100
 
 #: Longest infix form :meth:`Program.expression` builds (sharing can double it with each op).
 MAX_EXPRESSION_CHARS = 100_000
@@ -642,40 +642,13 @@ def _json_type(value: object) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _json_object(pairs: list[tuple[str, object]]) -> dict:
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ProgramError(f"key {_show(key)} appears twice in one object")
-        obj[key] = value
-    return obj
-
-
-def _json_int(digits: str) -> int:
-    if len(digits.lstrip("-")) > MAX_JSON_INT_DIGITS:
-        raise ProgramError(f"an integer of {len(digits.lstrip('-'))} digits (at most {MAX_JSON_INT_DIGITS})")
-    return int(digits)
-
-
-def _json_constant(token: str) -> float:
-    raise ProgramError(f"{token} is not a JSON value")
-
-
 def load_json_text(text: str, what: str = "JSON") -> object:
-    """Strict JSON for files users load: one document of at most :data:`MAX_JSON_CHARS`
-    characters, no ``NaN``/``Infinity``, no duplicate keys, no integer over
-    :data:`MAX_JSON_INT_DIGITS` digits; anything else raises ``ProgramError`` whose one-line
-    message starts with ``what`` (deep nesting included, never ``RecursionError``)."""
-    if len(text) > MAX_JSON_CHARS:
-        raise ProgramError(f"{what} is {len(text)} characters; the limit is {MAX_JSON_CHARS}")
+    """Strict JSON (:func:`pysearch.fileio.loads_json`) of at most :data:`MAX_JSON_CHARS` characters;
+    any problem raises ``ProgramError`` whose one-line message starts with ``what``."""
     try:
-        return json.loads(text, object_pairs_hook=_json_object, parse_int=_json_int, parse_constant=_json_constant)
-    except ProgramError as e:
-        raise ProgramError(f"{what} is malformed: {e}") from None
-    except RecursionError:
-        raise ProgramError(f"{what} is nested too deeply") from None
-    except ValueError as e:  # json.JSONDecodeError, or anything else the decoder rejects
-        raise ProgramError(f"{what} is malformed: {e}") from None
+        return loads_json(text, what, max_chars=MAX_JSON_CHARS)
+    except JSONFileError as e:
+        raise ProgramError(str(e)) from None
 
 
 def parse(text: str) -> Program:

@@ -515,7 +515,7 @@ def test_cli_export_single_program_files(tmp_path, capsys):
     "content, message",
     [
         (json.dumps(dict(FRONT, schema=2)), "schema 2"),
-        ("{not json", "not valid JSON"),
+        ("{not json", "is malformed"),
         (json.dumps(dict(FRONT, programs=[])), "no programs"),
         ("v1 = frob x\n", "unknown op"),
     ],

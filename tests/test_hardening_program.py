@@ -527,3 +527,18 @@ class TestProgramStructure:
         """A huge dead sub-computation does not stop expression() of a small live one."""
         text = "v0 = add x x\n" + "".join(f"v{i} = mul v{i - 1} v{i - 1}\n" for i in range(1, 60))
         assert parse(text + "out = sqrt x\n").expression() == "sqrt(x)"
+
+
+class TestJsonFilesThroughTheCli:
+    @pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"a": 1, "a": 2}', '{"x": NaN}',
+                                      '{"n": ' + "9" * 5000 + "}"])
+    def test_verify_and_export_refuse_bad_json_files_in_one_line(self, tmp_path, capsys, text):
+        """A malformed JSON file given to verify or export is one line naming the file, exit 2, never a traceback."""
+        path = tmp_path / "bad.json"
+        path.write_text("{" + text[1:] if text.startswith("{") else "{\"p\": " + text + "}", encoding="utf-8")
+        for argv in (["verify", str(path), "--target", "exp2", "--domain", "0", "1"],
+                     ["export", str(path), "--lang", "c"]):
+            rc = main(argv)
+            err = capsys.readouterr().err
+            assert rc == 2, argv
+            assert len(err.strip().splitlines()) == 1 and str(path) in err, err

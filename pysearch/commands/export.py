@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 from pysearch import library
 from pysearch.cli import UserError
 from pysearch.export import LANGUAGES, export, export_many, reserved_reason
-from pysearch.fileio import write_text_atomic
+from pysearch.fileio import read_json, write_text_atomic
 from pysearch.program import SCHEMA_VERSION, Program, ProgramError, parse
 
 _ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -53,12 +52,7 @@ def register(subparsers) -> None:
 
 
 def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file") from None
+    return read_json(path)
 
 
 def _check_front(doc: dict, path: Path) -> list[dict]:

@@ -9,10 +9,10 @@ cached there when the run did not write them (e.g. ``--no-baselines``, ``--no-pl
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..cli import UserError
+from ..fileio import read_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     ck = d / CHECKPOINT_NAME
     if ck.exists():
         try:
-            doc = json.loads(ck.read_text(encoding="utf-8"))
+            doc = read_json(ck)
             info = f" | generation {doc.get('generation')} | {float(doc.get('elapsed_s', 0.0)):.0f} s"
         except (ValueError, TypeError):
             info = " | checkpoint unreadable"

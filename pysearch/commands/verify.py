@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..cli import UserError
+from ..fileio import loads_json
 
 CLAIM_TOLERANCE = 1e-9  # relative slack when comparing a re-measured bound with the claimed one
 
@@ -46,10 +47,7 @@ def _load_source(source: str):
         text = path.read_text(encoding="utf-8")
         stripped = text.lstrip()
         if stripped.startswith("{"):
-            try:
-                doc = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{source} is not valid JSON ({e})") from None
+            doc = loads_json(text, source)
             if isinstance(doc, dict) and "programs" in doc:
                 front = read_front(path)
                 return front, [e.program for e in front.programs]

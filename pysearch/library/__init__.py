@@ -21,7 +21,6 @@ float32 first. Outside its domain a function's error is not bounded.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import loads_json
 from ..program import Program, parse
 
 SCHEMA = 1
@@ -139,7 +139,7 @@ def _load_all() -> dict[str, LibraryFunction]:
     data = resources.files(__name__).joinpath("data")
     for entry in sorted(data.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
-            fn = _from_json(json.loads(entry.read_text(encoding="utf-8")), entry.name)
+            fn = _from_json(loads_json(entry.read_text(encoding="utf-8"), entry.name), entry.name)
             if fn.name in out:
                 raise ValueError(f"duplicate library function {fn.name!r}")
             out[fn.name] = fn

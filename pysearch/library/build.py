@@ -10,7 +10,6 @@ program, then verified on every float32 (all 2^32 patterns but NaNs).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import write_json_atomic
+from ..fileio import read_json, write_json_atomic
 from ..program import Program, parse
 from ..search.constants import ConstantBatch, FitSample, lawson, tune_float32, ulp_of
 from ..search.front import read_front
@@ -255,7 +254,7 @@ def from_run(name: str, run_dir: Path, command: str | None) -> dict:
         e = front.best()
     except ValueError:  # nothing met the run's bound: ship the most accurate program
         e = min(front.programs, key=lambda p: (p.max_ulp, p.cost))
-    ck = json.loads((run_dir / "checkpoint.json").read_text())
+    ck = read_json(run_dir / "checkpoint.json")
     cfg = ck["config"]
     how = command or (
         f"pysearch search {cfg['target']} --domain {cfg['domain'][0]!r} {cfg['domain'][1]!r}"

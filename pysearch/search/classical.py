@@ -7,7 +7,6 @@ baselines are the strong classical choice, not naive roundings.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..fileio import write_json_atomic
+from ..fileio import read_json, write_json_atomic
 from ..program import Program, parse
 from .constants import FitSample, tune_float32
 from .plot import BaselinePoint
@@ -95,7 +94,7 @@ def read_baselines(directory: Path | str, target: str, domain: Sequence[float],
     file is absent, unreadable, of another schema or for another target or domain."""
     path = Path(directory) / BASELINES_NAME
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = read_json(path)
         if not (isinstance(doc, dict) and doc.get("schema") == BASELINES_SCHEMA and doc.get("target") == target
                 and [float(v) for v in doc.get("domain", [])] == [float(v) for v in domain]):
             return None
