@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..fileio import write_json_atomic
 from .fields import (FieldError, load_json_document, need_dict, need_float, need_int, need_items, need_keys,
-                     need_list, need_str)
+                     need_str)
 
 CHECKPOINT_SCHEMA = 1
 CHECKPOINT_KIND = "pysearch-search-checkpoint"

@@ -655,7 +655,7 @@ class Search:
             return float(np.mean(self.verify_seconds))
         return self.calibrate()
 
-    def calibrate(self, chunks: int = 8, chunk_points: int = 1 << 18) -> float:
+    def calibrate(self, chunks: int = 64, chunk_points: int = 1 << 15) -> float:
         """Estimate the seconds one verification (polish, screen, exhaustive check) takes, by timing.
 
         The exhaustive check of a ``max_instrs``-long program is timed on ``chunks`` runs of
