@@ -327,11 +327,11 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
         search = Search.from_checkpoint(ck)
         _adopt_front_file(search, out, console)
         budget, generations = _resume_limits(args, search, budget)
-        console.print(f"resuming {out} at generation {search.generation}", highlight=False)
+        _say(console, f"resuming {out} at generation {search.generation}")
     else:
         for name in (CHECKPOINT_NAME, "front.json"):
             if (out / name).exists():
-                hint = "pass --resume to continue it, or" if name == CHECKPOINT_NAME else "pysearch never overwrites one;"
+                hint = "pass --resume to continue it, or" if name == CHECKPOINT_NAME else "runs are never overwritten;"
                 raise UserError(f"{out} already holds a run ({name}); {hint} choose another --out")
         generations = args.generations
         if budget is None and generations is None:
@@ -349,7 +349,7 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
             search = Search(cfg)
         search.limits = {"budget_s": budget, "generations": generations}
         for line in search.corrections:
-            console.print(f"warning: {line}; the front reports the verified figure", highlight=False)
+            _say(console, f"warning: {line}; the front reports the verified figure")
         run_budget = budget
         if budget is not None:
             # leave time for writing the outputs (classical baselines are measured once per run dir)
@@ -359,7 +359,7 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
             run_budget = max(budget - slack, budget * 0.5)
             _plan_budget(search, budget, run_budget, console)  # before anything is saved
         if not args.resume:
-            console.print(f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}", highlight=False)
+            _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}")
         save(search)
         generation0 = search.generation
         with Progress(search, console) as progress:
@@ -373,26 +373,28 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
         code = 143 if isinstance(e, Terminated) else 130
         if search is not None:
             save(search)
-            console.print(
-                f"{'terminated' if code == 143 else 'interrupted'}: checkpoint of generation {search.generation} "
-                f"saved in {out}; continue with: {resume_command(search, out)}", highlight=False,
-            )
+            _say(console, f"{'terminated' if code == 143 else 'interrupted'}: checkpoint of generation "
+                          f"{search.generation} saved in {out}; continue with: {resume_command(search, out)}")
         else:
-            console.print("interrupted before the first generation; nothing saved", highlight=False)
+            _say(console, "interrupted before the first generation; nothing saved")
         return code
     console.print(verified_table(final, title=f"verified front ({out / 'front.json'})"))
     if search.generation == 0:
-        console.print("warning: no generation ran within the budget; this front is the first random population's, "
-                      "not a search result (give a longer --budget)", highlight=False)
+        _say(console, "warning: no generation ran within the budget; this front is the first random population's, "
+                      "not a search result (give a longer --budget)")
     elif search.generation == generation0:
-        console.print("warning: no new generation ran within the budget (give a longer --budget)", highlight=False)
+        _say(console, "warning: no new generation ran within the budget (give a longer --budget)")
     if search.final_skipped:
-        console.print(f"note: the final check left {search.final_skipped} candidate(s) unverified for lack of time",
-                      highlight=False)
+        _say(console, f"note: the final check left {search.final_skipped} candidate(s) unverified for lack of time")
     if not final:
-        console.print("no program was verified; run longer (--budget) or relax --max-ulp", highlight=False)
+        _say(console, "no program was verified; run longer (--budget) or relax --max-ulp")
     print(out / "front.json", file=sys.stdout)
     return 0
+
+
+def _say(console, line: str) -> None:
+    """One plain line on the console: no markup (paths may hold brackets), never wrapped (commands stay whole)."""
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _plan_budget(search, budget: float, run_budget: float, console) -> None:
@@ -410,7 +412,7 @@ def _plan_budget(search, budget: float, run_budget: float, console) -> None:
             f"use --budget {format_duration(need)} or more")
     if plan.final_verifications < plan.wanted:
         full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + (budget - run_budget))
-        console.print(
+        _say(
+            console,
             f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates "
-            f"at the end (about {plan.verify_s:.1f} s each); --budget {format_duration(full)} verifies all",
-            highlight=False)
+            f"at the end (about {plan.verify_s:.1f} s each); --budget {format_duration(full)} verifies all")

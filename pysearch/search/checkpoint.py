@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..fileio import write_json_atomic
-from .fields import (FieldError, load_json_document, need_dict, need_float, need_int, need_items, need_keys,
+from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
                      need_str)
 
 CHECKPOINT_SCHEMA = 1
@@ -124,10 +124,10 @@ def validate_checkpoint(doc: object) -> dict:
     need_float(doc.get("elapsed_s", 0.0), "elapsed_s", 0.0, 1e10)
     need_items(doc.get("logbook", []), "logbook", _check_log_record, MAX_PROGRAMS)
     for k, v in need_dict(doc.get("cache", {}), "cache").items():
-        program(v, f"cache.{k[:40]}")
+        program(v, member("cache", k))
     need_dict(doc.get("verify_cache", {}), "verify_cache")  # written by older versions; not trusted, not read
     for k, v in need_dict(doc.get("screen_cache", {}), "screen_cache").items():
-        need_float(v, f"screen_cache.{k[:40]}", 0.0, allow_null=True)
+        need_float(v, member("screen_cache", k), 0.0, allow_null=True)
     limits = need_dict(doc.get("limits", {}), "limits")
     need_keys(limits, "limits", (), ("budget_s", "generations"))
     need_float(limits.get("budget_s"), "limits.budget_s", 1e-3, 1e10, allow_null=True)

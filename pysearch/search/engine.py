@@ -678,7 +678,7 @@ class Search:
             timed = 0
             t0 = time.perf_counter()
             for a, b in spans:
-                xa, xb = (float(v) for v in _core.float32_from_keys(a, 1).tolist() + _core.float32_from_keys(b, 1).tolist())
+                xa, xb = float(_core.float32_from_keys(a, 1)[0]), float(_core.float32_from_keys(b, 1)[0])
                 pysearch.verify(prog, self.target, (xa, xb), exhaustive=True)
                 timed += b - a + 1
             checked = count if count <= MAX_EXHAUSTIVE else 1 << 22  # verify_candidate samples huge domains

@@ -25,9 +25,22 @@ class FieldError(ValueError):
     """A field of a loaded document is missing or holds a value of the wrong type or range."""
 
     def __init__(self, field: str, problem: str):
+        field, problem = _one_line(field), _one_line(problem)
         super().__init__(f"field {field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+def _one_line(text: str) -> str:
+    return text if "\n" not in text and "\r" not in text else json.dumps(text)[1:-1]
+
+
+def member(field: str, key: str) -> str:
+    """The name of ``field``'s member ``key`` (object keys are any string: shortened, newlines escaped)."""
+    short = key if len(key) <= 40 else key[:40] + "..."
+    if short.isidentifier():
+        return f"{field}.{short}" if field else short
+    return f"{field}[{json.dumps(short)}]"
 
 
 def load_json_document(path: Path, unreadable: str) -> Any:
@@ -52,7 +65,8 @@ def load_json_document(path: Path, unreadable: str) -> Any:
     except RecursionError:
         raise ValueError(unreadable.format(path=path, problem="nested too deeply")) from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, over-long integers, NaN literals
-        raise ValueError(unreadable.format(path=path, problem=str(e).splitlines()[0] if str(e) else "bad JSON")) from None
+        problem = str(e).splitlines()[0] if str(e) else "bad JSON"
+        raise ValueError(unreadable.format(path=path, problem=problem)) from None
 
 
 def _type_name(v: object) -> str:
@@ -125,9 +139,9 @@ def need_keys(d: dict, field: str, required: tuple[str, ...], optional: tuple[st
     """``d`` has every required key, and (unless ``optional`` is None) no key outside required + optional."""
     for k in required:
         if k not in d:
-            raise FieldError(f"{field}.{k}" if field else k, "is missing")
+            raise FieldError(member(field, k), "is missing")
     if optional is None:
         return
     unknown = sorted(set(d) - set(required) - set(optional))
     if unknown:
-        raise FieldError(f"{field}.{unknown[0]}" if field else unknown[0], "is not a known field")
+        raise FieldError(member(field, unknown[0]), "is not a known field")

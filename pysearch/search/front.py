@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 from ..fileio import write_json_atomic
 from ..program import OPS, Program, parse
-from .fields import (FieldError, load_json_document, need_dict, need_float, need_int, need_items, need_keys,
+from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
                      need_list, need_str)
 
 FRONT_SCHEMA = 1
@@ -247,6 +247,6 @@ def read_cost_weights(v: object, field: str) -> dict[str, float] | None:
     out = {}
     for k, w in need_dict(v, field).items():
         if k not in known:
-            raise FieldError(f"{field}.{k[:40]}", "is not an op")
-        out[k] = need_float(w, f"{field}.{k}", 0.0)
+            raise FieldError(member(field, k), "is not an op")
+        out[k] = need_float(w, member(field, k), 0.0)
     return out or None
