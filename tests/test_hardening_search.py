@@ -350,6 +350,14 @@ class TestCheckedFiles:
         code, _, err = run_cli(["show", str(tmp_path), "--no-plot"], capsys)
         assert code == 2 and str(tmp_path / "front.json") in err and len(err.strip().splitlines()) == 1
 
+    @pytest.mark.parametrize("text", ["[1, 2]", "[" * 200_000 + "]" * 200_000])
+    def test_show_with_broken_checkpoint(self, finished, tmp_path, capsys, text):
+        """show still prints the front of a run whose checkpoint is not an object or nested too deeply."""
+        run = copy_run(finished, tmp_path / "run")
+        (run / CHECKPOINT_NAME).write_text(text)
+        code, out, err = run_cli(["show", str(run), "--no-plot"], capsys)
+        assert code == 0 and "checkpoint unreadable" in out and "exhaustive" in out
+
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
