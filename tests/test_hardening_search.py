@@ -105,6 +105,24 @@ def finished(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def finished_late(tmp_path_factory) -> Path:
+    """A finished run whose every verified program comes from the final round (no round during the run)."""
+    out = tmp_path_factory.mktemp("late") / "run"
+    assert main(["search", "exp2", *NARROW, "--generations", "3", "--seed", "1", "--out", str(out), *FAST,
+                 "--verify-every", "100"]) == 0
+    return out
+
+
+def interrupt_now(monkeypatch) -> None:
+    """Make the next generation of any search raise KeyboardInterrupt before it starts."""
+
+    def step(self):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(Search, "step", step)
+
+
 def copy_run(src: Path, dst: Path) -> Path:
     dst.mkdir(parents=True)
     for name in (CHECKPOINT_NAME, "front.json"):
@@ -158,23 +176,23 @@ class TestRunDirectoryLock:
 
 # ------------------------------------------------------------------ item 2
 class TestFrontOnlyGrows:
-    def test_resumed_finished_run_interrupted_keeps_front(self, finished, tmp_path, capsys, monkeypatch):
+    def test_resumed_finished_run_interrupted_keeps_front(self, finished_late, tmp_path, capsys, monkeypatch):
         """Resuming a finished run and interrupting it keeps every program of its front (or a better one)."""
-        run = copy_run(finished, tmp_path / "run")
+        run = copy_run(finished_late, tmp_path / "run")
         before = json.loads((run / "front.json").read_text())["programs"]
-        assert before
-        interrupt_at(monkeypatch, 4)
+        assert before and not json.loads((run / CHECKPOINT_NAME).read_text())["front"]
+        interrupt_now(monkeypatch)
         code, _, err = run_cli(["search", "exp2", "--out", str(run), "--resume", "--generations", "10"], capsys)
         assert code == 130, err
         after = json.loads((run / "front.json").read_text())["programs"]
         assert all(dominated_or_kept(e, after) for e in before), (before, after)
 
-    def test_finished_front_survives_resume_without_front_json(self, finished, tmp_path, capsys, monkeypatch):
+    def test_finished_front_survives_resume_without_front_json(self, finished_late, tmp_path, capsys, monkeypatch):
         """The finished front is kept in the checkpoint itself, so it survives a lost front.json."""
-        run = copy_run(finished, tmp_path / "run")
+        run = copy_run(finished_late, tmp_path / "run")
         before = json.loads((run / "front.json").read_text())["programs"]
         (run / "front.json").unlink()
-        interrupt_at(monkeypatch, 4)
+        interrupt_now(monkeypatch)
         assert run_cli(["search", "exp2", "--out", str(run), "--resume", "--generations", "10"], capsys)[0] == 130
         after = json.loads((run / "front.json").read_text())["programs"]
         assert all(dominated_or_kept(e, after) for e in before)
