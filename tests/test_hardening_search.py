@@ -221,6 +221,16 @@ class TestFrontOnlyGrows:
         extra["cost"] = pysearch.parse(PLAIN).cost()
         assert dominated_or_kept(extra, after)
 
+    def test_resume_refuses_foreign_front_json(self, finished, tmp_path, capsys):
+        """A front.json of another run in the directory stops the resume with one line instead of being mixed in."""
+        run = copy_run(finished, tmp_path / "run")
+        doc = json.loads((run / "front.json").read_text())
+        doc["domain"] = [0.0, 1.0]
+        (run / "front.json").write_text(json.dumps(doc))
+        code, _, err = run_cli(["search", "exp2", "--out", str(run), "--resume", "--generations", "4"], capsys)
+        assert code == 2 and "belongs to another run" in err and len(err.strip().splitlines()) == 1
+        assert json.loads((run / "front.json").read_text()) == doc
+
     def test_adopted_program_enters_report(self):
         """Search.adopt_reported puts a verified program the evolution never saw into the reported front."""
         s = Search(SearchConfig(target="exp2", domain=NARROW_T, population=4, sample_size=64, seed=2))
@@ -513,6 +523,7 @@ class TestResumeLimits:
         run = copy_run(finished, tmp_path / "run")
         code, _, err = run_cli(["search", "exp2", "--out", str(run), "--resume"], capsys)
         assert code == 2 and "has run its 3 generations" in err and "--generations 6" in err
+        assert len(err.strip().splitlines()) == 1
 
     def test_sigterm_hint_keeps_generations(self, tmp_path, capsys, monkeypatch):
         """The hint after an interrupt carries the run's generation limit too."""

@@ -265,23 +265,28 @@ def format_duration(seconds: float) -> str:
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
 
 
-def _resume_limits(args: argparse.Namespace, search, budget: float | None) -> tuple[float | None, int | None]:
-    """The stopping limits of a resumed run: those given now, else the run's own (else the default budget)."""
+def _resume_limits(args: argparse.Namespace, ck: dict, budget: float | None) -> tuple[float | None, int | None]:
+    """The stopping limits of a resumed run: those given now, else the run's own (else the default budget).
+
+    ``ck`` is the checked checkpoint; a run that already reached the limits is refused, saying what to pass.
+    """
+    elapsed, generation = float(ck.get("elapsed_s", 0.0)), ck["generation"]
     if budget is None and args.generations is None:
-        budget = search.limits.get("budget_s")
-        generations = search.limits.get("generations")
+        limits = ck.get("limits", {})
+        budget = limits.get("budget_s")
+        generations = limits.get("generations")
         if budget is None and generations is None:  # a checkpoint of a version that did not store them
             budget = parse_duration(DEFAULT_BUDGET)
     else:
         generations = args.generations
-    if budget is not None and search.elapsed >= budget:
+    if budget is not None and elapsed >= budget:
         raise UserError(
             f"the run in {args.out} has used its budget of {format_duration(budget)}; to continue, "
-            f"give a larger total, e.g. --budget {format_duration(math.ceil(search.elapsed + budget))}")
-    if generations is not None and search.generation >= generations:
+            f"give a larger total, e.g. --budget {format_duration(math.ceil(elapsed + budget))}")
+    if generations is not None and generation >= generations:
         raise UserError(
             f"the run in {args.out} has run its {generations} generations; to continue, give a larger "
-            f"total, e.g. --generations {search.generation + max(generations, 1)}")
+            f"total, e.g. --generations {generation + max(generations, 1)}")
     return budget, generations
 
 
@@ -295,20 +300,19 @@ def resume_command(search, out: Path) -> str:
     return shlex.join(parts)
 
 
-def _adopt_front_file(search, out: Path, console) -> None:
-    """Add the verified programs of the run's front.json (verified again) to what the run reports."""
+def _read_front_file(out: Path, cfg):
+    """The run's front.json (checked, and for this run's target and settings), or None if there is none."""
     from ..search.front import read_front
 
     path = out / "front.json"
     if not path.exists():
-        return
+        return None
     ff = read_front(path)  # ValueError names the file and the field
-    cfg = search.config
     if (ff.target, ff.objective, ff.cost_weights or None) != (cfg.target, cfg.objective, cfg.cost_weights or None) \
             or tuple(np.float32(ff.domain)) != tuple(np.float32(cfg.domain)):
         raise UserError(f"{path} belongs to another run ({ff.target} on [{ff.domain[0]}, {ff.domain[1]}]); "
                         f"move it away to resume the run checkpointed in {out}")
-    search.adopt_reported(ff.programs, "front.json")
+    return ff
 
 
 def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> int:
@@ -324,10 +328,14 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
 
         cfg = SearchConfig.from_json_obj(ck["config"])
         _check_resume_args(args, cfg, domain)
+        budget, generations = _resume_limits(args, ck, budget)
+        on_disk = _read_front_file(out, cfg)
+        loaded = len(ck.get("front", [])) + len(ck.get("reported", []))
+        _say(console, f"resuming {out} at generation {ck['generation']}"
+                      + (f"; verifying its {loaded} front program(s) again" if loaded else ""))
         search = Search.from_checkpoint(ck)
-        _adopt_front_file(search, out, console)
-        budget, generations = _resume_limits(args, search, budget)
-        _say(console, f"resuming {out} at generation {search.generation}")
+        if on_disk is not None:  # programs only front.json lists (an older version's final round) are kept too
+            search.adopt_reported(on_disk.programs, "front.json")
     else:
         for name in (CHECKPOINT_NAME, "front.json"):
             if (out / name).exists():

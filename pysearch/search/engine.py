@@ -93,8 +93,9 @@ class SearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name} must be an integer, not {v!r}")
-            if not (0 if name == "opt_per_generation" else 1) <= v <= hi:
-                raise ValueError(f"{name} must be an integer in [1, {hi}], not {v}")
+            lo = 0 if name == "opt_per_generation" else 1
+            if not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v}")
         if not 0 <= self.seed < 1 << 64:
             raise ValueError(f"seed must be an integer in [0, 2**64), not {self.seed}")
         if not 0.0 <= self.crossover_rate <= 1.0:
