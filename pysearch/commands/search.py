@@ -232,7 +232,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = _config_from_args(args, target.name, domain if domain is not None else tuple(target.domain))
         out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), _sigterm_as_interrupt():
-        return _run_locked(args, out, cfg, domain, budget, console)
+        try:
+            return _run_locked(args, out, cfg, domain, budget, console)
+        except Terminated:  # before the search existed (it saves and returns 143 itself)
+            _say(console, "terminated before the first generation; nothing saved")
+            return 143
 
 
 class Terminated(KeyboardInterrupt):
@@ -365,7 +369,7 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
 
             slack = 15.0 if args.no_plot or args.no_baselines or (out / BASELINES_NAME).exists() else 45.0
             run_budget = max(budget - slack, budget * 0.5)
-            _plan_budget(search, budget, run_budget, console)  # before anything is saved
+            _plan_budget(search, budget, slack, run_budget, console)  # before anything is saved
         if not args.resume:
             _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}")
         save(search)
@@ -405,21 +409,24 @@ def _say(console, line: str) -> None:
     console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _plan_budget(search, budget: float, run_budget: float, console) -> None:
-    """Refuse a budget that cannot pay for a final verification after a minimum of search; say when it scales."""
+def _plan_budget(search, budget: float, slack: float, run_budget: float, console) -> None:
+    """Refuse a budget that cannot pay for a final verification after a minimum of search; say when it scales.
+
+    ``run_budget`` is what the search itself may spend of ``budget`` (``slack`` is kept for the outputs).
+    """
     from ..search.engine import FINAL_FRACTION
 
     plan = search.budget_plan(run_budget)
     cfg = search.config
     if run_budget < plan.needed_s:
-        need = math.ceil(plan.needed_s + (budget - run_budget) * 2)
+        need = math.ceil(plan.needed_s + slack)
         raise UserError(
             f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
             f"{cfg.domain[1]:.9g}]: verifying one program on its {search.domain.count()} float32 values takes about "
             f"{plan.verify_s:.0f} s and {cfg.verify_every} generations of search about {plan.min_search_s:.0f} s; "
             f"use --budget {format_duration(need)} or more")
     if plan.final_verifications < plan.wanted:
-        full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + (budget - run_budget))
+        full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + slack)
         _say(
             console,
             f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates "

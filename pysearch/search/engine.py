@@ -537,7 +537,7 @@ class Search:
             }
         return self.verify_cache[text]
 
-    def _entry(self, p: Program, sample_max_ulp: float, facts: dict) -> FrontEntry:
+    def _entry(self, p: Program, sample_max_ulp: float | None, facts: dict) -> FrontEntry:
         return FrontEntry(
             text=p.to_text(), cost=p.cost(self.config.cost_weights), ops=p.ops, latency=p.latency(),
             max_ulp=facts["max_ulp"],
@@ -766,9 +766,8 @@ class Search:
         for e in entries:
             p = parse(e.text)
             facts = self._verify(p, e.text)
-            checked = self._entry(p, e.sample_max_ulp if e.sample_max_ulp is not None else math.inf, facts)
+            checked = self._entry(p, e.sample_max_ulp, facts)
             checked.generation = e.generation
-            checked.sample_max_ulp = e.sample_max_ulp
             if (e.max_ulp, e.verified) != (checked.max_ulp, checked.verified):
                 self.corrections.append(
                     f"a program in the {source} claimed max ULP {e.max_ulp:.6g} ({e.verified}); "
