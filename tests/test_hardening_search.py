@@ -518,6 +518,14 @@ class TestResumeLimits:
         assert run_cli(shlex.split(hint)[1:], capsys)[0] == 0
         assert len(budgets) == 2 and all(3600 - 45 <= b < 3600 for b in budgets)  # the hour less output slack
 
+    @pytest.mark.parametrize("budget", ["9" * 400 + "h", "400000000m"])
+    def test_absurd_budget_refused(self, tmp_path, capsys, budget):
+        """A budget too long to store (even infinite after parsing) is one clear error, before anything is written."""
+        code, _, err = run_cli(["search", "exp2", *NARROW, "--budget", budget, "--out", str(tmp_path / "r"), *FAST],
+                               capsys)
+        assert code == 2 and "longer than the most a run may have" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "r").exists()
+
     def test_resume_of_completed_run_needs_larger_limit(self, finished, tmp_path, capsys):
         """Resuming a run that reached its own limit without a new one says what to pass."""
         run = copy_run(finished, tmp_path / "run")

@@ -17,6 +17,8 @@ import numpy as np
 from ..cli import UserError, parse_duration
 
 DEFAULT_BUDGET = "10m"
+#: Longest budget a run may have (checkpoints store it; far beyond any useful run).
+MAX_BUDGET_S = 1e9
 
 
 def parse_bound(text: str) -> float:
@@ -209,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
         if not domain[0] < domain[1]:
             raise UserError(f"bad domain [{args.domain[0]}, {args.domain[1]}]: need A < B")
     budget = parse_duration(args.budget) if args.budget is not None else None
+    if budget is not None and not budget <= MAX_BUDGET_S:
+        raise UserError(f"--budget {args.budget} is longer than the most a run may have ({format_duration(MAX_BUDGET_S)})")
     if args.generations is not None and args.generations < 0:
         raise UserError("--generations must be non-negative")
     if args.checkpoint_every < 0:
