@@ -245,7 +245,7 @@ class TestSigterm:
     def test_sigterm_saves_and_exits_143(self, tmp_path):
         """SIGTERM saves a checkpoint past the interval ones and the front, exits 143, prints the resume command."""
         out = tmp_path / "run"
-        proc = start_search(out, "--checkpoint-every", "100000")  # only the start and the signal save
+        proc = start_search(out, "--checkpoint-every", "100000", "--budget", "2m")  # saves: at the start, on SIGTERM
         try:
             wait_for_checkpoint(proc, out, 0)
             time.sleep(3)  # let it run some generations past the first checkpoint
@@ -257,7 +257,7 @@ class TestSigterm:
         assert "Traceback" not in err and "terminated" in err
         assert json.loads((out / CHECKPOINT_NAME).read_text())["generation"] >= 1
         assert read_front(out / "front.json").target == "exp2"
-        assert f"--out {out} --resume" in err
+        assert f"--out {out} --resume --budget 2m" in err
 
 
 # ------------------------------------------------------------------ item 4

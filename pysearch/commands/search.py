@@ -212,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"bad domain [{args.domain[0]}, {args.domain[1]}]: need A < B")
     budget = parse_duration(args.budget) if args.budget is not None else None
     if budget is not None and not budget <= MAX_BUDGET_S:
-        raise UserError(f"--budget {args.budget} is longer than the most a run may have ({format_duration(MAX_BUDGET_S)})")
+        raise UserError(f"--budget {args.budget} is longer than the most a run may have "
+                        f"({format_duration(MAX_BUDGET_S)})")
     if args.generations is not None and args.generations < 0:
         raise UserError("--generations must be non-negative")
     if args.checkpoint_every < 0:
@@ -367,13 +368,14 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
         for line in search.corrections:
             _say(console, f"warning: {line}; the front reports the verified figure")
         run_budget = budget
+        start_limit = None
         if budget is not None:
             # leave time for writing the outputs (classical baselines are measured once per run dir)
             from ..search.classical import BASELINES_NAME
 
             slack = 15.0 if args.no_plot or args.no_baselines or (out / BASELINES_NAME).exists() else 45.0
             run_budget = max(budget - slack, budget * 0.5)
-            _plan_budget(search, budget, slack, run_budget, console)  # before anything is saved
+            start_limit = _plan_budget(search, budget, slack, run_budget, console)  # before anything is saved
         if not args.resume:
             _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}")
         save(search)
@@ -400,6 +402,9 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
                       "not a search result (give a longer --budget)")
     elif search.generation == generation0:
         _say(console, "warning: no new generation ran within the budget (give a longer --budget)")
+    if search.final_limit is not None and search.final_limit != start_limit:
+        _say(console, f"note: verifications took longer than estimated; to fit the budget the final check verified at "
+                      f"most {search.final_limit} candidate(s)")
     if search.final_skipped:
         _say(console, f"note: the final check left {search.final_skipped} candidate(s) unverified for lack of time")
     if not final:
@@ -413,10 +418,11 @@ def _say(console, line: str) -> None:
     console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _plan_budget(search, budget: float, slack: float, run_budget: float, console) -> None:
+def _plan_budget(search, budget: float, slack: float, run_budget: float, console) -> int | None:
     """Refuse a budget that cannot pay for a final verification after a minimum of search; say when it scales.
 
     ``run_budget`` is what the search itself may spend of ``budget`` (``slack`` is kept for the outputs).
+    Return the most verifications the final check may spend, or None when it may verify all it wants.
     """
     from ..search.engine import FINAL_FRACTION
 
@@ -426,7 +432,7 @@ def _plan_budget(search, budget: float, slack: float, run_budget: float, console
         need = math.ceil(plan.needed_s + slack)
         raise UserError(
             f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
-            f"{cfg.domain[1]:.9g}]: verifying one program on its {search.domain.count()} float32 values takes about "
+            f"{cfg.domain[1]:.9g}] ({search.domain.count()} float32 values): verifying one program takes about "
             f"{plan.verify_s:.0f} s and {cfg.verify_every} generations of search about {plan.min_search_s:.0f} s; "
             f"use --budget {format_duration(need)} or more")
     if plan.final_verifications < plan.wanted:
@@ -435,3 +441,4 @@ def _plan_budget(search, budget: float, slack: float, run_budget: float, console
             console,
             f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates "
             f"at the end (about {plan.verify_s:.1f} s each); --budget {format_duration(full)} verifies all")
+    return search.final_limit
