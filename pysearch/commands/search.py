@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +17,8 @@ import numpy as np
 from ..cli import UserError, parse_duration
 
 DEFAULT_BUDGET = "10m"
+#: Longest budget a run may have (checkpoints store it; far beyond any useful run).
+MAX_BUDGET_S = 1e9
 
 
 def parse_bound(text: str) -> float:
@@ -195,10 +201,8 @@ def run(args: argparse.Namespace) -> int:
     import pysearch
     from rich.console import Console
 
-    from ..search.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-    from ..search.engine import Search
-    from ..search.front import FrontFile, write_front
-    from ..search.progress import Progress, verified_table
+    from ..search.checkpoint import CHECKPOINT_NAME
+    from ..search.rundir import RunLock
 
     target = pysearch.get_target(args.target)  # ValueError names the built-in targets
     domain = None
@@ -207,10 +211,11 @@ def run(args: argparse.Namespace) -> int:
         if not domain[0] < domain[1]:
             raise UserError(f"bad domain [{args.domain[0]}, {args.domain[1]}]: need A < B")
     budget = parse_duration(args.budget) if args.budget is not None else None
+    if budget is not None and not budget <= MAX_BUDGET_S:
+        raise UserError(f"--budget {args.budget} is longer than the most a run may have "
+                        f"({format_duration(MAX_BUDGET_S)})")
     if args.generations is not None and args.generations < 0:
         raise UserError("--generations must be non-negative")
-    if budget is None and args.generations is None:
-        budget = parse_duration(DEFAULT_BUDGET)
     if args.checkpoint_every < 0:
         raise UserError("--checkpoint-every must be non-negative")
 
@@ -220,64 +225,220 @@ def run(args: argparse.Namespace) -> int:
         out = Path("runs") / f"{target.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     else:
         out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
     console = Console(stderr=True)
 
+    cfg = None
     if args.resume:
-        ck = load_checkpoint(out)
+        if not out.is_dir():
+            raise FileNotFoundError(f"no checkpoint in {out} (expected {out / CHECKPOINT_NAME})")
+    else:
+        cfg = _config_from_args(args, target.name, domain if domain is not None else tuple(target.domain))
+        out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out), _sigterm_as_interrupt():
+        try:
+            return _run_locked(args, out, cfg, domain, budget, console)
+        except Terminated:  # before the search existed (it saves and returns 143 itself)
+            _say(console, "terminated before the first generation; nothing saved")
+            return 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run saves a checkpoint and its front, then exits 143."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While the block runs, SIGTERM raises :class:`Terminated` (in the main thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration :func:`~pysearch.cli.parse_duration` reads back: ``600`` -> ``10m``, ``95`` -> ``1m35s``."""
+    if seconds != int(seconds):
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+
+
+def _resume_limits(args: argparse.Namespace, ck: dict, budget: float | None) -> tuple[float | None, int | None]:
+    """The stopping limits of a resumed run: those given now, else the run's own (else the default budget).
+
+    ``ck`` is the checked checkpoint; a run that already reached the limits is refused, saying what to pass.
+    """
+    elapsed, generation = float(ck.get("elapsed_s", 0.0)), ck["generation"]
+    if budget is None and args.generations is None:
+        limits = ck.get("limits", {})
+        budget = limits.get("budget_s")
+        generations = limits.get("generations")
+        if budget is None and generations is None:  # a checkpoint of a version that did not store them
+            budget = parse_duration(DEFAULT_BUDGET)
+    else:
+        generations = args.generations
+    if budget is not None and elapsed >= budget:
+        raise UserError(
+            f"the run in {args.out} has used its budget of {format_duration(budget)}; to continue, "
+            f"give a larger total, e.g. --budget {format_duration(math.ceil(elapsed + budget))}")
+    if generations is not None and generation >= generations:
+        raise UserError(
+            f"the run in {args.out} has run its {generations} generations; to continue, give a larger "
+            f"total, e.g. --generations {generation + max(generations, 1)}")
+    return budget, generations
+
+
+def resume_command(search, out: Path) -> str:
+    """The command line that continues the run in ``out`` with its own limits."""
+    parts = ["pysearch", "search", search.config.target, "--out", str(out), "--resume"]
+    if search.limits.get("budget_s") is not None:
+        parts += ["--budget", format_duration(search.limits["budget_s"])]
+    if search.limits.get("generations") is not None:
+        parts += ["--generations", str(search.limits["generations"])]
+    return shlex.join(parts)
+
+
+def _read_front_file(out: Path, cfg):
+    """The run's front.json (checked, and for this run's target and settings), or None if there is none."""
+    from ..search.front import read_front
+
+    path = out / "front.json"
+    if not path.exists():
+        return None
+    ff = read_front(path)  # ValueError names the file and the field
+    if (ff.target, ff.objective, ff.cost_weights or None) != (cfg.target, cfg.objective, cfg.cost_weights or None) \
+            or tuple(np.float32(ff.domain)) != tuple(np.float32(cfg.domain)):
+        raise UserError(f"{path} belongs to another run ({ff.target} on [{ff.domain[0]}, {ff.domain[1]}]); "
+                        f"move it away to resume the run checkpointed in {out}")
+    return ff
+
+
+def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> int:
+    """The search itself, with the run directory locked."""
+    from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+    from ..search.engine import Search
+    from ..search.front import FrontFile, write_front
+    from ..search.progress import Progress, verified_table
+
+    if args.resume:
+        ck = read_checkpoint(out)
         from ..search.engine import SearchConfig
 
-        try:
-            cfg = SearchConfig.from_json_obj(ck["config"])
-        except (TypeError, ValueError) as e:
-            raise UserError(f"checkpoint in {out} has a bad configuration: {e}") from None
+        cfg = SearchConfig.from_json_obj(ck["config"])
         _check_resume_args(args, cfg, domain)
+        budget, generations = _resume_limits(args, ck, budget)
+        on_disk = _read_front_file(out, cfg)
+        loaded = len(ck.get("front", [])) + len(ck.get("reported", []))
+        _say(console, f"resuming {out} at generation {ck['generation']}"
+                      + (f"; verifying its {loaded} front program(s) again" if loaded else ""))
         search = Search.from_checkpoint(ck)
-        console.print(f"resuming {out} at generation {search.generation}", highlight=False)
+        if on_disk is not None:  # programs only front.json lists (an older version's final round) are kept too
+            search.adopt_reported(on_disk.programs, "front.json")
     else:
-        if (out / CHECKPOINT_NAME).exists():
-            raise UserError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
-        cfg = _config_from_args(args, target.name, domain if domain is not None else tuple(target.domain))
-        if out.exists() and not out.is_dir():
-            raise UserError(f"--out {out} exists and is not a directory")
-        out.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT_NAME, "front.json"):
+            if (out / name).exists():
+                hint = "pass --resume to continue it, or" if name == CHECKPOINT_NAME else "runs are never overwritten;"
+                raise UserError(f"{out} already holds a run ({name}); {hint} choose another --out")
+        generations = args.generations
+        if budget is None and generations is None:
+            budget = parse_duration(DEFAULT_BUDGET)
         search = None
 
     def save(s) -> None:
-        save_checkpoint(out, s.checkpoint_state())
-        ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.front, s.config.objective,
-                       s.config.cost_weights)
+        save_checkpoint(out, s.checkpoint_state())  # first: front.json never holds what the checkpoint lacks
+        ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.reported_front(),
+                       s.config.objective, s.config.cost_weights)
         write_front(out / "front.json", ff)
 
     try:
         if search is None:
-            console.print(f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}", highlight=False)
             search = Search(cfg)
-            save(search)
+        search.limits = {"budget_s": budget, "generations": generations}
+        for line in search.corrections:
+            _say(console, f"warning: {line}; the front reports the verified figure")
         run_budget = budget
+        start_limit = None
         if budget is not None:
             # leave time for writing the outputs (classical baselines are measured once per run dir)
             from ..search.classical import BASELINES_NAME
 
             slack = 15.0 if args.no_plot or args.no_baselines or (out / BASELINES_NAME).exists() else 45.0
             run_budget = max(budget - slack, budget * 0.5)
+            start_limit = _plan_budget(search, budget, slack, run_budget, console)  # before anything is saved
+        if not args.resume:
+            _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}")
+        save(search)
+        generation0 = search.generation
         with Progress(search, console) as progress:
-            search.run(generations=args.generations, budget_s=run_budget, on_generation=progress.update,
+            search.run(generations=generations, budget_s=run_budget, on_generation=progress.update,
                        on_checkpoint=save, checkpoint_every_s=args.checkpoint_every)
         final = search.final_front(deadline=search.deadline)
         save(search)
         _write_outputs(out, search, final, plot=not args.no_plot, baselines=not args.no_baselines)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
+        code = 143 if isinstance(e, Terminated) else 130
         if search is not None:
             save(search)
-            console.print(
-                f"interrupted: checkpoint of generation {search.generation} saved in {out}; "
-                f"continue with: pysearch search {search.config.target} --out {out} --resume", highlight=False,
-            )
+            _say(console, f"{'terminated' if code == 143 else 'interrupted'}: checkpoint of generation "
+                          f"{search.generation} saved in {out}; continue with: {resume_command(search, out)}")
         else:
-            console.print("interrupted before the first generation; nothing saved", highlight=False)
-        return 130
+            _say(console, "interrupted before the first generation; nothing saved")
+        return code
     console.print(verified_table(final, title=f"verified front ({out / 'front.json'})"))
+    if search.generation == 0:
+        _say(console, "warning: no generation ran within the budget; this front is the first random population's, "
+                      "not a search result (give a longer --budget)")
+    elif search.generation == generation0:
+        _say(console, "warning: no new generation ran within the budget (give a longer --budget)")
+    if search.final_limit is not None and search.final_limit != start_limit:
+        _say(console, f"note: verifications took longer than estimated; to fit the budget the final check verified at "
+                      f"most {search.final_limit} candidate(s)")
+    if search.final_skipped:
+        _say(console, f"note: the final check left {search.final_skipped} candidate(s) unverified for lack of time")
     if not final:
-        console.print("no program was verified; run longer (--budget) or relax --max-ulp", highlight=False)
+        _say(console, "no program was verified; run longer (--budget) or relax --max-ulp")
     print(out / "front.json", file=sys.stdout)
     return 0
+
+
+def _say(console, line: str) -> None:
+    """One plain line on the console: no markup (paths may hold brackets), never wrapped (commands stay whole)."""
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _plan_budget(search, budget: float, slack: float, run_budget: float, console) -> int | None:
+    """Refuse a budget that cannot pay for a final verification after a minimum of search; say when it scales.
+
+    ``run_budget`` is what the search itself may spend of ``budget`` (``slack`` is kept for the outputs).
+    Return the most verifications the final check may spend, or None when it may verify all it wants.
+    """
+    from ..search.engine import FINAL_FRACTION
+
+    plan = search.budget_plan(run_budget)
+    cfg = search.config
+    if run_budget < plan.needed_s:
+        need = math.ceil(plan.needed_s + slack)
+        raise UserError(
+            f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
+            f"{cfg.domain[1]:.9g}] ({search.domain.count()} float32 values): verifying one program takes about "
+            f"{plan.verify_s:.0f} s and {cfg.verify_every} generations of search about {plan.min_search_s:.0f} s; "
+            f"use --budget {format_duration(need)} or more")
+    if plan.final_verifications < plan.wanted:
+        full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + slack)
+        _say(
+            console,
+            f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates "
+            f"at the end (about {plan.verify_s:.1f} s each); --budget {format_duration(full)} verifies all")
+    return search.final_limit

@@ -12,7 +12,6 @@ import argparse
 from pathlib import Path
 
 from ..cli import UserError
-from ..fileio import read_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +47,7 @@ def _classical(d: Path, front, console) -> list:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..search.checkpoint import CHECKPOINT_NAME
+    from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint
     from ..search.front import read_front
     from ..search.plot import plot_front
     from ..search.progress import verified_table
@@ -60,12 +59,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     bound = f", max ULP <= {front.max_ulp_constraint:g}" if front.max_ulp_constraint is not None else ""
     info = ""
-    ck = d / CHECKPOINT_NAME
-    if ck.exists():
+    if (d / CHECKPOINT_NAME).exists():
         try:
-            doc = read_json(ck)
-            info = f" | generation {doc.get('generation')} | {float(doc.get('elapsed_s', 0.0)):.0f} s"
-        except (ValueError, TypeError):
+            doc = read_checkpoint(d)
+            info = f" | generation {doc['generation']} | {float(doc.get('elapsed_s', 0.0)):.0f} s"
+        except (ValueError, OSError):
             info = " | checkpoint unreadable"
     console.print(f"[bold]{front.target} on [{front.domain[0]!r}, {front.domain[1]!r}]{bound}{info}[/bold]",
                   highlight=False)

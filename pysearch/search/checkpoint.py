@@ -3,18 +3,36 @@
 The document holds everything the next generation depends on (configuration, population,
 archive, constant-fit cache, verified front, RNG state as numpy's JSON-able ``bit_generator.state``),
 so a resumed run continues exactly where the checkpoint left it. Never pickle.
+
+A checkpoint is input like any other file: :func:`read_checkpoint` checks every field
+(:func:`validate_checkpoint`) and names the file and the field of the first bad one. Figures it
+claims about programs (the verified front) are not trusted: the engine verifies them again.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..fileio import write_json_atomic
+from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
+                     need_str)
 
 CHECKPOINT_SCHEMA = 1
 CHECKPOINT_KIND = "pysearch-search-checkpoint"
 CHECKPOINT_NAME = "checkpoint.json"
+
+#: Fields of a checkpoint document besides schema and kind; the first four are required.
+REQUIRED_FIELDS = ("config", "generation", "rng", "population")
+OPTIONAL_FIELDS = ("archive", "rejected", "front", "reported", "extra_x", "evaluations", "optimisations", "logbook",
+                   "elapsed_s", "cache", "verify_cache", "screen_cache", "limits")
+#: Bounds on list lengths: far above what a run produces, low enough that loading stays quick.
+MAX_PROGRAMS = 1 << 20
+LOGBOOK_INT_KEYS = ("gen", "evals", "optimised", "archive", "front")
+LOGBOOK_FLOAT_KEYS = ("seconds", "min_ulp", "median_ulp")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file and the field."""
 
 
 def save_checkpoint(directory: Path | str, state: dict) -> Path:
@@ -26,21 +44,118 @@ def save_checkpoint(directory: Path | str, state: dict) -> Path:
 
 
 def load_checkpoint(directory: Path | str) -> dict:
-    """Read a run directory's checkpoint; raise ``FileNotFoundError``/``ValueError`` naming the problem."""
+    """Read a run directory's checkpoint document (JSON, kind and schema checked, fields not).
+
+    Raise ``FileNotFoundError``/``ValueError`` naming the problem; :func:`read_checkpoint` checks every field.
+    """
     path = Path(directory) / CHECKPOINT_NAME
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint in {directory} (expected {path})")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"checkpoint {path} is unreadable: {e}") from None
+    doc = load_json_document(path, "checkpoint {path} is unreadable: {problem}")
     if not isinstance(doc, dict) or doc.get("kind") != CHECKPOINT_KIND:
-        raise ValueError(f"{path} is not a pysearch search checkpoint")
+        raise CheckpointError(f"{path} is not a pysearch search checkpoint")
     if doc.get("schema") != CHECKPOINT_SCHEMA:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {path} has schema {doc.get('schema')!r}; this pysearch reads schema {CHECKPOINT_SCHEMA}"
         )
-    for key in ("config", "generation", "rng", "population"):
+    for key in REQUIRED_FIELDS:
         if key not in doc:
-            raise ValueError(f"checkpoint {path} is incomplete: no {key!r}")
+            raise CheckpointError(f"checkpoint {path} is incomplete: no {key!r}")
     return doc
+
+
+def read_checkpoint(directory: Path | str) -> dict:
+    """Load a run directory's checkpoint and check every field; raise :class:`CheckpointError` naming both."""
+    doc = load_checkpoint(directory)
+    try:
+        return validate_checkpoint(doc)
+    except FieldError as e:
+        raise CheckpointError(f"checkpoint {Path(directory) / CHECKPOINT_NAME}: {e}") from None
+
+
+def validate_checkpoint(doc: object) -> dict:
+    """Check every field of a checkpoint document; return it with ``config`` as a ``SearchConfig``-ready dict.
+
+    Raise :class:`~.fields.FieldError` naming the first bad field. Program texts must parse, numbers
+    must be finite and in range, the RNG state must be numpy PCG64's.
+    """
+    from ..program import parse
+    from .engine import MAX_EXTRA_POINTS, SearchConfig
+    from .front import FrontEntry
+
+    doc = need_dict(doc, "checkpoint")
+    need_keys(doc, "", REQUIRED_FIELDS, ("schema", "kind", *OPTIONAL_FIELDS))
+    cfg = SearchConfig.from_json_obj(doc["config"], field="config")
+
+    def program(v: object, field: str) -> str:
+        text = need_str(v, field)
+        try:
+            p = parse(text)
+        except ValueError as e:
+            raise FieldError(field, str(e).splitlines()[0]) from None
+        if p.dtype != cfg.dtype or len(p.inputs) != 1:
+            raise FieldError(field, f"is not a one-input {cfg.dtype} program")
+        return text
+
+    def entry(v: object, field: str) -> dict:
+        FrontEntry.from_json_obj(v, cfg.cost_weights, field)
+        return v  # type: ignore[return-value]
+
+    def point(v: object, field: str) -> str:
+        try:
+            x = float.fromhex(need_str(v, field, 64))
+        except (ValueError, OverflowError):
+            raise FieldError(field, f"{v!r} is not a hex float") from None
+        if not cfg.domain[0] <= x <= cfg.domain[1]:
+            raise FieldError(field, f"{x!r} lies outside the domain")
+        return v  # type: ignore[return-value]
+
+    need_int(doc["generation"], "generation", 0, 1 << 53)
+    _check_rng(doc["rng"])
+    if not need_items(doc["population"], "population", program, MAX_PROGRAMS):
+        raise FieldError("population", "is empty")
+    need_items(doc.get("archive", []), "archive", program, MAX_PROGRAMS)
+    need_items(doc.get("rejected", []), "rejected", need_str, MAX_PROGRAMS)
+    need_items(doc.get("front", []), "front", entry, MAX_PROGRAMS)
+    need_items(doc.get("reported", []), "reported", entry, MAX_PROGRAMS)
+    need_items(doc.get("extra_x", []), "extra_x", point, MAX_EXTRA_POINTS)
+    need_int(doc.get("evaluations", 0), "evaluations", 0, 1 << 63)
+    need_int(doc.get("optimisations", 0), "optimisations", 0, 1 << 63)
+    need_float(doc.get("elapsed_s", 0.0), "elapsed_s", 0.0, 1e10)
+    need_items(doc.get("logbook", []), "logbook", _check_log_record, MAX_PROGRAMS)
+    for k, v in need_dict(doc.get("cache", {}), "cache").items():
+        program(v, member("cache", k))
+    need_dict(doc.get("verify_cache", {}), "verify_cache")  # written by older versions; not trusted, not read
+    for k, v in need_dict(doc.get("screen_cache", {}), "screen_cache").items():
+        need_float(v, member("screen_cache", k), 0.0, allow_null=True)
+    limits = need_dict(doc.get("limits", {}), "limits")
+    need_keys(limits, "limits", (), ("budget_s", "generations"))
+    need_float(limits.get("budget_s"), "limits.budget_s", 1e-3, 1e10, allow_null=True)
+    if limits.get("generations") is not None:
+        need_int(limits["generations"], "limits.generations", 0, 1 << 53)
+    return doc
+
+
+def _check_rng(v: object) -> None:
+    """numpy's PCG64 ``bit_generator.state``: 128-bit state and increment, a buffered 32-bit word."""
+    rng = need_dict(v, "rng")
+    need_keys(rng, "rng", ("bit_generator", "state", "has_uint32", "uinteger"))
+    need_str(rng["bit_generator"], "rng.bit_generator", choices=("PCG64",))
+    st = need_dict(rng["state"], "rng.state")
+    need_keys(st, "rng.state", ("state", "inc"), ())
+    need_int(st["state"], "rng.state.state", 0, (1 << 128) - 1)
+    need_int(st["inc"], "rng.state.inc", 0, (1 << 128) - 1)
+    need_int(rng["has_uint32"], "rng.has_uint32", 0, 1)
+    need_int(rng["uinteger"], "rng.uinteger", 0, (1 << 32) - 1)
+
+
+def _check_log_record(v: object, field: str) -> dict:
+    rec = need_dict(v, field)
+    need_keys(rec, field, (), LOGBOOK_INT_KEYS + LOGBOOK_FLOAT_KEYS)
+    for k in LOGBOOK_INT_KEYS:
+        if k in rec:
+            need_int(rec[k], f"{field}.{k}", 0, 1 << 63)
+    for k in LOGBOOK_FLOAT_KEYS:
+        if k in rec:
+            need_float(rec[k], f"{field}.{k}", 0.0, allow_null=True)
+    return rec

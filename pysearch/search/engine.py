@@ -25,10 +25,12 @@ import numpy as np
 from deap import base, tools
 from deap.tools.emo import assignCrowdingDist
 
+from .. import _core
 from ..program import OPS, Program, parse
 from ..variation import check_ops, crossover, mutate, random_program
 from .constants import FitSample, optimize_constants, tune_float32, ulp_of
-from .front import FrontEntry, is_dominated, pareto_insert, verify_candidate
+from .fields import FieldError, need_bool, need_dict, need_float, need_int, need_items, need_keys, need_str
+from .front import MAX_EXHAUSTIVE, FrontEntry, is_dominated, pareto_insert, verify_candidate
 
 #: Ops a float32 search draws from unless told otherwise (the AutoNumerics-Zero set less sqrt;
 #: a repeated name is drawn more often: fma chains are what polynomials are made of).
@@ -87,9 +89,21 @@ class SearchConfig:
             raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
         if self.max_ulp is not None and not (self.max_ulp > 0 and math.isfinite(self.max_ulp)):
             raise ValueError(f"max_ulp must be a positive number, not {self.max_ulp}")
-        for name in ("population", "max_instrs", "init_instrs", "sample_size", "verify_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name, hi in _INT_LIMITS.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{name} must be an integer, not {v!r}")
+            lo = 0 if name == "opt_per_generation" else 1
+            if not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v}")
+        if not 0 <= self.seed < 1 << 64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), not {self.seed}")
+        if not 0.0 <= self.crossover_rate <= 1.0:
+            raise ValueError(f"crossover_rate must lie in [0, 1], not {self.crossover_rate}")
+        for name in ("verify_points", "final_points"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 1 <= v <= 1e15):
+                raise ValueError(f"{name} must be a number in [1, 1e15], not {v!r}")
         if self.population % 2:
             raise ValueError(f"population must be even, not {self.population}")
         if self.cost_weights is not None:
@@ -114,12 +128,44 @@ class SearchConfig:
         return d
 
     @classmethod
-    def from_json_obj(cls, d: dict) -> "SearchConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"checkpoint config has unknown fields {sorted(unknown)}")
-        return cls(**d)
+    def from_json_obj(cls, d: object, field: str = "config") -> "SearchConfig":
+        """The configuration saved in a checkpoint; raise :class:`~.fields.FieldError` naming a bad field."""
+        from .front import read_cost_weights
+
+        d = need_dict(d, field)
+        need_keys(d, field, ("target", "domain"), tuple(f.name for f in fields(cls)))
+        kw: dict = {}
+        for name, v in d.items():
+            where = f"{field}.{name}"
+            if name in _INT_LIMITS:
+                kw[name] = need_int(v, where, 0, _INT_LIMITS[name])
+            elif name == "seed":
+                kw[name] = need_int(v, where, 0, (1 << 64) - 1)
+            elif name in ("target", "dtype", "objective"):
+                kw[name] = need_str(v, where, 4096)
+            elif name == "domain":
+                kw[name] = need_items(v, where, need_float, 2)
+                if len(kw[name]) != 2:
+                    raise FieldError(where, "expected [A, B]")
+            elif name in ("ops", "seed_programs"):
+                kw[name] = need_items(v, where, need_str, 4096)
+            elif name == "max_ulp":
+                kw[name] = need_float(v, where, allow_null=True)
+            elif name in ("crossover_rate", "verify_points", "final_points"):
+                kw[name] = need_float(v, where)
+            elif name == "seed_baselines":
+                kw[name] = need_bool(v, where)
+            elif name == "cost_weights":
+                kw[name] = read_cost_weights(v, where)
+        try:
+            return cls(**kw)
+        except ValueError as e:
+            raise FieldError(field, str(e).splitlines()[0]) from None
+
+
+#: Integer settings and their largest values (far above useful ones; low enough to stay in memory).
+_INT_LIMITS = {"population": 1 << 20, "max_instrs": 4096, "init_instrs": 4096, "sample_size": 1 << 24,
+               "opt_per_generation": 1 << 20, "verify_every": 1 << 31, "screen_size": 1 << 26}
 
 
 class SearchFitness(base.Fitness):
@@ -162,6 +208,21 @@ def _json_float(v: float):
     return v if math.isfinite(v) else None
 
 
+#: Most of a budget the final verification round may take (beyond one verification).
+FINAL_FRACTION = 1 / 3
+
+
+@dataclass
+class BudgetPlan:
+    """How a budget splits between search and the final verification round (seconds)."""
+
+    verify_s: float  # one verification, estimated
+    wanted: int  # verifications the final round would like
+    final_verifications: int  # verifications the budget pays for
+    min_search_s: float  # verify_every generations
+    needed_s: float  # least budget for one verification after a minimum of search
+
+
 @dataclass
 class GenerationInfo:
     """What one generation did, for progress displays."""
@@ -187,10 +248,24 @@ class Search:
         self.extra_x: list[float] = []
         self.cache: dict[str, str] = {}  # structure key -> fitted program text (decides results)
         self._cache_programs: dict[str, Program] = {}
-        self.verify_cache: dict[str, dict] = {}  # text -> verification facts (saves time only)
+        self.verify_cache: dict[str, dict] = {}  # text -> facts verified by this process (saves time only)
         self.screen_cache: dict[str, float] = {}  # text -> max ulp on the screening sample
         self.rejected: set[str] = set()
         self.front: list[FrontEntry] = []
+        #: Verified programs reported beside ``front`` (final rounds, an earlier front.json): they
+        #: never steer the evolution, so a finished run resumes exactly, and the report only grows.
+        self.reported: list[FrontEntry] = []
+        #: Loaded front entries whose claimed figures did not hold when verified again (one line each).
+        self.corrections: list[str] = []
+        #: The run's own stopping limits (``budget_s``, ``generations``), kept for a resume.
+        self.limits: dict = {}
+        #: Most verifications the final round may spend (set when the budget cannot pay for all).
+        self.final_limit: int | None = None
+        #: Candidates the last final round left unverified for lack of time.
+        self.final_skipped = 0
+        self._calibrated_s: float | None = None
+        self._init_seconds = 0.0
+        self._final_skipped = 0
         self.population: list[Individual] = []
         self.archive = tools.ParetoFront(similar=lambda a, b: True)
         self.logbook = tools.Logbook()
@@ -288,6 +363,7 @@ class Search:
 
     # ------------------------------------------------------------ lifecycle
     def _initialise(self) -> None:
+        t0 = time.perf_counter()
         cfg = self.config
         programs = []
         if cfg.seed_baselines:
@@ -300,6 +376,7 @@ class Search:
         self.population = self._select(inds, cfg.population)
         self.archive.update(inds)
         self._record(len(inds), 0, 0.0)
+        self._init_seconds = time.perf_counter() - t0
 
     def _select(self, inds: list[Individual], k: int) -> list[Individual]:
         seen: set[str] = set()
@@ -460,7 +537,7 @@ class Search:
             }
         return self.verify_cache[text]
 
-    def _entry(self, p: Program, sample_max_ulp: float, facts: dict) -> FrontEntry:
+    def _entry(self, p: Program, sample_max_ulp: float | None, facts: dict) -> FrontEntry:
         return FrontEntry(
             text=p.to_text(), cost=p.cost(self.config.cost_weights), ops=p.ops, latency=p.latency(),
             max_ulp=facts["max_ulp"],
@@ -487,10 +564,13 @@ class Search:
         added: list[FrontEntry] = []
         counterexamples: list[float] = []
         spent = 0
-        for ind in self._candidates(front, rejected, limit, final):
+        candidates = self._candidates(front, rejected, limit, final)
+        self._final_skipped = 0
+        for k, ind in enumerate(candidates):
             if spent >= limit:
                 break
             if deadline is not None and front and time.monotonic() + self.estimated_verify_seconds() > deadline:
+                self._final_skipped = min(limit - spent, len(candidates) - k)
                 break
             measure = self.measure(ind.program)
             if is_dominated(front, measure, ind.max_ulp, cfg.objective):
@@ -523,20 +603,91 @@ class Search:
         """
         front = copy.deepcopy(self.front)
         rejected = set(self.rejected)
-        self._verify_into(front, rejected, self.round_limit(self.config.final_points, 64) if limit is None else limit,
-                          final=True, deadline=deadline)
-        return front
+        if limit is None:
+            limit = self.round_limit(self.config.final_points, 64)
+            if self.final_limit is not None:
+                limit = min(limit, self.final_limit)
+        self._verify_into(front, rejected, limit, final=True, deadline=deadline)
+        self.final_skipped = self._final_skipped
+        for e in front:
+            if not any(r.text == e.text for r in self.reported):
+                pareto_insert(self.reported, copy.deepcopy(e), self.config.objective)
+        return self.reported_front(front)
+
+    def reported_front(self, front: list[FrontEntry] | None = None) -> list[FrontEntry]:
+        """The non-dominated set of ``front`` (default: the evolution's) and every program reported before."""
+        out: list[FrontEntry] = []
+        for e in [*(self.front if front is None else front), *self.reported]:
+            pareto_insert(out, e, self.config.objective)
+        return out
 
     def final_verifications(self) -> int:
         """Verifications to reserve time for at the end: with ``max_ulp`` the first success usually ends it."""
         limit = self.round_limit(self.config.final_points, 64)
+        if self.final_limit is not None:
+            limit = min(limit, self.final_limit)
         return min(limit, 2) if self.config.max_ulp is not None else limit
 
+    def step_seconds(self) -> float:
+        """Seconds a generation takes: the mean of the last five, else the first population's time."""
+        recent = [r["seconds"] for r in self.logbook[-5:] if r.get("seconds")]
+        return float(np.mean(recent)) if recent else self._init_seconds
+
+    def budget_plan(self, budget_s: float) -> BudgetPlan:
+        """How a total budget of ``budget_s`` seconds splits between search and the final verification.
+
+        The final round may take at most a third of the budget; when the front candidates it would
+        verify cost more, it verifies fewer (``final_limit``). ``needed_s`` is the least budget that
+        pays for one verification and ``verify_every`` generations of search.
+        """
+        self.final_limit = None
+        wanted = self.final_verifications()
+        verify_s = self.estimated_verify_seconds()
+        affordable = max(1, int(budget_s * FINAL_FRACTION // verify_s)) if verify_s > 0 else wanted
+        if affordable < wanted:
+            self.final_limit = affordable
+        min_search_s = self.config.verify_every * self.step_seconds()
+        needed_s = self.elapsed + min_search_s + verify_s
+        return BudgetPlan(verify_s, wanted, min(wanted, affordable), min_search_s, needed_s)
+
     def estimated_verify_seconds(self) -> float:
-        """Seconds one verification takes: measured, else guessed at 20M points per second."""
+        """Seconds one verification takes: measured on real ones, else by :meth:`calibrate`."""
         if self.verify_seconds:
             return float(np.mean(self.verify_seconds))
-        return self.domain.count() / 2e7
+        return self.calibrate()
+
+    def calibrate(self, chunks: int = 64, chunk_points: int = 1 << 15) -> float:
+        """Estimate the seconds one verification (polish, screen, exhaustive check) takes, by timing.
+
+        The exhaustive check of a ``max_instrs``-long program is timed on ``chunks`` runs of
+        ``chunk_points`` consecutive float32 values spread over the domain (the cost per point
+        differs between regions) and scaled to the whole domain; polishing and screening are timed
+        as five evaluations of the screening sample. Timing only: the search state is untouched.
+        """
+        import pysearch
+
+        if self._calibrated_s is None:
+            cfg = self.config
+            prog = parse("".join(f"v{i + 1} = fma {'x' if i == 0 else f'v{i}'} x 0.5\n" for i in range(cfg.max_instrs)))
+            lo, hi = self.domain.keys
+            count = hi - lo + 1
+            if count <= chunks * chunk_points:
+                spans = [(lo, hi)]
+            else:
+                step = (count - chunk_points) // (chunks - 1)
+                spans = [(lo + i * step, lo + i * step + chunk_points - 1) for i in range(chunks)]
+            timed = 0
+            t0 = time.perf_counter()
+            for a, b in spans:
+                xa, xb = float(_core.float32_from_keys(a, 1)[0]), float(_core.float32_from_keys(b, 1)[0])
+                pysearch.verify(prog, self.target, (xa, xb), exhaustive=True)
+                timed += b - a + 1
+            checked = count if count <= MAX_EXHAUSTIVE else 1 << 22  # verify_candidate samples huge domains
+            verify_s = (time.perf_counter() - t0) * checked / timed
+            t0 = time.perf_counter()
+            pysearch.ulp_error(prog, self.screen_x, self.target)
+            self._calibrated_s = verify_s + 5 * (time.perf_counter() - t0)
+        return self._calibrated_s
 
     def _rescore_all(self) -> None:
         """Re-evaluate population and archive after the sample changed."""
@@ -576,40 +727,70 @@ class Search:
             config=self.config.to_json_obj(),
             elapsed_s=self.elapsed,
             cache=cache,
-            verify_cache={t: {k: (_json_float(v) if isinstance(v, float) else v) for k, v in f.items()}
-                          for t, f in self.verify_cache.items()},
+            reported=[e.to_json_obj() for e in self.reported],
+            limits=dict(self.limits),
             screen_cache={t: _json_float(v) for t, v in self.screen_cache.items()},
         )
         return state
 
     def _restore(self, ck: dict) -> None:
-        try:
-            self.rng.bit_generator.state = ck["rng"]
-            self.generation = int(ck["generation"])
-            self.extra_x = [float.fromhex(v) for v in ck.get("extra_x", [])]
-            self._rebuild_sample()
-            self.cache = dict(ck.get("cache", {}))
-            self.verify_cache = {
-                t: {k: (math.inf if v is None and k == "max_ulp" else v) for k, v in f.items()}
-                for t, f in ck.get("verify_cache", {}).items()
-            }
-            self.screen_cache = {t: (math.inf if v is None else float(v)) for t, v in ck.get("screen_cache", {}).items()}
-            self.rejected = set(ck.get("rejected", []))
-            self.front = [FrontEntry.from_json_obj(e, self.config.cost_weights) for e in ck.get("front", [])]
-            self.population = self._score([parse(t) for t in ck["population"]])
-            self.archive.update(self._score([parse(t) for t in ck.get("archive", [])]))
-            self.evaluations = int(ck.get("evaluations", 0))
-            self.optimisations = int(ck.get("optimisations", 0))
-            self.elapsed = float(ck.get("elapsed_s", 0.0))
-            for rec in ck.get("logbook", []):
-                self.logbook.record(**{k: (math.inf if v is None else v) for k, v in rec.items()})
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"checkpoint is malformed: {e}") from None
+        """Continue from a checkpoint document (checked by :func:`~.checkpoint.validate_checkpoint`)."""
+        weights = self.config.cost_weights
+        self.rng.bit_generator.state = ck["rng"]
+        self.generation = ck["generation"]
+        self.extra_x = [float.fromhex(v) for v in ck.get("extra_x", [])]
+        self._rebuild_sample()
+        self.cache = dict(ck.get("cache", {}))
+        self.screen_cache = {t: (math.inf if v is None else float(v)) for t, v in ck.get("screen_cache", {}).items()}
+        self.rejected = set(ck.get("rejected", []))
+        self.front = self.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("front", [])], "checkpoint")
+        self.reported = self.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("reported", [])],
+                                      "checkpoint")
+        self.population = self._score([parse(t) for t in ck["population"]])
+        self.archive.update(self._score([parse(t) for t in ck.get("archive", [])]))
+        self.evaluations = ck.get("evaluations", 0)
+        self.optimisations = ck.get("optimisations", 0)
+        self.elapsed = float(ck.get("elapsed_s", 0.0))
+        self.limits = dict(ck.get("limits", {}))
+        for rec in ck.get("logbook", []):
+            self.logbook.record(**{k: (math.inf if v is None else v) for k, v in rec.items()})
+
+    def reverify(self, entries: list[FrontEntry], source: str) -> list[FrontEntry]:
+        """Verify loaded front entries again; return the non-dominated set with the figures found.
+
+        A file's claims are not trusted: each program is verified (exhaustively, as in the run)
+        before it is reported. An entry whose claimed max ULP does not hold is kept with the
+        figure found, and a line describing it goes to :attr:`corrections`.
+        """
+        out: list[FrontEntry] = []
+        for e in entries:
+            p = parse(e.text)
+            facts = self._verify(p, e.text)
+            checked = self._entry(p, e.sample_max_ulp, facts)
+            checked.generation = e.generation
+            if (e.max_ulp, e.verified) != (checked.max_ulp, checked.verified):
+                self.corrections.append(
+                    f"a program in the {source} claimed max ULP {e.max_ulp:.6g} ({e.verified}); "
+                    f"verified again: {checked.max_ulp:.6g} ({checked.verified})")
+            if math.isfinite(checked.max_ulp):
+                pareto_insert(out, checked, self.config.objective)
+        return out
+
+    def adopt_reported(self, entries: list[FrontEntry], source: str) -> None:
+        """Add verified programs from elsewhere (an earlier front.json) to the report, after verifying them."""
+        for e in self.reverify([e for e in entries if not any(r.text == e.text for r in self.reported)], source):
+            pareto_insert(self.reported, e, self.config.objective)
 
     @classmethod
     def from_checkpoint(cls, ck: dict) -> "Search":
-        config = SearchConfig.from_json_obj(ck["config"])
-        return cls(config, checkpoint=ck)
+        """A search continuing from a checkpoint document; raise ``ValueError`` naming a bad field."""
+        from .checkpoint import validate_checkpoint
+
+        try:
+            validate_checkpoint(ck)
+        except FieldError as e:
+            raise ValueError(f"checkpoint is malformed: {e}") from None
+        return cls(SearchConfig.from_json_obj(ck["config"]), checkpoint=ck)
 
     # ------------------------------------------------------------ driver
     def run(self, generations: int | None = None, budget_s: float | None = None,
@@ -628,9 +809,8 @@ class Search:
             if generations is not None and self.generation >= generations:
                 break
             if budget_s is not None:
-                recent = [r["seconds"] for r in self.logbook[-5:] if r.get("seconds")]
-                step_s = float(np.mean(recent)) if recent else 0.0
-                reserve = self.estimated_verify_seconds() * self.final_verifications() + step_s
+                plan = self.budget_plan(budget_s)  # re-planned as verifications are measured
+                reserve = plan.verify_s * plan.final_verifications + self.step_seconds()
                 if self.elapsed + reserve >= budget_s:
                     break
             info = self.step()

@@ -11,14 +11,15 @@ float32 in the domain (or, where that is impossible, on a large sample, with the
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..fileio import write_json_atomic
-from ..program import Program, parse
+from ..program import OPS, Program, parse
+from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
+                     need_list, need_str)
 
 FRONT_SCHEMA = 1
 VERIFIED_KINDS = ("exhaustive", "sampled")
@@ -69,23 +70,41 @@ class FrontEntry:
         return d
 
     @classmethod
-    def from_json_obj(cls, d: Mapping, cost_weights: Mapping[str, float] | None = None) -> "FrontEntry":
-        """The entry of a front.json; ``cost`` is recomputed with the run's ``cost_weights``."""
+    def from_json_obj(cls, d: object, cost_weights: Mapping[str, float] | None = None,
+                      field: str = "program") -> "FrontEntry":
+        """The entry of a front.json; ``cost`` is recomputed with the run's ``cost_weights``.
+
+        Every field is checked; a bad one raises :class:`~.fields.FieldError` naming ``field.key``.
+        """
+        d = need_dict(d, field)
+        need_keys(d, field, ("text", "verified", "max_ulp"))  # other tools may add fields
+        text = need_str(d["text"], f"{field}.text")
         try:
-            text = d["text"]
             p = parse(text)
-            verified = d["verified"]
-            max_ulp = d["max_ulp"]
-        except KeyError as e:
-            raise ValueError(f"front entry lacks the field {e.args[0]!r}") from None
-        if verified not in VERIFIED_KINDS:
-            raise ValueError(f"front entry has verified={verified!r}; expected one of {VERIFIED_KINDS}")
+        except ValueError as e:  # ProgramError names the line
+            raise FieldError(f"{field}.text", str(e).splitlines()[0]) from None
+        if p.dtype != "float32" or len(p.inputs) != 1:
+            raise FieldError(f"{field}.text", "is not a one-input float32 program")
+        verified = need_str(d["verified"], f"{field}.verified", choices=VERIFIED_KINDS)
+        max_ulp = need_float(d["max_ulp"], f"{field}.max_ulp", 0.0, allow_null=True, null_means=math.inf)
+        for k in ("cost", "latency"):
+            if k in d:
+                need_float(d[k], f"{field}.{k}", 0.0)
+        if "ops" in d:
+            need_int(d["ops"], f"{field}.ops", 0, 1 << 20)
+        note = d.get("note")
         return cls(
             text=p.to_text(), cost=p.cost(cost_weights), ops=p.ops, latency=p.latency(),
-            max_ulp=math.inf if max_ulp is None else float(max_ulp), verified=verified,
-            argmax_x=d.get("argmax_x"), mean_ulp=d.get("mean_ulp"),
-            frac_correctly_rounded=d.get("frac_correctly_rounded"), n_points=d.get("n_points"),
-            sample_max_ulp=d.get("sample_max_ulp"), generation=d.get("generation"), note=d.get("note"),
+            max_ulp=max_ulp, verified=verified,
+            argmax_x=need_float(d.get("argmax_x"), f"{field}.argmax_x", allow_null=True),
+            mean_ulp=need_float(d.get("mean_ulp"), f"{field}.mean_ulp", 0.0, allow_null=True),
+            frac_correctly_rounded=need_float(d.get("frac_correctly_rounded"), f"{field}.frac_correctly_rounded",
+                                              0.0, 1.0, allow_null=True),
+            n_points=None if d.get("n_points") is None else need_int(d["n_points"], f"{field}.n_points", 0, 1 << 40),
+            sample_max_ulp=need_float(d.get("sample_max_ulp"), f"{field}.sample_max_ulp", 0.0, allow_null=True),
+            generation=None if d.get("generation") is None else need_int(d["generation"], f"{field}.generation",
+                                                                         0, 1 << 53),
+            note=None if note is None else need_str(note, f"{field}.note", 4096),
         )
 
 
@@ -178,29 +197,56 @@ def write_front(path: Path | str, front: FrontFile) -> None:
     write_json_atomic(path, front.to_json_obj())
 
 
+#: Most programs a front.json may list.
+MAX_FRONT_PROGRAMS = 100_000
+
+
 def read_front(path: Path | str) -> FrontFile:
-    """Read ``front.json``; raise ``ValueError``/``FileNotFoundError`` with a clear message."""
+    """Read ``front.json``; raise ``ValueError``/``FileNotFoundError`` with a one-line message.
+
+    Every field is checked (types, ranges, program texts); the error names the file and the field.
+    """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no front file at {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not a readable front.json ({e})") from None
+    if not path.exists():
+        raise FileNotFoundError(f"no front file at {path}")
+    doc = load_json_document(path, "{path} is not a readable front.json ({problem})")
     if not isinstance(doc, dict) or "programs" not in doc:
         raise ValueError(f"{path} is not a front.json (no 'programs' list)")
     if doc.get("schema") != FRONT_SCHEMA:
         raise ValueError(f"{path} has schema {doc.get('schema')!r}; this pysearch reads schema {FRONT_SCHEMA}")
     try:
-        domain = tuple(float(v) for v in doc["domain"])
-        if len(domain) != 2:
-            raise ValueError
-        weights = doc.get("cost_weights") or None
-        return FrontFile(
-            target=str(doc["target"]), domain=domain, dtype=str(doc.get("dtype", "float32")),
-            max_ulp_constraint=doc.get("max_ulp_constraint"),
-            programs=[FrontEntry.from_json_obj(e, weights) for e in doc["programs"]],
-            objective=str(doc.get("objective", "cost")), cost_weights=weights,
-        )
-    except (KeyError, TypeError, ValueError) as e:
+        return front_from_json_obj(doc)
+    except FieldError as e:
         raise ValueError(f"{path}: malformed front.json ({e})") from None
+
+
+def front_from_json_obj(doc: dict) -> FrontFile:
+    """The :class:`FrontFile` of a parsed front.json document; raise :class:`FieldError` on a bad field."""
+    need_keys(doc, "", ("schema", "target", "domain", "programs"))
+    target = need_str(doc["target"], "target", 4096)
+    domain = need_items(doc["domain"], "domain", need_float)
+    if len(domain) != 2 or not domain[0] < domain[1]:
+        raise FieldError("domain", "expected [A, B] with A < B")
+    weights = read_cost_weights(doc.get("cost_weights"), "cost_weights")
+    programs = need_list(doc["programs"], "programs", MAX_FRONT_PROGRAMS)
+    return FrontFile(
+        target=target, domain=(domain[0], domain[1]),
+        dtype=need_str(doc.get("dtype", "float32"), "dtype", choices=("float32",)),
+        max_ulp_constraint=need_float(doc.get("max_ulp_constraint"), "max_ulp_constraint", 0.0, allow_null=True),
+        programs=[FrontEntry.from_json_obj(e, weights, f"programs[{i}]") for i, e in enumerate(programs)],
+        objective=need_str(doc.get("objective", "cost"), "objective", choices=("cost", "latency")),
+        cost_weights=weights,
+    )
+
+
+def read_cost_weights(v: object, field: str) -> dict[str, float] | None:
+    """Op weights of the cost objective (null or an object of op name -> finite number >= 0)."""
+    if v is None:
+        return None
+    known = {op.name for op in OPS}
+    out = {}
+    for k, w in need_dict(v, field).items():
+        if k not in known:
+            raise FieldError(member(field, k), "is not an op")
+        out[k] = need_float(w, member(field, k), 0.0)
+    return out or None
