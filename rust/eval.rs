@@ -353,12 +353,10 @@ impl Steps {
             };
         }
         let threads = rayon::current_num_threads().max(1);
+        // blocks no longer than a step, and small enough to give every thread a task
+        let chunks = |points: usize| points.div_ceil(CHUNK).max(1).saturating_mul(CHUNK);
         let per_thread = want.saturating_mul(rows.max(1)) / threads;
-        let block = per_thread
-            .div_ceil(CHUNK)
-            .max(1)
-            .saturating_mul(CHUNK)
-            .min(block);
+        let block = chunks(per_thread).min(chunks(want)).min(block);
         Steps {
             block,
             step: want.div_ceil(block) * block,
@@ -508,7 +506,13 @@ mod tests {
         let n = 3_000_001;
         let s = Steps::plan(n, 1, 20_000, 1 << 16);
         assert!(s.block % CHUNK == 0 && s.block <= 1 << 16 && s.step % s.block == 0);
-        assert!(s.step * 20_000 <= 2 * STEP_WORK + s.block * 20_000);
+        assert!(s.step * 20_000 <= STEP_WORK + s.block * 20_000);
+        // many programs: a step is still about STEP_WORK, not one block per program
+        let m = Steps::plan(n, 16, 16 * 20_000, 1 << 16);
+        assert!(
+            m.step * 16 * 20_000 <= STEP_WORK + CHUNK * 16 * 20_000,
+            "{m:?}"
+        );
         let ranges: Vec<_> = s.ranges(n).collect();
         assert!(ranges.len() > 1);
         assert_eq!(ranges[0].start, 0);
