@@ -11,15 +11,15 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use numpy::ndarray::Dimension;
+use numpy::ndarray::{Dimension, Ix1};
 use numpy::{
-    Element, IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray, PyReadonlyArray2,
-    PyUntypedArrayMethods,
+    Element, IntoPyArray, PyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray,
+    PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::domain::{from_key, key, key_range, DomainError as CoreDomainError};
 use crate::error::{
@@ -217,34 +217,25 @@ fn check_size(what: &str, count: u128, size: usize, dtype: &str) -> PyResult<usi
     }
 }
 
-/// A vector of `n` copies of `fill`, or a `MemoryError` naming the size when the allocator
-/// refuses it (instead of Rust's abort on a failed allocation).
-fn try_vec<T: Clone>(n: usize, fill: T, what: &str, dtype: &str) -> PyResult<Vec<T>> {
-    let size = std::mem::size_of::<T>();
-    check_size(what, n as u128, size, dtype)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| too_big(what, n as u128, size, dtype))?;
-    v.resize(n, fill);
-    Ok(v)
-}
-
-/// A zeroed (rows, cols) numpy array, or a `MemoryError` naming the size when it is too big to
-/// address or numpy cannot allocate it (numpy's zeros take pages lazily, as before).
-fn zeros2<'py, T: Element>(
+/// A zeroed numpy array of `shape`, or a `MemoryError` naming the size when it is too big to
+/// address or numpy cannot allocate it. numpy takes zeroed pages lazily (calloc), so unlike a
+/// Rust `vec![0; n]` this costs no pass over the memory, and unlike it fails without an abort.
+fn zeros<'py, T: Element, D: Dimension>(
     py: Python<'py>,
-    rows: usize,
-    cols: usize,
+    shape: &[usize],
     what: &str,
-) -> PyResult<Bound<'py, PyArray2<T>>> {
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
     let dtype = numpy::dtype::<T>(py);
     let size = std::mem::size_of::<T>();
-    let count = rows as u128 * cols as u128;
+    let count = shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))
+        .unwrap_or(u128::MAX);
     let err = || too_big(what, count, size, &dtype.to_string());
     check_size(what, count, size, &dtype.to_string())?;
     let arr = py
         .import("numpy")?
-        .call_method1("zeros", ((rows, cols), &dtype))
+        .call_method1("zeros", (PyTuple::new(py, shape)?, &dtype))
         .map_err(|e| {
             if e.is_instance_of::<PyMemoryError>(py) {
                 err()
@@ -252,7 +243,7 @@ fn zeros2<'py, T: Element>(
                 e
             }
         })?;
-    Ok(arr.cast_into::<PyArray2<T>>()?)
+    Ok(arr.cast_into::<PyArray<T, D>>()?)
 }
 
 /// A compiled program as Python passes it: (opcodes, args (n x 3), constants, n_inputs, output).
@@ -347,7 +338,7 @@ fn eval_typed<'py, T: crate::float::Float + Element>(
             }
             a.clone()
         }
-        None => zeros2(py, progs.len(), n, "the evaluation's output")?,
+        None => zeros(py, &[progs.len(), n], "the evaluation's output")?,
     };
     let mut w = arr.try_readwrite().map_err(|e| {
         PyValueError::new_err(format!(
@@ -429,9 +420,9 @@ fn sample_ulp_errors<'py>(
     let progs = to_programs(py, programs, false)?;
     check_inputs(&progs, 1)?;
     let (x, r, c) = (
-        array_arg::<f32, numpy::Ix1>(x, "x")?,
-        array_arg::<f64, numpy::Ix1>(reference, "reference")?,
-        array_arg::<f32, numpy::Ix1>(rounded, "rounded")?,
+        array_arg::<f32, Ix1>(x, "x")?,
+        array_arg::<f64, Ix1>(reference, "reference")?,
+        array_arg::<f32, Ix1>(rounded, "rounded")?,
     );
     let (x, r, c) = (
         c_slice(&x, "x")?,
@@ -473,34 +464,37 @@ fn target(name: &str) -> PyResult<Target> {
     })
 }
 
-/// float64 reference values of a built-in target, their float32 rounding, and undecided flags.
-#[pyfunction]
-fn reference<'py>(
-    py: Python<'py>,
-    name: &str,
-    x: &Bound<'py, PyAny>,
-) -> PyResult<(
+/// Reference values, their float32 rounding and undecided flags, as numpy arrays.
+type References<'py> = (
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f32>>,
     Bound<'py, PyArray1<bool>>,
-)> {
+);
+
+/// float64 reference values of a built-in target, their float32 rounding, and undecided flags.
+#[pyfunction]
+fn reference<'py>(py: Python<'py>, name: &str, x: &Bound<'py, PyAny>) -> PyResult<References<'py>> {
     let t = target(name)?;
-    let x = array_arg::<f32, numpy::Ix1>(x, "x")?;
+    let x = array_arg::<f32, Ix1>(x, "x")?;
     let x = c_slice(&x, "x")?;
     let n = x.len();
     let what = "the reference values";
-    let mut r = try_vec(n, 0f64, what, "float64")?;
-    let mut c = try_vec(n, 0f32, what, "float32")?;
-    let mut u = try_vec(n, false, what, "bool")?;
-    let steps = Steps::plan(n, 1, REFERENCE_WORK, CHUNK);
-    run_steps(py, n, steps, |k| {
-        reference_values_into(
-            t,
-            &x[k.clone()],
-            (&mut r[k.clone()], &mut c[k.clone()], &mut u[k]),
-        );
-    })?;
-    Ok((r.into_pyarray(py), c.into_pyarray(py), u.into_pyarray(py)))
+    let r = zeros::<f64, Ix1>(py, &[n], what)?;
+    let c = zeros::<f32, Ix1>(py, &[n], what)?;
+    let u = zeros::<bool, Ix1>(py, &[n], what)?;
+    {
+        let (mut rw, mut cw, mut uw) = (r.try_readwrite()?, c.try_readwrite()?, u.try_readwrite()?);
+        let (rs, cs, us) = (rw.as_slice_mut()?, cw.as_slice_mut()?, uw.as_slice_mut()?);
+        let steps = Steps::plan(n, 1, REFERENCE_WORK, CHUNK);
+        run_steps(py, n, steps, |k| {
+            reference_values_into(
+                t,
+                &x[k.clone()],
+                (&mut rs[k.clone()], &mut cs[k.clone()], &mut us[k]),
+            );
+        })?;
+    }
+    Ok((r, c, u))
 }
 
 /// Error of one float32 program over every float32 in [a, b] against a built-in target.
@@ -594,13 +588,17 @@ fn float32_from_keys<'py>(
     }
     // both are in range now, so the count is at most 2^32 - 2^24 + 1
     let n = usize::try_from(count).unwrap_or(0);
-    let mut v = try_vec(n, 0f32, "the float32 values", "float32")?;
-    run_steps(py, n, Steps::plan(n, 1, 1, CHUNK), |k| {
-        for (i, o) in (k.start..).zip(&mut v[k]) {
-            *o = from_key(start + i as i64);
-        }
-    })?;
-    Ok(v.into_pyarray(py))
+    let v = zeros::<f32, Ix1>(py, &[n], "the float32 values")?;
+    {
+        let mut w = v.try_readwrite()?;
+        let vs = w.as_slice_mut()?;
+        run_steps(py, n, Steps::plan(n, 1, 1, CHUNK), |k| {
+            for (i, o) in (k.start..).zip(&mut vs[k]) {
+                *o = from_key(start + i as i64);
+            }
+        })?;
+    }
+    Ok(v)
 }
 
 // ---------------------------------------------------------------------------------------------
