@@ -219,6 +219,34 @@ class TestInterrupt:
             assert 0 < int(n_nan) <= int(size)  # stopped inside the call, not after it
 
 
+_FORK_CHILD = """
+    import os, warnings, numpy as np, pysearch as ps
+    warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+ warns about fork with threads
+    p = ps.parse("v1 = fma x 0.3371894 0.6576363\\nv2 = fma v1 x 1.0017247\\n")
+    x = np.linspace(-1, 1, 1 << 18, dtype=np.float32)
+    want = ps.evaluate([p] * 8, x)  # starts the global worker pool, which a fork does not copy
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        got = ps.evaluate([p] * 8, x)
+        os.write(w, b"same" if got.tobytes() == want.tobytes() else b"diff")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print(os.read(r, 4).decode())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+class TestForkedChild:
+    """Item 4: the chokepoint runs work on a fresh worker pool in a forked child (DEAP users fork)."""
+
+    def test_evaluate_after_fork(self):
+        """A forked child evaluates the same values as its parent instead of hanging on a dead pool."""
+        r = _run_child(_FORK_CHILD, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "same"
+
+
 class TestNamedErrors:
     """Item 5: core errors are named ValueError subclasses exported from pysearch."""
 
