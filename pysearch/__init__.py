@@ -2,20 +2,28 @@
 
 The core API: programs (:mod:`pysearch.program`), evaluation and ULP error in Rust
 (:func:`evaluate`, :func:`ulp_error`, :func:`verify`), domains and targets.
+
+Errors are named ``ValueError`` subclasses: :class:`ProgramError` (a program fails validation),
+:class:`DomainError` (NaN or reversed domain bounds, float32 keys out of range) and
+:class:`WorkerPoolError` (the Rust core could not start its worker threads). Outputs too large
+to allocate raise ``MemoryError``; Ctrl-C interrupts any long evaluation with ``KeyboardInterrupt``.
 """
 
-from pysearch.domain import Domain
+from pysearch._core import WorkerPoolError
+from pysearch.domain import Domain, DomainError
 from pysearch.evaluation import ErrorStats, ErrorTable, evaluate, ulp_error, verify
 from pysearch.program import Program, ProgramError, parse
 from pysearch.targets import Target, get_target, reference
 
 __all__ = [
     "Domain",
+    "DomainError",
     "ErrorStats",
     "ErrorTable",
     "Program",
     "ProgramError",
     "Target",
+    "WorkerPoolError",
     "evaluate",
     "get_target",
     "parse",

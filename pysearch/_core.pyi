@@ -1,12 +1,18 @@
-"""Type stubs for the Rust extension (rust/python.rs)."""
+"""Type stubs for the Rust extension (rust/python.rs).
+
+Array arguments must be C-contiguous numpy arrays of the stated dtype (anything else raises
+``TypeError``); outputs too large to allocate raise ``MemoryError``; long calls release the GIL
+and raise ``KeyboardInterrupt`` on Ctrl-C. Invalid programs raise ``pysearch.ProgramError``.
+"""
 
 import numpy as np
 import numpy.typing as npt
 
 RawProgram = tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], npt.NDArray[np.float64], int, int]
 
-class InvalidProgram(ValueError): ...
 class UnknownTarget(ValueError): ...
+class DomainError(ValueError): ...
+class WorkerPoolError(ValueError): ...
 
 def evaluate(programs: list[RawProgram], x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
 def sample_ulp_errors(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pysearch import _core
+from pysearch._core import DomainError
 
 #: Largest domain `Domain.all()` materialises as an array (larger ones are streamed in Rust).
 MAX_MATERIALISED = 1 << 26
@@ -15,7 +16,10 @@ MAX_MATERIALISED = 1 << 26
 
 @dataclass(frozen=True)
 class Domain:
-    """The closed interval [a, b] of float32 values (bounds are rounded to float32)."""
+    """The closed interval [a, b] of float32 values (bounds are rounded to float32).
+
+    NaN or reversed bounds raise :class:`DomainError` (a ``ValueError``).
+    """
 
     a: float
     b: float
@@ -25,10 +29,10 @@ class Domain:
             if not isinstance(v, (int, float, np.floating, np.integer)):
                 raise TypeError(f"domain {name} bound must be a number, not {type(v).__name__}")
             if math.isnan(v):
-                raise ValueError(f"domain {name} bound is NaN")
+                raise DomainError(f"domain {name} bound is NaN")
         a32, b32 = np.float32(self.a), np.float32(self.b)
         if a32 > b32:
-            raise ValueError(f"empty domain: lower bound {self.a} > upper bound {self.b}")
+            raise DomainError(f"empty domain: lower bound {self.a} > upper bound {self.b}")
         object.__setattr__(self, "a", float(a32))
         object.__setattr__(self, "b", float(b32))
 

@@ -2,7 +2,8 @@
 
 Everything here is a thin, checking front for :mod:`pysearch._core`: inputs are validated
 (dtype, shape, contiguity, emptiness) and turned into clear ``TypeError``/``ValueError``s before
-any work starts; the work itself runs in Rust with the GIL released.
+any work starts; the work itself runs in Rust with the GIL released, in steps between which
+Ctrl-C raises ``KeyboardInterrupt``. An output too large to allocate raises ``MemoryError``.
 """
 
 from __future__ import annotations

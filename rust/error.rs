@@ -1,6 +1,8 @@
 //! ULP-error statistics of float32 programs: over given points with given references (a search
 //! sample), or streamed over every float32 in an interval (exhaustive verification).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::domain::from_key;
@@ -40,10 +42,22 @@ pub fn sample_errors(
     reference: &[f64],
     rounded: &[f32],
 ) -> Vec<Stats> {
-    let n = x.len();
-    let block = block_size(n, progs.len());
-    let n_blocks = n.div_ceil(block);
     let jit = JitBatch::compile(progs);
+    let block = block_size(x.len(), progs.len());
+    sample_errors_range(progs, &jit, (x, reference, rounded), 0..x.len(), block)
+}
+
+/// `sample_errors` over the points `cols` only (indices in the statistics count from 0, not
+/// from `cols.start`, so the parts of a split call merge into the whole), in tasks of `block`
+/// points, with the programs' kernels compiled by the caller in `jit`.
+pub fn sample_errors_range(
+    progs: &[Program],
+    jit: &JitBatch,
+    (x, reference, rounded): (&[f32], &[f64], &[f32]),
+    cols: Range<usize>,
+    block: usize,
+) -> Vec<Stats> {
+    let n_blocks = cols.len().div_ceil(block);
     progs
         .par_iter()
         .enumerate()
@@ -55,8 +69,8 @@ pub fn sample_errors(
                     let mut runner = Runner::new(kernel, p);
                     let mut ys = [0f32; CHUNK];
                     let mut st = Stats::default();
-                    let end = ((bi + 1) * block).min(n);
-                    let mut off = bi * block;
+                    let end = (cols.start + (bi + 1) * block).min(cols.end);
+                    let mut off = cols.start + bi * block;
                     while off < end {
                         let len = CHUNK.min(end - off);
                         runner.run(&x[off..off + len], &mut ys[..len]);
@@ -81,27 +95,40 @@ pub struct Exhaustive {
 }
 
 /// Points per exhaustive task (a multiple of CHUNK).
-const EXHAUSTIVE_BLOCK: i64 = 1 << 16;
+pub const EXHAUSTIVE_BLOCK: usize = 1 << 16;
 
 /// Stream every float32 with key in [lo, hi] through the program and the reference.
 /// `stats.argmax` counts from `lo`.
+pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhaustive {
+    let jit = JitBatch::compile(std::slice::from_ref(p));
+    exhaustive_errors_with(p, jit.get(0), target, (lo, hi), EXHAUSTIVE_BLOCK)
+}
+
+/// `exhaustive_errors` with the program's kernel compiled by the caller (`None`: interpreted),
+/// in tasks of `block` points (a multiple of CHUNK).
 ///
 /// Per chunk of points: inputs from keys, outputs (JIT kernel or interpreter), references
 /// (vectorised for exp2), then the statistics in one branch-free pass when every value is
 /// finite and in float32's normal range (else point by point, as `Stats::add` defines them).
-pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhaustive {
-    let jit = JitBatch::compile(std::slice::from_ref(p));
-    let kernel = jit.get(0);
+pub fn exhaustive_errors_with(
+    p: &Program,
+    kernel: Option<Kernel<'_>>,
+    target: Target,
+    (lo, hi): (i64, i64),
+    block: usize,
+) -> Exhaustive {
+    #[allow(clippy::cast_possible_wrap)]
+    let block = block as i64;
     let total = hi - lo + 1;
-    let n_blocks = (total + EXHAUSTIVE_BLOCK - 1) / EXHAUSTIVE_BLOCK;
+    let n_blocks = (total + block - 1) / block;
     let (stats, undecided) = (0..n_blocks)
         .into_par_iter()
         .map(|bi| {
             let mut st = Stats::default();
             let mut und = Vec::new();
             let mut runner = Runner::new(kernel, p);
-            let start = lo + bi * EXHAUSTIVE_BLOCK;
-            let end = (start + EXHAUSTIVE_BLOCK).min(hi + 1);
+            let start = lo + bi * block;
+            let end = (start + block).min(hi + 1);
             let mut k = start;
             let mut xs = [0f32; CHUNK];
             let mut ys = [0f32; CHUNK];
@@ -270,12 +297,27 @@ const MAX_ROUNDS_FINITE: f64 = 3.4028235677973366e38;
 
 /// float64 reference values and their float32 rounding, flagging undecidable roundings.
 pub fn reference_values(target: Target, x: &[f32]) -> (Vec<f64>, Vec<f32>, Vec<bool>) {
-    let mut r = vec![0f64; x.len()];
+    let (mut r, mut c, mut u) = (
+        vec![0f64; x.len()],
+        vec![0f32; x.len()],
+        vec![false; x.len()],
+    );
+    reference_values_into(target, x, (&mut r, &mut c, &mut u));
+    (r, c, u)
+}
+
+/// `reference_values` written into caller-provided slices of `x`'s length.
+pub fn reference_values_into(
+    target: Target,
+    x: &[f32],
+    (r, c, u): (&mut [f64], &mut [f32], &mut [bool]),
+) {
     r.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(o, xs)| target.eval_many(xs, o));
-    let (c, u): (Vec<f32>, Vec<bool>) = r.par_iter().map(|&v| round32(v)).unzip();
-    (r, c, u)
+    r.par_iter()
+        .zip(c.par_iter_mut().zip(u.par_iter_mut()))
+        .for_each(|(&v, (ci, ui))| (*ci, *ui) = round32(v));
 }
 
 #[cfg(test)]
@@ -350,6 +392,38 @@ mod tests {
         refs[7] = 1e-40;
         let slow = compare(&ys, &refs);
         assert!(slow.max_ulp.is_infinite() && slow.n_nonfinite == 1);
+    }
+
+    #[test]
+    fn split_scans_merge_into_the_whole() {
+        let p = identity_mul_one();
+        // sample errors over ranges merge into the statistics of the whole sample
+        let x: Vec<f32> = (1..=5000).map(|i| i as f32 / 700.0).collect();
+        let (r, c, _) = reference_values(Target::Exp2, &x);
+        let whole = sample_errors(std::slice::from_ref(&p), &x, &r, &c)[0];
+        let jit = JitBatch::compile(std::slice::from_ref(&p));
+        let merged = [0..1000, 1000..3072, 3072..5000]
+            .into_iter()
+            .map(|k| sample_errors_range(std::slice::from_ref(&p), &jit, (&x, &r, &c), k, CHUNK)[0])
+            .fold(Stats::default(), Stats::merge);
+        assert!((whole.sum_ulp - merged.sum_ulp).abs() <= 1e-12 * whole.sum_ulp);
+        assert_eq!(
+            (whole.max_ulp, whole.argmax, whole.n),
+            (merged.max_ulp, merged.argmax, merged.n)
+        );
+        // an exhaustive scan in parts (argmax shifted by each part's offset) equals one scan
+        let (lo, hi) = key_range(0.5, 0.5001).unwrap();
+        let one = exhaustive_errors(&p, Target::Exp2, lo, hi);
+        let mid = lo + (hi - lo) / 3;
+        let a = exhaustive_errors_with(&p, jit.get(0), Target::Exp2, (lo, mid), CHUNK);
+        let mut b = exhaustive_errors_with(&p, jit.get(0), Target::Exp2, (mid + 1, hi), CHUNK);
+        b.stats.argmax += (mid + 1 - lo) as u64;
+        let both = a.stats.merge(b.stats);
+        assert_eq!(
+            (one.stats.max_ulp, one.stats.argmax, one.stats.n),
+            (both.max_ulp, both.argmax, both.n)
+        );
+        assert_eq!(one.stats.n_correct, both.n_correct);
     }
 
     #[test]

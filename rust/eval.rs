@@ -2,6 +2,8 @@
 //! dispatch cost is paid once per chunk and the inner loops vectorise. The hot loop is compiled
 //! several times (AVX-512, AVX2+FMA, baseline) and picked at run time.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::float::Float;
@@ -326,36 +328,114 @@ pub fn block_size(n_points: usize, n_programs: usize) -> usize {
     block.div_ceil(CHUNK) * CHUNK
 }
 
+/// Work (instructions x points, all programs together) per step of a long call: a fraction of
+/// a second, so that the caller can check for Ctrl-C between steps.
+pub const STEP_WORK: usize = 1 << 28;
+
+/// How a call over `n` points is split: `block` points per parallel task and `step` points per
+/// step (a multiple of `block`). `rows` is the number of independent rows (programs) each step
+/// runs, `per_point` the work per point over all of them, `block` the usual task size. A call
+/// whose work fits in `STEP_WORK` is one step with the usual blocks; a longer one gets steps of
+/// about `STEP_WORK`, with blocks shrunk (down to `CHUNK`) so every thread still has a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Steps {
+    pub block: usize,
+    pub step: usize,
+}
+
+impl Steps {
+    pub fn plan(n: usize, rows: usize, per_point: usize, block: usize) -> Steps {
+        let want = (STEP_WORK / per_point.max(1)).max(1);
+        if want >= n {
+            return Steps {
+                block,
+                step: n.max(1),
+            };
+        }
+        let threads = rayon::current_num_threads().max(1);
+        // blocks no longer than a step, and small enough to give every thread a task
+        let chunks = |points: usize| points.div_ceil(CHUNK).max(1).saturating_mul(CHUNK);
+        let per_thread = want.saturating_mul(rows.max(1)) / threads;
+        let block = chunks(per_thread).min(chunks(want)).min(block);
+        Steps {
+            block,
+            step: want.div_ceil(block) * block,
+        }
+    }
+
+    /// The consecutive point ranges covering `0..n`.
+    pub fn ranges(self, n: usize) -> impl Iterator<Item = Range<usize>> {
+        (0..n)
+            .step_by(self.step)
+            .map(move |s| s..(s + self.step).min(n))
+    }
+}
+
+/// A batch of programs ready to run on inputs (each `inputs[k]` of the same length): float32
+/// programs in the JIT's scope are compiled once, so that a long evaluation can run range by
+/// range (see `Steps`) without compiling again.
+pub struct Batch<'a, T: Float> {
+    progs: &'a [Program],
+    inputs: &'a [&'a [T]],
+    jit: Option<JitBatch>,
+}
+
+impl<'a, T: Float> Batch<'a, T> {
+    pub fn new(progs: &'a [Program], inputs: &'a [&'a [T]]) -> Self {
+        // float32 programs in the JIT's scope run as machine code; the rest are interpreted
+        let jit = match inputs {
+            [x] if T::as_f32(x).is_some() => Some(JitBatch::compile(progs)),
+            _ => None,
+        };
+        Batch { progs, inputs, jit }
+    }
+
+    /// Points per input.
+    pub fn n_points(&self) -> usize {
+        self.inputs.first().map_or(0, |x| x.len())
+    }
+
+    /// Total work per point: the live instructions of every program.
+    pub fn work_per_point(&self) -> usize {
+        self.progs.iter().map(|p| p.live.len()).sum()
+    }
+
+    /// Evaluate every program on the points `cols`, in tasks of `block` points. `out` is
+    /// row-major (programs x `n_points()`); only its columns `cols` are written.
+    pub fn run_columns(&self, out: &mut [T], cols: Range<usize>, block: usize) {
+        let n = self.n_points();
+        if n == 0 || cols.is_empty() {
+            return;
+        }
+        out.par_chunks_mut(n)
+            .zip(self.progs.par_iter())
+            .enumerate()
+            .for_each(|(pi, (row, p))| {
+                let kernel = self.jit.as_ref().and_then(|j| j.get(pi));
+                row[cols.clone()]
+                    .par_chunks_mut(block)
+                    .enumerate()
+                    .for_each(|(bi, o)| {
+                        let start = cols.start + bi * block;
+                        if let (Some(k), Some(x), Some(y)) = (
+                            kernel,
+                            T::as_f32(&self.inputs[0][start..start + o.len()]),
+                            T::as_f32_mut(&mut *o),
+                        ) {
+                            k.run(x, y);
+                        } else {
+                            ChunkRunner::new(p).eval_into(self.inputs, start, o);
+                        }
+                    });
+            });
+    }
+}
+
 /// Evaluate every program on every point. `out` is row-major (programs x points).
 pub fn evaluate<T: Float>(progs: &[Program], inputs: &[&[T]], out: &mut [T]) {
-    let n = inputs.first().map_or(0, |x| x.len());
-    if n == 0 {
-        return;
-    }
-    let block = block_size(n, progs.len());
-    // float32 programs in the JIT's scope run as machine code; the rest are interpreted
-    let jit = match inputs {
-        [x] if T::as_f32(x).is_some() => Some(JitBatch::compile(progs)),
-        _ => None,
-    };
-    out.par_chunks_mut(n)
-        .zip(progs.par_iter())
-        .enumerate()
-        .for_each(|(pi, (row, p))| {
-            let kernel = jit.as_ref().and_then(|j| j.get(pi));
-            row.par_chunks_mut(block).enumerate().for_each(|(bi, o)| {
-                let start = bi * block;
-                if let (Some(k), Some(x), Some(y)) = (
-                    kernel,
-                    T::as_f32(&inputs[0][start..start + o.len()]),
-                    T::as_f32_mut(&mut *o),
-                ) {
-                    k.run(x, y);
-                } else {
-                    ChunkRunner::new(p).eval_into(inputs, start, o);
-                }
-            });
-        });
+    let batch = Batch::new(progs, inputs);
+    let n = batch.n_points();
+    batch.run_columns(out, 0..n, block_size(n, progs.len()));
 }
 
 #[cfg(test)]
@@ -408,6 +488,60 @@ mod tests {
             }
             assert_eq!(y.to_bits(), v.to_bits());
         }
+    }
+
+    #[test]
+    fn steps_cover_the_points_in_blocks() {
+        // work that fits in one step keeps the usual blocks and runs as one step
+        let one = Steps::plan(10_000, 3, 20, 4096);
+        assert_eq!(
+            one,
+            Steps {
+                block: 4096,
+                step: 10_000
+            }
+        );
+        assert_eq!(one.ranges(10_000).collect::<Vec<_>>(), vec![0..10_000]);
+        // long work is split into steps of about STEP_WORK, each a whole number of blocks
+        let n = 3_000_001;
+        let s = Steps::plan(n, 1, 20_000, 1 << 16);
+        assert!(s.block % CHUNK == 0 && s.block <= 1 << 16 && s.step % s.block == 0);
+        assert!(s.step * 20_000 <= STEP_WORK + s.block * 20_000);
+        // many programs: a step is still about STEP_WORK, not one block per program
+        let m = Steps::plan(n, 16, 16 * 20_000, 1 << 16);
+        assert!(
+            m.step * 16 * 20_000 <= STEP_WORK + CHUNK * 16 * 20_000,
+            "{m:?}"
+        );
+        let ranges: Vec<_> = s.ranges(n).collect();
+        assert!(ranges.len() > 1);
+        assert_eq!(ranges[0].start, 0);
+        assert_eq!(ranges.last().unwrap().end, n);
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(Steps::plan(0, 1, 5, 4096).ranges(0).count(), 0);
+    }
+
+    #[test]
+    fn columns_in_steps_equal_one_evaluation() {
+        let progs = [
+            horner_exp2(),
+            Program::new(&[2], &[0, 0, 0], vec![], 1, 1, false).unwrap(),
+        ];
+        let x: Vec<f32> = (0..5000).map(|i| i as f32 * 1e-3 - 2.0).collect();
+        let inputs: [&[f32]; 1] = [&x];
+        let mut whole = vec![0f32; 2 * x.len()];
+        evaluate(&progs, &inputs, &mut whole);
+        let batch = Batch::new(&progs, &inputs);
+        let mut parts = vec![f32::NAN; 2 * x.len()];
+        let s = Steps {
+            block: CHUNK,
+            step: 3 * CHUNK,
+        };
+        for r in s.ranges(x.len()) {
+            batch.run_columns(&mut parts, r, s.block);
+        }
+        let bits = |v: &[f32]| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&whole), bits(&parts));
     }
 
     #[test]

@@ -135,7 +135,22 @@ impl Program {
                 args.len()
             )));
         }
-        let base = n_inputs + consts.len();
+        // slots are numbered by i32 operands: refuse counts that do not fit (or overflow usize)
+        let base = n_inputs
+            .checked_add(consts.len())
+            .filter(|b| {
+                b.checked_add(opcodes.len())
+                    .is_some_and(|n| i32::try_from(n).is_ok())
+            })
+            .ok_or_else(|| {
+                ProgramError(format!(
+                    "too many slots: {n_inputs} inputs, {} constants and {} instructions \
+                     exceed the {} slots operands can number",
+                    consts.len(),
+                    opcodes.len(),
+                    i32::MAX
+                ))
+            })?;
         let mut instrs = Vec::with_capacity(opcodes.len());
         for (i, &code) in opcodes.iter().enumerate() {
             let op = Op::from_code(code).ok_or_else(|| {
@@ -240,6 +255,14 @@ mod tests {
         assert!(Program::new(&[0], &[0, 0, 0], vec![], 1, 0, false).is_err());
         assert!(Program::new(&[15], &[0, 0, 0], vec![], 1, 1, false).is_err());
         assert!(Program::new(&[15], &[0, 0, 0], vec![], 1, 1, true).is_ok());
+    }
+
+    #[test]
+    fn rejects_slot_counts_operands_cannot_number() {
+        let e = Program::new(&[0], &[0, 0, 0], vec![], usize::MAX, 1, false).unwrap_err();
+        assert!(e.0.contains("too many slots"), "{e}");
+        let e = Program::new(&[0], &[0, 0, 0], vec![], 1 << 31, 1, false).unwrap_err();
+        assert!(e.0.contains("too many slots"), "{e}");
     }
 
     #[test]
