@@ -145,8 +145,16 @@ class TestMetadataCannotInjectCode:
     def test_hostile_front_json_exports_compile_and_run_nothing(self, tmp_path, capsys):
         """A shared front.json whose target tries to break out gives code that compiles and runs nothing."""
         target = 'x"""; PWNED = 1; """\n*/ int pwned; /*\npub fn pwned() {}\n\\'
-        front = {"schema": 1, "target": target, "domain": [0, 1], "programs": [{"text": PROGRAM.to_text(),
-                 "max_ulp": 1, "verified": 'a"""\n*/', "ops": "1\n*/", "cost": "2\n"}]}
+        entry = {"text": PROGRAM.to_text(), "max_ulp": 1, "verified": "exhaustive", "ops": 1, "cost": 2, "latency": 4}
+        # fields with a fixed type or vocabulary are checked on reading: a hostile value there is refused
+        for key, hostile in (("verified", 'a"""\n*/'), ("ops", "1\n*/"), ("cost", "2\n")):
+            bad = {"schema": 1, "target": "t", "domain": [0, 1], "programs": [{**entry, key: hostile}]}
+            (tmp_path / "front.json").write_text(json.dumps(bad))
+            assert cli_main(["export", str(tmp_path / "front.json"), "--lang", "c"]) == 2
+            err = capsys.readouterr().err.strip()
+            assert key in err and len(err.splitlines()) == 1
+        # the free-text target passes through, escaped
+        front = {"schema": 1, "target": target, "domain": [0, 1], "programs": [entry]}
         (tmp_path / "front.json").write_text(json.dumps(front))
         for lang in ("python", "c", "rust"):
             out = tmp_path / f"k.{ {'python': 'py', 'c': 'c', 'rust': 'rs'}[lang] }"

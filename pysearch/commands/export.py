@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from pysearch import library
 from pysearch.cli import UserError
 from pysearch.export import LANGUAGES, export, export_many, reserved_reason
 from pysearch.fileio import read_json, write_text_atomic
-from pysearch.program import SCHEMA_VERSION, Program, ProgramError, parse
+from pysearch.program import Program, ProgramError, parse
+from pysearch.search.front import FrontEntry, read_front
 
 _ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -55,38 +56,16 @@ def _read_json(path: Path) -> object:
     return read_json(path)
 
 
-def _check_front(doc: dict, path: Path) -> list[dict]:
-    if doc.get("schema") != SCHEMA_VERSION:
-        raise UserError(f"{path}: front schema {doc.get('schema')!r}; this pysearch reads schema {SCHEMA_VERSION}")
-    programs = doc.get("programs")
-    if not isinstance(programs, list) or not programs:
-        raise UserError(f"{path}: the front holds no programs")
-    for i, entry in enumerate(programs):
-        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
-            raise UserError(f"{path}: program {i} has no 'text'")
-    return programs
-
-
-def pick_best(programs: list[dict], max_ulp: float | None) -> int:
+def pick_best(programs: Sequence[FrontEntry], max_ulp: float | None) -> int:
     """Index of the lowest-cost program with max_ulp <= ``max_ulp`` (exhaustively verified ones
     first), else of the most accurate program (ties: lowest cost)."""
-
-    def err(e: dict) -> float:
-        v = e.get("max_ulp")
-        return float(v) if isinstance(v, (int, float)) and not math.isnan(v) else math.inf
-
-    def cost(e: dict) -> float:
-        v = e.get("cost")
-        return float(v) if isinstance(v, (int, float)) else math.inf
-
     idx = range(len(programs))
     if max_ulp is not None:
-        meets = [i for i in idx if err(programs[i]) <= max_ulp]
-        exhaustive = [i for i in meets if programs[i].get("verified") == "exhaustive"]
-        pool = exhaustive or meets
+        meets = [i for i in idx if programs[i].max_ulp <= max_ulp]
+        pool = [i for i in meets if programs[i].verified == "exhaustive"] or meets
         if pool:
-            return min(pool, key=lambda i: (cost(programs[i]), err(programs[i]), i))
-    return min(idx, key=lambda i: (err(programs[i]), cost(programs[i]), i))
+            return min(pool, key=lambda i: (programs[i].cost, programs[i].max_ulp, i))
+    return min(idx, key=lambda i: (programs[i].max_ulp, programs[i].cost, i))
 
 
 def load_source(path: Path, pick: str) -> tuple[Program, dict]:
@@ -107,29 +86,27 @@ def load_source(path: Path, pick: str) -> tuple[Program, dict]:
     doc = _read_json(path)
     if not isinstance(doc, dict):
         raise UserError(f"{path}: expected a JSON object")
-    try:
-        if "programs" not in doc:
+    if "programs" not in doc:
+        try:
             return Program.from_json(doc), {}
-        programs = _check_front(doc, path)
-        constraint = doc.get("max_ulp_constraint")
-        if pick == "best":
-            k = pick_best(programs, None if constraint is None else float(constraint))
-        else:
-            try:
-                k = int(pick)
-            except ValueError:
-                raise UserError(f"--pick must be an index or 'best', got {pick!r}") from None
-            if not 0 <= k < len(programs):
-                raise UserError(f"--pick {k}: the front has {len(programs)} programs (0..{len(programs) - 1})")
-        entry = programs[k]
-        program = parse(entry["text"])
-    except ProgramError as e:
-        raise UserError(f"{path}: {e}") from None
-    meta = {"target": doc.get("target"), "domain": doc.get("domain"), "front index": k}
-    for key in ("max_ulp", "verified", "cost", "ops", "latency"):
-        if entry.get(key) is not None:
-            meta[key] = entry[key]
-    return program, {k2: v for k2, v in meta.items() if v is not None}
+        except ProgramError as e:
+            raise UserError(f"{path}: {e}") from None
+    front = read_front(path)  # every field checked; a one-line ValueError names the file and field
+    if not front.programs:
+        raise UserError(f"{path}: the front holds no programs")
+    if pick == "best":
+        k = pick_best(front.programs, front.max_ulp_constraint)
+    else:
+        try:
+            k = int(pick)
+        except ValueError:
+            raise UserError(f"--pick must be an index or 'best', got {pick!r}") from None
+        if not 0 <= k < len(front.programs):
+            raise UserError(f"--pick {k}: the front has {len(front.programs)} programs (0..{len(front.programs) - 1})")
+    entry = front.programs[k]
+    meta = {"target": front.target, "domain": list(front.domain), "front index": k, "max_ulp": entry.max_ulp,
+            "verified": entry.verified, "cost": entry.cost, "ops": entry.ops, "latency": entry.latency}
+    return entry.program, meta
 
 
 def default_name(target: object) -> str:

@@ -192,7 +192,7 @@ def _write_outputs(out: Path, search, front, plot: bool, baselines: bool) -> Non
     ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, front, cfg.objective, cfg.cost_weights)
     write_front(out / "front.json", ff)
     if plot:
-        pts = load_or_compute(out, cfg.target, cfg.domain, search.screen_x) if baselines else []
+        pts = load_or_compute(out, cfg.target, cfg.domain, search.screen_x, cfg.cost_weights) if baselines else []
         plot_front(out / "front.png", front, f"{cfg.target} on [{cfg.domain[0]:.9g}, {cfg.domain[1]:.9g}]",
                    cfg.objective, pts, cfg.max_ulp)
 
