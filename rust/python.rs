@@ -312,6 +312,13 @@ fn isa_name() -> &'static str {
     }
 }
 
+/// Instruction set the JIT compiles float32 programs for here ("avx512" or "avx2"), or None
+/// when it is off (`PYSEARCH_NO_JIT`) or the CPU has neither; `PYSEARCH_JIT_ISA=avx2` caps it.
+#[pyfunction]
+fn jit_isa() -> Option<&'static str> {
+    crate::jit::jit_isa().map(crate::jit::Isa::name)
+}
+
 /// Names of the built-in targets.
 #[pyfunction]
 fn target_names() -> Vec<&'static str> {
@@ -337,6 +344,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(float32_from_keys, m)?)?;
     m.add_function(wrap_pyfunction!(isa_name, m)?)?;
     m.add_function(wrap_pyfunction!(jit_compiled, m)?)?;
+    m.add_function(wrap_pyfunction!(jit_isa, m)?)?;
     m.add_function(wrap_pyfunction!(target_names, m)?)?;
     Ok(())
 }
