@@ -70,6 +70,37 @@ class TestEvaluateInputs:
             _core.evaluate([bad], np.zeros((1, 4), np.float32))
 
 
+class TestEvaluateOutputs:
+    """Large results are written into recycled arrays: never into one a live result uses."""
+
+    def test_live_results_are_never_overwritten(self):
+        x = np.linspace(-3, 3, 1 << 17, dtype=np.float32)
+        square, triple = ps.program.parse("v = mul x x\n"), ps.program.parse("v = mul x 3\n")
+        want_sq, want_tr = x * x, x * np.float32(3)
+        kept = [ps.evaluate([square, triple], x)]
+        kept.append(ps.evaluate([triple, square], x)[0][5:])  # a slice keeps its array alive
+        kept.append(ps.evaluate(square, x))
+        view = memoryview(ps.evaluate([square, square], x))  # so does an exported buffer
+        for _ in range(4):
+            ps.evaluate([triple, triple], x)  # results dropped at once: their arrays are reused
+        np.testing.assert_array_equal(kept[0], [want_sq, want_tr])
+        np.testing.assert_array_equal(kept[1], want_tr[5:])
+        np.testing.assert_array_equal(kept[2], want_sq)
+        np.testing.assert_array_equal(np.asarray(view), [want_sq, want_sq])
+
+    def test_dropped_results_are_recycled(self):
+        x = np.ones(1 << 18, dtype=np.float32)
+        p = ps.program.parse("v = add x 1\n")
+        first = ps.evaluate([p, p], x)
+        addr = first.__array_interface__["data"][0]
+        del first
+        again = ps.evaluate([p, p], x)
+        assert again.__array_interface__["data"][0] == addr
+        np.testing.assert_array_equal(again, 2.0)
+        other = ps.evaluate([p, p], x)  # `again` is alive: a different array
+        assert other.__array_interface__["data"][0] != addr
+
+
 class TestUlpError:
     def test_matches_mpmath_on_every_point(self):
         """max/mean ULP error, argmax and correct-rounding fraction agree with an mpmath recomputation."""
