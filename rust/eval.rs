@@ -335,7 +335,7 @@ pub fn evaluate<T: Float>(progs: &[Program], inputs: &[&[T]], out: &mut [T]) {
     let block = block_size(n, progs.len());
     // float32 programs in the JIT's scope run as machine code; the rest are interpreted
     let jit = match inputs {
-        [x] if T::as_f32(x).is_some() => Some(JitBatch::compile(progs)),
+        [x] if T::as_f32(x).is_some() => Some(JitBatch::compile_cached(progs)),
         _ => None,
     };
     out.par_chunks_mut(n)

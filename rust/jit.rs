@@ -18,6 +18,8 @@
 //! bit for bit (tested against the interpreter below and, from Python, against the reference
 //! interpreter).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use crate::program::{Op, Program};
 
 /// One 64-byte constant operand: a value broadcast to 16 lanes (the AVX2 code reads the first 8).
@@ -728,10 +730,68 @@ pub struct Kernel<'a> {
 /// Programs per executable buffer; the parts of a large batch are compiled in parallel.
 const PART: usize = 128;
 
+/// Batches compiled by the last calls, by instruction set and content (see `compile_cached`).
+type BatchCache = Vec<(Isa, Vec<u64>, Arc<JitBatch>)>;
+static CACHE: Mutex<BatchCache> = Mutex::new(Vec::new());
+/// The cache holds at most this many programs in all (a larger batch is not kept).
+const CACHED_PROGRAMS: usize = 16_384;
+/// ... in at most this many batches.
+const CACHED_BATCHES: usize = 4;
+
+/// Everything compilation depends on, for every program: the cache key of a batch (constants by
+/// their bits, so -0.0 and 0.0 differ).
+fn batch_key(progs: &[Program]) -> Vec<u64> {
+    let mut k = Vec::with_capacity(
+        progs
+            .iter()
+            .map(|p| 4 + p.consts.len() + 2 * p.instrs.len())
+            .sum(),
+    );
+    for p in progs {
+        k.extend([p.n_inputs, p.output, p.consts.len(), p.instrs.len()].map(|v| v as u64));
+        k.extend(p.consts.iter().map(|c| c.to_bits()));
+        for ins in &p.instrs {
+            k.push(u64::from(ins.op as u8) << 32 | u64::from(ins.args[0]));
+            k.push(u64::from(ins.args[1]) << 32 | u64::from(ins.args[2]));
+        }
+    }
+    k
+}
+
 impl JitBatch {
     /// Compile every program that is in scope (see the module docs); the rest get `None`.
     pub fn compile(progs: &[Program]) -> JitBatch {
         JitBatch::compile_for(progs, jit_isa())
+    }
+
+    /// `compile`, reusing the batch one of the last few calls compiled for the same programs
+    /// (by content) and instruction set: a population evaluated again is not compiled again.
+    pub fn compile_cached(progs: &[Program]) -> Arc<JitBatch> {
+        let Some(isa) = jit_isa() else {
+            return Arc::new(JitBatch::compile_for(progs, None));
+        };
+        if progs.len() > CACHED_PROGRAMS {
+            return Arc::new(JitBatch::compile_for(progs, Some(isa)));
+        }
+        let key = batch_key(progs);
+        {
+            let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(pos) = cache.iter().position(|(i, k, _)| *i == isa && *k == key) {
+                let hit = cache.remove(pos);
+                let batch = Arc::clone(&hit.2);
+                cache.push(hit); // most recently used last
+                return batch;
+            }
+        }
+        let batch = Arc::new(JitBatch::compile_for(progs, Some(isa)));
+        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.push((isa, key, Arc::clone(&batch)));
+        while cache.len() > CACHED_BATCHES
+            || cache.iter().map(|e| e.2.kernels.len()).sum::<usize>() > CACHED_PROGRAMS
+        {
+            cache.remove(0);
+        }
+        batch
     }
 
     /// Compile for the given instruction set (`None`: compile nothing). The caller makes sure
@@ -1060,6 +1120,26 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn batches_are_cached_by_content() {
+        let p = |c: f64| Program::new(&[0], &[0, 1, 0], vec![c], 1, 2, false).unwrap();
+        let a = JitBatch::compile_cached(&[p(1.5), p(0.0)]);
+        let b = JitBatch::compile_cached(&[p(1.5), p(0.0)]);
+        let c = JitBatch::compile_cached(&[p(1.5), p(-0.0)]);
+        if available() {
+            assert!(Arc::ptr_eq(&a, &b));
+            assert!(!Arc::ptr_eq(&a, &c));
+        }
+        // the kernel of x + -0.0 keeps -0.0; that of x + 0.0 gives +0.0
+        if let (Some(k0), Some(k)) = (a.get(1), c.get(1)) {
+            let (mut y0, mut y) = ([1f32; 16], [1f32; 16]);
+            k0.run(&[-0.0; 16], &mut y0);
+            k.run(&[-0.0; 16], &mut y);
+            assert_eq!(y0[0].to_bits(), 0.0f32.to_bits());
+            assert_eq!(y[0].to_bits(), (-0.0f32).to_bits());
+        }
     }
 
     #[test]
