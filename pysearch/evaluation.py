@@ -16,7 +16,7 @@ import numpy as np
 
 from pysearch import _core
 from pysearch.domain import Domain, as_domain
-from pysearch.program import Program, as_programs
+from pysearch.program import OPCODE, Program, as_programs
 from pysearch.targets import Target, get_target, reference, round_exact_to_float32
 
 ProgramsLike = Union[Program, str, Iterable[Union[Program, str]]]
@@ -143,7 +143,10 @@ def evaluate(programs: ProgramsLike, x, out: np.ndarray | None = None) -> np.nda
         out = out.reshape(len(progs), mat.shape[1])
     else:
         out = _OUTPUTS.take((len(progs), mat.shape[1]), progs[0].dtype)
-    res = _core.evaluate([p.compile().as_tuple() for p in progs], mat, out)
+    if all("_compiled" in p.__dict__ for p in progs):  # converted before: compile() reuses that
+        res = _core.evaluate([p.compile().as_tuple() for p in progs], mat, out)
+    else:  # Rust reads the Program objects: no numpy arrays per program
+        res = _core.evaluate_programs(progs, OPCODE, mat, out)
     return res[0] if single else res
 
 

@@ -7,10 +7,14 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pysearch as ps
 from pysearch import _core
+from pysearch.program import OPCODE
 from pysearch.targets import BUILTIN, round_exact_to_float32
+from strategies import EXACT_OPS, arrays, programs
 
 EXP2_DEG2 = "v1 = fma x 0.3371894 0.6576363\nv2 = fma v1 x 1.0017247\n"
 
@@ -99,6 +103,30 @@ class TestEvaluateOutputs:
         np.testing.assert_array_equal(again, 2.0)
         other = ps.evaluate([p, p], x)  # `again` is alive: a different array
         assert other.__array_interface__["data"][0] != addr
+
+
+class TestProgramObjects:
+    """_core.evaluate_programs reads Program objects into the same slots as Program.compile()."""
+
+    @given(st.sampled_from(["float32", "float64"]).flatmap(lambda d: st.tuples(
+        programs(d, n_inputs=2, ops=EXACT_OPS), arrays(d, min_size=2, max_size=2))))
+    def test_same_results_as_compiled_arrays(self, case):
+        p, x = case
+        mat = np.ascontiguousarray(np.stack([x, x[::-1]]))
+        fresh = ps.program.Program(list(p.instrs), p.inputs, p.dtype, p.output)
+        a = _core.evaluate_programs([fresh, fresh], OPCODE, mat)
+        b = _core.evaluate([p.compile().as_tuple()] * 2, mat)
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+    def test_bad_programs_are_refused(self):
+        p = ps.program.parse("a = mul x 2\nb = add a x\n")
+        p.instrs[1] = ps.program.Instr("nope", p.instrs[1].args)
+        with pytest.raises(_core.InvalidProgram, match="program 0: unknown op"):
+            _core.evaluate_programs([p], OPCODE, np.ones((1, 4), np.float32))
+        q = ps.program.parse("a = mul x 2\n")
+        q.instrs[0] = ps.program.Instr("mul", (ps.program.Ref.input(1), ps.program.Ref.const(2.0)))
+        with pytest.raises(_core.InvalidProgram, match="input index 1 out of range"):
+            _core.evaluate_programs([q], OPCODE, np.ones((1, 4), np.float32))
 
 
 class TestUlpError:
