@@ -1042,6 +1042,31 @@ mod tests {
     }
 
     #[test]
+    fn special_constants_on_either_side() {
+        // ±0 against ±0 (min/max take the OR/AND of the bits), NaNs, infinities, subnormals
+        // (a NaN constant only for min/max: arithmetic on two NaNs may return either payload)
+        for code in [0u8, 1, 2, 3, 8, 9] {
+            for c in [
+                0.0,
+                -0.0,
+                f64::NAN,
+                f64::INFINITY,
+                -f64::INFINITY,
+                1e-45,
+                1.0,
+            ] {
+                if c.is_nan() && code < 8 {
+                    continue;
+                }
+                for args in [[0, 1, 0], [1, 0, 0]] {
+                    let p = Program::new(&[code], &args, vec![c], 1, 2, false).unwrap();
+                    check(&p);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn register_pressure_and_fallback() {
         // a chain that keeps k values alive at once: v_i = x * c + v_{i-1}... summed at the end
         for k in [4usize, 11, 12, 20, 27, 28, 40] {
