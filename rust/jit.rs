@@ -1199,7 +1199,7 @@ mod tests {
             assert_eq!(batch.n_compiled(), progs.len());
             for (i, p) in progs.iter().enumerate() {
                 if let Some(k) = batch.get(i) {
-                    for n in [1usize, 7, 8, 9, 15, 16, 17, 100, STREAM_MIN + 13] {
+                    for n in [1usize, 7, 8, 9, 15, 16, 17, 47, 48, 100, STREAM_MIN + 13] {
                         let x: Vec<f32> = (0..n).map(|j| j as f32 * 0.37 - 3.0).collect();
                         let mut buf = vec![0f32; n + 1];
                         // misaligned by one float on odd programs (exercises the streaming peel)
