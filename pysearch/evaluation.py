@@ -8,6 +8,8 @@ Ctrl-C raises ``KeyboardInterrupt``. An output too large to allocate raises ``Me
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass, fields
 from typing import Iterable, Mapping, Sequence, Union
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from pysearch import _core
 from pysearch.domain import Domain, as_domain
-from pysearch.program import Program, as_programs
+from pysearch.program import OPCODE, Program, as_programs
 from pysearch.targets import Target, get_target, reference, round_exact_to_float32
 
 ProgramsLike = Union[Program, str, Iterable[Union[Program, str]]]
@@ -68,13 +70,67 @@ def _check_array(x, dtype: str, what: str, ndim: int | None) -> np.ndarray:
     return x
 
 
+def _refcount_in(arrays: list, i: int) -> int:
+    return sys.getrefcount(arrays[i])
+
+
+#: What `_refcount_in` reports for an object that only its list refers to.
+_ONLY_THE_POOL = _refcount_in([object()], 0)
+
+
+class _OutputPool:
+    """Result arrays of :func:`evaluate`, recycled once no result refers to them.
+
+    A fresh array of hundreds of MB costs more than the evaluation that fills it (the kernel
+    zeroes each page at its first write), so the pool keeps the last ``keep`` large arrays it
+    made (1 MiB to 256 MiB each). Each result is a view of one; an array is handed out again only
+    when its sole reference is the pool's (no result, view or slice of one is alive), and the
+    evaluator then overwrites every element. At most ``keep`` arrays stay alive after their
+    results are gone; ``clear()`` drops them.
+    """
+
+    MIN_BYTES = 1 << 20
+    MAX_BYTES = 1 << 28
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self.arrays: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    def take(self, shape: tuple, dtype: str) -> np.ndarray:
+        dt = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dt.itemsize
+        if not self.MIN_BYTES <= nbytes <= self.MAX_BYTES:
+            return np.empty(shape, dtype=dt)
+        with self.lock:
+            for i in range(len(self.arrays)):
+                if _refcount_in(self.arrays, i) == _ONLY_THE_POOL:
+                    a = self.arrays[i]
+                    if a.shape == shape and a.dtype == dt:
+                        self.arrays.append(self.arrays.pop(i))  # most recently used last
+                        return a[...]
+            a = np.empty(shape, dtype=dt)
+            self.arrays.append(a)
+            if len(self.arrays) > self.keep:
+                self.arrays.pop(0)  # an array still in use lives on with its results
+            return a[...]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.arrays.clear()
+
+
+_OUTPUTS = _OutputPool()
+
+
 def evaluate(programs: ProgramsLike, x, out: np.ndarray | None = None) -> np.ndarray:
     """Run programs on inputs; one program gives shape (n,), a list gives (n_programs, n).
 
     ``x`` is a contiguous 1-D array (one input), a 2-D (n_inputs, n) array, or a dict of 1-D
     arrays by input name, in the programs' dtype. ``out``, if given, is a contiguous array of
-    the result's shape and dtype that receives the result (no allocation). Bit-exact with
-    :mod:`pysearch.interpreter`.
+    the result's shape and dtype that receives the result (no allocation); otherwise large
+    results are written into recycled arrays (see ``_OutputPool``: the last two stay allocated).
+    Bit-exact with :mod:`pysearch.interpreter`.
     """
     progs, single = as_programs(programs)
     if not progs:
@@ -86,7 +142,12 @@ def evaluate(programs: ProgramsLike, x, out: np.ndarray | None = None) -> np.nda
         if out.shape != want:
             raise ValueError(f"out has shape {out.shape}, expected {want}")
         out = out.reshape(len(progs), mat.shape[1])
-    res = _core.evaluate([p.compile().as_tuple() for p in progs], mat, out)
+    else:
+        out = _OUTPUTS.take((len(progs), mat.shape[1]), progs[0].dtype)
+    if all("_compiled" in p.__dict__ for p in progs):  # converted before: compile() reuses that
+        res = _core.evaluate([p.compile().as_tuple() for p in progs], mat, out)
+    else:  # Rust reads the Program objects: no numpy arrays per program
+        res = _core.evaluate_programs(progs, OPCODE, mat, out)
     return res[0] if single else res
 
 

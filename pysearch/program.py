@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import json
 import math
+import operator
 import re
 import reprlib
 import struct
@@ -577,7 +578,30 @@ class Program:
 
     # --------------------------------------------------------- compile
     def compile(self) -> "CompiledProgram":
-        """Flat arrays for the Rust evaluator (slot layout in ``docs/program-format.md``)."""
+        """Flat arrays for the Rust evaluator (slot layout in ``docs/program-format.md``).
+
+        The arrays are read-only and kept on the program: compiling it again returns them
+        while it is unchanged (the same instruction objects, which are immutable, and the
+        same inputs, dtype and output), so evaluating one population many times converts
+        each program once.
+        """
+        cached = self.__dict__.get("_compiled")
+        if cached is not None:
+            snap, inputs, dtype, output, c = cached
+            instrs = self.instrs
+            if (
+                output == self.output
+                and dtype == self.dtype
+                and inputs == self.inputs
+                and len(snap) == len(instrs)
+                and all(map(operator.is_, snap, instrs))
+            ):
+                return c
+        c = self._compile()
+        self.__dict__["_compiled"] = (tuple(self.instrs), self.inputs, self.dtype, self.output, c)
+        return c
+
+    def _compile(self) -> "CompiledProgram":
         n_in = len(self.inputs)
         consts = [a.value for ins in self.instrs for a in ins.args if a.kind == "const"]
         base = n_in + len(consts)
@@ -594,9 +618,10 @@ class Program:
                 else:
                     args[i, j] = n_in + k
                     k += 1
-        return CompiledProgram(
-            opcodes, args, np.asarray(consts, dtype=np.float64), n_in, base + self.output, self.dtype
-        )
+        const_arr = np.asarray(consts, dtype=np.float64)
+        for arr in (opcodes, args, const_arr):
+            arr.flags.writeable = False  # shared by every later compile() of this program
+        return CompiledProgram(opcodes, args, const_arr, n_in, base + self.output, self.dtype)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Program):

@@ -3,6 +3,7 @@
 //! several times (AVX-512, AVX2+FMA, baseline) and picked at run time.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -377,14 +378,14 @@ impl Steps {
 pub struct Batch<'a, T: Float> {
     progs: &'a [Program],
     inputs: &'a [&'a [T]],
-    jit: Option<JitBatch>,
+    jit: Option<Arc<JitBatch>>,
 }
 
 impl<'a, T: Float> Batch<'a, T> {
     pub fn new(progs: &'a [Program], inputs: &'a [&'a [T]]) -> Self {
         // float32 programs in the JIT's scope run as machine code; the rest are interpreted
         let jit = match inputs {
-            [x] if T::as_f32(x).is_some() => Some(JitBatch::compile(progs)),
+            [x] if T::as_f32(x).is_some() => Some(JitBatch::compile_cached(progs)),
             _ => None,
         };
         Batch { progs, inputs, jit }

@@ -1,38 +1,75 @@
-//! Just-in-time compilation of float32 programs to AVX2+FMA machine code.
+//! Just-in-time compilation of float32 programs to AVX-512 or AVX2+FMA machine code.
 //!
 //! The chunked interpreter (`eval`) stores every intermediate value to L1 and loads it back,
 //! so it is bound by the store port, not by arithmetic. Here each program becomes a loop over
-//! 8-lane vectors that keeps its values in ymm registers: per 8 points it loads `x` once, runs
-//! one instruction per op (a short fixed sequence for min/max) and stores the output once.
+//! vectors (16 lanes in zmm registers with AVX-512, 8 lanes in ymm registers with AVX2) that
+//! keeps its values in registers: per vector it loads `x` once, runs one instruction per op (a
+//! short fixed sequence for min/max) and stores the output once.
+//!
+//! The instruction set is picked at run time (`jit_isa`): AVX-512 (F and DQ) where the CPU has
+//! it, else AVX2+FMA; `PYSEARCH_JIT_ISA=avx2` forces the AVX2 code on an AVX-512 machine and
+//! `PYSEARCH_NO_JIT` turns the JIT off. dynasm 5 has no EVEX encodings, so the AVX-512 code is
+//! encoded by the small `evex` encoder below (tested against GNU as output).
 //!
 //! Scope: single-input float32 programs whose live ops are add, sub, mul, div, fma, neg, abs,
-//! sqrt, min and max, needing at most `VALUE_REGS` live values at once, on x86-64 CPUs with
-//! AVX2 and FMA. Everything else (other ops, float64, more inputs, other CPUs) returns `None`
-//! from `JitBatch::get` and is run by the interpreter. The semantics are those of `float.rs`,
+//! sqrt, min and max, needing at most `Isa::value_regs` live values at once (11 with AVX2, 27
+//! with AVX-512; register 0 holds x). Everything else (other ops, float64, more inputs, other
+//! CPUs) returns `None` from `JitBatch::get` and is run by the interpreter. The semantics are those of `float.rs`,
 //! bit for bit (tested against the interpreter below and, from Python, against the reference
 //! interpreter).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use crate::program::{Op, Program};
 
-/// One 32-byte constant operand: a value broadcast to 8 lanes.
+/// One 64-byte constant operand: a value broadcast to 16 lanes (the AVX2 code reads the first 8).
 #[derive(Clone, Copy)]
-#[repr(C, align(32))]
-pub struct Lane([u32; 8]);
+#[repr(C, align(64))]
+pub struct Lane([u32; 16]);
 
 impl Lane {
     fn splat(bits: u32) -> Lane {
-        Lane([bits; 8])
+        Lane([bits; 16])
     }
 }
 
-/// Registers 0..VALUE_REGS hold values (register 0 is the input x); the rest are scratch.
-const VALUE_REGS: u8 = 12;
+/// The vector instruction set a kernel is compiled for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Isa {
+    /// 8 lanes in ymm0..15, VEX encodings (AVX2 + FMA).
+    Avx2,
+    /// 16 lanes in zmm0..31, EVEX encodings (AVX-512 F + DQ).
+    Avx512,
+}
+
+impl Isa {
+    /// float32 lanes per vector.
+    pub fn lanes(self) -> usize {
+        match self {
+            Isa::Avx2 => 8,
+            Isa::Avx512 => 16,
+        }
+    }
+
+    /// Registers 0..value_regs hold values (register 0 is the input x); the next four are scratch.
+    pub fn value_regs(self) -> u8 {
+        match self {
+            Isa::Avx2 => 12,
+            Isa::Avx512 => 28,
+        }
+    }
+
+    /// The name reported to Python.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+}
+
 /// The register holding the input x.
 const X: u8 = 0;
-const T0: u8 = 12;
-const T1: u8 = 13;
-const T2: u8 = 14;
-const T3: u8 = 15;
 
 /// Fixed entries of each kernel's constant table (program constants follow).
 const SIGN_MASK: usize = 0;
@@ -40,19 +77,50 @@ const ABS_MASK: usize = 1;
 const QNAN: usize = 2;
 const FIXED: usize = 3;
 
-/// Whether this CPU can run the compiled kernels.
-pub fn available() -> bool {
+/// The instruction set the JIT compiles for on this CPU, or `None` when it is off. Read at
+/// every batch: `PYSEARCH_NO_JIT` (any value) turns the JIT off; `PYSEARCH_JIT_ISA=avx2` caps it
+/// at AVX2 on an AVX-512 CPU (`avx512`, or unset, takes the best the CPU has).
+pub fn jit_isa() -> Option<Isa> {
     #[cfg(all(target_arch = "x86_64", unix))]
     {
         if std::env::var_os("PYSEARCH_NO_JIT").is_some() {
-            return false;
+            return None;
         }
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
+            return None;
+        }
+        let avx512 =
+            std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq");
+        let capped =
+            std::env::var("PYSEARCH_JIT_ISA").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"));
+        Some(if avx512 && !capped {
+            Isa::Avx512
+        } else {
+            Isa::Avx2
+        })
     }
     #[cfg(not(all(target_arch = "x86_64", unix)))]
     {
-        false
+        None
     }
+}
+
+/// Every instruction set this CPU can run kernels of, whatever the environment says.
+pub fn cpu_isas() -> Vec<Isa> {
+    let mut v = Vec::new();
+    #[cfg(all(target_arch = "x86_64", unix))]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        v.push(Isa::Avx2);
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq") {
+            v.push(Isa::Avx512);
+        }
+    }
+    v
+}
+
+/// Whether this CPU can run the compiled kernels (and the JIT is not turned off).
+pub fn available() -> bool {
+    jit_isa().is_some()
 }
 
 #[cfg(all(target_arch = "x86_64", unix))]
@@ -73,8 +141,15 @@ mod x64 {
         Mem(usize),
     }
 
+    /// Scratch ymm registers of the AVX2 code (values live in 0..12).
+    const T0: u8 = 12;
+    const T1: u8 = 13;
+    const T2: u8 = 14;
+    const T3: u8 = 15;
+
     fn disp(k: usize) -> i32 {
-        i32::try_from(k * 32).expect("constant table fits a 32-bit displacement")
+        i32::try_from(k * std::mem::size_of::<Lane>())
+            .expect("constant table fits a 32-bit displacement")
     }
 
     /// Copy an operand into register `d`.
@@ -253,11 +328,13 @@ mod x64 {
         )
     }
 
-    /// Compile one program: `fn(x, out, n_vectors >= 1, consts)` looping over 8-lane vectors.
-    /// Returns its entry offset and constant table, or `None` when it is out of scope.
+    /// Compile one program: `fn(x, out, n_vectors >= 1, consts)` looping over vectors of
+    /// `isa.lanes()` lanes. Returns its entry offsets and constant table, or `None` when it is
+    /// out of scope.
     pub(super) fn compile(
         ops: &mut Assembler,
         p: &Program,
+        isa: Isa,
     ) -> Option<([AssemblyOffset; 2], Vec<Lane>)> {
         if p.n_inputs != 1 || p.live.iter().any(|&i| !supported(p.instrs[i].op)) {
             return None;
@@ -272,7 +349,7 @@ mod x64 {
         consts.extend(p.consts.iter().map(|&c| Lane::splat((c as f32).to_bits())));
         let last_use = p.last_uses();
         let mut reg_of = vec![u8::MAX; p.instrs.len()];
-        let mut free: Vec<u8> = (1..VALUE_REGS).rev().collect();
+        let mut free: Vec<u8> = (1..isa.value_regs()).rev().collect();
         // the whole body is emitted into a scratch assembler first, so an out-of-registers
         // program leaves nothing behind in `ops`
         let mut body = Vec::with_capacity(p.live.len());
@@ -314,6 +391,9 @@ mod x64 {
             body.push((ins.op, d, args));
         }
         let out = reg_of[p.output - base];
+        if isa == Isa::Avx512 {
+            return Some((z::emit_loops(ops, &body, out), consts));
+        }
         // two variants of the loop: ordinary stores, and non-temporal stores (32-byte aligned
         // output) that stream large results to memory without reading the lines first
         let mut entries = [AssemblyOffset(0); 2];
@@ -344,6 +424,265 @@ mod x64 {
         Some((entries, consts))
     }
 
+    /// The AVX-512 code: 16-lane zmm vectors, 32 registers, EVEX encodings emitted byte by byte
+    /// (dynasm 5 has no AVX-512). Same operand handling and the same results as the AVX2 code.
+    pub(super) mod z {
+        use super::super::{ABS_MASK, QNAN, SIGN_MASK, X};
+        use super::{disp, Assembler, Loc};
+        use crate::program::Op;
+        use dynasmrt::{dynasm, AssemblyOffset, DynasmApi, DynasmLabelApi};
+
+        /// Scratch zmm registers (values live in 0..28).
+        const T0: u8 = 28;
+        const T1: u8 = 29;
+        const T3: u8 = 31;
+        /// General registers: the constant table, the output and the input pointers.
+        pub(crate) const RCX: u8 = 1;
+        pub(crate) const RSI: u8 = 6;
+        pub(crate) const RDI: u8 = 7;
+        /// Opmask registers used by min/max.
+        const K_EQ: u8 = 1;
+        const K_NAN: u8 = 2;
+
+        /// The r/m operand of an instruction: a zmm register or `[base + disp]`.
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        pub(crate) enum Rm {
+            Reg(u8),
+            Mem(u8, i32),
+        }
+
+        /// Opcode map (1 = 0F, 2 = 0F38), mandatory prefix (0 none, 1 = 66) and opcode byte.
+        #[derive(Clone, Copy)]
+        pub(crate) struct Enc(u8, u8, u8);
+
+        pub(crate) const VMOVUPS_LOAD: Enc = Enc(1, 0, 0x10);
+        pub(crate) const VMOVUPS_STORE: Enc = Enc(1, 0, 0x11);
+        pub(crate) const VMOVAPS: Enc = Enc(1, 0, 0x28);
+        pub(crate) const VMOVNTPS: Enc = Enc(1, 0, 0x2B);
+        pub(crate) const VSQRTPS: Enc = Enc(1, 0, 0x51);
+        pub(crate) const VANDPS: Enc = Enc(1, 0, 0x54);
+        pub(crate) const VORPS: Enc = Enc(1, 0, 0x56);
+        pub(crate) const VXORPS: Enc = Enc(1, 0, 0x57);
+        pub(crate) const VADDPS: Enc = Enc(1, 0, 0x58);
+        pub(crate) const VMULPS: Enc = Enc(1, 0, 0x59);
+        pub(crate) const VSUBPS: Enc = Enc(1, 0, 0x5C);
+        pub(crate) const VMINPS: Enc = Enc(1, 0, 0x5D);
+        pub(crate) const VDIVPS: Enc = Enc(1, 0, 0x5E);
+        pub(crate) const VMAXPS: Enc = Enc(1, 0, 0x5F);
+        pub(crate) const VCMPPS: Enc = Enc(1, 0, 0xC2);
+        pub(crate) const VBLENDMPS: Enc = Enc(2, 1, 0x65);
+        pub(crate) const VFMADD132PS: Enc = Enc(2, 1, 0x98);
+        pub(crate) const VFMADD213PS: Enc = Enc(2, 1, 0xA8);
+        pub(crate) const VFMADD231PS: Enc = Enc(2, 1, 0xB8);
+
+        /// Emit `enc reg{mask}, vvvv, rm[, imm]` as EVEX.512.W0 (merging mask; mask 0 = none).
+        /// `reg` is a zmm register or, for vcmpps, an opmask register; `vvvv` is 0 when unused.
+        /// Memory operands take a base register other than rsp/r12 and use the compressed
+        /// 8-bit displacement (scaled by 64, the operand size) when it fits.
+        pub(crate) fn ins(
+            ops: &mut Assembler,
+            Enc(map, pp, opc): Enc,
+            reg: u8,
+            vvvv: u8,
+            rm: Rm,
+            mask: u8,
+            imm: Option<u8>,
+        ) {
+            assert!(reg < 32 && vvvv < 32 && mask < 8);
+            let (b, x) = match rm {
+                Rm::Reg(m) => ((m >> 3) & 1, (m >> 4) & 1),
+                Rm::Mem(base, _) => ((base >> 3) & 1, 0),
+            };
+            // P0: R X B R' 0 0 m m (R, X, B, R' inverted)
+            let p0 = (((reg >> 3) & 1) ^ 1) << 7
+                | (x ^ 1) << 6
+                | (b ^ 1) << 5
+                | (((reg >> 4) & 1) ^ 1) << 4
+                | map;
+            // P1: W vvvv 1 pp (vvvv inverted, W0)
+            let p1 = ((!vvvv) & 0xF) << 3 | 0b100 | pp;
+            // P2: z L'L b V' aaa (L'L = 10: 512 bits; V' inverted)
+            let p2 = 0b10 << 5 | (((vvvv >> 4) & 1) ^ 1) << 3 | mask;
+            for byte in [0x62, p0, p1, p2, opc] {
+                ops.push(byte);
+            }
+            match rm {
+                Rm::Reg(m) => ops.push(0xC0 | (reg & 7) << 3 | (m & 7)),
+                Rm::Mem(base, d) => {
+                    assert!(base & 7 != 4, "rsp/r12 bases need a SIB byte");
+                    let modrm = (reg & 7) << 3 | (base & 7);
+                    if d == 0 && base & 7 != 5 {
+                        ops.push(modrm);
+                    } else if let Some(d8) =
+                        (d % 64 == 0).then(|| i8::try_from(d / 64).ok()).flatten()
+                    {
+                        ops.push(0x40 | modrm);
+                        ops.push(d8.to_le_bytes()[0]);
+                    } else {
+                        ops.push(0x80 | modrm);
+                        for byte in d.to_le_bytes() {
+                            ops.push(byte);
+                        }
+                    }
+                }
+            }
+            if let Some(i) = imm {
+                ops.push(i);
+            }
+        }
+
+        fn rm(a: Loc) -> Rm {
+            match a {
+                Loc::Reg(r) => Rm::Reg(r),
+                Loc::Mem(k) => Rm::Mem(RCX, disp(k)),
+            }
+        }
+
+        /// Copy an operand into register `d`.
+        fn mov(ops: &mut Assembler, d: u8, a: Loc) {
+            match a {
+                Loc::Reg(r) if r == d => {}
+                Loc::Reg(r) => ins(ops, VMOVAPS, d, 0, Rm::Reg(r), 0, None),
+                Loc::Mem(_) => ins(ops, VMOVUPS_LOAD, d, 0, rm(a), 0, None),
+            }
+        }
+
+        /// A register holding `a` (loading a constant into scratch register `t` if needed).
+        fn in_reg(ops: &mut Assembler, a: Loc, t: u8) -> u8 {
+            match a {
+                Loc::Reg(r) => r,
+                Loc::Mem(_) => {
+                    mov(ops, t, a);
+                    t
+                }
+            }
+        }
+
+        fn binary(ops: &mut Assembler, enc: Enc, d: u8, a: u8, b: Loc) {
+            ins(ops, enc, d, a, rm(b), 0, None);
+        }
+
+        /// d = a * b + c with one rounding; the register rules of the AVX2 `fma`.
+        fn fma(ops: &mut Assembler, d: u8, a: Loc, b: Loc, c: Loc) {
+            let is = |l: Loc| l == Loc::Reg(d);
+            if is(a) || is(b) {
+                // d holds one factor; f is the other: d = f * d + c (213) or d = d * f + c (132)
+                let f = if is(a) { b } else { a };
+                match (f, c) {
+                    (Loc::Reg(rf), c) => binary(ops, VFMADD213PS, d, rf, c),
+                    (Loc::Mem(_), Loc::Reg(rc)) => binary(ops, VFMADD132PS, d, rc, f),
+                    (Loc::Mem(_), Loc::Mem(_)) => {
+                        let rf = in_reg(ops, f, T0);
+                        binary(ops, VFMADD213PS, d, rf, c);
+                    }
+                }
+            } else if is(c) {
+                // d = a * b + d (231)
+                let (ra, b) = match (a, b) {
+                    (Loc::Reg(ra), b) => (ra, b),
+                    (a, Loc::Reg(rb)) => (rb, a),
+                    (a, b) => (in_reg(ops, a, T0), b),
+                };
+                binary(ops, VFMADD231PS, d, ra, b);
+            } else if matches!(c, Loc::Reg(_)) {
+                mov(ops, d, c);
+                fma(ops, d, a, b, Loc::Reg(d));
+            } else {
+                let (m, f) = if matches!(b, Loc::Mem(_)) {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                mov(ops, d, m);
+                fma(ops, d, Loc::Reg(d), f, c);
+            }
+        }
+
+        /// min/max with `float.rs` semantics, as the AVX2 `min_max` but with opmasks: vminps
+        /// (vmaxps), then equal lanes (±0) get a | b (a & b), unordered lanes the quiet NaN.
+        /// Every operand is read before `d` is written.
+        fn min_max(ops: &mut Assembler, d: u8, a: Loc, b: Loc, is_min: bool) {
+            let ra = in_reg(ops, a, T0);
+            let rb = in_reg(ops, b, T3);
+            ins(ops, VCMPPS, K_EQ, ra, Rm::Reg(rb), 0, Some(0)); // EQ_OQ
+            ins(ops, VCMPPS, K_NAN, ra, Rm::Reg(rb), 0, Some(3)); // UNORD_Q
+            let (pick, equal) = if is_min {
+                (VMINPS, VORPS)
+            } else {
+                (VMAXPS, VANDPS)
+            };
+            ins(ops, pick, T1, ra, Rm::Reg(rb), 0, None);
+            ins(ops, equal, T1, ra, Rm::Reg(rb), K_EQ, None);
+            // vblendmps: d = k ? [qnan] : T1
+            ins(ops, VBLENDMPS, d, T1, rm(Loc::Mem(QNAN)), K_NAN, None);
+        }
+
+        /// Emit one instruction `d = op(args)`.
+        fn emit(ops: &mut Assembler, op: Op, d: u8, a: Loc, b: Loc, c: Loc) {
+            match op {
+                Op::Add | Op::Mul => {
+                    let (a, b) = if matches!(a, Loc::Mem(_)) {
+                        (b, a)
+                    } else {
+                        (a, b)
+                    };
+                    let ra = in_reg(ops, a, T0);
+                    binary(ops, if op == Op::Add { VADDPS } else { VMULPS }, d, ra, b);
+                }
+                Op::Sub | Op::Div => {
+                    let ra = in_reg(ops, a, T0);
+                    binary(ops, if op == Op::Sub { VSUBPS } else { VDIVPS }, d, ra, b);
+                }
+                Op::Fma => fma(ops, d, a, b, c),
+                Op::Neg => {
+                    let ra = in_reg(ops, a, T0);
+                    binary(ops, VXORPS, d, ra, Loc::Mem(SIGN_MASK));
+                }
+                Op::Abs => {
+                    let ra = in_reg(ops, a, T0);
+                    binary(ops, VANDPS, d, ra, Loc::Mem(ABS_MASK));
+                }
+                Op::Sqrt => ins(ops, VSQRTPS, d, 0, rm(a), 0, None),
+                Op::Min => min_max(ops, d, a, b, true),
+                Op::Max => min_max(ops, d, a, b, false),
+                _ => unreachable!("unsupported ops are filtered out before emission"),
+            }
+        }
+
+        /// The two loops (ordinary stores; non-temporal stores to 64-byte aligned output) over
+        /// 16-lane vectors, with the kernel calling convention. Returns their entry offsets.
+        pub(crate) fn emit_loops(
+            ops: &mut Assembler,
+            body: &[(Op, u8, [Loc; 3])],
+            out: u8,
+        ) -> [AssemblyOffset; 2] {
+            let mut entries = [AssemblyOffset(0); 2];
+            for (v, entry) in entries.iter_mut().enumerate() {
+                *entry = ops.offset();
+                let top = ops.new_dynamic_label();
+                dynasm!(ops ; .arch x64 ; =>top);
+                ins(ops, VMOVUPS_LOAD, X, 0, Rm::Mem(RDI, 0), 0, None);
+                for &(op, d, [a, b, c]) in body {
+                    emit(ops, op, d, a, b, c);
+                }
+                let store = if v == 0 { VMOVUPS_STORE } else { VMOVNTPS };
+                ins(ops, store, out, 0, Rm::Mem(RSI, 0), 0, None);
+                dynasm!(ops
+                    ; .arch x64
+                    ; add rdi, 64
+                    ; add rsi, 64
+                    ; sub rdx, 1
+                    ; jnz =>top
+                );
+                if v == 1 {
+                    dynasm!(ops ; .arch x64 ; sfence);
+                }
+                dynasm!(ops ; .arch x64 ; vzeroupper ; ret);
+            }
+            entries
+        }
+    }
+
     pub(super) fn assembler() -> Assembler {
         Assembler::new_with_capacity(0, 64 * 1024, 0, 0, 2 * super::PART, 0, 2 * super::PART)
     }
@@ -358,7 +697,7 @@ mod x64 {
     }
 }
 
-/// Signature of a compiled kernel: inputs, outputs, number of 8-lane vectors (>= 1), constants.
+/// Signature of a compiled kernel: inputs, outputs, number of vectors (>= 1), constants.
 type KernelFn = unsafe extern "sysv64" fn(*const f32, *mut f32, usize, *const Lane);
 
 struct Compiled {
@@ -374,6 +713,8 @@ pub struct JitBatch {
     #[cfg(all(target_arch = "x86_64", unix))]
     parts: Vec<Option<dynasmrt::ExecutableBuffer>>,
     kernels: Vec<Option<Compiled>>,
+    /// The instruction set of the kernels (`None`: the JIT is off or unavailable).
+    isa: Option<Isa>,
 }
 
 /// A compiled program, ready to run.
@@ -382,28 +723,95 @@ pub struct Kernel<'a> {
     f: KernelFn,
     f_nt: KernelFn,
     consts: &'a [Lane],
+    /// float32 lanes per vector (8 or 16).
+    lanes: usize,
 }
 
 /// Programs per executable buffer; the parts of a large batch are compiled in parallel.
 const PART: usize = 128;
 
+/// Batches compiled by the last calls, by instruction set and content (see `compile_cached`).
+type BatchCache = Vec<(Isa, Vec<u64>, Arc<JitBatch>)>;
+static CACHE: Mutex<BatchCache> = Mutex::new(Vec::new());
+/// The cache holds at most this many programs in all (a larger batch is not kept).
+const CACHED_PROGRAMS: usize = 16_384;
+/// ... in at most this many batches.
+const CACHED_BATCHES: usize = 4;
+
+/// Everything compilation depends on, for every program: the cache key of a batch (constants by
+/// their bits, so -0.0 and 0.0 differ).
+fn batch_key(progs: &[Program]) -> Vec<u64> {
+    let mut k = Vec::with_capacity(
+        progs
+            .iter()
+            .map(|p| 4 + p.consts.len() + 2 * p.instrs.len())
+            .sum(),
+    );
+    for p in progs {
+        k.extend([p.n_inputs, p.output, p.consts.len(), p.instrs.len()].map(|v| v as u64));
+        k.extend(p.consts.iter().map(|c| c.to_bits()));
+        for ins in &p.instrs {
+            k.push(u64::from(ins.op as u8) << 32 | u64::from(ins.args[0]));
+            k.push(u64::from(ins.args[1]) << 32 | u64::from(ins.args[2]));
+        }
+    }
+    k
+}
+
 impl JitBatch {
     /// Compile every program that is in scope (see the module docs); the rest get `None`.
     pub fn compile(progs: &[Program]) -> JitBatch {
+        JitBatch::compile_for(progs, jit_isa())
+    }
+
+    /// `compile`, reusing the batch one of the last few calls compiled for the same programs
+    /// (by content) and instruction set: a population evaluated again is not compiled again.
+    pub fn compile_cached(progs: &[Program]) -> Arc<JitBatch> {
+        let Some(isa) = jit_isa() else {
+            return Arc::new(JitBatch::compile_for(progs, None));
+        };
+        if progs.len() > CACHED_PROGRAMS {
+            return Arc::new(JitBatch::compile_for(progs, Some(isa)));
+        }
+        let key = batch_key(progs);
+        {
+            let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(pos) = cache.iter().position(|(i, k, _)| *i == isa && *k == key) {
+                let hit = cache.remove(pos);
+                let batch = Arc::clone(&hit.2);
+                cache.push(hit); // most recently used last
+                return batch;
+            }
+        }
+        let batch = Arc::new(JitBatch::compile_for(progs, Some(isa)));
+        let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.push((isa, key, Arc::clone(&batch)));
+        while cache.len() > CACHED_BATCHES
+            || cache.iter().map(|e| e.2.kernels.len()).sum::<usize>() > CACHED_PROGRAMS
+        {
+            cache.remove(0);
+        }
+        batch
+    }
+
+    /// Compile for the given instruction set (`None`: compile nothing). The caller makes sure
+    /// the CPU has it (`jit_isa`, `cpu_isas`).
+    pub fn compile_for(progs: &[Program], isa: Option<Isa>) -> JitBatch {
         #[cfg(all(target_arch = "x86_64", unix))]
         {
             use rayon::prelude::*;
-            if !available() {
+            let Some(isa) = isa else {
                 return JitBatch {
                     parts: Vec::new(),
                     kernels: progs.iter().map(|_| None).collect(),
+                    isa: None,
                 };
-            }
+            };
             let compile_part = |(pi, chunk): (usize, &[Program])| {
                 let mut kernels: Vec<Option<Compiled>> = chunk.iter().map(|_| None).collect();
                 let mut ops = x64::assembler();
                 for (k, p) in kernels.iter_mut().zip(chunk) {
-                    *k = x64::compile(&mut ops, p).map(|(e, consts)| Compiled {
+                    *k = x64::compile(&mut ops, p, isa).map(|(e, consts)| Compiled {
                         part: pi,
                         entry: [e[0].0, e[1].0],
                         consts,
@@ -434,11 +842,19 @@ impl JitBatch {
                 parts.push(buf);
                 kernels.extend(ks);
             }
-            JitBatch { parts, kernels }
+            JitBatch {
+                parts,
+                kernels,
+                isa: Some(isa),
+            }
         }
         #[cfg(not(all(target_arch = "x86_64", unix)))]
-        JitBatch {
-            kernels: progs.iter().map(|_| None).collect(),
+        {
+            let _ = isa;
+            JitBatch {
+                kernels: progs.iter().map(|_| None).collect(),
+                isa: None,
+            }
         }
     }
 
@@ -458,6 +874,7 @@ impl JitBatch {
                 f,
                 f_nt,
                 consts: &c.consts,
+                lanes: self.isa?.lanes(),
             })
         }
         #[cfg(not(all(target_arch = "x86_64", unix)))]
@@ -465,6 +882,11 @@ impl JitBatch {
             let _ = i;
             None
         }
+    }
+
+    /// The instruction set the kernels were compiled for (`None` when the JIT was off).
+    pub fn isa(&self) -> Option<Isa> {
+        self.isa
     }
 
     /// How many programs were compiled.
@@ -483,8 +905,9 @@ impl Kernel<'_> {
         assert_eq!(x.len(), out.len(), "input and output lengths differ");
         let addr = out.as_ptr() as usize;
         if out.len() >= STREAM_MIN && addr.is_multiple_of(4) {
-            // plain stores up to the first 32-byte boundary, then streaming stores
-            let peel = ((32 - addr % 32) % 32) / 4;
+            // plain stores up to the first vector-aligned address, then streaming stores
+            let align = 4 * self.lanes;
+            let peel = ((align - addr % align) % align) / 4;
             let (x0, x1) = x.split_at(peel);
             let (o0, o1) = out.split_at_mut(peel);
             self.run_with(self.f, x0, o0);
@@ -496,20 +919,24 @@ impl Kernel<'_> {
 
     #[allow(unsafe_code)]
     fn run_with(&self, f: KernelFn, x: &[f32], out: &mut [f32]) {
-        let full = x.len() / 8;
+        let lanes = self.lanes;
+        let full = x.len() / lanes;
         if full > 0 {
-            // SAFETY: the kernel reads `full` * 8 floats from x and writes as many to out, both
-            // in bounds (and out is 32-byte aligned for the streaming variant, see `run`);
+            // SAFETY: the kernel reads `full` * `lanes` floats from x and writes as many to out,
+            // both in bounds (and out is vector-aligned for the streaming variant, see `run`);
             // `consts` is the table the kernel was compiled against.
             unsafe { f(x.as_ptr(), out.as_mut_ptr(), full, self.consts.as_ptr()) };
         }
-        let done = full * 8;
+        let done = full * lanes;
         if done < x.len() {
+            // the tail: one full vector through local buffers (every op is lane-wise, so the
+            // padding lanes cannot change the others)
             let rest = x.len() - done;
-            let mut xi = [0f32; 8];
-            let mut yo = [0f32; 8];
+            let mut xi = [0f32; 16];
+            let mut yo = [0f32; 16];
             xi[..rest].copy_from_slice(&x[done..]);
-            // SAFETY: one full vector from/to local 8-float buffers (plain stores).
+            // SAFETY: one full vector (at most 16 floats) from/to local 16-float buffers
+            // (plain stores).
             unsafe { (self.f)(xi.as_ptr(), yo.as_mut_ptr(), 1, self.consts.as_ptr()) };
             out[done..].copy_from_slice(&yo[..rest]);
         }
@@ -551,25 +978,29 @@ mod tests {
         v
     }
 
+    /// Every instruction set of this CPU compiles `p` the same way and agrees bit for bit with
+    /// the interpreter.
     fn check(p: &Program) {
-        let batch = JitBatch::compile(std::slice::from_ref(p));
-        let Some(k) = batch.get(0) else {
-            return;
-        };
-        let x = inputs();
-        let mut fast = vec![0f32; x.len()];
-        k.run(&x, &mut fast);
-        let mut r = ChunkRunner::<f32>::new(p);
-        let mut want = vec![0f32; x.len()];
-        r.eval_into(&[&x], 0, &mut want);
-        for (i, (a, b)) in fast.iter().zip(&want).enumerate() {
-            assert_eq!(
-                a.to_bits(),
-                b.to_bits(),
-                "{p:?} x = {:e} ({:#x}): jit {a:e} interpreter {b:e}",
-                x[i],
-                x[i].to_bits()
-            );
+        for isa in cpu_isas() {
+            let batch = JitBatch::compile_for(std::slice::from_ref(p), Some(isa));
+            let Some(k) = batch.get(0) else {
+                continue;
+            };
+            let x = inputs();
+            let mut fast = vec![0f32; x.len()];
+            k.run(&x, &mut fast);
+            let mut r = ChunkRunner::<f32>::new(p);
+            let mut want = vec![0f32; x.len()];
+            r.eval_into(&[&x], 0, &mut want);
+            for (i, (a, b)) in fast.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{isa:?} {p:?} x = {:e} ({:#x}): jit {a:e} interpreter {b:e}",
+                    x[i],
+                    x[i].to_bits()
+                );
+            }
         }
     }
 
@@ -598,10 +1029,10 @@ mod tests {
                     .collect();
                 args.extend(&a);
                 let p = Program::new(&[4, code], &args, c.clone(), 1, 4, false).unwrap();
-                assert_eq!(
-                    JitBatch::compile(std::slice::from_ref(&p)).n_compiled(),
-                    usize::from(available())
-                );
+                for isa in cpu_isas() {
+                    let b = JitBatch::compile_for(std::slice::from_ref(&p), Some(isa));
+                    assert_eq!(b.n_compiled(), 1);
+                }
                 check(&p);
             }
             // an op whose every operand is a constant
@@ -611,9 +1042,34 @@ mod tests {
     }
 
     #[test]
+    fn special_constants_on_either_side() {
+        // ±0 against ±0 (min/max take the OR/AND of the bits), NaNs, infinities, subnormals
+        // (a NaN constant only for min/max: arithmetic on two NaNs may return either payload)
+        for code in [0u8, 1, 2, 3, 8, 9] {
+            for c in [
+                0.0,
+                -0.0,
+                f64::NAN,
+                f64::INFINITY,
+                -f64::INFINITY,
+                1e-45,
+                1.0,
+            ] {
+                if c.is_nan() && code < 8 {
+                    continue;
+                }
+                for args in [[0, 1, 0], [1, 0, 0]] {
+                    let p = Program::new(&[code], &args, vec![c], 1, 2, false).unwrap();
+                    check(&p);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn register_pressure_and_fallback() {
         // a chain that keeps k values alive at once: v_i = x * c + v_{i-1}... summed at the end
-        for k in [4usize, 11, 12, 20] {
+        for k in [4usize, 11, 12, 20, 27, 28, 40] {
             let mut codes = Vec::new();
             let mut args = Vec::new();
             for i in 0..k {
@@ -627,11 +1083,87 @@ mod tests {
             }
             let out = (2 + codes.len() - 1) as i64;
             let p = Program::new(&codes, &args, vec![1.25], 1, out, false).unwrap();
-            let batch = JitBatch::compile(std::slice::from_ref(&p));
-            if available() {
-                assert_eq!(batch.get(0).is_some(), k < VALUE_REGS as usize, "k = {k}");
+            for isa in cpu_isas() {
+                let batch = JitBatch::compile_for(std::slice::from_ref(&p), Some(isa));
+                let fits = k < usize::from(isa.value_regs());
+                assert_eq!(batch.get(0).is_some(), fits, "{isa:?} k = {k}");
             }
             check(&p);
+        }
+    }
+
+    /// The EVEX encoder against GNU as (`as --64`, Intel syntax) on the same instructions:
+    /// every opcode used, registers 0..31 in each field, opmasks, compressed and full
+    /// displacements.
+    #[cfg(all(target_arch = "x86_64", unix))]
+    #[test]
+    fn evex_encodings_match_gnu_as() {
+        use crate::jit::x64::z::{self, Rm, RCX, RDI, RSI};
+        let mut ops = x64::assembler();
+        let m = |d: i32| Rm::Mem(RCX, d);
+        let r = Rm::Reg;
+        let list = [
+            (z::VMOVUPS_LOAD, 0, 0, Rm::Mem(RDI, 0), 0, None),
+            (z::VMOVUPS_STORE, 27, 0, Rm::Mem(RSI, 0), 0, None),
+            (z::VMOVNTPS, 5, 0, Rm::Mem(RSI, 0), 0, None),
+            (z::VMOVAPS, 17, 0, r(9), 0, None),
+            (z::VMOVUPS_LOAD, 28, 0, m(192), 0, None),
+            (z::VMOVUPS_LOAD, 3, 0, m(64 * 130), 0, None),
+            (z::VADDPS, 1, 2, r(3), 0, None),
+            (z::VADDPS, 20, 15, r(31), 0, None),
+            (z::VMULPS, 8, 16, m(128), 0, None),
+            (z::VSUBPS, 27, 1, r(26), 0, None),
+            (z::VDIVPS, 12, 28, m(0), 0, None),
+            (z::VSQRTPS, 19, 0, r(7), 0, None),
+            (z::VSQRTPS, 2, 0, m(256), 0, None),
+            (z::VXORPS, 4, 21, m(0), 0, None),
+            (z::VANDPS, 22, 4, m(64), 0, None),
+            (z::VFMADD132PS, 10, 18, m(320), 0, None),
+            (z::VFMADD213PS, 25, 3, r(17), 0, None),
+            (z::VFMADD231PS, 11, 24, r(30), 0, None),
+            (z::VCMPPS, 1, 13, r(31), 0, Some(0)),
+            (z::VCMPPS, 2, 28, r(9), 0, Some(3)),
+            (z::VMINPS, 29, 16, r(8), 0, None),
+            (z::VMAXPS, 29, 16, r(8), 0, None),
+            (z::VORPS, 29, 28, r(31), 1, None),
+            (z::VANDPS, 29, 20, r(1), 1, None),
+            (z::VBLENDMPS, 14, 29, m(128), 2, None),
+            (z::VBLENDMPS, 23, 29, m(8192), 2, None),
+        ];
+        for (enc, reg, v, rm, mask, imm) in list {
+            z::ins(&mut ops, enc, reg, v, rm, mask, imm);
+        }
+        let want = "62f17c48100762617c48111e62f17c482b2e62c17c4828c962617c4810610362f17c48\
+                    10998020000062f16c4858cb6281044858e762717c40594102620174485cda62711c40\
+                    5e2162e17c4851df62f17c4851510462f15440572162e15c4854710162726d40985105\
+                    62226548a8c962123d40b8de62911448c2cf0062d11c40c2d10362417c405de862417c\
+                    405fe862011c4156ef62615c4154e96272154265710262e2154265b900200000";
+        let got: String = ops
+            .finalize()
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn batches_are_cached_by_content() {
+        let p = |c: f64| Program::new(&[0], &[0, 1, 0], vec![c], 1, 2, false).unwrap();
+        let a = JitBatch::compile_cached(&[p(1.5), p(0.0)]);
+        let b = JitBatch::compile_cached(&[p(1.5), p(0.0)]);
+        let c = JitBatch::compile_cached(&[p(1.5), p(-0.0)]);
+        if available() {
+            assert!(Arc::ptr_eq(&a, &b));
+            assert!(!Arc::ptr_eq(&a, &c));
+        }
+        // the kernel of x + -0.0 keeps -0.0; that of x + 0.0 gives +0.0
+        if let (Some(k0), Some(k)) = (a.get(1), c.get(1)) {
+            let (mut y0, mut y) = ([1f32; 16], [1f32; 16]);
+            k0.run(&[-0.0; 16], &mut y0);
+            k.run(&[-0.0; 16], &mut y);
+            assert_eq!(y0[0].to_bits(), 0.0f32.to_bits());
+            assert_eq!(y[0].to_bits(), (-0.0f32).to_bits());
         }
     }
 
@@ -662,23 +1194,26 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let batch = JitBatch::compile(&progs);
-        for (i, p) in progs.iter().enumerate() {
-            if let Some(k) = batch.get(i) {
-                for n in [1usize, 7, 8, 9, 100, STREAM_MIN + 13] {
-                    let x: Vec<f32> = (0..n).map(|j| j as f32 * 0.37 - 3.0).collect();
-                    let mut buf = vec![0f32; n + 1];
-                    // misaligned by one float on odd programs (exercises the streaming peel)
-                    let off = i % 2;
-                    let y = &mut buf[off..off + n];
-                    k.run(&x, y);
-                    let mut r = ChunkRunner::<f32>::new(p);
-                    let mut want = vec![0f32; n];
-                    r.eval_into(&[&x], 0, &mut want);
-                    assert_eq!(
-                        y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                    );
+        for isa in cpu_isas() {
+            let batch = JitBatch::compile_for(&progs, Some(isa));
+            assert_eq!(batch.n_compiled(), progs.len());
+            for (i, p) in progs.iter().enumerate() {
+                if let Some(k) = batch.get(i) {
+                    for n in [1usize, 7, 8, 9, 15, 16, 17, 47, 48, 100, STREAM_MIN + 13] {
+                        let x: Vec<f32> = (0..n).map(|j| j as f32 * 0.37 - 3.0).collect();
+                        let mut buf = vec![0f32; n + 1];
+                        // misaligned by one float on odd programs (exercises the streaming peel)
+                        let off = i % 2;
+                        let y = &mut buf[off..off + n];
+                        k.run(&x, y);
+                        let mut r = ChunkRunner::<f32>::new(p);
+                        let mut want = vec![0f32; n];
+                        r.eval_into(&[&x], 0, &mut want);
+                        assert_eq!(
+                            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                        );
+                    }
                 }
             }
         }

@@ -18,8 +18,9 @@ use numpy::{
 };
 use pyo3::create_exception;
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::domain::{from_key, key, key_range, DomainError as CoreDomainError};
 use crate::error::{
@@ -291,6 +292,77 @@ fn to_programs(py: Python<'_>, raw: Vec<RawProgram<'_>>, float64: bool) -> PyRes
         .collect()
 }
 
+/// A `pysearch.program.Program` read attribute by attribute into the flat slot form of
+/// `Program.compile()` (inputs, then constants in operand order, then values), with no numpy
+/// arrays in between. `opcode` maps op names to opcodes (`pysearch.program.OPCODE`).
+fn program_from_object(
+    obj: &Bound<'_, PyAny>,
+    opcode: &Bound<'_, PyDict>,
+    float64: bool,
+    i: usize,
+) -> PyResult<Program> {
+    let py = obj.py();
+    let bad = |what: String| program_error(py, format!("program {i}: {what}"));
+    let n_inputs = obj.getattr(intern!(py, "inputs"))?.len()?;
+    let output: i64 = obj.getattr(intern!(py, "output"))?.extract()?;
+    let instrs = obj.getattr(intern!(py, "instrs"))?;
+    let n = instrs.len()?;
+    let mut ops = Vec::with_capacity(n);
+    let mut args: Vec<i64> = Vec::with_capacity(3 * n);
+    let mut consts = Vec::new();
+    let mut value_slots = Vec::new(); // entries of `args` that hold a value index (base added below)
+    for ins in instrs.try_iter()? {
+        let ins = ins?;
+        let op = ins.getattr(intern!(py, "op"))?;
+        let code = opcode
+            .get_item(&op)?
+            .ok_or_else(|| bad(format!("unknown op {op}")))?;
+        ops.push(code.extract::<u8>()?);
+        let mut n_args = 0;
+        for r in ins.getattr(intern!(py, "args"))?.try_iter()? {
+            let r = r?;
+            if n_args == 3 {
+                return Err(bad("an instruction has more than 3 operands".into()));
+            }
+            n_args += 1;
+            let kind = r.getattr(intern!(py, "kind"))?;
+            match kind.cast::<PyString>()?.to_str()? {
+                "input" => {
+                    let k: i64 = r.getattr(intern!(py, "index"))?.extract()?;
+                    if !(0..n_inputs as i64).contains(&k) {
+                        return Err(bad(format!("input index {k} out of range")));
+                    }
+                    args.push(k);
+                }
+                "value" => {
+                    let k: i64 = r.getattr(intern!(py, "index"))?.extract()?;
+                    if k < 0 {
+                        return Err(bad(format!("value index {k} out of range")));
+                    }
+                    value_slots.push(args.len());
+                    args.push(k);
+                }
+                "const" => {
+                    args.push((n_inputs + consts.len()) as i64);
+                    consts.push(r.getattr(intern!(py, "value"))?.extract::<f64>()?);
+                }
+                k => return Err(bad(format!("unknown operand kind {k:?}"))),
+            }
+        }
+        args.extend(std::iter::repeat_n(0, 3 - n_args));
+    }
+    let base = (n_inputs + consts.len()) as i64;
+    for j in value_slots {
+        args[j] += base;
+    }
+    let args: Vec<i32> = args
+        .into_iter()
+        .map(|a| i32::try_from(a).map_err(|_| bad(format!("operand slot {a} out of range"))))
+        .collect::<PyResult<_>>()?;
+    Program::new(&ops, &args, consts, n_inputs, base + output, float64)
+        .map_err(|e| bad(e.to_string()))
+}
+
 fn check_inputs(progs: &[Program], n_rows: usize) -> PyResult<()> {
     for (i, p) in progs.iter().enumerate() {
         if p.n_inputs != n_rows {
@@ -379,6 +451,35 @@ fn evaluate<'py>(
             "x must be a 2-D float32 or float64 numpy array, not {}",
             describe(x)
         )))
+    }
+}
+
+/// `evaluate` for `pysearch.program.Program` objects, read directly (see `program_from_object`):
+/// the user path's per-call conversion without a numpy array per program.
+#[pyfunction]
+#[pyo3(signature = (programs, opcode, x, out=None))]
+fn evaluate_programs<'py>(
+    py: Python<'py>,
+    programs: &Bound<'py, PyList>,
+    opcode: &Bound<'py, PyDict>,
+    x: &Bound<'py, PyAny>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let convert = |float64: bool| -> PyResult<Vec<Program>> {
+        programs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| program_from_object(&p, opcode, float64, i))
+            .collect()
+    };
+    if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
+        Ok(eval_typed(py, &convert(false)?, &x32, out)?.into_any())
+    } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
+        Ok(eval_typed(py, &convert(true)?, &x64, out)?.into_any())
+    } else {
+        Err(PyTypeError::new_err(
+            "x must be a 2-D float32 or float64 numpy array",
+        ))
     }
 }
 
@@ -624,6 +725,13 @@ fn isa_name() -> &'static str {
     }
 }
 
+/// Instruction set the JIT compiles float32 programs for here ("avx512" or "avx2"), or None
+/// when it is off (`PYSEARCH_NO_JIT`) or the CPU has neither; `PYSEARCH_JIT_ISA=avx2` caps it.
+#[pyfunction]
+fn jit_isa() -> Option<&'static str> {
+    crate::jit::jit_isa().map(crate::jit::Isa::name)
+}
+
 /// Names of the built-in targets.
 #[pyfunction]
 fn target_names() -> Vec<&'static str> {
@@ -650,6 +758,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(float32_from_keys, m)?)?;
     m.add_function(wrap_pyfunction!(isa_name, m)?)?;
     m.add_function(wrap_pyfunction!(jit_compiled, m)?)?;
+    m.add_function(wrap_pyfunction!(jit_isa, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_programs, m)?)?;
     m.add_function(wrap_pyfunction!(target_names, m)?)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -15,7 +16,30 @@ from pysearch.program import parse
 from strategies import EXACT_OPS, arrays, float64_values, programs
 
 JIT_OPS = ("add", "sub", "mul", "div", "fma", "neg", "abs", "sqrt", "min", "max")
-JIT_CPU = _core.isa() != "baseline" and not os.environ.get("PYSEARCH_NO_JIT")
+#: Live values (besides x) a JIT kernel can hold in registers, by instruction set.
+JIT_VALUES = {"avx512": 27, "avx2": 11}
+#: How the bit-exactness tests run float32 programs: the best JIT of this CPU (AVX-512 where
+#: it has it), the AVX2 JIT forced on it, and the interpreter alone.
+EVALUATORS = ["native", "avx2", "interpreter"]
+
+
+@contextlib.contextmanager
+def evaluator(kind: str):
+    """Run the body with the evaluator ``kind`` (the switches are read at every call); yields the
+    JIT instruction set in force, None for the interpreter."""
+    saved = {k: os.environ.get(k) for k in ("PYSEARCH_JIT_ISA", "PYSEARCH_NO_JIT")}
+    if kind == "avx2":
+        os.environ["PYSEARCH_JIT_ISA"] = "avx2"
+    elif kind == "interpreter":
+        os.environ["PYSEARCH_NO_JIT"] = "1"
+    try:
+        yield _core.jit_isa()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 SPECIALS = [0.0, -0.0, np.inf, -np.inf, np.nan, 2.0**-149, -(2.0**-149), 2.0**-126, 3.4028234663852886e38,
             1.0, -1.0, 0.5, 2.5, -1.5, 8388607.5, 5e-324, 1e300]
@@ -62,6 +86,32 @@ def bf16_floats() -> np.ndarray:
     return (np.arange(65536, dtype=np.uint32) << np.uint32(16)).view(np.float32)
 
 
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@pytest.mark.skipif(not cpu_flags() or os.environ.get("PYSEARCH_NO_JIT") is not None,
+                    reason="needs /proc/cpuinfo, and the JIT on")
+def test_jit_isa_follows_the_cpu_and_the_switches():
+    """The JIT uses AVX-512 where the CPU has AVX-512 F and DQ, else AVX2+FMA; PYSEARCH_JIT_ISA=avx2
+    caps it at AVX2 and PYSEARCH_NO_JIT turns it off."""
+    flags = cpu_flags()
+    avx2 = {"avx2", "fma"} <= flags
+    with evaluator("native") as isa:
+        assert isa == ("avx512" if avx2 and {"avx512f", "avx512dq"} <= flags else "avx2" if avx2 else None)
+    with evaluator("avx2") as isa:
+        assert isa == ("avx2" if avx2 else None)
+    with evaluator("interpreter") as isa:
+        assert isa is None
+
+
 class TestRandomPrograms:
     @given(programs("float32", ops=EXACT_OPS), arrays("float32"))
     def test_float32(self, p, x):
@@ -69,13 +119,16 @@ class TestRandomPrograms:
         x = with_specials(x)
         assert_bit_exact(evaluate(p, x), run(p, x), p, x)
 
-    @given(programs("float32", ops=JIT_OPS, max_instrs=16), arrays("float32", min_size=9))
-    def test_float32_jit(self, p, x):
-        """Programs of the JIT's ops run as machine code (where the CPU has AVX2+FMA) and agree."""
-        if JIT_CPU and p.pruned().ops <= 11:  # at most 11 live values fit the JIT's registers
-            assert _core.jit_compiled([p.compile().as_tuple()]) == [True]
-        x = with_specials(x)
-        assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+    @pytest.mark.parametrize("kind", EVALUATORS)
+    @given(programs("float32", ops=JIT_OPS, max_instrs=32), arrays("float32", min_size=9, max_size=80))
+    def test_float32_jit(self, kind, p, x):
+        """Programs of the JIT's ops run as machine code (AVX-512 or AVX2 kernels, where the CPU
+        has them) and agree, with full vectors and tails."""
+        with evaluator(kind) as isa:
+            if isa and p.pruned().ops <= JIT_VALUES[isa]:  # few enough live values for the registers
+                assert _core.jit_compiled([p.compile().as_tuple()]) == [True]
+            x = with_specials(x)
+            assert_bit_exact(evaluate(p, x), run(p, x), p, x)
 
     @given(programs("float64", ops=EXACT_OPS, max_instrs=8), arrays("float64", max_size=20))
     def test_float64(self, p, x):
@@ -156,6 +209,30 @@ class TestBf16Exhaustive:
             x = bf16_floats().astype(dtype)
         p = parse(f"dtype {dtype}\nv = {op} x\n")
         assert_bit_exact(evaluate(p, x), run(p, x), p, x)
+
+    @pytest.mark.parametrize("kind", EVALUATORS)
+    def test_jit_ops_each_evaluator(self, kind):
+        """The JIT's ops, with a fixed operand on either side and with x twice, agree on all
+        65,536 bf16-pattern float32 values (±0, subnormals, ±inf, NaNs) under each evaluator;
+        results land at an offset of one float in a reused output (streaming-store peel)."""
+        x = bf16_floats()
+        texts = [f"v = {op} x" for op in ("neg", "abs", "sqrt")]
+        for op in ("add", "sub", "mul", "div", "min", "max"):
+            texts.append(f"v = {op} x x")
+            for c in ("-0", "0", "0x1p-149", "-inf", "nan", "1.5"):
+                texts += [f"v = {op} x {c}", f"v = {op} {c} x"]
+        texts += ["v = fma x x x", "v = fma x -0 0", "v = fma x inf -inf", "v = fma 0x1p-140 x 0x1p-149",
+                  "a = min x -0\nb = max a 0\nv = fma a b x"]
+        progs = [parse(t) for t in texts]
+        buf = np.empty(len(progs) * len(x) + 1, dtype=np.float32)
+        out = buf[1:].reshape(len(progs), len(x))
+        with evaluator(kind) as isa:
+            if isa is not None:
+                assert isa == "avx2" or kind == "native"
+                assert all(_core.jit_compiled([p.compile().as_tuple() for p in progs]))
+            evaluate(progs, x, out=out)
+        for p, y in zip(progs, out):
+            assert_bit_exact(y, run(p, x), p, x)
 
     @pytest.mark.parametrize(
         "b, c",

@@ -7,10 +7,14 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pysearch as ps
 from pysearch import _core
+from pysearch.program import OPCODE
 from pysearch.targets import BUILTIN, round_exact_to_float32
+from strategies import EXACT_OPS, arrays, programs
 
 EXP2_DEG2 = "v1 = fma x 0.3371894 0.6576363\nv2 = fma v1 x 1.0017247\n"
 
@@ -68,6 +72,61 @@ class TestEvaluateInputs:
         bad = (np.array([0], np.uint8), np.array([[0, 1, 0]], np.int32), np.zeros(0), 1, 1)
         with pytest.raises(ValueError, match="refers to slot 1"):
             _core.evaluate([bad], np.zeros((1, 4), np.float32))
+
+
+class TestEvaluateOutputs:
+    """Large results are written into recycled arrays: never into one a live result uses."""
+
+    def test_live_results_are_never_overwritten(self):
+        x = np.linspace(-3, 3, 1 << 17, dtype=np.float32)
+        square, triple = ps.program.parse("v = mul x x\n"), ps.program.parse("v = mul x 3\n")
+        want_sq, want_tr = x * x, x * np.float32(3)
+        kept = [ps.evaluate([square, triple], x)]
+        kept.append(ps.evaluate([triple, square], x)[0][5:])  # a slice keeps its array alive
+        kept.append(ps.evaluate(square, x))
+        view = memoryview(ps.evaluate([square, square], x))  # so does an exported buffer
+        for _ in range(4):
+            ps.evaluate([triple, triple], x)  # results dropped at once: their arrays are reused
+        np.testing.assert_array_equal(kept[0], [want_sq, want_tr])
+        np.testing.assert_array_equal(kept[1], want_tr[5:])
+        np.testing.assert_array_equal(kept[2], want_sq)
+        np.testing.assert_array_equal(np.asarray(view), [want_sq, want_sq])
+
+    def test_dropped_results_are_recycled(self):
+        x = np.ones(1 << 18, dtype=np.float32)
+        p = ps.program.parse("v = add x 1\n")
+        first = ps.evaluate([p, p], x)
+        addr = first.__array_interface__["data"][0]
+        del first
+        again = ps.evaluate([p, p], x)
+        assert again.__array_interface__["data"][0] == addr
+        np.testing.assert_array_equal(again, 2.0)
+        other = ps.evaluate([p, p], x)  # `again` is alive: a different array
+        assert other.__array_interface__["data"][0] != addr
+
+
+class TestProgramObjects:
+    """_core.evaluate_programs reads Program objects into the same slots as Program.compile()."""
+
+    @given(st.sampled_from(["float32", "float64"]).flatmap(lambda d: st.tuples(
+        programs(d, n_inputs=2, ops=EXACT_OPS), arrays(d, min_size=2, max_size=2))))
+    def test_same_results_as_compiled_arrays(self, case):
+        p, x = case
+        mat = np.ascontiguousarray(np.stack([x, x[::-1]]))
+        fresh = ps.program.Program(list(p.instrs), p.inputs, p.dtype, p.output)
+        a = _core.evaluate_programs([fresh, fresh], OPCODE, mat)
+        b = _core.evaluate([p.compile().as_tuple()] * 2, mat)
+        assert a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+    def test_bad_programs_are_refused(self):
+        p = ps.program.parse("a = mul x 2\nb = add a x\n")
+        p.instrs[1] = ps.program.Instr("nope", p.instrs[1].args)
+        with pytest.raises(_core.InvalidProgram, match="program 0: unknown op"):
+            _core.evaluate_programs([p], OPCODE, np.ones((1, 4), np.float32))
+        q = ps.program.parse("a = mul x 2\n")
+        q.instrs[0] = ps.program.Instr("mul", (ps.program.Ref.input(1), ps.program.Ref.const(2.0)))
+        with pytest.raises(_core.InvalidProgram, match="input index 1 out of range"):
+            _core.evaluate_programs([q], OPCODE, np.ones((1, 4), np.float32))
 
 
 class TestUlpError:

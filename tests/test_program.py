@@ -420,6 +420,24 @@ class TestCompile:
         assert c.output == 2 + 2 + 1
         assert c.as_tuple()[4] == c.output
 
+    def test_cached_while_unchanged(self):
+        """compile() returns the same read-only arrays until the program changes."""
+        p = parse("a = fma x 2 x\nb = mul a 3\n")
+        c = p.compile()
+        assert p.compile() is c
+        assert not (c.opcodes.flags.writeable or c.args.flags.writeable or c.consts.flags.writeable)
+        p.instrs[1] = Instr("add", p.instrs[1].args)  # same length, new instruction object
+        c2 = p.compile()
+        assert c2 is not c and c2.opcodes.tolist() == [OPCODE["fma"], OPCODE["add"]]
+        p.output = 0
+        assert p.compile().output == c2.output - 1
+        p.instrs.append(Instr("neg", (Ref.val(1),)))
+        assert p.compile().opcodes.tolist()[-1] == OPCODE["neg"]
+        p.instrs = [Instr("sub", (Ref.input(0), Ref.const(-0.0)))]
+        p.output = 0
+        c3 = p.compile()
+        assert c3.opcodes.tolist() == [OPCODE["sub"]] and np.signbit(c3.consts[0])
+
     @given(programs("float64", n_inputs=2))
     def test_slots_in_range(self, p):
         """Every used operand slot of a random program points before the instruction's own slot."""
