@@ -121,11 +121,11 @@ class TestProgramObjects:
     def test_bad_programs_are_refused(self):
         p = ps.program.parse("a = mul x 2\nb = add a x\n")
         p.instrs[1] = ps.program.Instr("nope", p.instrs[1].args)
-        with pytest.raises(_core.InvalidProgram, match="program 0: unknown op"):
+        with pytest.raises(ps.ProgramError, match="program 0: unknown op"):
             _core.evaluate_programs([p], OPCODE, np.ones((1, 4), np.float32))
         q = ps.program.parse("a = mul x 2\n")
         q.instrs[0] = ps.program.Instr("mul", (ps.program.Ref.input(1), ps.program.Ref.const(2.0)))
-        with pytest.raises(_core.InvalidProgram, match="input index 1 out of range"):
+        with pytest.raises(ps.ProgramError, match="input index 1 out of range"):
             _core.evaluate_programs([q], OPCODE, np.ones((1, 4), np.float32))
 
 
