@@ -111,8 +111,9 @@ def get_target(target: "str | Target | Callable") -> Target:
     """A built-in target by name, an expression in x, a Target as is, or an mpmath callable.
 
     ``get_target('exp2')`` is built in; ``get_target('sin(x)/x')`` parses the expression (see
-    :meth:`Target.from_expression`; ``'exp(x)'`` is the built-in exp). Unknown names and bad
-    expressions raise ValueError naming the problem.
+    :meth:`Target.from_expression`). ``'log(x)'`` is an expression, not the built-in ``'log'``:
+    the same values, but undefined points are errors instead of NaN targets. Unknown names and
+    bad expressions raise ValueError naming the problem.
     """
     if isinstance(target, Target):
         return target
@@ -135,9 +136,6 @@ def _target_from_text(text: str) -> Target:
         t = Target.from_expression(text)
     except ExpressionError as e:
         raise ExpressionError(f"bad target {text[:80]!r}: {e}") from None
-    tree = t.expression.tree
-    if tree[0] == "call" and tree[2] == ("x",) and tree[1] in BUILTIN:
-        return BUILTIN[tree[1]]  # 'exp(x)' is the built-in exp, with its Rust reference
     return t
 
 
