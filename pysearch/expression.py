@@ -153,8 +153,9 @@ def _check(text: str, node: ast.AST) -> Node:
             f = math.inf
         if not math.isfinite(f):
             raise ExpressionError(f"number {ast.get_source_segment(text, node)!r} is too large")
-        exact = Fraction(v) == Fraction(f)
+        # mpmath reads the decimal as written; float64 holds its rounding (exact or half an ulp off)
         decimal = str(v) if isinstance(v, int) else (ast.get_source_segment(text, node) or repr(v)).replace("_", "")
+        exact = Fraction(decimal) == Fraction(f)
         return ("num", f, decimal, exact)
     if isinstance(node, ast.Name):
         if node.id == "x":

@@ -92,6 +92,17 @@ class TestExpressionParser:
             parse_expression(text)
         assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
 
+    @pytest.mark.parametrize("text, inexact", [("0.1", True), ("1e-3", True), ("0.5", False), ("3", False),
+                                                ("0x1p", None), ("2.5e3", False), ("pi", True)])
+    def test_decimal_literals_carry_their_rounding_error(self, text, inexact):
+        """A decimal that float64 cannot hold gets half an ulp of error bound; exact ones get none."""
+        if inexact is None:
+            with pytest.raises(ExpressionError):
+                parse_expression(text)
+            return
+        v, err = parse_expression(text).f64(np.zeros(1, np.float32))
+        assert (err[0] == math.ulp(v[0]) / 2) if inexact else err[0] == 0
+
     @settings(max_examples=200)
     @given(st.text(alphabet="x()+-*/.^%[]_,'ey0123456789 sinexplogqrtabcdg", max_size=40))
     def test_fuzzed_text_parses_or_is_an_expression_error(self, text):
@@ -275,6 +286,12 @@ class TestCliSearch:
         src = capsys.readouterr().out
         assert "approximation of sin(x) / x" in src
         compile(src, "export.py", "exec")
+        # resuming accepts the expression however it is spaced, and refuses another target
+        assert main(["search", "sin( x ) / x", "--out", str(front_path.parent), "--resume", "--generations", "3",
+                     "--no-plot"]) == 0
+        assert main(["search", "cos(x)/x", "--out", str(front_path.parent), "--resume", "--generations", "4",
+                     "--no-plot"]) == 2
+        assert "checkpoint is for target 'sin(x) / x'" in capsys.readouterr().err
 
     @pytest.mark.parametrize("target, needle", [
         ("sin(y)", "unknown name 'y'"),
