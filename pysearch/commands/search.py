@@ -283,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
             save(search)
             console.print(
                 f"interrupted: checkpoint of generation {search.generation} saved in {out}; "
-                f"continue with: pysearch search {shlex.quote(search.config.target)} --out {shlex.quote(str(out))} --resume", highlight=False,
+                f"continue with: pysearch search {shlex.quote(search.config.target)} "
+                f"--out {shlex.quote(str(out))} --resume", highlight=False,
             )
         else:
             console.print("interrupted before the first generation; nothing saved", highlight=False)
