@@ -231,11 +231,18 @@ class TestUndefinedPoints:
         ("gamma(x)", -3.0, "pole"),
         ("x ** -1", 0.0, "division by zero"),
         ("exp(exp(exp(x))) - exp(exp(exp(x)))", 20.0, "NaN"),
+        ("sin(exp(x))", 1e30, "NaN"),  # exp(1e30) is beyond 2^16384: inf, not a hang
     ])
     def test_undefined_values_name_the_reason(self, text, x, reason):
         """Non-real values, poles and 0/0 raise TargetUndefinedError with the reason."""
         with pytest.raises(TargetUndefinedError, match=reason):
             ps.reference(text, np.array([0.5, x], np.float32))
+
+    def test_huge_intermediates_round_as_infinities(self):
+        """Values beyond 2^16384 in mpmath become +-inf, which round as the exact value does."""
+        x = np.array([20.0, 1e30], np.float32)
+        assert np.array_equal(ps.reference("1 / exp(exp(x))", x)[1], [0.0, 0.0])
+        assert np.array_equal(ps.reference("-exp(exp(x))", x)[1], [-np.inf, -np.inf])
 
     def test_infinite_values_are_targets(self):
         """log(0) is exactly -inf: a target value, not an error."""
