@@ -208,8 +208,16 @@ def _has_x(n: Node) -> bool:
     return n[0] == "x" or any(_has_x(c) for c in n[1:] if isinstance(c, tuple))
 
 
+class NotRealError(ValueError):
+    """A subexpression has no real value (log of a negative, asin(2), ...)."""
+
+
 def _mp_eval(n: Node, x):
     v = _mp_node(n, x)
+    if isinstance(v, mpmath.mpc):
+        if v.imag != 0:
+            raise NotRealError("the value is not real")  # even if later operations would make it real
+        v = v.real
     if isinstance(v, mpmath.mpf) and mpmath.isfinite(v) and v != 0 and mpmath.mag(v) > MAX_MAG_BITS:
         return mpmath.mpf("inf") if v > 0 else mpmath.mpf("-inf")
     return v
@@ -226,10 +234,7 @@ def _mp_node(n: Node, x):
     if kind == "neg":
         return -_mp_eval(n[1], x)
     if kind == "call":
-        a = _mp_eval(n[2], x)
-        if isinstance(a, mpmath.mpc):
-            return a  # already undefined; stays so
-        return FUNCTIONS[n[1]].mp(a)
+        return FUNCTIONS[n[1]].mp(_mp_eval(n[2], x))
     a, b = _mp_eval(n[2], x), _mp_eval(n[3], x)
     op = n[1]
     if op == "+":
@@ -296,8 +301,12 @@ class Expression:
     text: str
     tree: Node
 
-    def mp(self, x: mpmath.mpf):
-        """The value at ``x`` at mpmath's current working precision (mpc when not real)."""
+    def mp(self, x: mpmath.mpf) -> mpmath.mpf:
+        """The value at ``x`` at mpmath's current working precision.
+
+        Raises NotRealError where a subexpression is not real, ZeroDivisionError on division
+        by zero, ValueError at a pole (mpmath's own errors).
+        """
         return _mp_eval(self.tree, x)
 
     def f64(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -338,4 +347,4 @@ def parse_expression(text: str) -> Expression:
     return Expression(canonical, checked)
 
 
-__all__ = ["Expression", "ExpressionError", "parse_expression", "FUNCTIONS", "CONSTANTS"]
+__all__ = ["Expression", "ExpressionError", "NotRealError", "parse_expression", "FUNCTIONS", "CONSTANTS"]

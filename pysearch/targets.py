@@ -70,7 +70,7 @@ class TargetUndefinedError(ValueError):
 
 
 class _ExpressionFunction:
-    """An expression as an mpmath callable (mpf -> mpf; mpc where the value is not real)."""
+    """An expression as an mpmath callable (mpf -> mpf; NotRealError where it is not real)."""
 
     def __init__(self, expr: Expression):
         self.expr = expr
@@ -140,29 +140,33 @@ def _target_from_text(text: str) -> Target:
 
 
 def round_exact_to_float32(v: mpmath.mpf) -> np.float32:
-    """Correctly round (to nearest, ties to even) an mpmath value to float32, subnormals included."""
+    """Correctly round (to nearest, ties to even) an mpmath value to float32, subnormals included.
+
+    Exact whatever mpmath's current precision: the distances to the candidates are computed
+    with enough bits for ``v``'s whole mantissa.
+    """
     if mpmath.isnan(v):
         return np.float32(np.nan)
     if mpmath.isinf(v):
         return np.float32(np.inf if v > 0 else -np.inf)
-    d = float(v)  # correctly rounded to float64; the float32 answer is this or a neighbour
     big = float(np.finfo(np.float32).max)
-    c = np.float32(max(-big, min(big, d)))
-    best = None
-    with np.errstate(over="ignore"):
-        neighbours = (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf)))
-    for cand in neighbours:
-        if not np.isfinite(cand):
-            continue
-        dist = abs(mpmath.mpf(float(cand)) - v)
-        key = (dist, int(np.array(cand).view(np.uint32)) & 1)  # ties: even mantissa
-        if best is None or key < best[0]:
-            best = (key, cand)
-    out = best[1]
-    # beyond FLT_MAX + half an ulp the rounding is to infinity
-    if abs(float(out)) == big and abs(v) >= mpmath.mpf(float(big)) + mpmath.ldexp(1, 103):
-        return np.float32(np.copysign(np.inf, d))
-    return np.float32(out)
+    with mpmath.workprec(max(mpmath.mp.prec, int(v.man).bit_length()) + 320):
+        # from FLT_MAX + half an ulp on, the rounding is to infinity
+        if abs(v) >= mpmath.mpf(big) + mpmath.ldexp(1, 103):
+            return np.float32(np.inf if v > 0 else -np.inf)
+        d = float(v)  # correctly rounded to float64; the float32 answer is this or a neighbour
+        c = np.float32(max(-big, min(big, d)))
+        best = None
+        with np.errstate(over="ignore"):
+            neighbours = (np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf)))
+        for cand in neighbours:
+            if not np.isfinite(cand):
+                continue
+            dist = abs(mpmath.mpf(float(cand)) - v)
+            key = (dist, int(np.array(cand).view(np.uint32)) & 1)  # ties: even mantissa
+            if best is None or key < best[0]:
+                best = (key, cand)
+    return np.float32(best[1])
 
 
 def reference(target: "str | Target", x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

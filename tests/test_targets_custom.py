@@ -141,6 +141,22 @@ _FUNCTION_RANGES = {
 }
 
 
+def _expressions():
+    """Random expression texts of the grammar, up to three levels deep."""
+    leaves = st.sampled_from(["x", "x", "pi", "e", "2", "0.1", "3", "0.5"])
+    calls = st.sampled_from(sorted(FUNCTIONS))
+
+    def extend(inner):
+        return st.one_of(
+            st.tuples(calls, inner).map(lambda t: f"{t[0]}({t[1]})"),
+            st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(inner, st.sampled_from(["2", "3", "0.5", "-1", "x"])).map(lambda t: f"({t[0]}) ** {t[1]}"),
+            inner.map(lambda t: f"-({t})"),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=6)
+
+
 class TestFloat64AgreesWithMpmath:
     @pytest.mark.parametrize("name", sorted(FUNCTIONS))
     @settings(max_examples=25)
@@ -177,6 +193,21 @@ class TestFloat64AgreesWithMpmath:
         if mpmath.isfinite(w) and w != 0:
             assert abs(mpmath.mpf(ref[0]) - w) <= abs(w) * 2.0**-40
 
+    @settings(max_examples=60)
+    @given(text=_expressions(), x=st.floats(-40, 40, width=32))
+    def test_random_expressions_round_correctly(self, text, x):
+        """For random grammar trees, the reference equals mpmath's rounding or names an undefined point."""
+        t = Target.from_expression(text)
+        xs = np.array([x], np.float32)
+        w = _exact(t.expression, xs[0])
+        if w is None:
+            with pytest.raises(TargetUndefinedError):
+                ps.reference(t, xs)
+            return
+        want = round_exact_to_float32(w)
+        got = ps.reference(t, xs)[1][0]
+        assert got == want or (np.isnan(got) and np.isnan(want)), (text, x, got, want)
+
     def test_sample_reference_matches_mpmath_everywhere(self):
         """On a 4096-point search sample of sin(x)/x, every rounded reference equals mpmath's."""
         t = ps.get_target(SINC)
@@ -184,6 +215,25 @@ class TestFloat64AgreesWithMpmath:
         _, rounded = ps.reference(t, x)
         want = np.array([round_exact_to_float32(t.exact(xi)) for xi in x], np.float32)
         assert np.array_equal(rounded, want)
+
+
+class TestRoundExactToFloat32:
+    def test_exact_at_low_working_precision(self):
+        """Rounding is exact even at mpmath's default 53 bits: near-ties and overflow included."""
+        with mpmath.workprec(300):
+            above_tie = 1 + mpmath.ldexp(1, -24) + mpmath.ldexp(1, -100)
+            below_tie = 1 + mpmath.ldexp(1, -24) - mpmath.ldexp(1, -100)
+            tie = 1 + mpmath.ldexp(1, -24)
+            big = mpmath.mpf(10) ** 48
+            overflow_edge = mpmath.mpf(float(np.finfo(np.float32).max)) + mpmath.ldexp(1, 103)
+            just_below_edge = overflow_edge - mpmath.ldexp(1, 60)
+        assert mpmath.mp.prec == 53
+        assert round_exact_to_float32(above_tie) == np.float32(1 + 2.0**-23)
+        assert round_exact_to_float32(below_tie) == np.float32(1.0)
+        assert round_exact_to_float32(tie) == np.float32(1.0)
+        assert round_exact_to_float32(big) == np.inf and round_exact_to_float32(-big) == -np.inf
+        assert round_exact_to_float32(overflow_edge) == np.inf
+        assert round_exact_to_float32(just_below_edge) == np.finfo(np.float32).max
 
 
 class TestVerifyLargeDomain:
