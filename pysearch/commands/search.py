@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -283,8 +282,7 @@ def run(args: argparse.Namespace) -> int:
             save(search)
             console.print(
                 f"interrupted: checkpoint of generation {search.generation} saved in {out}; "
-                f"continue with: pysearch search {shlex.quote(search.config.target)} "
-                f"--out {shlex.quote(str(out))} --resume", highlight=False,
+                f"continue with: pysearch search {search.config.target} --out {out} --resume", highlight=False,
             )
         else:
             console.print("interrupted before the first generation; nothing saved", highlight=False)
