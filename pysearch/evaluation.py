@@ -217,7 +217,8 @@ def verify(program: Union[Program, str], target, domain, exhaustive: bool = True
         if dom.count() > MAX_CUSTOM_EXHAUSTIVE:
             raise ValueError(
                 f"custom target {t.name!r}: exhaustive check of {dom.count()} points needs mpmath at "
-                f"each; limit is {MAX_CUSTOM_EXHAUSTIVE}. Use exhaustive=False (sampling)."
+                f"each; limit is {MAX_CUSTOM_EXHAUSTIVE}. Write the target as an expression in x "
+                f"(e.g. 'sin(x)/x', float64 reference) or use exhaustive=False (sampling)."
             )
         st = ulp_error(prog, dom.all(), t)
         return ErrorStats(**{**st.to_dict(), "mode": "exhaustive"})
