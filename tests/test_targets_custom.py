@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 import pysearch as ps
 from pysearch.cli import main
 from pysearch.expression import FUNCTIONS, MAX_LENGTH, ExpressionError, parse_expression
-from pysearch.targets import EXACT_PREC, BUILTIN, Target, TargetUndefinedError, round_exact_to_float32
+from pysearch.targets import (
+    BUILTIN, EXACT_PREC, TRUST_REL, Target, TargetUndefinedError, round_exact_to_float32,
+)
 
 SINC = "sin(x)/x"
 # 1 - x^2/6 + x^4/120 in float32: a few hundred ulps from sin(x)/x on (0, 1]
@@ -191,7 +193,7 @@ class TestFloat64AgreesWithMpmath:
         want = round_exact_to_float32(w)
         assert rounded[0] == want or (np.isnan(rounded[0]) and np.isnan(want))
         if mpmath.isfinite(w) and w != 0:
-            assert abs(mpmath.mpf(ref[0]) - w) <= abs(w) * 2.0**-40
+            assert abs(mpmath.mpf(ref[0]) - w) <= abs(w) * TRUST_REL * 1.01
 
     @settings(max_examples=60)
     @given(text=_expressions(), x=st.floats(-40, 40, width=32))
