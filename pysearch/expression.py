@@ -339,8 +339,10 @@ def parse_expression(text: str) -> Expression:
         tree = ast.parse(src, mode="eval")
     except SyntaxError as e:
         raise ExpressionError(f"syntax error in target expression {src!r}: {e.msg}") from None
-    except (RecursionError, MemoryError, ValueError):
+    except (RecursionError, MemoryError):
         raise ExpressionError(f"target expression {src[:40]!r}... is nested too deeply") from None
+    except ValueError as e:  # e.g. a null byte, on Pythons that do not call it a SyntaxError
+        raise ExpressionError(f"cannot parse target expression {src[:40]!r}: {e}") from None
     try:
         checked = _check(src, tree)
         canonical = ast.unparse(tree)

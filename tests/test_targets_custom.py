@@ -87,6 +87,7 @@ class TestExpressionParser:
         ("x" + "+x" * MAX_LENGTH, "limit"),
         ("(" * 300 + "x" + ")" * 300, "syntax error.*nested"),
         ("-" * 990 + "x", "nested too deeply"),
+        ("x\x00", "null byte|cannot parse"),
     ])
     def test_rejects_everything_else(self, text, needle):
         """Anything outside the grammar is an ExpressionError (a ValueError) naming the problem."""
