@@ -113,7 +113,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "cost against max ULP error, every reported error verified on every float32 in the domain."
         ),
     )
-    p.add_argument("target", help="function to approximate (exp2, exp, log2, log, tanh, erf, sqrt, ...)")
+    p.add_argument("target", help="function to approximate: a built-in name (exp2, exp, log2, log, tanh, erf, "
+                                  "sqrt, ...) or an expression in x, quoted, e.g. 'sin(x)/x' (default domain [0, 1])")
     p.add_argument("--domain", nargs=2, metavar=("A", "B"), default=None,
                    help="closed interval [A, B] (default: the target's reduced domain); "
                         "write B as '1-' for the float32 just below 1, i.e. [A, 1)")
@@ -168,8 +169,18 @@ def _config_from_args(args: argparse.Namespace, target: str, domain: tuple[float
     return SearchConfig(target=target, domain=domain, **kw)
 
 
+def run_dir_name(target_name: str) -> str:
+    """A directory-name form of a target ('sin(x) / x' -> 'sin_x_div_x')."""
+    t = target_name.replace("**", " pow ").replace("*", " mul ").replace("/", " div ").replace("+", " plus ")
+    t = t.replace("-", " minus ").replace(".", "p")
+    slug = "_".join("".join(c if c.isalnum() else " " for c in t).split())
+    return slug[:60] or "target"
+
+
 def _check_resume_args(args: argparse.Namespace, cfg, domain) -> None:
-    if args.target != cfg.target:
+    import pysearch
+
+    if pysearch.get_target(args.target).name != cfg.target:
         raise UserError(f"the checkpoint is for target {cfg.target!r}, not {args.target!r}")
     if domain is not None and tuple(np.float32(domain)) != tuple(np.float32(cfg.domain)):
         raise UserError(f"the checkpoint is for domain [{cfg.domain[0]}, {cfg.domain[1]}], not [{domain[0]}, {domain[1]}]")
@@ -204,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     from ..search.checkpoint import CHECKPOINT_NAME
     from ..search.rundir import RunLock
 
-    target = pysearch.get_target(args.target)  # ValueError names the built-in targets
+    target = pysearch.get_target(args.target)  # ValueError names the built-in targets or the bad expression
     domain = None
     if args.domain is not None:
         domain = (parse_bound(args.domain[0]), parse_bound(args.domain[1]))
@@ -222,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         if args.resume:
             raise UserError("--resume needs --out DIR (the run directory to continue)")
-        out = Path("runs") / f"{target.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = Path("runs") / f"{run_dir_name(target.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     else:
         out = Path(args.out)
     if out.exists() and not out.is_dir():

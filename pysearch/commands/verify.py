@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("source", metavar="FRONT.json|PROGRAM", help="a front.json, a program file, or program text")
-    p.add_argument("--target", default=None, help="function the program approximates (default: the front's)")
+    p.add_argument("--target", default=None,
+                   help="function the program approximates: a built-in name or an expression in x such as "
+                        "'sin(x)/x' (default: the front's)")
     p.add_argument("--domain", nargs=2, metavar=("A", "B"), default=None,
                    help="closed interval (default: the front's, else the target's reduced domain); "
                         "'1-' means the float32 just below 1")
