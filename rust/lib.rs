@@ -4,6 +4,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod errors;
 pub mod eval;
 pub mod float;
 pub mod jit;

@@ -3,6 +3,8 @@
 //! the caller in high precision (see `ulp::round32`). exp2 over many float32 inputs has a
 //! vectorised path of the same accuracy (`exp2_many`), since it dominates exhaustive checks.
 
+use crate::errors::CoreError;
+
 /// A built-in target function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -43,6 +45,17 @@ impl Target {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|&(_, t)| t)
+    }
+
+    /// The target called `name`, or `CoreError::UnknownTarget` listing the built-in names.
+    pub fn named(name: &str) -> Result<Target, CoreError> {
+        Target::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Target::ALL.iter().map(|(n, _)| *n).collect();
+            CoreError::UnknownTarget(format!(
+                "unknown target {name:?}; built-in targets: {}",
+                names.join(", ")
+            ))
+        })
     }
 
     /// f(x) in float64.
@@ -177,6 +190,7 @@ mod tests {
             assert_eq!(Target::from_name(name), Some(t));
         }
         assert_eq!(Target::from_name("nope"), None);
+        assert!(matches!(Target::named("nope"), Err(CoreError::UnknownTarget(m)) if m.contains("exp2")));
         assert_eq!(Target::Exp2.eval(10.0), 1024.0);
         assert_eq!(Target::Log2.eval(0.25), -2.0);
         assert_eq!(Target::Rsqrt.eval(4.0), 0.5);
