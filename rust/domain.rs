@@ -53,15 +53,14 @@ pub fn key_count(lo: i64, hi: i64) -> Result<usize, CoreError> {
 pub const KEY_MIN: i64 = -1 - 0x7f80_0000;
 pub const KEY_MAX: i64 = 0x7f80_0000;
 
-/// Checks that keys `start..start + count` all lie in [KEY_MIN, KEY_MAX] (`count >= 0`) and
+/// Checks that keys `start..start + count` all lie in `[KEY_MIN, KEY_MAX]` (`count >= 0`) and
 /// returns `count` as a length; else `CoreError::Domain` naming the keys.
 pub fn keys_span(start: i64, count: i64) -> Result<usize, CoreError> {
     let last = start.checked_add(count - 1);
     match last {
         Some(last) if start >= KEY_MIN && count >= 0 && (count == 0 || last <= KEY_MAX) => {
-            usize::try_from(count).map_err(|_| {
-                CoreError::Domain(format!("cannot make {count} float32 values here"))
-            })
+            usize::try_from(count)
+                .map_err(|_| CoreError::Domain(format!("cannot make {count} float32 values here")))
         }
         _ => Err(CoreError::Domain(format!(
             "keys {start}..{} are outside the float32 keys (-inf to inf) [{KEY_MIN}, {KEY_MAX}]",
@@ -97,7 +96,7 @@ mod tests {
             f32::INFINITY,
         ];
         for w in vals.windows(2) {
-            assert_eq!(key(w[0]) < key(w[1]), true, "{:?}", w);
+            assert!(key(w[0]) < key(w[1]), "{w:?}");
         }
         for v in vals {
             assert_eq!(from_key(key(v)).to_bits(), v.to_bits());
@@ -116,11 +115,17 @@ mod tests {
 
     #[test]
     fn key_spans_stay_within_minus_inf_to_inf() {
-        assert_eq!((KEY_MIN, KEY_MAX), (key(f32::NEG_INFINITY), key(f32::INFINITY)));
+        assert_eq!(
+            (KEY_MIN, KEY_MAX),
+            (key(f32::NEG_INFINITY), key(f32::INFINITY))
+        );
         assert_eq!(keys_span(KEY_MIN, KEY_MAX - KEY_MIN + 1), Ok(0xff00_0002));
         assert_eq!(keys_span(KEY_MAX, 0), Ok(0));
         assert!(matches!(keys_span(KEY_MAX, 2), Err(CoreError::Domain(_))));
-        assert!(matches!(keys_span(KEY_MIN - 1, 1), Err(CoreError::Domain(_))));
+        assert!(matches!(
+            keys_span(KEY_MIN - 1, 1),
+            Err(CoreError::Domain(_))
+        ));
         let mut out = [0f32; 3];
         from_keys_into(key(1.0), 1, &mut out);
         assert_eq!(out[0], f32::from_bits(1.0f32.to_bits() + 1));

@@ -161,7 +161,7 @@ pub fn exhaustive_errors_with(
             },
         );
     let mut undecided = undecided;
-    undecided.sort_by(|a, b| a.total_cmp(b));
+    undecided.sort_by(f32::total_cmp);
     Exhaustive { stats, undecided }
 }
 
@@ -368,6 +368,7 @@ unsafe fn fold_chunk_avx2(
 }
 
 #[inline(always)]
+#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
 fn fold_chunk_generic(
     st: &mut Stats,
     und: &mut Vec<f32>,
@@ -457,7 +458,7 @@ fn undecided_normal(r: f64) -> bool {
 }
 
 /// Smallest normal float32, and the float64 threshold at and above which rounding to float32
-/// overflows (f32::MAX plus half an ulp).
+/// overflows (`f32::MAX` plus half an ulp).
 const MIN_NORMAL32: f64 = 1.1754943508222875e-38;
 const MAX_ROUNDS_FINITE: f64 = 3.4028235677973366e38;
 
@@ -532,7 +533,7 @@ mod tests {
         let compare = |ys: &[f32], refs: &[f64]| {
             let mut fast = Stats::default();
             let mut fast_und = Vec::new();
-            fold_chunk(&mut fast, &mut fast_und, 10, &xs, &ys, &refs);
+            fold_chunk(&mut fast, &mut fast_und, 10, &xs, ys, refs);
             let mut slow = Stats::default();
             let mut slow_und = Vec::new();
             for i in 0..CHUNK {
@@ -597,7 +598,10 @@ mod tests {
         let jit = JitBatch::compile(std::slice::from_ref(&p));
         // exhaustive: steps of a few chunks, in order, give the one-call result
         let mut scan = ExhaustiveScan::new(&p, jit.get(0), Target::Exp2, (0.5, 0.5001)).unwrap();
-        scan.steps = Steps { block: CHUNK, step: 3 * CHUNK };
+        scan.steps = Steps {
+            block: CHUNK,
+            step: 3 * CHUNK,
+        };
         let n = scan.len();
         for k in scan.steps().ranges(n) {
             scan.run(k);
@@ -606,8 +610,18 @@ mod tests {
         let (lo, hi) = key_range(0.5, 0.5001).unwrap();
         let one = exhaustive_errors(&p, Target::Exp2, lo, hi);
         assert_eq!(
-            (one.stats.max_ulp, one.stats.argmax, one.stats.n, one.stats.n_correct),
-            (stepped.stats.max_ulp, stepped.stats.argmax, stepped.stats.n, stepped.stats.n_correct)
+            (
+                one.stats.max_ulp,
+                one.stats.argmax,
+                one.stats.n,
+                one.stats.n_correct
+            ),
+            (
+                stepped.stats.max_ulp,
+                stepped.stats.argmax,
+                stepped.stats.n,
+                stepped.stats.n_correct
+            )
         );
         assert_eq!(one.undecided, stepped.undecided);
         assert_eq!(argmax_x, from_key(lo + one.stats.argmax as i64));
@@ -616,14 +630,20 @@ mod tests {
         let (r, c, _) = reference_values(Target::Exp2, &x);
         let progs = std::slice::from_ref(&p);
         let mut scan = SampleScan::new(progs, &jit, (&x, &r, &c)).unwrap();
-        scan.steps = Steps { block: CHUNK, step: 2 * CHUNK };
+        scan.steps = Steps {
+            block: CHUNK,
+            step: 2 * CHUNK,
+        };
         for k in scan.steps().ranges(x.len()) {
             scan.run(k);
         }
         let stepped = scan.finish()[0];
         let whole = sample_errors(progs, &x, &r, &c)[0];
         assert!((whole.sum_ulp - stepped.sum_ulp).abs() <= 1e-12 * whole.sum_ulp);
-        assert_eq!((whole.max_ulp, whole.argmax), (stepped.max_ulp, stepped.argmax));
+        assert_eq!(
+            (whole.max_ulp, whole.argmax),
+            (stepped.max_ulp, stepped.argmax)
+        );
     }
 
     #[test]
@@ -645,7 +665,9 @@ mod tests {
             CoreError::Mismatch(_)
         ));
         let progs = std::slice::from_ref(&p);
-        let e = SampleScan::new(progs, &jit, (&[1.0], &[1.0, 2.0], &[1.0])).err().unwrap();
+        let e = SampleScan::new(progs, &jit, (&[1.0], &[1.0, 2.0], &[1.0]))
+            .err()
+            .unwrap();
         assert!(matches!(e, CoreError::Mismatch(ref m) if m.contains("differ in length")));
         let e = SampleScan::new(progs, &jit, (&[], &[], &[])).err().unwrap();
         assert!(matches!(e, CoreError::Mismatch(ref m) if m.contains("no points")));

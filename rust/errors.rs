@@ -118,8 +118,14 @@ mod tests {
         assert_eq!(alloc_len("out", 10, 4, "float32"), Ok(10));
         let e = alloc_len("the output", u128::from(u64::MAX), 8, "float64").unwrap_err();
         assert!(matches!(e, CoreError::Alloc(_)));
-        assert!(e.to_string().starts_with("cannot allocate the output: "), "{e}");
-        assert!(e.to_string().ends_with("EiB)") || e.to_string().contains("EiB"), "{e}");
+        assert!(
+            e.to_string().starts_with("cannot allocate the output: "),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with("EiB)") || e.to_string().contains("EiB"),
+            "{e}"
+        );
         assert_eq!(human_bytes(512), "512 bytes");
         assert_eq!(human_bytes(3 << 20), "3.0 MiB");
     }

@@ -109,7 +109,9 @@ impl Program {
         float64: bool,
     ) -> Result<Program, CoreError> {
         if n_inputs == 0 {
-            return Err(CoreError::InvalidProgram("a program needs at least one input".into()));
+            return Err(CoreError::InvalidProgram(
+                "a program needs at least one input".into(),
+            ));
         }
         if opcodes.is_empty() {
             return Err(CoreError::InvalidProgram(
@@ -246,7 +248,10 @@ mod tests {
     fn rejects_forward_reference() {
         // slot 2 is the instruction's own result: not allowed.
         let e = Program::new(&[0], &[0, 2, 0], vec![1.0], 1, 2, false).unwrap_err();
-        assert!(matches!(e, CoreError::InvalidProgram(ref m) if m.contains("refers to slot 2")), "{e}");
+        assert!(
+            matches!(e, CoreError::InvalidProgram(ref m) if m.contains("refers to slot 2")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -272,9 +277,15 @@ mod tests {
     #[test]
     fn rejects_slot_counts_operands_cannot_number() {
         let e = Program::new(&[0], &[0, 0, 0], vec![], usize::MAX, 1, false).unwrap_err();
-        assert!(matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")), "{e}");
+        assert!(
+            matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")),
+            "{e}"
+        );
         let e = Program::new(&[0], &[0, 0, 0], vec![], 1 << 31, 1, false).unwrap_err();
-        assert!(matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")), "{e}");
+        assert!(
+            matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -223,7 +223,7 @@ fn zeros<'py, T: Element, D: Dimension>(
     Ok(arr.cast_into::<PyArray<T, D>>()?)
 }
 
-/// A compiled program as Python passes it: (opcodes, args (n x 3), constants, n_inputs, output).
+/// A compiled program as Python passes it: (opcodes, args (n x 3), constants, `n_inputs`, output).
 type RawProgram<'py> = (
     Bound<'py, PyArray1<u8>>,
     Bound<'py, PyArray2<i32>>,
@@ -323,7 +323,7 @@ fn eval_typed<'py, T: crate::float::Float + Element>(
     Ok(arr)
 }
 
-/// Evaluate programs on inputs `x` of shape (n_inputs, n); returns (n_programs, n), written
+/// Evaluate programs on inputs `x` of shape `(n_inputs, n)`; returns `(n_programs, n)`, written
 /// into `out` when given (no allocation: the steady state of a search loop).
 #[pyfunction]
 #[pyo3(signature = (programs, x, out=None))]
