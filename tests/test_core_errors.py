@@ -4,6 +4,9 @@ rust/python.rs). Allocation failures and pool failures are covered in test_harde
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,3 +71,18 @@ def test_mismatched_arguments_are_plain_value_errors():
         with pytest.raises(ValueError, match=message) as e:
             call()
         assert type(e.value) is ValueError, type(e.value)
+
+
+def test_every_variant_is_converted_and_documented():
+    """Each CoreError variant has an arm in python.rs's one From and a row in docs/architecture.md."""
+    root = Path(__file__).resolve().parent.parent
+    enum = re.search(r"pub enum CoreError \{(.*?)\n\}", (root / "rust" / "errors.rs").read_text(), re.S)
+    variants = re.findall(r"^\s{4}([A-Z]\w*)\(", enum.group(1), re.M)
+    assert len(variants) >= 7, variants
+    binding = (root / "rust" / "python.rs").read_text()
+    conversion = re.search(r"impl From<CoreError> for PyErr \{(.*?)\n\}", binding, re.S).group(1)
+    doc = (root / "docs" / "architecture.md").read_text()
+    for v in variants:
+        assert f"CoreError::{v}(" in conversion, v
+        assert f"| `{v}` |" in doc, v
+    assert binding.count("impl From<CoreError> for PyErr") == 1
