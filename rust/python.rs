@@ -378,6 +378,7 @@ fn sample_ulp_errors<'py>(
     rounded: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let progs = to_programs(programs, false)?;
+    check_inputs(&progs, 1)?; // before the arrays' checks, as always (SampleScan checks it too)
     let (x, r, c) = (
         array_arg::<f32, Ix1>(x, "x")?,
         array_arg::<f64, Ix1>(reference, "reference")?,
