@@ -1,23 +1,49 @@
 """Type stubs for the Rust extension (rust/python.rs).
 
 Array arguments must be C-contiguous numpy arrays of the stated dtype (anything else raises
-``TypeError``); outputs too large to allocate raise ``MemoryError``; long calls release the GIL
-and raise ``KeyboardInterrupt`` on Ctrl-C. Invalid programs raise ``pysearch.ProgramError``.
+``TypeError``). The core's errors (``CoreError`` in rust/errors.rs) arrive as: an invalid
+program ``pysearch.ProgramError``; a NaN or reversed domain, keys out of range ``DomainError``;
+an unknown target name ``UnknownTarget``; arguments that do not fit together (a program's inputs
+and the rows of ``x``, sample arrays of different lengths) ``ValueError``; outputs too large to
+allocate ``MemoryError``; worker threads that cannot start ``WorkerPoolError``; a panic in the
+core ``RuntimeError``. Long calls release the GIL and raise ``KeyboardInterrupt`` on Ctrl-C.
+Checked against the compiled module by tests/test_stubs.py (mypy.stubtest).
 """
+
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-RawProgram = tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], npt.NDArray[np.float64], int, int]
+__all__ = [
+    "UnknownTarget",
+    "DomainError",
+    "WorkerPoolError",
+    "evaluate",
+    "evaluate_programs",
+    "sample_ulp_errors",
+    "reference",
+    "exhaustive_ulp_error",
+    "float32_key_range",
+    "float32_from_keys",
+    "isa",
+    "jit_compiled",
+    "jit_isa",
+    "target_names",
+]
+
+#: A compiled program as ``Program.compile().as_tuple()`` gives it: (opcodes, args (n x 3),
+#: constants, n_inputs, output slot). Stub-only (private, so stubtest expects no runtime name).
+_RawProgram: TypeAlias = tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], npt.NDArray[np.float64], int, int]
 
 class UnknownTarget(ValueError): ...
 class DomainError(ValueError): ...
 class WorkerPoolError(ValueError): ...
 
-def evaluate(programs: list[RawProgram], x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
+def evaluate(programs: list[_RawProgram], x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
 def evaluate_programs(programs: list, opcode: dict[str, int], x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
 def sample_ulp_errors(
-    programs: list[RawProgram],
+    programs: list[_RawProgram],
     x: npt.NDArray[np.float32],
     reference: npt.NDArray[np.float64],
     rounded: npt.NDArray[np.float32],
@@ -26,11 +52,11 @@ def reference(
     name: str, x: npt.NDArray[np.float32]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32], npt.NDArray[np.bool_]]: ...
 def exhaustive_ulp_error(
-    program: RawProgram, name: str, a: float, b: float
+    program: _RawProgram, name: str, a: float, b: float
 ) -> tuple[dict[str, np.ndarray], float, npt.NDArray[np.float32]]: ...
 def float32_key_range(a: float, b: float) -> tuple[int, int]: ...
 def float32_from_keys(start: int, count: int) -> npt.NDArray[np.float32]: ...
 def isa() -> str: ...
-def jit_compiled(programs: list[RawProgram]) -> list[bool]: ...
+def jit_compiled(programs: list[_RawProgram]) -> list[bool]: ...
 def jit_isa() -> str | None: ...
 def target_names() -> list[str]: ...

@@ -5,10 +5,11 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::domain::from_key;
-use crate::eval::{block_size, ChunkRunner, CHUNK};
+use crate::domain::{from_key, key_count, key_range};
+use crate::errors::CoreError;
+use crate::eval::{block_size, ChunkRunner, Steps, CHUNK};
 use crate::jit::{JitBatch, Kernel};
-use crate::program::Program;
+use crate::program::{check_inputs, Program};
 use crate::reference::Target;
 use crate::stats::Stats;
 use crate::ulp::{inv_ulp32, ord32, point_error, round32, UNDECIDED_TOL};
@@ -160,8 +161,173 @@ pub fn exhaustive_errors_with(
             },
         );
     let mut undecided = undecided;
-    undecided.sort_by(|a, b| a.total_cmp(b));
+    undecided.sort_by(f32::total_cmp);
     Exhaustive { stats, undecided }
+}
+
+/// Work per point of the error statistics and of a reference value, in instruction units
+/// (only the size of a step depends on these).
+pub const ERROR_WORK: usize = 8;
+pub const REFERENCE_WORK: usize = 64;
+
+/// The sample errors of a batch of float32 programs, measured in steps: `steps()` splits the
+/// points into ranges, `run` measures one range and merges it into the total, `finish` returns
+/// the statistics (as `sample_errors` over all points). The caller decides what happens
+/// between steps (the Python binding releases the GIL for each and checks for Ctrl-C).
+pub struct SampleScan<'a> {
+    progs: &'a [Program],
+    jit: &'a JitBatch,
+    data: (&'a [f32], &'a [f64], &'a [f32]),
+    steps: Steps,
+    total: Vec<Stats>,
+}
+
+impl<'a> SampleScan<'a> {
+    /// Checks the inputs (single-input programs, arrays of one nonzero length) and plans the
+    /// steps; `jit` holds the programs' kernels.
+    pub fn new(
+        progs: &'a [Program],
+        jit: &'a JitBatch,
+        (x, reference, rounded): (&'a [f32], &'a [f64], &'a [f32]),
+    ) -> Result<Self, CoreError> {
+        check_inputs(progs, 1)?;
+        if reference.len() != x.len() || rounded.len() != x.len() {
+            return Err(CoreError::Mismatch(format!(
+                "x, reference and rounded differ in length ({}, {}, {})",
+                x.len(),
+                reference.len(),
+                rounded.len()
+            )));
+        }
+        if x.is_empty() {
+            return Err(CoreError::Mismatch(
+                "no points to measure the error on".into(),
+            ));
+        }
+        let n = x.len();
+        let work: usize = progs.iter().map(|p| p.live.len() + ERROR_WORK).sum();
+        let steps = Steps::plan(n, progs.len(), work, block_size(n, progs.len()));
+        Ok(SampleScan {
+            progs,
+            jit,
+            data: (x, reference, rounded),
+            steps,
+            total: vec![Stats::default(); progs.len()],
+        })
+    }
+
+    /// The number of points (`steps().ranges(len())` covers them all).
+    pub fn len(&self) -> usize {
+        self.data.0.len()
+    }
+
+    /// Always false: `new` refuses an empty sample.
+    pub fn is_empty(&self) -> bool {
+        self.data.0.is_empty()
+    }
+
+    pub fn steps(&self) -> Steps {
+        self.steps
+    }
+
+    /// Measures the points `cols` and merges them into the total.
+    pub fn run(&mut self, cols: Range<usize>) {
+        let part = sample_errors_range(self.progs, self.jit, self.data, cols, self.steps.block);
+        for (t, p) in self.total.iter_mut().zip(part) {
+            *t = t.merge(p);
+        }
+    }
+
+    /// The statistics of each program over the ranges run.
+    pub fn finish(self) -> Vec<Stats> {
+        self.total
+    }
+}
+
+/// An exhaustive check of one float32 program over every float32 in [a, b], in steps like
+/// `SampleScan`: `run` scans a range of the interval's points (counted from `a`) and merges
+/// it into the total; `finish` returns the statistics and the undecided inputs (sorted), and
+/// the input where the error is largest.
+pub struct ExhaustiveScan<'a> {
+    program: &'a Program,
+    kernel: Option<Kernel<'a>>,
+    target: Target,
+    lo: i64,
+    count: usize,
+    steps: Steps,
+    total: Stats,
+    undecided: Vec<f32>,
+}
+
+impl<'a> ExhaustiveScan<'a> {
+    /// Checks the program (one input) and the interval, and plans the steps; `kernel` is the
+    /// program's JIT kernel (`None`: interpreted).
+    pub fn new(
+        program: &'a Program,
+        kernel: Option<Kernel<'a>>,
+        target: Target,
+        (a, b): (f32, f32),
+    ) -> Result<Self, CoreError> {
+        check_inputs(std::slice::from_ref(program), 1)?;
+        let (lo, hi) = key_range(a, b)?;
+        let count = key_count(lo, hi)?;
+        let work = program.live.len() + REFERENCE_WORK;
+        Ok(ExhaustiveScan {
+            program,
+            kernel,
+            target,
+            lo,
+            count,
+            steps: Steps::plan(count, 1, work, EXHAUSTIVE_BLOCK),
+            total: Stats::default(),
+            undecided: Vec::new(),
+        })
+    }
+
+    /// The number of float32 values in the interval.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Always false: an interval holds at least one value.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn steps(&self) -> Steps {
+        self.steps
+    }
+
+    /// Scans the points `k` (indices from the interval's first value) and merges them in.
+    #[allow(clippy::cast_possible_wrap)] // at most 2^32 points
+    pub fn run(&mut self, k: Range<usize>) {
+        let (first, last) = (self.lo + k.start as i64, self.lo + k.end as i64 - 1);
+        let mut part = exhaustive_errors_with(
+            self.program,
+            self.kernel,
+            self.target,
+            (first, last),
+            self.steps.block,
+        );
+        part.stats.argmax = part.stats.argmax.saturating_add(k.start as u64);
+        self.total = self.total.merge(part.stats);
+        self.undecided.extend(part.undecided);
+    }
+
+    /// The statistics (`argmax` counted from the interval's first value), the input value
+    /// where the error is largest, and the undecided inputs in increasing order.
+    pub fn finish(mut self) -> (Exhaustive, f32) {
+        let argmax_x = from_key(
+            self.lo
+                .saturating_add(i64::try_from(self.total.argmax).unwrap_or(0)),
+        );
+        self.undecided.sort_by(f32::total_cmp);
+        let ex = Exhaustive {
+            stats: self.total,
+            undecided: self.undecided,
+        };
+        (ex, argmax_x)
+    }
 }
 
 /// Lanes of the partial sums and maxima in `fold_chunk` (lets the loop vectorise).
@@ -202,6 +368,7 @@ unsafe fn fold_chunk_avx2(
 }
 
 #[inline(always)]
+#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
 fn fold_chunk_generic(
     st: &mut Stats,
     und: &mut Vec<f32>,
@@ -291,7 +458,7 @@ fn undecided_normal(r: f64) -> bool {
 }
 
 /// Smallest normal float32, and the float64 threshold at and above which rounding to float32
-/// overflows (f32::MAX plus half an ulp).
+/// overflows (`f32::MAX` plus half an ulp).
 const MIN_NORMAL32: f64 = 1.1754943508222875e-38;
 const MAX_ROUNDS_FINITE: f64 = 3.4028235677973366e38;
 
@@ -323,7 +490,6 @@ pub fn reference_values_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::key_range;
 
     fn identity_mul_one() -> Program {
         Program::new(&[2], &[0, 1, 0], vec![1.0], 1, 2, false).unwrap()
@@ -367,7 +533,7 @@ mod tests {
         let compare = |ys: &[f32], refs: &[f64]| {
             let mut fast = Stats::default();
             let mut fast_und = Vec::new();
-            fold_chunk(&mut fast, &mut fast_und, 10, &xs, &ys, &refs);
+            fold_chunk(&mut fast, &mut fast_und, 10, &xs, ys, refs);
             let mut slow = Stats::default();
             let mut slow_und = Vec::new();
             for i in 0..CHUNK {
@@ -424,6 +590,87 @@ mod tests {
             (both.max_ulp, both.argmax, both.n)
         );
         assert_eq!(one.stats.n_correct, both.n_correct);
+    }
+
+    #[test]
+    fn stepped_scans_equal_one_call() {
+        let p = identity_mul_one();
+        let jit = JitBatch::compile(std::slice::from_ref(&p));
+        // exhaustive: steps of a few chunks, in order, give the one-call result
+        let mut scan = ExhaustiveScan::new(&p, jit.get(0), Target::Exp2, (0.5, 0.5001)).unwrap();
+        scan.steps = Steps {
+            block: CHUNK,
+            step: 3 * CHUNK,
+        };
+        let n = scan.len();
+        for k in scan.steps().ranges(n) {
+            scan.run(k);
+        }
+        let (stepped, argmax_x) = scan.finish();
+        let (lo, hi) = key_range(0.5, 0.5001).unwrap();
+        let one = exhaustive_errors(&p, Target::Exp2, lo, hi);
+        assert_eq!(
+            (
+                one.stats.max_ulp,
+                one.stats.argmax,
+                one.stats.n,
+                one.stats.n_correct
+            ),
+            (
+                stepped.stats.max_ulp,
+                stepped.stats.argmax,
+                stepped.stats.n,
+                stepped.stats.n_correct
+            )
+        );
+        assert_eq!(one.undecided, stepped.undecided);
+        assert_eq!(argmax_x, from_key(lo + one.stats.argmax as i64));
+        // sample: the same
+        let x: Vec<f32> = (1..=5000).map(|i| i as f32 / 700.0).collect();
+        let (r, c, _) = reference_values(Target::Exp2, &x);
+        let progs = std::slice::from_ref(&p);
+        let mut scan = SampleScan::new(progs, &jit, (&x, &r, &c)).unwrap();
+        scan.steps = Steps {
+            block: CHUNK,
+            step: 2 * CHUNK,
+        };
+        for k in scan.steps().ranges(x.len()) {
+            scan.run(k);
+        }
+        let stepped = scan.finish()[0];
+        let whole = sample_errors(progs, &x, &r, &c)[0];
+        assert!((whole.sum_ulp - stepped.sum_ulp).abs() <= 1e-12 * whole.sum_ulp);
+        assert_eq!(
+            (whole.max_ulp, whole.argmax),
+            (stepped.max_ulp, stepped.argmax)
+        );
+    }
+
+    #[test]
+    fn scans_refuse_bad_input_with_core_errors() {
+        let p = identity_mul_one();
+        let jit = JitBatch::compile(std::slice::from_ref(&p));
+        let bad = |r: Result<ExhaustiveScan<'_>, CoreError>| r.err().unwrap();
+        assert!(matches!(
+            bad(ExhaustiveScan::new(&p, None, Target::Exp2, (1.0, 0.0))),
+            CoreError::Domain(_)
+        ));
+        assert!(matches!(
+            bad(ExhaustiveScan::new(&p, None, Target::Exp2, (f32::NAN, 0.0))),
+            CoreError::Domain(_)
+        ));
+        let two = Program::new(&[0], &[0, 1, 0], vec![], 2, 2, false).unwrap();
+        assert!(matches!(
+            bad(ExhaustiveScan::new(&two, None, Target::Exp2, (0.0, 1.0))),
+            CoreError::Mismatch(_)
+        ));
+        let progs = std::slice::from_ref(&p);
+        let e = SampleScan::new(progs, &jit, (&[1.0], &[1.0, 2.0], &[1.0]))
+            .err()
+            .unwrap();
+        assert!(matches!(e, CoreError::Mismatch(ref m) if m.contains("differ in length")));
+        let e = SampleScan::new(progs, &jit, (&[], &[], &[])).err().unwrap();
+        assert!(matches!(e, CoreError::Mismatch(ref m) if m.contains("no points")));
     }
 
     #[test]

@@ -174,6 +174,7 @@ fn run_chunk_generic<T: Float>(
     len: usize,
     mut out: Option<&mut [T]>,
 ) {
+    use Src::{Const as K, Row as R};
     let n_in = inputs.len();
     let last = plan.steps.len() - 1;
     for (si, st) in plan.steps.iter().enumerate() {
@@ -191,7 +192,6 @@ fn run_chunk_generic<T: Float>(
                 }
             };
             let s = |v: f64| Splat(T::from_f64(v));
-            use Src::{Const as K, Row as R};
             match st.src {
                 [R(a), R(b), R(c)] => kernel(st.op, dd, r(a), r(b), r(c)),
                 [R(a), R(b), K(c)] => kernel(st.op, dd, r(a), r(b), s(c)),
@@ -440,6 +440,9 @@ pub fn evaluate<T: Float>(progs: &[Program], inputs: &[&[T]], out: &mut [T]) {
 }
 
 #[cfg(test)]
+// the programs below are exp2 polynomials whose coefficients are written as float32 prints
+// them; 0.6931472 is one of them, not an approximation of ln 2
+#[allow(clippy::approx_constant, clippy::excessive_precision)]
 mod tests {
     use super::*;
 
@@ -506,7 +509,9 @@ mod tests {
         // long work is split into steps of about STEP_WORK, each a whole number of blocks
         let n = 3_000_001;
         let s = Steps::plan(n, 1, 20_000, 1 << 16);
-        assert!(s.block % CHUNK == 0 && s.block <= 1 << 16 && s.step % s.block == 0);
+        assert!(
+            s.block.is_multiple_of(CHUNK) && s.block <= 1 << 16 && s.step.is_multiple_of(s.block)
+        );
         assert!(s.step * 20_000 <= STEP_WORK + s.block * 20_000);
         // many programs: a step is still about STEP_WORK, not one block per program
         let m = Steps::plan(n, 16, 16 * 20_000, 1 << 16);

@@ -162,7 +162,7 @@ impl Float for f32 {
         if mag == 0 || e == 0xff {
             self
         } else if e == 0 {
-            let top = 31 - mag.leading_zeros(); // index of the leading one, < 23
+            let top = mag.ilog2(); // index of the leading one, < 23 (mag > 0 here)
             let m = (mag << (23 - top)) & 0x7f_ffff;
             f32::from_bits(sign | (127 << 23) | m)
         } else {
@@ -274,7 +274,7 @@ impl Float for f64 {
         if mag == 0 || e == 0x7ff {
             self
         } else if e == 0 {
-            let top = 63 - mag.leading_zeros();
+            let top = mag.ilog2(); // mag > 0 here
             let m = (mag << (52 - top)) & 0xf_ffff_ffff_ffff;
             f64::from_bits(sign | (1023 << 52) | m)
         } else {

@@ -3,7 +3,7 @@
 //! Slots are numbered inputs first, then constants, then instruction results. Validation
 //! happens here, once, so the evaluator never meets a bad index.
 
-use std::fmt;
+use crate::errors::CoreError;
 
 /// Every operation, in opcode order (must match `pysearch.program.OPS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,18 +95,6 @@ pub struct Program {
     pub live: Vec<usize>,
 }
 
-/// Why a program was rejected.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProgramError(pub String);
-
-impl fmt::Display for ProgramError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ProgramError {}
-
 impl Program {
     /// Build and validate a program from its compiled arrays.
     ///
@@ -119,17 +107,19 @@ impl Program {
         n_inputs: usize,
         output: i64,
         float64: bool,
-    ) -> Result<Program, ProgramError> {
+    ) -> Result<Program, CoreError> {
         if n_inputs == 0 {
-            return Err(ProgramError("a program needs at least one input".into()));
+            return Err(CoreError::InvalidProgram(
+                "a program needs at least one input".into(),
+            ));
         }
         if opcodes.is_empty() {
-            return Err(ProgramError(
+            return Err(CoreError::InvalidProgram(
                 "a program needs at least one instruction".into(),
             ));
         }
         if args.len() != 3 * opcodes.len() {
-            return Err(ProgramError(format!(
+            return Err(CoreError::InvalidProgram(format!(
                 "args must hold 3 slots per instruction: {} instructions, {} args",
                 opcodes.len(),
                 args.len()
@@ -143,7 +133,7 @@ impl Program {
                     .is_some_and(|n| i32::try_from(n).is_ok())
             })
             .ok_or_else(|| {
-                ProgramError(format!(
+                CoreError::InvalidProgram(format!(
                     "too many slots: {n_inputs} inputs, {} constants and {} instructions \
                      exceed the {} slots operands can number",
                     consts.len(),
@@ -154,10 +144,10 @@ impl Program {
         let mut instrs = Vec::with_capacity(opcodes.len());
         for (i, &code) in opcodes.iter().enumerate() {
             let op = Op::from_code(code).ok_or_else(|| {
-                ProgramError(format!("instruction {}: unknown opcode {code}", i + 1))
+                CoreError::InvalidProgram(format!("instruction {}: unknown opcode {code}", i + 1))
             })?;
             if op.float64_only() && !float64 {
-                return Err(ProgramError(format!(
+                return Err(CoreError::InvalidProgram(format!(
                     "instruction {}: {op:?} is only for float64 programs",
                     i + 1
                 )));
@@ -168,7 +158,7 @@ impl Program {
                 let limit = base + i; // only earlier slots
                 if j < op.arity() {
                     if a < 0 || (a as usize) >= limit {
-                        return Err(ProgramError(format!(
+                        return Err(CoreError::InvalidProgram(format!(
                             "instruction {}: operand {} refers to slot {a}, but only slots 0..{limit} \
                              (inputs, constants and earlier instructions) exist",
                             i + 1,
@@ -183,7 +173,7 @@ impl Program {
             instrs.push(Instr { op, args: slots });
         }
         if output < base as i64 || output >= (base + instrs.len()) as i64 {
-            return Err(ProgramError(format!(
+            return Err(CoreError::InvalidProgram(format!(
                 "output slot {output} is not an instruction result (slots {base}..{})",
                 base + instrs.len()
             )));
@@ -238,6 +228,18 @@ impl Program {
     }
 }
 
+/// Checks that every program takes `n_rows` inputs (`CoreError::Mismatch` naming the first that
+/// does not).
+pub fn check_inputs(progs: &[Program], n_rows: usize) -> Result<(), CoreError> {
+    match progs.iter().position(|p| p.n_inputs != n_rows) {
+        Some(i) => Err(CoreError::Mismatch(format!(
+            "program {i} takes {} input(s) but x has {n_rows} row(s)",
+            progs[i].n_inputs
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +248,10 @@ mod tests {
     fn rejects_forward_reference() {
         // slot 2 is the instruction's own result: not allowed.
         let e = Program::new(&[0], &[0, 2, 0], vec![1.0], 1, 2, false).unwrap_err();
-        assert!(e.0.contains("refers to slot 2"), "{e}");
+        assert!(
+            matches!(e, CoreError::InvalidProgram(ref m) if m.contains("refers to slot 2")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -258,11 +263,29 @@ mod tests {
     }
 
     #[test]
+    fn input_count_mismatch_names_the_program() {
+        let one = Program::new(&[0], &[0, 0, 0], vec![], 1, 1, false).unwrap();
+        let two = Program::new(&[0], &[0, 1, 0], vec![], 2, 2, false).unwrap();
+        assert_eq!(check_inputs(&[one.clone(), one.clone()], 1), Ok(()));
+        let e = check_inputs(&[one, two], 1).unwrap_err();
+        assert_eq!(
+            e,
+            CoreError::Mismatch("program 1 takes 2 input(s) but x has 1 row(s)".into())
+        );
+    }
+
+    #[test]
     fn rejects_slot_counts_operands_cannot_number() {
         let e = Program::new(&[0], &[0, 0, 0], vec![], usize::MAX, 1, false).unwrap_err();
-        assert!(e.0.contains("too many slots"), "{e}");
+        assert!(
+            matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")),
+            "{e}"
+        );
         let e = Program::new(&[0], &[0, 0, 0], vec![], 1 << 31, 1, false).unwrap_err();
-        assert!(e.0.contains("too many slots"), "{e}");
+        assert!(
+            matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")),
+            "{e}"
+        );
     }
 
     #[test]

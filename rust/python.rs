@@ -1,5 +1,6 @@
 //! The one binding module: converts Python/numpy values to core types, runs the work with
-//! the GIL released, converts results back. Core errors become named Python exceptions.
+//! the GIL released, converts results back. Core errors (`CoreError`) become named Python
+//! exceptions in one place, `From<CoreError> for PyErr`.
 //!
 //! Every array argument is checked here (dtype, dimensions, C order) and refused with a
 //! `TypeError` naming it rather than read in the wrong layout; every output is sized with
@@ -22,13 +23,12 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
-use crate::domain::{from_key, key, key_range, DomainError as CoreDomainError};
-use crate::error::{
-    exhaustive_errors_with, reference_values_into, sample_errors_range, EXHAUSTIVE_BLOCK,
-};
+use crate::domain::{from_keys_into, key_range, keys_span, KEY_MAX, KEY_MIN};
+use crate::error::{reference_values_into, ExhaustiveScan, SampleScan, REFERENCE_WORK};
+use crate::errors::{alloc_len, too_big, CoreError};
 use crate::eval::{block_size, isa, Batch, Steps, CHUNK};
 use crate::jit::JitBatch;
-use crate::program::Program;
+use crate::program::{check_inputs, Program};
 use crate::reference::Target;
 use crate::stats::Stats;
 
@@ -52,14 +52,24 @@ create_exception!(
      input in one line (the CLI) report this too."
 );
 
-impl From<CoreDomainError> for PyErr {
-    fn from(e: CoreDomainError) -> PyErr {
-        DomainError::new_err(e.0)
+/// The one conversion of core errors into Python exceptions (every variant named in
+/// `pysearch.__init__`'s docstring and in docs/architecture.md).
+impl From<CoreError> for PyErr {
+    fn from(e: CoreError) -> PyErr {
+        match e {
+            CoreError::InvalidProgram(m) => Python::attach(|py| program_error(py, m)),
+            CoreError::Domain(m) => DomainError::new_err(m),
+            CoreError::UnknownTarget(m) => UnknownTarget::new_err(m),
+            CoreError::Mismatch(m) => PyValueError::new_err(m),
+            CoreError::Alloc(m) => PyMemoryError::new_err(m),
+            CoreError::WorkerPool(m) => WorkerPoolError::new_err(m),
+            CoreError::Internal(m) => PyRuntimeError::new_err(m),
+        }
     }
 }
 
-/// A rejected program as `pysearch.ProgramError` (the exception Python-side validation raises),
-/// or a plain `ValueError` where that class cannot be imported.
+/// A rejected program as `pysearch.ProgramError` (the exception Python-side validation raises,
+/// defined in pysearch/program.py), or a plain `ValueError` where that class cannot be imported.
 fn program_error(py: Python<'_>, msg: String) -> PyErr {
     let class = py
         .import("pysearch.program")
@@ -82,14 +92,14 @@ extern "C" fn mark_forked() {
 }
 
 /// A fresh worker pool in a forked child (where the global one is gone), else `None`.
-fn fresh_pool_if_forked() -> PyResult<Option<rayon::ThreadPool>> {
+fn fresh_pool_if_forked() -> Result<Option<rayon::ThreadPool>, CoreError> {
     if !FORKED.load(Ordering::SeqCst) {
         return Ok(None);
     }
     rayon::ThreadPoolBuilder::new()
         .build()
         .map(Some)
-        .map_err(|e| WorkerPoolError::new_err(format!("cannot start worker threads: {e}")))
+        .map_err(|e| CoreError::WorkerPool(format!("cannot start worker threads: {e}")))
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
@@ -115,7 +125,7 @@ where
             None => run(),
         });
         done.map_err(|p| {
-            PyRuntimeError::new_err(format!(
+            CoreError::Internal(format!(
                 "internal error in pysearch's Rust core: {}; please report it",
                 panic_message(&*p)
             ))
@@ -132,7 +142,7 @@ fn detached<R: Send>(py: Python<'_>, f: impl FnOnce() -> R + Send) -> PyResult<R
     run_steps(py, 1, Steps { block: 1, step: 1 }, |_| {
         out = f.take().map(|f| f());
     })?;
-    out.ok_or_else(|| PyRuntimeError::new_err("internal error: a step did not run"))
+    Ok(out.ok_or_else(|| CoreError::Internal("internal error: a step did not run".into()))?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,39 +195,6 @@ fn c_slice<'a, T: Element, D: Dimension>(
     a.as_slice().map_err(|_| not_c_contiguous(what))
 }
 
-/// Human-readable byte count.
-#[allow(clippy::cast_precision_loss)]
-fn human_bytes(bytes: u128) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
-
-/// The `MemoryError` for an output of `count` values of `dtype` (`size` bytes each).
-fn too_big(what: &str, count: u128, size: usize, dtype: &str) -> PyErr {
-    PyMemoryError::new_err(format!(
-        "cannot allocate {what}: {count} {dtype} values ({})",
-        human_bytes(count * size as u128)
-    ))
-}
-
-/// Checks that `count` values of `size` bytes can be addressed at all (at most isize::MAX bytes).
-fn check_size(what: &str, count: u128, size: usize, dtype: &str) -> PyResult<usize> {
-    match count.checked_mul(size as u128) {
-        Some(b) if b <= isize::MAX as u128 => Ok(count as usize),
-        _ => Err(too_big(what, count, size, dtype)),
-    }
-}
-
 /// A zeroed numpy array of `shape`, or a `MemoryError` naming the size when it is too big to
 /// address or numpy cannot allocate it. numpy takes zeroed pages lazily (calloc), so unlike a
 /// Rust `vec![0; n]` this costs no pass over the memory, and unlike it fails without an abort.
@@ -232,8 +209,8 @@ fn zeros<'py, T: Element, D: Dimension>(
         .iter()
         .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))
         .unwrap_or(u128::MAX);
-    let err = || too_big(what, count, size, &dtype.to_string());
-    check_size(what, count, size, &dtype.to_string())?;
+    let err = || PyErr::from(too_big(what, count, size, &dtype.to_string()));
+    alloc_len(what, count, size, &dtype.to_string())?;
     let arr = py
         .import("numpy")?
         .call_method1("zeros", (PyTuple::new(py, shape)?, &dtype))
@@ -247,7 +224,7 @@ fn zeros<'py, T: Element, D: Dimension>(
     Ok(arr.cast_into::<PyArray<T, D>>()?)
 }
 
-/// A compiled program as Python passes it: (opcodes, args (n x 3), constants, n_inputs, output).
+/// A compiled program as Python passes it: (opcodes, args (n x 3), constants, `n_inputs`, output).
 type RawProgram<'py> = (
     Bound<'py, PyArray1<u8>>,
     Bound<'py, PyArray2<i32>>,
@@ -257,7 +234,7 @@ type RawProgram<'py> = (
 );
 
 #[allow(unsafe_code)]
-fn to_programs(py: Python<'_>, raw: Vec<RawProgram<'_>>, float64: bool) -> PyResult<Vec<Program>> {
+fn to_programs(raw: Vec<RawProgram<'_>>, float64: bool) -> PyResult<Vec<Program>> {
     raw.into_iter()
         .enumerate()
         .map(|(i, (ops, args, consts, n_inputs, output))| {
@@ -268,13 +245,11 @@ fn to_programs(py: Python<'_>, raw: Vec<RawProgram<'_>>, float64: bool) -> PyRes
                 return Err(layout("opcodes, args and consts"));
             }
             if args.shape()[1] != 3 {
-                return Err(program_error(
-                    py,
-                    format!(
-                        "program {i}: args must have shape (n_instructions, 3), got {:?}",
-                        args.shape()
-                    ),
-                ));
+                return Err(CoreError::InvalidProgram(format!(
+                    "program {i}: args must have shape (n_instructions, 3), got {:?}",
+                    args.shape()
+                ))
+                .into());
             }
             // SAFETY: the GIL is held for the whole conversion and `Program::new` copies the
             // arrays before returning, so no Python code can resize or write them meanwhile
@@ -286,8 +261,10 @@ fn to_programs(py: Python<'_>, raw: Vec<RawProgram<'_>>, float64: bool) -> PyRes
                     consts.as_slice().map_err(|_| layout("consts"))?,
                 )
             };
-            Program::new(ops, args, consts.to_vec(), n_inputs, output, float64)
-                .map_err(|e| program_error(py, format!("program {i}: {e}")))
+            Ok(
+                Program::new(ops, args, consts.to_vec(), n_inputs, output, float64)
+                    .map_err(|e| e.context(&format!("program {i}")))?,
+            )
         })
         .collect()
 }
@@ -363,18 +340,6 @@ fn program_from_object(
         .map_err(|e| bad(e.to_string()))
 }
 
-fn check_inputs(progs: &[Program], n_rows: usize) -> PyResult<()> {
-    for (i, p) in progs.iter().enumerate() {
-        if p.n_inputs != n_rows {
-            return Err(PyValueError::new_err(format!(
-                "program {i} takes {} input(s) but x has {n_rows} row(s)",
-                p.n_inputs
-            )));
-        }
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
@@ -430,7 +395,7 @@ fn eval_typed<'py, T: crate::float::Float + Element>(
     Ok(arr)
 }
 
-/// Evaluate programs on inputs `x` of shape (n_inputs, n); returns (n_programs, n), written
+/// Evaluate programs on inputs `x` of shape `(n_inputs, n)`; returns `(n_programs, n)`, written
 /// into `out` when given (no allocation: the steady state of a search loop).
 #[pyfunction]
 #[pyo3(signature = (programs, x, out=None))]
@@ -441,10 +406,10 @@ fn evaluate<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(x32) = x.extract::<PyReadonlyArray2<'py, f32>>() {
-        let progs = to_programs(py, programs, false)?;
+        let progs = to_programs(programs, false)?;
         Ok(eval_typed(py, &progs, &x32, out)?.into_any())
     } else if let Ok(x64) = x.extract::<PyReadonlyArray2<'py, f64>>() {
-        let progs = to_programs(py, programs, true)?;
+        let progs = to_programs(programs, true)?;
         Ok(eval_typed(py, &progs, &x64, out)?.into_any())
     } else {
         Err(PyTypeError::new_err(format!(
@@ -486,11 +451,6 @@ fn evaluate_programs<'py>(
 // ---------------------------------------------------------------------------------------------
 // ULP errors
 
-/// Work per point of the error statistics and of a reference value, in instruction units
-/// (only the size of a step depends on these).
-const ERROR_WORK: usize = 8;
-const REFERENCE_WORK: usize = 64;
-
 fn stats_dict<'py>(py: Python<'py>, stats: &[Stats]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let col_f =
@@ -518,8 +478,8 @@ fn sample_ulp_errors<'py>(
     reference: &Bound<'py, PyAny>,
     rounded: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let progs = to_programs(py, programs, false)?;
-    check_inputs(&progs, 1)?;
+    let progs = to_programs(programs, false)?;
+    check_inputs(&progs, 1)?; // before the arrays' checks, as always (SampleScan checks it too)
     let (x, r, c) = (
         array_arg::<f32, Ix1>(x, "x")?,
         array_arg::<f64, Ix1>(reference, "reference")?,
@@ -530,39 +490,10 @@ fn sample_ulp_errors<'py>(
         c_slice(&r, "reference")?,
         c_slice(&c, "rounded")?,
     );
-    if r.len() != x.len() || c.len() != x.len() {
-        return Err(PyValueError::new_err(format!(
-            "x, reference and rounded differ in length ({}, {}, {})",
-            x.len(),
-            r.len(),
-            c.len()
-        )));
-    }
-    if x.is_empty() {
-        return Err(PyValueError::new_err("no points to measure the error on"));
-    }
-    let n = x.len();
     let jit = detached(py, || JitBatch::compile(&progs))?;
-    let work: usize = progs.iter().map(|p| p.live.len() + ERROR_WORK).sum();
-    let steps = Steps::plan(n, progs.len(), work, block_size(n, progs.len()));
-    let mut total = vec![Stats::default(); progs.len()];
-    run_steps(py, n, steps, |cols| {
-        let part = sample_errors_range(&progs, &jit, (x, r, c), cols, steps.block);
-        for (t, p) in total.iter_mut().zip(part) {
-            *t = t.merge(p);
-        }
-    })?;
-    stats_dict(py, &total)
-}
-
-fn target(name: &str) -> PyResult<Target> {
-    Target::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Target::ALL.iter().map(|(n, _)| *n).collect();
-        UnknownTarget::new_err(format!(
-            "unknown target {name:?}; built-in targets: {}",
-            names.join(", ")
-        ))
-    })
+    let mut scan = SampleScan::new(&progs, &jit, (x, r, c))?;
+    run_steps(py, scan.len(), scan.steps(), |cols| scan.run(cols))?;
+    stats_dict(py, &scan.finish())
 }
 
 /// Reference values, their float32 rounding and undecided flags, as numpy arrays.
@@ -575,7 +506,7 @@ type References<'py> = (
 /// float64 reference values of a built-in target, their float32 rounding, and undecided flags.
 #[pyfunction]
 fn reference<'py>(py: Python<'py>, name: &str, x: &Bound<'py, PyAny>) -> PyResult<References<'py>> {
-    let t = target(name)?;
+    let t = Target::named(name)?;
     let x = array_arg::<f32, Ix1>(x, "x")?;
     let x = c_slice(&x, "x")?;
     let n = x.len();
@@ -608,37 +539,26 @@ fn exhaustive_ulp_error<'py>(
     a: f32,
     b: f32,
 ) -> PyResult<(Bound<'py, PyDict>, f32, Bound<'py, PyArray1<f32>>)> {
-    let t = target(name)?;
-    let p = to_programs(py, vec![program], false)?.remove(0);
+    let t = Target::named(name)?;
+    let p = to_programs(vec![program], false)?.remove(0);
     check_inputs(std::slice::from_ref(&p), 1)?;
-    let (lo, hi) = key_range(a, b)?;
-    // at most 2^32 keys: fits usize and i64 on the 64-bit targets this crate builds for
-    let count = usize::try_from(hi - lo + 1)
-        .map_err(|_| DomainError::new_err(format!("cannot scan {} values here", hi - lo + 1)))?;
+    key_range(a, b)?; // refuse a bad domain before compiling
     let jit = detached(py, || JitBatch::compile(std::slice::from_ref(&p)))?;
-    let kernel = jit.get(0);
-    let steps = Steps::plan(count, 1, p.live.len() + REFERENCE_WORK, EXHAUSTIVE_BLOCK);
-    let mut total = Stats::default();
-    let mut undecided = Vec::new();
-    run_steps(py, count, steps, |k| {
-        let (first, last) = (lo + k.start as i64, lo + k.end as i64 - 1);
-        let mut part = exhaustive_errors_with(&p, kernel, t, (first, last), steps.block);
-        part.stats.argmax = part.stats.argmax.saturating_add(k.start as u64);
-        total = total.merge(part.stats);
-        undecided.extend(part.undecided);
-    })?;
-    let argmax_x = from_key(lo.saturating_add(i64::try_from(total.argmax).unwrap_or(0)));
+    let mut scan = ExhaustiveScan::new(&p, jit.get(0), t, (a, b))?;
+    run_steps(py, scan.len(), scan.steps(), |k| scan.run(k))?;
+    let (ex, argmax_x) = scan.finish();
     Ok((
-        stats_dict(py, &[total])?,
+        stats_dict(py, &[ex.stats])?,
         argmax_x,
-        undecided.into_pyarray(py),
+        ex.undecided.into_pyarray(py),
     ))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Domains
 
-/// Number of float32 values in [a, b] and the first one's key.
+/// The keys of a and b, the first and last float32 in [a, b] (count: last - first + 1);
+/// `DomainError` for NaN or reversed bounds.
 #[pyfunction]
 fn float32_key_range(a: f32, b: f32) -> PyResult<(i64, i64)> {
     Ok(key_range(a, b)?)
@@ -648,10 +568,10 @@ fn float32_key_range(a: f32, b: f32) -> PyResult<(i64, i64)> {
 /// `DomainError` naming the range for any integer outside it (however large).
 fn int_in(obj: &Bound<'_, PyAny>, what: &str, lo: i64, hi: i64, range: &str) -> PyResult<i64> {
     let out_of_range = || {
-        DomainError::new_err(format!(
+        PyErr::from(CoreError::Domain(format!(
             "{what} {} is outside {range} [{lo}, {hi}]",
             obj.str().map_or_else(|_| "?".into(), |s| s.to_string())
-        ))
+        )))
     };
     match obj.extract::<i64>() {
         Ok(v) if (lo..=hi).contains(&v) => Ok(v),
@@ -671,32 +591,22 @@ fn float32_from_keys<'py>(
     start: &Bound<'py, PyAny>,
     count: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-    let (kmin, kmax) = (key(f32::NEG_INFINITY), key(f32::INFINITY));
     let keys = "the float32 keys (-inf to inf)";
-    let start = int_in(start, "start key", kmin, kmax, keys)?;
+    let start = int_in(start, "start key", KEY_MIN, KEY_MAX, keys)?;
     let count = int_in(
         count,
         "count",
         0,
-        kmax - kmin + 1,
+        KEY_MAX - KEY_MIN + 1,
         "the number of float32 keys",
     )?;
-    if start + count - 1 > kmax {
-        return Err(DomainError::new_err(format!(
-            "keys {start}..{} are outside {keys} [{kmin}, {kmax}]",
-            start + count - 1
-        )));
-    }
-    // both are in range now, so the count is at most 2^32 - 2^24 + 1
-    let n = usize::try_from(count).unwrap_or(0);
+    let n = keys_span(start, count)?;
     let v = zeros::<f32, Ix1>(py, &[n], "the float32 values")?;
     {
         let mut w = v.try_readwrite()?;
         let vs = w.as_slice_mut()?;
         run_steps(py, n, Steps::plan(n, 1, 1, CHUNK), |k| {
-            for (i, o) in (k.start..).zip(&mut vs[k]) {
-                *o = from_key(start + i as i64);
-            }
+            from_keys_into(start, k.start, &mut vs[k]);
         })?;
     }
     Ok(v)
@@ -708,7 +618,7 @@ fn float32_from_keys<'py>(
 /// Which float32 programs run as JIT-compiled machine code here (the rest are interpreted).
 #[pyfunction]
 fn jit_compiled(py: Python<'_>, programs: Vec<RawProgram<'_>>) -> PyResult<Vec<bool>> {
-    let progs = to_programs(py, programs, false)?;
+    let progs = to_programs(programs, false)?;
     detached(py, || {
         let batch = JitBatch::compile(&progs);
         (0..progs.len()).map(|i| batch.get(i).is_some()).collect()

@@ -3,6 +3,8 @@
 //! the caller in high precision (see `ulp::round32`). exp2 over many float32 inputs has a
 //! vectorised path of the same accuracy (`exp2_many`), since it dominates exhaustive checks.
 
+use crate::errors::CoreError;
+
 /// A built-in target function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -45,6 +47,17 @@ impl Target {
             .map(|&(_, t)| t)
     }
 
+    /// The target called `name`, or `CoreError::UnknownTarget` listing the built-in names.
+    pub fn named(name: &str) -> Result<Target, CoreError> {
+        Target::from_name(name).ok_or_else(|| {
+            let names: Vec<&str> = Target::ALL.iter().map(|(n, _)| *n).collect();
+            CoreError::UnknownTarget(format!(
+                "unknown target {name:?}; built-in targets: {}",
+                names.join(", ")
+            ))
+        })
+    }
+
     /// f(x) in float64.
     #[inline]
     pub fn eval(self, x: f64) -> f64 {
@@ -65,6 +78,9 @@ impl Target {
         }
     }
     /// f at every float32 input, in float64: `out[i] = f(x[i])`.
+    ///
+    /// # Panics
+    /// If `x` and `out` differ in length.
     pub fn eval_many(self, x: &[f32], out: &mut [f64]) {
         assert_eq!(x.len(), out.len(), "input and output lengths differ");
         match self {
@@ -107,7 +123,7 @@ const ROUNDER: f64 = 6_755_399_441_055_744.0;
 const EXP2_FAST_LIMIT: f64 = 1000.0;
 
 /// 2^x = 2^k * 2^r with k = round(x), r = x - k exact (x is a float32), 2^r by Taylor-Horner.
-/// Valid for |x| <= EXP2_FAST_LIMIT, where 2^k is a normal float64.
+/// Valid for |x| <= `EXP2_FAST_LIMIT`, where 2^k is a normal float64.
 #[inline(always)]
 fn exp2_fast(v: f32) -> f64 {
     let x = f64::from(v).clamp(-EXP2_FAST_LIMIT, EXP2_FAST_LIMIT);
@@ -177,6 +193,9 @@ mod tests {
             assert_eq!(Target::from_name(name), Some(t));
         }
         assert_eq!(Target::from_name("nope"), None);
+        assert!(
+            matches!(Target::named("nope"), Err(CoreError::UnknownTarget(m)) if m.contains("exp2"))
+        );
         assert_eq!(Target::Exp2.eval(10.0), 1024.0);
         assert_eq!(Target::Log2.eval(0.25), -2.0);
         assert_eq!(Target::Rsqrt.eval(4.0), 0.5);

@@ -81,6 +81,11 @@ pub struct PointError {
 
 #[inline(always)]
 pub fn point_error(y: f32, r: f64, cr: f32) -> PointError {
+    const EXACT: PointError = PointError {
+        ulps: 0.0,
+        distance: 0,
+        nonfinite: false,
+    };
     if y.is_finite() && r.is_finite() && cr.is_finite() {
         return PointError {
             ulps: (f64::from(y) - r).abs() * inv_ulp32(r),
@@ -88,11 +93,6 @@ pub fn point_error(y: f32, r: f64, cr: f32) -> PointError {
             nonfinite: false,
         };
     }
-    const EXACT: PointError = PointError {
-        ulps: 0.0,
-        distance: 0,
-        nonfinite: false,
-    };
     if r.is_nan() {
         // f is undefined here: only NaN is right.
         return if y.is_nan() {

@@ -254,7 +254,7 @@ class TestForkedChild:
 class TestNamedErrors:
     """Item 5: core errors are named ValueError subclasses exported from pysearch."""
 
-    @pytest.mark.parametrize("name", ["ProgramError", "DomainError", "WorkerPoolError"])
+    @pytest.mark.parametrize("name", ["ProgramError", "DomainError", "UnknownTarget", "WorkerPoolError"])
     def test_exported_and_value_errors(self, name):
         """Each named exception is in pysearch.__all__ and subclasses ValueError."""
         assert name in ps.__all__
