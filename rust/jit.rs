@@ -1138,12 +1138,15 @@ mod tests {
                     5e2162e17c4851df62f17c4851510462f15440572162e15c4854710162726d40985105\
                     62226548a8c962123d40b8de62911448c2cf0062d11c40c2d10362417c405de862417c\
                     405fe862011c4156ef62615c4154e96272154265710262e2154265b900200000";
-        let got: String = ops
+        let got = ops
             .finalize()
             .unwrap()
             .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+            .fold(String::new(), |mut s, b| {
+                use std::fmt::Write;
+                write!(s, "{b:02x}").unwrap();
+                s
+            });
         assert_eq!(got, want);
     }
 
