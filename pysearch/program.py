@@ -21,45 +21,9 @@ from typing import Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from pysearch.fileio import JSONFileError, loads_json
+from pysearch.ops import DTYPES, OP_BY_NAME, OPCODE, OPS, OpInfo  # noqa: F401  (the op table lives in ops.py)
 
 SCHEMA_VERSION = 1
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class OpInfo:
-    """Static facts about one operation."""
-
-    name: str
-    arity: int
-    cost: float
-    latency: float
-    float64_only: bool = False
-
-
-#: Every operation, in opcode order (the index is the opcode the Rust core uses).
-OPS: tuple[OpInfo, ...] = (
-    OpInfo("add", 2, 1, 3),
-    OpInfo("sub", 2, 1, 3),
-    OpInfo("mul", 2, 1, 3),
-    OpInfo("div", 2, 4, 11),
-    OpInfo("fma", 3, 1, 4),
-    OpInfo("neg", 1, 1, 1),
-    OpInfo("abs", 1, 1, 1),
-    OpInfo("sqrt", 1, 4, 13),
-    OpInfo("min", 2, 1, 1),
-    OpInfo("max", 2, 1, 1),
-    OpInfo("rint", 1, 1, 3),
-    OpInfo("floor", 1, 1, 3),
-    OpInfo("ldexp", 2, 1, 2),
-    OpInfo("getexp", 1, 1, 2),
-    OpInfo("getmant", 1, 1, 2),
-    OpInfo("exp", 1, 8, 20, float64_only=True),
-    OpInfo("log", 1, 8, 20, float64_only=True),
-    OpInfo("pow", 2, 8, 20, float64_only=True),
-)
-OP_BY_NAME: dict[str, OpInfo] = {op.name: op for op in OPS}
-OPCODE: dict[str, int] = {op.name: i for i, op in enumerate(OPS)}
 
 _KEYWORDS = frozenset({"dtype", "inputs", "return", "inf", "nan"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
