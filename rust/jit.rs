@@ -40,6 +40,19 @@ const ABS_MASK: usize = 1;
 const QNAN: usize = 2;
 const FIXED: usize = 3;
 
+/// Whether the JIT compiles `op` (where it runs at all: see `available`); for `_core.op_table()`.
+pub fn compiles_op(op: Op) -> bool {
+    #[cfg(all(target_arch = "x86_64", unix))]
+    {
+        x64::supported(op)
+    }
+    #[cfg(not(all(target_arch = "x86_64", unix)))]
+    {
+        let _ = op;
+        false
+    }
+}
+
 /// Whether this CPU can run the compiled kernels.
 pub fn available() -> bool {
     #[cfg(all(target_arch = "x86_64", unix))]

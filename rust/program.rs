@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-/// Every operation, in opcode order (must match `pysearch.program.OPS`).
+/// Every operation, in opcode order (must match the registry `pysearch.ops.OPS`; Python reads
+/// this table through `_core.op_table()` and `tests/test_ops_registry.py` compares the two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Op {
@@ -50,6 +51,30 @@ impl Op {
         Op::Log,
         Op::Pow,
     ];
+
+    /// The op's name in program text (as in `pysearch.ops`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Mul => "mul",
+            Op::Div => "div",
+            Op::Fma => "fma",
+            Op::Neg => "neg",
+            Op::Abs => "abs",
+            Op::Sqrt => "sqrt",
+            Op::Min => "min",
+            Op::Max => "max",
+            Op::Rint => "rint",
+            Op::Floor => "floor",
+            Op::Ldexp => "ldexp",
+            Op::Getexp => "getexp",
+            Op::Getmant => "getmant",
+            Op::Exp => "exp",
+            Op::Log => "log",
+            Op::Pow => "pow",
+        }
+    }
 
     pub fn from_code(code: u8) -> Option<Op> {
         Op::ALL.get(code as usize).copied()
@@ -263,6 +288,18 @@ mod tests {
         assert!(e.0.contains("too many slots"), "{e}");
         let e = Program::new(&[0], &[0, 0, 0], vec![], 1 << 31, 1, false).unwrap_err();
         assert!(e.0.contains("too many slots"), "{e}");
+    }
+
+    #[test]
+    fn op_table_is_in_opcode_order_with_unique_names() {
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+            assert_eq!(Op::from_code(i as u8), Some(*op));
+        }
+        let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Op::ALL.len());
     }
 
     #[test]

@@ -26,8 +26,8 @@ use crate::error::{
     exhaustive_errors_with, reference_values_into, sample_errors_range, EXHAUSTIVE_BLOCK,
 };
 use crate::eval::{block_size, isa, Batch, Steps, CHUNK};
-use crate::jit::JitBatch;
-use crate::program::Program;
+use crate::jit::{self, JitBatch};
+use crate::program::{Op, Program};
 use crate::reference::Target;
 use crate::stats::Stats;
 
@@ -624,6 +624,16 @@ fn isa_name() -> &'static str {
     }
 }
 
+/// The core's op table, in opcode order: (name, arity, float32 supported, float64 supported,
+/// compiled by the JIT on CPUs where it runs).
+#[pyfunction]
+fn op_table() -> Vec<(&'static str, usize, bool, bool, bool)> {
+    Op::ALL
+        .iter()
+        .map(|&op| (op.name(), op.arity(), !op.float64_only(), true, jit::compiles_op(op)))
+        .collect()
+}
+
 /// Names of the built-in targets.
 #[pyfunction]
 fn target_names() -> Vec<&'static str> {
@@ -651,5 +661,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(isa_name, m)?)?;
     m.add_function(wrap_pyfunction!(jit_compiled, m)?)?;
     m.add_function(wrap_pyfunction!(target_names, m)?)?;
+    m.add_function(wrap_pyfunction!(op_table, m)?)?;
     Ok(())
 }
