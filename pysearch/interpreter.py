@@ -5,6 +5,9 @@
 even, no flush to zero). It is slow but plainly correct, and the Rust evaluator is tested
 against it bit for bit.
 
+The per-op semantics (the ``exact`` and ``real`` hooks) live in the op registry,
+:mod:`pysearch.ops`; this module walks a program and calls them.
+
 :func:`run_mpmath` evaluates the same program over the real numbers (at ``dps`` decimal
 digits, no rounding to the program's dtype) to measure how well a program approximates a
 function mathematically, apart from floating-point rounding.
@@ -12,7 +15,6 @@ function mathematically, apart from floating-point rounding.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence, Union
 
 import mpmath
