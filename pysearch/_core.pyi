@@ -29,6 +29,7 @@ __all__ = [
     "isa",
     "jit_compiled",
     "jit_isa",
+    "op_table",
     "target_names",
 ]
 
@@ -60,3 +61,6 @@ def isa() -> str: ...
 def jit_compiled(programs: list[_RawProgram]) -> list[bool]: ...
 def jit_isa() -> str | None: ...
 def target_names() -> list[str]: ...
+def op_table() -> list[tuple[str, int, bool, bool, bool]]:
+    """The core's ops in opcode order: (name, arity, float32 supported, float64 supported,
+    compiled by the JIT where it runs)."""

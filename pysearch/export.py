@@ -32,7 +32,8 @@ import numpy as np
 
 from pysearch.c_stdlib import c_stdlib_reserves
 from pysearch.library import LibraryFunction
-from pysearch.program import OPS, Program, Ref, as_program, format_const, parse
+from pysearch.ops import OP_BY_NAME, OPS
+from pysearch.program import Program, Ref, as_program, format_const, parse
 
 LANGUAGES = ("python", "c", "rust")
 
@@ -433,18 +434,14 @@ def _result(v, shape, dtype):
 }
 
 
-def _py_expr(plan: _Plan, op: str, args: list[str]) -> str:
-    f64 = plan.dtype == "float64"
-    binop = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-    if op in binop:
-        return f"{args[0]} {binop[op]} {args[1]}"
-    simple = {
-        "neg": "np.negative", "abs": "np.abs", "sqrt": "np.sqrt", "rint": "np.rint", "floor": "np.floor",
-        "exp": "np.exp", "log": "np.log", "pow": "np.power", "min": "_min", "max": "_max",
-        "getexp": "_getexp", "getmant": "_getmant",
-        "fma": "_fma64" if f64 else "_fma32", "ldexp": "_ldexp64" if f64 else "_ldexp32",
-    }
-    return f"{simple[op]}({', '.join(args)})"
+def _helpers(plan: _Plan, lang: str) -> list[str]:
+    """The helper snippets ``lang``'s code for ``plan`` needs, in op order, each once."""
+    names = [h for op in OPS if op.name in plan.ops for h in op.emit(lang).helpers(plan.dtype)]
+    return list(dict.fromkeys(names))
+
+
+def _expr(plan: _Plan, lang: str, op: str, args: list[str]) -> str:
+    return OP_BY_NAME[op].emit(lang).expr(plan.dtype, args)
 
 
 def to_python(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
@@ -461,12 +458,7 @@ def to_python(program: Program | str | LibraryFunction, name: str = "approx", me
 def _to_python(program: Program | str, name: str, meta: Mapping | None, probe: bool = False) -> str:
     plan = _Plan(program, probe)
     dt = plan.dtype
-    f64 = dt == "float64"
-    helpers = ["result"]
-    for op, key in (("fma", "fma64" if f64 else "fma32"), ("min", "min"), ("max", "max"),
-                    ("ldexp", "ldexp64" if f64 else "ldexp32"), ("getexp", "getexp"), ("getmant", "getmant")):
-        if op in plan.ops:
-            helpers.append(key)
+    helpers = ["result"] + _helpers(plan, "python")
     out = ['r"""' + "\n".join(comment_text(ln, "python") for ln in header_lines(plan.program, name, meta))]
     out.append("")
     out.append("Standalone: needs numpy only. Reproduces the pysearch evaluator bit for bit.")
@@ -494,7 +486,7 @@ def _to_python(program: Program | str, name: str, meta: Mapping | None, probe: b
         shape = f"np.broadcast_shapes({', '.join(p + '.shape' for p in plan.params)})"
     out.append('    with np.errstate(all="ignore"):')
     for i, ins in enumerate(plan.program.instrs):
-        out.append(f"        v{i + 1} = {_py_expr(plan, ins.op, [plan.ref(a) for a in ins.args])}")
+        out.append(f"        v{i + 1} = {_expr(plan, 'python', ins.op, [plan.ref(a) for a in ins.args])}")
     out.append(f"    return _result(v{plan.program.output + 1}, {shape}, {np_dt})")
     return "\n".join(out) + "\n"
 
@@ -671,22 +663,6 @@ def _c_const(v: float, dtype: str) -> str:
     return _hex(v) + f
 
 
-def _c_expr(plan: _Plan, op: str, args: list[str]) -> str:
-    s = "f" if plan.dtype == "float32" else ""
-    binop = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-    if op in binop:
-        return f"{args[0]} {binop[op]} {args[1]}"
-    if op == "neg":
-        return f"-{args[0]}"
-    fn = {
-        "fma": f"fma{s}", "abs": f"fabs{s}", "sqrt": f"sqrt{s}",
-        "rint": "pys_rintf" if s else "rint", "floor": "pys_floorf" if s else "floor",
-        "exp": "exp", "log": "log", "pow": "pow", "min": f"pys_min{s}", "max": f"pys_max{s}",
-        "ldexp": f"pys_ldexp{s}", "getexp": f"pys_getexp{s}", "getmant": f"pys_getmant{s}",
-    }[op]
-    return f"{fn}({', '.join(args)})"
-
-
 def to_c(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
     """A C11 translation unit defining ``T name(T x, ...)`` and ``void name_array(...)``.
 
@@ -708,7 +684,6 @@ def _to_c(program: Program | str, name: str, meta: Mapping | None, probe: bool =
     plan = _Plan(program, probe)
     dt = plan.dtype
     ct = "float" if dt == "float32" else "double"
-    bits = "32" if dt == "float32" else "64"
     out = ["/*"]
     out += [f" * {comment_text(ln, 'c')}".rstrip() for ln in header_lines(plan.program, name, meta)]
     out.append(" *")
@@ -723,13 +698,7 @@ def _to_c(program: Program | str, name: str, meta: Mapping | None, probe: bool =
             "#define PYS_KERNEL static inline",
             "#endif",
             "#endif"]
-    helpers = []
-    for op in ("min", "max", "rint", "floor", "ldexp", "getexp", "getmant"):
-        if op in plan.ops and op + bits in _C_HELPERS:
-            helpers += ["rint32", "floor32"] if op + bits == "floor32" else [op + bits]
-    if bits == "32" and helpers:
-        helpers.insert(0, "sel32")
-    for h in dict.fromkeys(helpers):
+    for h in _helpers(plan, "c"):
         guard = f"PYS_HELPER_{h.upper()}"
         out += [f"#ifndef {guard}", f"#define {guard}{_C_HELPERS[h]}", "#endif"]
     out.append("")
@@ -751,7 +720,7 @@ def _to_c(program: Program | str, name: str, meta: Mapping | None, probe: bool =
     for i, v in enumerate(plan.consts):
         out.append(f"    const {ct} c{i + 1} = {_c_const(v, dt)}; /* {format_const(v, dt)} */")
     for i, ins in enumerate(plan.program.instrs):
-        out.append(f"    const {ct} v{i + 1} = {_c_expr(plan, ins.op, [plan.ref(a) for a in ins.args])};")
+        out.append(f"    const {ct} v{i + 1} = {_expr(plan, 'c', ins.op, [plan.ref(a) for a in ins.args])};")
     out.append(f"    return v{plan.program.output + 1};")
     out.append("}")
     out.append("")
@@ -918,29 +887,6 @@ fn pys_getmant(a: f64) -> f64 {
 }
 
 
-def _rust_expr(plan: _Plan, op: str, args: list[str]) -> str:
-    binop = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-    if op in binop:
-        return f"{args[0]} {binop[op]} {args[1]}"
-    a = args[0]
-    return {
-        "neg": lambda: f"-{a}",
-        "fma": lambda: f"{a}.mul_add({args[1]}, {args[2]})",
-        "abs": lambda: f"{a}.abs()",
-        "sqrt": lambda: f"{a}.sqrt()",
-        "rint": lambda: f"{a}.round_ties_even()",
-        "floor": lambda: f"{a}.floor()",
-        "exp": lambda: f"{a}.exp()",
-        "log": lambda: f"{a}.ln()",
-        "pow": lambda: f"{a}.powf({args[1]})",
-        "min": lambda: f"pys_min({a}, {args[1]})",
-        "max": lambda: f"pys_max({a}, {args[1]})",
-        "ldexp": lambda: f"pys_ldexp({a}, {args[1]})",
-        "getexp": lambda: f"pys_getexp({a})",
-        "getmant": lambda: f"pys_getmant({a})",
-    }[op]()
-
-
 def to_rust(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
     """Rust source defining ``pub fn name(x: f32, ...) -> f32`` (``f64`` for float64 programs)."""
     program, meta = _source(program, meta)
@@ -951,12 +897,9 @@ def _to_rust(program: Program | str, name: str, meta: Mapping | None, probe: boo
     plan = _Plan(program, probe)
     dt = plan.dtype
     rt = "f32" if dt == "float32" else "f64"
-    bits = "32" if dt == "float32" else "64"
     out = [f"// {comment_text(ln, 'rust')}".rstrip() for ln in header_lines(plan.program, name, meta)]
-    for op in ("min", "max", "ldexp", "getexp", "getmant"):
-        if op in plan.ops:
-            key = op if op in _RUST_HELPERS else op + bits
-            out.append(_RUST_HELPERS[key].replace("{T}", rt))
+    for h in _helpers(plan, "rust"):
+        out.append(_RUST_HELPERS[h].replace("{T}", rt))
     out.append("")
     used = plan.uses_input()
     params = ", ".join(f"{'' if u else '_'}{p}: {rt}" for p, u in zip(plan.params, used))
@@ -967,7 +910,7 @@ def _to_rust(program: Program | str, name: str, meta: Mapping | None, probe: boo
         out.append(f"    const C{i + 1}: {rt} = {_rust_const(v, dt)}; // {format_const(v, dt)}")
     for i, ins in enumerate(plan.program.instrs):
         args = [plan.ref(a).upper() if a.kind == "const" else plan.ref(a) for a in ins.args]
-        out.append(f"    let v{i + 1} = {_rust_expr(plan, ins.op, args)};")
+        out.append(f"    let v{i + 1} = {_expr(plan, 'rust', ins.op, args)};")
     out.append(f"    v{plan.program.output + 1}")
     out.append("}")
     return "\n".join(out) + "\n"

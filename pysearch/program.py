@@ -22,45 +22,9 @@ from typing import Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from pysearch.fileio import JSONFileError, loads_json
+from pysearch.ops import DTYPES, OP_BY_NAME, OPCODE, OPS, OpInfo  # noqa: F401  (the op table lives in ops.py)
 
 SCHEMA_VERSION = 1
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class OpInfo:
-    """Static facts about one operation."""
-
-    name: str
-    arity: int
-    cost: float
-    latency: float
-    float64_only: bool = False
-
-
-#: Every operation, in opcode order (the index is the opcode the Rust core uses).
-OPS: tuple[OpInfo, ...] = (
-    OpInfo("add", 2, 1, 3),
-    OpInfo("sub", 2, 1, 3),
-    OpInfo("mul", 2, 1, 3),
-    OpInfo("div", 2, 4, 11),
-    OpInfo("fma", 3, 1, 4),
-    OpInfo("neg", 1, 1, 1),
-    OpInfo("abs", 1, 1, 1),
-    OpInfo("sqrt", 1, 4, 13),
-    OpInfo("min", 2, 1, 1),
-    OpInfo("max", 2, 1, 1),
-    OpInfo("rint", 1, 1, 3),
-    OpInfo("floor", 1, 1, 3),
-    OpInfo("ldexp", 2, 1, 2),
-    OpInfo("getexp", 1, 1, 2),
-    OpInfo("getmant", 1, 1, 2),
-    OpInfo("exp", 1, 8, 20, float64_only=True),
-    OpInfo("log", 1, 8, 20, float64_only=True),
-    OpInfo("pow", 2, 8, 20, float64_only=True),
-)
-OP_BY_NAME: dict[str, OpInfo] = {op.name: op for op in OPS}
-OPCODE: dict[str, int] = {op.name: i for i, op in enumerate(OPS)}
 
 _KEYWORDS = frozenset({"dtype", "inputs", "return", "inf", "nan"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -96,6 +60,23 @@ def _show(value: object) -> str:
 
 class ProgramError(ValueError):
     """A program text, JSON document or structure is invalid; the message says where and why."""
+
+
+def _per_op(field: str, overrides: Mapping[str, float] | None, what: str, unit: str) -> dict[str, float]:
+    """The registry's ``field`` (``'cost'`` or ``'latency'``) of every op, with ``overrides`` (op
+    name -> non-negative number) applied; ``ProgramError`` names ``what`` for anything else."""
+    table = {op.name: getattr(op, field) for op in OPS}
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ProgramError(f"{what} must be a mapping of op name to {unit}, not {_show(overrides)}")
+    if overrides:
+        unknown = set(overrides) - set(table)
+        if unknown:
+            raise ProgramError(f"unknown op(s) in {what}: {sorted(unknown)}")
+        bad = {k: v for k, v in overrides.items() if not (isinstance(v, (int, float)) and v >= 0)}
+        if bad:
+            raise ProgramError(f"{what} must be non-negative numbers: {_show(bad)}")
+        table.update(overrides)
+    return table
 
 
 @dataclass(frozen=True)
@@ -356,32 +337,12 @@ class Program:
 
     def cost(self, weights: Mapping[str, float] | None = None) -> float:
         """Sum of op weights over live instructions (default weights from :data:`OPS`)."""
-        w = {op.name: op.cost for op in OPS}
-        if weights is not None and not isinstance(weights, Mapping):
-            raise ProgramError(f"cost weights must be a mapping of op name to weight, not {_show(weights)}")
-        if weights:
-            unknown = set(weights) - set(w)
-            if unknown:
-                raise ProgramError(f"unknown op(s) in cost weights: {sorted(unknown)}")
-            bad = {k: v for k, v in weights.items() if not (isinstance(v, (int, float)) and v >= 0)}
-            if bad:
-                raise ProgramError(f"cost weights must be non-negative numbers: {bad}")
-            w.update(weights)
+        w = _per_op("cost", weights, "cost weights", "weight")
         return float(sum(w[ins.op] for ins, lv in zip(self.instrs, self.live()) if lv))
 
     def latency(self, latencies: Mapping[str, float] | None = None) -> float:
         """Critical-path latency (cycles) from inputs/constants to the output."""
-        lat = {op.name: op.latency for op in OPS}
-        if latencies is not None and not isinstance(latencies, Mapping):
-            raise ProgramError(f"latencies must be a mapping of op name to cycles, not {_show(latencies)}")
-        if latencies:
-            unknown = set(latencies) - set(lat)
-            if unknown:
-                raise ProgramError(f"unknown op(s) in latencies: {sorted(unknown)}")
-            bad = {k: v for k, v in latencies.items() if not (isinstance(v, (int, float)) and v >= 0)}
-            if bad:
-                raise ProgramError(f"latencies must be non-negative numbers: {_show(bad)}")
-            lat.update(latencies)
+        lat = _per_op("latency", latencies, "latencies", "cycles")
         ready: list[float] = []
         for ins in self.instrs:
             start = max((ready[a.index] for a in ins.args if a.kind == "value"), default=0.0)

@@ -77,6 +77,19 @@ const ABS_MASK: usize = 1;
 const QNAN: usize = 2;
 const FIXED: usize = 3;
 
+/// Whether the JIT compiles `op` (where it runs at all: see `jit_isa`); for `_core.op_table()`.
+pub fn compiles_op(op: Op) -> bool {
+    #[cfg(all(target_arch = "x86_64", unix))]
+    {
+        x64::supported(op)
+    }
+    #[cfg(not(all(target_arch = "x86_64", unix)))]
+    {
+        let _ = op;
+        false
+    }
+}
+
 /// The instruction set the JIT compiles for on this CPU, or `None` when it is off. Read at
 /// every batch: `PYSEARCH_NO_JIT` (any value) turns the JIT off; `PYSEARCH_JIT_ISA=avx2` caps it
 /// at AVX2 on an AVX-512 CPU (`avx512`, or unset, takes the best the CPU has).

@@ -5,75 +5,71 @@
 
 use crate::errors::CoreError;
 
-/// Every operation, in opcode order (must match `pysearch.program.OPS`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Op {
-    Add = 0,
-    Sub,
-    Mul,
-    Div,
-    Fma,
-    Neg,
-    Abs,
-    Sqrt,
-    Min,
-    Max,
-    Rint,
-    Floor,
-    Ldexp,
-    Getexp,
-    Getmant,
-    Exp,
-    Log,
-    Pow,
+/// Declares `Op` and its table from one list: variant = name in program text, arity, and
+/// whether it is reserved to float64 programs. The list is in opcode order.
+macro_rules! ops {
+    ($($variant:ident = $name:literal, $arity:literal, $float64_only:literal;)*) => {
+        /// Every operation, in opcode order (must match the registry `pysearch.ops.OPS`; Python
+        /// reads this table through `_core.op_table()` and `tests/test_ops_registry.py` compares
+        /// the two).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Op {
+            $($variant),*
+        }
+
+        impl Op {
+            pub const ALL: [Op; [$($name),*].len()] = [$(Op::$variant),*];
+
+            /// The op's name in program text (as in `pysearch.ops`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Op::$variant => $name),*
+                }
+            }
+
+            pub fn arity(self) -> usize {
+                match self {
+                    $(Op::$variant => $arity),*
+                }
+            }
+
+            /// Ops reserved to float64 programs (scaling laws).
+            pub fn float64_only(self) -> bool {
+                match self {
+                    $(Op::$variant => $float64_only),*
+                }
+            }
+        }
+    };
+}
+
+// Adding an op: a line here (and its entry in `pysearch/ops.py`), its semantics in `float.rs`
+// and `eval.rs` (and `jit.rs` for the JIT fast path), and its row in docs/program-format.md.
+ops! {
+    Add = "add", 2, false;
+    Sub = "sub", 2, false;
+    Mul = "mul", 2, false;
+    Div = "div", 2, false;
+    Fma = "fma", 3, false;
+    Neg = "neg", 1, false;
+    Abs = "abs", 1, false;
+    Sqrt = "sqrt", 1, false;
+    Min = "min", 2, false;
+    Max = "max", 2, false;
+    Rint = "rint", 1, false;
+    Floor = "floor", 1, false;
+    Ldexp = "ldexp", 2, false;
+    Getexp = "getexp", 1, false;
+    Getmant = "getmant", 1, false;
+    Exp = "exp", 1, true;
+    Log = "log", 1, true;
+    Pow = "pow", 2, true;
 }
 
 impl Op {
-    pub const ALL: [Op; 18] = [
-        Op::Add,
-        Op::Sub,
-        Op::Mul,
-        Op::Div,
-        Op::Fma,
-        Op::Neg,
-        Op::Abs,
-        Op::Sqrt,
-        Op::Min,
-        Op::Max,
-        Op::Rint,
-        Op::Floor,
-        Op::Ldexp,
-        Op::Getexp,
-        Op::Getmant,
-        Op::Exp,
-        Op::Log,
-        Op::Pow,
-    ];
-
     pub fn from_code(code: u8) -> Option<Op> {
         Op::ALL.get(code as usize).copied()
-    }
-
-    pub fn arity(self) -> usize {
-        match self {
-            Op::Fma => 3,
-            Op::Neg
-            | Op::Abs
-            | Op::Sqrt
-            | Op::Rint
-            | Op::Floor
-            | Op::Getexp
-            | Op::Getmant
-            | Op::Exp
-            | Op::Log => 1,
-            _ => 2,
-        }
-    }
-
-    /// Ops reserved to float64 programs (scaling laws).
-    pub fn float64_only(self) -> bool {
-        matches!(self, Op::Exp | Op::Log | Op::Pow)
     }
 }
 
@@ -286,6 +282,18 @@ mod tests {
             matches!(e, CoreError::InvalidProgram(ref m) if m.contains("too many slots")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn op_table_is_in_opcode_order_with_unique_names() {
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+            assert_eq!(Op::from_code(i as u8), Some(*op));
+        }
+        let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Op::ALL.len());
     }
 
     #[test]

@@ -27,8 +27,8 @@ use crate::domain::{from_keys_into, key_range, keys_span, KEY_MAX, KEY_MIN};
 use crate::error::{reference_values_into, ExhaustiveScan, SampleScan, REFERENCE_WORK};
 use crate::errors::{alloc_len, too_big, CoreError};
 use crate::eval::{block_size, isa, Batch, Steps, CHUNK};
-use crate::jit::JitBatch;
-use crate::program::{check_inputs, Program};
+use crate::jit::{self, JitBatch};
+use crate::program::{check_inputs, Op, Program};
 use crate::reference::Target;
 use crate::stats::Stats;
 
@@ -642,6 +642,16 @@ fn jit_isa() -> Option<&'static str> {
     crate::jit::jit_isa().map(crate::jit::Isa::name)
 }
 
+/// The core's op table, in opcode order: (name, arity, float32 supported, float64 supported,
+/// compiled by the JIT on CPUs where it runs).
+#[pyfunction]
+fn op_table() -> Vec<(&'static str, usize, bool, bool, bool)> {
+    Op::ALL
+        .iter()
+        .map(|&op| (op.name(), op.arity(), !op.float64_only(), true, jit::compiles_op(op)))
+        .collect()
+}
+
 /// Names of the built-in targets.
 #[pyfunction]
 fn target_names() -> Vec<&'static str> {
@@ -671,5 +681,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jit_isa, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_programs, m)?)?;
     m.add_function(wrap_pyfunction!(target_names, m)?)?;
+    m.add_function(wrap_pyfunction!(op_table, m)?)?;
     Ok(())
 }

@@ -26,6 +26,7 @@ import mpmath
 import numpy as np
 
 import pysearch
+from pysearch.ops import OP_BY_NAME
 from pysearch.program import Program
 
 from . import float32 as f32
@@ -113,9 +114,6 @@ def _coeff_program(coeffs: Sequence[float], approx: Approximation, order: str, f
     return to_program(replace(approx, num=tuple(mpmath.mpf(v) for v in coeffs)), order, fma, "float32")
 
 
-_EXACT_LAST = {"add", "sub", "mul", "fma"}
-
-
 def pre_rounding_errors(program: Program, x: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
     """Per point: |last operation done exactly on its float32 operands - f(x)| in ULPs.
 
@@ -125,15 +123,14 @@ def pre_rounding_errors(program: Program, x: np.ndarray, ref: np.ndarray) -> np.
     exhaustive maximum.
     """
     ins = program.instrs[program.output]
-    if ins.op not in _EXACT_LAST:
+    if not OP_BY_NAME[ins.op].exact_before_rounding:  # registry: add, sub, mul, fma
         return None
     subs = [Program(program.instrs, program.inputs, program.dtype, a.index) for a in ins.args if a.kind == "value"]
     vals = iter(np.asarray(pysearch.evaluate(subs, x)).astype(np.float64)) if subs else iter(())
     ops = [next(vals) if a.kind == "value" else x.astype(np.float64) if a.kind == "input" else np.float64(a.value)
            for a in ins.args]
     with np.errstate(all="ignore"):
-        pre = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-               "fma": lambda a, b, c: a * b + c}[ins.op](*ops)
+        pre = OP_BY_NAME[ins.op].fit(*ops)
         e = np.abs(pre - ref) / f32.ulp_of(ref)
     return np.where(np.isfinite(e), e, np.inf)
 

@@ -41,7 +41,7 @@ from ..program import Program, round_to_dtype
 from ..search.double_double import DD_OPS, DDProgram, dd_add
 from .approximations import DPS, _alternating, check_domain, max_error, resolve_target
 
-#: Operations the evaluators handle (a program with any other op comes back unchanged).
+#: Operations the evaluators handle (the registry's ``dd`` ops; a program with any other op comes back unchanged).
 SUPPORTED_OPS = DD_OPS
 
 _NONPOLY = math.inf

@@ -38,7 +38,8 @@ from scipy import optimize
 
 from pysearch import variation
 from pysearch.laws.forms import SPACES, finite_clip, to_space
-from pysearch.program import OP_BY_NAME, Instr, Program, Ref
+from pysearch.ops import OP_BY_NAME, ops_where
+from pysearch.program import Instr, Program, Ref
 
 #: Default op set for laws (float64 only; see docs/program-format.md).
 LAW_OPS = ("add", "sub", "mul", "div", "pow", "exp", "log")
@@ -55,21 +56,8 @@ SELECTION_RULES = {
     ),
 }
 
-_KERNEL_OPS: dict[str, Callable[..., np.ndarray]] = {
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": np.divide,
-    "pow": np.power,
-    "exp": np.exp,
-    "log": np.log,
-    "neg": np.negative,
-    "abs": np.abs,
-    "sqrt": np.sqrt,
-    "min": np.minimum,
-    "max": np.maximum,
-    "fma": lambda a, b, c: a * b + c,  # unfused: fitting only
-}
+#: Ops whose constants law fitting can fit: the registry's ``law_fit`` ops (evaluated by their ``fit`` hook).
+_KERNEL_OPS = ops_where("law_fit")
 _RESID_CAP = 1e6
 
 
@@ -80,7 +68,7 @@ class ConstKernel:
         self.program = program
         self.steps: list[tuple[Callable, list[tuple[str, int]]]] = []
         for op, args in program.numbered_operands():
-            fn = _KERNEL_OPS.get(op)
+            fn = OP_BY_NAME[op].fit if op in _KERNEL_OPS else None
             if fn is None:
                 raise ValueError(f"op {op!r} is not supported when fitting law constants; use {sorted(_KERNEL_OPS)}")
             self.steps.append((fn, args))

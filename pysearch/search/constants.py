@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..ops import OP_BY_NAME
 from ..program import Program
 
 #: Neighbouring float32 steps (in ulps) tried for each constant per tuning round.
@@ -81,27 +82,6 @@ class FitResult:
     max_ulp: float  # float32 max ULP error on the search sample after tuning
 
 
-def _getexp(a: np.ndarray) -> np.ndarray:
-    m, e = np.frexp(a)
-    out = (e - 1).astype(np.float64)
-    out = np.where(a == 0, -np.inf, out)
-    return np.where(np.isinf(a), np.inf, np.where(np.isnan(a), np.nan, out))
-
-
-def _getmant(a: np.ndarray) -> np.ndarray:
-    m, _ = np.frexp(a)
-    return np.where((a == 0) | ~np.isfinite(a), a, 2.0 * m)
-
-
-_REAL_OPS = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-    "fma": lambda a, b, c: a * b + c, "neg": np.negative, "abs": np.abs, "sqrt": np.sqrt,
-    "min": np.minimum, "max": np.maximum, "rint": np.rint, "floor": np.floor,
-    "ldexp": lambda a, b: a * np.exp2(np.trunc(np.clip(b, -2200, 2200))),
-    "getexp": _getexp, "getmant": _getmant, "exp": np.exp, "log": np.log, "pow": np.power,
-}
-
-
 def _eval_real(program: Program, C: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Evaluate ``program`` in float64 for every row of constants ``C`` at once: shape (len(C), n)."""
     xs = [x[i][None, :] for i in range(x.shape[0])]
@@ -118,7 +98,7 @@ def _eval_real(program: Program, C: np.ndarray, x: np.ndarray) -> np.ndarray:
                 else:
                     args.append(C[:, k : k + 1])
                     k += 1
-            vals.append(np.asarray(_REAL_OPS[ins.op](*args), dtype=np.float64))
+            vals.append(np.asarray(OP_BY_NAME[ins.op].fit(*args), dtype=np.float64))
         out = vals[program.output]
     return np.broadcast_to(out, (C.shape[0], x.shape[1])).copy()
 

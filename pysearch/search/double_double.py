@@ -15,10 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ..ops import ops_where
 from ..program import Program
 
-#: Operations evaluated here.
-DD_OPS = ("add", "sub", "mul", "div", "fma", "neg", "sqrt")
+#: Operations evaluated here: those the op registry (:mod:`pysearch.ops`) marks ``dd``.
+DD_OPS = ops_where("dd")
 
 _SPLIT = 134217729.0  # 2^27 + 1
 
@@ -82,6 +83,20 @@ def dd_sqrt(a):
     return _quick_two_sum(s, corr)
 
 
+#: The double-double form of each op in :data:`DD_OPS` (operands are (hi, lo) pairs).
+_DD_EVAL = {
+    "add": dd_add,
+    "sub": lambda a, b: dd_add(a, dd_neg(b)),
+    "mul": dd_mul,
+    "fma": lambda a, b, c: dd_add(dd_mul(a, b), c),
+    "div": dd_div,
+    "neg": dd_neg,
+    "sqrt": dd_sqrt,
+}
+if set(_DD_EVAL) != set(DD_OPS):  # the registry's ``dd`` flag and this table must name the same ops
+    raise ImportError(f"double-double table {sorted(_DD_EVAL)} differs from the registry's dd ops {sorted(DD_OPS)}")
+
+
 def supports(program: Program) -> bool:
     """Whether every live operation of the (one-input) program is one of :data:`DD_OPS`."""
     p = program.pruned()
@@ -118,21 +133,7 @@ class DDProgram:
             for op, args in self.code:
                 a = [(x, zero) if kind == "input" else vals[i] if kind == "value"
                      else (np.full_like(x, hi[i]), np.full_like(x, lo[i])) for kind, i in args]
-                if op == "add":
-                    v = dd_add(a[0], a[1])
-                elif op == "sub":
-                    v = dd_add(a[0], dd_neg(a[1]))
-                elif op == "mul":
-                    v = dd_mul(a[0], a[1])
-                elif op == "fma":
-                    v = dd_add(dd_mul(a[0], a[1]), a[2])
-                elif op == "div":
-                    v = dd_div(a[0], a[1])
-                elif op == "neg":
-                    v = dd_neg(a[0])
-                else:
-                    v = dd_sqrt(a[0])
-                vals.append(v)
+                vals.append(_DD_EVAL[op](*a))
         return vals[self.program.output]
 
 
