@@ -648,7 +648,15 @@ fn jit_isa() -> Option<&'static str> {
 fn op_table() -> Vec<(&'static str, usize, bool, bool, bool)> {
     Op::ALL
         .iter()
-        .map(|&op| (op.name(), op.arity(), !op.float64_only(), true, jit::compiles_op(op)))
+        .map(|&op| {
+            (
+                op.name(),
+                op.arity(),
+                !op.float64_only(),
+                true,
+                jit::compiles_op(op),
+            )
+        })
         .collect()
 }
 
