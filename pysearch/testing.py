@@ -24,21 +24,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from pysearch.ulp import from_key, key
+from pysearch.ulp import ulp_errors as ulp_errors_against
+
 __all__ = ["UlpReport", "assert_max_ulp", "float32_arrays", "float32s", "ulp_errors"]
 
 #: Domains with at most this many float32 values are checked exhaustively by default.
 EXHAUSTIVE_LIMIT = 1 << 24
-
-
-def _key(v: float) -> int:
-    """float32 -> integer in value order (-0 just below +0)."""
-    b = int(np.array(np.float32(v)).view(np.uint32))
-    return b if b < 0x80000000 else -1 - (b & 0x7FFFFFFF)
-
-
-def _from_key(k: int) -> float:
-    bits = k if k >= 0 else (-1 - k) | 0x80000000
-    return float(np.array(bits, dtype=np.uint32).view(np.float32))
 
 
 def _bounds(a: float, b: float) -> tuple[float, float]:
@@ -55,19 +47,19 @@ def _bounds(a: float, b: float) -> tuple[float, float]:
 
 def _special_points(a: float, b: float) -> list[float]:
     """Edges and their neighbours, zeros, the smallest subnormals and binade boundaries inside [a, b]."""
-    lo, hi = _key(a), _key(b)
+    lo, hi = key(a), key(b)
     keys = {lo, min(lo + 1, hi), max(hi - 1, lo), hi}
-    pts = [_from_key(k) for k in keys]
+    pts = [from_key(k) for k in keys]
     for v in (0.0, -0.0, 2.0**-149, -(2.0**-149), 2.0**-126, -(2.0**-126)):
         if a <= v <= b:
             pts.append(v)
     for e in range(-149, 128):
         for s in (1.0, -1.0):
             p = s * 2.0**e
-            for q in (_from_key(_key(p) - 1), p, _from_key(_key(p) + 1)):
+            for q in (from_key(key(p) - 1), p, from_key(key(p) + 1)):
                 if a <= q <= b and math.isfinite(q):
                     pts.append(q)
-    return sorted(set(pts), key=_key)
+    return sorted(set(pts), key=key)
 
 
 def float32s(a: float = -math.inf, b: float = math.inf, *, subnormals: bool = True):
@@ -80,22 +72,22 @@ def float32s(a: float = -math.inf, b: float = math.inf, *, subnormals: bool = Tr
     from hypothesis import strategies as st
 
     a, b = _bounds(a, b)
-    lo, hi = _key(a), _key(b)
+    lo, hi = key(a), key(b)
     pts = _special_points(a, b)
 
     def ok(v: float) -> bool:
         return subnormals or v == 0 or abs(v) >= 2.0**-126 or not math.isfinite(v)
 
-    parts = [st.integers(lo, hi).map(_from_key).filter(ok)]
+    parts = [st.integers(lo, hi).map(from_key).filter(ok)]
     if math.isfinite(a) and math.isfinite(b):
         has_sub = a < 2.0**-126 and b > -(2.0**-126)
         parts.append(st.floats(a, b, width=32, allow_subnormal=subnormals and has_sub))
     special = [p for p in pts if ok(p)]
     if special:
         parts.append(st.sampled_from(special))
-    sub_lo, sub_hi = max(lo, _key(-(2.0**-126))), min(hi, _key(2.0**-126))
+    sub_lo, sub_hi = max(lo, key(-(2.0**-126))), min(hi, key(2.0**-126))
     if subnormals and sub_lo <= sub_hi:
-        parts.append(st.integers(sub_lo, sub_hi).map(_from_key))
+        parts.append(st.integers(sub_lo, sub_hi).map(from_key))
     return st.one_of(*parts)
 
 
@@ -123,22 +115,8 @@ def ulp_errors(y: np.ndarray, target, x: np.ndarray) -> np.ndarray:
         raise ValueError(f"outputs have shape {y.shape}, inputs {x.shape}")
     if y.dtype != np.float32:
         raise TypeError(f"outputs must be float32, not {y.dtype}")
-    from .search.constants import ulp_of
-
     ref, rounded = pysearch.reference(target, x)
-    ref = np.asarray(ref, dtype=np.float64)
-    rounded = np.asarray(rounded, dtype=np.float32)
-    y64 = y.astype(np.float64)
-    with np.errstate(all="ignore"):
-        err = np.abs(y64 - ref) / ulp_of(ref)
-    fin = np.isfinite(ref)
-    same = (y64 == ref) | (np.isnan(y64) & np.isnan(ref))
-    err = np.where(fin, err, np.where(same, 0.0, np.inf))
-    # f(x) finite but beyond float32's range: the right answer is the (infinite) rounded value
-    over = fin & np.isinf(rounded)
-    err[over & (y == rounded)] = 0.0
-    err[fin & ~np.isfinite(y64) & ~(over & (y == rounded))] = np.inf
-    return np.where(np.isnan(err), np.inf, err)
+    return ulp_errors_against(y, ref, rounded)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ from pysearch.search.constants import (
     ConstantBatch,
     FitSample,
     _affine_basis,
-    _f32_step,
     lawson,
     optimize_constants,
     tune_float32,
-    ulp_of,
 )
+from pysearch.ulp import neighbour, ulp32
 
 NARROW = (1.0, 1.0625)  # 2^19 float32 values: exhaustive checks are instant
 
@@ -43,16 +42,16 @@ def test_ulp_of_matches_definition():
     """ulp(v) = 2^(floor(log2|v|) - 23), at least 2^-149."""
     v = np.array([1.0, 1.5, 2.0, 0.75, -3.0, 0.0, 1e-45])
     expect = np.array([2.0**-23, 2.0**-23, 2.0**-22, 2.0**-24, 2.0**-22, 2.0**-149, 2.0**-149])
-    assert np.array_equal(ulp_of(v), expect)
+    assert np.array_equal(ulp32(v), expect)
 
 
 def test_f32_step_walks_representable_values():
     """Stepping n float32 values moves like repeated nextafter, across zero too."""
-    assert _f32_step(1.0, 1) == float(np.nextafter(np.float32(1), np.float32(2)))
-    assert _f32_step(1.0, -1) == float(np.nextafter(np.float32(1), np.float32(0)))
-    assert _f32_step(0.0, 1) == 2.0**-149
-    assert _f32_step(2.0**-149, -2) == -(2.0**-149)
-    assert _f32_step(-1.0, 3) > -1.0
+    assert neighbour(1.0, 1) == float(np.nextafter(np.float32(1), np.float32(2)))
+    assert neighbour(1.0, -1) == float(np.nextafter(np.float32(1), np.float32(0)))
+    assert neighbour(0.0, 1) == 2.0**-149
+    assert neighbour(2.0**-149, -2) == -(2.0**-149)
+    assert neighbour(-1.0, 3) > -1.0
 
 
 def test_affine_detection(sample):

@@ -8,24 +8,12 @@ import numpy as np
 
 import pysearch
 from pysearch.program import Program
+from pysearch.ulp import ulp_errors
 
 
 def reference(target: object, x: np.ndarray) -> np.ndarray:
     """f(x) in float64 for float32 ``x``."""
     return np.asarray(pysearch.reference(target, x)[0], dtype=np.float64)
-
-
-def ulp_of(v: np.ndarray) -> np.ndarray:
-    """float32 ULP of real values v (float64): 2^(floor(log2|v|) - 23), at least 2^-149."""
-    _, e = np.frexp(np.abs(v))
-    return np.maximum(np.ldexp(1.0, e - 24), 2.0**-149)
-
-
-def ulp_errors(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Per-point ULP error of float32 results y against float64 reference values."""
-    with np.errstate(all="ignore"):
-        err = np.abs(y.astype(np.float64) - ref) / ulp_of(ref)
-    return np.where(np.isfinite(ref) & ~np.isfinite(y), np.inf, err)
 
 
 def max_ulp(programs: Sequence[Program], x: np.ndarray, target: object) -> tuple[np.ndarray, np.ndarray]:
@@ -48,15 +36,3 @@ def sample(domain: Sequence[float], n: int, seed: int = 0) -> np.ndarray:
     by_value = rng.uniform(dom.a, dom.b, n - n // 4).astype(np.float32)
     x = np.concatenate([by_value, dom.sample(max(n // 4, 1), seed)])
     return np.unique(x[(x >= np.float32(dom.a)) & (x <= np.float32(dom.b))])
-
-
-def _key(v: float) -> int:
-    b = int(np.array(v, dtype=np.float32).view(np.int32))
-    return b if b >= 0 else -(b & 0x7FFFFFFF)
-
-
-def neighbour(v: float, steps: int) -> float:
-    """The float32 ``steps`` representable values above (below, if negative) float32 ``v``."""
-    k = _key(v) + steps
-    bits = k if k >= 0 else (-k) | 0x80000000
-    return float(np.array(bits, dtype=np.uint32).view(np.float32))

@@ -28,6 +28,7 @@ import numpy as np
 import pysearch
 from pysearch.ops import OP_BY_NAME
 from pysearch.program import Program
+from pysearch.ulp import neighbour, ulp32, ulp_errors
 
 from . import float32 as f32
 from .approximations import DPS, Approximation, max_error, minimax, poly_ascending
@@ -131,7 +132,7 @@ def pre_rounding_errors(program: Program, x: np.ndarray, ref: np.ndarray) -> np.
            for a in ins.args]
     with np.errstate(all="ignore"):
         pre = OP_BY_NAME[ins.op].fit(*ops)
-        e = np.abs(pre - ref) / f32.ulp_of(ref)
+        e = np.abs(pre - ref) / ulp32(ref)
     return np.where(np.isfinite(e), e, np.inf)
 
 
@@ -140,7 +141,7 @@ def hard_points(program: Program, x: np.ndarray, target: object, k: int) -> np.n
     ref = f32.reference(target, x)
     e = pre_rounding_errors(program, x, ref)
     if e is None:
-        e = f32.ulp_errors(np.asarray(pysearch.evaluate(program, x)), ref)
+        e = ulp_errors(np.asarray(pysearch.evaluate(program, x)), ref)
     return x[np.argsort(e)[-k:]]
 
 
@@ -167,7 +168,7 @@ def local_search(
         for j in free:
             for s in steps:
                 c = list(coeffs)
-                c[j] = f32.neighbour(c[j], s)
+                c[j] = neighbour(c[j], s)
                 if c[j] != 0 and np.isfinite(c[j]):
                     cands.append(c)
         mx, mean = f32.max_ulp([_coeff_program(c, approx, order, fma) for c in cands], x, target)

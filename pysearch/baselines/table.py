@@ -36,7 +36,6 @@ def real_rows(
             method = f"{method}@{approx.info['center']:g}"
         if any(r["method"] == method and r["degree"] == _deg(approx) for r in rows):
             return  # e.g. the Taylor polynomial at the domain's end and at the target's zero
-        d = approx.degree
         rows.append({
             "target": target, "method": method, "degree": _deg(approx),
             "ops_fma": _ops(approx, "horner", True), "ops_muladd": _ops(approx, "horner", False),

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..fileio import read_json, write_json_atomic
 from ..program import Program, parse
-from ..search.constants import ConstantBatch, FitSample, lawson, tune_float32, ulp_of
+from ..search.constants import ConstantBatch, FitSample, lawson, tune_float32
+from ..ulp import ulp32
 from ..search.front import read_front
 
 DATA = Path(__file__).parent / "data"
@@ -143,13 +144,13 @@ def _grid(a: float, b: float, n: int = 4000) -> np.ndarray:
 def exp2_kernel(degree: int) -> list[float]:
     f = _grid(-0.5, 0.5)
     v = np.exp2(f)
-    return _fit_poly(f, v, ulp_of(v), degree, False)
+    return _fit_poly(f, v, ulp32(v), degree, False)
 
 
 def exp_kernel(degree: int) -> list[float]:
     f = _grid(-0.35, 0.35)
     v = np.exp(f)
-    return _fit_poly(f, v, ulp_of(v), degree, False)
+    return _fit_poly(f, v, ulp32(v), degree, False)
 
 
 def log_kernel(degree: int, base2: bool) -> list[float]:
@@ -163,7 +164,7 @@ def log_kernel(degree: int, base2: bool) -> list[float]:
         v = np.log1p(r)
         lead = r
     A = np.stack([r ** (j + 2) for j in range(degree + 1)], axis=1)
-    c, _ = lawson(A, v - lead, ulp_of(v), iters=200)
+    c, _ = lawson(A, v - lead, ulp32(v), iters=200)
     return [float(t) for t in c]
 
 

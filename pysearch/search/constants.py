@@ -27,6 +27,7 @@ import numpy as np
 
 from ..ops import OP_BY_NAME
 from ..program import Program
+from ..ulp import neighbour, ulp32
 
 #: Neighbouring float32 steps (in ulps) tried for each constant per tuning round.
 TUNE_STEPS = (1, 2, 4, 8, 32)
@@ -61,15 +62,7 @@ class FitSample:
         xf = np.ascontiguousarray(x[idx].astype(np.float64).reshape(1, -1))
         ff = f[idx]
         return cls(target, x, np.ascontiguousarray(f), np.ascontiguousarray(rounded, dtype=np.float32), xf, ff,
-                   ulp_of(ff))
-
-
-def ulp_of(v: np.ndarray) -> np.ndarray:
-    """ulp of float32 values near ``v``: 2^(floor(log2|v|) - 23), at least 2^-149."""
-    a = np.abs(np.asarray(v, dtype=np.float64))
-    _, e = np.frexp(a)
-    out = np.ldexp(1.0, e.astype(np.int64) - 24)
-    return np.where(a > 0, np.maximum(out, 2.0**-149), 2.0**-149)
+                   ulp32(ff))
 
 
 @dataclass
@@ -304,21 +297,6 @@ def _fit_general(batch: ConstantBatch, c0: np.ndarray, sample: FitSample, max_ev
 
 
 # ---------------------------------------------------------------- float32 tuning
-def _f32_step(v: float, n: int) -> float:
-    """The float32 value ``n`` representable steps away from float32 ``v`` (``n`` may be < 0)."""
-    b = np.array(np.float32(v)).view(np.int32).astype(np.int64)
-    # map to a monotone integer line: negative floats mirrored
-    key = b if b >= 0 else -(b & 0x7FFFFFFF)
-    key = int(key) + n
-    if key >= 0:
-        bits = key
-    else:
-        bits = (-key) | 0x80000000
-    bits = min(max(bits, 0), 0xFFFFFFFF)
-    out = float(np.array(bits, dtype=np.uint32).view(np.float32))
-    return out if math.isfinite(out) else v
-
-
 def tune_float32(program: Program, sample: FitSample, rounds: int = 8,
                  batch: ConstantBatch | None = None, free: Sequence[int] | None = None) -> tuple[Program, float, float]:
     """Coordinate descent over neighbouring float32 constants; return (program, max_ulp, mean_ulp).
@@ -340,8 +318,8 @@ def tune_float32(program: Program, sample: FitSample, rounds: int = 8,
                 continue
             for s in TUNE_STEPS:
                 for sign in (1, -1):
-                    nv = _f32_step(v, sign * s)
-                    if nv != v:
+                    nv = neighbour(v, sign * s)
+                    if nv != v and math.isfinite(nv):
                         c = list(consts)
                         c[j] = nv
                         cands.append(c)

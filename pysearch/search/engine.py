@@ -28,7 +28,8 @@ from deap.tools.emo import assignCrowdingDist
 from .. import _core
 from ..program import OPS, Program, parse
 from ..variation import check_ops, crossover, mutate, random_program
-from .constants import FitSample, optimize_constants, tune_float32, ulp_of
+from ..ulp import ulp_errors
+from .constants import FitSample, optimize_constants, tune_float32
 from .fields import FieldError, need_bool, need_dict, need_float, need_int, need_items, need_keys, need_str
 from .front import MAX_EXHAUSTIVE, FrontEntry, is_dominated, pareto_insert, verify_candidate
 
@@ -493,13 +494,7 @@ class Search:
         """Per-point ULP errors on the screening sample (inf where the output is not finite)."""
         import pysearch
 
-        y = np.asarray(pysearch.evaluate(p, self.screen_x), dtype=np.float64)
-        ref = self.screen_ref
-        with np.errstate(all="ignore"):
-            e = np.abs(y - ref) / ulp_of(ref)
-        e[~np.isfinite(ref)] = 0.0
-        e[np.isfinite(ref) & ~np.isfinite(y)] = np.inf
-        return np.where(np.isnan(e), np.inf, e)
+        return ulp_errors(pysearch.evaluate(p, self.screen_x), self.screen_ref)
 
     def _screen(self, p: Program, text: str) -> float:
         """Max ULP error on the screening sample (cached by program text)."""
