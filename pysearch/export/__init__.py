@@ -28,15 +28,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pysearch.export import c, python, rust
-from pysearch.export.common import (
-    LANGUAGES,
-    ExportError,
-    Plan,
-    comment_text,
-    header_lines,
-    library_meta,
-    source,
-)
+from pysearch.export.common import LANGUAGES, ExportError, Plan, comment_text, header_lines, library_meta, source
 from pysearch.export.names import check_name, emitted_names, param_names, reserved_reason
 from pysearch.library import LibraryFunction
 from pysearch.program import Program
