@@ -10,7 +10,7 @@ checks that the two agree). An entry holds
   numbers: :func:`pysearch.interpreter.run_mpmath`) and ``fit`` (unrounded float64 numpy, used
   when fitting constants: ``search/constants.py``, and ``laws/discovery.py`` where ``law_fit``);
 - how each exporter spells it (:class:`Emit`: an expression template per dtype and the helper
-  snippets of ``pysearch/export.py`` it needs), for Python/numpy, C and Rust;
+  snippets of ``pysearch/export/{python,c,rust}.py`` it needs), for Python/numpy, C and Rust;
 - which partial evaluators take it: ``dd`` (double-double evaluation, ``search/double_double.py``,
   and the program minimax polish built on it), ``law_fit`` (law constant fitting) and
   ``exact_before_rounding`` (``baselines/fpminimax.py``: the float64 value of the op on float32
@@ -18,7 +18,7 @@ checks that the two agree). An entry holds
 
 Adding an op = one entry here + its Rust semantics (``rust/program.rs``, ``rust/float.rs``,
 ``rust/eval.rs``; ``rust/jit.rs`` for the JIT fast path) + its row in ``docs/program-format.md``
-(+ a helper snippet in ``export.py`` if an exporter needs one). Semantics are specified in
+(+ a helper snippet in ``export/<language>.py`` if an exporter needs one). Semantics are specified in
 ``docs/program-format.md``.
 """
 

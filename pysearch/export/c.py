@@ -1,0 +1,232 @@
+"""Programs as C11: a ``static inline`` kernel, the public function and its array loop.
+
+The program body is a ``static inline`` kernel called by both the public ``NAME`` and the array
+loop ``NAME_array`` (a call to the public, interposable symbol would go through the PLT under
+``-fPIC`` and stop inlining), and the float32 helpers (``C_HELPERS``, emitted-code templates) are
+branch-free, so GCC vectorises the array loop. Helpers and kernels sit inside include guards, so
+several exported C files make one translation unit. Constants are hex-float literals. C code
+must be compiled without contraction of ``a * b + c`` (``-ffp-contract=off``, the default for
+``-std=c11``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Mapping
+
+from pysearch.export.common import Plan, comment_text, expr, header_lines, helpers, hex_literal
+from pysearch.program import format_const
+
+# float32 helpers are branch-free and work on bit patterns: comparisons give 0/1 integers and
+# selects are masks (pys_sel32). GCC does not if-convert a select that guards a float operation
+# (it might raise a flag), and it threads chains of float comparisons into jumps; either way a
+# branch keeps the array loop from vectorising. libm's rintf/floorf are avoided too: they are
+# calls (floorf always; rintf without SSE4.1).
+C_HELPERS = {
+    "sel32": """
+static inline uint32_t pys_bits32(float a) {
+    uint32_t u;
+    memcpy(&u, &a, sizeof u);
+    return u;
+}
+static inline float pys_float32(uint32_t u) {
+    float a;
+    memcpy(&a, &u, sizeof a);
+    return a;
+}
+/* c ? a : b for c in {0, 1}, without a branch. */
+static inline uint32_t pys_sel32(uint32_t c, uint32_t a, uint32_t b) {
+    uint32_t m = 0u - c;
+    return (a & m) | (b & ~m);
+}
+/* 1 if a is a NaN, else 0. */
+static inline uint32_t pys_isnan32(uint32_t a) {
+    return (a & 0x7fffffffu) > 0x7f800000u;
+}""",
+    "min32": """
+/* NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a. */
+static inline float pys_minf(float a, float b) {
+    uint32_t ua = pys_bits32(a), ub = pys_bits32(b);
+    uint32_t r = pys_sel32(b < a, ub, ua);
+    r = pys_sel32(((ua | ub) & 0x7fffffffu) == 0, ua | ub, r); /* both zero: -0 if either is */
+    return pys_float32(pys_sel32(pys_isnan32(ua) | pys_isnan32(ub), 0x7fc00000u, r));
+}""",
+    "max32": """
+/* NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands a. */
+static inline float pys_maxf(float a, float b) {
+    uint32_t ua = pys_bits32(a), ub = pys_bits32(b);
+    uint32_t r = pys_sel32(b > a, ub, ua);
+    r = pys_sel32(((ua | ub) & 0x7fffffffu) == 0, ua & ub, r); /* both zero: -0 if both are */
+    return pys_float32(pys_sel32(pys_isnan32(ua) | pys_isnan32(ub), 0x7fc00000u, r));
+}""",
+    "rint32": """
+/* Round to the nearest integer, ties to even. For |a| < 2^23 the sum 2^23 + |a| has unit
+   spacing, so it rounds |a| (to nearest even); the sign is put back (rint(-0.25) = -0).
+   |a| >= 2^23 (already an integer), +-inf and NaN are returned as they are. */
+static inline float pys_rintf(float a) {
+    uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
+    float m = pys_float32(mag);
+    float r = (m + 0x1p23f) - 0x1p23f;
+    return pys_float32(pys_sel32(mag < 0x4b000000u, pys_bits32(r) | (u & 0x80000000u), u));
+}""",
+    "floor32": """
+/* floor(a): rint(a), less 1 where that rounded up (exact: both are integers; -0 stays -0). */
+static inline float pys_floorf(float a) {
+    float r = pys_rintf(a);
+    return r - pys_float32(pys_sel32(r > a, 0x3f800000u, 0u));
+}""",
+    "ldexp32": """
+/* a * 2^k, k = trunc(clamp(b, -300, 300)); NaN b gives NaN. a * 2^k is exact in double for
+   |k| <= 300, so the conversion to float is the one rounding. */
+static inline float pys_ldexpf(float a, float b) {
+    uint32_t ub = pys_bits32(b), nan_b = pys_isnan32(ub);
+    uint32_t cb = pys_sel32(b < -300.0f, 0xc3960000u, pys_sel32(b > 300.0f, 0x43960000u, ub)); /* +-300 */
+    float c = pys_float32(pys_sel32(nan_b, 0u, cb));
+    uint64_t scale_bits = (uint64_t)(uint32_t)((int32_t)c + 1023) << 52;
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    float r = (float)((double)a * scale);
+    return pys_float32(pys_sel32(nan_b, 0x7fc00000u, pys_bits32(r)));
+}""",
+    "min64": """
+/* NaN if either is NaN; the smaller; min(+0, -0) = -0; for equal operands a. */
+static inline double pys_min(double a, double b) {
+    double r = b < a ? b : a;
+    r = ((a == 0.0) & (b == 0.0)) ? (signbit(a) ? a : b) : r;
+    return ((a != a) | (b != b)) ? NAN : r;
+}""",
+    "max64": """
+/* NaN if either is NaN; the larger; max(+0, -0) = +0; for equal operands a. */
+static inline double pys_max(double a, double b) {
+    double r = b > a ? b : a;
+    r = ((a == 0.0) & (b == 0.0)) ? (signbit(a) ? b : a) : r;
+    return ((a != a) | (b != b)) ? NAN : r;
+}""",
+    "ldexp64": """
+/* a * 2^k, k = trunc(clamp(b, -2200, 2200)), one rounding (libm ldexp); NaN b gives NaN. */
+static inline double pys_ldexp(double a, double b) {
+    if (b != b) return NAN;
+    return ldexp(a, (int)(b < -2200.0 ? -2200.0 : (b > 2200.0 ? 2200.0 : b)));
+}""",
+    "getexp32": """
+/* floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent
+   comes from converting its integer significand (exact) to float. */
+static inline float pys_getexpf(float a) {
+    uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
+    uint32_t s = pys_bits32((float)(int32_t)mag);
+    int32_t e = (int32_t)pys_sel32(mag < 0x00800000u, (s >> 23) - 276u, (mag >> 23) - 127u);
+    uint32_t r = pys_bits32((float)e);
+    r = pys_sel32(mag == 0, 0xff800000u, r);          /* -inf */
+    r = pys_sel32(mag == 0x7f800000u, 0x7f800000u, r); /* +inf */
+    return pys_float32(pys_sel32(mag > 0x7f800000u, u, r)); /* NaN stays */
+}""",
+    "getexp64": """
+/* floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent
+   comes from converting its integer significand (exact) to double. */
+static inline double pys_getexp(double a) {
+    uint64_t u, s;
+    memcpy(&u, &a, sizeof u);
+    u &= 0x7fffffffffffffffull;
+    double m = (double)u;
+    memcpy(&s, &m, sizeof s);
+    int64_t e = u < 0x0010000000000000ull ? (int64_t)(s >> 52) - 1023 - 1074 : (int64_t)(u >> 52) - 1023;
+    double r = (double)e;
+    r = u == 0 ? -INFINITY : r;
+    r = u == 0x7ff0000000000000ull ? INFINITY : r;
+    return u > 0x7ff0000000000000ull ? a : r;
+}""",
+    "getmant32": """
+/* a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are.
+   A subnormal's significand comes from converting it, as an integer, to float (exact). */
+static inline float pys_getmantf(float a) {
+    uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
+    uint32_t src = pys_sel32(mag < 0x00800000u, pys_bits32((float)(int32_t)mag), u);
+    uint32_t v = (src & 0x007fffffu) | 0x3f800000u | (u & 0x80000000u);
+    return pys_float32(pys_sel32((mag == 0) | (mag >= 0x7f800000u), u, v));
+}""",
+    "getmant64": """
+/* a / 2^getexp(a): sign kept, |m| in [1, 2); +-0, +-inf and NaN are returned as they are. */
+static inline double pys_getmant(double a) {
+    uint64_t u, v;
+    memcpy(&u, &a, sizeof u);
+    uint64_t mag = u & 0x7fffffffffffffffull;
+    double s = mag < 0x0010000000000000ull ? a * 0x1p52 : a; /* subnormals: scale up exactly first */
+    memcpy(&v, &s, sizeof v);
+    v = (v & 0x800fffffffffffffull) | 0x3ff0000000000000ull;
+    double m;
+    memcpy(&m, &v, sizeof m);
+    return ((mag == 0) | (mag >= 0x7ff0000000000000ull)) ? a : m;
+}""",
+}
+
+
+def write(plan: Plan, name: str, meta: Mapping | None) -> str:
+    """The translation unit for ``plan``: header comment, guarded helpers, kernel, ``name`` and ``name_array``."""
+    dt = plan.dtype
+    ct = "float" if dt == "float32" else "double"
+    out = ["/*"]
+    out += [f" * {comment_text(ln, 'c')}".rstrip() for ln in header_lines(plan.program, name, meta)]
+    out.append(" *")
+    out.append(" * Build: cc -O3 -march=native -std=c11 -ffp-contract=off ... -lm")
+    out.append(" */")
+    out += ["#include <math.h>", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
+            "/* The kernel is inlined into the array loop even when it is long (GCC would leave a long one a call). */",
+            "#ifndef PYS_KERNEL",
+            "#if defined(__GNUC__)",
+            "#define PYS_KERNEL static inline __attribute__((always_inline))",
+            "#else",
+            "#define PYS_KERNEL static inline",
+            "#endif",
+            "#endif"]
+    for h in helpers(plan, "c"):
+        guard = f"PYS_HELPER_{h.upper()}"
+        out += [f"#ifndef {guard}", f"#define {guard}{C_HELPERS[h]}", "#endif"]
+    out.append("")
+    # The kernel's guard names the function and the program: the same file included twice is
+    # compiled once, two different programs of the same name are a redefinition error, not a
+    # silent choice of one of them.
+    digest = hashlib.sha256(plan.program.to_text().encode()).hexdigest()[:12]
+    guard = f"PYSEARCH_KERNEL_{name}_{digest}"
+    out += [f"#ifndef {guard}", f"#define {guard}", ""]
+    # The program lives in a static inline kernel that both the public function and the array
+    # loop call: a call to the public (interposable) symbol from the loop would go through the
+    # PLT under -fPIC, and then nothing is inlined or vectorised.
+    kernel = f"pys_kernel_{name}"
+    params = ", ".join(f"{ct} {p}" for p in plan.params)
+    out.append(f"PYS_KERNEL {ct} {kernel}({params}) {{")
+    for p, used in zip(plan.params, plan.uses_input()):
+        if not used:
+            out.append(f"    (void){p};")
+    for i, v in enumerate(plan.consts):
+        out.append(f"    const {ct} c{i + 1} = {_c_const(v, dt)}; /* {format_const(v, dt)} */")
+    for i, ins in enumerate(plan.program.instrs):
+        out.append(f"    const {ct} v{i + 1} = {expr(plan, 'c', ins.op, [plan.ref(a) for a in ins.args])};")
+    out.append(f"    return v{plan.program.output + 1};")
+    out.append("}")
+    out.append("")
+    out.append(f"{ct} {name}({params}) {{")
+    out.append(f"    return {kernel}({', '.join(plan.params)});")
+    out.append("}")
+    out.append("")
+    if len(plan.params) == 1:
+        out.append(f"void {name}_array(const {ct} *restrict x, {ct} *restrict y, size_t n) {{")
+        out.append(f"    for (size_t i = 0; i < n; i++) y[i] = {kernel}(x[i]);")
+    else:
+        arrays = ", ".join(f"const {ct} *restrict in_{p}" for p in plan.params)
+        out.append(f"void {name}_array({arrays}, {ct} *restrict out, size_t n) {{")
+        call = ", ".join(f"in_{p}[i]" for p in plan.params)
+        out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});")
+    out.append("}")
+    out.append(f"#endif /* {guard} */")
+    return "\n".join(out) + "\n"
+
+
+def _c_const(v: float, dtype: str) -> str:
+    f = "f" if dtype == "float32" else ""
+    if math.isnan(v):
+        return "NAN" if dtype == "float32" else "(double)NAN"
+    if math.isinf(v):
+        inf = "INFINITY" if dtype == "float32" else "(double)INFINITY"
+        return inf if v > 0 else f"-{inf}"
+    return hex_literal(v) + f
