@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 import pysearch
 from pysearch.cli import main
 from pysearch.search.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, validate_checkpoint
-from pysearch.search.engine import Search, SearchConfig
+from pysearch.search.config import SearchConfig
 from pysearch.search.fields import FieldError
 from pysearch.search.front import read_front
+from pysearch.search.loop import Search
 from pysearch.search.rundir import LOCK_NAME, RunDirectoryBusy, RunLock
 
 NARROW = ["--domain", "1", "1.0078125"]

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from pysearch.program import parse
-from pysearch.search.engine import Search, SearchConfig, structure_key
+from pysearch.search.config import SearchConfig
+from pysearch.search.individual import structure_key
+from pysearch.search.loop import Search
 
 NARROW = (1.0, 1.0078125)  # 2^16 + 1 float32 values
 

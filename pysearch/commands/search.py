@@ -159,7 +159,7 @@ _PARSERS = {"ops": parse_ops, "cost_weights": parse_cost_weights, "seed_program"
 
 
 def _config_from_args(args: argparse.Namespace, target: str, domain: tuple[float, float]):
-    from ..search.engine import SearchConfig
+    from ..search.config import SearchConfig
 
     kw = {}
     for arg, field in _CONFIG_ARGS.items():
@@ -338,13 +338,13 @@ def _read_front_file(out: Path, cfg):
 def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> int:
     """The search itself, with the run directory locked."""
     from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
-    from ..search.engine import Search
     from ..search.front import FrontFile, write_front
+    from ..search.loop import Search
     from ..search.progress import Progress, verified_table
 
     if args.resume:
         ck = read_checkpoint(out)
-        from ..search.engine import SearchConfig
+        from ..search.config import SearchConfig
 
         cfg = SearchConfig.from_json_obj(ck["config"])
         _check_resume_args(args, cfg, domain)
@@ -435,7 +435,7 @@ def _plan_budget(search, budget: float, slack: float, run_budget: float, console
     ``run_budget`` is what the search itself may spend of ``budget`` (``slack`` is kept for the outputs).
     Return the most verifications the final check may spend, or None when it may verify all it wants.
     """
-    from ..search.engine import FINAL_FRACTION
+    from ..search.budget import FINAL_FRACTION
 
     plan = search.budget_plan(run_budget)
     cfg = search.config

@@ -3,6 +3,8 @@
 The document holds everything the next generation depends on (configuration, population,
 archive, constant-fit cache, verified front, RNG state as numpy's JSON-able ``bit_generator.state``),
 so a resumed run continues exactly where the checkpoint left it. Never pickle.
+:func:`committed_state`, :func:`checkpoint_state` and :func:`restore_state` turn a
+:class:`~.loop.Search`'s state into the document and back.
 
 A checkpoint is input like any other file: :func:`read_checkpoint` checks every field
 (:func:`validate_checkpoint`) and names the file and the field of the first bad one. Figures it
@@ -11,11 +13,20 @@ claims about programs (the verified front) are not trusted: the engine verifies 
 
 from __future__ import annotations
 
+import copy
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..fileio import write_json_atomic
+from ..program import parse
+from .config import MAX_EXTRA_POINTS, SearchConfig
 from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
                      need_str)
+from .front import FrontEntry
+
+if TYPE_CHECKING:  # the search imports this module; only its type is needed here
+    from .loop import Search
 
 CHECKPOINT_SCHEMA = 1
 CHECKPOINT_KIND = "pysearch-search-checkpoint"
@@ -79,10 +90,6 @@ def validate_checkpoint(doc: object) -> dict:
     Raise :class:`~.fields.FieldError` naming the first bad field. Program texts must parse, numbers
     must be finite and in range, the RNG state must be numpy PCG64's.
     """
-    from ..program import parse
-    from .engine import MAX_EXTRA_POINTS, SearchConfig
-    from .front import FrontEntry
-
     doc = need_dict(doc, "checkpoint")
     need_keys(doc, "", REQUIRED_FIELDS, ("schema", "kind", *OPTIONAL_FIELDS))
     cfg = SearchConfig.from_json_obj(doc["config"], field="config")
@@ -159,3 +166,68 @@ def _check_log_record(v: object, field: str) -> dict:
         if k in rec:
             need_float(rec[k], f"{field}.{k}", 0.0, allow_null=True)
     return rec
+
+
+# ------------------------------------------------------------ a search's state <-> the document
+def json_float(v: float):
+    """``v``, or ``None`` where it is not finite (JSON has no inf/nan)."""
+    return v if math.isfinite(v) else None
+
+
+def committed_state(search: Search) -> dict:
+    """Snapshot of the state at a generation boundary (what a checkpoint records)."""
+    return {
+        "generation": search.generation,
+        "rng": copy.deepcopy(search.rng.bit_generator.state),
+        "population": [ind.text for ind in search.population],
+        "archive": [ind.text for ind in search.archive],
+        "cache_len": len(search.cache),
+        "rejected": sorted(search.rejected),
+        "front": [e.to_json_obj() for e in search.front],
+        "extra_x": [float(v).hex() for v in search.extra_x],
+        "evaluations": search.evaluations,
+        "optimisations": search.optimisations,
+        "logbook": [dict(r) for r in search.logbook],
+    }
+
+
+def checkpoint_state(search: Search) -> dict:
+    """The last committed state as a JSON-able dict (plus the time-saving caches)."""
+    c = search._committed
+    n = c["cache_len"]
+    cache = dict(list(search.cache.items())[:n])
+    state = {k: v for k, v in c.items() if k != "cache_len"}
+    state["logbook"] = [{k: (json_float(v) if isinstance(v, float) else v) for k, v in r.items()}
+                        for r in c["logbook"]]
+    state.update(
+        config=search.config.to_json_obj(),
+        elapsed_s=search.elapsed,
+        cache=cache,
+        reported=[e.to_json_obj() for e in search.reported],
+        limits=dict(search.limits),
+        screen_cache={t: json_float(v) for t, v in search.screen_cache.items()},
+    )
+    return state
+
+
+def restore_state(search: Search, ck: dict) -> None:
+    """Continue from a checkpoint document (checked by :func:`validate_checkpoint`)."""
+    weights = search.config.cost_weights
+    search.rng.bit_generator.state = ck["rng"]
+    search.generation = ck["generation"]
+    search.extra_x = [float.fromhex(v) for v in ck.get("extra_x", [])]
+    search._rebuild_sample()
+    search.cache = dict(ck.get("cache", {}))
+    search.screen_cache = {t: (math.inf if v is None else float(v)) for t, v in ck.get("screen_cache", {}).items()}
+    search.rejected = set(ck.get("rejected", []))
+    search.front = search.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("front", [])], "checkpoint")
+    search.reported = search.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("reported", [])],
+                                    "checkpoint")
+    search.population = search._score([parse(t) for t in ck["population"]])
+    search.archive.update(search._score([parse(t) for t in ck.get("archive", [])]))
+    search.evaluations = ck.get("evaluations", 0)
+    search.optimisations = ck.get("optimisations", 0)
+    search.elapsed = float(ck.get("elapsed_s", 0.0))
+    search.limits = dict(ck.get("limits", {}))
+    for rec in ck.get("logbook", []):
+        search.logbook.record(**{k: (math.inf if v is None else v) for k, v in rec.items()})

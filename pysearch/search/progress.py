@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .engine import GenerationInfo, Search
+from .loop import GenerationInfo, Search
 from .front import FrontEntry
 from .plot import BaselinePoint
 

@@ -1,0 +1,46 @@
+"""A member of the search population: a program, its sample errors and its NSGA-II fitness."""
+
+from __future__ import annotations
+
+import math
+
+from deap import base
+
+from ..program import Program
+
+
+class SearchFitness(base.Fitness):
+    """(error objective, cost objective), both minimised."""
+
+    weights = (-1.0, -1.0)
+
+
+class Individual:
+    """A program with its sample errors and its DEAP fitness."""
+
+    def __init__(self, program: Program, max_ulp: float, mean_ulp: float, fitness_values: tuple[float, float]):
+        self.program = program
+        self.text = program.to_text()
+        self.max_ulp = max_ulp
+        self.mean_ulp = mean_ulp
+        self.fitness = SearchFitness(fitness_values)
+
+    def __repr__(self) -> str:
+        return f"Individual(max_ulp={self.max_ulp:.4g}, cost={self.program.cost()})"
+
+
+def structure_key(p: Program) -> str:
+    """The program with its constants blanked: programs that differ only in constants share it."""
+    parts = []
+    for ins in p.instrs:
+        args = ",".join("c" if a.kind == "const" else f"{a.kind[0]}{a.index}" for a in ins.args)
+        parts.append(f"{ins.op}({args})")
+    return ";".join(parts) + f">{p.output}"
+
+
+def error_objective(max_ulp: float, constraint: float | None) -> float:
+    """The error objective: log2(1 + max ULP), no lower than the run's ``max_ulp`` bound (met is met)."""
+    m = max_ulp if math.isfinite(max_ulp) else 1e30
+    if constraint is not None:
+        m = max(m, constraint)
+    return math.log2(1.0 + m)

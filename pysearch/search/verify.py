@@ -1,0 +1,249 @@
+"""Verification of a search's candidates: screening, polishing, the exhaustive check and the verified front.
+
+Every few generations (and once more at the end) the archive's most promising programs have
+their float32 constants polished, are screened on a large sample, and are verified on every
+float32 of the domain (:func:`.front.verify_candidate`) before they enter the reported front;
+the input where a verified program is worst joins the search sample.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+
+from ..domain import Domain
+from ..evaluation import evaluate, ulp_error
+from ..program import Program, parse
+from ..targets import reference
+from ..ulp import ulp_errors
+from .config import MAX_EXTRA_POINTS, SearchConfig
+from .constants import FitSample, tune_float32
+from .front import FrontEntry, is_dominated, pareto_insert, verify_candidate
+from .individual import Individual
+
+
+class Verification:
+    """The verification half of :class:`~.loop.Search` (a mixin: the state lives on the search).
+
+    It uses the loop's ``measure``, ``_rebuild_sample`` and ``_rescore_all`` and the budget's
+    ``estimated_verify_seconds``.
+    """
+
+    config: SearchConfig
+    target: str
+    domain: Domain
+    generation: int
+    x: np.ndarray
+    extra_x: list[float]
+    front: list[FrontEntry]
+    reported: list[FrontEntry]
+    rejected: set[str]
+    corrections: list[str]
+    final_limit: int | None
+    final_skipped: int
+    verify_cache: dict[str, dict]
+    screen_cache: dict[str, float]
+    verify_seconds: list[float]
+    deadline: float | None
+    _base_x: np.ndarray
+    _screen_x: np.ndarray | None
+    _screen_ref: np.ndarray | None
+    _final_skipped: int
+
+    @property
+    def screen_x(self) -> np.ndarray:
+        """A large sample used to screen candidates before exhaustive verification."""
+        if self._screen_x is None:
+            self._screen_x = np.ascontiguousarray(
+                self.domain.sample(self.config.screen_size, self.config.seed + 1), dtype=np.float32
+            )
+        return self._screen_x
+
+    def round_limit(self, points: float, cap: int = 16) -> int:
+        """How many programs a verification round of ``points`` float32 evaluations may check."""
+        return max(1, min(cap, int(points // max(self.domain.count(), 1))))
+
+    def _candidates(self, front: list[FrontEntry], rejected: set[str], limit: int, final: bool) -> list[Individual]:
+        """Archive programs that could still improve the verified front, most useful first.
+
+        With ``max_ulp`` set: those meeting it on the sample, cheapest first (nothing at or above
+        the cost of a verified program meeting it); programs missing the bound are verified only
+        when a round has room for many (small domains), or, in the final round, the most accurate
+        one when nothing verified meets the bound. Without ``max_ulp``: most accurate first.
+        """
+        cfg = self.config
+        in_front = {e.text for e in front}
+        pool = [
+            ind for ind in self.archive
+            if math.isfinite(ind.max_ulp) and ind.text not in rejected and ind.text not in in_front
+            and not is_dominated(front, self.measure(ind.program), ind.max_ulp, cfg.objective)
+        ]
+        if cfg.max_ulp is None:
+            return sorted(pool, key=lambda i: (i.max_ulp, self.measure(i.program)))
+        best_met = min((e.measure(cfg.objective) for e in front if e.max_ulp <= cfg.max_ulp), default=math.inf)
+        meet = sorted((i for i in pool if i.max_ulp <= cfg.max_ulp and self.measure(i.program) < best_met),
+                      key=lambda i: (self.measure(i.program), i.max_ulp))
+        rest = sorted((i for i in pool if i.max_ulp > cfg.max_ulp), key=lambda i: (i.max_ulp, self.measure(i.program)))
+        if limit >= 8:
+            return meet + rest
+        if final and best_met == math.inf:
+            return meet + rest[:1]
+        return meet
+
+    @property
+    def screen_ref(self) -> np.ndarray:
+        if self._screen_ref is None:
+            self._screen_ref = np.asarray(reference(self.target, self.screen_x)[0], dtype=np.float64)
+        return self._screen_ref
+
+    def _screen_errors(self, p: Program) -> np.ndarray:
+        """Per-point ULP errors on the screening sample (inf where the output is not finite)."""
+        return ulp_errors(evaluate(p, self.screen_x), self.screen_ref)
+
+    def _screen(self, p: Program, text: str) -> float:
+        """Max ULP error on the screening sample (cached by program text)."""
+        if text not in self.screen_cache:
+            m = float(ulp_error(p, self.screen_x, self.target).max_ulp)
+            self.screen_cache[text] = m if not math.isnan(m) else math.inf
+        return self.screen_cache[text]
+
+    def polish(self, p: Program, rounds: int = 2, n_hard: int = 4096) -> Program:
+        """Re-tune float32 constants on the search sample plus the screening sample's worst points."""
+        if not p.constants():
+            return p
+        best, best_err = p, float(np.max(self._screen_errors(p)))
+        cur = p
+        for _ in range(rounds):
+            err = self._screen_errors(cur)
+            hard = self.screen_x[np.argsort(err, kind="stable")[-n_hard:]]
+            sample = FitSample.build(self.target, np.unique(np.concatenate([self.x, hard])))
+            cur, _, _ = tune_float32(cur, sample, rounds=12)
+            m = float(np.max(self._screen_errors(cur)))
+            if m < best_err:
+                best, best_err = cur, m
+        return best
+
+    def _verify(self, p: Program, text: str) -> dict:
+        if text not in self.verify_cache:
+            stats, kind, note = verify_candidate(p, self.target, self.config.domain)
+            m = float(stats.max_ulp)
+            self.verify_cache[text] = {
+                "max_ulp": m if not math.isnan(m) else math.inf, "verified": kind, "note": note,
+                "argmax_x": float(stats.argmax_x), "mean_ulp": float(stats.mean_ulp),
+                "frac_correctly_rounded": float(stats.frac_correctly_rounded), "n_points": int(stats.n_points),
+            }
+        return self.verify_cache[text]
+
+    def _entry(self, p: Program, sample_max_ulp: float | None, facts: dict) -> FrontEntry:
+        return FrontEntry(
+            text=p.to_text(), cost=p.cost(self.config.cost_weights), ops=p.ops, latency=p.latency(),
+            max_ulp=facts["max_ulp"],
+            verified=facts["verified"], argmax_x=facts["argmax_x"], mean_ulp=facts["mean_ulp"],
+            frac_correctly_rounded=facts["frac_correctly_rounded"], n_points=facts["n_points"],
+            sample_max_ulp=sample_max_ulp, generation=self.generation, note=facts["note"],
+        )
+
+    def verify_round(self, limit: int) -> list[FrontEntry]:
+        """Verify up to ``limit`` archive programs that could improve the front; update the state."""
+        added, counterexamples = self._verify_into(self.front, self.rejected, limit, deadline=self.deadline)
+        base = set(self._base_x.tolist())
+        new = [x for x in dict.fromkeys(counterexamples) if x not in self.extra_x and x not in base]
+        if new and len(self.extra_x) < MAX_EXTRA_POINTS:
+            self.extra_x += new[: MAX_EXTRA_POINTS - len(self.extra_x)]
+            self._rebuild_sample()
+            self._rescore_all()
+        return added
+
+    def _verify_into(self, front: list[FrontEntry], rejected: set[str], limit: int, final: bool = False,
+                     deadline: float | None = None) -> tuple[list[FrontEntry], list[float]]:
+        """Polish, screen and verify candidates until ``limit`` verifications were spent."""
+        cfg = self.config
+        added: list[FrontEntry] = []
+        counterexamples: list[float] = []
+        spent = 0
+        candidates = self._candidates(front, rejected, limit, final)
+        self._final_skipped = 0
+        for k, ind in enumerate(candidates):
+            if spent >= limit:
+                break
+            if deadline is not None and front and time.monotonic() + self.estimated_verify_seconds() > deadline:
+                self._final_skipped = min(limit - spent, len(candidates) - k)
+                break
+            measure = self.measure(ind.program)
+            if is_dominated(front, measure, ind.max_ulp, cfg.objective):
+                continue  # an earlier verification in this round covered it
+            if cfg.max_ulp is not None and ind.max_ulp <= cfg.max_ulp:
+                if any(e.max_ulp <= cfg.max_ulp and e.measure(cfg.objective) <= measure for e in front):
+                    continue
+            rejected.add(ind.text)
+            t0 = time.perf_counter()
+            p = self.polish(ind.program)
+            text = p.to_text()
+            screened = self._screen(p, text)
+            if is_dominated(front, measure, screened, cfg.objective):
+                continue
+            facts = self._verify(p, text)
+            self.verify_seconds.append(time.perf_counter() - t0)  # polish + screen + verify
+            spent += 1
+            if facts["max_ulp"] > ind.max_ulp and math.isfinite(facts["argmax_x"]):
+                counterexamples.append(float(np.float32(facts["argmax_x"])))
+            entry = self._entry(p, ind.max_ulp, facts)
+            if math.isfinite(entry.max_ulp) and pareto_insert(front, entry, cfg.objective):
+                added.append(entry)
+        return added, counterexamples
+
+    def final_front(self, limit: int | None = None, deadline: float | None = None) -> list[FrontEntry]:
+        """The front after one more verification round; the evolution state is left as it was.
+
+        ``deadline`` (a ``time.monotonic()`` value) stops the round once another verification
+        would likely end after it, except that a front with nothing verified gets one.
+        """
+        front = copy.deepcopy(self.front)
+        rejected = set(self.rejected)
+        if limit is None:
+            limit = self.round_limit(self.config.final_points, 64)
+            if self.final_limit is not None:
+                limit = min(limit, self.final_limit)
+        self._verify_into(front, rejected, limit, final=True, deadline=deadline)
+        self.final_skipped = self._final_skipped
+        for e in front:
+            if not any(r.text == e.text for r in self.reported):
+                pareto_insert(self.reported, copy.deepcopy(e), self.config.objective)
+        return self.reported_front(front)
+
+    def reported_front(self, front: list[FrontEntry] | None = None) -> list[FrontEntry]:
+        """The non-dominated set of ``front`` (default: the evolution's) and every program reported before."""
+        out: list[FrontEntry] = []
+        for e in [*(self.front if front is None else front), *self.reported]:
+            pareto_insert(out, e, self.config.objective)
+        return out
+
+
+    def reverify(self, entries: list[FrontEntry], source: str) -> list[FrontEntry]:
+        """Verify loaded front entries again; return the non-dominated set with the figures found.
+
+        A file's claims are not trusted: each program is verified (exhaustively, as in the run)
+        before it is reported. An entry whose claimed max ULP does not hold is kept with the
+        figure found, and a line describing it goes to :attr:`corrections`.
+        """
+        out: list[FrontEntry] = []
+        for e in entries:
+            p = parse(e.text)
+            facts = self._verify(p, e.text)
+            checked = self._entry(p, e.sample_max_ulp, facts)
+            checked.generation = e.generation
+            if (e.max_ulp, e.verified) != (checked.max_ulp, checked.verified):
+                self.corrections.append(
+                    f"a program in the {source} claimed max ULP {e.max_ulp:.6g} ({e.verified}); "
+                    f"verified again: {checked.max_ulp:.6g} ({checked.verified})")
+            if math.isfinite(checked.max_ulp):
+                pareto_insert(out, checked, self.config.objective)
+        return out
+
+    def adopt_reported(self, entries: list[FrontEntry], source: str) -> None:
+        """Add verified programs from elsewhere (an earlier front.json) to the report, after verifying them."""
+        for e in self.reverify([e for e in entries if not any(r.text == e.text for r in self.reported)], source):
+            pareto_insert(self.reported, e, self.config.objective)
