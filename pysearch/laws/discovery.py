@@ -135,33 +135,11 @@ def program_inputs(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def infix(program: Program, consts: Sequence[str] | None = None, inputs: Sequence[str] | None = None) -> str:
-    """The program as one infix expression, constants shown as ``consts`` (default: 6 digits)."""
-    vals = program.constants()
+    """The program as one infix expression (:meth:`Program.expression`, ``pow`` written ``^``),
+    constants shown as ``consts`` (default: 6 digits, negative ones in parentheses)."""
     if consts is None:
-        consts = [f"{v:.6g}" if v >= 0 else f"({v:.6g})" for v in vals]
-    names = list(inputs or program.inputs)
-    k = 0
-    memo: list[str] = []
-    sym = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
-    for ins in program.instrs:
-        args = []
-        for a in ins.args:
-            if a.kind == "const":
-                args.append(consts[k])
-                k += 1
-            elif a.kind == "input":
-                args.append(names[a.index])
-            else:
-                args.append(memo[a.index])
-        if ins.op in sym:
-            memo.append(f"({args[0]} {sym[ins.op]} {args[1]})")
-        elif ins.op == "neg":
-            memo.append(f"(-{args[0]})")
-        else:
-            memo.append(f"{ins.op}({', '.join(args)})")
-    s = memo[program.output]
-    return s[1:-1] if s.startswith("(") and s.endswith(")") else s
-
+        consts = [f"{v:.6g}" if v >= 0 else f"({v:.6g})" for v in program.constants()]
+    return program.expression(consts=consts, inputs=inputs or program.inputs, infix_ops={"pow": "^"})
 
 
 def discover(
