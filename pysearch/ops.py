@@ -8,11 +8,12 @@ checks that the two agree). An entry holds
 - the semantics hooks of the Python side: ``exact`` (numpy, bit-exact in the program's dtype:
   the reference interpreter :func:`pysearch.interpreter.run`), ``real`` (mpmath over the real
   numbers: :func:`pysearch.interpreter.run_mpmath`) and ``fit`` (unrounded float64 numpy, used
-  when fitting constants: ``search/constants.py``, and ``laws/discovery.py`` where ``law_fit``);
+  when fitting constants: ``pysearch/fit_kernel.py``, for ``search/constants.py`` and, where
+  ``law_fit``, ``laws/constant_fit.py``);
 - how each exporter spells it (:class:`Emit`: an expression template per dtype and the helper
   snippets of ``pysearch/export/{python,c,rust}.py`` it needs), for Python/numpy, C and Rust;
 - which partial evaluators take it: ``dd`` (double-double evaluation, ``search/double_double.py``,
-  and the program minimax polish built on it), ``law_fit`` (law constant fitting) and
+  and the program minimax polish built on it, ``baselines/minimax_program/``), ``law_fit`` (law constant fitting) and
   ``exact_before_rounding`` (``baselines/fpminimax.py``: the float64 value of the op on float32
   operands is its exact result to ~2^-29 ULP, so the last rounding is where the error is).
 

@@ -447,23 +447,37 @@ class Program:
     def __str__(self) -> str:
         return self.to_text()
 
-    def expression(self) -> str:
+    def expression(
+        self,
+        consts: Sequence[str] | None = None,
+        inputs: Sequence[str] | None = None,
+        infix_ops: Mapping[str, str] | None = None,
+    ) -> str:
         """The program as one infix expression (shared values repeated), for display; raise
-        ``ProgramError`` beyond :data:`MAX_EXPRESSION_CHARS` characters."""
-        memo: dict[int, str] = {}
-        infix = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+        ``ProgramError`` beyond :data:`MAX_EXPRESSION_CHARS` characters.
 
-        def ref(a: Ref) -> str:
-            if a.kind == "input":
-                return self.inputs[a.index]
-            if a.kind == "const":
-                return format_const(a.value, self.dtype)
-            return memo[a.index]
+        ``consts``: the text of each constant, in :meth:`constants` order (default: its exact
+        text form); ``inputs``: the names to show for the inputs; ``infix_ops``: ops written as
+        infix operators besides ``+ - * /`` (e.g. ``{"pow": "^"}``); other ops are calls.
+        """
+        memo: dict[int, str] = {}
+        infix = {"add": "+", "sub": "-", "mul": "*", "div": "/", **(infix_ops or {})}
+        names = self.inputs if inputs is None else tuple(inputs)
+        k = 0  # constants numbered over every instruction, as in constants()
 
         for i, (ins, live) in enumerate(zip(self.instrs, self.live())):
             if not live:
+                k += sum(a.kind == "const" for a in ins.args)
                 continue
-            args = [ref(a) for a in ins.args]
+            args = []
+            for a in ins.args:
+                if a.kind == "input":
+                    args.append(names[a.index])
+                elif a.kind == "const":
+                    args.append(format_const(a.value, self.dtype) if consts is None else consts[k])
+                    k += 1
+                else:
+                    args.append(memo[a.index])
             if sum(map(len, args)) > MAX_EXPRESSION_CHARS:  # shared values repeat: length can double per op
                 raise ProgramError(
                     f"the program is too large to show as one expression (over {MAX_EXPRESSION_CHARS} "

@@ -172,3 +172,12 @@ def test_infix_and_input_names():
     assert infix(p, consts=["c1", "c2", "c3"], inputs=["params"]) == "((params ^ c1) * c2) + c3"
     assert program_inputs(["params", "unique_tokens"]) == ("params", "unique_tokens")
     assert program_inputs(["num-params", "log"]) == ("x1", "x2")
+
+
+def test_infix_is_program_expression():
+    """infix is Program.expression with pow written '^': same shape, constants numbered over dead code too."""
+    p = parse("dtype float64\ninputs N,D\nv1 = mul N 2.5\nv2 = pow N -0.3\nv3 = div v2 D\nv4 = add v3 1.5\nreturn v4\n")
+    labels = ["c1", "c2", "c3"]
+    assert infix(p, consts=labels) == "((N ^ c2) / D) + c3"
+    q = parse("dtype float64\ninputs N,D\nv1 = mul N 2.5\nv2 = div N D\nv3 = add v2 1.5\nreturn v3\n")
+    assert infix(q, consts=["2.5", "1.5"]) == q.expression()

@@ -1,11 +1,16 @@
 """High-precision minimax constants for a fixed program structure (pysearch.baselines.program_minimax)."""
 
 import mpmath
+import numpy as np
 import pytest
 
 from pysearch.baselines import max_error, minimax, rational_minimax
 from pysearch.baselines.program_minimax import affine_in_constants, constant_degree, polish
-from pysearch.program import parse
+from pysearch.baselines.minimax_program.rounding import dtype_neighbour
+from pysearch.baselines.program_minimax import SUPPORTED_OPS, MpModel
+from pysearch.interpreter import run_mpmath
+from pysearch.ops import OPS
+from pysearch.program import Instr, Program, Ref, parse
 
 HORNER4 = """dtype float64
 inputs x
@@ -87,3 +92,39 @@ def test_exact_constants_are_high_precision():
     r = polish(parse(HORNER4), "exp2", (0, 1))
     assert all(isinstance(c, mpmath.mpf) for c in r.exact_constants)
     assert any(mpmath.mpf(float(c)) != c for c in r.exact_constants)
+
+
+@pytest.mark.parametrize("op", [o for o in OPS if o.dd], ids=lambda o: o.name)
+def test_model_follows_the_registry_for_every_dd_op(op):
+    """Each registry dd op: the mpmath value is run_mpmath's, the gradient in a constant matches a
+    central difference, and the float64 Jacobian matches the mpmath gradient."""
+    args = (Ref.const(1.25),) + (Ref.input(0),) * (op.arity - 1)
+    p = Program([Instr(op.name, args)], ("x",), "float64")
+    model = MpModel(p)
+    with mpmath.workdps(50):
+        x = mpmath.mpf("0.75")
+        v, g = model.value_grad(x, [mpmath.mpf("1.25")])
+        assert v == run_mpmath(p, [x])[0]
+        h = mpmath.mpf(10) ** -20
+        num = (model.value_grad(x, [1.25 + h])[0] - model.value_grad(x, [1.25 - h])[0]) / (2 * h)
+        assert abs(g[0] - num) <= mpmath.mpf(10) ** -30 * (1 + abs(num))
+        J = model.jacobian(np.array([0.75]), [1.25])
+        assert float(J[0, 0]) == pytest.approx(float(g[0]), rel=1e-14)
+
+
+@pytest.mark.parametrize("op", [o for o in OPS if not o.dd], ids=lambda o: o.name)
+def test_model_refuses_other_ops_by_name(op):
+    """An op outside the registry's dd ops is a ValueError naming it and the supported ops."""
+    p = Program([Instr(op.name, (Ref.input(0),) * op.arity)], ("x",), "float64")
+    with pytest.raises(ValueError, match=f"supports {', '.join(SUPPORTED_OPS)}; the program uses {op.name}"):
+        MpModel(p)
+
+
+def test_float32_neighbours_step_as_nextafter():
+    """float32 neighbours come from pysearch.ulp and step as numpy's nextafter (one zero, as in mpmath)."""
+    for v in (1.0, -1.0, 0.0, 2.0**-149, -(2.0**-149), 3.4e38, 0.1):
+        for k in (1, -1, 2, -2, 8, -8):
+            x = np.float32(v)
+            for _ in range(abs(k)):
+                x = np.nextafter(x, np.float32(np.inf if k > 0 else -np.inf))
+            assert mpmath.mpf(dtype_neighbour(v, k, "float32")) == mpmath.mpf(float(x))

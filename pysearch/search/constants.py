@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..ops import OP_BY_NAME
+from ..fit_kernel import FitKernel
 from ..program import Program
 from ..ulp import neighbour, ulp32
 
@@ -77,23 +77,7 @@ class FitResult:
 
 def _eval_real(program: Program, C: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Evaluate ``program`` in float64 for every row of constants ``C`` at once: shape (len(C), n)."""
-    xs = [x[i][None, :] for i in range(x.shape[0])]
-    vals: list[np.ndarray] = []
-    k = 0
-    with np.errstate(all="ignore"):
-        for ins in program.instrs:
-            args = []
-            for a in ins.args:
-                if a.kind == "input":
-                    args.append(xs[a.index])
-                elif a.kind == "value":
-                    args.append(vals[a.index])
-                else:
-                    args.append(C[:, k : k + 1])
-                    k += 1
-            vals.append(np.asarray(OP_BY_NAME[ins.op].fit(*args), dtype=np.float64))
-        out = vals[program.output]
-    return np.broadcast_to(out, (C.shape[0], x.shape[1])).copy()
+    return FitKernel(program)(C, x)
 
 
 class ConstantBatch:
@@ -109,6 +93,7 @@ class ConstantBatch:
         self.program = program
         self.opcodes, self.args, self.n_inputs, self.output = c.opcodes, c.args, c.n_inputs, c.output
         self.k = len(c.consts)
+        self.kernel = FitKernel(program)
 
     def _tuples(self, C) -> list[tuple]:
         return [(self.opcodes, self.args, np.ascontiguousarray(c, dtype=np.float64), self.n_inputs, self.output)
@@ -123,7 +108,7 @@ class ConstantBatch:
         stage measures real errors).
         """
         C = np.asarray(C, dtype=np.float64).reshape(len(C), self.k)
-        return _eval_real(self.program, C, np.asarray(x, dtype=np.float64))
+        return self.kernel(C, np.asarray(x, dtype=np.float64))
 
     def ulp32(self, C, sample: FitSample) -> tuple[np.ndarray, np.ndarray]:
         """(max ULP, mean ULP) of the float32 program for each constant vector (rounded to float32)."""
