@@ -495,6 +495,33 @@ mod tests {
         Program::new(&[2], &[0, 1, 0], vec![1.0], 1, 2, false).unwrap()
     }
 
+    /// The points `i / scale`, `i` in 1..=n, with their exp2 references and correct roundings.
+    fn exp2_sample(n: u16, scale: f32) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
+        let x: Vec<f32> = (1..=n).map(|i| f32::from(i) / scale).collect();
+        let (r, c, _) = reference_values(Target::Exp2, &x);
+        (x, r, c)
+    }
+
+    /// The one program's statistics over a sample.
+    fn sample_stats(p: &Program, (x, r, c): &(Vec<f32>, Vec<f64>, Vec<f32>)) -> Stats {
+        sample_errors(std::slice::from_ref(p), x, r, c)[0]
+    }
+
+    /// `p` against exp2 over every float32 in [0.5, 0.5001], in one call, with its key range.
+    fn exhaustive_exp2(p: &Program) -> (Exhaustive, (i64, i64)) {
+        let (lo, hi) = key_range(0.5, 0.5001).unwrap();
+        (exhaustive_errors(p, Target::Exp2, lo, hi), (lo, hi))
+    }
+
+    /// A scan in parts agrees with the scan in one: the sum to rounding, the rest exactly.
+    fn assert_same_stats(one: &Stats, parts: &Stats) {
+        assert!((one.sum_ulp - parts.sum_ulp).abs() <= 1e-12 * one.sum_ulp);
+        assert_eq!(
+            (one.max_ulp, one.argmax, one.n, one.n_correct),
+            (parts.max_ulp, parts.argmax, parts.n, parts.n_correct)
+        );
+    }
+
     #[test]
     fn exact_program_has_zero_error_exhaustively() {
         // sqrt(x) computed by the sqrt op is correctly rounded: 0.5 ulp at most, all correct.
@@ -564,32 +591,22 @@ mod tests {
     fn split_scans_merge_into_the_whole() {
         let p = identity_mul_one();
         // sample errors over ranges merge into the statistics of the whole sample
-        let x: Vec<f32> = (1..=5000).map(|i| i as f32 / 700.0).collect();
-        let (r, c, _) = reference_values(Target::Exp2, &x);
-        let whole = sample_errors(std::slice::from_ref(&p), &x, &r, &c)[0];
+        let sample = exp2_sample(5000, 700.0);
+        let whole = sample_stats(&p, &sample);
         let jit = JitBatch::compile(std::slice::from_ref(&p));
+        let (x, r, c) = &sample;
         let merged = [0..1000, 1000..3072, 3072..5000]
             .into_iter()
-            .map(|k| sample_errors_range(std::slice::from_ref(&p), &jit, (&x, &r, &c), k, CHUNK)[0])
+            .map(|k| sample_errors_range(std::slice::from_ref(&p), &jit, (x, r, c), k, CHUNK)[0])
             .fold(Stats::default(), Stats::merge);
-        assert!((whole.sum_ulp - merged.sum_ulp).abs() <= 1e-12 * whole.sum_ulp);
-        assert_eq!(
-            (whole.max_ulp, whole.argmax, whole.n),
-            (merged.max_ulp, merged.argmax, merged.n)
-        );
+        assert_same_stats(&whole, &merged);
         // an exhaustive scan in parts (argmax shifted by each part's offset) equals one scan
-        let (lo, hi) = key_range(0.5, 0.5001).unwrap();
-        let one = exhaustive_errors(&p, Target::Exp2, lo, hi);
+        let (one, (lo, hi)) = exhaustive_exp2(&p);
         let mid = lo + (hi - lo) / 3;
         let a = exhaustive_errors_with(&p, jit.get(0), Target::Exp2, (lo, mid), CHUNK);
         let mut b = exhaustive_errors_with(&p, jit.get(0), Target::Exp2, (mid + 1, hi), CHUNK);
         b.stats.argmax += (mid + 1 - lo) as u64;
-        let both = a.stats.merge(b.stats);
-        assert_eq!(
-            (one.stats.max_ulp, one.stats.argmax, one.stats.n),
-            (both.max_ulp, both.argmax, both.n)
-        );
-        assert_eq!(one.stats.n_correct, both.n_correct);
+        assert_same_stats(&one.stats, &a.stats.merge(b.stats));
     }
 
     #[test]
@@ -607,29 +624,15 @@ mod tests {
             scan.run(k);
         }
         let (stepped, argmax_x) = scan.finish();
-        let (lo, hi) = key_range(0.5, 0.5001).unwrap();
-        let one = exhaustive_errors(&p, Target::Exp2, lo, hi);
-        assert_eq!(
-            (
-                one.stats.max_ulp,
-                one.stats.argmax,
-                one.stats.n,
-                one.stats.n_correct
-            ),
-            (
-                stepped.stats.max_ulp,
-                stepped.stats.argmax,
-                stepped.stats.n,
-                stepped.stats.n_correct
-            )
-        );
+        let (one, (lo, _)) = exhaustive_exp2(&p);
+        assert_same_stats(&one.stats, &stepped.stats);
         assert_eq!(one.undecided, stepped.undecided);
         assert_eq!(argmax_x, from_key(lo + one.stats.argmax as i64));
         // sample: the same
-        let x: Vec<f32> = (1..=5000).map(|i| i as f32 / 700.0).collect();
-        let (r, c, _) = reference_values(Target::Exp2, &x);
+        let sample = exp2_sample(5000, 700.0);
+        let (x, r, c) = &sample;
         let progs = std::slice::from_ref(&p);
-        let mut scan = SampleScan::new(progs, &jit, (&x, &r, &c)).unwrap();
+        let mut scan = SampleScan::new(progs, &jit, (x, r, c)).unwrap();
         scan.steps = Steps {
             block: CHUNK,
             step: 2 * CHUNK,
@@ -637,13 +640,7 @@ mod tests {
         for k in scan.steps().ranges(x.len()) {
             scan.run(k);
         }
-        let stepped = scan.finish()[0];
-        let whole = sample_errors(progs, &x, &r, &c)[0];
-        assert!((whole.sum_ulp - stepped.sum_ulp).abs() <= 1e-12 * whole.sum_ulp);
-        assert_eq!(
-            (whole.max_ulp, whole.argmax),
-            (stepped.max_ulp, stepped.argmax)
-        );
+        assert_same_stats(&sample_stats(&p, &sample), &scan.finish()[0]);
     }
 
     #[test]
@@ -675,10 +672,7 @@ mod tests {
 
     #[test]
     fn identity_is_far_from_exp2() {
-        let p = identity_mul_one();
-        let x: Vec<f32> = (1..=1000).map(|i| i as f32 / 1000.0).collect();
-        let (r, c, _) = reference_values(Target::Exp2, &x);
-        let st = sample_errors(std::slice::from_ref(&p), &x, &r, &c)[0];
+        let st = sample_stats(&identity_mul_one(), &exp2_sample(1000, 1000.0));
         assert_eq!(st.n, 1000);
         // worst at x near 0 where exp2(x) = 1 and x is tiny: ~2^23 ulps of 1.
         assert!(st.max_ulp > 8.0e6, "{}", st.max_ulp);

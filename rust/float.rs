@@ -70,17 +70,128 @@ pub trait Float:
     }
 }
 
-impl Float for f32 {
+/// The methods whose code is the same for both element types up to the type and its bit layout
+/// (`$u` the bit-pattern type, `$mant` the stored mantissa bits, `$bias` the exponent bias); the
+/// few that differ (`as_f32`, `from_f64`, `to_f64`, `ldexp`, the libm calls) are passed in.
+macro_rules! impl_float {
+    ($t:ident, $u:ident, mant: $mant:expr, bias: $bias:expr, ldexp_limit: $limit:expr,
+     exp: $exp:path, ln: $ln:path, pow: $pow:path, { $($specific:tt)* }) => {
+        impl Float for $t {
+            const LDEXP_LIMIT: f64 = $limit;
+            const NAN: $t = $t::NAN;
+            $($specific)*
+            #[inline(always)]
+            fn fused_mul_add(a: $t, b: $t, c: $t) -> $t {
+                a.mul_add(b, c)
+            }
+            #[inline(always)]
+            fn neg(self) -> $t {
+                $t::from_bits(self.to_bits() ^ Self::SIGN_BIT)
+            }
+            #[inline(always)]
+            fn abs(self) -> $t {
+                $t::from_bits(self.to_bits() & !Self::SIGN_BIT)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> $t {
+                $t::sqrt(self)
+            }
+            #[inline(always)]
+            fn rint(self) -> $t {
+                self.round_ties_even()
+            }
+            #[inline(always)]
+            fn floor(self) -> $t {
+                $t::floor(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
+            }
+            #[inline(always)]
+            fn bit_or(self, o: $t) -> $t {
+                $t::from_bits(self.to_bits() | o.to_bits())
+            }
+            #[inline(always)]
+            fn bit_and(self, o: $t) -> $t {
+                $t::from_bits(self.to_bits() & o.to_bits())
+            }
+            #[inline(always)]
+            #[allow(clippy::cast_lossless)] // i32 -> f64 in the f64 expansion; exact small integers
+            fn getexp(self) -> $t {
+                let bits = self.to_bits() & !Self::SIGN_BIT;
+                let e = bits >> $mant;
+                if bits == 0 {
+                    $t::NEG_INFINITY
+                } else if e == Self::EXP_MAX {
+                    if bits & Self::MANT_MASK == 0 {
+                        $t::INFINITY
+                    } else {
+                        $t::NAN
+                    }
+                } else if e == 0 {
+                    // subnormal: the leading one's index, less bias + mantissa bits - 1
+                    (bits.ilog2() as i32 - ($bias + $mant - 1)) as $t
+                } else {
+                    (e as i32 - $bias) as $t
+                }
+            }
+            #[inline(always)]
+            fn getmant(self) -> $t {
+                let bits = self.to_bits();
+                let sign = bits & Self::SIGN_BIT;
+                let mag = bits & !Self::SIGN_BIT;
+                let e = mag >> $mant;
+                if mag == 0 || e == Self::EXP_MAX {
+                    self
+                } else if e == 0 {
+                    let top = mag.ilog2(); // index of the leading one, < $mant (mag > 0 here)
+                    let m = (mag << ($mant - top)) & Self::MANT_MASK;
+                    $t::from_bits(sign | (($bias as $u) << $mant) | m)
+                } else {
+                    $t::from_bits(sign | (($bias as $u) << $mant) | (mag & Self::MANT_MASK))
+                }
+            }
+            #[inline(always)]
+            fn exp(self) -> $t {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> $t {
+                $ln(self)
+            }
+            #[inline(always)]
+            fn pow(self, b: $t) -> $t {
+                $pow(self, b)
+            }
+        }
+
+        impl Bits for $t {
+            type U = $u;
+            const SIGN_BIT: $u = 1 << ($u::BITS - 1);
+            const MANT_MASK: $u = (1 << $mant) - 1;
+            const EXP_MAX: $u = (1 << ($u::BITS - 1 - $mant)) - 1;
+        }
+    };
+}
+
+/// The bit layout `impl_float!` reads its masks from.
+trait Bits {
+    type U;
+    const SIGN_BIT: Self::U;
+    const MANT_MASK: Self::U;
+    const EXP_MAX: Self::U;
+}
+
+impl_float!(f32, u32, mant: 23, bias: 127, ldexp_limit: 300.0,
+    exp: libm::expf, ln: libm::logf, pow: libm::powf, {
     fn as_f32(s: &[f32]) -> Option<&[f32]> {
         Some(s)
     }
     fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
         Some(s)
     }
-    const LDEXP_LIMIT: f64 = 300.0;
-    const NAN: f32 = f32::NAN;
     #[inline(always)]
-    #[allow(clippy::cast_possible_truncation)]
     fn from_f64(v: f64) -> f32 {
         v as f32
     }
@@ -89,43 +200,6 @@ impl Float for f32 {
         f64::from(self)
     }
     #[inline(always)]
-    fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn neg(self) -> f32 {
-        f32::from_bits(self.to_bits() ^ 0x8000_0000)
-    }
-    #[inline(always)]
-    fn abs(self) -> f32 {
-        f32::from_bits(self.to_bits() & 0x7fff_ffff)
-    }
-    #[inline(always)]
-    fn sqrt(self) -> f32 {
-        f32::sqrt(self)
-    }
-    #[inline(always)]
-    fn rint(self) -> f32 {
-        self.round_ties_even()
-    }
-    #[inline(always)]
-    fn floor(self) -> f32 {
-        f32::floor(self)
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-    #[inline(always)]
-    fn bit_or(self, o: f32) -> f32 {
-        f32::from_bits(self.to_bits() | o.to_bits())
-    }
-    #[inline(always)]
-    fn bit_and(self, o: f32) -> f32 {
-        f32::from_bits(self.to_bits() & o.to_bits())
-    }
-    #[inline(always)]
-    #[allow(clippy::cast_possible_truncation)]
     fn ldexp(self, k: f32) -> f32 {
         if k.is_nan() {
             return f32::NAN;
@@ -134,65 +208,16 @@ impl Float for f32 {
         let k = f64::from(k).clamp(-Self::LDEXP_LIMIT, Self::LDEXP_LIMIT) as i64;
         (f64::from(self) * f64::from_bits(((k + 1023) as u64) << 52)) as f32
     }
-    #[inline(always)]
-    #[allow(clippy::cast_precision_loss)]
-    fn getexp(self) -> f32 {
-        let bits = self.to_bits() & 0x7fff_ffff;
-        let e = bits >> 23;
-        if bits == 0 {
-            f32::NEG_INFINITY
-        } else if e == 0xff {
-            if bits & 0x7f_ffff == 0 {
-                f32::INFINITY
-            } else {
-                f32::NAN
-            }
-        } else if e == 0 {
-            (31 - bits.leading_zeros() as i32 - 149) as f32
-        } else {
-            (e as i32 - 127) as f32
-        }
-    }
-    #[inline(always)]
-    fn getmant(self) -> f32 {
-        let bits = self.to_bits();
-        let sign = bits & 0x8000_0000;
-        let mag = bits & 0x7fff_ffff;
-        let e = mag >> 23;
-        if mag == 0 || e == 0xff {
-            self
-        } else if e == 0 {
-            let top = mag.ilog2(); // index of the leading one, < 23 (mag > 0 here)
-            let m = (mag << (23 - top)) & 0x7f_ffff;
-            f32::from_bits(sign | (127 << 23) | m)
-        } else {
-            f32::from_bits(sign | (127 << 23) | (mag & 0x7f_ffff))
-        }
-    }
-    #[inline(always)]
-    #[allow(clippy::cast_possible_truncation)]
-    fn exp(self) -> f32 {
-        libm::expf(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> f32 {
-        libm::logf(self)
-    }
-    #[inline(always)]
-    fn pow(self, b: f32) -> f32 {
-        libm::powf(self, b)
-    }
-}
+});
 
-impl Float for f64 {
+impl_float!(f64, u64, mant: 52, bias: 1023, ldexp_limit: 2200.0,
+    exp: libm::exp, ln: libm::log, pow: libm::pow, {
     fn as_f32(_: &[f64]) -> Option<&[f32]> {
         None
     }
     fn as_f32_mut(_: &mut [f64]) -> Option<&mut [f32]> {
         None
     }
-    const LDEXP_LIMIT: f64 = 2200.0;
-    const NAN: f64 = f64::NAN;
     #[inline(always)]
     fn from_f64(v: f64) -> f64 {
         v
@@ -202,43 +227,6 @@ impl Float for f64 {
         self
     }
     #[inline(always)]
-    fn fused_mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn neg(self) -> f64 {
-        f64::from_bits(self.to_bits() ^ 0x8000_0000_0000_0000)
-    }
-    #[inline(always)]
-    fn abs(self) -> f64 {
-        f64::from_bits(self.to_bits() & 0x7fff_ffff_ffff_ffff)
-    }
-    #[inline(always)]
-    fn sqrt(self) -> f64 {
-        f64::sqrt(self)
-    }
-    #[inline(always)]
-    fn rint(self) -> f64 {
-        self.round_ties_even()
-    }
-    #[inline(always)]
-    fn floor(self) -> f64 {
-        f64::floor(self)
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
-    #[inline(always)]
-    fn bit_or(self, o: f64) -> f64 {
-        f64::from_bits(self.to_bits() | o.to_bits())
-    }
-    #[inline(always)]
-    fn bit_and(self, o: f64) -> f64 {
-        f64::from_bits(self.to_bits() & o.to_bits())
-    }
-    #[inline(always)]
-    #[allow(clippy::cast_possible_truncation)]
     fn ldexp(self, k: f64) -> f64 {
         if k.is_nan() {
             return f64::NAN;
@@ -246,54 +234,7 @@ impl Float for f64 {
         let k = k.clamp(-Self::LDEXP_LIMIT, Self::LDEXP_LIMIT) as i32;
         libm::scalbn(self, k)
     }
-    #[inline(always)]
-    #[allow(clippy::cast_precision_loss)]
-    fn getexp(self) -> f64 {
-        let bits = self.to_bits() & 0x7fff_ffff_ffff_ffff;
-        let e = bits >> 52;
-        if bits == 0 {
-            f64::NEG_INFINITY
-        } else if e == 0x7ff {
-            if bits & 0xf_ffff_ffff_ffff == 0 {
-                f64::INFINITY
-            } else {
-                f64::NAN
-            }
-        } else if e == 0 {
-            f64::from(63 - bits.leading_zeros() as i32 - 1074)
-        } else {
-            (e as i64 - 1023) as f64
-        }
-    }
-    #[inline(always)]
-    fn getmant(self) -> f64 {
-        let bits = self.to_bits();
-        let sign = bits & 0x8000_0000_0000_0000;
-        let mag = bits & 0x7fff_ffff_ffff_ffff;
-        let e = mag >> 52;
-        if mag == 0 || e == 0x7ff {
-            self
-        } else if e == 0 {
-            let top = mag.ilog2(); // mag > 0 here
-            let m = (mag << (52 - top)) & 0xf_ffff_ffff_ffff;
-            f64::from_bits(sign | (1023 << 52) | m)
-        } else {
-            f64::from_bits(sign | (1023 << 52) | (mag & 0xf_ffff_ffff_ffff))
-        }
-    }
-    #[inline(always)]
-    fn exp(self) -> f64 {
-        libm::exp(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> f64 {
-        libm::log(self)
-    }
-    #[inline(always)]
-    fn pow(self, b: f64) -> f64 {
-        libm::pow(self, b)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {

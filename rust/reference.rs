@@ -5,41 +5,51 @@
 
 use crate::errors::CoreError;
 
-/// A built-in target function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Exp,
-    Exp2,
-    Expm1,
-    Log,
-    Log2,
-    Log1p,
-    Sin,
-    Cos,
-    Tanh,
-    Sigmoid,
-    Erf,
-    Sqrt,
-    Rsqrt,
+/// The built-in targets in one table: variant, name, and f(x) in float64 over `x: f64`; it
+/// defines the `Target` enum, `Target::ALL` and `Target::eval`.
+macro_rules! targets {
+    ($($variant:ident $name:literal => |$x:ident| $body:expr;)*) => {
+        /// A built-in target function.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Target {
+            $($variant,)*
+        }
+
+        impl Target {
+            pub const ALL: [(&'static str, Target); [$($name),*].len()] =
+                [$(($name, Target::$variant)),*];
+
+            /// f(x) in float64.
+            #[inline]
+            pub fn eval(self, x: f64) -> f64 {
+                match self {
+                    $(Target::$variant => {
+                        let $x = x;
+                        $body
+                    })*
+                }
+            }
+        }
+    };
+}
+
+targets! {
+    Exp "exp" => |x| libm::exp(x);
+    Exp2 "exp2" => |x| libm::exp2(x);
+    Expm1 "expm1" => |x| libm::expm1(x);
+    Log "log" => |x| libm::log(x);
+    Log2 "log2" => |x| libm::log2(x);
+    Log1p "log1p" => |x| libm::log1p(x);
+    Sin "sin" => |x| libm::sin(x);
+    Cos "cos" => |x| libm::cos(x);
+    Tanh "tanh" => |x| libm::tanh(x);
+    Sigmoid "sigmoid" => |x| 1.0 / (1.0 + libm::exp(-x));
+    Erf "erf" => |x| libm::erf(x);
+    Sqrt "sqrt" => |x| libm::sqrt(x);
+    Rsqrt "rsqrt" => |x| 1.0 / libm::sqrt(x);
 }
 
 impl Target {
-    pub const ALL: [(&'static str, Target); 13] = [
-        ("exp", Target::Exp),
-        ("exp2", Target::Exp2),
-        ("expm1", Target::Expm1),
-        ("log", Target::Log),
-        ("log2", Target::Log2),
-        ("log1p", Target::Log1p),
-        ("sin", Target::Sin),
-        ("cos", Target::Cos),
-        ("tanh", Target::Tanh),
-        ("sigmoid", Target::Sigmoid),
-        ("erf", Target::Erf),
-        ("sqrt", Target::Sqrt),
-        ("rsqrt", Target::Rsqrt),
-    ];
-
     pub fn from_name(name: &str) -> Option<Target> {
         Target::ALL
             .iter()
@@ -58,25 +68,6 @@ impl Target {
         })
     }
 
-    /// f(x) in float64.
-    #[inline]
-    pub fn eval(self, x: f64) -> f64 {
-        match self {
-            Target::Exp => libm::exp(x),
-            Target::Exp2 => libm::exp2(x),
-            Target::Expm1 => libm::expm1(x),
-            Target::Log => libm::log(x),
-            Target::Log2 => libm::log2(x),
-            Target::Log1p => libm::log1p(x),
-            Target::Sin => libm::sin(x),
-            Target::Cos => libm::cos(x),
-            Target::Tanh => libm::tanh(x),
-            Target::Sigmoid => 1.0 / (1.0 + libm::exp(-x)),
-            Target::Erf => libm::erf(x),
-            Target::Sqrt => libm::sqrt(x),
-            Target::Rsqrt => 1.0 / libm::sqrt(x),
-        }
-    }
     /// f at every float32 input, in float64: `out[i] = f(x[i])`.
     ///
     /// # Panics

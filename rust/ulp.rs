@@ -7,11 +7,13 @@
 /// Position of a float32 on the number line, counting representable values (-0 and +0 both 0).
 #[inline(always)]
 pub fn ord32(v: f32) -> i64 {
-    let b = v.to_bits();
-    if b & 0x8000_0000 == 0 {
-        i64::from(b)
+    // `domain::key` puts -0 at -1 and every negative one below; shifting the negatives up by one
+    // merges the two zeros.
+    let k = crate::domain::key(v);
+    if k < 0 {
+        k + 1
     } else {
-        -i64::from(b & 0x7fff_ffff)
+        k
     }
 }
 

@@ -109,8 +109,7 @@ def polynomial(
     dtype: str = "float32",
 ) -> Program:
     """``sum coeffs[j] * t**j`` with ``t = x - shift``, coefficients rounded to ``dtype``."""
-    b, t = _start(dtype, fma, shift)
-    return b.program(_poly(b, _trim(coeffs, dtype), t, order), ("x",))
+    return rational(coeffs, (1.0,), order, fma, shift, dtype)
 
 
 def horner(coeffs: Sequence[float], fma: bool = True, shift: float = 0.0, dtype: str = "float32") -> Program:

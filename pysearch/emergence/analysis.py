@@ -64,14 +64,10 @@ def read_results(
     Rows with an empty scale value are dropped (and listed); an empty metric cell is a missing
     value for that metric only. Non-numeric text, or a scale <= 0, is an error naming the cell.
     """
-    from pysearch.laws.data import DataError, holdout_mask, parse_holdout, read_csv
+    from pysearch.laws.data import DataError, column_names, holdout_mask, parse_holdout, read_csv
 
     path = str(path)
-    metric_cols = [m.strip() for m in metric_cols]
-    if not metric_cols or any(not m for m in metric_cols):
-        raise ValueError("--metric-cols needs one or more column names, e.g. --metric-cols exact_match,log_prob")
-    if len(set(metric_cols)) != len(metric_cols):
-        raise ValueError(f"--metric-cols names a column twice: {','.join(metric_cols)}")
+    metric_cols = column_names(metric_cols, "--metric-cols", "exact_match,log_prob")
     if x in metric_cols:
         raise ValueError(f"column {x!r} is both the scale (--x) and a metric")
     wanted = [x, *metric_cols] + ([label_col] if label_col else [])

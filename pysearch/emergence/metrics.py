@@ -9,7 +9,7 @@ per-token improvement. The emergence score measures how jumpy a metric-vs-scale 
 from __future__ import annotations
 
 import math
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -57,21 +57,36 @@ def exact_match(predictions: Sequence, targets: Sequence) -> np.ndarray:
     )
 
 
+def _choice_items(
+    rows: Sequence[Sequence[float]],
+    correct: Sequence[int],
+    name: str,
+    shape_error: str,
+    check: Callable[[int, np.ndarray], None] = lambda i, a: None,
+) -> Iterator[tuple[int, np.ndarray, int]]:
+    """(item, its choice row as a 1-D float array of >= 2 choices, the correct index), checked.
+
+    ``shape_error`` (formatted with ``shape``) says what a row of the wrong shape lacks.
+    """
+    if len(rows) != len(correct):
+        raise ValueError(f"{name} and correct differ in length ({len(rows)} vs {len(correct)} items)")
+    for i, (row, c) in enumerate(zip(rows, correct)):
+        a = np.asarray(row, dtype=float)
+        if a.ndim != 1 or a.size < 2:
+            raise ValueError(f"item {i}: " + shape_error.format(shape=a.shape))
+        check(i, a)
+        if not 0 <= int(c) < a.size:
+            raise ValueError(f"item {i}: correct index {c} is outside 0..{a.size - 1}")
+        yield i, a, int(c)
+
+
 def multiple_choice_grade(choice_scores: Sequence[Sequence[float]], correct: Sequence[int]) -> np.ndarray:
     """1.0 for each item whose highest-scoring choice is the correct one (ties count as wrong)."""
-    if len(choice_scores) != len(correct):
-        raise ValueError(
-            f"choice_scores and correct differ in length ({len(choice_scores)} vs {len(correct)} items)"
-        )
     out = np.empty(len(correct))
-    for i, (scores, c) in enumerate(zip(choice_scores, correct)):
-        s = np.asarray(scores, dtype=float)
-        if s.ndim != 1 or s.size < 2:
-            raise ValueError(f"item {i}: needs a 1-D list of at least 2 choice scores, got shape {s.shape}")
-        if not 0 <= int(c) < s.size:
-            raise ValueError(f"item {i}: correct index {c} is outside 0..{s.size - 1}")
+    shape_error = "needs a 1-D list of at least 2 choice scores, got shape {shape}"
+    for i, s, c in _choice_items(choice_scores, correct, "choice_scores", shape_error):
         best = np.flatnonzero(s == s.max())
-        out[i] = float(best.size == 1 and best[0] == int(c))
+        out[i] = float(best.size == 1 and best[0] == c)
     return out
 
 
@@ -90,23 +105,18 @@ def token_edit_distance(prediction: Sequence[Hashable] | str, target: Sequence[H
     return prev[-1]
 
 
+def _check_distribution(i: int, p: np.ndarray) -> None:
+    if np.any(~np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-6:
+        raise ValueError(f"item {i}: probabilities must be finite, >= 0 and sum to 1 (sum {p.sum():.6g})")
+
+
 def brier_score(probabilities: Sequence[Sequence[float]], correct: Sequence[int]) -> np.ndarray:
     """Per-item multi-class Brier score: sum over choices of (p_j - [j is correct])^2; 0 is perfect."""
-    if len(probabilities) != len(correct):
-        raise ValueError(
-            f"probabilities and correct differ in length ({len(probabilities)} vs {len(correct)} items)"
-        )
     out = np.empty(len(correct))
-    for i, (probs, c) in enumerate(zip(probabilities, correct)):
-        p = np.asarray(probs, dtype=float)
-        if p.ndim != 1 or p.size < 2:
-            raise ValueError(f"item {i}: needs a 1-D probability vector over >= 2 choices")
-        if np.any(~np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-6:
-            raise ValueError(f"item {i}: probabilities must be finite, >= 0 and sum to 1 (sum {p.sum():.6g})")
-        if not 0 <= int(c) < p.size:
-            raise ValueError(f"item {i}: correct index {c} is outside 0..{p.size - 1}")
+    shape_error = "needs a 1-D probability vector over >= 2 choices"
+    for i, p, c in _choice_items(probabilities, correct, "probabilities", shape_error, _check_distribution):
         onehot = np.zeros_like(p)
-        onehot[int(c)] = 1.0
+        onehot[c] = 1.0
         out[i] = float(np.sum((p - onehot) ** 2))
     return out
 

@@ -348,13 +348,19 @@ def _read_rows(
     return CsvTable(p, tuple(header), text, values, np.frombuffer(lines, dtype=np.int64).copy())
 
 
+def column_names(names: Sequence[str], flag: str, example: str) -> list[str]:
+    """The stripped column names given to ``flag``; a ValueError if none, one is empty or one repeats."""
+    cols = [c.strip() for c in names]
+    if not cols or any(not c for c in cols):
+        raise ValueError(f"{flag} needs one or more column names, e.g. {flag} {example}")
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"{flag} names a column twice: {','.join(cols)}")
+    return cols
+
+
 def load_dataset(path: str | Path, x: Sequence[str], y: str, holdout: str | None = None) -> Dataset:
     """Load the ``x`` columns and ``y`` from a CSV; apply the ``holdout`` rule (see module doc)."""
-    x = [c.strip() for c in x]
-    if not x or any(not c for c in x):
-        raise ValueError("--x needs one or more column names, e.g. --x N,D")
-    if len(set(x)) != len(x):
-        raise ValueError(f"--x names a column twice: {','.join(x)}")
+    x = column_names(x, "--x", "N,D")
     if y in x:
         raise ValueError(f"column {y!r} is both an x and the y")
     rule = parse_holdout(holdout) if holdout else None
