@@ -6,9 +6,12 @@ import argparse
 
 from pysearch.emergence import analysis
 
+from .common import add_command
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers, run,
         "emergence",
         help="analyse task metrics across model scale: emergence score, smoothness, extrapolation",
         description=(
@@ -35,7 +38,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="directory to write emergence.json and metric_*.png into")
     p.add_argument("--no-plots", action="store_true", help="with --out, write only emergence.json")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
-    p.set_defaults(func=run)
 
 
 def _fmt(v, spec: str = ".3g") -> str:

@@ -9,16 +9,18 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from pysearch.cli import parse_duration
 from pysearch.laws import data as law_data
 from pysearch.laws import discovery, fitting, forms, report
+
+from .common import add_command, parse_duration
 
 TRANSFORMS = {"none": "linear", "log-y": "log", "loglog-y": "loglog"}
 SPACE_NAMES = {v: k for k, v in TRANSFORMS.items()}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers, run,
         "fit",
         help="fit a scaling law (chinchilla, kaplan, power, bnsl, passuntil, muennighoff) or discover one",
         description=(
@@ -70,7 +72,6 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the bootstrap and the search (default 0)")
     p.add_argument("--out", help="directory to write fit.json and fit.png into")
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
