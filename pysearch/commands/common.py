@@ -1,8 +1,7 @@
 """What the sub-commands share: the user-error type, duration and domain-bound parsing, and the helpers
-that register a command and its ``--target``/``--domain`` arguments.
+that register a command and its ``--domain`` argument.
 
 Commands import these from here (never back from :mod:`pysearch.cli`, which imports the commands).
-Kept light: importing this module must not slow down ``pysearch --help``.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ import argparse
 import math
 import re
 from typing import Callable
+
+import numpy as np
 
 
 class UserError(Exception):
@@ -42,8 +43,6 @@ def parse_bound(text: str) -> float:
     if not math.isfinite(v):
         raise UserError(f"domain bound {text!r} must be finite")
     if below:
-        import numpy as np  # here, not at the top: `pysearch --help` imports this module and need not load numpy
-
         v = float(np.nextafter(np.float32(v), np.float32(-np.inf)))
     return v
 
@@ -66,3 +65,9 @@ def add_command(sub: argparse._SubParsersAction, func: Callable[[argparse.Namesp
 def add_domain_argument(p: argparse.ArgumentParser, help: str) -> None:
     """``--domain A B``, read back with :func:`parse_domain` (bounds such as ``1-`` or ``0x1p-3``)."""
     p.add_argument("--domain", nargs=2, metavar=("A", "B"), default=None, help=help)
+
+
+def add_table_arguments(p: argparse.ArgumentParser, dest: str, file_help: str, x_help: str) -> None:
+    """The CSV file (positional ``dest``) and its ``--x`` column(s), as ``fit`` and ``emergence`` read them."""
+    p.add_argument(dest, help=file_help)
+    p.add_argument("--x", required=True, help=x_help)

@@ -18,17 +18,16 @@ from .common import UserError, add_command
 _ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+HELP = "write a program from a front as Python, C or Rust code"
+DESCRIPTION = """\
+Export one program of a search front (front.json), a program file (.txt program text or program JSON) or a
+shipped library function as standalone Python (numpy), C or Rust code that reproduces the evaluator bit for
+bit.
+"""  # argparse folds the white space
+
+
 def register(subparsers) -> None:
-    p = add_command(
-        subparsers, run,
-        "export",
-        help="write a program from a front as Python, C or Rust code",
-        description=(
-            "Export one program of a search front (front.json), a program file (.txt program text "
-            "or program JSON) or a shipped library function as standalone Python (numpy), C or Rust "
-            "code that reproduces the evaluator bit for bit."
-        ),
-    )
+    p = add_command(subparsers, run, "export", HELP, DESCRIPTION)
     p.add_argument(
         "source",
         nargs="?",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..targets import get_target
+from ..targets import Target, get_target
 from .common import UserError, add_command, add_domain_argument, parse_domain, parse_duration
 
 DEFAULT_BUDGET = "10m"
@@ -88,16 +88,15 @@ def read_seed_programs(paths: list[str]) -> tuple[str, ...]:
     return tuple(texts)
 
 
+HELP = "evolve verified float32 approximations of a function"
+DESCRIPTION = """\
+Evolve straight-line float32 programs approximating TARGET on [A, B]: a Pareto front of cost against max ULP
+error, every reported error verified on every float32 in the domain.
+"""  # argparse folds the white space
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub, run,
-        "search",
-        help="evolve verified float32 approximations of a function",
-        description=(
-            "Evolve straight-line float32 programs approximating TARGET on [A, B]: a Pareto front of "
-            "cost against max ULP error, every reported error verified on every float32 in the domain."
-        ),
-    )
+    p = add_command(sub, run, "search", HELP, DESCRIPTION)
     p.add_argument("target", help="function to approximate: a built-in name (exp2, exp, log2, log, tanh, erf, "
                                   "sqrt, ...) or an expression in x, quoted, e.g. 'sin(x)/x' (default domain [0, 1])")
     add_domain_argument(p, help="closed interval [A, B] (default: the target's reduced domain); "
@@ -160,8 +159,8 @@ def run_dir_name(target_name: str) -> str:
     return slug[:60] or "target"
 
 
-def _check_resume_args(args: argparse.Namespace, cfg, domain) -> None:
-    if get_target(args.target).name != cfg.target:
+def _check_resume_args(args: argparse.Namespace, cfg, target: Target, domain) -> None:
+    if target.name != cfg.target:
         raise UserError(f"the checkpoint is for target {cfg.target!r}, not {args.target!r}")
     if domain is not None and tuple(np.float32(domain)) != tuple(np.float32(cfg.domain)):
         raise UserError(f"the checkpoint is for domain [{cfg.domain[0]}, {cfg.domain[1]}], not [{domain[0]}, {domain[1]}]")
@@ -228,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), _sigterm_as_interrupt():
         try:
-            return _run_locked(args, out, cfg, domain, budget, console)
+            return _run_locked(args, out, cfg, target, domain, budget, console)
         except Terminated:  # before the search existed (it saves and returns 143 itself)
             _say(console, "terminated before the first generation; nothing saved")
             return 143
@@ -256,7 +255,7 @@ def _sigterm_as_interrupt():
 
 
 def format_duration(seconds: float) -> str:
-    """A duration :func:`~pysearch.commands.common.parse_duration` reads back: ``600`` -> ``10m``, ``95`` -> ``1m35s``."""
+    """A duration :func:`.common.parse_duration` reads back: ``600`` -> ``10m``, ``95`` -> ``1m35s``."""
     if seconds != int(seconds):
         return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
     m, s = divmod(int(seconds), 60)
@@ -314,8 +313,8 @@ def _read_front_file(out: Path, cfg):
     return ff
 
 
-def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> int:
-    """The search itself, with the run directory locked."""
+def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | None, console) -> int:
+    """The search itself, with the run directory locked (``target`` resolved once, by :func:`run`)."""
     from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
     from ..search.engine import Search
     from ..search.front import FrontFile, write_front
@@ -326,7 +325,7 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
         from ..search.engine import SearchConfig
 
         cfg = SearchConfig.from_json_obj(ck["config"])
-        _check_resume_args(args, cfg, domain)
+        _check_resume_args(args, cfg, target, domain)
         budget, generations = _resume_limits(args, ck, budget)
         on_disk = _read_front_file(out, cfg)
         loaded = len(ck.get("front", [])) + len(ck.get("reported", []))

@@ -8,6 +8,7 @@ import math
 import sys
 from pathlib import Path
 
+from ..domain import Domain
 from ..evaluation import verify
 from ..fileio import loads_json
 from ..targets import get_target
@@ -16,17 +17,16 @@ from .common import UserError, add_command, add_domain_argument, parse_domain
 CLAIM_TOLERANCE = 1e-9  # relative slack when comparing a re-measured bound with the claimed one
 
 
+HELP = "measure a program's (or a front's) max ULP error over a domain"
+DESCRIPTION = """\
+Measure max ULP error, where it occurs and the fraction correctly rounded, for a program (text file, JSON
+file or inline text) or every program of a front.json. Exit status 1 when a front's claimed bound is
+exceeded.
+"""  # argparse folds the white space
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub, run,
-        "verify",
-        help="measure a program's (or a front's) max ULP error over a domain",
-        description=(
-            "Measure max ULP error, where it occurs and the fraction correctly rounded, for a program "
-            "(text file, JSON file or inline text) or every program of a front.json. Exit status 1 "
-            "when a front's claimed bound is exceeded."
-        ),
-    )
+    p = add_command(sub, run, "verify", HELP, DESCRIPTION)
     p.add_argument("source", metavar="FRONT.json|PROGRAM", help="a front.json, a program file, or program text")
     p.add_argument("--target", default=None,
                    help="function the program approximates: a built-in name or an expression in x such as "
@@ -76,10 +76,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"bad domain [{domain[0]}, {domain[1]}]: need A <= B")
     if args.samples < 1:
         raise UserError("--samples must be positive")
+    dom = Domain(*domain)  # the Target and Domain objects go to the core as they are
     rows = []
     violated = False
     for i, p in enumerate(programs):
-        st = verify(p, t, domain, exhaustive=args.exhaustive, n_sample=args.samples)
+        st = verify(p, t, dom, exhaustive=args.exhaustive, n_sample=args.samples)
         claim = front.programs[i].max_ulp if front is not None else None
         bad = claim is not None and st.max_ulp > claim * (1 + CLAIM_TOLERANCE)
         violated |= bad
