@@ -15,7 +15,7 @@ Each child's constants are fitted by least squares on relative error at ``--poin
 points: a linear solve when the program is affine in its constants, else Levenberg-Marquardt
 (forward-mode Jacobian) on float64 values (``pysearch.evaluate``) followed, once below 1e-13, by
 a few iterations on real-number values. Children are ranked by their real-number max relative
-error at those points, computed in double-double arithmetic (``pysearch.search.double_double``):
+error at those points, computed in double-double arithmetic (``pysearch.double_double``):
 float64 evaluation cannot tell programs apart below its own rounding (about 1e-16), which
 10-op programs reach.
 
@@ -66,7 +66,7 @@ from pysearch.baselines import max_error, minimax, pade, rational_minimax, taylo
 from pysearch.baselines.program_minimax import MpModel, affine_in_constants, polish
 from pysearch.interpreter import run_mpmath
 from pysearch.program import parse
-from pysearch.search.double_double import DDProgram, dd_add, supports
+from pysearch.double_double import DDProgram, dd_add, supports
 from pysearch.variation import crossover, mutate, random_program
 
 DOMAIN = (0.0, 1.0)

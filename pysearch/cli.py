@@ -9,27 +9,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
+
+# UserError and parse_duration live in commands/common.py (the commands import them from there);
+# re-exported here because users and tests import them as pysearch.cli.UserError / parse_duration.
+from pysearch.commands.common import UserError, parse_duration
 
 #: Command modules, in the order ``pysearch --help`` lists them.
 COMMAND_MODULES = ("demo", "search", "verify", "export", "show", "fit", "emergence")
 
-
-class UserError(Exception):
-    """A problem with the user's input, reported as one line without a traceback."""
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``5m``, ``1.5h`` or ``1m30s``."""
-    s = str(text).strip().lower()
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smh]?)", s)
-    if not s or "".join(a + b for a, b in parts) != s:
-        raise ValueError(f"bad duration {text!r}; expected e.g. 90s, 5m, 1h or 1m30s")
-    total = sum(float(v) * {"": 1, "s": 1, "m": 60, "h": 3600}[u] for v, u in parts)
-    if total <= 0:
-        raise ValueError(f"duration must be positive, got {text!r}")
-    return total
+__all__ = ["COMMAND_MODULES", "UserError", "build_parser", "main", "parse_duration"]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

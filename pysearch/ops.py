@@ -12,7 +12,7 @@ checks that the two agree). An entry holds
   ``law_fit``, ``laws/constant_fit.py``);
 - how each exporter spells it (:class:`Emit`: an expression template per dtype and the helper
   snippets of ``pysearch/export/{python,c,rust}.py`` it needs), for Python/numpy, C and Rust;
-- which partial evaluators take it: ``dd`` (double-double evaluation, ``search/double_double.py``,
+- which partial evaluators take it: ``dd`` (double-double evaluation, ``double_double.py``,
   and the program minimax polish built on it, ``baselines/minimax_program/``), ``law_fit`` (law constant fitting) and
   ``exact_before_rounding`` (``baselines/fpminimax.py``: the float64 value of the op on float32
   operands is its exact result to ~2^-29 ULP, so the last rounding is where the error is).

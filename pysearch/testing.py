@@ -24,6 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from pysearch.domain import Domain
+from pysearch.targets import reference
 from pysearch.ulp import from_key, key
 from pysearch.ulp import ulp_errors as ulp_errors_against
 
@@ -107,15 +109,13 @@ def ulp_errors(y: np.ndarray, target, x: np.ndarray) -> np.ndarray:
     inf where the output is NaN or infinite but f(x) is finite, or where f(x) is not finite
     and the output differs from it.
     """
-    import pysearch
-
     x = np.ascontiguousarray(x, dtype=np.float32).ravel()
     y = np.asarray(y)
     if y.shape != x.shape:
         raise ValueError(f"outputs have shape {y.shape}, inputs {x.shape}")
     if y.dtype != np.float32:
         raise TypeError(f"outputs must be float32, not {y.dtype}")
-    ref, rounded = pysearch.reference(target, x)
+    ref, rounded = reference(target, x)
     return ulp_errors_against(y, ref, rounded)
 
 
@@ -139,12 +139,10 @@ def assert_max_ulp(fn: Callable[[np.ndarray], np.ndarray], target, domain: Seque
     sample of ``n_sample`` points with the edges and binade boundaries added. Raises
     ``AssertionError`` naming the worst input, the output and the correctly rounded value.
     """
-    import pysearch
-
     a, b = _bounds(*domain)
     if not (isinstance(ulps, (int, float)) and ulps >= 0):
         raise ValueError(f"ulps must be a non-negative number, not {ulps!r}")
-    dom = pysearch.Domain(a, b)
+    dom = Domain(a, b)
     if exhaustive is None:
         exhaustive = dom.count() <= EXHAUSTIVE_LIMIT
     if exhaustive:
@@ -160,7 +158,7 @@ def assert_max_ulp(fn: Callable[[np.ndarray], np.ndarray], target, domain: Seque
     i = int(np.argmax(err))
     report = UlpReport(float(err[i]), float(x[i]), len(x), bool(exhaustive), int(np.sum(err > ulps)))
     if report.max_ulp > ulps:
-        _, rounded = pysearch.reference(target, x[i : i + 1])
+        _, rounded = reference(target, x[i : i + 1])
         how = "every float32" if exhaustive else f"{len(x)} sampled float32s"
         raise AssertionError(
             f"max error {report.max_ulp:.4g} ULP > {ulps} at x = {x[i]!r} ({float(x[i]).hex()}): "

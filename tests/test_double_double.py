@@ -1,4 +1,4 @@
-"""Double-double evaluation of programs (pysearch.search.double_double) against 60-digit mpmath."""
+"""Double-double evaluation of programs (pysearch.double_double) against 60-digit mpmath."""
 
 import mpmath
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from pysearch.interpreter import run_mpmath
 from pysearch.program import parse
-from pysearch.search.double_double import DDProgram, dd_relative_errors, dd_values, supports
+from pysearch.double_double import DDProgram, dd_relative_errors, dd_values, supports
 
 MIXED = """dtype float64
 inputs x

@@ -21,7 +21,7 @@ from pysearch.laws.discovery import ConstKernel
 from pysearch.ops import DTYPES, OP_BY_NAME, OPCODE, OPS, OpInfo, ops_where
 from pysearch.program import Instr, Program, Ref
 from pysearch.search.constants import _eval_real
-from pysearch.search.double_double import DDProgram
+from pysearch.double_double import DDProgram
 
 from strategies import F32_SPECIALS, F64_SPECIALS
 
@@ -170,7 +170,7 @@ def test_law_fitting_takes_exactly_the_law_fit_ops(op):
 
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
 def test_double_double_takes_exactly_the_dd_ops(op):
-    """search/double_double.py (and the program minimax polish) evaluates the ``dd`` ops, refuses others."""
+    """pysearch/double_double.py (and the program minimax polish) evaluates the ``dd`` ops, refuses others."""
     p = Program([Instr(op.name, (Ref.input(0),) * op.arity)], ("x",), "float64")
     x = np.linspace(0.5, 4, 20)
     if op.dd:

@@ -32,43 +32,19 @@ from typing import Callable, Sequence
 import mpmath
 import numpy as np
 
+from ..targets import get_target
+
 #: Working precision (decimal digits) of every fit.
 DPS = 50
 
 MpFunc = Callable[[mpmath.mpf], mpmath.mpf]
 
-_MP_FUNCTIONS: dict[str, MpFunc] = {
-    "exp2": lambda x: mpmath.power(2, x),
-    "exp": mpmath.exp,
-    "expm1": mpmath.expm1,
-    "log": mpmath.log,
-    "log2": lambda x: mpmath.log(x, 2),
-    "log1p": mpmath.log1p,
-    "sin": mpmath.sin,
-    "cos": mpmath.cos,
-    "tanh": mpmath.tanh,
-    "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),
-    "erf": mpmath.erf,
-    "sqrt": mpmath.sqrt,
-    "rsqrt": lambda x: 1 / mpmath.sqrt(x),
-}
-
 
 def resolve_target(target: object) -> tuple[str, MpFunc]:
-    """(name, mpmath function) for a built-in name, a ``pysearch.targets.Target`` or a callable."""
+    """(name, mpmath function) for a target name or expression (:func:`pysearch.targets.get_target`,
+    which names the built-in targets when it does not know one), a ``Target`` or a callable."""
     if isinstance(target, str):
-        try:
-            from pysearch.targets import get_target  # type: ignore[import-not-found]
-        except ImportError:
-            get_target = None
-        if get_target is not None:
-            t = get_target(target)
-            fn = _target_mp_function(t)
-            if fn is not None:
-                return target, fn
-        if target not in _MP_FUNCTIONS:
-            raise ValueError(f"unknown target {target!r}; built-in targets: {', '.join(_MP_FUNCTIONS)}")
-        return target, _MP_FUNCTIONS[target]
+        return target, get_target(target).fn
     fn = _target_mp_function(target)
     if fn is not None:
         return str(getattr(target, "name", "custom")), fn

@@ -25,7 +25,8 @@ from typing import Sequence
 import mpmath
 import numpy as np
 
-import pysearch
+from pysearch.domain import Domain
+from pysearch.evaluation import evaluate, verify
 from pysearch.ops import OP_BY_NAME
 from pysearch.program import Program
 from pysearch.ulp import neighbour, ulp32, ulp_errors
@@ -127,7 +128,7 @@ def pre_rounding_errors(program: Program, x: np.ndarray, ref: np.ndarray) -> np.
     if not OP_BY_NAME[ins.op].exact_before_rounding:  # registry: add, sub, mul, fma
         return None
     subs = [Program(program.instrs, program.inputs, program.dtype, a.index) for a in ins.args if a.kind == "value"]
-    vals = iter(np.asarray(pysearch.evaluate(subs, x)).astype(np.float64)) if subs else iter(())
+    vals = iter(np.asarray(evaluate(subs, x)).astype(np.float64)) if subs else iter(())
     ops = [next(vals) if a.kind == "value" else x.astype(np.float64) if a.kind == "input" else np.float64(a.value)
            for a in ins.args]
     with np.errstate(all="ignore"):
@@ -141,7 +142,7 @@ def hard_points(program: Program, x: np.ndarray, target: object, k: int) -> np.n
     ref = f32.reference(target, x)
     e = pre_rounding_errors(program, x, ref)
     if e is None:
-        e = ulp_errors(np.asarray(pysearch.evaluate(program, x)), ref)
+        e = ulp_errors(np.asarray(evaluate(program, x)), ref)
     return x[np.argsort(e)[-k:]]
 
 
@@ -208,7 +209,7 @@ def fpminimax(
     """
     real = minimax(target, domain, degree)
     rounded = round_sequentially(real, target=target)
-    dom = pysearch.Domain(*domain)
+    dom = Domain(*domain)
     scan = dom.all() if dom.count() <= n_scan else f32.sample(domain, n_scan, seed + 1)
     start = [float(v) for v in rounded.num]
     coeffs = start
@@ -235,7 +236,7 @@ def fpminimax(
         exhaustive = dom.count() <= 1 << 31
     if exhaustive:
         try:
-            errors = {k: float(pysearch.verify(_coeff_program(c, rounded, order, fma), target, domain).max_ulp)
+            errors = {k: float(verify(_coeff_program(c, rounded, order, fma), target, domain).max_ulp)
                       for k, c in cands.items()}
             how = "exhaustive"
         except ValueError:  # a custom target over a domain too large for mpmath at every point

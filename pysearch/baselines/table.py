@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from ..evaluation import verify
 from .approximations import Approximation, chebyshev, minimax, pade, rational_minimax, taylor
 from .programs import to_program
 
@@ -66,8 +67,6 @@ def float32_rows(
     Each row also gives the max ULP of the real minimax coefficients rounded to nearest float32.
     ``exhaustive`` verifies every float32 of the domain (else the search's scan sample).
     """
-    import pysearch
-
     from .fpminimax import fpminimax
 
     rows = []
@@ -77,9 +76,9 @@ def float32_rows(
             fm = fpminimax(target, domain, n, order=order, fma=fma, exhaustive=exhaustive)
             naive = to_program(real.float_coefficients(), order, fma, "float32")
             if fm.verified == "exhaustive":
-                rounded = pysearch.verify(naive, target, domain).max_ulp
+                rounded = verify(naive, target, domain).max_ulp
             else:
-                rounded = pysearch.verify(naive, target, domain, exhaustive=False).max_ulp
+                rounded = verify(naive, target, domain, exhaustive=False).max_ulp
             ours, how = fm.max_ulp, fm.verified
             rows.append({
                 "target": target, "degree": n, "order": order, "fma": fma, "ops": fm.program.ops,

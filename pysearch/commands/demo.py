@@ -15,13 +15,14 @@ from pysearch import library
 from pysearch.cli import main as cli_main
 from pysearch.evaluation import verify
 
+from .common import add_command
+
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="a short tour: verify, search and export exp2 kernels")
+    p = add_command(sub, run, "demo", help="a short tour: verify, search and export exp2 kernels")
     p.add_argument("--generations", type=int, default=120,
                    help="generations to evolve (default 120: about 3 minutes on 2 cores)")
     p.add_argument("--out", default=None, help="run directory (default: a temporary one)")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -6,27 +6,26 @@ import argparse
 
 from pysearch.emergence import analysis
 
+from .common import add_command, add_table_arguments
+
+
+HELP = "analyse task metrics across model scale: emergence score, smoothness, extrapolation"
+DESCRIPTION = """\
+Read a CSV with one row per model (a scale column and one or more metric columns). For each metric report
+BIG-Bench's emergence score, the share of the change made in the largest single step, the R^2 of a straight
+line in log scale, and the extrapolation error of laws (log-linear, power, PassUntil) fitted on the smaller
+models to the held-out largest ones; the law is chosen by a backtest on the training models only. Writes
+emergence.json and one PNG per metric with --out.
+"""  # argparse folds the white space
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "emergence",
-        help="analyse task metrics across model scale: emergence score, smoothness, extrapolation",
-        description=(
-            "Read a CSV with one row per model (a scale column and one or more metric columns). For each "
-            "metric report BIG-Bench's emergence score, the share of the change made in the largest single "
-            "step, the R^2 of a straight line in log scale, and the extrapolation error of laws (log-linear, "
-            "power, PassUntil) fitted on the smaller models to the held-out largest ones; the law is chosen "
-            "by a backtest on the training models only. Writes emergence.json and one PNG per metric with --out."
-        ),
-    )
-    p.add_argument("results", help="CSV file of per-model results with a header row")
-    p.add_argument("--x", required=True, help="the scale column (parameters, FLOPs, ...); values must be > 0")
+    p = add_command(subparsers, run, "emergence", HELP, DESCRIPTION)
+    add_table_arguments(p, "results", "CSV file of per-model results with a header row",
+                        "the scale column (parameters, FLOPs, ...); values must be > 0")
     p.add_argument("--metric-cols", required=True, help="metric column(s), comma-separated")
-    p.add_argument(
-        "--holdout",
-        default="largest:1",
-        help="models kept out of the fits: largest:K (default largest:1), COL=VALUE, COL>=VALUE, or none",
-    )
+    p.add_argument("--holdout", default="largest:1",
+                   help="models kept out of the fits: largest:K (default largest:1), COL=VALUE, COL>=VALUE, or none")
     p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
                    help="keep only rows where COL equals VALUE (repeatable), e.g. --where 'Model Family=Qwen1.5'")
     p.add_argument("--label-col", help="column naming each model (for messages and the JSON)")
@@ -35,7 +34,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="directory to write emergence.json and metric_*.png into")
     p.add_argument("--no-plots", action="store_true", help="with --out, write only emergence.json")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
-    p.set_defaults(func=run)
 
 
 def _fmt(v, spec: str = ".3g") -> str:

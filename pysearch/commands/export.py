@@ -8,25 +8,26 @@ from pathlib import Path
 from typing import Sequence
 
 from pysearch import library
-from pysearch.cli import UserError
 from pysearch.export import LANGUAGES, export, export_many, reserved_reason
 from pysearch.fileio import read_json, write_text_atomic
 from pysearch.program import Program, ProgramError, parse
 from pysearch.search.front import FrontEntry, read_front
 
+from .common import UserError, add_command
+
 _ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+HELP = "write a program from a front as Python, C or Rust code"
+DESCRIPTION = """\
+Export one program of a search front (front.json), a program file (.txt program text or program JSON) or a
+shipped library function as standalone Python (numpy), C or Rust code that reproduces the evaluator bit for
+bit.
+"""  # argparse folds the white space
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="write a program from a front as Python, C or Rust code",
-        description=(
-            "Export one program of a search front (front.json), a program file (.txt program text "
-            "or program JSON) or a shipped library function as standalone Python (numpy), C or Rust "
-            "code that reproduces the evaluator bit for bit."
-        ),
-    )
+    p = add_command(subparsers, run, "export", HELP, DESCRIPTION)
     p.add_argument(
         "source",
         nargs="?",
@@ -49,7 +50,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="write to this file instead of standard output")
     p.add_argument("--target", help="target name for the header, for a single program file")
     p.add_argument("--domain", nargs=2, type=float, metavar=("A", "B"), help="domain for the header")
-    p.set_defaults(func=run)
 
 
 def _read_json(path: Path) -> object:

@@ -9,27 +9,28 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from pysearch.cli import parse_duration
 from pysearch.laws import data as law_data
 from pysearch.laws import discovery, fitting, forms, report
+
+from .common import add_command, add_table_arguments, parse_duration
 
 TRANSFORMS = {"none": "linear", "log-y": "log", "loglog-y": "loglog"}
 SPACE_NAMES = {v: k for k, v in TRANSFORMS.items()}
 
 
+HELP = "fit a scaling law (chinchilla, kaplan, power, bnsl, passuntil, muennighoff) or discover one"
+DESCRIPTION = """\
+Fit a known scaling-law form with Huber loss (delta 1e-3) in log space by L-BFGS from a grid of starts, with
+bootstrap confidence intervals; or, with --form auto, discover a form by symbolic regression (NSGA-II on
+complexity and error). Reports train error and the extrapolation error on held-out rows; writes fit.json and
+fit.png with --out.
+"""  # argparse folds the white space
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "fit",
-        help="fit a scaling law (chinchilla, kaplan, power, bnsl, passuntil, muennighoff) or discover one",
-        description=(
-            "Fit a known scaling-law form with Huber loss (delta 1e-3) in log space by L-BFGS from a grid of "
-            "starts, with bootstrap confidence intervals; or, with --form auto, discover a form by symbolic "
-            "regression (NSGA-II on complexity and error). Reports train error and the extrapolation error on "
-            "held-out rows; writes fit.json and fit.png with --out."
-        ),
-    )
-    p.add_argument("data", help="CSV file with a header row")
-    p.add_argument("--x", required=True, help="input column(s), comma-separated, in the form's order (chinchilla: N,D)")
+    p = add_command(subparsers, run, "fit", HELP, DESCRIPTION)
+    add_table_arguments(p, "data", "CSV file with a header row",
+                        "input column(s), comma-separated, in the form's order (chinchilla: N,D)")
     p.add_argument("--y", required=True, help="the column to predict (e.g. loss)")
     p.add_argument(
         "--form",
@@ -70,7 +71,6 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the bootstrap and the search (default 0)")
     p.add_argument("--out", help="directory to write fit.json and fit.png into")
     p.add_argument("--quiet", action="store_true", help="do not print the tables")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,28 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UserError, parse_duration
+from ..targets import Target, get_target
+from .common import UserError, add_command, add_domain_argument, parse_domain, parse_duration
 
 DEFAULT_BUDGET = "10m"
 #: Longest budget a run may have (checkpoints store it; far beyond any useful run).
 MAX_BUDGET_S = 1e9
-
-
-def parse_bound(text: str) -> float:
-    """A domain bound: a decimal or hex-float; a trailing '-' means the float32 just below it."""
-    t = str(text).strip()
-    below = len(t) > 1 and t.endswith("-") and not t.lower().endswith("e-")
-    if below:
-        t = t[:-1]
-    try:
-        v = float.fromhex(t) if "0x" in t.lower() else float(t)
-    except ValueError:
-        raise UserError(f"bad domain bound {text!r}: expected a number such as 0, 1, -0.5 or 0x1p-3") from None
-    if not math.isfinite(v):
-        raise UserError(f"domain bound {text!r} must be finite")
-    if below:
-        v = float(np.nextafter(np.float32(v), np.float32(-np.inf)))
-    return v
 
 
 def parse_ops(text: str) -> tuple[str, ...]:
@@ -104,19 +88,18 @@ def read_seed_programs(paths: list[str]) -> tuple[str, ...]:
     return tuple(texts)
 
 
+HELP = "evolve verified float32 approximations of a function"
+DESCRIPTION = """\
+Evolve straight-line float32 programs approximating TARGET on [A, B]: a Pareto front of cost against max ULP
+error, every reported error verified on every float32 in the domain.
+"""  # argparse folds the white space
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "search",
-        help="evolve verified float32 approximations of a function",
-        description=(
-            "Evolve straight-line float32 programs approximating TARGET on [A, B]: a Pareto front of "
-            "cost against max ULP error, every reported error verified on every float32 in the domain."
-        ),
-    )
+    p = add_command(sub, run, "search", HELP, DESCRIPTION)
     p.add_argument("target", help="function to approximate: a built-in name (exp2, exp, log2, log, tanh, erf, "
                                   "sqrt, ...) or an expression in x, quoted, e.g. 'sin(x)/x' (default domain [0, 1])")
-    p.add_argument("--domain", nargs=2, metavar=("A", "B"), default=None,
-                   help="closed interval [A, B] (default: the target's reduced domain); "
+    add_domain_argument(p, help="closed interval [A, B] (default: the target's reduced domain); "
                         "write B as '1-' for the float32 just below 1, i.e. [A, 1)")
     p.add_argument("--dtype", default=None, choices=["float32"], help="program format (float32)")
     p.add_argument("--max-ulp", type=float, default=None, metavar="E",
@@ -146,7 +129,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint interval (default 30 s; 0 = every generation)")
     p.add_argument("--no-plot", action="store_true", help="do not write front.png")
     p.add_argument("--no-baselines", action="store_true", help="do not compute baselines for the plot")
-    p.set_defaults(func=run)
 
 
 _CONFIG_ARGS = {
@@ -177,10 +159,8 @@ def run_dir_name(target_name: str) -> str:
     return slug[:60] or "target"
 
 
-def _check_resume_args(args: argparse.Namespace, cfg, domain) -> None:
-    import pysearch
-
-    if pysearch.get_target(args.target).name != cfg.target:
+def _check_resume_args(args: argparse.Namespace, cfg, target: Target, domain) -> None:
+    if target.name != cfg.target:
         raise UserError(f"the checkpoint is for target {cfg.target!r}, not {args.target!r}")
     if domain is not None and tuple(np.float32(domain)) != tuple(np.float32(cfg.domain)):
         raise UserError(f"the checkpoint is for domain [{cfg.domain[0]}, {cfg.domain[1]}], not [{domain[0]}, {domain[1]}]")
@@ -209,16 +189,14 @@ def _write_outputs(out: Path, search, front, plot: bool, baselines: bool) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    import pysearch
     from rich.console import Console
 
     from ..search.checkpoint import CHECKPOINT_NAME
     from ..search.rundir import RunLock
 
-    target = pysearch.get_target(args.target)  # ValueError names the built-in targets or the bad expression
-    domain = None
-    if args.domain is not None:
-        domain = (parse_bound(args.domain[0]), parse_bound(args.domain[1]))
+    target = get_target(args.target)  # ValueError names the built-in targets or the bad expression
+    domain = parse_domain(args.domain)
+    if domain is not None:
         if not domain[0] < domain[1]:
             raise UserError(f"bad domain [{args.domain[0]}, {args.domain[1]}]: need A < B")
     budget = parse_duration(args.budget) if args.budget is not None else None
@@ -249,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     with RunLock(out), _sigterm_as_interrupt():
         try:
-            return _run_locked(args, out, cfg, domain, budget, console)
+            return _run_locked(args, out, cfg, target, domain, budget, console)
         except Terminated:  # before the search existed (it saves and returns 143 itself)
             _say(console, "terminated before the first generation; nothing saved")
             return 143
@@ -277,7 +255,7 @@ def _sigterm_as_interrupt():
 
 
 def format_duration(seconds: float) -> str:
-    """A duration :func:`~pysearch.cli.parse_duration` reads back: ``600`` -> ``10m``, ``95`` -> ``1m35s``."""
+    """A duration :func:`.common.parse_duration` reads back: ``600`` -> ``10m``, ``95`` -> ``1m35s``."""
     if seconds != int(seconds):
         return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
     m, s = divmod(int(seconds), 60)
@@ -335,8 +313,8 @@ def _read_front_file(out: Path, cfg):
     return ff
 
 
-def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> int:
-    """The search itself, with the run directory locked."""
+def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | None, console) -> int:
+    """The search itself, with the run directory locked (``target`` resolved once, by :func:`run`)."""
     from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
     from ..search.front import FrontFile, write_front
     from ..search.loop import Search
@@ -347,7 +325,7 @@ def _run_locked(args, out: Path, cfg, domain, budget: float | None, console) -> 
         from ..search.config import SearchConfig
 
         cfg = SearchConfig.from_json_obj(ck["config"])
-        _check_resume_args(args, cfg, domain)
+        _check_resume_args(args, cfg, target, domain)
         budget, generations = _resume_limits(args, ck, budget)
         on_disk = _read_front_file(out, cfg)
         loaded = len(ck.get("front", [])) + len(ck.get("reported", []))

@@ -11,18 +11,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import UserError
+from .common import UserError, add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("show", help="show a search run's front (table and plot)",
+    p = add_command(sub, run, "show", help="show a search run's front (table and plot)",
                        description="Print a run directory's verified front and redraw DIR/front.png.")
     p.add_argument("directory", metavar="DIR", help="run directory (holds front.json)")
     p.add_argument("--programs", action="store_true", help="print each program's text too")
     p.add_argument("--no-plot", action="store_true", help="do not redraw front.png")
     p.add_argument("--no-baselines", action="store_true",
                    help="do not compare with classical baselines (nor compute them when the run has none)")
-    p.set_defaults(func=run)
 
 
 def _classical(d: Path, front, console) -> list:

@@ -8,33 +8,34 @@ import math
 import sys
 from pathlib import Path
 
-from ..cli import UserError
+from ..domain import Domain
+from ..evaluation import verify
 from ..fileio import loads_json
+from ..targets import get_target
+from .common import UserError, add_command, add_domain_argument, parse_domain
 
 CLAIM_TOLERANCE = 1e-9  # relative slack when comparing a re-measured bound with the claimed one
 
 
+HELP = "measure a program's (or a front's) max ULP error over a domain"
+DESCRIPTION = """\
+Measure max ULP error, where it occurs and the fraction correctly rounded, for a program (text file, JSON
+file or inline text) or every program of a front.json. Exit status 1 when a front's claimed bound is
+exceeded.
+"""  # argparse folds the white space
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "verify",
-        help="measure a program's (or a front's) max ULP error over a domain",
-        description=(
-            "Measure max ULP error, where it occurs and the fraction correctly rounded, for a program "
-            "(text file, JSON file or inline text) or every program of a front.json. Exit status 1 "
-            "when a front's claimed bound is exceeded."
-        ),
-    )
+    p = add_command(sub, run, "verify", HELP, DESCRIPTION)
     p.add_argument("source", metavar="FRONT.json|PROGRAM", help="a front.json, a program file, or program text")
     p.add_argument("--target", default=None,
                    help="function the program approximates: a built-in name or an expression in x such as "
                         "'sin(x)/x' (default: the front's)")
-    p.add_argument("--domain", nargs=2, metavar=("A", "B"), default=None,
-                   help="closed interval (default: the front's, else the target's reduced domain); "
+    add_domain_argument(p, help="closed interval (default: the front's, else the target's reduced domain); "
                         "'1-' means the float32 just below 1")
     p.add_argument("--exhaustive", action="store_true", help="check every float32 in the domain (default: sample)")
     p.add_argument("--samples", type=int, default=1_000_000, help="sample size when not exhaustive (default 1e6)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(func=run)
 
 
 def _load_source(source: str):
@@ -63,29 +64,23 @@ def _load_source(source: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import pysearch
-
-    from .search import parse_bound
-
     front, programs = _load_source(args.source)
     target = args.target or (front.target if front else None)
     if target is None:
         raise UserError("--target is required when verifying a program (not a front.json)")
-    t = pysearch.get_target(target)
-    if args.domain is not None:
-        domain = (parse_bound(args.domain[0]), parse_bound(args.domain[1]))
-    elif front is not None:
-        domain = front.domain
-    else:
-        domain = tuple(t.domain)
+    t = get_target(target)
+    domain = parse_domain(args.domain)
+    if domain is None:
+        domain = front.domain if front is not None else tuple(t.domain)
     if not domain[0] <= domain[1]:
         raise UserError(f"bad domain [{domain[0]}, {domain[1]}]: need A <= B")
     if args.samples < 1:
         raise UserError("--samples must be positive")
+    dom = Domain(*domain)  # the Target and Domain objects go to the core as they are
     rows = []
     violated = False
     for i, p in enumerate(programs):
-        st = pysearch.verify(p, t, domain, exhaustive=args.exhaustive, n_sample=args.samples)
+        st = verify(p, t, dom, exhaustive=args.exhaustive, n_sample=args.samples)
         claim = front.programs[i].max_ulp if front is not None else None
         bad = claim is not None and st.max_ulp > claim * (1 + CLAIM_TOLERANCE)
         violated |= bad

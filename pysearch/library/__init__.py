@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation import evaluate
 from ..fileio import loads_json
 from ..program import Program, parse
 
@@ -68,13 +69,11 @@ class LibraryFunction:
         to even; beyond the float32 range that is +-inf). Arrays must already be float32 (or float16,
         which converts exactly): a float64 or integer array is refused rather than rounded silently.
         """
-        import pysearch
-
         arr = _float32_input(self.name, x)
         flat = np.ascontiguousarray(arr.ravel())
         if flat.size == 0:
             return arr.copy()
-        y = pysearch.evaluate(self.program, flat).reshape(arr.shape)
+        y = evaluate(self.program, flat).reshape(arr.shape)
         if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
             return np.float32(y.reshape(()))
         if isinstance(x, (int, float)):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..domain import Domain
+from ..evaluation import evaluate, verify
 from ..fileio import read_json, write_json_atomic
 from ..program import Program, parse
 from ..search.constants import ConstantBatch, FitSample, lawson, tune_float32
@@ -191,9 +193,7 @@ def _kernel_slots(program: Program, n_kernel: int, first_line: str) -> list[int]
 
 
 def hard_sample(target: str, a: float, b: float, n: int, seed: int) -> np.ndarray:
-    import pysearch
-
-    return np.ascontiguousarray(pysearch.Domain(a, b).sample(n, seed))
+    return np.ascontiguousarray(Domain(a, b).sample(n, seed))
 
 
 def _json_bound(v: float) -> float | str:
@@ -203,15 +203,13 @@ def _json_bound(v: float) -> float | str:
 
 def verify_entry(name: str, target: str, domain: tuple[float, float], program: Program, found: str,
                  description: str) -> dict:
-    import pysearch
-
     t0 = time.time()
-    st = pysearch.verify(program, target, domain, exhaustive=True)
+    st = verify(program, target, domain, exhaustive=True)
     print(f"{name}: max ULP {st.max_ulp:.4f} at {st.argmax_x!r} over {st.n_points} points "
           f"({time.time() - t0:.0f} s)", file=sys.stderr)
     if math.isfinite(st.max_ulp):
         nan_in = np.array([np.nan], dtype=np.float32)
-        y = pysearch.evaluate(program, nan_in)
+        y = evaluate(program, nan_in)
         if not np.isnan(y[0]):
             raise RuntimeError(f"{name}: NaN input does not give NaN")
     return {

@@ -14,6 +14,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..domain import Domain
+from ..evaluation import ulp_error
 from ..fileio import read_json, write_json_atomic
 from ..program import Program, parse
 from .constants import FitSample, tune_float32
@@ -55,8 +57,6 @@ def seed_programs(target: str, domain: Sequence[float], max_instrs: int) -> list
 def baseline_points(target: str, domain: Sequence[float], x: np.ndarray, degrees: Sequence[int] = range(2, 10),
                     objective: str = "cost") -> list[BaselinePoint]:
     """Minimax Horner polynomials, float32 constants tuned on a subsample, measured on all of ``x``."""
-    import pysearch
-
     step = max(1, len(x) // 16384)
     sample = FitSample.build(target, x[::step])
     pts = []
@@ -65,7 +65,7 @@ def baseline_points(target: str, domain: Sequence[float], x: np.ndarray, degrees
             tuned, _, _ = tune_float32(p, sample, rounds=10)
         except (ValueError, TypeError):
             continue
-        m = float(pysearch.ulp_error(tuned, x, target).max_ulp)
+        m = float(ulp_error(tuned, x, target).max_ulp)
         pts.append(BaselinePoint(f"{label}", tuned.cost(), tuned.latency(), m if math.isfinite(m) else math.inf,
                                  f"sampled ({len(x)} points)", tuned.to_text()))
         if m < 0.51:  # more degrees add nothing once correctly rounded territory is reached
@@ -76,9 +76,7 @@ def baseline_points(target: str, domain: Sequence[float], x: np.ndarray, degrees
 def screen_sample(domain: Sequence[float], size: int = 1 << 20, seed: int = 1) -> np.ndarray:
     """The float32 sample baselines are measured on when no search supplies one (a default search's
     screening sample: ``SearchConfig.screen_size`` points drawn with seed ``SearchConfig.seed + 1``)."""
-    import pysearch
-
-    return np.ascontiguousarray(pysearch.Domain(*domain).sample(size, seed), dtype=np.float32)
+    return np.ascontiguousarray(Domain(*domain).sample(size, seed), dtype=np.float32)
 
 
 def _reweighted(pts: list[BaselinePoint], cost_weights: Mapping[str, float] | None) -> list[BaselinePoint]:

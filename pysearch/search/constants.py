@@ -27,6 +27,7 @@ import numpy as np
 
 from ..fit_kernel import FitKernel
 from ..program import Program
+from ..targets import reference
 from ..ulp import neighbour, ulp32
 
 #: Neighbouring float32 steps (in ulps) tried for each constant per tuning round.
@@ -48,10 +49,8 @@ class FitSample:
     @classmethod
     def build(cls, target: object, x: np.ndarray, max_fit_points: int = 1024) -> "FitSample":
         """Fit on at most ``max_fit_points`` of the float32 points ``x``; tune on all of them."""
-        import pysearch
-
         x = np.ascontiguousarray(x, dtype=np.float32)
-        ref, rounded = pysearch.reference(target, x)
+        ref, rounded = reference(target, x)
         f = np.asarray(ref, dtype=np.float64)
         ok = np.isfinite(f)
         idx = np.flatnonzero(ok)

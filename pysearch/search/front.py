@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ..domain import Domain
+from ..evaluation import verify
 from ..fileio import write_json_atomic
 from ..program import OPS, Program, parse
 from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
@@ -144,12 +146,11 @@ def is_dominated(front: Iterable[FrontEntry], measure: float, err: float, object
 def verify_candidate(program: Program, target: object, domain: Sequence[float], n_sample: int = 1 << 22,
                      max_exhaustive: int = MAX_EXHAUSTIVE) -> tuple[object, str, str | None]:
     """Verify ``program`` on the domain; return (ErrorStats, "exhaustive"|"sampled", note)."""
-    import pysearch
-
-    count = pysearch.Domain(*domain).count()
+    dom = Domain(*domain)  # built once; verify takes the object as it is
+    count = dom.count()
     if count <= max_exhaustive:
-        return pysearch.verify(program, target, tuple(domain), exhaustive=True), "exhaustive", None
-    stats = pysearch.verify(program, target, tuple(domain), exhaustive=False, n_sample=n_sample)
+        return verify(program, target, dom, exhaustive=True), "exhaustive", None
+    stats = verify(program, target, dom, exhaustive=False, n_sample=n_sample)
     note = f"the domain holds {count} values, more than the exhaustive limit {max_exhaustive}; sampled {n_sample}"
     return stats, "sampled", note
 

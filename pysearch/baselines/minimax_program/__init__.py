@@ -4,7 +4,7 @@ Given a program, its constants are re-fitted to minimise the real-number max rel
 absolute) error against a target on an interval, keeping the program's own parameterisation
 (its operation graph) fixed. Two evaluators serve the fit: mpmath (50 digits) with exact
 derivatives in the constants (forward mode) for the small exact solves, and double-double
-numpy (:mod:`pysearch.search.double_double`, about 32 digits, constants as double-double pairs)
+numpy (:mod:`pysearch.double_double`, about 32 digits, constants as double-double pairs)
 for the error at many points, which is what costs time.
 
 - :func:`affine_in_constants`: whether the output is affine in the constants (Horner and

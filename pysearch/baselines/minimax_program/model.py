@@ -19,7 +19,7 @@ import numpy as np
 
 from ...ops import OP_BY_NAME
 from ...program import Program
-from ...search.double_double import DD_OPS
+from ...double_double import DD_OPS
 
 #: Operations the evaluators handle (the registry's ``dd`` ops; a program with any other op comes back unchanged).
 SUPPORTED_OPS = DD_OPS

@@ -1,7 +1,7 @@
 """The fit problem: a program's signed error against a target on an interval, as a function of its constants.
 
 Constants are mpmath numbers; points are float64. :meth:`Problem.err` measures many points in
-double-double arithmetic (:class:`~pysearch.search.double_double.DDProgram`, about 1e-31
+double-double arithmetic (:class:`~pysearch.double_double.DDProgram`, about 1e-31
 absolute in the error), :meth:`Problem.err_grad_mp` one point in mpmath with the gradient
 (:class:`~.model.MpModel`), and :meth:`Problem.extrema` finds the error's local extrema.
 """
@@ -15,7 +15,7 @@ import mpmath
 import numpy as np
 
 from ...program import Program
-from ...search.double_double import DDProgram, dd_add
+from ...double_double import DDProgram, dd_add
 from .model import MpModel
 
 

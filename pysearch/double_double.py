@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..ops import ops_where
-from ..program import Program
+from .ops import ops_where
+from .program import Program
 
 #: Operations evaluated here: those the op registry (:mod:`pysearch.ops`) marks ``dd``.
 DD_OPS = ops_where("dd")
