@@ -190,7 +190,6 @@ def main() -> None:
     with np.errstate(all="ignore"):
         t_numpy = best_time(lambda: [numpy_eval(p, x) for p in progs], max(1, args.repeat // 2))
 
-    rate = instr_points / t_rust
     rate_core = instr_points / t_core
     rate_alloc = instr_points / t_alloc
     rate_np = instr_points / t_numpy
