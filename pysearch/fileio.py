@@ -30,6 +30,19 @@ MAX_JSON_FILE_CHARS = 256 * 2**20
 MAX_JSON_INT_DIGITS = 100
 
 
+def os_error_text(e: OSError, *, directory: str = "is a directory") -> str:
+    """What went wrong with a path, in a few words for a one-line message (no errno, no path)."""
+    if isinstance(e, FileNotFoundError):
+        return "no such file"
+    if isinstance(e, IsADirectoryError):
+        return directory
+    if isinstance(e, FileExistsError):
+        return "exists and is not a directory"
+    if isinstance(e, NotADirectoryError):
+        return "a part of the path is a file, not a directory"
+    return f"cannot use it: {e.strerror or e}"
+
+
 class JSONFileError(ValueError):
     """A JSON document that cannot be read; the message is one line and names the document."""
 

@@ -678,17 +678,21 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnknownTarget", m.py().get_type::<UnknownTarget>())?;
     m.add("DomainError", m.py().get_type::<DomainError>())?;
     m.add("WorkerPoolError", m.py().get_type::<WorkerPoolError>())?;
-    m.add_function(wrap_pyfunction!(evaluate, m)?)?;
-    m.add_function(wrap_pyfunction!(sample_ulp_errors, m)?)?;
-    m.add_function(wrap_pyfunction!(reference, m)?)?;
-    m.add_function(wrap_pyfunction!(exhaustive_ulp_error, m)?)?;
-    m.add_function(wrap_pyfunction!(float32_key_range, m)?)?;
-    m.add_function(wrap_pyfunction!(float32_from_keys, m)?)?;
-    m.add_function(wrap_pyfunction!(isa_name, m)?)?;
-    m.add_function(wrap_pyfunction!(jit_compiled, m)?)?;
-    m.add_function(wrap_pyfunction!(jit_isa, m)?)?;
-    m.add_function(wrap_pyfunction!(evaluate_programs, m)?)?;
-    m.add_function(wrap_pyfunction!(target_names, m)?)?;
-    m.add_function(wrap_pyfunction!(op_table, m)?)?;
+    for f in [
+        wrap_pyfunction!(evaluate, m)?,
+        wrap_pyfunction!(sample_ulp_errors, m)?,
+        wrap_pyfunction!(reference, m)?,
+        wrap_pyfunction!(exhaustive_ulp_error, m)?,
+        wrap_pyfunction!(float32_key_range, m)?,
+        wrap_pyfunction!(float32_from_keys, m)?,
+        wrap_pyfunction!(isa_name, m)?,
+        wrap_pyfunction!(jit_compiled, m)?,
+        wrap_pyfunction!(jit_isa, m)?,
+        wrap_pyfunction!(evaluate_programs, m)?,
+        wrap_pyfunction!(target_names, m)?,
+        wrap_pyfunction!(op_table, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     Ok(())
 }

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import os_error_text
+
 
 @dataclass(frozen=True)
 class HoldoutRule:
@@ -278,12 +280,8 @@ def read_csv(
                 return _read_rows(reader, p, columns, optional, numeric)
             except csv.Error as e:
                 raise DataError(f"{p}, line {reader.line_num}: {e}") from None
-    except FileNotFoundError:
-        raise DataError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a directory, not a CSV file") from None
     except OSError as e:
-        raise DataError(f"{p}: cannot read: {e.strerror or e}") from None
+        raise DataError(f"{p}: {os_error_text(e, directory='is a directory, not a CSV file')}") from None
 
 
 _ROWS_PER_BLOCK = 1 << 16

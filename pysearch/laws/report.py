@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..fileio import write_atomic, write_json_atomic
+from ..fileio import os_error_text, write_atomic, write_json_atomic
 
 SCHEMA_VERSION = 1
 
@@ -50,12 +50,8 @@ def make_output_dir(path: str | Path) -> Path:
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ValueError(f"--out {out}: exists and is not a directory") from None
-    except NotADirectoryError:
-        raise ValueError(f"--out {out}: a part of the path is a file, not a directory") from None
     except OSError as e:
-        raise ValueError(f"--out {out}: cannot create the directory: {e.strerror or e}") from None
+        raise ValueError(f"--out {out}: {os_error_text(e)}") from None
     return out
 
 
