@@ -100,3 +100,36 @@ def test_results_speed_sentence_reads_the_table():
     s = mod.speed_sentence(tie)
     assert "a tie" in s and "6 against 6" in s and "No evolved <= 1 ULP kernel in the library has fewer than 6" in s
     assert mod.speed_sentence("no result here") == "The run did not produce a RESULT line."
+
+
+def test_bench_search_tiny_run_prints_the_result_line(capsys):
+    """experiments/bench_search.py with tiny settings: the tables and a RESULT line of the issue's form."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "experiments" / "bench_search.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--search-seconds", "60", "--search-generations", "1", "--law-seconds", "0", "--law-generations", "1",
+              "--seeds", "0", "--cap", "0.5"])
+    out = capsys.readouterr().out
+    num = r"[0-9]+(?:\.[0-9]+)?"
+    m = re.search(rf"^RESULT search_candidates_per_s=({num}) law_programs_per_cpu_s=({num}) workers_speedup_2=nan "
+                  rf"seconds_to_1ulp_cost6=({num})$", out, re.MULTILINE)
+    assert m, out
+    assert float(m.group(1)) > 0 and float(m.group(2)) > 0
+    assert "machine: " in out and "JIT ISA" in out
+    assert "islands are not implemented" in out
+    assert "| 1 | 128 |" in out  # one generation made 128 children
+    assert "(cap hit)" in out and "not met (cap hit)" in out  # 0.5 s cannot reach the goal
+    assert out.count("| workers_speedup_2 | nan |") == 1
+
+
+def test_bench_search_verdicts():
+    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "experiments" / "bench_search.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.verdict("search_candidates_per_s", 3000.0) == "met"
+    assert mod.verdict("search_candidates_per_s", 2999.0) == "not met"
+    assert mod.verdict("seconds_to_1ulp_cost6", 29.0) == "met"
+    assert mod.verdict("seconds_to_1ulp_cost6", 29.0, capped=True) == "not met (cap hit)"
+    assert mod.verdict("workers_speedup_2", float("nan")) == "not met (not measured)"
