@@ -168,7 +168,7 @@ fn value(op: Op, a: f64, b: f64, c: f64) -> f64 {
 
 /// The derivative of `op`'s result `r` given operand values and operand derivatives.
 #[inline]
-#[allow(clippy::many_single_char_names, clippy::too_many_arguments)]
+#[allow(clippy::many_single_char_names)]
 fn tangent(op: Op, a: f64, b: f64, r: f64, da: f64, db: f64, dc: f64) -> f64 {
     match op {
         Op::Add => da + db,
@@ -243,8 +243,7 @@ impl Scratch {
 fn eval_block(
     prog: &Program,
     c: &[f64],
-    x: &[f64],
-    n: usize,
+    (x, n): (&[f64], usize),
     start: usize,
     out: &mut [f64],
     jac: Option<&mut [f64]>,
@@ -341,7 +340,7 @@ pub fn fit_eval(
                         .for_each_init(
                             || Scratch::new(prog, m, true),
                             |s, (bi, (ob, jb))| {
-                                eval_block(prog, row(kk), x, n, bi * BLOCK, ob, Some(jb), s);
+                                eval_block(prog, row(kk), (x, n), bi * BLOCK, ob, Some(jb), s);
                             },
                         );
                 });
@@ -350,7 +349,7 @@ pub fn fit_eval(
             out.par_chunks_mut(n).enumerate().for_each(|(kk, orow)| {
                 orow.par_chunks_mut(BLOCK).enumerate().for_each_init(
                     || Scratch::new(prog, m, false),
-                    |s, (bi, ob)| eval_block(prog, row(kk), x, n, bi * BLOCK, ob, None, s),
+                    |s, (bi, ob)| eval_block(prog, row(kk), (x, n), bi * BLOCK, ob, None, s),
                 );
             });
         }
