@@ -115,7 +115,7 @@ fn ldexp_fit(a: f64, b: f64) -> f64 {
 }
 
 /// numpy's `minimum`/`maximum`: NaN if either operand is NaN (the first NaN), else the smaller
-/// (larger) with ties going to `a`.
+/// (larger), with ties (`0.0` and `-0.0` too) going to `b` as numpy's do.
 fn pick(a: f64, b: f64, is_min: bool) -> bool {
     // true: the result is b
     if a.is_nan() {
@@ -123,9 +123,9 @@ fn pick(a: f64, b: f64, is_min: bool) -> bool {
     } else if b.is_nan() {
         true
     } else if is_min {
-        b < a
+        a >= b
     } else {
-        b > a
+        a <= b
     }
 }
 
@@ -217,25 +217,68 @@ fn tangent(op: Op, a: f64, b: f64, r: f64, da: f64, db: f64, dc: f64) -> f64 {
     }
 }
 
-/// Per-worker scratch: slot values (`n_slots x BLOCK`) and, for the Jacobian, slot derivatives
-/// (`n_slots x m x BLOCK`).
+/// Per-thread scratch, kept between calls: slot values (`n_slots x BLOCK`) and, for the
+/// Jacobian, slot derivatives (`n_slots x m x BLOCK`). Grown when a bigger program comes.
+#[derive(Default)]
 struct Scratch {
     vals: Vec<f64>,
     tans: Vec<f64>,
 }
 
-impl Scratch {
-    fn new(prog: &Program, m: usize, jacobian: bool) -> Scratch {
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Points `start..start + out.len()` (any number of blocks) on this thread's scratch.
+fn eval_range(
+    prog: &Program,
+    c: &[f64],
+    xn: (&[f64], usize),
+    start: usize,
+    out: &mut [f64],
+    jac: Option<&mut [f64]>,
+) {
+    SCRATCH.with(|cell| {
+        let s = &mut *cell.borrow_mut();
         let slots = prog.n_slots();
-        Scratch {
-            vals: vec![0.0; slots * BLOCK],
-            tans: if jacobian {
-                vec![0.0; slots * m * BLOCK]
-            } else {
-                Vec::new()
-            },
+        let m = c.len();
+        if s.vals.len() < slots * BLOCK {
+            s.vals.resize(slots * BLOCK, 0.0);
         }
-    }
+        if jac.is_some() && s.tans.len() < slots * m * BLOCK {
+            s.tans.resize(slots * m * BLOCK, 0.0);
+        }
+        // constant slots (values and unit derivatives) and input derivatives (zero) are the
+        // same for every block of the range: written once here
+        let ni = prog.n_inputs;
+        for (j, &cj) in c.iter().enumerate() {
+            s.vals[(ni + j) * BLOCK..(ni + j + 1) * BLOCK].fill(cj);
+        }
+        if jac.is_some() {
+            let mb = m * BLOCK;
+            s.tans[..(ni + m) * mb].fill(0.0);
+            for j in 0..m {
+                let at = (ni + j) * mb + j * BLOCK;
+                s.tans[at..at + BLOCK].fill(1.0);
+            }
+        }
+        match jac {
+            Some(jac) => {
+                for (i, (ob, jb)) in out
+                    .chunks_mut(BLOCK)
+                    .zip(jac.chunks_mut(BLOCK * m))
+                    .enumerate()
+                {
+                    eval_block(prog, c, xn, start + i * BLOCK, ob, Some(jb), s);
+                }
+            }
+            None => {
+                for (i, ob) in out.chunks_mut(BLOCK).enumerate() {
+                    eval_block(prog, c, xn, start + i * BLOCK, ob, None, s);
+                }
+            }
+        }
+    });
 }
 
 /// Points `start..start + len` for the constant vector `c`: outputs into `out` (`len`) and,
@@ -254,22 +297,8 @@ fn eval_block(
     let ni = prog.n_inputs;
     let base = prog.first_value_slot();
     let vals = &mut s.vals;
-    for i in 0..ni {
-        vals[i * BLOCK..i * BLOCK + len].copy_from_slice(&x[i * n + start..i * n + start + len]);
-    }
-    for (j, &cj) in c.iter().enumerate() {
-        vals[(ni + j) * BLOCK..(ni + j) * BLOCK + len].fill(cj);
-    }
     let with_jac = jac.is_some();
     let mb = m * BLOCK;
-    if with_jac {
-        // inputs: zero; constant j: unit derivative in its own direction
-        s.tans[..base * mb].fill(0.0);
-        for j in 0..m {
-            let at = (ni + j) * mb + j * BLOCK;
-            s.tans[at..at + len].fill(1.0);
-        }
-    }
     for &ii in &prog.live {
         let ins = prog.instrs[ii];
         let op = ins.op;
@@ -278,9 +307,33 @@ fn eval_block(
         // operands are earlier slots: split so the destination can be written
         let (src, rest) = vals.split_at_mut(dst * BLOCK);
         let o = &mut rest[..len];
-        let (va, vb, vc) = (&src[a * BLOCK..], &src[b * BLOCK..], &src[cc * BLOCK..]);
-        for p in 0..len {
-            o[p] = value(op, va[p], vb[p], vc[p]);
+        // inputs are read in place; constants and values from the scratch
+        let get = |slot: usize| {
+            if slot < ni {
+                &x[slot * n + start..slot * n + start + len]
+            } else {
+                &src[slot * BLOCK..slot * BLOCK + len]
+            }
+        };
+        let (va, vb, vc) = (get(a), get(b), get(cc));
+        // one loop per op (the op is fixed for the whole block), so each vectorises
+        macro_rules! each {
+            ($f:expr) => {
+                for p in 0..len {
+                    o[p] = $f(va[p], vb[p], vc[p]);
+                }
+            };
+        }
+        match op {
+            Op::Add => each!(|a: f64, b: f64, _| a + b),
+            Op::Sub => each!(|a: f64, b: f64, _| a - b),
+            Op::Mul => each!(|a: f64, b: f64, _| a * b),
+            Op::Div => each!(|a: f64, b: f64, _| a / b),
+            Op::Fma => each!(|a: f64, b: f64, c: f64| a * b + c),
+            Op::Neg => each!(|a: f64, _, _| -a),
+            Op::Abs => each!(|a: f64, _, _| a.abs()),
+            Op::Sqrt => each!(|a: f64, _, _| a.sqrt()),
+            _ => each!(|a, b, c| value(op, a, b, c)),
         }
         if with_jac {
             let (tsrc, trest) = s.tans.split_at_mut(dst * mb);
@@ -310,6 +363,12 @@ fn eval_block(
     }
 }
 
+/// Points per parallel task (a whole number of blocks).
+const TASK: usize = 16 * BLOCK;
+/// Below this much work (instructions x points x vectors) a call runs on the calling thread:
+/// handing tiny fits (one constant vector, ~1000 points) to the pool costs more than it saves.
+const SERIAL_WORK: usize = 1 << 16;
+
 /// Evaluates `prog` (already `check`ed) for every row of `consts` (`K x m`) at the points `x`
 /// (`inputs x n`) into `out` (`K x n`) and, when given, `jac` (`K x n x m`).
 pub fn fit_eval(
@@ -327,31 +386,51 @@ pub fn fit_eval(
         return;
     }
     let row = |kk: usize| &consts[kk * m..(kk + 1) * m];
+    let work = k * n * (prog.live.len() * (1 + if jac.is_some() { m } else { 0 }));
+    let serial = work < SERIAL_WORK;
     match jac {
         Some(jac) if m > 0 => {
             debug_assert_eq!(jac.len(), k * n * m);
-            out.par_chunks_mut(n)
-                .zip(jac.par_chunks_mut(n * m))
-                .enumerate()
-                .for_each(|(kk, (orow, jrow))| {
-                    orow.par_chunks_mut(BLOCK)
-                        .zip(jrow.par_chunks_mut(BLOCK * m))
-                        .enumerate()
-                        .for_each_init(
-                            || Scratch::new(prog, m, true),
-                            |s, (bi, (ob, jb))| {
-                                eval_block(prog, row(kk), (x, n), bi * BLOCK, ob, Some(jb), s);
-                            },
-                        );
-                });
+            let task = |(kk, (orow, jrow)): (usize, (&mut [f64], &mut [f64]))| {
+                for (ci, (ob, jb)) in orow
+                    .chunks_mut(TASK)
+                    .zip(jrow.chunks_mut(TASK * m))
+                    .enumerate()
+                {
+                    eval_range(prog, row(kk), (x, n), ci * TASK, ob, Some(jb));
+                }
+            };
+            if serial {
+                out.chunks_mut(n)
+                    .zip(jac.chunks_mut(n * m))
+                    .enumerate()
+                    .for_each(task);
+            } else {
+                out.par_chunks_mut(n)
+                    .zip(jac.par_chunks_mut(n * m))
+                    .enumerate()
+                    .for_each(|(kk, (orow, jrow))| {
+                        orow.par_chunks_mut(TASK)
+                            .zip(jrow.par_chunks_mut(TASK * m))
+                            .enumerate()
+                            .for_each(|(ci, (ob, jb))| {
+                                eval_range(prog, row(kk), (x, n), ci * TASK, ob, Some(jb));
+                            });
+                    });
+            }
         }
         _ => {
-            out.par_chunks_mut(n).enumerate().for_each(|(kk, orow)| {
-                orow.par_chunks_mut(BLOCK).enumerate().for_each_init(
-                    || Scratch::new(prog, m, false),
-                    |s, (bi, ob)| eval_block(prog, row(kk), (x, n), bi * BLOCK, ob, None, s),
-                );
-            });
+            if serial {
+                for (kk, orow) in out.chunks_mut(n).enumerate() {
+                    eval_range(prog, row(kk), (x, n), 0, orow, None);
+                }
+            } else {
+                out.par_chunks_mut(n).enumerate().for_each(|(kk, orow)| {
+                    orow.par_chunks_mut(TASK).enumerate().for_each(|(ci, ob)| {
+                        eval_range(prog, row(kk), (x, n), ci * TASK, ob, None);
+                    });
+                });
+            }
         }
     }
 }

@@ -48,13 +48,14 @@ def test_correctly_rounded_ops_agree_to_the_bit(case):
 @given(cases(("add", "mul", "fma", "exp", "log", "pow", "sqrt"), ("float64",),
              st.floats(0.25, 2.0)))
 def test_libm_ops_agree_to_rounding(case):
-    """exp/log/pow come from different libms: agreement to a few ULP on positive operands."""
+    """exp/log/pow come from different libms (a few ULP apart per op, amplified where a later
+    add cancels): agreement to 1e-13 relative, 1e-12 absolute, on operands in [0.25, 2]."""
     p, C, X = case
     kern = FitKernel(p)
     got, want = kern(C, X), kern.numpy(C, X)
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
     ok = np.isfinite(want)
-    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-13, atol=1e-12)
 
 
 @pytest.mark.parametrize("op", ["exp", "log", "pow"])
@@ -83,7 +84,8 @@ def test_jacobian_matches_central_differences(case):
         Cp, Cm = C.copy(), C.copy()
         Cp[:, j] += h
         Cm[:, j] -= h
-        fd = (kern.numpy(Cp, X) - kern.numpy(Cm, X)) / (2 * h[:, None])
+        with np.errstate(all="ignore"):
+            fd = (kern.numpy(Cp, X) - kern.numpy(Cm, X)) / (2 * h[:, None])
         ok = np.isfinite(fd) & np.isfinite(J[:, :, j]) & (np.abs(Y) < 1e6)
         if ok.any():
             scale = (1 + np.abs(Y[ok])).max()
