@@ -10,7 +10,7 @@ core ``RuntimeError``. Long calls release the GIL and raise ``KeyboardInterrupt`
 Checked against the compiled module by tests/test_stubs.py (mypy.stubtest).
 """
 
-from typing import TypeAlias
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ __all__ = [
     "WorkerPoolError",
     "evaluate",
     "evaluate_programs",
+    "fit_eval",
     "sample_ulp_errors",
     "reference",
     "exhaustive_ulp_error",
@@ -43,6 +44,12 @@ class WorkerPoolError(ValueError): ...
 
 def evaluate(programs: list[_RawProgram], x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
 def evaluate_programs(programs: list, opcode: dict[str, int], x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
+@overload
+def fit_eval(program: _RawProgram, consts: np.ndarray, x: np.ndarray, jacobian: Literal[False] = False) -> np.ndarray: ...
+@overload
+def fit_eval(program: _RawProgram, consts: np.ndarray, x: np.ndarray, jacobian: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def fit_eval(program: _RawProgram, consts: np.ndarray, x: np.ndarray, jacobian: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 def sample_ulp_errors(
     programs: list[_RawProgram],
     x: npt.NDArray[np.float32],

@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod errors;
 pub mod eval;
+pub mod fit;
 pub mod float;
 // jit.rs is assembler written through dynasm!: its macro expansion binds operands to
 // underscore-prefixed names and ends arms without `;`, and register/offset arithmetic casts by

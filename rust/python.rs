@@ -27,6 +27,7 @@ use crate::domain::{from_keys_into, key_range, keys_span, KEY_MAX, KEY_MIN};
 use crate::error::{reference_values_into, ExhaustiveScan, SampleScan, REFERENCE_WORK};
 use crate::errors::{alloc_len, too_big, CoreError};
 use crate::eval::{block_size, isa, Batch, Steps, CHUNK};
+use crate::fit::{self, FitShape};
 use crate::jit::{self, JitBatch};
 use crate::program::{check_inputs, Op, Program};
 use crate::reference::Target;
@@ -448,6 +449,50 @@ fn evaluate_programs<'py>(
     }
 }
 
+/// Outputs of one program structure (float64 `fit` semantics, unrounded: see `fit.rs`) for
+/// every row of constants `consts` `(K, m)` at the points `x` `(inputs, n)`: `(K, n)`; with
+/// `jacobian`, also the derivatives with respect to the constants, `(K, n, m)`, as a tuple.
+/// The program's own constant values are ignored (only their count matters).
+#[pyfunction]
+#[pyo3(signature = (program, consts, x, jacobian=false))]
+fn fit_eval<'py>(
+    py: Python<'py>,
+    program: RawProgram<'py>,
+    consts: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    jacobian: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let prog = to_programs(vec![program], true)?.remove(0);
+    let c = array_arg::<f64, numpy::ndarray::Ix2>(consts, "consts")?;
+    let xa = array_arg::<f64, numpy::ndarray::Ix2>(x, "x")?;
+    let (k, m) = (c.shape()[0], c.shape()[1]);
+    let (rows, n) = (xa.shape()[0], xa.shape()[1]);
+    let shape = FitShape { k, m, n };
+    fit::check(&prog, shape, rows, jacobian)?;
+    let cs = c_slice(&c, "consts")?;
+    let xs = c_slice(&xa, "x")?;
+    let out: Bound<'py, PyArray2<f64>> = zeros(py, &[k, n], "the fit evaluation's output")?;
+    let mut ow = out.try_readwrite()?;
+    let o = ow.as_slice_mut().map_err(|_| not_c_contiguous("out"))?;
+    if jacobian {
+        let jac: Bound<'py, PyArray<f64, numpy::ndarray::Ix3>> =
+            zeros(py, &[k, n, m], "the fit evaluation's Jacobian")?;
+        let mut jw = jac.try_readwrite()?;
+        let j = jw.as_slice_mut().map_err(|_| not_c_contiguous("jac"))?;
+        run_steps(py, 1, Steps { block: 1, step: 1 }, |_| {
+            fit::fit_eval(&prog, cs, xs, shape, o, Some(j));
+        })?;
+        drop((ow, jw));
+        Ok(PyTuple::new(py, [out.into_any(), jac.into_any()])?.into_any())
+    } else {
+        run_steps(py, 1, Steps { block: 1, step: 1 }, |_| {
+            fit::fit_eval(&prog, cs, xs, shape, o, None);
+        })?;
+        drop(ow);
+        Ok(out.into_any())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ULP errors
 
@@ -689,6 +734,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(jit_compiled, m)?,
         wrap_pyfunction!(jit_isa, m)?,
         wrap_pyfunction!(evaluate_programs, m)?,
+        wrap_pyfunction!(fit_eval, m)?,
         wrap_pyfunction!(target_names, m)?,
         wrap_pyfunction!(op_table, m)?,
     ] {

@@ -6,8 +6,9 @@ Two stages, as in classical minimax design:
    and Estrin polynomials with ``fma`` are) is detected numerically; its constants are fitted by
    Lawson's iteratively reweighted least squares to minimise the maximum error in units of the
    target's ULP (relative error, weighted per binade). Other programs get a few rounds of
-   reweighted Levenberg-Marquardt (``scipy.optimize.least_squares``), then a short Nelder-Mead
-   polish on the max error itself.
+   reweighted Levenberg-Marquardt (:func:`levenberg_marquardt`, with the exact forward-mode
+   Jacobian from the core where every op has a derivative, finite differences otherwise), then
+   a short Nelder-Mead polish on the max error itself.
 2. **float32 tuning** (the fpminimax idea): the fitted constants are rounded to float32 and each
    is moved to neighbouring float32 values (1, 2, 4, 8 ulps away), coordinate-descent style,
    keeping any move that lowers the float32 max ULP error on the sample. Every candidate set of a
@@ -101,10 +102,8 @@ class ConstantBatch:
     def eval64(self, C, x: np.ndarray) -> np.ndarray:
         """Real-valued outputs (float64, fma as a*b+c), shape (len(C), n), for the (1, n) inputs ``x``.
 
-        All constant vectors go through numpy together, one array operation per instruction:
-        the fit needs many evaluations of tiny batches, where a call into the parallel core
-        costs more than the arithmetic. Bit-exactness does not matter here (only the float32
-        stage measures real errors).
+        All constant vectors go to the core together in one call (:class:`FitKernel`).
+        Bit-exactness does not matter here (only the float32 stage measures real errors).
         """
         C = np.asarray(C, dtype=np.float64).reshape(len(C), self.k)
         return self.kernel(C, np.asarray(x, dtype=np.float64))
@@ -251,6 +250,7 @@ def _fit_general(batch: ConstantBatch, c0: np.ndarray, sample: FitSample, max_ev
     w = np.ones(len(f))
     evals = 1
     eye = np.eye(k)
+    exact = batch.kernel.has_jacobian
     for _ in range(3):
         if evals >= max_evals:
             break
@@ -260,6 +260,11 @@ def _fit_general(batch: ConstantBatch, c0: np.ndarray, sample: FitSample, max_ev
             return resid_many([c])[0] * sw
 
         def jac(c):
+            if exact:  # forward-mode derivatives from the core: one call, no differencing
+                Y, D = batch.kernel.jacobian(c[None, :], x)
+                R = (Y[0] - f) / s
+                J = D[0] / s[:, None]
+                return np.where(np.isfinite(R)[:, None] & np.isfinite(J), J, 0.0) * sw[:, None], 1
             h = 1e-7 * np.maximum(np.abs(c), 1e-3)
             R = resid_many([c] + [c + h[j] * eye[j] for j in range(k)]) * sw
             return ((R[1:] - R[0]) / h[:, None]).T, 1
