@@ -49,13 +49,14 @@ def test_correctly_rounded_ops_agree_to_the_bit(case):
              st.floats(0.25, 2.0)))
 def test_libm_ops_agree_to_rounding(case):
     """exp/log/pow come from different libms (a few ULP apart per op, amplified where a later
-    add cancels): agreement to 1e-13 relative, 1e-12 absolute, on operands in [0.25, 2]."""
+    add cancels and by exp's condition number |v|, up to ~700, at each nested exp): agreement to
+    1e-10 relative, 1e-12 absolute, on operands in [0.25, 2] (each op alone agrees to 1e-15, below)."""
     p, C, X = case
     kern = FitKernel(p)
     got, want = kern(C, X), kern.numpy(C, X)
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
     ok = np.isfinite(want)
-    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("op", ["exp", "log", "pow"])

@@ -543,3 +543,21 @@ class TestResumeLimits:
                                 *FAST], capsys)
         assert code == 143
         assert err.strip().endswith("--resume --generations 50")
+
+
+class TestSigtermNotLost:
+    def test_a_swallowed_sigterm_still_stops_the_search(self):
+        """If SIGTERM's exception is swallowed (it can land in a finalizer or __str__), the run still stops at its next check."""
+        import os
+
+        from pysearch.commands import search as cmd
+
+        with cmd._sigterm_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)  # the handler runs here and raises
+            except cmd.Terminated:
+                pass  # what a finalizer or __str__ would do with it: lose it
+            with pytest.raises(cmd.Terminated):
+                cmd._stop_if_terminated()
+        cmd._stop_if_terminated()  # the flag ends with the block: a later run is not stopped

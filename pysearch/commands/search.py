@@ -245,13 +245,25 @@ def _sigterm_as_interrupt():
         return
 
     def on_sigterm(signum, frame):
+        _TERMINATE.set()  # kept even where the exception below is swallowed (a finalizer, a __str__ ...)
         raise Terminated()
 
+    _TERMINATE.clear()
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _TERMINATE.clear()
+
+
+#: Set by SIGTERM: the search stops at the next generation even if the handler's exception was lost.
+_TERMINATE = threading.Event()
+
+
+def _stop_if_terminated() -> None:
+    if _TERMINATE.is_set():
+        raise Terminated()
 
 
 def format_duration(seconds: float) -> str:
@@ -370,8 +382,13 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         save(search)
         generation0 = search.generation
         with Progress(search, console) as progress:
-            search.run(generations=generations, budget_s=run_budget, on_generation=progress.update,
+            def on_generation(*info) -> None:
+                _stop_if_terminated()
+                progress.update(*info)
+
+            search.run(generations=generations, budget_s=run_budget, on_generation=on_generation,
                        on_checkpoint=save, checkpoint_every_s=args.checkpoint_every)
+        _stop_if_terminated()
         final = search.final_front(deadline=search.deadline)
         save(search)
         _write_outputs(out, search, final, plot=not args.no_plot, baselines=not args.no_baselines)
