@@ -151,6 +151,7 @@ def test_ctrl_c_saves_checkpoint(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()  # reap it and close its pipes (no ResourceWarning in a later test)
     assert proc.returncode == 130
     assert "Traceback" not in err and "interrupted" in err
     ck = json.loads((out / CHECKPOINT_NAME).read_text())

@@ -545,19 +545,22 @@ class TestResumeLimits:
         assert err.strip().endswith("--resume --generations 50")
 
 
-class TestSigtermNotLost:
-    def test_a_swallowed_sigterm_still_stops_the_search(self):
-        """If SIGTERM's exception is swallowed (it can land in a finalizer or __str__), the run still stops at its next check."""
+class TestStopSignalsNotLost:
+    @pytest.mark.parametrize("sig, exc", [(signal.SIGTERM, "Terminated"), (signal.SIGINT, "KeyboardInterrupt")])
+    def test_a_swallowed_signal_still_stops_the_search(self, sig, exc):
+        """If the signal's exception is swallowed (it can land in a finalizer or a __str__ called from C),
+        the run still stops at its next check, with the same exception."""
         import os
 
         from pysearch.commands import search as cmd
 
-        with cmd._sigterm_as_interrupt():
+        want = cmd.Terminated if exc == "Terminated" else KeyboardInterrupt
+        with cmd._stop_signals():
             try:
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), sig)
                 time.sleep(0.5)  # the handler runs here and raises
-            except cmd.Terminated:
-                pass  # what a finalizer or __str__ would do with it: lose it
-            with pytest.raises(cmd.Terminated):
-                cmd._stop_if_terminated()
-        cmd._stop_if_terminated()  # the flag ends with the block: a later run is not stopped
+            except KeyboardInterrupt:
+                pass  # what a finalizer would do with it: lose it
+            with pytest.raises(want):
+                cmd._stop_if_signalled()
+        cmd._stop_if_signalled()  # the flag ends with the block: a later run is not stopped

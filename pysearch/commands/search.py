@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = _config_from_args(args, target.name, domain if domain is not None else tuple(target.domain))
         out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out), _sigterm_as_interrupt():
+    with RunLock(out), _stop_signals():
         try:
             return _run_locked(args, out, cfg, target, domain, budget, console)
         except Terminated:  # before the search existed (it saves and returns 143 itself)
@@ -238,32 +238,38 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While the block runs, SIGTERM raises :class:`Terminated` (in the main thread; elsewhere nothing changes)."""
+def _stop_signals():
+    """While the block runs, SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated` (in the
+    main thread; elsewhere nothing changes), and each also leaves a flag that the search checks at every
+    generation: an exception raised where Python swallows it (a finalizer, a ``__str__`` called from C)
+    would otherwise let the run go on as if no signal had come."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_sigterm(signum, frame):
-        _TERMINATE.set()  # kept even where the exception below is swallowed (a finalizer, a __str__ ...)
-        raise Terminated()
+    def on_signal(signum, frame):
+        _STOP_SIGNAL[0] = signum
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
-    _TERMINATE.clear()
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    _STOP_SIGNAL[0] = None
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        _TERMINATE.clear()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _STOP_SIGNAL[0] = None
 
 
-#: Set by SIGTERM: the search stops at the next generation even if the handler's exception was lost.
-_TERMINATE = threading.Event()
+#: The signal that asked the run to stop (None: none came).
+_STOP_SIGNAL: list[int | None] = [None]
 
 
-def _stop_if_terminated() -> None:
-    if _TERMINATE.is_set():
-        raise Terminated()
+def _stop_if_signalled() -> None:
+    """Raise what the last stop signal raised, if one came (its own exception may have been lost)."""
+    signum = _STOP_SIGNAL[0]
+    if signum is not None:
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def format_duration(seconds: float) -> str:
@@ -383,12 +389,12 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         generation0 = search.generation
         with Progress(search, console) as progress:
             def on_generation(*info) -> None:
-                _stop_if_terminated()
+                _stop_if_signalled()
                 progress.update(*info)
 
             search.run(generations=generations, budget_s=run_budget, on_generation=on_generation,
                        on_checkpoint=save, checkpoint_every_s=args.checkpoint_every)
-        _stop_if_terminated()
+        _stop_if_signalled()
         final = search.final_front(deadline=search.deadline)
         save(search)
         _write_outputs(out, search, final, plot=not args.no_plot, baselines=not args.no_baselines)
