@@ -141,15 +141,8 @@ fn value(op: Op, a: f64, b: f64, c: f64) -> f64 {
         Op::Neg => -a,
         Op::Abs => a.abs(),
         Op::Sqrt => a.sqrt(),
-        Op::Min => {
-            if pick(a, b, true) {
-                b
-            } else {
-                a
-            }
-        }
-        Op::Max => {
-            if pick(a, b, false) {
+        Op::Min | Op::Max => {
+            if pick(a, b, op == Op::Min) {
                 b
             } else {
                 a
@@ -187,15 +180,8 @@ fn tangent(op: Op, a: f64, b: f64, r: f64, da: f64, db: f64, dc: f64) -> f64 {
             }
         }
         Op::Sqrt => 0.5 * da / r,
-        Op::Min => {
-            if pick(a, b, true) {
-                db
-            } else {
-                da
-            }
-        }
-        Op::Max => {
-            if pick(a, b, false) {
+        Op::Min | Op::Max => {
+            if pick(a, b, op == Op::Min) {
                 db
             } else {
                 da
