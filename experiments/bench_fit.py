@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +27,9 @@ import pysearch
 from pysearch.fit_kernel import FitKernel
 from pysearch.program import parse
 from pysearch.search.constants import FitSample, optimize_constants
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_throughput import best_time  # noqa: E402  (one timing helper for the benchmarks)
 
 SEARCH_PROGRAM = """\
 v1 = mul x 0.6931472
@@ -66,15 +70,6 @@ def numpy_path():
         yield
     finally:
         FitKernel.__call__, FitKernel.__init__ = call, init
-
-
-def best_time(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:
