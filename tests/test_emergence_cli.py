@@ -119,13 +119,25 @@ class TestRealData:
         assert mmlu["holdout_error"] is not None and mmlu["holdout_error"] < 0.2
 
     def test_obsscaling_gsm8k_zero_accuracy(self, tmp_path):
-        """Pythia's GSM8K has a 0.0 accuracy: the PassUntil law (log(-log y)) is skipped, saying why."""
+        """Pythia's GSM8K has a 0.0 accuracy: it is clipped to the default resolution 1/(2*1000) and
+        listed, not skipped; every law (PassUntil's log(-log y) included) is fitted and stays in [0, 1]."""
         out = tmp_path / "pythia"
         assert main(["emergence", str(OBSSCALING), "--x", "Model Size (B)", "--metric-cols", "GSM8K",
                      "--where", "Model Family=Pythia", "--out", str(out), "--no-plots", "--quiet"]) == 0
-        laws = json.loads((out / "emergence.json").read_text())["metrics"]["GSM8K"]["laws"]
-        assert "(0, 1)" in laws["passuntil"]["skipped"]
-        assert "params" in laws["power"] and "params" in laws["loglinear"]
+        rep = json.loads((out / "emergence.json").read_text())["metrics"]["GSM8K"]
+        assert rep["scale"] == {"range": [0.0, 1.0], "source": "detected", "clip_resolution": 0.0005}
+        assert rep["clipped"] == [{"x": 0.07, "y": 0.0, "to": 0.0005}]
+        laws = rep["laws"]
+        assert "params" in laws["power"] and "params" in laws["loglinear"] and "params" in laws["passuntil"]
+        assert laws["passuntil"]["link"] == "loglog" and laws["loglinear"]["link"] == "logit"
+        for law in laws.values():
+            assert all(0.0 <= v <= 1.0 for v in law["holdout_pred"])
+        # with the test-set size given (GSM8K: 1319 problems) the resolution is 1/(2*1319)
+        out2 = tmp_path / "pythia2"
+        assert main(["emergence", str(OBSSCALING), "--x", "Model Size (B)", "--metric-cols", "GSM8K", "--n-items",
+                     "1319", "--where", "Model Family=Pythia", "--out", str(out2), "--no-plots", "--quiet"]) == 0
+        rep2 = json.loads((out2 / "emergence.json").read_text())["metrics"]["GSM8K"]
+        assert rep2["clipped"] == [{"x": 0.07, "y": 0.0, "to": pytest.approx(1 / 2638)}]
 
 
 def test_module_entry_point(toy_csv):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pysearch.emergence import analysis
+from pysearch.emergence.links import MetricRangeError, parse_metric_range
 
 from .common import add_command, add_table_arguments
 
@@ -31,9 +32,46 @@ def register(subparsers) -> None:
     p.add_argument("--label-col", help="column naming each model (for messages and the JSON)")
     p.add_argument("--n-items", type=int, help="test items per model: reports the resolution 1/(items*tokens)")
     p.add_argument("--answer-tokens", type=int, help="tokens per answer, for the resolution (default 1)")
+    p.add_argument("--metric-range", nargs="+", metavar="LO HI",
+                   help="range of every metric: two numbers (e.g. 0 1, or 0 100 for percentages and BLEU), 'none' "
+                        "(unbounded) or 'auto' (default: [0, 1] if every value is; [0, 100] for names like BLEU, "
+                        "ROUGE, percent whose values exceed 1). Bounded metrics are fitted through a logit / "
+                        "log(-log) link so predictions stay in range")
+    p.add_argument("--chance", action="append", default=[], metavar="[COL=]LEVEL",
+                   help="chance level of a multiple-choice metric (accuracy = chance + (1-chance) * sigmoid(...)); "
+                        "LEVEL alone applies to every metric (repeatable)")
+    p.add_argument("--capability", action="store_true",
+                   help="capability-space analysis across the metric columns (observational scaling laws): PCA "
+                        "of logit scores, each component linear in log scale within a family; needs --family-col")
+    p.add_argument("--family-col", help="column naming each model's family (for --capability)")
+    p.add_argument("--components", type=int, default=None,
+                   help="principal capability components for --capability (default: 3, at most the metric count)")
     p.add_argument("--out", help="directory to write emergence.json and metric_*.png into")
     p.add_argument("--no-plots", action="store_true", help="with --out, write only emergence.json")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
+
+
+def _parse_chance(items: list[str]) -> float | dict[str, float] | None:
+    """``--chance`` values: one LEVEL for all metrics, or COL=LEVEL items."""
+    if not items:
+        return None
+    per: dict[str, float] = {}
+    common = None
+    for item in items:
+        col, _, level = item.rpartition("=")
+        try:
+            value = float(level)
+        except ValueError:
+            raise MetricRangeError(f"bad --chance {item!r}: expected LEVEL or COL=LEVEL with a number") from None
+        if col.strip():
+            per[col.strip()] = value
+        elif common is None:
+            common = value
+        else:
+            raise MetricRangeError("--chance LEVEL without a column is given twice")
+    if common is not None and per:
+        raise MetricRangeError("give --chance either as one LEVEL for every metric or as COL=LEVEL items, not both")
+    return common if common is not None else per
 
 
 def _fmt(v, spec: str = ".3g") -> str:
@@ -45,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--n-items must be >= 1, got {args.n_items}")
     if args.answer_tokens is not None and args.answer_tokens < 1:
         raise ValueError(f"--answer-tokens must be >= 1, got {args.answer_tokens}")
+    metric_range = parse_metric_range(args.metric_range)
+    chance = _parse_chance(args.chance)
+    if args.capability and not args.family_col:
+        raise ValueError("--capability needs --family-col (the column naming each model's family)")
+    if args.components is not None and not args.capability:
+        raise ValueError("--components applies to --capability only")
     table = analysis.read_results(
         args.results,
         args.x.strip(),
@@ -52,8 +96,12 @@ def run(args: argparse.Namespace) -> int:
         holdout=args.holdout,
         where=args.where,
         label_col=args.label_col,
+        family_col=args.family_col,
     )
-    report = analysis.analyze(table, n_items=args.n_items, answer_tokens=args.answer_tokens)
+    if args.capability:
+        return _run_capability(args, table, metric_range, chance)
+    report = analysis.analyze(table, n_items=args.n_items, answer_tokens=args.answer_tokens,
+                              metric_range=metric_range, chance=chance)
     if not args.quiet:
         held = ", ".join(report["holdout_models"]) or "none"
         print(f"{report['n_models']} models, scale column {report['x']!r}; held out: {held}")
@@ -69,10 +117,51 @@ def run(args: argparse.Namespace) -> int:
                 f"{_fmt(rep['loglinear_r2'], '.2f'):>7} {rep['selected_law'] or '-':>10} "
                 f"{_fmt(rep['holdout_error']):>11}"
             )
+        for name, rep in report["metrics"].items():
+            if rep.get("clipped"):
+                pts = ", ".join(f"{c['y']:g} at {c['x']:g}" for c in rep["clipped"][:6])
+                more = f" and {len(rep['clipped']) - 6} more" if len(rep["clipped"]) > 6 else ""
+                print(f"  {name}: clipped for the link to resolution {rep['scale']['clip_resolution']:g}: {pts}{more}")
         if report["most_predictable"]:
             print(f"most predictable across scale (lowest holdout error): {report['most_predictable']}")
     if args.out:
         path = analysis.write_report(report, args.out, plots=not args.no_plots)
+        if not args.quiet:
+            print(f"wrote {path}")
+    return 0
+
+
+def _run_capability(args: argparse.Namespace, table, metric_range, chance) -> int:
+    from pysearch.emergence.capability import capability_analysis
+
+    report = capability_analysis(table, n_components=args.components, metric_range=metric_range, chance=chance,
+                                 n_items=args.n_items)
+    if not args.quiet:
+        held = ", ".join(report["holdout_models"]) or "none"
+        print(f"{report['n_models']} models ({report['n_train']} fitted), scale column {report['x']!r}; held out: {held}")
+        ev = ", ".join(f"{v:.2f}" for v in report["explained_variance"])
+        print(f"{report['components']} capability components (variance shares {ev}), each linear in log10 "
+              f"{report['x']} with family intercepts")
+        if report["unseen_families"]:
+            print(f"  families without a fitted model (mean intercept used): {', '.join(report['unseen_families'])}")
+        head = f"{'metric':<16} {'held out':>8} {'capability':>10} {'direct law':>16} {'direct+family':>13}"
+        print("held-out mean absolute error (metric units)")
+        print(head)
+        print("-" * len(head))
+        for name, m in report["metrics"].items():
+            law = f"{_fmt(m['direct_law_mae'])} ({m['direct_law'] or '-'})"
+            print(f"{name[:16]:<16} {m['n_heldout']:>8} {_fmt(m['capability_mae']):>10} {law:>16} "
+                  f"{_fmt(m['direct_family_mae']):>13}")
+        mae = report["mae"]
+        print(f"{'all cells':<16} {report['n_cells']['capability']:>8} {_fmt(mae['capability']):>10} "
+              f"{_fmt(mae['direct_law']):>16} {_fmt(mae['direct_family']):>13}")
+    if args.out:
+        from pysearch.fileio import write_atomic
+        from pysearch.laws.report import make_output_dir
+        import json
+
+        path = make_output_dir(args.out) / "capability.json"
+        write_atomic(path, lambda fh: json.dump(analysis.to_json(report), fh, indent=2))
         if not args.quiet:
             print(f"wrote {path}")
     return 0

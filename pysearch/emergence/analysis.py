@@ -2,9 +2,11 @@
 
 For each metric column of a table of models (one row per model, one scale column), this reports
 the BIG-Bench emergence score, how steady the curve is in log scale, and how well laws fitted
-on the smaller models extrapolate to the held-out largest ones. A law is chosen for each metric
-without looking at the held-out rows: the one that best predicts the largest training model
-when fitted on the others (a backtest). Output: a JSON document (schema 1) and one PNG per metric.
+on the smaller models extrapolate to the held-out largest ones. Bounded metrics (accuracies,
+percentages; :mod:`pysearch.emergence.links`) are fitted through a logit or log(-log) link, so
+predictions stay in the metric's range. A law is chosen for each metric without looking at the
+held-out rows, by extrapolation cross-validation over several cut points on the scale axis.
+Output: a JSON document (schema 1) and one PNG per metric.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from pysearch.fileio import write_atomic
+from pysearch.emergence.links import MetricRangeError, MetricScale, resolve_scale
 from pysearch.emergence.metrics import emergence_score, loglinear_r2, step_share
 from pysearch.emergence.toy_model import resolution_limit
 
@@ -27,6 +30,7 @@ __all__ = [
     "ResultsTable",
     "analyze",
     "analyze_metric",
+    "cv_cuts",
     "fit_loglinear",
     "fit_power",
     "read_results",
@@ -49,6 +53,7 @@ class ResultsTable:
     dropped: list[dict]
     source: str = ""
     holdout_rule: str | None = None
+    families: list[str] | None = None  # each model's family (``family_col``), if read
 
 
 def read_results(
@@ -58,6 +63,7 @@ def read_results(
     holdout: str | None = "largest:1",
     where: Sequence[str] = (),
     label_col: str | None = None,
+    family_col: str | None = None,
 ) -> ResultsTable:
     """Read a CSV of per-model results; ``where`` items ``COL=VALUE`` keep matching rows only.
 
@@ -70,7 +76,7 @@ def read_results(
     metric_cols = column_names(metric_cols, "--metric-cols", "exact_match,log_prob")
     if x in metric_cols:
         raise ValueError(f"column {x!r} is both the scale (--x) and a metric")
-    wanted = [x, *metric_cols] + ([label_col] if label_col else [])
+    wanted = [x, *metric_cols] + ([label_col] if label_col else []) + ([family_col] if family_col else [])
     conds = []
     for w in where:
         if "=" not in w:
@@ -103,17 +109,63 @@ def read_results(
         mask = holdout_mask(rule, sub, x)
         if mask.all():
             raise ValueError(f"--holdout {holdout!r} selects every model, leaving nothing to fit")
-    return ResultsTable(x, xs, metrics, mask, labels, dropped, path, holdout if mask.any() else None)
+    families = [cols[family_col][i].strip() for i in rows] if family_col else None
+    return ResultsTable(x, xs, metrics, mask, labels, dropped, path, holdout if mask.any() else None, families)
 
 
 # ------------------------------------------------------------------ laws
 @dataclass(frozen=True)
+class Link:
+    """A transform of the metric onto the real line and back: ``forward(y) -> (t, clipped)``, ``inverse(t) -> y``."""
+
+    name: str
+    forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    inverse: Callable[[np.ndarray], np.ndarray]
+    wrap: Callable[[str], str]  # the law in y written around its expression in t
+
+
+def _identity_link() -> Link:
+    return Link("identity", lambda y: (np.asarray(y, float), np.zeros(np.shape(y), bool)), lambda t: t, lambda e: e)
+
+
+def _scaled(scale: MetricScale, inner: str) -> str:
+    if scale.floor == 0 and scale.hi == 1:
+        return inner
+    return f"{scale.floor:.6g} + {scale.hi - scale.floor:.6g} * {inner}"
+
+
+def _logit_link(scale: MetricScale) -> Link:
+    return Link("logit", scale.logit, scale.from_logit, lambda e: _scaled(scale, f"sigmoid({e})"))
+
+
+def _loglog_link(scale: MetricScale) -> Link:
+    """t = log(-log z): the PassUntil transform; z = exp(-exp(t)) is in [0, 1] for any t."""
+
+    def forward(y):
+        if scale.bounded:
+            z, clipped = scale.to_unit(y)
+        else:  # only reached for values strictly inside (0, 1)
+            z, clipped = np.asarray(y, float), np.zeros(np.shape(y), bool)
+        return np.log(-np.log(z)), clipped
+
+    def inverse(t):
+        z = np.exp(-np.exp(np.asarray(t, float)))
+        return scale.from_unit(z) if scale.bounded else z
+
+    return Link("loglog", forward, inverse, lambda e: _scaled(scale, e) if scale.bounded else e)
+
+
+@dataclass(frozen=True)
 class Law:
-    """A law of y in scale x: its name, constant count, domain check and fitter."""
+    """A law of the linked metric t = g(y) in scale x: its name, constant count, link choice and fitter.
+
+    ``link(scale)`` returns the :class:`Link` the law uses for a metric of that scale, or a string
+    saying why the law does not apply; ``fit(x, t)`` returns (predict t, params, expression in t).
+    """
 
     name: str
     n_params: int
-    applies: Callable[[np.ndarray], str | None]  # None if the law can fit y, else why not
+    link: Callable[[MetricScale, np.ndarray], "Link | str"]
     fit: Callable[[np.ndarray, np.ndarray], tuple[Callable[[np.ndarray], np.ndarray], dict, str]]
 
 
@@ -151,45 +203,89 @@ def fit_power(x, y):
     )
 
 
-def _fit_passuntil(x, y):
+def _fit_passuntil(x, t):
+    """log(-log PU) = log c - alpha log x, fitted by :func:`~pysearch.emergence.passuntil.fit_passuntil_law`."""
     from pysearch.emergence.passuntil import fit_passuntil_law
 
-    law = fit_passuntil_law(x, y)
-    return law.predict, {"c": law.c, "alpha": law.alpha}, f"exp(-{law.c:.6g} * x^(-{law.alpha:.6g}))"
+    law = fit_passuntil_law(x, np.exp(-np.exp(t)))
+    return law.transformed, {"c": law.c, "alpha": law.alpha}, f"exp(-{law.c:.6g} * x^(-{law.alpha:.6g}))"
 
 
-def _always(y):
-    return None
+def _bounded_logit(scale: MetricScale, y: np.ndarray) -> "Link":
+    return _logit_link(scale) if scale.bounded else _identity_link()
 
 
-def _open_unit(y):
-    return None if np.all((y > 0) & (y < 1)) else "needs every value strictly in (0, 1) for log(-log y)"
+def _passuntil_link(scale: MetricScale, y: np.ndarray) -> "Link | str":
+    if scale.bounded or np.all((y > 0) & (y < 1)):
+        return _loglog_link(scale)
+    return "needs a bounded metric (--metric-range) or every value strictly in (0, 1) for log(-log y)"
 
 
-#: Candidate laws per metric, all fitted by least squares: ``loglinear`` y = a + b log10 x;
-#: ``power`` y = c + a x^(-b) (variable projection over b); ``passuntil`` the task law
-#: exp(-c x^(-alpha)), the ``passuntil`` form of :mod:`pysearch.laws` fitted in log(-log y).
+#: Candidate laws per metric, all fitted by least squares in the metric's link space: a bounded
+#: metric (see :mod:`pysearch.emergence.links`) is fitted in logit(z) by ``loglinear``
+#: (t = a + b log10 x, i.e. a sigmoid in log x) and ``power`` (t = c + a x^(-b), variable
+#: projection over b), and in log(-log z) by ``passuntil`` (the task law z = exp(-c x^(-alpha)));
+#: an unbounded metric uses the identity link (``passuntil`` then needs every value in (0, 1)).
 LAWS: dict[str, Law] = {
-    "loglinear": Law("loglinear", 2, _always, fit_loglinear),
-    "power": Law("power", 3, _always, fit_power),
-    "passuntil": Law("passuntil", 2, _open_unit, _fit_passuntil),
+    "loglinear": Law("loglinear", 2, _bounded_logit, fit_loglinear),
+    "power": Law("power", 3, _bounded_logit, fit_power),
+    "passuntil": Law("passuntil", 2, _passuntil_link, _fit_passuntil),
 }
 
+#: Extrapolation cross-validation: at most this many cut points on the x axis.
+CV_CUTS = 4
 
-def _try_fit(law: Law, x: np.ndarray, y: np.ndarray):
+
+def _try_fit(law: Law, link: Link, x: np.ndarray, y: np.ndarray):
+    """(predict y, params, expression in y) of ``law`` fitted to ``link``-transformed ``y``."""
     with np.errstate(all="ignore"):
-        return law.fit(x, y)
+        t, _ = link.forward(y)
+        predict_t, params, expr = law.fit(x, t)
+    return (lambda z: link.inverse(predict_t(z))), params, link.wrap(expr)
 
 
-def _law_report(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
+def cv_cuts(x: np.ndarray, min_train: int, n_cuts: int = CV_CUTS) -> list[float]:
+    """Cut points for extrapolation cross-validation: distinct scales s such that a law is fitted on
+    the models below s (at least ``min_train`` distinct scales) and tested on those at or above it.
+
+    Up to ``n_cuts`` cuts, spread evenly over the distinct scales from the middle (or the smallest
+    position leaving ``min_train`` scales below) to the largest.
+    """
+    u = np.unique(np.asarray(x, float))
+    first = max(min_train, len(u) // 2)
+    if first > len(u) - 1:
+        return []
+    idx = np.unique(np.round(np.linspace(first, len(u) - 1, min(n_cuts, len(u) - first))).astype(int))
+    return [float(u[i]) for i in idx]
+
+
+def _cv_errors(law: Law, link: Link, x, y, cuts: Sequence[float], spread: float) -> list[float | None]:
+    """Per cut: mean |prediction - value| / spread on the models at or above the cut, fitted below it."""
+    out: list[float | None] = []
+    for cut in cuts:
+        below = x < cut
+        if len(np.unique(x[below])) < law.n_params + 1:
+            out.append(None)
+            continue
+        try:
+            predict, _, _ = _try_fit(law, link, x[below], y[below])
+            with np.errstate(all="ignore"):
+                err = float(np.mean(np.abs(predict(x[~below]) - y[~below]))) / spread
+        except (ValueError, np.linalg.LinAlgError):
+            err = math.nan
+        out.append(_finite(err))
+    return out
+
+
+def _law_report(law: Law, x_tr, y_tr, x_te, y_te, spread: float, scale: MetricScale, cuts) -> dict:
     with np.errstate(all="ignore"):  # a law may overflow far from its data; errors say so below
-        return _law_report_inner(law, x_tr, y_tr, x_te, y_te, spread)
+        return _law_report_inner(law, x_tr, y_tr, x_te, y_te, spread, scale, cuts)
 
 
-def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
-    why = law.applies(y_tr)
-    if why:
-        return {"skipped": why}
+def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float, scale: MetricScale, cuts) -> dict:
+    link = law.link(scale, y_tr)
+    if isinstance(link, str):
+        return {"skipped": link}
     scales = len(np.unique(x_tr))
     if scales < law.n_params + 1:
         return {
@@ -197,24 +293,15 @@ def _law_report_inner(law: Law, x_tr, y_tr, x_te, y_te, spread: float) -> dict:
             f"{law.n_params} constants, has {scales}"
         }
     try:
-        predict, params, expr = _try_fit(law, x_tr, y_tr)
-    except ValueError as e:  # includes pysearch.laws.FitError
+        predict, params, expr = _try_fit(law, link, x_tr, y_tr)
+    except (ValueError, np.linalg.LinAlgError) as e:  # includes pysearch.laws.FitError
         return {"skipped": f"fit failed: {e}"}
-    out: dict = {"params": params, "expression": expr}
+    out: dict = {"link": link.name, "params": params, "expression": expr}
     pred_tr = predict(x_tr)
     out["train_mae"] = _finite(np.mean(np.abs(pred_tr - y_tr)))
-    # backtest: refit without the largest training model, predict it
-    order = np.argsort(x_tr, kind="stable")
-    last = order[-1]
-    rest = order[:-1]
-    if len(np.unique(x_tr[rest])) >= law.n_params + 1:
-        try:
-            bt_predict, _, _ = _try_fit(law, x_tr[rest], y_tr[rest])
-            out["backtest_error"] = _finite(abs(float(bt_predict(x_tr[last : last + 1])[0]) - float(y_tr[last])) / spread)
-        except ValueError:
-            out["backtest_error"] = None
-    else:
-        out["backtest_error"] = None
+    out["cv_errors"] = _cv_errors(law, link, x_tr, y_tr, cuts, spread)
+    done = [e for e in out["cv_errors"] if e is not None]
+    out["backtest_error"] = float(np.mean(done)) if done and len(done) == len(out["cv_errors"]) else None
     if len(y_te):
         pred = predict(x_te)
         out["holdout_pred"] = [_finite(v) for v in pred]
@@ -231,10 +318,22 @@ def _finite(v: float) -> float | None:
 
 
 def analyze_metric(
-    x: np.ndarray, y: np.ndarray, holdout: np.ndarray, resolution: float | None = None, laws: Sequence[str] = tuple(LAWS)
+    x: np.ndarray,
+    y: np.ndarray,
+    holdout: np.ndarray,
+    resolution: float | None = None,
+    laws: Sequence[str] = tuple(LAWS),
+    scale: MetricScale | None = None,
+    name: str = "metric",
 ) -> dict:
     """Emergence statistics and law extrapolation for one metric (missing values already removed).
 
+    ``scale`` is the metric's range and link (default: :func:`~pysearch.emergence.links.resolve_scale`
+    auto detection: values in [0, 1] are accuracies). Bounded metrics are fitted through a link,
+    so every prediction stays in range; points clipped for the link are listed in ``clipped``.
+    A law is selected by extrapolation cross-validation on the training models only: for each
+    cut point in ``cv_cuts`` it is fitted on the models below the cut and scored on those at or
+    above it; ``backtest_error`` is the mean over the cuts (``None`` when some cut lacks points).
     ``holdout_error`` values are mean absolute errors on the held-out models divided by the
     metric's range over all models, so metrics on different scales compare.
     """
@@ -243,6 +342,8 @@ def analyze_metric(
     holdout = np.asarray(holdout, bool)
     order = np.argsort(x, kind="stable")
     x, y, holdout = x[order], y[order], holdout[order]
+    if scale is None:
+        scale = resolve_scale(name, y)
     score = emergence_score(x, y)
     spread = float(y.max() - y.min())
     rep: dict = {
@@ -255,19 +356,30 @@ def analyze_metric(
         "emergence_score_infinite": bool(math.isinf(score)),
         "step_share": step_share(x, y),
         "loglinear_r2": loglinear_r2(x, y),
+        "scale": scale.describe(),
     }
     if resolution is not None:
         rep["resolution"] = resolution
         rep["n_below_resolution"] = int(np.sum(np.abs(y) < resolution))
+    if scale.bounded:
+        z, clipped = scale.to_unit(y)
+        to = scale.floor + (scale.hi - scale.floor) * z  # the value the link sees
+        rep["clipped"] = [{"x": float(a), "y": float(b), "to": float(c)}
+                          for a, b, c in zip(x[clipped], y[clipped], to[clipped])]
     tr = ~holdout
+    need = max((LAWS[n].n_params for n in laws if n in LAWS), default=2) + 1
+    cuts = cv_cuts(x[tr], need)
+    if not cuts:  # too few models for the largest law: cut where the smaller ones can still fit
+        cuts = cv_cuts(x[tr], min((LAWS[n].n_params for n in laws if n in LAWS), default=2) + 1)
+    rep["cv_cuts"] = cuts
     law_reports = {}
-    for name in laws:
-        if name not in LAWS:
-            raise ValueError(f"unknown law {name!r}; known: {', '.join(LAWS)}")
+    for lname in laws:
+        if lname not in LAWS:
+            raise ValueError(f"unknown law {lname!r}; known: {', '.join(LAWS)}")
         if spread == 0:
-            law_reports[name] = {"skipped": "the metric is constant"}
+            law_reports[lname] = {"skipped": "the metric is constant"}
             continue
-        law_reports[name] = _law_report(LAWS[name], x[tr], y[tr], x[holdout], y[holdout], spread)
+        law_reports[lname] = _law_report(LAWS[lname], x[tr], y[tr], x[holdout], y[holdout], spread, scale, cuts)
     rep["laws"] = law_reports
     candidates = [(r["backtest_error"], n) for n, r in law_reports.items() if r.get("backtest_error") is not None]
     rep["selected_law"] = min(candidates)[1] if candidates else None
@@ -276,11 +388,26 @@ def analyze_metric(
     return rep
 
 
-def analyze(table: ResultsTable, n_items: int | None = None, answer_tokens: int | None = None) -> dict:
-    """Analyse every metric of ``table``; returns the JSON-ready report (schema 1)."""
+def analyze(
+    table: ResultsTable,
+    n_items: int | None = None,
+    answer_tokens: int | None = None,
+    metric_range: tuple[float, float] | str | None = "auto",
+    chance: float | Mapping[str, float] | None = None,
+) -> dict:
+    """Analyse every metric of ``table``; returns the JSON-ready report (schema 1).
+
+    ``metric_range`` applies to every metric (see :func:`~pysearch.emergence.links.resolve_scale`);
+    ``chance`` is one chance level for all metrics or a ``{metric: level}`` mapping. ``n_items``
+    also sets the clipping resolution 1 / (2 n_items) of bounded metrics.
+    """
     resolution = None
     if n_items is not None:
         resolution = resolution_limit(n_items, answer_tokens or 1)
+    if isinstance(chance, Mapping):
+        unknown = sorted(set(chance) - set(table.metrics))
+        if unknown:
+            raise MetricRangeError(f"--chance names {', '.join(map(repr, unknown))}, not among the metric columns")
     metrics = {}
     for name, vals in table.metrics.items():
         ok = ~np.isnan(vals)
@@ -288,7 +415,9 @@ def analyze(table: ResultsTable, n_items: int | None = None, answer_tokens: int 
             raise ValueError(f"metric {name!r} has {int(ok.sum())} non-empty value(s); need at least 2")
         if not (~table.holdout & ok).any():
             raise ValueError(f"metric {name!r} has no value outside the held-out models")
-        rep = analyze_metric(table.x[ok], vals[ok], table.holdout[ok], resolution)
+        ch = chance.get(name) if isinstance(chance, Mapping) else chance
+        scale = resolve_scale(name, vals[ok], metric_range, ch, n_items)
+        rep = analyze_metric(table.x[ok], vals[ok], table.holdout[ok], resolution, scale=scale, name=name)
         rep["n_missing"] = int((~ok).sum())
         metrics[name] = rep
     ranked = sorted((r["holdout_error"], n) for n, r in metrics.items() if r["holdout_error"] is not None)
@@ -302,6 +431,8 @@ def analyze(table: ResultsTable, n_items: int | None = None, answer_tokens: int 
         "holdout_models": [lab for lab, h in zip(table.labels, table.holdout) if h],
         "dropped_rows": table.dropped,
         "holdout_error_metric": "mean |prediction - value| on held-out models / range of the metric",
+        "law_selection": f"extrapolation cross-validation over up to {CV_CUTS} cut points on {table.x_name!r} "
+        "(fit below the cut, mean error at or above it), training models only",
         "metrics": metrics,
         "most_predictable": ranked[0][1] if ranked else None,
     }
