@@ -32,15 +32,18 @@ __all__ = ["CapabilityModel", "capability_analysis", "family_line", "fit_capabil
 DEFAULT_COMPONENTS = 3
 
 
-def impute_low_rank(s: np.ndarray, rank: int, iters: int = 500, tol: float = 1e-10) -> np.ndarray:
-    """Fill the NaNs of ``s`` (columns centred) by iterating a rank-``rank`` SVD reconstruction."""
+def impute_low_rank(s: np.ndarray, rank: int, iters: int = 5000, tol: float = 1e-12) -> np.ndarray:
+    """Fill the NaNs of ``s`` with a column-mean + rank-``rank`` model, by alternating the fill and
+    the truncated SVD (hard impute). The column means are re-estimated each round, so data that is
+    exactly mean + rank ``rank`` is completed exactly where it determines the missing cells."""
     missing = np.isnan(s)
-    filled = np.where(missing, 0.0, s)
+    filled = np.where(missing, np.nanmean(s, axis=0), s)
     if not missing.any():
         return filled
     for _ in range(iters):
-        u, sv, vt = np.linalg.svd(filled, full_matrices=False)
-        recon = (u[:, :rank] * sv[:rank]) @ vt[:rank]
+        mu = filled.mean(axis=0)
+        u, sv, vt = np.linalg.svd(filled - mu, full_matrices=False)
+        recon = mu + (u[:, :rank] * sv[:rank]) @ vt[:rank]
         new = np.where(missing, recon, s)
         change = float(np.max(np.abs(new - filled)))
         filled = new
@@ -124,11 +127,12 @@ def fit_capability(
     for j, name in enumerate(names):
         if counts[j] < 2:
             raise MetricRangeError(f"metric {name!r} has {int(counts[j])} training value(s); need at least 2")
-    mean = np.nanmean(t, axis=0)
     std = np.nanstd(t, axis=0)
     if np.any(std == 0):
         raise MetricRangeError(f"metric {names[int(np.argmax(std == 0))]!r} is constant on the training models")
-    z = impute_low_rank((t - mean) / std, n_components)
+    filled = impute_low_rank(t / std, n_components)
+    mean = filled.mean(axis=0) * std
+    z = filled - mean / std
     _, sv, vt = np.linalg.svd(z, full_matrices=False)
     loadings = vt[:n_components].T
     loadings *= np.where(loadings.sum(axis=0) < 0, -1.0, 1.0)  # components grow with the scores
