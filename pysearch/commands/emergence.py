@@ -15,8 +15,14 @@ DESCRIPTION = """\
 Read a CSV with one row per model (a scale column and one or more metric columns). For each metric report
 BIG-Bench's emergence score, the share of the change made in the largest single step, the R^2 of a straight
 line in log scale, and the extrapolation error of laws (log-linear, power, PassUntil) fitted on the smaller
-models to the held-out largest ones; the law is chosen by a backtest on the training models only. Writes
-emergence.json and one PNG per metric with --out.
+models to the held-out largest ones; the law is chosen by extrapolation cross-validation over several cut
+points on the scale axis, on the training models only. Bounded metrics (accuracies in [0, 1]; 0-100 scores
+with --metric-range or a BLEU/ROUGE/percent name) are fitted through a logit link (log(-log) for PassUntil),
+optionally above a chance level, so predictions stay in range; scores of exactly 0 or 1 (or at/below chance)
+are clipped to 1/(2*n_items) (default 1/2000) and listed. --capability fits a capability space across the
+metrics (PCA of logit scores, linear in log scale within each --family-col family) and compares its held-out
+errors with the direct per-metric laws; --target predicts one metric from the others. Writes emergence.json
+(or capability.json) and one PNG per metric with --out.
 """  # argparse folds the white space
 
 
@@ -30,9 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
                    help="keep only rows where COL equals VALUE (repeatable), e.g. --where 'Model Family=Qwen1.5'")
     p.add_argument("--label-col", help="column naming each model (for messages and the JSON)")
-    p.add_argument("--n-items", type=int, help="test items per model: reports the resolution 1/(items*tokens)")
+    p.add_argument("--n-items", type=int,
+                   help="test items per model: reports the resolution 1/(items*tokens); 0/1 scores clip to 1/(2*items)")
     p.add_argument("--answer-tokens", type=int, help="tokens per answer, for the resolution (default 1)")
-    p.add_argument("--metric-range", nargs="+", metavar="LO HI",
+    p.add_argument("--metric-range", nargs="+", metavar="BOUND",
                    help="range of every metric: two numbers (e.g. 0 1, or 0 100 for percentages and BLEU), 'none' "
                         "(unbounded) or 'auto' (default: [0, 1] if every value is; [0, 100] for names like BLEU, "
                         "ROUGE, percent whose values exceed 1). Bounded metrics are fitted through a logit / "
@@ -46,6 +53,9 @@ def register(subparsers) -> None:
     p.add_argument("--family-col", help="column naming each model's family (for --capability)")
     p.add_argument("--components", type=int, default=None,
                    help="principal capability components for --capability (default: 3, at most the metric count)")
+    p.add_argument("--target", metavar="COL",
+                   help="with --capability: predict this metric of the held-out models from their scores on the "
+                        "other metric columns (observational scaling law) instead of from scale alone")
     p.add_argument("--out", help="directory to write emergence.json and metric_*.png into")
     p.add_argument("--no-plots", action="store_true", help="with --out, write only emergence.json")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
@@ -89,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--capability needs --family-col (the column naming each model's family)")
     if args.components is not None and not args.capability:
         raise ValueError("--components applies to --capability only")
+    if args.target is not None and not args.capability:
+        raise ValueError("--target applies to --capability only")
     table = analysis.read_results(
         args.results,
         args.x.strip(),
@@ -131,9 +143,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_json(report: dict, out: str, name: str, quiet: bool) -> None:
+    import json
+
+    from pysearch.fileio import write_atomic
+    from pysearch.laws.report import make_output_dir
+
+    path = make_output_dir(out) / name
+    write_atomic(path, lambda fh: json.dump(analysis.to_json(report), fh, indent=2))
+    if not quiet:
+        print(f"wrote {path}")
+
+
+def _run_observational(args: argparse.Namespace, table, metric_range, chance) -> int:
+    from pysearch.emergence.capability import observational_analysis
+
+    report = observational_analysis(table, args.target.strip(), n_components=args.components,
+                                    metric_range=metric_range, chance=chance, n_items=args.n_items)
+    if not args.quiet:
+        print(f"{report['target']} of {len(report['holdout_models'])} held-out models from {report['components']} "
+              f"capability components of {', '.join(report['predictors'])} (fitted on {report['n_train']} models)")
+        head = f"{'model':<40} {'value':>7} {'observ.':>8} {'capab.':>8} {'direct':>8} {'family':>8}"
+        print(head)
+        print("-" * len(head))
+        p = report["pred"]
+        for i, name in enumerate(report["holdout_models"]):
+            cells = [report["truth"][i], p["observational"][i], p["capability"][i], p["direct_law"][i],
+                     p["direct_family"][i]]
+            mark = "" if report["scored"][i] else "  (not scored)"
+            print(f"{name[:40]:<40} " + " ".join(f"{_fmt(v):>{w}}" for v, w in zip(cells, (7, 8, 8, 8, 8))) + mark)
+        m = report["mae"]
+        print(f"{'mean absolute error':<40} {report['n_cells']:>7} {_fmt(m['observational']):>8} "
+              f"{_fmt(m['capability']):>8} {_fmt(m['direct_law']):>8} {_fmt(m['direct_family']):>8}")
+    if args.out:
+        _write_json(report, args.out, "capability.json", args.quiet)
+    return 0
+
+
 def _run_capability(args: argparse.Namespace, table, metric_range, chance) -> int:
     from pysearch.emergence.capability import capability_analysis
 
+    if args.target is not None:
+        return _run_observational(args, table, metric_range, chance)
     report = capability_analysis(table, n_components=args.components, metric_range=metric_range, chance=chance,
                                  n_items=args.n_items)
     if not args.quiet:
@@ -156,12 +207,5 @@ def _run_capability(args: argparse.Namespace, table, metric_range, chance) -> in
         print(f"{'all cells':<16} {report['n_cells']['capability']:>8} {_fmt(mae['capability']):>10} "
               f"{_fmt(mae['direct_law']):>16} {_fmt(mae['direct_family']):>13}")
     if args.out:
-        from pysearch.fileio import write_atomic
-        from pysearch.laws.report import make_output_dir
-        import json
-
-        path = make_output_dir(args.out) / "capability.json"
-        write_atomic(path, lambda fh: json.dump(analysis.to_json(report), fh, indent=2))
-        if not args.quiet:
-            print(f"wrote {path}")
+        _write_json(report, args.out, "capability.json", args.quiet)
     return 0

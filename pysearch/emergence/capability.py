@@ -15,6 +15,11 @@ Everything is fitted on the training models only; :func:`capability_analysis` co
 held-out errors with two direct per-benchmark laws fitted on the same split: the law
 :func:`~pysearch.emergence.analysis.analyze_metric` selects (pooled over families), and a logit
 line in log scale with family intercepts (the same family model as here, one benchmark at a time).
+
+:func:`observational_analysis` is the other use of the same space (Ruan et al.'s main one): the
+held-out models' scores on the other benchmarks are known, their capability components are
+projected from those, and the target benchmark is predicted as a logit-linear function of the
+components fitted on the training models.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from scipy.special import logit
 
 from pysearch.emergence.links import MetricRangeError, MetricScale, resolve_scale
 
-__all__ = ["CapabilityModel", "capability_analysis", "family_line", "fit_capability", "impute_low_rank"]
+__all__ = [
+    "CapabilityModel",
+    "capability_analysis",
+    "family_line",
+    "fit_capability",
+    "impute_low_rank",
+    "observational_analysis",
+]
 
 DEFAULT_COMPONENTS = 3
 
@@ -94,6 +106,21 @@ class CapabilityModel:
         """Predicted capability components (n, k) at scales ``x``; and the families never seen in training."""
         icpt, unseen = _intercepts(self.family_intercepts, list(families))
         return icpt + np.log10(np.asarray(x, float))[:, None] * self.slope, unseen
+
+    def project(self, scores: np.ndarray) -> np.ndarray:
+        """Capability components (n, k) of models from their own scores (n, m; NaN missing): least
+        squares on the observed benchmarks; NaN for a model with fewer observed scores than components."""
+        scores = np.asarray(scores, float)
+        t = np.column_stack([s.logit(scores[:, j])[0] for j, s in enumerate(self.scales)])
+        z = (t - self.mean) / self.std
+        z[np.isnan(scores)] = np.nan
+        k = self.loadings.shape[1]
+        out = np.full((scores.shape[0], k), np.nan)
+        for i, row in enumerate(z):
+            ok = ~np.isnan(row)
+            if ok.sum() >= k:
+                out[i] = np.linalg.lstsq(self.loadings[ok], row[ok], rcond=None)[0]
+        return out
 
     def predict(self, x: np.ndarray, families: Sequence[str]) -> np.ndarray:
         """Predicted benchmark scores (n, m) in each metric's units, always within its range."""
@@ -164,24 +191,11 @@ def capability_analysis(
     """
     from pysearch.emergence.analysis import SCHEMA_VERSION, _finite, analyze_metric
 
-    if table.families is None:
-        raise MetricRangeError("a capability analysis needs each model's family (--family-col)")
-    if not table.holdout.any():
-        raise MetricRangeError("a capability analysis needs held-out models to predict (--holdout)")
     names = list(table.metrics)
     k = DEFAULT_COMPONENTS if n_components is None else int(n_components)
     k = min(k, len(names)) if n_components is None else k
-    if isinstance(chance, Mapping):
-        unknown = sorted(set(chance) - set(names))
-        if unknown:
-            raise MetricRangeError(f"--chance names {', '.join(map(repr, unknown))}, not among the metric columns")
-    y = np.column_stack([table.metrics[n] for n in names])
-    scales = [
-        resolve_scale(n, y[:, j], metric_range, chance.get(n) if isinstance(chance, Mapping) else chance, n_items)
-        for j, n in enumerate(names)
-    ]
+    y, scales, fams = _setup(table, names, metric_range, chance, n_items)
     tr, te = ~table.holdout, table.holdout
-    fams = np.array(table.families, dtype=object)
     keep = tr & ~np.all(np.isnan(y), axis=1)
     model = fit_capability(table.x[keep], list(fams[keep]), y[keep], scales, names, k)
     pred, unseen = model.components(table.x[te], list(fams[te]))
@@ -242,4 +256,104 @@ def capability_analysis(
         "metrics": per_metric,
         "mae": {key: (float(np.mean(v)) if v else None) for key, v in cells.items()},
         "n_cells": {key: len(v) for key, v in cells.items()},
+    }
+
+
+def _setup(table, names, metric_range, chance, n_items):
+    if table.families is None:
+        raise MetricRangeError("a capability analysis needs each model's family (--family-col)")
+    if not table.holdout.any():
+        raise MetricRangeError("a capability analysis needs held-out models to predict (--holdout)")
+    if isinstance(chance, Mapping):
+        unknown = sorted(set(chance) - set(names))
+        if unknown:
+            raise MetricRangeError(f"--chance names {', '.join(map(repr, unknown))}, not among the metric columns")
+    y = np.column_stack([table.metrics[n] for n in names])
+    scales = [
+        resolve_scale(n, y[:, j], metric_range, chance.get(n) if isinstance(chance, Mapping) else chance, n_items)
+        for j, n in enumerate(names)
+    ]
+    return y, scales, np.array(table.families, dtype=object)
+
+
+def observational_analysis(
+    table,
+    target: str,
+    n_components: int | None = None,
+    metric_range: tuple[float, float] | str | None = "auto",
+    chance: float | Mapping[str, float] | None = None,
+    n_items: int | None = None,
+) -> dict:
+    """Predict ``target`` for the held-out models from their scores on the other metrics.
+
+    The capability space is fitted on the training models' other metrics; every model's
+    components are projected from its own other scores (:meth:`CapabilityModel.project`);
+    logit(target) = w . components + b is fitted on the training models and predicts the held-out
+    ones. The report compares, on the same held-out models, the direct law and the family line of
+    :func:`capability_analysis` (which see the scale only) and the scale-only capability model.
+    """
+    from pysearch.emergence.analysis import SCHEMA_VERSION, _finite, analyze_metric
+
+    names = list(table.metrics)
+    if target not in names:
+        raise MetricRangeError(f"--target {target!r} is not among the metric columns ({', '.join(names)})")
+    others = [n for n in names if n != target]
+    k = min(DEFAULT_COMPONENTS, len(others)) if n_components is None else int(n_components)
+    y, scales, fams = _setup(table, names, metric_range, chance, n_items)
+    j_t = names.index(target)
+    j_o = [names.index(n) for n in others]
+    tr, te = ~table.holdout, table.holdout
+    keep = tr & ~np.all(np.isnan(y[:, j_o]), axis=1)
+    model = fit_capability(table.x[keep], list(fams[keep]), y[keep][:, j_o], [scales[j] for j in j_o], others, k)
+    pcs = model.project(y[:, j_o])
+    s_t = scales[j_t]
+    yt = y[:, j_t]
+    fit_rows = tr & ~np.isnan(yt) & ~np.isnan(pcs).any(axis=1)
+    if fit_rows.sum() < k + 2:
+        raise MetricRangeError(f"--target {target!r}: {int(fit_rows.sum())} training models have it and enough "
+                               f"other scores; need at least {k + 2}")
+    design = np.column_stack([np.ones(int(fit_rows.sum())), pcs[fit_rows]])
+    coef, *_ = np.linalg.lstsq(design, s_t.logit(yt[fit_rows])[0], rcond=None)
+    obs = np.full(int(te.sum()), np.nan)
+    have = ~np.isnan(pcs[te]).any(axis=1)
+    obs[have] = s_t.from_logit(coef[0] + pcs[te][have] @ coef[1:])
+    # the scale-only predictions of the same held-out models
+    ok = ~np.isnan(yt)
+    rep = analyze_metric(table.x[ok], yt[ok], table.holdout[ok], scale=s_t, name=target)
+    sel = rep["selected_law"]
+    direct = np.full(int(te.sum()), np.nan)
+    if sel is not None:
+        with np.errstate(all="ignore"):
+            direct = np.asarray(rep["laws"][sel]["_predict"](table.x[te]), float)
+    ok_tr = tr & ok
+    icpt, slope = family_line(np.log10(table.x[ok_tr]), list(fams[ok_tr]), s_t.logit(yt[ok_tr])[0])
+    fam_icpt, unseen = _intercepts(icpt, list(fams[te]))
+    famline = s_t.from_logit(fam_icpt[:, 0] + slope[0] * np.log10(table.x[te]))
+    keep_all = tr & ~np.all(np.isnan(y), axis=1)
+    full = fit_capability(table.x[keep_all], list(fams[keep_all]), y[keep_all], scales, names,
+                          min(k, len(names)))
+    cap = full.predict(table.x[te], list(fams[te]))[:, j_t]
+    truth = yt[te]
+    cells = ~np.isnan(truth) & have  # every method is scored on the same models
+    methods = {"observational": obs, "capability": cap, "direct_law": direct, "direct_family": famline}
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "capability-observational",
+        "source": table.source,
+        "x": table.x_name,
+        "target": target,
+        "predictors": others,
+        "components": k,
+        "explained_variance": [float(v) for v in model.explained],
+        "target_weights": [float(v) for v in coef],
+        "n_train": int(fit_rows.sum()),
+        "holdout_models": [lab for lab, h in zip(table.labels, table.holdout) if h],
+        "scored": [bool(v) for v in cells],
+        "unseen_families": unseen,
+        "direct_law": sel,
+        "truth": [None if np.isnan(v) else float(v) for v in truth],
+        "pred": {m: [_finite(v) if not np.isnan(v) else None for v in p] for m, p in methods.items()},
+        "error_metric": "mean |prediction - value| over the scored held-out models, in metric units",
+        "n_cells": int(cells.sum()),
+        "mae": {m: _mae(p[cells], truth[cells]) for m, p in methods.items()},
     }
