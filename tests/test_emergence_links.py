@@ -178,7 +178,7 @@ class TestCrossValidatedSelection:
         assert all(len(e) == len(rep["cv_cuts"]) for e in errs.values())
         assert errs["power"][-1] < errs["loglinear"][-1]  # power wins the last cut alone ...
         assert rep["selected_law"] == "loglinear"  # ... the mean over the cuts does not follow it
-        for n, r in rep["laws"].items():
+        for r in rep["laws"].values():
             assert r["backtest_error"] == pytest.approx(np.mean(r["cv_errors"]))
 
 

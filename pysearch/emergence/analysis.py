@@ -20,10 +20,10 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from pysearch.fileio import write_atomic
 from pysearch.emergence.links import MetricRangeError, MetricScale, resolve_scale
 from pysearch.emergence.metrics import emergence_score, loglinear_r2, step_share
 from pysearch.emergence.toy_model import resolution_limit
+from pysearch.fileio import write_atomic
 
 __all__ = [
     "LAWS",
@@ -165,7 +165,7 @@ class Law:
 
     name: str
     n_params: int
-    link: Callable[[MetricScale, np.ndarray], "Link | str"]
+    link: Callable[[MetricScale, np.ndarray], Link | str]
     fit: Callable[[np.ndarray, np.ndarray], tuple[Callable[[np.ndarray], np.ndarray], dict, str]]
 
 
@@ -211,11 +211,11 @@ def _fit_passuntil(x, t):
     return law.transformed, {"c": law.c, "alpha": law.alpha}, f"exp(-{law.c:.6g} * x^(-{law.alpha:.6g}))"
 
 
-def _bounded_logit(scale: MetricScale, y: np.ndarray) -> "Link":
+def _bounded_logit(scale: MetricScale, y: np.ndarray) -> Link:
     return _logit_link(scale) if scale.bounded else _identity_link()
 
 
-def _passuntil_link(scale: MetricScale, y: np.ndarray) -> "Link | str":
+def _passuntil_link(scale: MetricScale, y: np.ndarray) -> Link | str:
     if scale.bounded or np.all((y > 0) & (y < 1)):
         return _loglog_link(scale)
     return "needs a bounded metric (--metric-range) or every value strictly in (0, 1) for log(-log y)"

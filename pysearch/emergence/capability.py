@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.special import logit
 
 from pysearch.emergence.links import MetricRangeError, MetricScale, resolve_scale
 
@@ -139,7 +138,7 @@ def fit_capability(
 ) -> CapabilityModel:
     """Fit the capability space on models with scale ``x`` (n,), ``families`` and ``scores`` (n, m; NaN missing)."""
     scores = np.asarray(scores, float)
-    n, m = scores.shape
+    m = scores.shape[1]
     if m < 2:
         raise MetricRangeError(f"a capability analysis needs at least 2 metrics, got {m}")
     if not 1 <= n_components <= m:

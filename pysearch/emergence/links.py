@@ -24,9 +24,9 @@ from scipy.special import expit, logit
 __all__ = [
     "DEFAULT_CLIP",
     "DEFAULT_CLIP_ITEMS",
+    "PERCENT_HINTS",
     "MetricRangeError",
     "MetricScale",
-    "PERCENT_HINTS",
     "clip_resolution",
     "parse_metric_range",
     "resolve_scale",
