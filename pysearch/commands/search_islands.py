@@ -116,7 +116,11 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
     if args.ray is not None:
         transport = RayTransport(args.ray)
         if workers is None:  # one island per CPU of the cluster
-            workers = max(1, int(transport.ray.cluster_resources().get("CPU", 1)))
+            workers = max(1, transport.cluster_cpus())
+        share = transport.share_cpus(workers)
+        if share < 1:
+            _say(console, f"note: the Ray cluster has {transport.cluster_cpus()} CPU(s) for {workers} islands; "
+                          f"each island reserves {share:g} CPU")
     else:
         transport = LocalTransport(workers)
     runner = IslandRun(transport, cfg, workers, migrate_every, migrants, states, elapsed, restarts)

@@ -425,6 +425,19 @@ class RayTransport:
             self.started = True
         # one call may run beside a step: request_stop, which only sets an event
         self.actor_cls = ray.remote(num_cpus=1, max_concurrency=2)(IslandWorker)
+        self.cpus_per_island = 1.0
+
+    def cluster_cpus(self) -> int:
+        return int(self.ray.cluster_resources().get("CPU", 0))
+
+    def share_cpus(self, workers: int) -> float:
+        """Reserve a share of a CPU per island when the cluster has fewer CPUs than islands (else the
+        islands beyond its CPUs would wait for one forever); return the share."""
+        cpus = self.cluster_cpus()
+        if 0 < cpus < workers:
+            self.cpus_per_island = math.floor(cpus / workers * 1000) / 1000
+            self.actor_cls = self.actor_cls.options(num_cpus=self.cpus_per_island)
+        return self.cpus_per_island
 
     def start(self, index: int) -> _RayIsland:
         return _RayIsland(self.actor_cls, index, self.threads)
@@ -706,6 +719,8 @@ class IslandRun:
             for i, r in enumerate(results):
                 self.generations[i] = r["generation"]
                 self.fronts[i] = r["front"]
+            if any(r["stopped"] for r in results):
+                break  # request_stop: the caller saves or finishes
             out_of_budget = any(r["out_of_budget"] for r in results)
             migrated = 0
             if self.workers > 1 and self.migrants > 0 and not out_of_budget:
