@@ -30,6 +30,20 @@ FAST = ["--population", "16", "--sample-size", "256", "--max-instrs", "6", "--ve
 ISLANDS = ["--workers", "2", "--migrate-every", "2", "--migrants", "3"]
 
 
+def import_ray_or_skip():
+    """``ray``, or skip the test: ray cannot be imported here (the 'test' extra installs it)."""
+    try:
+        with warnings.catch_warnings():
+            # importing ray may warn about its vendored dependencies (DeprecationWarning and the like);
+            # only the import is exempt from filterwarnings=error
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            import ray
+    except ImportError as e:
+        pytest.skip(f"ray cannot be imported here ({e}); the 'test' extra installs it")
+    return ray
+
+
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     code = main(args)
     out, err = capsys.readouterr()
@@ -229,6 +243,19 @@ class TestBadInput:
                                 "--ray", "auto", "--workers", "2"], capsys)
         assert code == 2 and "pysearch[ray]" in err and len(err.strip().splitlines()) == 1
 
+    def test_ray_address_unreachable(self, capsys, tmp_path):
+        """--ray HOST:PORT where no cluster answers: one line at once (not Ray's minutes of retries), exit 2."""
+        import_ray_or_skip()
+        import socket
+
+        with socket.socket() as s:  # a port nothing listens on: bound, never listening
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            code, _, err = run_cli(["search", "exp2", *NARROW, "--generations", "1", "--out", str(tmp_path / "r"),
+                                    "--ray", f"127.0.0.1:{port}", "--workers", "2"], capsys)
+        assert code == 2 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err
+        assert len(err.strip().splitlines()) == 1
+
     def test_resume_single_process_run_as_islands(self, tmp_path, capsys):
         """--workers on a single-process run directory is refused in one line."""
         out = tmp_path / "single"
@@ -255,24 +282,20 @@ class TestBadInput:
         assert code == 2 and needle in err and ISLANDS_NAME in err and len(err.strip().splitlines()) == 1
 
 
-def test_ray_two_islands(two_islands, tmp_path, capsys):
-    """A 2-island run through a local Ray instance: the same run as with local processes (same seed)."""
-    try:
-        with warnings.catch_warnings():
-            # importing ray may warn about its vendored dependencies (DeprecationWarning and the like);
-            # only the import is exempt from filterwarnings=error
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", PendingDeprecationWarning)
-            import ray
-    except ImportError as e:
-        pytest.skip(f"ray cannot be imported here ({e}); the 'test' extra installs it")
-    out = tmp_path / "ray"
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance for this module's Ray tests (2 CPUs, no dashboard, worker logs not forwarded)."""
+    ray = import_ray_or_skip()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        code, stdout, err = run_cli(["search", "exp2", *NARROW, "--generations", "4", "--seed", "7",
-                                     "--out", str(out), *FAST, *ISLANDS, "--ray", "auto"], capsys)
-    finally:
-        ray.shutdown()
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_two_islands(local_ray, two_islands, tmp_path, capsys):
+    """A 2-island run through a local Ray instance (--ray auto uses it): the same run as with local processes."""
+    out = tmp_path / "ray"
+    code, stdout, err = run_cli(["search", "exp2", *NARROW, "--generations", "4", "--seed", "7",
+                                 "--out", str(out), *FAST, *ISLANDS, "--ray", "auto"], capsys)
     assert code == 0, err
     assert "2 islands (Ray actors)" in err
     assert stdout.strip() == str(out / "front.json")
@@ -281,3 +304,27 @@ def test_ray_two_islands(two_islands, tmp_path, capsys):
         assert x["population"] == y["population"] and x["rng"] == y["rng"]
     assert json.loads((out / "front.json").read_text())["programs"] == \
         json.loads((two_islands / "front.json").read_text())["programs"]
+    assert local_ray.is_initialized()  # a Ray the command did not start is left running
+
+
+def test_ray_lost_actor_is_restarted(local_ray):
+    """A Ray actor killed mid-run is replaced by a new one from its island's last checkpoint; the run completes."""
+    from pysearch.search.islands import RayTransport
+
+    run = IslandRun(RayTransport("auto"), fast_config(), workers=2, migrate_every=1, migrants=2)
+    killed = []
+
+    def on_round(r: IslandRun, info) -> None:
+        if info.round == 1:
+            r.collect()
+            killed.append(r.islands[1].actor)
+            local_ray.kill(r.islands[1].actor, no_restart=True)
+
+    try:
+        run.start()
+        run.run_rounds(3, None, on_round=on_round)
+        front, _, _ = run.final(None)
+    finally:
+        run.close()
+    assert killed and run.restarts == 1 and run.generations == [3, 3]
+    assert front and all(e.verified == "exhaustive" for e in front)

@@ -271,10 +271,7 @@ class _LocalIsland:
     def close(self, timeout: float = 5.0) -> None:
         self.begin_close()
         self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout)
-        if self.process.is_alive():
+        if self.process.is_alive():  # it ignores SIGTERM (see _local_main)
             self.process.kill()
             self.process.join()
         self.conn.close()
@@ -364,6 +361,21 @@ def import_ray():
     return ray
 
 
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Refuse a ``HOST:PORT`` (or ``ray://HOST:PORT``) address nothing answers at, in one line (Ray itself
+    would retry for minutes); other forms are left to Ray."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ValueError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}; start one with "
+                         f"'ray start --head' or use --ray auto") from None
+
+
 class _RayIsland:
     def __init__(self, actor_cls, index: int, threads: int):
         self.index = index
@@ -414,6 +426,8 @@ class RayTransport:
         self.threads = threads
         self.started = False
         if not ray.is_initialized():
+            if address != "auto":
+                _check_reachable(address)
             kw: dict = {"log_to_driver": False}
             if address == "auto":
                 kw["include_dashboard"] = False
