@@ -105,6 +105,13 @@ class TestTwoIslands:
             for key in ("generation", "population", "rng", "front"):
                 assert a[key] == b[key], key
 
+    def test_existing_islands_run_needs_resume(self, two_islands, capsys):
+        """A new run (with or without --workers) in a directory holding an island run is refused."""
+        for extra in ([], ["--workers", "2"]):
+            code, _, err = run_cli(["search", "exp2", *NARROW, "--generations", "1", "--out", str(two_islands),
+                                    *extra], capsys)
+            assert code == 2 and "already holds a run" in err and "--resume" in err
+
     def test_resume_keeps_the_islands(self, two_islands, capsys):
         """A resumed run keeps its number of islands; a finished one asks for a larger total."""
         code, _, err = run_cli(["search", "exp2", "--out", str(two_islands), "--resume", "--workers", "3",

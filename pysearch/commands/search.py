@@ -368,10 +368,11 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
     from ..search.front import FrontFile, write_front
     from ..search.islands import ISLANDS_NAME
 
-    if args.workers is not None or args.ray is not None or (args.resume and (out / ISLANDS_NAME).exists()):
-        from .search_islands import run_islands
+    if args.workers is not None or args.ray is not None or (out / ISLANDS_NAME).exists():
+        from .search_islands import run_islands  # (a new run in a directory of islands is refused there)
 
         return run_islands(args, out, cfg, target, domain, budget, console)
+
     from ..search.loop import Search
     from ..search.progress import Progress, verified_table
 
