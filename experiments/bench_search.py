@@ -20,7 +20,12 @@ Four figures, printed in a table beside the issue's targets and as one line
   ... until ``--law-seconds`` of wall time are spent. Counted: ``DiscoveryResult.fitted`` (programs whose
   constants were fitted) per CPU-second (``time.process_time``, this process, all threads) of the
   ``discover`` calls.
-- ``workers_speedup_2``: ``nan``: islands (``--workers``) are not implemented yet.
+- ``workers_speedup_2``: the same exp2 search as islands (``pysearch search ... --workers N``:
+  ``pysearch.search.islands.IslandRun`` over local processes, default migration), once with 1 worker
+  (its core on all usable cores) and once with 2 (each core on half of them), each for
+  ``--workers-seconds`` of wall time after the islands started. Counted as above: children made by the
+  generations of all islands, per second of wall time. The figure is children/s with 2 workers over
+  children/s with 1 worker, measured in the same run (``--only-workers`` runs just this part).
 - ``seconds_to_1ulp_cost6``: per seed, seconds from creating the search until its verified front
   (``Search.front``) holds an exhaustively verified program with max ULP <= 1 and cost <= 6;
   each seed is stopped at ``--cap`` seconds (a cap hit counts as the cap and is marked). The median
@@ -145,6 +150,55 @@ def measure_laws(seconds: float, generations: int | None) -> dict:
             "rows": len(y)}
 
 
+def measure_workers(workers: int, seed: int, seconds: float) -> dict:
+    """Children per second of the exp2 search run as ``workers`` islands (local processes) for ``seconds``."""
+    import threading
+
+    from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY, IslandRun, LocalTransport
+
+    cfg = exp2_config(seed)
+    run = IslandRun(LocalTransport(workers), cfg, workers, DEFAULT_MIGRATE_EVERY, DEFAULT_MIGRANTS)
+    try:
+        t0 = time.monotonic()
+        run.start()
+        init_s = time.monotonic() - t0
+        gen0 = sum(run.generations)
+        timer = threading.Timer(seconds, run.request_stop)  # each island ends its generation, then the round ends
+        start = time.monotonic()
+        timer.start()
+        try:
+            run.run_rounds(None, None)
+        finally:
+            timer.cancel()
+        wall = time.monotonic() - start
+        gens = sum(run.generations) - gen0
+    finally:
+        run.close()
+    children = gens * children_per_generation(cfg)
+    return {"workers": workers, "threads": run.transport.threads, "init_s": init_s, "wall_s": wall,
+            "generations": list(run.generations), "children": children, "children_per_s": children / wall,
+            "restarts": run.restarts}
+
+
+def workers_section(seed: int, seconds: float) -> float:
+    """Print the workers table; return children/s with 2 workers over children/s with 1."""
+    from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY
+
+    rows = [measure_workers(w, seed, seconds) for w in (1, 2)]
+    print(f"## workers (islands in local processes, seed {seed}, {seconds:g} s of wall time each, migrating "
+          f"{DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_EVERY} generations)")
+    print("counted: children made by the generations of all islands per second of wall time (islands started)")
+    print("| workers | core threads each | set-up s | wall s | generations per island | children | children/s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['workers']} | {r['threads']} | {r['init_s']:.1f} | {r['wall_s']:.1f} | "
+              f"{', '.join(map(str, r['generations']))} | {r['children']} | {r['children_per_s']:.1f} |")
+    speedup = rows[1]["children_per_s"] / rows[0]["children_per_s"] if rows[0]["children_per_s"] > 0 else math.nan
+    print(f"speedup with 2 workers: {speedup:.2f}x (same configuration, same wall time, measured in this run)")
+    print()
+    return speedup
+
+
 def qualifying(s: Search, max_ulp: float = 1.0, max_cost: float = 6.0):
     """The verified front entries that meet the goal (exhaustive, max ULP <= 1, cost <= 6)."""
     return [e for e in s.front if e.verified == "exhaustive" and e.max_ulp <= max_ulp and e.cost <= max_cost]
@@ -190,7 +244,16 @@ def main(argv=None) -> None:
     ap.add_argument("--law-generations", type=int, default=None, help="generations per discovery run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the time-to-goal runs")
     ap.add_argument("--cap", type=float, default=180.0, help="seconds per seed for the time to goal (default 180)")
+    ap.add_argument("--workers-seconds", type=float, default=30.0,
+                    help="wall time of each islands run (1 and 2 workers; default 30)")
+    ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     args = ap.parse_args(argv)
+
+    if args.only_workers:
+        print(f"machine: {machine()}")
+        speedup = workers_section(args.seeds[0], args.workers_seconds)
+        print(f"RESULT workers_speedup_2={speedup:.2f}")
+        return
 
     print(f"machine: {machine()}")
     print(f"search: exp2 on [0, {DOMAIN[1]!r}] (= [0, 1)), max ULP <= 1, default SearchConfig "
@@ -219,10 +282,7 @@ def main(argv=None) -> None:
     print(f"| all | | {law['fitted']} | {law['cpu_s']:.2f} | | {law['per_cpu_s']:.1f} | |")
     print()
 
-    print("## workers")
-    print("islands are not implemented (--workers is future work of issue 12): workers_speedup_2 is not measured (nan)")
-    workers = math.nan
-    print()
+    workers = workers_section(args.seeds[0], args.workers_seconds)
 
     print(f"## time to a verified <= 1 ULP exp2 program of cost <= 6 (cap {args.cap:g} s per seed)")
     print("| seed | seconds | generations | program (cost, max ULP) |")
@@ -255,7 +315,7 @@ def main(argv=None) -> None:
         print(f"| {name} | {v:.4g}{note} | {op} {goal:g} | {RECORDED[name]} | {verdict(name, v, at_cap)} |")
     print()
     print(f"RESULT search_candidates_per_s={values['search_candidates_per_s']:.1f} "
-          f"law_programs_per_cpu_s={values['law_programs_per_cpu_s']:.1f} workers_speedup_2=nan "
+          f"law_programs_per_cpu_s={values['law_programs_per_cpu_s']:.1f} workers_speedup_2={workers:.2f} "
           f"seconds_to_1ulp_cost6={t_goal:.1f}")
 
 

@@ -129,6 +129,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint interval (default 30 s; 0 = every generation)")
     p.add_argument("--no-plot", action="store_true", help="do not write front.png")
     p.add_argument("--no-baselines", action="store_true", help="do not compute baselines for the plot")
+    isl = p.add_argument_group("islands (parallel searches with migration; see README: Running on a Ray cluster)")
+    isl.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run N islands in N processes (default: one search in this process; with --ray: "
+                          "one island per CPU of the cluster)")
+    isl.add_argument("--ray", default=None, metavar="ADDRESS",
+                     help="run the islands as Ray actors: 'auto' starts or uses a local Ray, else the address "
+                          "of a running cluster (needs pip install 'pysearch[ray]')")
+    isl.add_argument("--migrate-every", type=int, default=None, metavar="N",
+                     help="generations between migrations (default 10)")
+    isl.add_argument("--migrants", type=int, default=None, metavar="K",
+                     help="programs each island sends to the next at a migration (default 4)")
 
 
 _CONFIG_ARGS = {
@@ -207,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--generations must be non-negative")
     if args.checkpoint_every < 0:
         raise UserError("--checkpoint-every must be non-negative")
+    _check_island_args(args)
 
     if args.out is None:
         if args.resume:
@@ -231,6 +243,25 @@ def run(args: argparse.Namespace) -> int:
         except Terminated:  # before the search existed (it saves and returns 143 itself)
             _say(console, "terminated before the first generation; nothing saved")
             return 143
+
+
+def _check_island_args(args: argparse.Namespace) -> None:
+    from ..search.islands import MAX_WORKERS
+
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise UserError(f"--workers must be an integer in [1, {MAX_WORKERS}], not {args.workers}")
+    if args.migrate_every is not None and args.migrate_every < 1:
+        raise UserError(f"--migrate-every must be at least 1, not {args.migrate_every}")
+    if args.migrants is not None and args.migrants < 0:
+        raise UserError(f"--migrants must be non-negative, not {args.migrants}")
+    if args.ray is not None:
+        if not args.ray.strip():
+            raise UserError("--ray needs 'auto' or the address of a Ray cluster")
+        from ..search.islands import import_ray
+
+        import_ray()  # one line naming the extra to install when ray is missing
+    elif args.workers is None and (args.migrate_every is not None or args.migrants is not None) and not args.resume:
+        raise UserError("--migrate-every and --migrants apply to island runs: add --workers N or --ray ADDRESS")
 
 
 class Terminated(KeyboardInterrupt):
@@ -335,6 +366,13 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
     """The search itself, with the run directory locked (``target`` resolved once, by :func:`run`)."""
     from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
     from ..search.front import FrontFile, write_front
+    from ..search.islands import ISLANDS_NAME
+
+    if args.workers is not None or args.ray is not None or (out / ISLANDS_NAME).exists():
+        from .search_islands import run_islands  # (a new run in a directory of islands is refused there)
+
+        return run_islands(args, out, cfg, target, domain, budget, console)
+
     from ..search.loop import Search
     from ..search.progress import Progress, verified_table
 
