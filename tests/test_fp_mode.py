@@ -102,6 +102,18 @@ for path, env in (("jit", None), ("interpreter", "1")):
 for name, x in _inputs().items():
     arrays[f"interpreter.run_{name}"] = interpreter.run(library.get(name).program, x)
 got["after"] = _core.fp_control()
+# a forked child (the core starts a fresh worker pool there), still in the inherited mode
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r)
+    y = ps.evaluate(library.get("log").program, _inputs()["log"])
+    os.write(w, y.tobytes())
+    os._exit(0)
+os.close(w)
+with os.fdopen(r, "rb") as f:
+    arrays["forked_evaluate_log"] = np.frombuffer(f.read(), np.float32)
+assert os.waitpid(pid, 0)[1] == 0
 np.savez(os.path.join(d, "got.npz"), **arrays)
 print(json.dumps(got))
 """
