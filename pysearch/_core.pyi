@@ -7,10 +7,13 @@ an unknown target name ``UnknownTarget``; arguments that do not fit together (a 
 and the rows of ``x``, sample arrays of different lengths) ``ValueError``; outputs too large to
 allocate ``MemoryError``; worker threads that cannot start ``WorkerPoolError``; a panic in the
 core ``RuntimeError``. Long calls release the GIL and raise ``KeyboardInterrupt`` on Ctrl-C.
+Every call computes in IEEE mode (round to nearest, no flush-to-zero) whatever the calling
+thread's mode is, and gives that mode back (rust/fpenv.rs); ``ieee_mode()`` does the same for
+Python code.
 Checked against the compiled module by tests/test_stubs.py (mypy.stubtest).
 """
 
-from typing import Literal, TypeAlias, overload
+from typing import Literal, TypeAlias, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +35,8 @@ __all__ = [
     "jit_isa",
     "op_table",
     "target_names",
+    "fp_control",
+    "ieee_mode",
 ]
 
 #: A compiled program as ``Program.compile().as_tuple()`` gives it: (opcodes, args (n x 3),
@@ -71,3 +76,12 @@ def target_names() -> list[str]: ...
 def op_table() -> list[tuple[str, int, bool, bool, bool]]:
     """The core's ops in opcode order: (name, arity, float32 supported, float64 supported,
     compiled by the JIT where it runs)."""
+def fp_control() -> int | None: ...
+
+@final
+class ieee_mode:
+    """Context manager: the body computes in IEEE mode on this thread (see rust/fpenv.rs)."""
+
+    def __init__(self) -> None: ...
+    def __enter__(self) -> ieee_mode: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...

@@ -263,8 +263,14 @@ def verify(program: Union[Program, str], target, domain, exhaustive: bool = True
     are streamed in chunks: a float64 numpy reference with an error bound, mpmath where the
     bound cannot decide (see :mod:`pysearch.targets`), errors measured in Rust. Plain mpmath
     callables are exhaustive only up to 65,536 points (mpmath at each); larger ones raise
-    ``ValueError`` unless sampled.
+    ``ValueError`` unless sampled. Python-side arithmetic runs in IEEE mode whatever the process
+    set (``_core.ieee_mode``), as the core's does.
     """
+    with _core.ieee_mode():
+        return _verify(program, target, domain, exhaustive, n_sample, seed)
+
+
+def _verify(program: Union[Program, str], target, domain, exhaustive: bool, n_sample: int, seed: int) -> ErrorStats:
     (prog,), _ = as_programs(program)
     if prog.dtype != "float32" or len(prog.inputs) != 1:
         raise TypeError("verify checks single-input float32 programs")

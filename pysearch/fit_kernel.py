@@ -81,7 +81,7 @@ class FitKernel:
         """The same outputs, one numpy operation per instruction (the reference for the core)."""
         C = np.atleast_2d(C)
         vals: list[np.ndarray] = []
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _core.ieee_mode():  # IEEE whatever the process set (FTZ/DAZ)
             for fn, args in self.steps:
                 operands = []
                 for kind, i in args:

@@ -2,8 +2,8 @@
 
 :func:`run` evaluates a program over numpy arrays with the exact floating-point semantics of
 ``docs/program-format.md`` (every operation rounds once in the program's dtype, round to nearest
-even, no flush to zero). It is slow but plainly correct, and the Rust evaluator is tested
-against it bit for bit.
+even, no flush to zero: it runs in IEEE mode, ``_core.ieee_mode``, whatever the process set).
+It is slow but plainly correct, and the Rust evaluator is tested against it bit for bit.
 
 The per-op semantics (the ``exact`` and ``real`` hooks) live in the op registry,
 :mod:`pysearch.ops`; this module walks a program and calls them.
@@ -20,6 +20,7 @@ from typing import Mapping, Sequence, Union
 import mpmath
 import numpy as np
 
+from . import _core
 from .ops import LDEXP_BOUND, OP_BY_NAME, fma64_scalar, round_scaled_int  # noqa: F401  (re-exported)
 from .program import Program, as_program
 
@@ -86,7 +87,7 @@ def run(program: Union[Program, str], x: ArrayInput) -> np.ndarray:
     n = len(cols[0])
     live = program.live()
     values: list[np.ndarray | None] = [None] * len(program.instrs)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _core.ieee_mode():  # IEEE whatever the process set (FTZ/DAZ)
         for i, ins in enumerate(program.instrs):
             if not live[i]:
                 continue

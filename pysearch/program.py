@@ -21,6 +21,7 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from pysearch import _core
 from pysearch.fileio import JSONFileError, loads_json
 from pysearch.ops import DTYPES, OP_BY_NAME, OPCODE, OPS, OpInfo  # noqa: F401  (the op table lives in ops.py)
 
@@ -137,9 +138,10 @@ def _is_float32(v: float) -> bool:
 
 
 def round_to_dtype(v: float, dtype: str) -> float:
-    """Round a Python float once to ``dtype`` and return it as a Python float."""
+    """Round a Python float once to ``dtype`` and return it as a Python float (to nearest even,
+    subnormals kept, whatever floating-point mode the process set: ``_core.ieee_mode``)."""
     if dtype == "float32":
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"), _core.ieee_mode():
             return float(np.float32(v))
     return float(v)
 
@@ -170,6 +172,11 @@ def parse_literal(token: str, dtype: str) -> float:
     result is the literal's exact value rounded once (IEEE round-to-nearest-even) to ``dtype``:
     a magnitude past the largest finite value rounds to ±inf, a tiny one to ±0 or a subnormal.
     """
+    with _core.ieee_mode():  # float() of a decimal computes in the thread's mode too
+        return _parse_literal(token, dtype)
+
+
+def _parse_literal(token: str, dtype: str) -> float:
     t = token.strip(" \t")
     if t in _SPECIALS:
         return round_to_dtype(_SPECIALS[t], dtype)

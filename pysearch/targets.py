@@ -175,8 +175,14 @@ def reference(target: "str | Target", x: np.ndarray) -> tuple[np.ndarray, np.nda
     Built-in targets use the Rust float64 reference, expression targets a float64 numpy
     reference with an error bound; points where float64 cannot decide the float32 rounding are
     settled with mpmath. Plain mpmath-callable targets use mpmath at every point. An expression
-    undefined at a point raises :class:`TargetUndefinedError`.
+    undefined at a point raises :class:`TargetUndefinedError`. Computed in IEEE mode whatever
+    the process set (``_core.ieee_mode``: no flush-to-zero, round to nearest).
     """
+    with _core.ieee_mode():
+        return _reference(target, x)
+
+
+def _reference(target: "str | Target", x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     t = get_target(target)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if t.expression is not None:

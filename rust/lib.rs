@@ -8,6 +8,7 @@ pub mod errors;
 pub mod eval;
 pub mod fit;
 pub mod float;
+pub mod fpenv;
 // jit.rs is assembler written through dynasm!: its macro expansion binds operands to
 // underscore-prefixed names and ends arms without `;`, and register/offset arithmetic casts by
 // design; these pedantic lints are allowed for that module only (from here, so jit.rs itself,

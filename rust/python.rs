@@ -28,6 +28,7 @@ use crate::error::{reference_values_into, ExhaustiveScan, SampleScan, REFERENCE_
 use crate::errors::{alloc_len, too_big, CoreError};
 use crate::eval::{block_size, isa, Batch, Steps, CHUNK};
 use crate::fit::{self, FitShape};
+use crate::fpenv;
 use crate::jit::{self, JitBatch};
 use crate::program::{check_inputs, Op, Program};
 use crate::reference::Target;
@@ -92,12 +93,29 @@ extern "C" fn mark_forked() {
     FORKED.store(true, Ordering::SeqCst);
 }
 
-/// A fresh worker pool in a forked child (where the global one is gone), else `None`.
+/// Set once every thread of the global pool is in IEEE mode (`fpenv`).
+static GLOBAL_POOL_IEEE: AtomicBool = AtomicBool::new(false);
+
+/// A fresh worker pool in a forked child (where the global one is gone), else `None`. Either
+/// way the workers compute in IEEE mode (`fpenv::set_thread_ieee`): threads inherit the mode of
+/// the thread that starts them, which may be FTZ/DAZ or another rounding (a `-ffast-math`
+/// library loaded before). They are the core's own threads, so the mode is set once and kept:
+/// the global pool's on first use (a broadcast, which starts the pool), a fresh pool's at start.
 fn fresh_pool_if_forked() -> Result<Option<rayon::ThreadPool>, CoreError> {
     if !FORKED.load(Ordering::SeqCst) {
+        if !GLOBAL_POOL_IEEE.load(Ordering::Acquire) {
+            catch_unwind(|| rayon::broadcast(|_| fpenv::set_thread_ieee())).map_err(|p| {
+                CoreError::WorkerPool(format!(
+                    "cannot start worker threads: {}",
+                    panic_message(&*p)
+                ))
+            })?;
+            GLOBAL_POOL_IEEE.store(true, Ordering::Release);
+        }
         return Ok(None);
     }
     rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| fpenv::set_thread_ieee())
         .build()
         .map(Some)
         .map_err(|e| CoreError::WorkerPool(format!("cannot start worker threads: {e}")))
@@ -114,13 +132,15 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
 /// covering `0..n` (as `steps` splits them), each on the worker pool with the GIL released, and
 /// checks for signals after each, so Ctrl-C ends a long call with `KeyboardInterrupt` within a
 /// step. A panic in the core comes back as a `RuntimeError` rather than unwinding into Python.
+/// Every step computes in IEEE mode whatever the caller's thread is set to (`fpenv::IeeeMode`
+/// on the thread that runs it, restored after; the pool's workers are in IEEE mode).
 fn run_steps<F>(py: Python<'_>, n: usize, steps: Steps, mut step: F) -> PyResult<()>
 where
     F: FnMut(Range<usize>) + Send,
 {
     let pool = fresh_pool_if_forked()?;
     for range in steps.ranges(n) {
-        let run = || catch_unwind(AssertUnwindSafe(|| step(range)));
+        let run = || catch_unwind(AssertUnwindSafe(|| fpenv::ieee(|| step(range))));
         let done = py.detach(|| match &pool {
             Some(p) => p.install(run),
             None => run(),
@@ -670,6 +690,56 @@ fn jit_compiled(py: Python<'_>, programs: Vec<RawProgram<'_>>) -> PyResult<Vec<b
     })
 }
 
+/// The calling thread's floating-point control register (MXCSR on `x86_64`: rounding control in
+/// bits 13-14, flush-to-zero bit 15, denormals-are-zero bit 6), or None on other architectures.
+#[pyfunction]
+fn fp_control() -> Option<u32> {
+    fpenv::control()
+}
+
+/// A context manager: its body runs in IEEE mode on this thread (round to nearest even,
+/// subnormals kept, no flush-to-zero or denormals-are-zero, exceptions masked), whatever the
+/// process set; the thread's mode is restored on exit. For Python-side computations (numpy,
+/// Python floats) that pysearch checks against; the core's own calls need none (they switch by
+/// themselves). A no-op on architectures other than `x86_64`.
+#[pyclass(name = "ieee_mode", module = "pysearch._core", frozen)]
+struct IeeeModeContext {
+    /// The saved modes of the enclosing `with` blocks (the same object may be entered again).
+    saved: std::sync::Mutex<Vec<Option<u32>>>,
+}
+
+#[pymethods]
+impl IeeeModeContext {
+    #[new]
+    fn new() -> Self {
+        IeeeModeContext {
+            saved: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        let saved = fpenv::switch_to_ieee();
+        if let Ok(mut s) = slf.get().saved.lock() {
+            s.push(saved);
+        }
+        slf
+    }
+
+    #[pyo3(signature = (exc_type, exc, tb))]
+    fn __exit__(
+        &self,
+        exc_type: &Bound<'_, PyAny>,
+        exc: &Bound<'_, PyAny>,
+        tb: &Bound<'_, PyAny>,
+    ) -> bool {
+        let _ = (exc_type, exc, tb);
+        if let Ok(mut s) = self.saved.lock() {
+            fpenv::restore(s.pop().flatten());
+        }
+        false
+    }
+}
+
 /// Instruction set the evaluator's hot loop uses on this CPU.
 #[pyfunction(name = "isa")]
 fn isa_name() -> &'static str {
@@ -723,6 +793,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnknownTarget", m.py().get_type::<UnknownTarget>())?;
     m.add("DomainError", m.py().get_type::<DomainError>())?;
     m.add("WorkerPoolError", m.py().get_type::<WorkerPoolError>())?;
+    m.add_class::<IeeeModeContext>()?;
     for f in [
         wrap_pyfunction!(evaluate, m)?,
         wrap_pyfunction!(sample_ulp_errors, m)?,
@@ -737,6 +808,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(fit_eval, m)?,
         wrap_pyfunction!(target_names, m)?,
         wrap_pyfunction!(op_table, m)?,
+        wrap_pyfunction!(fp_control, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -6,7 +6,9 @@ fma for numpy; ``min``/``max``/``ldexp``/``getexp``/``getmant`` with the semanti
 ``docs/program-format.md``), and the function. Constants appear in exact form: hex-float
 literals in C, ``float.fromhex`` in Python, ``from_bits`` in Rust, each with its decimal value
 in a comment. C code must be compiled without contraction of ``a * b + c``
-(``-ffp-contract=off``, the default for ``-std=c11``). The C program body is a ``static inline``
+(``-ffp-contract=off``, the default for ``-std=c11``) and without fast-math: it refuses
+``-ffast-math`` with an ``#error`` (``-DPYSEARCH_ALLOW_FAST_MATH`` overrides) and checks the
+thread's floating-point mode (round to nearest, no FTZ/DAZ) in builds without ``NDEBUG``. The C program body is a ``static inline``
 kernel called by both the public ``NAME`` and the array loop ``NAME_array`` (a call to the public,
 interposable symbol would go through the PLT under ``-fPIC`` and stop inlining), and the float32
 helpers are branch-free, so GCC vectorises the array loop. C helpers and kernels sit inside include
@@ -65,7 +67,10 @@ def to_c(program: Program | str | LibraryFunction, name: str = "approx", meta: M
     vectorises even when compiled with ``-fPIC``.
 
     Compile with ``-ffp-contract=off`` (the default with ``-std=c11``) so that no ``a * b + c``
-    is fused behind the program's back; ``fma`` is spelled ``fmaf``/``fma``.
+    is fused behind the program's back; ``fma`` is spelled ``fmaf``/``fma``. ``-ffast-math``
+    (and ``-Ofast``, ``-ffinite-math-only``) is refused with an ``#error`` unless
+    ``PYSEARCH_ALLOW_FAST_MATH`` is defined; builds without ``NDEBUG`` check at each call that
+    the thread rounds to nearest without flush-to-zero (``assert``).
 
     Each helper and the kernel itself sit inside include guards (``PYS_HELPER_*``,
     ``PYSEARCH_KERNEL_<name>_<program hash>``), so several exported files can be concatenated
@@ -95,7 +100,7 @@ def export_many(items: Sequence[tuple[Program | str | LibraryFunction, str, Mapp
     """Several functions in one C file: ``(program, name, meta)`` each; helpers are defined once.
 
     Each exported C file guards its helpers and its kernel, so this is their concatenation (and
-    ``cat a.c b.c`` works the same). Only C: Python and Rust exports are one function per file.
+    ``cat a.c b.c`` works the same), with the floating-point mode block written once. Only C: Python and Rust exports are one function per file.
     """
     if lang != "c":
         raise ExportError(f"several functions in one file are exported as C only, not {lang!r}")
@@ -107,4 +112,5 @@ def export_many(items: Sequence[tuple[Program | str | LibraryFunction, str, Mapp
             if defined in seen:
                 raise ExportError(f"function name {name!r} clashes with {seen[defined]!r} in the same file")
             seen[defined] = name
-    return "\n".join(to_c(p, name, meta) for p, name, meta in items)
+    # the floating-point mode block (guarded, so `cat a.c b.c` compiles it once too) once, first
+    return "\n".join(c.write(*_plan(p, name, meta), fp_mode=i == 0) for i, (p, name, meta) in enumerate(items))

@@ -6,7 +6,8 @@ loop ``NAME_array`` (a call to the public, interposable symbol would go through 
 branch-free, so GCC vectorises the array loop. Helpers and kernels sit inside include guards, so
 several exported C files make one translation unit. Constants are hex-float literals. C code
 must be compiled without contraction of ``a * b + c`` (``-ffp-contract=off``, the default for
-``-std=c11``).
+``-std=c11``) and without fast-math, which :data:`FP_MODE` refuses at compile time and, in
+builds without ``NDEBUG``, checks at run time.
 """
 
 from __future__ import annotations
@@ -161,14 +162,65 @@ static inline double pys_getmant(double a) {
 }
 
 
-def write(plan: Plan, name: str, meta: Mapping | None) -> str:
-    """The translation unit for ``plan``: header comment, guarded helpers, kernel, ``name`` and ``name_array``."""
+#: The floating-point mode block: documents the mode the results were verified in, refuses
+#: compilers' fast-math modes (``#error`` naming the flag; ``-DPYSEARCH_ALLOW_FAST_MATH`` opts
+#: out) and excess precision, and in debug builds (no ``NDEBUG``) checks the mode at each call.
+#: Guarded, so several exported files in one translation unit compile it once.
+FP_MODE = """
+/* Floating-point mode. These results were verified bit for bit in IEEE 754 arithmetic: round to
+ * nearest even, subnormals kept (no flush-to-zero, no denormals-are-zero), no contraction of
+ * a * b + c (fma is spelled fmaf/fma). Safe to compile with -O0 to -O3, -march=native,
+ * -ffp-contract=off. Not with -ffast-math or -Ofast: they reassociate and fold the rounding
+ * steps (the exported full-range exp2 became 2^trunc(x)) and link code that sets FTZ/DAZ for
+ * the whole process; nor with -funsafe-math-optimizations, -fassociative-math,
+ * -freciprocal-math or -ffinite-math-only (compilers define no macro for the first three, so
+ * only -ffast-math and -ffinite-math-only are refused here). Define PYSEARCH_ALLOW_FAST_MATH to
+ * compile anyway, accepting results that are no longer the verified ones. At run time the
+ * calling thread must be in that mode (a -ffast-math library or torch.set_flush_denormal(True)
+ * loaded into the process changes it); builds without NDEBUG check it at every call. */
+#ifndef PYS_FP_MODE
+#define PYS_FP_MODE
+#if defined(__FAST_MATH__) && !defined(PYSEARCH_ALLOW_FAST_MATH)
+#error "pysearch export: compiled with -ffast-math (or -Ofast): __FAST_MATH__ is defined, and fast-math changes the verified results; compile without it, or define PYSEARCH_ALLOW_FAST_MATH to accept unverified results"
+#endif
+#if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__ && !defined(PYSEARCH_ALLOW_FAST_MATH)
+#error "pysearch export: compiled with -ffinite-math-only: __FINITE_MATH_ONLY__ is set, which changes results at infinities and NaNs; compile without it, or define PYSEARCH_ALLOW_FAST_MATH to accept unverified results"
+#endif
+#if defined(__FLT_EVAL_METHOD__) && (__FLT_EVAL_METHOD__ == 1 || __FLT_EVAL_METHOD__ == 2)
+#error "pysearch export: float arithmetic is evaluated in excess precision (__FLT_EVAL_METHOD__ is 1 or 2, e.g. x87 -mfpmath=387); compile for SSE2 (-mfpmath=sse) so that every operation rounds once"
+#endif
+#ifndef NDEBUG
+#include <assert.h>
+/* 1 when the calling thread computes in the verified mode: 2^-126 / 2 is not flushed (FTZ),
+   2^-149 is not read as 0 (DAZ), +-(1 + 1.5 * 2^-24) round to nearest. The results are compared
+   as bit patterns: under DAZ a float comparison would read a subnormal operand as 0 too. */
+static inline int pys_fp_mode_ok(void) {
+    volatile float tiny = 0x1p-126f, least = 0x1p-149f, one = 1.0f, bit = 0x1.8p-24f;
+    float r[4] = {tiny * 0.5f, least * 2.0f, one + bit, -one - bit};
+    uint32_t u[4];
+    memcpy(u, r, sizeof u);
+    return (u[0] == 0x00400000u) & (u[1] == 2u) & (u[2] == 0x3f800001u) & (u[3] == 0xbf800001u);
+}
+#define PYS_CHECK_FP_MODE() assert(pys_fp_mode_ok() && "pysearch export: the floating-point mode is not round-to-nearest without FTZ/DAZ, so results are not the verified ones")
+#else
+#define PYS_CHECK_FP_MODE() ((void)0)
+#endif
+#endif /* PYS_FP_MODE */"""
+
+
+def write(plan: Plan, name: str, meta: Mapping | None, fp_mode: bool = True) -> str:
+    """The translation unit for ``plan``: header comment, guarded helpers, kernel, ``name`` and ``name_array``.
+
+    ``fp_mode``: include the floating-point mode block (:data:`FP_MODE`); a file that follows
+    another in the same translation unit (:func:`pysearch.export.export_many`) leaves it out.
+    """
     dt = plan.dtype
     ct = "float" if dt == "float32" else "double"
     out = ["/*"]
     out += [f" * {comment_text(ln, 'c')}".rstrip() for ln in header_lines(plan.program, name, meta)]
     out.append(" *")
     out.append(" * Build: cc -O3 -march=native -std=c11 -ffp-contract=off ... -lm")
+    out.append(" * Never -ffast-math or -Ofast (refused; see the floating-point mode below).")
     out.append(" */")
     out += ["#include <math.h>", "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
             "/* The kernel is inlined into the array loop even when it is long (GCC would leave a long one a call). */",
@@ -179,6 +231,8 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
             "#define PYS_KERNEL static inline",
             "#endif",
             "#endif"]
+    if fp_mode:
+        out.append(FP_MODE)
     for h in helpers(plan, "c"):
         guard = f"PYS_HELPER_{h.upper()}"
         out += [f"#ifndef {guard}", f"#define {guard}{C_HELPERS[h]}", "#endif"]
@@ -206,15 +260,18 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
     out.append("}")
     out.append("")
     out.append(f"{ct} {name}({params}) {{")
+    out.append("    PYS_CHECK_FP_MODE();")
     out.append(f"    return {kernel}({', '.join(plan.params)});")
     out.append("}")
     out.append("")
     if len(plan.params) == 1:
         out.append(f"void {name}_array(const {ct} *restrict x, {ct} *restrict y, size_t n) {{")
+        out.append("    PYS_CHECK_FP_MODE();")
         out.append(f"    for (size_t i = 0; i < n; i++) y[i] = {kernel}(x[i]);")
     else:
         arrays = ", ".join(f"const {ct} *restrict in_{p}" for p in plan.params)
         out.append(f"void {name}_array({arrays}, {ct} *restrict out, size_t n) {{")
+        out.append("    PYS_CHECK_FP_MODE();")
         call = ", ".join(f"in_{p}[i]" for p in plan.params)
         out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});")
     out.append("}")

@@ -4,6 +4,13 @@ The helpers (``RUST_HELPERS``, emitted-code templates with ``{T}`` for the float
 one text serves both) give ``min``/``max``/``ldexp``/``getexp``/``getmant`` the semantics of
 ``docs/program-format.md``. Constants are ``from_bits`` literals with their decimal value in a
 comment.
+
+Floating-point mode: Rust has no fast-math mode for ``+ - * /`` (LLVM's fast-math flags are
+reached only through intrinsics such as ``fadd_fast`` or ``algebraic_add``, which the export does
+not use) and ``mul_add`` always rounds once, so any ``opt-level`` and ``-C target-cpu`` keep the
+results. What can change them is the thread's mode at run time (flush-to-zero or
+denormals-are-zero set by a ``-ffast-math`` C library loaded into the process, another rounding
+mode): :data:`FP_MODE` says so in the file and debug builds check it (``debug_assert!``).
 """
 
 from __future__ import annotations
@@ -159,11 +166,37 @@ fn pys_getmant(a: f64) -> f64 {
 }
 
 
+#: The floating-point mode note and its debug-build check, in every Rust export.
+FP_MODE = """
+// Floating-point mode: verified bit for bit in IEEE 754 arithmetic (round to nearest even,
+// subnormals kept), which is how Rust computes: it has no fast-math flag for + - * / and
+// mul_add rounds once, so any opt-level and -C target-cpu=native are safe. Keep it that way:
+// no fadd_fast/algebraic_* rewrites. At run time the thread must not flush subnormals to zero
+// (FTZ/DAZ, set by a C library built with -ffast-math loaded into the process) or round
+// otherwise; debug builds check this at every call.
+
+/// Whether this thread computes in the verified mode: 2^-126 / 2 is not flushed (FTZ), 2^-149
+/// is not read as 0 (DAZ), +-(1 + 1.5 * 2^-24) round to nearest.
+#[inline]
+fn pys_fp_mode_ok() -> bool {
+    use std::hint::black_box;
+    let tiny = black_box(f32::from_bits(0x0080_0000));
+    let least = black_box(f32::from_bits(1));
+    let one = black_box(1.0f32);
+    let bit = black_box(f32::from_bits(0x33c0_0000));
+    (tiny * 0.5).to_bits() == 0x0040_0000
+        && (least * 2.0).to_bits() == 2
+        && (one + bit).to_bits() == 0x3f80_0001
+        && (-one - bit).to_bits() == 0xbf80_0001
+}"""
+
+
 def write(plan: Plan, name: str, meta: Mapping | None) -> str:
     """The source for ``plan``: header comment, the helpers it needs, and ``pub fn name``."""
     dt = plan.dtype
     rt = "f32" if dt == "float32" else "f64"
     out = [f"// {comment_text(ln, 'rust')}".rstrip() for ln in header_lines(plan.program, name, meta)]
+    out.append(FP_MODE)
     for h in helpers(plan, "rust"):
         out.append(RUST_HELPERS[h].replace("{T}", rt))
     out.append("")
@@ -172,6 +205,7 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
     out.append("#[inline]")
     out.append("#[must_use]")
     out.append(f"pub fn {name}({params}) -> {rt} {{")
+    out.append('    debug_assert!(pys_fp_mode_ok(), "the floating-point mode is not round-to-nearest without FTZ/DAZ");')
     for i, v in enumerate(plan.consts):
         out.append(f"    const C{i + 1}: {rt} = {_rust_const(v, dt)}; // {format_const(v, dt)}")
     for i, ins in enumerate(plan.program.instrs):

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from ..evaluation import evaluate
 from ..fileio import loads_json
 from ..program import Program, parse
@@ -68,17 +69,20 @@ class LibraryFunction:
         Python numbers, lists of them and numpy scalars are rounded to float32 first (to nearest, ties
         to even; beyond the float32 range that is +-inf). Arrays must already be float32 (or float16,
         which converts exactly): a float64 or integer array is refused rather than rounded silently.
+        Conversions and evaluation run in IEEE mode whatever the process set (``_core.ieee_mode``:
+        a subnormal such as 1e-40 is not flushed to zero).
         """
-        arr = _float32_input(self.name, x)
-        flat = np.ascontiguousarray(arr.ravel())
-        if flat.size == 0:
-            return arr.copy()
-        y = evaluate(self.program, flat).reshape(arr.shape)
-        if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
-            return np.float32(y.reshape(()))
-        if isinstance(x, (int, float)):
-            return float(y.reshape(()))
-        return y
+        with _core.ieee_mode():
+            arr = _float32_input(self.name, x)
+            flat = np.ascontiguousarray(arr.ravel())
+            if flat.size == 0:
+                return arr.copy()
+            y = evaluate(self.program, flat).reshape(arr.shape)
+            if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
+                return np.float32(y.reshape(()))
+            if isinstance(x, (int, float)):
+                return float(y.reshape(()))
+            return y
 
     def to_json_obj(self) -> dict:
         return {
