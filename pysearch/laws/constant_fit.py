@@ -185,65 +185,125 @@ def lm_fit(
     max_iter: int = 40,
     c0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Levenberg-Marquardt on ``kern``'s constants: ``(constants, cost)``, never worse than the start.
+    """Levenberg-Marquardt on ``kern``'s constants: ``(constants, cost)``, never worse than the start
+    (:func:`lm_fit_many` for one program)."""
+    c = np.asarray(kern.program.constants() if c0 is None else c0, dtype=np.float64)
+    (c_out, cost), = lm_fit_many([kern], [c], X, t, space, loss, delta, max_iter)
+    return c_out, cost
 
-    ``X``: the ``(inputs, n)`` matrix; ``t``: targets in ``space``. Each iteration solves the
-    damped normal equations (Marquardt's diagonal scaling; Huber: weights ``min(1, delta/|r|)``)
-    for three damping values and evaluates all three, with their Jacobians, in one core call; the
-    best that lowers the cost is taken. Stops when the relative decrease falls below 1e-12, the
-    step vanishes, the damping runs away, or after ``max_iter`` iterations.
+
+def lm_fit_many(
+    kernels: Sequence[ConstKernel],
+    starts: Sequence[np.ndarray],
+    X: np.ndarray,
+    t: np.ndarray,
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 40,
+) -> list[tuple[np.ndarray, float]]:
+    """Levenberg-Marquardt for many programs at once: per program ``(constants, cost)``, never
+    worse than its start (``inf`` cost where a program has no Jacobian or no constants).
+
+    ``X``: the ``(inputs, n)`` matrix; ``t``: targets in ``space``. The programs advance in lock
+    step: each iteration solves every active program's damped normal equations (Marquardt's
+    diagonal scaling; Huber: weights ``min(1, delta/|r|)``) for three damping values in one
+    batched solve (constants padded to the largest count), evaluates each program's three trial
+    vectors with their Jacobians in one core call, and takes the best that lowers its cost. A
+    program stops when the relative decrease falls below :data:`FTOL`, the step below
+    :data:`XTOL`, its damping runs away, or after ``max_iter`` iterations.
     """
-    c = np.asarray(kern.program.constants() if c0 is None else c0, dtype=np.float64).copy()
-    m = len(c)
-    out = kern.jacobian(c[None, :], X) if m else None
-    if out is None:
-        return c, math.inf
-    F, J = out
-    r = _residuals(F[0], t, space)
-    Jr = residual_jacobian(F[0], J[0], space)
-    cur = float(_cost(r, loss, delta))
-    lam = 1e-3
-    eye = np.eye(m)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    P, n = len(kernels), X.shape[1]
+    results: list[tuple[np.ndarray, float]] = [(np.asarray(c, dtype=np.float64).copy(), math.inf) for c in starts]
+    idx = [i for i, (k, c) in enumerate(zip(kernels, starts)) if len(c) and k.has_jacobian]
+    if not idx:
+        return results
+    M = max(len(starts[i]) for i in idx)
+    K = len(_TRIALS)
+    C = np.zeros((P, M))
+    R = np.zeros((P, n))
+    JR = np.zeros((P, n, M))
+    cost = np.full(P, np.inf)
+    mask = np.zeros((P, M), dtype=bool)  # real (unpadded) constants
+    for i in idx:
+        m = len(starts[i])
+        C[i, :m] = starts[i]
+        mask[i, :m] = True
+        F, J = kernels[i].jacobian(C[i:i + 1, :m], X)
+        R[i] = _residuals(F[0], t, space)
+        JR[i, :, :m] = residual_jacobian(F[0], J[0], space)
+    cost[idx] = _cost(R[idx], loss, delta)
+    lam = np.full(P, 1e-3)
+    active = np.array(idx)
+    eye = np.eye(M)
     for _ in range(max_iter):
+        if not len(active):
+            break
+        Jr, r = JR[active], R[active]
         if loss == "huber":
             a = np.abs(r)
             w = np.where(a <= delta, 1.0, delta / np.maximum(a, 1e-300))
-            A = Jr.T @ (Jr * w[:, None])
-            g = Jr.T @ (w * r)
         else:
-            A = Jr.T @ Jr
-            g = Jr.T @ r
-        diag = np.diag(A)
-        scale = np.maximum(diag, 1e-12 * max(float(diag.max()), 1e-300))
-        lams = lam * _TRIALS
-        M = A[None, :, :] + (lams[:, None, None] * (scale * eye)[None, :, :])
-        try:
-            steps = np.linalg.solve(M, np.repeat(-g[None, :, None], len(lams), axis=0))[:, :, 0]
-        except np.linalg.LinAlgError:
-            break
-        C = c[None, :] + steps
-        ok = np.all(np.isfinite(C), axis=1)
-        if not ok.any():
-            break
-        C = np.where(ok[:, None], C, c[None, :])
-        F, J = kern.jacobian(C, X)
-        R = _residuals(F, t, space)
-        costs = np.where(ok, _cost(R, loss, delta), np.inf)
-        k = int(np.argmin(costs))
-        new = float(costs[k])
-        if new < cur:
-            decrease = (cur - new) / max(cur, 1e-300)
-            step = float(np.max(np.abs(steps[k]) / (np.abs(c) + 1e-12)))
-            c, r, cur = C[k].copy(), R[k], new
-            Jr = residual_jacobian(F[k], J[k], space)
-            lam = max(lams[k] * 0.3, 1e-12)
-            if decrease < FTOL or step < XTOL or cur == 0.0:
-                break
-        else:
-            lam = lams[-1] * 10.0
-            if lam > 1e12:
-                break
-    return c, cur
+            w = np.ones_like(r)
+        JwT = (Jr * w[:, :, None]).transpose(0, 2, 1)
+        A = JwT @ Jr
+        g = (JwT @ r[:, :, None])[:, :, 0]
+        diag = np.diagonal(A, axis1=1, axis2=2)
+        scale = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
+        scale = np.where(mask[active], scale, 1.0)  # padded constants: an identity row, a zero step
+        lams = lam[active][:, None] * _TRIALS[None, :]  # (p, K)
+        Mat = A[:, None] + lams[:, :, None, None] * (scale[:, None, :, None] * eye)
+        with np.errstate(all="ignore"):
+            try:
+                steps = np.linalg.solve(Mat, np.repeat(-g[:, None, :, None], K, axis=1))[..., 0]  # (p, K, M)
+            except np.linalg.LinAlgError:  # a singular system: solve one by one, a failed one stays put
+                steps = np.zeros((len(active), K, M))
+                for q in range(len(active)):
+                    for k in range(K):
+                        try:
+                            steps[q, k] = np.linalg.solve(Mat[q, k], -g[q])
+                        except np.linalg.LinAlgError:
+                            pass
+        trial = C[active][:, None, :] + steps  # (p, K, M)
+        ok = np.all(np.isfinite(trial), axis=2)
+        trial = np.where(ok[..., None], trial, C[active][:, None, :])
+        FT = np.empty((len(active), K, n))
+        JT = np.zeros((len(active), K, n, M))
+        for q, i in enumerate(active):
+            m = len(starts[i])
+            F, J = kernels[i].jacobian(np.ascontiguousarray(trial[q, :, :m]), X)
+            FT[q] = F
+            JT[q, :, :, :m] = J
+        RT = _residuals(FT, t, space)
+        costs = np.where(ok, _cost(RT, loss, delta), np.inf)
+        best = np.argmin(costs, axis=1)
+        rows = np.arange(len(active))
+        new = costs[rows, best]
+        cur = cost[active]
+        better = new < cur
+        keep = np.ones(len(active), dtype=bool)
+        if better.any():
+            q = rows[better]
+            i = active[better]
+            k = best[better]
+            decrease = (cur[better] - new[better]) / np.maximum(cur[better], 1e-300)
+            rel_step = np.max(np.abs(steps[q, k]) / (np.abs(C[i]) + 1e-12), axis=1)
+            C[i] = trial[q, k]
+            R[i] = RT[q, k]
+            JR[i] = residual_jacobian(FT[q, k], JT[q, k], space)
+            cost[i] = new[better]
+            lam[i] = np.maximum(lams[q, k] * 0.3, 1e-12)
+            keep[better] = ~((decrease < FTOL) | (rel_step < XTOL) | (new[better] == 0.0))
+        worse = ~better
+        if worse.any():
+            i = active[worse]
+            lam[i] = lams[worse, -1] * 10.0
+            keep[worse] = lam[i] <= 1e12
+        active = active[keep]
+    for i in idx:
+        results[i] = (C[i, : len(starts[i])].copy(), float(cost[i]))
+    return results
 
 
 def fit_many(
@@ -255,18 +315,20 @@ def fit_many(
     delta: float = 1e-3,
     max_iter: int = 40,
 ) -> list[Program]:
-    """Each program with constants fitted by :func:`lm_fit` on ``X`` (``(inputs, n)``), or unchanged
-    where the fit cannot start (non-finite constants) or does not lower the cost."""
+    """Each program with constants fitted by :func:`lm_fit_many` (all in lock step) on ``X``
+    (``(inputs, n)``), or unchanged where the fit cannot start (no constants, non-finite ones, an op
+    without a derivative) or does not lower the cost."""
     X = np.ascontiguousarray(X, dtype=np.float64)
-    out = []
-    for p in programs:
-        kern = ConstKernel(p)
+    todo = []
+    for j, p in enumerate(programs):
         c0 = np.asarray(p.constants(), dtype=np.float64)
-        if not len(c0) or not np.all(np.isfinite(c0)):
-            out.append(p)
-            continue
-        c, _ = lm_fit(kern, X, t, space, loss, delta, max_iter, c0)
-        out.append(p if np.array_equal(c, c0) else p.with_constants([float(v) for v in c]))
+        if len(c0) and np.all(np.isfinite(c0)):
+            todo.append((j, ConstKernel(p), c0))
+    out = list(programs)
+    fits = lm_fit_many([k for _, k, _ in todo], [c for _, _, c in todo], X, t, space, loss, delta, max_iter)
+    for (j, _, c0), (c, _) in zip(todo, fits):
+        if not np.array_equal(c, c0):
+            out[j] = programs[j].with_constants([float(v) for v in c])
     return out
 
 
