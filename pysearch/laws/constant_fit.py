@@ -13,10 +13,10 @@ Two fitters, both on exact forward-mode Jacobians from the core (no finite diffe
   outnumber rows), for the chosen law, its bootstrap and the extrapolation check, where the
   iteration count matters less than the last digit;
 - :func:`lm_fit` / :func:`fit_many`: the search's fitter (:class:`~pysearch.search.law_problem.LawProblem`
-  fits every new structure of a generation with it). Levenberg-Marquardt with Marquardt scaling,
-  Huber by iteratively reweighted least squares (the same minimiser as scipy's Huber loss), and
-  three damping values tried per iteration in *one* core call that also returns their
-  Jacobians, so an iteration is one GIL-free call plus a few small numpy operations.
+  fits every new structure of a generation with it, all in lock step). Levenberg-Marquardt with
+  Marquardt scaling, Huber by iteratively reweighted least squares (the same minimiser as scipy's
+  Huber loss); each program's trial step is evaluated together with its Jacobian in *one* core
+  call, and the linear algebra of all programs is one batched numpy solve per iteration.
 """
 
 from __future__ import annotations
@@ -171,8 +171,10 @@ def _cost(R: np.ndarray, loss: str, delta: float) -> np.ndarray:
 #: candidates: the last digits of a slowly converging Huber fit do not change which survive).
 FTOL = 1e-6
 XTOL = 1e-9
-#: Damping multipliers tried together in one iteration of :func:`lm_fit`.
-_TRIALS = np.array([0.1, 1.0, 10.0])
+#: Damping multipliers tried together in one iteration of :func:`lm_fit_many` (one core call
+#: evaluates them all; one value measured fastest on the law benchmark: the core's time grows
+#: with the number of trial vectors, the iterations saved do not make up for it).
+_TRIALS = np.array([1.0])
 
 
 def lm_fit(
@@ -207,9 +209,10 @@ def lm_fit_many(
 
     ``X``: the ``(inputs, n)`` matrix; ``t``: targets in ``space``. The programs advance in lock
     step: each iteration solves every active program's damped normal equations (Marquardt's
-    diagonal scaling; Huber: weights ``min(1, delta/|r|)``) for three damping values in one
-    batched solve (constants padded to the largest count), evaluates each program's three trial
-    vectors with their Jacobians in one core call, and takes the best that lowers its cost. A
+    diagonal scaling; Huber: weights ``min(1, delta/|r|)``) for the damping values of
+    :data:`_TRIALS` in one batched solve (constants padded to the largest count), evaluates each
+    program's trial vectors with their Jacobians in one core call, and takes the best that lowers
+    its cost (the damping shrinks after a success and grows tenfold after a failure). A
     program stops when the relative decrease falls below :data:`FTOL`, the step below
     :data:`XTOL`, its damping runs away, or after ``max_iter`` iterations.
     """

@@ -56,7 +56,7 @@ class LawConfig:
     #: New structures fitted per generation (default: every one, as many as the population).
     opt_per_generation: int | None = None
     #: Levenberg-Marquardt iterations per fit.
-    fit_iterations: int = 30
+    fit_iterations: int = 40
     #: Held-out rows for :meth:`LawProblem.verify` (inputs as rows), if any.
     X_holdout: tuple[tuple[float, ...], ...] = ()
     y_holdout: tuple[float, ...] = ()
