@@ -161,7 +161,7 @@ class RealProblem(Problem):
     # ------------------------------------------------------------ engine hooks
     def initial_programs(self, rng: np.random.Generator, n: int) -> list[Program]:
         cfg = self.config
-        return [random_program(rng, int(rng.integers(1, cfg.init_instrs + 1)), cfg.ops, dtype="float64")
+        return [random_program(rng, int(rng.integers(1, cfg.init_instrs + 1)), cfg.ops, dtype="float64").pruned()
                 for _ in range(n)]
 
     def measure(self, p: Program) -> float:
@@ -178,7 +178,12 @@ class RealProblem(Problem):
         return Scores(errs, errs, objectives, len(self.x))
 
     def fit_constants(self, programs: list[Program]) -> list[Program]:
-        return [self.lsq(p, self.config.fit_iterations) for p in programs]
+        """Each program without its dead instructions, constants fitted where its output depends on x."""
+        out = []
+        for p in programs:
+            p = p.pruned()
+            out.append(self.lsq(p, self.config.fit_iterations) if p.depends_on_input()[p.output] else p)
+        return out
 
     def verify(self, programs: Sequence[Program]) -> list[dict]:
         """Max relative error of each program's real-number value on the dense grid (``inf`` where
