@@ -174,3 +174,23 @@ def test_real_search_is_seeded_and_resumes():
     assert a.problem.best_structures().keys() == resumed.problem.best_structures().keys()
     best = min(a.archive, key=lambda ind: ind.max_ulp)
     assert best.max_ulp < 0.05  # at least a straight line through 2^x on [0, 1] (about 4% at best)
+
+
+def test_refit_of_known_structures_follows_the_problem():
+    """Law and real problems fit a known structure again from a child's own constants and keep the
+    better fit; the float32 problem offers the cached fit instead (its behaviour, pinned above)."""
+    s = Search(law_problem())
+    p = parse("dtype float64\ninputs x\nv1 = pow x -0.9\nv2 = mul v1 0.1\nv3 = add v2 3.0\n")
+    (first,), used = s._make_individuals([p], budget=4)
+    assert used == 1
+    key = next(iter(k for k, v in s.cache.items() if v == first.text))
+    other = p.with_constants([-0.2, 1.9, 0.6])  # another start for the same structure
+    (second,), used = s._make_individuals([other], budget=4)
+    assert used == 1  # fitted again, not just offered the cached fit
+    assert second.max_ulp <= first.max_ulp
+    assert s.cache[key] == second.text and parse(s.cache[key]).constants() != p.constants()
+    f32 = Search(pinned_config())
+    q = parse("dtype float32\ninputs x\nv1 = fma x 0.7 1.0\n")
+    f32._make_individuals([q], budget=4)
+    _, used = f32._make_individuals([q.with_constants([0.5, 1.25])], budget=4)
+    assert used == 0

@@ -165,6 +165,7 @@ class LawProblem(Problem):
     """Discover ``y = f(x)`` as a float64 program (see the module doc)."""
 
     kind = "law"
+    refit_known_structures = True  # Levenberg-Marquardt from another start can find another minimum
 
     def __init__(self, config: LawConfig):
         self.config = config

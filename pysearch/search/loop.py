@@ -133,12 +133,17 @@ class Search(Verification, BudgetPlanning):
 
         A structure seen before (in the cache, or fitted earlier in this batch) is not fitted
         again: its fitted program is offered as an alternative to the child's own constants.
+        Where the problem asks for it (``refit_known_structures``: fits that depend on where they
+        start), a child of a cached structure with other constants is fitted from its own
+        constants too, within the budget; the better fit goes to the cache once scored.
         """
         out: list[Program] = []
         to_fit: list[tuple[int, str]] = []  # (index, structure key): the first of each new structure
         repeats: list[tuple[int, str]] = []  # later children of a structure fitted in this batch
         pending: set[str] = set()
         alternatives: dict[int, Program] = {}
+        self._refits: dict[int, str] = {}
+        refit = self.problem.refit_known_structures
         for i, p in enumerate(programs):
             out.append(p)
             if not p.constants():
@@ -150,6 +155,10 @@ class Search(Verification, BudgetPlanning):
                     fitted = self._cache_programs[key] = parse(self.cache[key])
                 if fitted.to_text() != p.to_text():
                     alternatives[i] = fitted
+                    if refit and key not in pending and len(to_fit) < budget:
+                        pending.add(key)
+                        to_fit.append((i, key))
+                        self._refits[i] = key
             elif key in pending:
                 repeats.append((i, key))
             elif len(to_fit) < budget:
@@ -157,9 +166,10 @@ class Search(Verification, BudgetPlanning):
                 to_fit.append((i, key))
         fitted_programs = self.problem.fit_constants([programs[i] for i, _ in to_fit]) if to_fit else []
         for (i, key), q in zip(to_fit, fitted_programs):
-            self.cache[key] = q.to_text()
-            self._cache_programs[key] = q
             out[i] = q
+            if i not in self._refits:
+                self.cache[key] = q.to_text()
+                self._cache_programs[key] = q
         for i, key in repeats:
             if self.cache[key] != programs[i].to_text():
                 alternatives[i] = self._cache_programs[key]
@@ -176,6 +186,9 @@ class Search(Verification, BudgetPlanning):
             alt = scored[len(progs) + k]
             if (alt.max_ulp, alt.mean_ulp) <= (inds[i].max_ulp, inds[i].mean_ulp):
                 inds[i] = alt
+            elif i in self._refits:  # a refit beat the cached fit of its structure
+                self.cache[self._refits[i]] = inds[i].text
+                self._cache_programs[self._refits[i]] = inds[i].program
         return inds, used
 
     # ------------------------------------------------------------ lifecycle

@@ -64,6 +64,9 @@ class Problem(ABC):
     kind: ClassVar[str]
     #: JSON schema version of :meth:`to_json_obj`.
     schema: ClassVar[int] = 1
+    #: Fit a child of an already fitted structure again from its own constants (a fit whose result
+    #: depends on its start); otherwise the cached fit of the structure is offered instead.
+    refit_known_structures: ClassVar[bool] = False
     #: The engine settings the loop reads: ``population``, ``ops``, ``max_instrs``,
     #: ``crossover_rate``, ``opt_per_generation``, ``verify_every`` (0: never), ``seed``.
     config: Any

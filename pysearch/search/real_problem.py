@@ -148,6 +148,7 @@ class RealProblem(Problem):
     """Approximate ``config.target`` with real-number programs (see the module doc)."""
 
     kind = "real"
+    refit_known_structures = True  # Levenberg-Marquardt from another start can find another minimum
 
     def __init__(self, config: RealConfig):
         self.config = config
