@@ -194,3 +194,21 @@ def test_refit_of_known_structures_follows_the_problem():
     f32._make_individuals([q], budget=4)
     _, used = f32._make_individuals([q.with_constants([0.5, 1.25])], budget=4)
     assert used == 0
+
+
+def test_bench_search_laws_only_measures_the_law_problem(capsys):
+    """experiments/bench_search.py --laws-only: the law discovery alone, its figure in the RESULT line."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "bench_search.py"
+    spec = importlib.util.spec_from_file_location("bench_search", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--laws-only", "--law-seconds", "0", "--law-generations", "1"])
+    out = capsys.readouterr().out
+    m = re.search(r"^RESULT search_candidates_per_s=nan law_programs_per_cpu_s=([0-9.]+) workers_speedup_2=nan "
+                  r"seconds_to_1ulp_cost6=nan$", out, re.MULTILINE)
+    assert m, out
+    assert float(m.group(1)) > 0
