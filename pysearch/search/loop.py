@@ -211,6 +211,14 @@ class Search(Verification, BudgetPlanning):
                 unique.append(ind)
         return tools.selNSGA2(unique, min(k, len(unique)), nd="log")
 
+    def _parents(self, pop: list[Individual], k: int) -> list[Individual]:
+        """``k`` parents by the problem's rule (``parent_selection``): binary tournaments, or uniform
+        draws from the population's first Pareto front (elitist: every cost's best is a parent)."""
+        if self.problem.parent_selection == "front":
+            front = tools.sortLogNondominated(pop, len(pop), first_front_only=True)
+            return [front[int(i)] for i in self.rng.integers(len(front), size=k)]
+        return self._tournament(pop, k)
+
     def _tournament(self, pop: list[Individual], k: int) -> list[Individual]:
         """Binary tournaments on dominance, then crowding distance (DEAP's DCD rule), numpy-seeded."""
         for front in tools.sortLogNondominated(pop, len(pop)):
@@ -251,7 +259,7 @@ class Search(Verification, BudgetPlanning):
         t0 = time.perf_counter()
         cfg = self.config
         evals0 = self.evaluations
-        parents = self._tournament(self.population, cfg.population)
+        parents = self._parents(self.population, cfg.population)
         children = self._vary(parents)
         offspring, used = self._make_individuals(children, cfg.opt_per_generation)
         self.population = self._select(self.population + offspring, cfg.population)

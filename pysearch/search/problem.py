@@ -7,7 +7,8 @@ searches is a problem:
 
 - the program dtype, op set and variation limits (``config``: ``ops``, ``max_instrs``,
   ``population``, ``crossover_rate``, ``opt_per_generation``, ``verify_every``, ``seed``);
-- the initial programs (:meth:`Problem.initial_programs`);
+- the initial programs (:meth:`Problem.initial_programs`) and how parents are drawn
+  (``parent_selection``: binary tournaments, or uniformly from the first Pareto front);
 - the cost measure (:meth:`Problem.measure`);
 - how a batch of candidates is scored on the training sample (:meth:`Problem.score`: a scalar
   error per program for statistics and ties, and the two minimised objectives);
@@ -67,6 +68,9 @@ class Problem(ABC):
     #: Fit a child of an already fitted structure again from its own constants (a fit whose result
     #: depends on its start); otherwise the cached fit of the structure is offered instead.
     refit_known_structures: ClassVar[bool] = False
+    #: How the loop draws parents: ``"tournament"`` (binary tournaments on dominance, then crowding
+    #: distance) or ``"front"`` (uniformly from the population's first Pareto front).
+    parent_selection: ClassVar[str] = "tournament"
     #: The engine settings the loop reads: ``population``, ``ops``, ``max_instrs``,
     #: ``crossover_rate``, ``opt_per_generation``, ``verify_every`` (0: never), ``seed``.
     config: Any
