@@ -8,16 +8,17 @@ ops), the count behind the paper's "degree-5 minimax = 10 ops" comparison. The m
 polynomial is also measured as a float64 program (Horner fma, coefficients rounded to nearest),
 the like-for-like comparison for our programs, whose constants are float64.
 
-Evolved, from scratch: a (mu + lambda) search over float64 programs with add/sub/mul/div/fma
-(``pysearch.variation``: random programs, mutation, crossover). Parents: at each op count, the
-best program whose output is affine in its constants (polynomial-like) and the best other one.
-Each child's constants are fitted by least squares on relative error at ``--points`` Chebyshev
-points: a linear solve when the program is affine in its constants, else Levenberg-Marquardt
-(forward-mode Jacobian) on float64 values (``pysearch.evaluate``) followed, once below 1e-13, by
-a few iterations on real-number values. Children are ranked by their real-number max relative
-error at those points, computed in double-double arithmetic (``pysearch.double_double``):
-float64 evaluation cannot tell programs apart below its own rounding (about 1e-16), which
-10-op programs reach.
+Evolved, from scratch: the one search engine (``pysearch.search.Search``) on the real-number
+problem (``pysearch.search.real_problem.RealProblem``): NSGA-II over float64 programs with
+add/sub/mul/div/fma on (real-number max relative error, cost = ops that depend on x), from random
+programs, with the engine's mutation and crossover. Each new structure's constants are fitted by
+least squares on relative error at ``--points`` Chebyshev points: a linear solve when the program
+is affine in its constants, else Levenberg-Marquardt (forward-mode Jacobian) on float64 values
+(``pysearch.evaluate``) followed, once below 1e-13, by a few iterations on real-number values.
+Children are ranked by their real-number max relative error at those points, computed in
+double-double arithmetic (``pysearch.double_double``): float64 evaluation cannot tell programs
+apart below its own rounding (about 1e-16), which 10-op programs reach. The problem remembers
+the best programs of distinct structure at each op count; the best of them go on to the polish.
 
 Polish: the best few distinct structures at each op count (the second being the best of the
 other kind) get their constants re-fitted by ``pysearch.baselines.program_minimax.polish``, a
@@ -40,10 +41,10 @@ random least-squares fits and from the two solutions of matching the Taylor expa
 search result. Programs that divide by x are measured on [2^-30, 1] (their limit at 0 is finite).
 
 The search is the part that varies: its outcome depends on the children budget (``--children``,
-``--seconds``) and, run to run, on the seed.
+``--seconds``, ``--population``) and, run to run, on the seed.
 
     python experiments/accuracy_vs_ops.py [--children 6000] [--seconds 130] [--polish-seconds 45]
-        [--points 1000] [--paper-starts 60] [--seed 0] [--png out.png]
+        [--population 64] [--points 1000] [--paper-starts 60] [--seed 0] [--png out.png]
 
 Prints a Markdown table (ops 2..12), every evolved program with both errors, the total time and
 a RESULT line; writes a log-scale PNG.
@@ -61,13 +62,12 @@ import mpmath
 import numpy as np
 from scipy.optimize import least_squares
 
-import pysearch
 from pysearch.baselines import max_error, minimax, pade, rational_minimax, taylor, to_program
-from pysearch.baselines.program_minimax import MpModel, affine_in_constants, polish
+from pysearch.baselines.program_minimax import affine_in_constants, polish
 from pysearch.interpreter import run_mpmath
 from pysearch.program import parse
-from pysearch.double_double import DDProgram, dd_add, supports
-from pysearch.variation import crossover, mutate, random_program
+from pysearch.search import Search
+from pysearch.search.real_problem import RealConfig, RealProblem
 
 DOMAIN = (0.0, 1.0)
 NEAR_ZERO = (2.0 ** -30, 1.0)
@@ -92,110 +92,10 @@ KEEP_PER_OPS = 4  # distinct structures kept per op count for the polish
 PER_PROGRAM_SECONDS = 8.0  # time limit of one program's minimax fit (storing comes after)
 
 
-def train_points(n: int) -> np.ndarray:
-    """Chebyshev points of the second kind on (0, 1] (0 itself left out: some programs divide by x)."""
-    k = np.arange(n)
-    x = 0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / n)
-    return np.ascontiguousarray(np.sort(x), dtype=np.float64)
-
-
-class Fitter:
-    """Constant fitting on relative error at fixed points; ranking by real-number error there."""
-
-    def __init__(self, x: np.ndarray) -> None:
-        self.x = x
-        self.f = np.exp2(x)
-        with mpmath.workdps(40):
-            exact = [mpmath.power(2, mpmath.mpf(float(v))) for v in x]
-            self.f_hi = np.array([float(v) for v in exact])
-            self.f_lo = np.array([float(v - mpmath.mpf(float(v))) for v in exact])
-
-    def residual(self, prog, c) -> np.ndarray:
-        y = pysearch.evaluate(prog.with_constants(c), self.x)
-        r = (y - self.f) / self.f
-        return np.where(np.isfinite(r), r, 1e3)
-
-    def max_rel(self, prog) -> float:
-        """Max relative error of the float64-evaluated program (rounding errors included)."""
-        r = np.abs(self.residual(prog, prog.constants()))
-        return float(r.max())
-
-    def real_residual(self, prog, c) -> np.ndarray:
-        """Signed relative error of the program's real-number value (double-double) with constants c."""
-        dd = DDProgram(prog)
-        hi, lo = dd(self.x, np.asarray(c, dtype=np.float64), np.zeros(dd.n))
-        with np.errstate(all="ignore"):
-            d = dd_add((hi, lo), (-self.f_hi, -self.f_lo))
-            r = d[0] / self.f_hi
-        return np.where(np.isfinite(r), r, 1e3)
-
-    def real_max_rel(self, prog) -> float:
-        """Max relative error of the program's real-number value (double-double) at the points."""
-        if not supports(prog):
-            return self.max_rel(prog)
-        m = float(np.abs(self.real_residual(prog, prog.constants())).max())
-        return m if m < 1e3 else math.inf
-
-    def lsq(self, prog, iters: int = 60):
-        """Least squares on relative error. Affine in the constants: linear solves on the real-number
-        residual (double-double). Otherwise Levenberg-Marquardt (Jacobian by forward-mode
-        differentiation in numpy) on the float64 residual, then, once that is below 1e-13, a few
-        more iterations on the real-number residual, which float64 rounding no longer hides."""
-        c0 = np.array(prog.constants(), dtype=np.float64)
-        if c0.size == 0:
-            return prog
-        if not supports(prog):
-            return self._lm(prog, lambda c: self.residual(prog, c), "2-point", c0, iters, self.max_rel)
-        model = MpModel(prog)
-
-        def jac(c):
-            J = model.jacobian(self.x, c) / self.f[:, None]
-            return np.where(np.isfinite(J), J, 0.0)
-
-        if affine_in_constants(prog):
-            best, best_e = prog, self.real_max_rel(prog)
-            c = c0
-            for _ in range(2):
-                J = jac(c)
-                d = np.linalg.lstsq(J, -self.real_residual(prog, c), rcond=None)[0]
-                c = c + d
-                cand = prog.with_constants(c)
-                e = self.real_max_rel(cand)
-                if e < best_e:
-                    best, best_e = cand, e
-            return best
-        p = self._lm(prog, lambda c: self.residual(prog, c), jac, c0, iters, self.real_max_rel)
-        if self.real_max_rel(p) < 1e-13:
-            p = self._lm(p, lambda c: self.real_residual(prog, c), jac, np.array(p.constants()), iters // 3,
-                         self.real_max_rel)
-        return p
-
-    @staticmethod
-    def _lm(prog, fun, jac, c0, iters, measure):
-        """At most about ``iters`` Levenberg-Marquardt iterations (MINPACK counts the evaluations
-        for a finite-difference Jacobian, not for an analytic one)."""
-        nfev = iters * (c0.size + 1) if isinstance(jac, str) else iters
-        try:
-            with np.errstate(all="ignore"):
-                res = least_squares(fun, c0, jac=jac, method="lm", max_nfev=nfev)
-            cand = prog.with_constants(res.x)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError):
-            return prog
-        return cand if measure(cand) <= measure(prog) else prog
-
-
 def domain_for(prog) -> tuple[float, float]:
     """[0, 1], or [2^-30, 1] when the program is undefined at 0 (it divides by x there)."""
     v = run_mpmath(prog, [0.0])[0]
     return DOMAIN if mpmath.isfinite(v) else NEAR_ZERO
-
-
-def structure_key(prog) -> str:
-    """The program's operation graph with every constant written as 'c' (its structure)."""
-    def arg(a):
-        return "c" if a.kind == "const" else f"{a.kind[0]}{a.index}"
-
-    return ";".join(f"{ins.op} {' '.join(arg(a) for a in ins.args)}" for ins in prog.instrs) + f";->{prog.output}"
 
 
 def baseline_rows(log=print) -> list[dict]:
@@ -226,69 +126,35 @@ def baseline_rows(log=print) -> list[dict]:
     return rows
 
 
-def evolve(fitter: Fitter, children: int, seconds: float, seed: int, log=print) -> dict[int, list]:
-    """(mu + lambda) search from random programs. Parents: at each op count, the best program
-    whose output is affine in its constants (polynomial-like) and the best other one, so that
-    neither lineage crowds out the other.
+def evolve(children: int, seconds: float, seed: int, points: int, population: int,
+           log=print) -> tuple[RealProblem, dict[int, list]]:
+    """The engine on the real-number problem for ``children`` children (or ``seconds``).
 
-    Returns, per op count, up to KEEP_PER_OPS programs of distinct structure ranked by real-number
-    max relative error at the training points, except that the second is the best of the other
-    kind (affine in its constants or not) than the first.
+    Returns the problem (its training points and reference) and, per op count (ops that depend on
+    x, 1..12), up to KEEP_PER_OPS programs of distinct structure ranked by real-number max
+    relative error at the training points, except that the second is the best of the other kind
+    (affine in its constants or not) than the first.
     """
-    rng = np.random.default_rng(seed)
-    front: dict[tuple[int, bool], tuple[float, object]] = {}
-    kept: dict[int, dict[str, tuple[float, object]]] = {}
-    seen: set[str] = set()
-
-    def consider(p):
-        p = p.pruned()
-        if p.ops < 1 or p.ops > 12 or not p.depends_on_input()[p.output]:
-            return
-        key = p.to_text()
-        if key in seen:
-            return
-        seen.add(key)
-        p = fitter.lsq(p)
-        if not math.isfinite(fitter.max_rel(p)):
-            return
-        e = fitter.real_max_rel(p)
-        if not math.isfinite(e):
-            return
-        slot = (p.ops, affine_in_constants(p))
-        if slot not in front or e < front[slot][0]:
-            front[slot] = (e, p)
-        by_shape = kept.setdefault(p.ops, {})
-        s = structure_key(p)
-        if s not in by_shape or e < by_shape[s][0]:
-            by_shape[s] = (e, p)
-            if len(by_shape) > 4 * KEEP_PER_OPS:
-                worst = max(by_shape, key=lambda k: by_shape[k][0])
-                del by_shape[worst]
-
+    problem = RealProblem(RealConfig(target="exp2", domain=DOMAIN, points=points, ops=OPS, max_instrs=12,
+                                     population=population, seed=seed, keep_per_cost=4 * KEEP_PER_OPS))
     t0 = time.time()
-    for _ in range(20):
-        consider(random_program(rng, int(rng.integers(1, 5)), OPS, dtype="float64"))
-    made = 0
-    while made < children and time.time() - t0 < seconds:
-        parents = [front[k][1] for k in sorted(front)]
-        p = parents[int(rng.integers(len(parents)))]
-        if rng.random() < 0.2 and len(parents) > 1:
-            q = parents[int(rng.integers(len(parents)))]
-            child = crossover(rng, p, q)[0]
-        else:
-            child = mutate(rng, p, OPS, max_instrs=12)
-        consider(child)
-        made += 1
-    log(f"search: {made} children, {len(seen)} distinct programs fitted, {time.time() - t0:.0f} s, seed {seed}")
+    search = Search(problem)
+    generations = max(0, math.ceil((children - population) / population))
+    search.run(generations=generations, budget_s=max(seconds - (time.time() - t0), 0.0))
+    made = population * (search.generation + 1)
+    log(f"search: {search.generation} generations of {population} ({made} children), {search.optimisations} "
+        f"structures fitted, {time.time() - t0:.0f} s, seed {seed}")
     out = {}
-    for k in sorted(kept):
-        ranked = [p for _, p in sorted(kept[k].values(), key=lambda t: t[0])]
+    for k, scored in problem.best_structures().items():
+        if not 1 <= k <= 12:
+            continue
+        ranked = [p for _, p in scored]
         other = [p for p in ranked[1:] if affine_in_constants(p) != affine_in_constants(ranked[0])]
         if other:  # second: the best of the other kind (affine or not)
             ranked.remove(other[0])
             ranked.insert(1, other[0])
         out[k] = ranked[:KEEP_PER_OPS]
-    return out
+    return problem, out
 
 
 def polish_candidates(cands: dict[int, list], seconds: float, log=print) -> dict[int, dict]:
@@ -346,11 +212,11 @@ def taylor_starts() -> list[list[float]]:
     return out
 
 
-def paper_structure(fitter: Fitter, starts: int, seed: int, log=print) -> dict:
+def paper_structure(problem: RealProblem, starts: int, seed: int, log=print) -> dict:
     """The paper's 10-op shape with constants from the polish, started from the best of
     ``starts`` random least-squares fits (numpy) and from :func:`taylor_starts`."""
     rng = np.random.default_rng(seed)
-    x, f = fitter.x, fitter.f
+    x, f = problem.x, problem.f
 
     def resid(c):
         with np.errstate(all="ignore"):
@@ -385,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=130, help="search time limit")
     ap.add_argument("--polish-seconds", type=float, default=45,
                     help="time for polishing more than the best structure at each op count")
+    ap.add_argument("--population", type=int, default=64, help="search population (children per generation)")
     ap.add_argument("--points", type=int, default=1000, help="training points")
     ap.add_argument("--paper-starts", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
@@ -392,9 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     t_start = time.time()
-    fitter = Fitter(train_points(args.points))
     base = baseline_rows()
-    cands = evolve(fitter, args.children, args.seconds, args.seed)
+    problem, cands = evolve(args.children, args.seconds, args.seed, args.points, args.population)
     polished = polish_candidates(cands, args.polish_seconds)
     ev_rows, ex_rows = [], []
     for k, r in sorted(polished.items()):
@@ -402,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                         "start": r["start"], "where": r["where"], "text": r["program"].to_text(),
                         "affine": r["affine"], "floor": r["floor"]})
         ex_rows.append({"method": "evolved, exact constants", "ops": k, "error": r["exact"]})
-    ps = paper_structure(fitter, args.paper_starts, args.seed)
+    ps = paper_structure(problem, args.paper_starts, args.seed)
     ps_row = {"method": "paper's structure, our constants", "ops": ps["program"].ops, "error": ps["stored"],
               "exact": ps["exact"], "start": ps["start"], "where": ps["where"], "text": ps["program"].to_text(),
               "affine": False}

@@ -1,6 +1,9 @@
 """How fast do the searches run? The measuring harness of issue 12 ("Measured in a benchmark").
 
     python experiments/bench_search.py [--search-seconds 30] [--law-seconds 20] [--seeds 0 1 2] [--cap 180]
+        [--laws-only]
+
+``--laws-only`` measures the law discovery alone (the other figures print ``nan``).
 
 Four figures, printed in a table beside the issue's targets and as one line
 
@@ -15,11 +18,12 @@ Four figures, printed in a table beside the issue's targets and as one line
   ``programs/s`` (``Search.evaluations`` / sample size, which adds re-scorings after the sample grows and the
   cached-fit alternatives) and the constant fits per second are printed beside it.
 - ``law_programs_per_cpu_s``: ``pysearch fit --form auto`` law discovery (``pysearch.laws.discovery.discover``
-  with the command's defaults: log space, Huber loss, delta 1e-3, population 64, 8 instructions) on
-  data/sld_data_constrained_scaling_law_data.csv (x = params, tokens; y = loss), repeated with seeds 0, 1,
-  ... until ``--law-seconds`` of wall time are spent. Counted: ``DiscoveryResult.fitted`` (programs whose
-  constants were fitted) per CPU-second (``time.process_time``, this process, all threads) of the
-  ``discover`` calls.
+  with the command's defaults: log space, Huber loss, delta 1e-3, population 64, 8 instructions; the law
+  problem on the search engine) on data/sld_data_constrained_scaling_law_data.csv (x = params, tokens;
+  y = loss), repeated with seeds 0, 1, ... until ``--law-seconds`` of wall time are spent. Counted:
+  ``DiscoveryResult.fitted`` (programs whose constants were fitted: each new program structure with
+  constants, once, as the engine caches fits by structure) per CPU-second (``time.process_time``, this
+  process, all threads) of the ``discover`` calls.
 - ``workers_speedup_2``: the same exp2 search as islands (``pysearch search ... --workers N``:
   ``pysearch.search.islands.IslandRun`` over local processes, default migration), once with 1 worker
   (its core on all usable cores) and once with 2 (each core on half of them), each for
@@ -247,7 +251,15 @@ def main(argv=None) -> None:
     ap.add_argument("--workers-seconds", type=float, default=30.0,
                     help="wall time of each islands run (1 and 2 workers; default 30)")
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
+    ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")
     args = ap.parse_args(argv)
+    if args.laws_only:
+        law = measure_laws(args.law_seconds, args.law_generations)
+        for r in law["runs"]:
+            print(r)
+        print(f"RESULT search_candidates_per_s=nan law_programs_per_cpu_s={law['per_cpu_s']:.1f} workers_speedup_2=nan "
+              f"seconds_to_1ulp_cost6=nan")
+        return
 
     if args.only_workers:
         print(f"machine: {machine()}")

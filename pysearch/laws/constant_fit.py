@@ -4,12 +4,24 @@ Each candidate's constants are fitted by Levenberg-Marquardt least squares on th
 the fit space (log y for loss data), or with a Huber loss; :func:`bootstrap_constants` gives
 percentile intervals by refitting on resampled rows. Fitting evaluates a whole batch of constant
 vectors at once with :class:`ConstKernel` (the shared :class:`pysearch.fit_kernel.FitKernel`
-over the registry's ``law_fit`` ops); that kernel is used for fitting only, never for the
-reported errors, which come from the engine (:func:`engine_evaluate`).
+over the registry's ``law_fit`` ops, the Rust core's ``fit_eval``); that kernel is used for
+fitting only, never for the reported errors, which come from the engine (:func:`engine_evaluate`).
+
+Two fitters, both on exact forward-mode Jacobians from the core (no finite differences):
+
+- :func:`fit_constants`: scipy's ``least_squares`` (MINPACK LM; trf for Huber or when constants
+  outnumber rows), for the chosen law, its bootstrap and the extrapolation check, where the
+  iteration count matters less than the last digit;
+- :func:`lm_fit` / :func:`fit_many`: the search's fitter (:class:`~pysearch.search.law_problem.LawProblem`
+  fits every new structure of a generation with it, all in lock step). Levenberg-Marquardt with
+  Marquardt scaling, Huber by iteratively reweighted least squares (the same minimiser as scipy's
+  Huber loss); each program's trial step is evaluated together with its Jacobian in *one* core
+  call, and the linear algebra of all programs is one batched numpy solve per iteration.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -89,13 +101,17 @@ def fit_constants(
         return resid_many(c[None, :])[0]
 
     def jac(c):
-        h = 1e-6 * np.maximum(np.abs(c), 1e-3)
-        C = np.repeat(c[None, :], 2 * m, axis=0)
-        idx = np.arange(m)
-        C[idx, idx] += h
-        C[m + idx, idx] -= h
-        R = resid_many(C)
-        return ((R[:m] - R[m:]) / (2 * h[:, None])).T
+        out = kern.jacobian(c[None, :], cols)
+        if out is None:  # an op without a derivative (not a law op today): central differences
+            h = 1e-6 * np.maximum(np.abs(c), 1e-3)
+            C = np.repeat(c[None, :], 2 * m, axis=0)
+            idx = np.arange(m)
+            C[idx, idx] += h
+            C[m + idx, idx] -= h
+            R = resid_many(C)
+            return ((R[:m] - R[m:]) / (2 * h[:, None])).T
+        F, J = out
+        return residual_jacobian(F[0], J[0], space)
 
     def objective(c):
         return float(search_error(kern(c[None, :], cols), t, space, loss, delta)[0])
@@ -116,6 +132,207 @@ def fit_constants(
         return program
     return program.with_constants([float(v) for v in c])
 
+
+def residual_jacobian(F: np.ndarray, J: np.ndarray, space: str) -> np.ndarray:
+    """d(residual)/d(constants) ``(..., n, m)`` from outputs ``F`` ``(..., n)`` and their Jacobian
+    ``J`` ``(..., n, m)``: the chain rule through :func:`~pysearch.laws.forms.to_space` (zero where
+    it clips or the residual is capped)."""
+    with np.errstate(all="ignore"):
+        if space == "linear":
+            d = np.ones_like(F)
+        elif space == "log":
+            d = np.where(F > 1e-300, 1.0 / F, 0.0)
+        else:  # loglog: log(-log F)
+            d = np.where((F > 1e-300) & (F < 1.0), 1.0 / (F * np.log(F)), 0.0)
+        out = J * d[..., None]
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def _residuals(F: np.ndarray, t: np.ndarray, space: str) -> np.ndarray:
+    """``finite_clip(to_space(F, space) - t, _RESID_CAP)``, with fewer numpy calls for the common spaces."""
+    if space == "loglog":
+        return finite_clip(to_space(F, space) - t, _RESID_CAP)
+    with np.errstate(all="ignore"):
+        r = (np.log(np.maximum(F, 1e-300)) if space == "log" else F) - t
+    r[np.isnan(r)] = _RESID_CAP
+    return np.minimum(np.maximum(r, -_RESID_CAP), _RESID_CAP, out=r)
+
+
+def _cost(R: np.ndarray, loss: str, delta: float) -> np.ndarray:
+    """Per row of residuals: half the sum of squares, or the summed Huber loss."""
+    if loss == "huber":
+        a = np.abs(R)
+        return np.sum(np.where(a <= delta, 0.5 * R * R, delta * (a - 0.5 * delta)), axis=-1)
+    return 0.5 * np.sum(R * R, axis=-1)
+
+
+#: :func:`lm_fit` stops once an accepted step lowers the cost by less than this fraction, or
+#: moves no constant by more than ``XTOL`` of its size (a search ranks
+#: candidates: the last digits of a slowly converging Huber fit do not change which survive).
+FTOL = 1e-6
+XTOL = 1e-9
+#: Damping multipliers tried together in one iteration of :func:`lm_fit_many` (one core call
+#: evaluates them all; one value measured fastest on the law benchmark: the core's time grows
+#: with the number of trial vectors, the iterations saved do not make up for it).
+_TRIALS = np.array([1.0])
+
+
+def lm_fit(
+    kern: ConstKernel,
+    X: np.ndarray,
+    t: np.ndarray,
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 40,
+    c0: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """Levenberg-Marquardt on ``kern``'s constants: ``(constants, cost)``, never worse than the start
+    (:func:`lm_fit_many` for one program)."""
+    c = np.asarray(kern.program.constants() if c0 is None else c0, dtype=np.float64)
+    (c_out, cost), = lm_fit_many([kern], [c], X, t, space, loss, delta, max_iter)
+    return c_out, cost
+
+
+def lm_fit_many(
+    kernels: Sequence[ConstKernel],
+    starts: Sequence[np.ndarray],
+    X: np.ndarray,
+    t: np.ndarray,
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 40,
+) -> list[tuple[np.ndarray, float]]:
+    """Levenberg-Marquardt for many programs at once: per program ``(constants, cost)``, never
+    worse than its start (``inf`` cost where a program has no Jacobian or no constants).
+
+    ``X``: the ``(inputs, n)`` matrix; ``t``: targets in ``space``. The programs advance in lock
+    step: each iteration solves every active program's damped normal equations (Marquardt's
+    diagonal scaling; Huber: weights ``min(1, delta/|r|)``) for the damping values of
+    :data:`_TRIALS` in one batched solve (constants padded to the largest count), evaluates each
+    program's trial vectors with their Jacobians in one core call, and takes the best that lowers
+    its cost (the damping shrinks after a success and grows tenfold after a failure). A
+    program stops when the relative decrease falls below :data:`FTOL`, the step below
+    :data:`XTOL`, its damping runs away, or after ``max_iter`` iterations.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    P, n = len(kernels), X.shape[1]
+    results: list[tuple[np.ndarray, float]] = [(np.asarray(c, dtype=np.float64).copy(), math.inf) for c in starts]
+    idx = [i for i, (k, c) in enumerate(zip(kernels, starts)) if len(c) and k.has_jacobian]
+    if not idx:
+        return results
+    M = max(len(starts[i]) for i in idx)
+    K = len(_TRIALS)
+    C = np.zeros((P, M))
+    R = np.zeros((P, n))
+    JR = np.zeros((P, n, M))
+    cost = np.full(P, np.inf)
+    mask = np.zeros((P, M), dtype=bool)  # real (unpadded) constants
+    for i in idx:
+        m = len(starts[i])
+        C[i, :m] = starts[i]
+        mask[i, :m] = True
+        F, J = kernels[i].jacobian(C[i:i + 1, :m], X)
+        R[i] = _residuals(F[0], t, space)
+        JR[i, :, :m] = residual_jacobian(F[0], J[0], space)
+    cost[idx] = _cost(R[idx], loss, delta)
+    lam = np.full(P, 1e-3)
+    active = np.array(idx)
+    eye = np.eye(M)
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        Jr, r = JR[active], R[active]
+        if loss == "huber":
+            a = np.abs(r)
+            w = np.where(a <= delta, 1.0, delta / np.maximum(a, 1e-300))
+        else:
+            w = np.ones_like(r)
+        JwT = (Jr * w[:, :, None]).transpose(0, 2, 1)
+        A = JwT @ Jr
+        g = (JwT @ r[:, :, None])[:, :, 0]
+        diag = np.diagonal(A, axis1=1, axis2=2)
+        scale = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
+        scale = np.where(mask[active], scale, 1.0)  # padded constants: an identity row, a zero step
+        lams = lam[active][:, None] * _TRIALS[None, :]  # (p, K)
+        Mat = A[:, None] + lams[:, :, None, None] * (scale[:, None, :, None] * eye)
+        with np.errstate(all="ignore"):
+            try:
+                steps = np.linalg.solve(Mat, np.repeat(-g[:, None, :, None], K, axis=1))[..., 0]  # (p, K, M)
+            except np.linalg.LinAlgError:  # a singular system: solve one by one, a failed one stays put
+                steps = np.zeros((len(active), K, M))
+                for q in range(len(active)):
+                    for k in range(K):
+                        try:
+                            steps[q, k] = np.linalg.solve(Mat[q, k], -g[q])
+                        except np.linalg.LinAlgError:
+                            pass
+        trial = C[active][:, None, :] + steps  # (p, K, M)
+        ok = np.all(np.isfinite(trial), axis=2)
+        trial = np.where(ok[..., None], trial, C[active][:, None, :])
+        FT = np.empty((len(active), K, n))
+        JT = np.zeros((len(active), K, n, M))
+        for q, i in enumerate(active):
+            m = len(starts[i])
+            F, J = kernels[i].jacobian(np.ascontiguousarray(trial[q, :, :m]), X)
+            FT[q] = F
+            JT[q, :, :, :m] = J
+        RT = _residuals(FT, t, space)
+        costs = np.where(ok, _cost(RT, loss, delta), np.inf)
+        best = np.argmin(costs, axis=1)
+        rows = np.arange(len(active))
+        new = costs[rows, best]
+        cur = cost[active]
+        better = new < cur
+        keep = np.ones(len(active), dtype=bool)
+        if better.any():
+            q = rows[better]
+            i = active[better]
+            k = best[better]
+            decrease = (cur[better] - new[better]) / np.maximum(cur[better], 1e-300)
+            rel_step = np.max(np.abs(steps[q, k]) / (np.abs(C[i]) + 1e-12), axis=1)
+            C[i] = trial[q, k]
+            R[i] = RT[q, k]
+            JR[i] = residual_jacobian(FT[q, k], JT[q, k], space)
+            cost[i] = new[better]
+            lam[i] = np.maximum(lams[q, k] * 0.3, 1e-12)
+            keep[better] = ~((decrease < FTOL) | (rel_step < XTOL) | (new[better] == 0.0))
+        worse = ~better
+        if worse.any():
+            i = active[worse]
+            lam[i] = lams[worse, -1] * 10.0
+            keep[worse] = lam[i] <= 1e12
+        active = active[keep]
+    for i in idx:
+        results[i] = (C[i, : len(starts[i])].copy(), float(cost[i]))
+    return results
+
+
+def fit_many(
+    programs: Sequence[Program],
+    X: np.ndarray,
+    t: np.ndarray,
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 40,
+) -> list[Program]:
+    """Each program with constants fitted by :func:`lm_fit_many` (all in lock step) on ``X``
+    (``(inputs, n)``), or unchanged where the fit cannot start (no constants, non-finite ones, an op
+    without a derivative) or does not lower the cost."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    todo = []
+    for j, p in enumerate(programs):
+        c0 = np.asarray(p.constants(), dtype=np.float64)
+        if len(c0) and np.all(np.isfinite(c0)):
+            todo.append((j, ConstKernel(p), c0))
+    out = list(programs)
+    fits = lm_fit_many([k for _, k, _ in todo], [c for _, _, c in todo], X, t, space, loss, delta, max_iter)
+    for (j, _, c0), (c, _) in zip(todo, fits):
+        if not np.array_equal(c, c0):
+            out[j] = programs[j].with_constants([float(v) for v in c])
+    return out
 
 
 def bootstrap_constants(

@@ -1,18 +1,20 @@
-"""Discover a law's form: symbolic regression over float64 programs, NSGA-II on (cost, error).
+"""Discover a law's form: symbolic regression over float64 programs, NSGA-II on (error, cost).
 
-Candidates are :class:`~pysearch.program.Program` objects in float64 whose inputs are the x
-columns, built and varied by :mod:`pysearch.variation` over the ops in :data:`LAW_OPS`. Each
-candidate's constants are fitted (:mod:`pysearch.laws.constant_fit`: Levenberg-Marquardt least
-squares on the residuals in the fit space, log y for loss data) and written back into the program
-(Lamarckian), so children start from fitted constants. The fitted program is then scored by the
-engine, ``pysearch.evaluate``: error = RMSE of the residuals in the fit space (or, with
-``loss="huber"``, the mean Huber loss); complexity = ``Program.cost()``. DEAP's NSGA-II keeps the
-population; an archive keeps the lowest-error program at each complexity, and its non-dominated
-members are the front, from which one law is chosen by a stated rule
-(:mod:`pysearch.laws.front`).
+:func:`discover` runs the law problem (:class:`~pysearch.search.law_problem.LawProblem`) on the
+one search engine (:class:`pysearch.search.loop.Search`): candidates are
+:class:`~pysearch.program.Program` objects in float64 whose inputs are the (scaled) x columns,
+built and varied by :mod:`pysearch.variation` over the ops in :data:`LAW_OPS`. Each new
+structure's constants are fitted (:mod:`pysearch.laws.constant_fit`: Levenberg-Marquardt on exact
+Jacobians, on the residuals in the fit space, log y for loss data) and written back into the
+program (Lamarckian), so children start from fitted constants. The fitted programs are then
+scored by the engine, ``pysearch.evaluate``: error = RMSE of the residuals in the fit space (or,
+with ``loss="huber"``, the mean Huber loss / delta); complexity = ``Program.cost()``. The
+engine's NSGA-II keeps the population and its Pareto archive the best seen; the archive's
+non-dominated members are the front, from which one law is chosen by a stated rule
+(:func:`choose_law`, over :mod:`pysearch.laws.front`).
 
-This module holds the search loop and the program plumbing around it (input scales, input
-names, display); it re-exports the names of :mod:`~pysearch.laws.constant_fit` and
+This module holds that wrapper and the program plumbing around it (input scales, input names,
+display); it re-exports the names of :mod:`~pysearch.laws.constant_fit` and
 :mod:`~pysearch.laws.front` that callers import from here.
 """
 
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from deap import tools
 
 from pysearch import variation
 from pysearch.laws.constant_fit import (
@@ -36,10 +37,12 @@ from pysearch.laws.constant_fit import (
     fit_constants,
     search_error,
 )
-from pysearch.laws.forms import SPACES, to_space
+from pysearch.laws.forms import SPACES
 from pysearch.laws.front import SELECTION_RULES, Candidate, choose, choose_by_extrapolation, inner_holdout, pareto
 from pysearch.ops import OP_BY_NAME
 from pysearch.program import Instr, Program, Ref
+from pysearch.search.law_problem import LawConfig, LawProblem
+from pysearch.search.loop import Search
 
 __all__ = [
     "LAW_OPS",
@@ -50,10 +53,12 @@ __all__ = [
     "bootstrap_constants",
     "choose",
     "choose_by_extrapolation",
+    "choose_law",
     "discover",
     "engine_evaluate",
     "fit_constants",
     "infix",
+    "law_front",
     "inner_holdout",
     "input_scales",
     "pareto",
@@ -195,89 +200,47 @@ def discover(
         raise ValueError(f"unknown selection rule {select!r}; expected one of {sorted(SELECTION_RULES)}")
     names = program_inputs(input_names)
     ops = variation.check_ops(ops, "float64")
-    rng = np.random.default_rng(seed)
     scales = input_scales(X) if normalize else (1.0,) * X.shape[0]
     X = np.ascontiguousarray(X / np.array(scales)[:, None])
-    cols = [np.ascontiguousarray(c) for c in X]
-    t = to_space(y, space)
-    t0 = time.monotonic()
-    cache: dict[str, Candidate] = {}
-    archive: dict[float, Candidate] = {}
-    fitted = 0
-
-    def out_of_time() -> bool:
-        return time.monotonic() - t0 > budget_s
-
-    def evaluate_batch(progs: list[Program]) -> list[Candidate]:
-        """Fit constants (cached by program text), score with the engine, update the archive."""
-        nonlocal fitted
-        out: list[Candidate | None] = []
-        pending: list[tuple[int, str, Program]] = []
-        for p in progs:
-            if out and out_of_time():
-                break
-            key = p.to_text()
-            if key in cache:
-                c = cache[key]
-                out.append(Candidate(c.program, c.complexity, c.error))
-                continue
-            q = fit_constants(p, cols, t, space, loss=loss, delta=delta)
-            fitted += 1
-            pending.append((len(out), key, q))
-            out.append(None)
-        if pending:
-            errs = search_error(engine_evaluate([q for _, _, q in pending], X), t, space, loss, delta)
-            for (i, key, q), e in zip(pending, errs):
-                c = Candidate(q, q.cost(), float(e))
-                cache[key] = cache[q.to_text()] = c
-                out[i] = Candidate(q, c.complexity, c.error)
-        done = [c for c in out if c is not None]
-        for c in done:
-            if math.isfinite(c.error) and (c.complexity not in archive or c.error < archive[c.complexity].error):
-                archive[c.complexity] = c
-            c.fitness.values = (c.complexity, c.error if math.isfinite(c.error) else 1e300)
-        return done
-
     for p in seeds:
         if p.inputs != names or p.dtype != "float64":
             raise ValueError(f"seed programs must be float64 over inputs {names}, got {p.inputs} ({p.dtype})")
-    initial = [p.pruned() for p in seeds][:population]
-    initial += [
-        variation.random_program(rng, int(rng.integers(1, 5)), ops, names, "float64")
-        for _ in range(population - len(initial))
-    ]
-    pop = evaluate_batch(initial)
-    pop = tools.selNSGA2(pop, len(pop))
-    gen = 0
-    last_change, last_front = 0, None
-    while (generations is None or gen < generations) and not out_of_time():
-        if patience is not None and gen - last_change >= patience:
-            break
-        if target_error is not None and archive and min(c.error for c in archive.values()) <= target_error:
-            break
-        gen += 1
-        children: list[Program] = []
-        while len(children) < population:
-            a, b = _tournament(rng, pop), _tournament(rng, pop)
-            if rng.random() < 0.25:
-                c1, c2 = variation.crossover(rng, a.program, b.program)
-                for c in (c1, c2):
-                    if len(c.instrs) > max_instrs:
-                        c = variation.mutate(rng, a.program, ops, max_instrs)
-                    children.append(c)
-            else:
-                children.append(variation.mutate(rng, a.program, ops, max_instrs))
-        offspring = evaluate_batch(children[:population])
-        pop = tools.selNSGA2(pop + offspring, population)
-        signature = [(c.complexity, c.error) for c in pareto(archive.values())]
-        if signature != last_front:
-            last_change, last_front = gen, signature
-        if log is not None and gen % 10 == 0:
-            fr = pareto(archive.values())
-            log(f"gen {gen}: {fitted} fitted, front {len(fr)}, best error {fr[-1].error:.4g}" if fr else f"gen {gen}")
-    front = pareto(archive.values())
+    t0 = time.monotonic()
+    problem = LawProblem(LawConfig(
+        X=X, y=y, inputs=names, space=space, loss=loss, delta=delta, ops=ops, max_instrs=max_instrs,
+        population=population, seed=seed, patience=patience, target_error=target_error,
+        seed_programs=tuple(p.to_text() for p in seeds),
+    ))
+    search = Search(problem)  # the engine: the first population is fitted and scored here
+
+    def progress(s: Search, info) -> None:
+        if log is not None and s.generation % 10 == 0:
+            fr = law_front(s)
+            log(f"gen {s.generation}: {s.optimisations} fitted, front {len(fr)}, best error {fr[-1].error:.4g}"
+                if fr else f"gen {s.generation}")
+
+    search.run(generations=generations, budget_s=max(budget_s - (time.monotonic() - t0), 0.0),
+               on_generation=progress)
+    front = law_front(search)
     if not front:
         raise ValueError("the search found no program with a finite error on the training data")
+    chosen, rule, inner_errors = choose_law(front, X, y, space, select, loss, delta)
+    return DiscoveryResult(
+        front, chosen, SELECTION_RULES[rule], space, search.generation, search.optimisations,
+        time.monotonic() - t0, names, tuple(input_names), scales, inner_errors,
+    )
+
+
+def law_front(search: Search) -> list[Candidate]:
+    """The engine archive's non-dominated programs as law candidates, sorted by complexity."""
+    return pareto([Candidate(ind.program, search.measure(ind.program), ind.max_ulp) for ind in search.archive])
+
+
+def choose_law(
+    front: list[Candidate], X: np.ndarray, y: np.ndarray, space: str, select: str, loss: str, delta: float
+) -> tuple[Candidate, str, list[float] | None]:
+    """The one place a law is chosen from the front: ``(chosen, rule, inner errors)`` by ``select``
+    (the inner extrapolation backtest, falling back to the knee where there is no split)."""
     rule, inner_errors = "knee", None
     chosen = None
     if select == "extrapolation":
@@ -287,20 +250,4 @@ def discover(
             rule = "extrapolation"
     if chosen is None:
         chosen = choose(front)
-    return DiscoveryResult(
-        front, chosen, SELECTION_RULES[rule], space, gen, fitted, time.monotonic() - t0, names, tuple(input_names),
-        scales, inner_errors,
-    )
-
-
-def _tournament(rng: np.random.Generator, pop: Sequence[Candidate]) -> Candidate:
-    """Binary tournament: Pareto dominance, then crowding distance, then a coin."""
-    a, b = pop[int(rng.integers(len(pop)))], pop[int(rng.integers(len(pop)))]
-    if a.fitness.dominates(b.fitness):
-        return a
-    if b.fitness.dominates(a.fitness):
-        return b
-    ca, cb = getattr(a.fitness, "crowding_dist", 0.0), getattr(b.fitness, "crowding_dist", 0.0)
-    if ca != cb:
-        return a if ca > cb else b
-    return a if rng.random() < 0.5 else b
+    return chosen, rule, inner_errors

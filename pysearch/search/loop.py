@@ -8,6 +8,13 @@ DEAP's ``selNSGA2`` keeps the population, ``ParetoFront`` archives the best seen
 and ``Logbook`` record progress. Every few generations the archive's most promising programs are
 verified (:mod:`.verify`); time budgets are planned by :mod:`.budget`.
 
+The loop is the only evolutionary loop in pysearch: what varies between searches is a *problem*
+(:mod:`.problem`): :class:`~.float32_problem.Float32Problem` (a :class:`SearchConfig`; the
+float32 kernels of ``pysearch search``), :class:`~.law_problem.LawProblem` (scaling laws) and
+:class:`~.real_problem.RealProblem` (real-number approximations). The problem supplies the
+initial programs, the cost, the batch scoring, the batch constant fit and the verification; the
+loop does selection, variation, the structure cache, the archive, budgets and checkpoints.
+
 A run is a pure function of its configuration and seed: randomness comes from one numpy
 ``Generator`` whose state is saved with the rest in a JSON checkpoint (:mod:`.checkpoint`) at
 generation boundaries.
@@ -15,6 +22,7 @@ generation boundaries.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,18 +32,16 @@ import numpy as np
 from deap import tools
 from deap.tools.emo import assignCrowdingDist
 
-from ..domain import Domain
-from ..evaluation import ulp_error
 from ..program import Program, parse
-from ..variation import crossover, mutate, random_program
+from ..variation import crossover, mutate
 from .budget import BudgetPlanning
 from .checkpoint import checkpoint_state, committed_state, restore_state, validate_checkpoint
-from .classical import seed_programs
 from .config import SearchConfig
-from .constants import FitSample, optimize_constants
 from .fields import FieldError
+from .float32_problem import Float32Problem
 from .front import FrontEntry
-from .individual import Individual, error_objective, structure_key
+from .individual import Individual, structure_key
+from .problem import Problem, problem_kind, validate_generic_checkpoint
 from .verify import Verification
 
 
@@ -51,14 +57,16 @@ class GenerationInfo:
 
 
 class Search(Verification, BudgetPlanning):
-    """A search run: create fresh from a :class:`SearchConfig`, or restore from a checkpoint dict."""
+    """A search run: create fresh from a :class:`SearchConfig` (the float32 kernel problem) or any
+    :class:`~.problem.Problem`, or restore from a checkpoint dict."""
 
-    def __init__(self, config: SearchConfig, checkpoint: dict | None = None):
-        self.config = config
-        self.target = config.target
-        self.domain = Domain(*config.domain)
-        self.rng = np.random.default_rng(config.seed)
-        self._base_x = np.ascontiguousarray(self.domain.sample(config.sample_size, config.seed), dtype=np.float32)
+    def __init__(self, config: SearchConfig | Problem, checkpoint: dict | None = None):
+        self.problem: Problem = config if isinstance(config, Problem) else Float32Problem(config)
+        self.config = self.problem.config
+        self.target = None
+        self.domain = None
+        self.rng = np.random.default_rng(self.config.seed)
+        self.problem.attach(self)
         self.extra_x: list[float] = []
         self.cache: dict[str, str] = {}  # structure key -> fitted program text (decides results)
         self._cache_programs: dict[str, Program] = {}
@@ -97,42 +105,48 @@ class Search(Verification, BudgetPlanning):
         if checkpoint is None:
             self._rebuild_sample()
             self._initialise()
-        else:
+        elif self.problem.kind == "float32":
             restore_state(self, checkpoint)
+        else:
+            self._restore_generic(checkpoint)
         self._commit()
 
     # ------------------------------------------------------------ samples
     def _rebuild_sample(self) -> None:
-        extra = np.array(self.extra_x, dtype=np.float32)
-        self.x = np.ascontiguousarray(np.concatenate([self._base_x, extra]), dtype=np.float32)
-        self.fit_sample = FitSample.build(self.target, self.x)
+        self.problem.rebuild_sample(self)
 
     # ------------------------------------------------------------ scoring
     def measure(self, p: Program) -> float:
-        return p.latency() if self.config.objective == "latency" else p.cost(self.config.cost_weights)
+        return self.problem.measure(p)
 
     def _score(self, programs: list[Program]) -> list[Individual]:
         """Evaluate all programs in one batch on the search sample."""
         if not programs:
             return []
-        table = ulp_error(programs, self.x, self.target)
-        self.evaluations += len(programs) * len(self.x)
-        mx = np.asarray(table.max_ulp, dtype=np.float64)
-        mean = np.asarray(table.mean_ulp, dtype=np.float64)
-        out = []
-        for p, m, a in zip(programs, mx, mean):
-            m = float(m) if not math.isnan(m) else math.inf
-            out.append(Individual(p, m, float(a), (error_objective(m, self.config.max_ulp), self.measure(p))))
-        return out
+        sc = self.problem.score(programs)
+        self.evaluations += len(programs) * sc.points
+        return [Individual(p, float(m), float(a), obj)
+                for p, m, a, obj in zip(programs, sc.errors, sc.means, sc.objectives)]
 
     def _optimise(self, programs: list[Program], budget: int) -> tuple[list[Program], dict[int, Program], int]:
-        """Fit constants of new structures (up to ``budget``); offer cached fits as alternatives."""
+        """Fit constants of new structures (up to ``budget``, one batch); offer cached fits as alternatives.
+
+        A structure seen before (in the cache, or fitted earlier in this batch) is not fitted
+        again: its fitted program is offered as an alternative to the child's own constants.
+        Where the problem asks for it (``refit_known_structures``: fits that depend on where they
+        start), a child of a cached structure with other constants is fitted from its own
+        constants too, within the budget; the better fit goes to the cache once scored.
+        """
         out: list[Program] = []
+        to_fit: list[tuple[int, str]] = []  # (index, structure key): the first of each new structure
+        repeats: list[tuple[int, str]] = []  # later children of a structure fitted in this batch
+        pending: set[str] = set()
         alternatives: dict[int, Program] = {}
-        used = 0
+        self._refits: dict[int, str] = {}
+        refit = self.problem.refit_known_structures
         for i, p in enumerate(programs):
+            out.append(p)
             if not p.constants():
-                out.append(p)
                 continue
             key = structure_key(p)
             if key in self.cache:
@@ -141,15 +155,25 @@ class Search(Verification, BudgetPlanning):
                     fitted = self._cache_programs[key] = parse(self.cache[key])
                 if fitted.to_text() != p.to_text():
                     alternatives[i] = fitted
-                out.append(p)
-            elif used < budget:
-                used += 1
-                res = optimize_constants(p, self.fit_sample)
-                self.cache[key] = res.program.to_text()
-                self._cache_programs[key] = res.program
-                out.append(res.program)
-            else:
-                out.append(p)
+                    if refit and key not in pending and len(to_fit) < budget:
+                        pending.add(key)
+                        to_fit.append((i, key))
+                        self._refits[i] = key
+            elif key in pending:
+                repeats.append((i, key))
+            elif len(to_fit) < budget:
+                pending.add(key)
+                to_fit.append((i, key))
+        fitted_programs = self.problem.fit_constants([programs[i] for i, _ in to_fit]) if to_fit else []
+        for (i, key), q in zip(to_fit, fitted_programs):
+            out[i] = q
+            if i not in self._refits:
+                self.cache[key] = q.to_text()
+                self._cache_programs[key] = q
+        for i, key in repeats:
+            if self.cache[key] != programs[i].to_text():
+                alternatives[i] = self._cache_programs[key]
+        used = len(to_fit)
         self.optimisations += used
         return out, alternatives, used
 
@@ -162,19 +186,16 @@ class Search(Verification, BudgetPlanning):
             alt = scored[len(progs) + k]
             if (alt.max_ulp, alt.mean_ulp) <= (inds[i].max_ulp, inds[i].mean_ulp):
                 inds[i] = alt
+            elif i in self._refits:  # a refit beat the cached fit of its structure
+                self.cache[self._refits[i]] = inds[i].text
+                self._cache_programs[self._refits[i]] = inds[i].program
         return inds, used
 
     # ------------------------------------------------------------ lifecycle
     def _initialise(self) -> None:
         t0 = time.perf_counter()
         cfg = self.config
-        programs = []
-        if cfg.seed_baselines:
-            programs += _baseline_programs(cfg)[: cfg.population // 2]
-        programs += [parse(t) for t in cfg.seed_programs][: max(0, cfg.population - len(programs))]
-        while len(programs) < cfg.population:
-            n = int(self.rng.integers(1, cfg.init_instrs + 1))
-            programs.append(random_program(self.rng, n, cfg.ops, dtype=cfg.dtype))
+        programs = self.problem.initial_programs(self.rng, cfg.population)
         inds, _ = self._make_individuals(programs, budget=cfg.population)
         self.population = self._select(inds, cfg.population)
         self.archive.update(inds)
@@ -189,6 +210,14 @@ class Search(Verification, BudgetPlanning):
                 seen.add(ind.text)
                 unique.append(ind)
         return tools.selNSGA2(unique, min(k, len(unique)), nd="log")
+
+    def _parents(self, pop: list[Individual], k: int) -> list[Individual]:
+        """``k`` parents by the problem's rule (``parent_selection``): binary tournaments, or uniform
+        draws from the population's first Pareto front (elitist: every cost's best is a parent)."""
+        if self.problem.parent_selection == "front":
+            front = tools.sortLogNondominated(pop, len(pop), first_front_only=True)
+            return [front[int(i)] for i in self.rng.integers(len(front), size=k)]
+        return self._tournament(pop, k)
 
     def _tournament(self, pop: list[Individual], k: int) -> list[Individual]:
         """Binary tournaments on dominance, then crowding distance (DEAP's DCD rule), numpy-seeded."""
@@ -230,15 +259,15 @@ class Search(Verification, BudgetPlanning):
         t0 = time.perf_counter()
         cfg = self.config
         evals0 = self.evaluations
-        parents = self._tournament(self.population, cfg.population)
+        parents = self._parents(self.population, cfg.population)
         children = self._vary(parents)
         offspring, used = self._make_individuals(children, cfg.opt_per_generation)
         self.population = self._select(self.population + offspring, cfg.population)
         self.archive.update(offspring)
         self.generation += 1
         verified: list[FrontEntry] = []
-        if self.generation % cfg.verify_every == 0:
-            verified = self.verify_round(self.round_limit(cfg.verify_points))
+        if cfg.verify_every and self.generation % cfg.verify_every == 0:
+            verified = self.problem.verify_round(self)
         seconds = time.perf_counter() - t0
         self._record(self.evaluations - evals0, used, seconds)
         self._commit()
@@ -265,19 +294,51 @@ class Search(Verification, BudgetPlanning):
     def _commit(self) -> None:
         """Snapshot the state at a generation boundary (what a checkpoint records)."""
         self._committed = committed_state(self)
+        self._committed_problem_state = copy.deepcopy(self.problem.state())
 
     def checkpoint_state(self) -> dict:
-        """The last committed state as a JSON-able dict (plus the time-saving caches)."""
-        return checkpoint_state(self)
+        """The last committed state as a JSON-able dict (plus the time-saving caches).
+
+        The float32 problem's document is the one it always was (``config`` is the
+        :class:`SearchConfig`); other problems' ``config`` names the problem kind and they add
+        ``problem_state``.
+        """
+        state = checkpoint_state(self)
+        if self.problem.kind != "float32":
+            state["config"] = self.problem.to_json_obj()
+            state["problem_state"] = copy.deepcopy(self._committed_problem_state)
+        return state
 
     @classmethod
     def from_checkpoint(cls, ck: dict) -> "Search":
         """A search continuing from a checkpoint document; raise ``ValueError`` naming a bad field."""
         try:
-            validate_checkpoint(ck)
+            kind = problem_kind(ck.get("config") if isinstance(ck, dict) else None)
+            if kind == "float32":
+                validate_checkpoint(ck)
+                return cls(SearchConfig.from_json_obj(ck["config"]), checkpoint=ck)
+            ck, problem = validate_generic_checkpoint(ck)
         except FieldError as e:
             raise ValueError(f"checkpoint is malformed: {e}") from None
-        return cls(SearchConfig.from_json_obj(ck["config"]), checkpoint=ck)
+        return cls(problem, checkpoint=ck)
+
+    def _restore_generic(self, ck: dict) -> None:
+        """Continue a non-float32 problem's run from a checkpoint (checked by ``validate_generic_checkpoint``)."""
+        self.rng.bit_generator.state = ck["rng"]
+        self.generation = ck["generation"]
+        self.cache = dict(ck.get("cache", {}))
+        self.population = self._score([parse(t) for t in ck["population"]])
+        self.archive.update(self._score([parse(t) for t in ck.get("archive", [])]))
+        self.evaluations = ck.get("evaluations", 0)
+        self.optimisations = ck.get("optimisations", 0)
+        self.elapsed = float(ck.get("elapsed_s", 0.0))
+        self.limits = dict(ck.get("limits", {}))
+        for rec in ck.get("logbook", []):
+            self.logbook.record(**{k: (math.inf if v is None else v) for k, v in rec.items()})
+        try:  # after the re-scoring above, which a problem may also record
+            self.problem.restore(ck.get("problem_state", {}))
+        except FieldError as e:
+            raise ValueError(f"checkpoint is malformed: {e}") from None
 
     # ------------------------------------------------------------ driver
     def run(self, generations: int | None = None, budget_s: float | None = None,
@@ -296,10 +357,11 @@ class Search(Verification, BudgetPlanning):
             if generations is not None and self.generation >= generations:
                 break
             if budget_s is not None:
-                plan = self.budget_plan(budget_s)  # re-planned as verifications are measured
-                reserve = plan.verify_s * plan.final_verifications + self.step_seconds()
+                reserve = self.problem.reserve_seconds(self, budget_s)
                 if self.elapsed + reserve >= budget_s:
                     break
+            if self.problem.done(self):
+                break
             info = self.step()
             self.elapsed = elapsed0 + (time.monotonic() - start)
             if on_generation is not None:
@@ -307,9 +369,3 @@ class Search(Verification, BudgetPlanning):
             if on_checkpoint is not None and time.monotonic() - last_ckpt >= checkpoint_every_s:
                 on_checkpoint(self)
                 last_ckpt = time.monotonic()
-
-
-def _baseline_programs(cfg: SearchConfig) -> list[Program]:
-    """Classical minimax polynomial programs for ``--seed-baselines``, limited to the run's ops."""
-    allowed = set(cfg.ops)
-    return [p for p in seed_programs(cfg.target, cfg.domain, cfg.max_instrs) if {i.op for i in p.instrs} <= allowed]

@@ -1,0 +1,339 @@
+"""The real-number problem (the paper's setting): exact-arithmetic programs, relative error vs a high-precision reference.
+
+Programs are float64 programs over ``x`` whose ops (default add, sub, mul, div, fma) are read as
+real-number operations; the cost is the number of live operations that depend on ``x``
+(operations on constants alone fold into one constant). Training points: Chebyshev points of
+the domain (the ends left out: some programs divide by x). Reference: the target's exact value
+(:meth:`pysearch.targets.Target.exact`, 40 digits) as a double-double.
+
+- Constants (:meth:`RealProblem.fit_constants`): least squares on relative error at the training
+  points: linear solves on the real-number residual (double-double, :mod:`pysearch.double_double`)
+  when the program is affine in its constants, else Levenberg-Marquardt (forward-mode Jacobian,
+  :class:`~pysearch.baselines.program_minimax.MpModel`) on the float64 residual
+  (:func:`pysearch.evaluate`), then, once below 1e-13, a few iterations on the real-number residual,
+  which float64 rounding no longer hides.
+- Scoring (:meth:`RealProblem.score`): max relative error of the program's real-number value at
+  the training points (double-double; float64 where an op has no double-double form);
+  objectives (log2 of that error, cost).
+- Verification (:meth:`RealProblem.verify`): the same error on a dense grid of the domain
+  (``verify_points`` points, ends included where the program is finite there).
+
+Besides the Pareto archive the engine keeps, the problem records the best programs of distinct
+structure at each cost (:meth:`RealProblem.best_structures`), which a polish step can take further.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Sequence
+
+import mpmath
+import numpy as np
+from scipy.optimize import least_squares
+
+from ..double_double import DDProgram, dd_add, supports
+from ..evaluation import evaluate
+from ..program import Program, parse
+from ..targets import get_target
+from ..variation import check_ops, random_program
+from .fields import FieldError, need_float, need_int, need_items, need_keys, need_str
+from .individual import structure_key
+from .problem import Problem, Scores, register
+
+_BAD = 1e3  # residual standing in for a non-finite value
+
+
+def chebyshev_points(n: int, domain: tuple[float, float]) -> np.ndarray:
+    """``n`` Chebyshev points strictly inside ``domain``, sorted."""
+    a, b = domain
+    k = np.arange(n)
+    t = 0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / n)
+    return np.ascontiguousarray(np.sort(a + (b - a) * t), dtype=np.float64)
+
+
+def exact_values(target: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The target at ``x`` as a double-double ``(hi, lo)`` (40 significant digits)."""
+    t = get_target(target)
+    with mpmath.workdps(40):
+        exact = [t.fn(mpmath.mpf(float(v))) for v in x]
+        hi = np.array([float(v) for v in exact])
+        lo = np.array([float(v - mpmath.mpf(float(v))) for v in exact])
+    return hi, lo
+
+
+@dataclass
+class RealConfig:
+    """A real-number approximation search of ``target`` on ``domain``."""
+
+    target: str = "exp2"
+    domain: tuple[float, float] = (0.0, 1.0)
+    points: int = 1000
+    ops: tuple[str, ...] = ("add", "sub", "mul", "div", "fma")
+    max_instrs: int = 12
+    init_instrs: int = 4
+    population: int = 64
+    seed: int = 0
+    crossover_rate: float = 0.2
+    opt_per_generation: int | None = None
+    fit_iterations: int = 60
+    #: Points of the dense verification grid.
+    verify_points: int = 20001
+    #: Distinct structures remembered per cost (:meth:`RealProblem.best_structures`).
+    keep_per_cost: int = 16
+    verify_every: int = 0
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        self.domain = (float(self.domain[0]), float(self.domain[1]))
+        self.ops = tuple(self.ops)
+        if self.opt_per_generation is None:
+            self.opt_per_generation = self.population
+        self.validate()
+
+    def validate(self) -> None:
+        get_target(self.target)  # names an unknown target
+        a, b = self.domain
+        if not (math.isfinite(a) and math.isfinite(b) and a < b):
+            raise ValueError(f"bad domain [{a}, {b}]: need finite A < B")
+        if self.dtype != "float64":
+            raise ValueError(f"real-number programs are float64 programs, not {self.dtype!r}")
+        check_ops(self.ops, "float64")
+        for name, lo, hi in (("points", 4, 1 << 20), ("max_instrs", 1, 4096), ("init_instrs", 1, 4096),
+                             ("population", 4, 1 << 20), ("fit_iterations", 1, 1 << 16),
+                             ("verify_points", 2, 1 << 24), ("keep_per_cost", 1, 4096),
+                             ("opt_per_generation", 0, 1 << 20)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v!r}")
+        if not 0.0 <= self.crossover_rate <= 1.0:
+            raise ValueError(f"crossover_rate must lie in [0, 1], not {self.crossover_rate}")
+
+    def to_json_obj(self) -> dict:
+        d = asdict(self)
+        d["domain"] = list(self.domain)
+        d["ops"] = list(self.ops)
+        return d
+
+    @classmethod
+    def from_json_obj(cls, d: dict, field: str = "config") -> "RealConfig":
+        need_keys(d, field, (), tuple(f.name for f in fields(cls)))
+        kw: dict = {}
+        for name, v in d.items():
+            where = f"{field}.{name}"
+            if name in ("target", "dtype"):
+                kw[name] = need_str(v, where, 4096)
+            elif name == "domain":
+                kw[name] = need_items(v, where, need_float, 2)
+                if len(kw[name]) != 2:
+                    raise FieldError(where, "expected [A, B]")
+            elif name == "ops":
+                kw[name] = need_items(v, where, need_str, 4096)
+            elif name == "crossover_rate":
+                kw[name] = need_float(v, where)
+            elif name == "seed":
+                kw[name] = need_int(v, where, 0, (1 << 64) - 1)
+            elif name == "opt_per_generation" and v is None:
+                kw[name] = None
+            else:
+                kw[name] = need_int(v, where, 0, 1 << 31)
+        try:
+            return cls(**kw)
+        except ValueError as e:
+            raise FieldError(field, str(e).splitlines()[0]) from None
+
+
+@register
+class RealProblem(Problem):
+    """Approximate ``config.target`` with real-number programs (see the module doc)."""
+
+    kind = "real"
+    refit_known_structures = True  # Levenberg-Marquardt from another start can find another minimum
+    #: Parents from the first front: each cost's best program is extended (measured on exp2: the
+    #: minimax Horner chain at every op count 2..12 within 1536 children; tournaments reached 4 ops).
+    parent_selection = "front"
+
+    def __init__(self, config: RealConfig):
+        self.config = config
+        self.x = chebyshev_points(config.points, config.domain)
+        self.f_hi, self.f_lo = exact_values(config.target, self.x)
+        self.f = self.f_hi
+        #: cost -> structure key -> (error, program): the best fit of each structure seen.
+        self.kept: dict[int, dict[str, tuple[float, Program]]] = {}
+        self._dense: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # ------------------------------------------------------------ engine hooks
+    def initial_programs(self, rng: np.random.Generator, n: int) -> list[Program]:
+        cfg = self.config
+        return [random_program(rng, int(rng.integers(1, cfg.init_instrs + 1)), cfg.ops, dtype="float64").pruned()
+                for _ in range(n)]
+
+    def measure(self, p: Program) -> float:
+        return float(sum(d and lv for d, lv in zip(p.depends_on_input(), p.live())))
+
+    def score(self, programs: list[Program]) -> Scores:
+        errs = np.array([self.real_max_rel(p) for p in programs], dtype=np.float64)
+        objectives = []
+        for p, e in zip(programs, errs):
+            cost = self.measure(p)
+            objectives.append((math.log2(e) if e > 0 and math.isfinite(e) else (-1100.0 if e == 0 else 1e300), cost))
+            if math.isfinite(e) and cost >= 1 and p.depends_on_input()[p.output]:
+                self._remember(int(cost), p, float(e))
+        return Scores(errs, errs, objectives, len(self.x))
+
+    def fit_constants(self, programs: list[Program]) -> list[Program]:
+        """Each program without its dead instructions, constants fitted where its output depends on x."""
+        out = []
+        for p in programs:
+            p = p.pruned()
+            out.append(self.lsq(p, self.config.fit_iterations) if p.depends_on_input()[p.output] else p)
+        return out
+
+    def verify(self, programs: Sequence[Program]) -> list[dict]:
+        """Max relative error of each program's real-number value on the dense grid (``inf`` where
+        it is not finite; the ends of the domain are left out where the program is undefined there)."""
+        if self._dense is None:
+            a, b = self.config.domain
+            x = np.linspace(a, b, self.config.verify_points)
+            hi, lo = exact_values(self.config.target, x)
+            self._dense = (x, hi, lo)
+        x, hi, lo = self._dense
+        out = []
+        for p in programs:
+            r = np.abs(self._real_residual_at(p, p.constants(), x, hi, lo))
+            ok = np.isfinite(r)
+            # a program undefined at an end of the domain (it divides by x there) is checked inside it
+            inner = np.ones_like(ok)
+            inner[0] = inner[-1] = False
+            m = float(r.max()) if ok.all() else (float(r[inner].max()) if ok[inner].all() else math.inf)
+            out.append({"max_rel_error": m, "points": int(len(x)), "cost": self.measure(p),
+                        "ends_excluded": not bool(ok.all())})
+        return out
+
+    # ------------------------------------------------------------ bookkeeping
+    def _remember(self, cost: int, p: Program, e: float) -> None:
+        by_shape = self.kept.setdefault(cost, {})
+        key = structure_key(p)
+        if key not in by_shape or e < by_shape[key][0]:
+            by_shape[key] = (e, p)
+            if len(by_shape) > self.config.keep_per_cost:
+                del by_shape[max(by_shape, key=lambda k: by_shape[k][0])]
+
+    def state(self) -> dict:
+        return {"kept": {str(k): {key: [e, p.to_text()] for key, (e, p) in v.items()} for k, v in self.kept.items()}}
+
+    def restore(self, state: dict) -> None:
+        kept = state.get("kept", {})
+        self.kept = {}
+        for k, v in kept.items():
+            field = f"problem_state.kept[{k!r}]"
+            if not k.isdigit() or not isinstance(v, dict):
+                raise FieldError(field, "expected a cost and a map of structures")
+            self.kept[int(k)] = {key: (need_float(e, field, 0.0), parse(self.check_program(t, field)))
+                                 for key, (e, t) in ((key, tuple(ev)) for key, ev in v.items())}
+
+    def best_structures(self) -> dict[int, list[tuple[float, Program]]]:
+        """Per cost, the remembered programs of distinct structure, most accurate first."""
+        return {k: sorted(v.values(), key=lambda t: t[0]) for k, v in sorted(self.kept.items())}
+
+    # ------------------------------------------------------------ errors
+    def residual(self, prog: Program, c: Sequence[float]) -> np.ndarray:
+        """Relative error of the float64-evaluated program with constants ``c`` at the training points."""
+        with np.errstate(all="ignore"):
+            y = evaluate(prog.with_constants(list(c)), self.x)
+            r = (y - self.f) / self.f
+        return np.where(np.isfinite(r), r, _BAD)
+
+    def max_rel(self, prog: Program) -> float:
+        """Max relative error of the float64-evaluated program (rounding errors included)."""
+        return float(np.abs(self.residual(prog, prog.constants())).max())
+
+    def _real_residual_at(self, prog: Program, c, x, f_hi, f_lo) -> np.ndarray:
+        if not supports(prog):
+            with np.errstate(all="ignore"):
+                y = evaluate(prog.with_constants(list(c)), x)
+                return (y - f_hi) / f_hi
+        dd = DDProgram(prog)
+        hi, lo = dd(x, np.asarray(c, dtype=np.float64), np.zeros(dd.n))
+        with np.errstate(all="ignore"):
+            d = dd_add((hi, lo), (-f_hi, -f_lo))
+            return d[0] / f_hi
+
+    def real_residual(self, prog: Program, c) -> np.ndarray:
+        """Signed relative error of the program's real-number value (double-double) with constants ``c``."""
+        r = self._real_residual_at(prog, c, self.x, self.f_hi, self.f_lo)
+        return np.where(np.isfinite(r), r, _BAD)
+
+    def real_max_rel(self, prog: Program) -> float:
+        """Max relative error of the program's real-number value (double-double) at the training points."""
+        if not supports(prog):
+            m = self.max_rel(prog)
+        else:
+            m = float(np.abs(self.real_residual(prog, prog.constants())).max())
+        return m if m < _BAD else math.inf
+
+    # ------------------------------------------------------------ constants
+    def lsq(self, prog: Program, iters: int = 60) -> Program:
+        """Least squares on relative error (see the module doc); never returns a worse program."""
+        from ..baselines.program_minimax import MpModel, affine_in_constants
+
+        c0 = np.array(prog.constants(), dtype=np.float64)
+        if c0.size == 0 or not np.all(np.isfinite(c0)):
+            return prog
+        if not supports(prog):
+            return self._lm(prog, lambda c: self.residual(prog, c), "2-point", c0, iters, self.max_rel)
+        model = MpModel(prog)
+
+        def jac(c):
+            with np.errstate(all="ignore"):
+                J = model.jacobian(self.x, c) / self.f[:, None]
+            return np.where(np.isfinite(J), J, 0.0)
+
+        if affine_in_constants(prog):
+            best, best_e = prog, self.real_max_rel(prog)
+            c = c0
+            for _ in range(2):
+                try:
+                    d = np.linalg.lstsq(jac(c), -self.real_residual(prog, c), rcond=None)[0]
+                except np.linalg.LinAlgError:
+                    break
+                c = c + d
+                cand = prog.with_constants([float(v) for v in c])
+                e = self.real_max_rel(cand)
+                if e < best_e:
+                    best, best_e = cand, e
+            return best
+        p = self._lm(prog, lambda c: self.residual(prog, c), jac, c0, iters, self.real_max_rel)
+        if self.real_max_rel(p) < 1e-13:
+            p = self._lm(p, lambda c: self.real_residual(prog, c), jac, np.array(p.constants()), iters // 3,
+                         self.real_max_rel)
+        return p
+
+    @staticmethod
+    def _lm(prog, fun, jac, c0, iters, measure) -> Program:
+        """At most about ``iters`` Levenberg-Marquardt iterations (MINPACK counts the evaluations
+        for a finite-difference Jacobian, not for an analytic one)."""
+        nfev = iters * (c0.size + 1) if isinstance(jac, str) else iters
+        try:
+            with np.errstate(all="ignore"):
+                res = least_squares(fun, c0, jac=jac, method="lm", max_nfev=nfev)
+            if not np.all(np.isfinite(res.x)):
+                return prog
+            cand = prog.with_constants([float(v) for v in res.x])
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+            return prog
+        return cand if measure(cand) <= measure(prog) else prog
+
+    # ------------------------------------------------------------ JSON
+    def settings_json(self) -> dict:
+        return self.config.to_json_obj()
+
+    @classmethod
+    def from_settings_json(cls, d: dict, field: str) -> "RealProblem":
+        return cls(RealConfig.from_json_obj(d, field))
+
+    def check_program(self, text: object, field: str) -> str:
+        s = super().check_program(text, field)
+        if len(parse(s).inputs) != 1:
+            raise FieldError(field, "is not a one-input float64 program")
+        return s

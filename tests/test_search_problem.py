@@ -1,0 +1,214 @@
+"""The one engine: the problem interface, and the float32 kernel problem's behaviour pinned across the refactor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pysearch.search.config import SearchConfig
+from pysearch.search.loop import Search
+
+NARROW = (1.0, 1.0078125)  # 2^16 + 1 float32 values
+
+#: A 4-generation exp2 run (seed 3) recorded with the float32 loop as it was before the search
+#: became generic over problems (commit 3f32a3d): its verified front and a digest of the whole
+#: checkpointed state (population, archive, constant cache, RNG, rejected, extra points). The
+#: float32 problem must reproduce it bit for bit. If a deliberate change to constant fitting or
+#: verification moves it, record the new figures from the old and the new code in the same commit.
+PINNED_FRONT = [
+    (1.0, "dtype float32\ninputs x\nv1 = fma x 1.3900561 0.6099402\n"),
+    (2.0, "dtype float32\ninputs x\nv1 = fma x x x\nv2 = fma v1 0.46214804 1.0757037\n"),
+]
+PINNED_STATE_SHA256 = "4c9eb859f097cb7547c9eeb908c94b7fcd9dc481a69200ae4e6e202b5e388457"
+
+
+def pinned_config() -> SearchConfig:
+    return SearchConfig(target="exp2", domain=NARROW, population=16, sample_size=256, opt_per_generation=8,
+                        verify_every=2, max_instrs=6, seed=3, max_ulp=1.0)
+
+
+def state_digest(s: Search) -> str:
+    st = s.checkpoint_state()
+    snap = {k: st[k] for k in ("generation", "population", "archive", "front", "rng", "rejected", "extra_x", "cache")}
+    return hashlib.sha256(json.dumps(snap, sort_keys=True).encode()).hexdigest()
+
+
+def test_float32_problem_reproduces_the_pinned_run():
+    """The float32 kernel problem on the generic engine gives the recorded front and state, bit for bit."""
+    s = Search(pinned_config())
+    s.run(generations=4)
+    assert [(e.cost, e.text) for e in s.front] == PINNED_FRONT
+    assert state_digest(s) == PINNED_STATE_SHA256
+
+
+# ------------------------------------------------------------ the problem interface
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pysearch.program import parse  # noqa: E402
+from pysearch.search.float32_problem import Float32Problem  # noqa: E402
+from pysearch.search.law_problem import LawConfig, LawProblem  # noqa: E402
+from pysearch.search.problem import Problem, Scores, problem_from_json  # noqa: E402
+
+
+def law_problem(**kw) -> LawProblem:
+    x = np.geomspace(1, 100, 12)
+    base = dict(X=x[None], y=2 * x ** -0.3 + 0.5, inputs=("x",), population=16, seed=4, patience=None)
+    base.update(kw)
+    return LawProblem(LawConfig(**base))
+
+
+def law_snapshot(s: Search) -> dict:
+    st = s.checkpoint_state()
+    return {k: st[k] for k in ("generation", "population", "archive", "rng", "cache", "problem_state")}
+
+
+def test_every_problem_implements_the_interface():
+    """Each problem scores a batch (one error and two objectives per program) and fits constants in a batch."""
+    law = law_problem()
+    s = Search(pinned_config())
+    for problem, progs in ((s.problem, [parse("dtype float32\ninputs x\nv1 = fma x 0.7 1.0\n")] * 2),
+                           (law, law.initial_programs(np.random.default_rng(0), 6))):
+        assert isinstance(problem, Problem)
+        sc = problem.score(progs)
+        assert isinstance(sc, Scores) and len(sc.errors) == len(sc.objectives) == len(progs) and sc.points > 0
+        with_consts = [p for p in progs if p.constants()]
+        fitted = problem.fit_constants(with_consts)
+        assert len(fitted) == len(with_consts)
+        # a fit never makes the training error worse
+        before, after = problem.score(with_consts).errors, problem.score(fitted).errors
+        assert np.all((after <= before * (1 + 1e-12)) | ~np.isfinite(before))
+    assert isinstance(s.problem, Float32Problem)
+
+
+def test_law_fit_recovers_constants_exactly():
+    """The law problem's batched Levenberg-Marquardt (exact Jacobians) recovers a power law's constants."""
+    law = law_problem()
+    p = parse("dtype float64\ninputs x\nv1 = pow x -0.4\nv2 = mul v1 1.5\nv3 = add v2 0.8\n")
+    q = law.fit_constants([p])[0]
+    np.testing.assert_allclose(q.constants(), [-0.3, 2.0, 0.5], rtol=1e-9)
+    assert law.score([q]).errors[0] < 1e-12 < law.score([p]).errors[0]
+
+
+def test_law_search_is_seeded():
+    """A law search on the engine is a pure function of its seed."""
+    a, b, c = Search(law_problem()), Search(law_problem()), Search(law_problem(seed=5))
+    for s in (a, b, c):
+        s.run(generations=3)
+    assert law_snapshot(a) == law_snapshot(b)
+    assert law_snapshot(a)["population"] != law_snapshot(c)["population"]
+
+
+def test_law_checkpoint_resume_equals_uninterrupted_run():
+    """A law search saved as JSON after 2 generations and resumed to 5 equals 5 at once."""
+    straight = Search(law_problem(patience=3))
+    straight.run(generations=5)
+    first = Search(law_problem(patience=3))
+    first.run(generations=2)
+    doc = json.loads(json.dumps(first.checkpoint_state(), allow_nan=False))
+    assert doc["config"]["problem"] == "law" and doc["config"]["problem_schema"] == LawProblem.schema
+    resumed = Search.from_checkpoint(doc)
+    assert isinstance(resumed.problem, LawProblem)
+    resumed.run(generations=5)
+    assert law_snapshot(resumed) == law_snapshot(straight)
+
+
+def test_bad_problem_documents_are_named():
+    """A checkpoint naming an unknown problem, a newer schema or bad law data fails with the field named."""
+    doc = json.loads(json.dumps(Search(law_problem()).checkpoint_state(), allow_nan=False))
+    for change, field in (({"problem": "quantum"}, "config.problem"), ({"problem_schema": 99}, "config.problem_schema"),
+                          ({"y": [1.0, 2.0]}, "config"), ({"space": "cubic"}, "config")):
+        bad = json.loads(json.dumps(doc))
+        bad["config"].update(change)
+        with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+            Search.from_checkpoint(bad)
+    bad = json.loads(json.dumps(doc))
+    bad["population"] = ["dtype float32\ninputs x\nv1 = add x x\n"]
+    with pytest.raises(ValueError, match="population.*float64"):
+        Search.from_checkpoint(bad)
+
+
+def test_problem_json_round_trip():
+    """Each problem's configuration survives JSON (what checkpoints store), with its kind and schema."""
+    law = law_problem(loss="huber", delta=0.01)
+    again = problem_from_json(json.loads(json.dumps(law.to_json_obj())))
+    assert isinstance(again, LawProblem) and again.config == law.config
+    f32 = Float32Problem(pinned_config())
+    doc = f32.to_json_obj()
+    assert "problem" not in doc  # float32 checkpoints keep the format older versions read and wrote
+    assert problem_from_json(doc).config == pinned_config()
+
+
+# ------------------------------------------------------------ real-number problem
+from pysearch.search.real_problem import RealConfig, RealProblem  # noqa: E402
+
+
+def real_problem(**kw) -> RealProblem:
+    base = dict(target="exp2", points=64, population=12, seed=1, verify_points=513, max_instrs=6)
+    base.update(kw)
+    return RealProblem(RealConfig(**base))
+
+
+def test_real_problem_fits_and_verifies_a_polynomial():
+    """An affine-in-constants Horner chain gets least-squares constants; the dense check agrees with
+    the training error and is measured against the 40-digit reference (below float64's rounding)."""
+    rp = real_problem()
+    p = parse("dtype float64\ninputs x\nv1 = fma x 0.1 0.5\nv2 = fma v1 x 0.9\nv3 = fma v2 x 1.1\n")
+    q = rp.fit_constants([p])[0]
+    train = float(rp.score([q]).errors[0])
+    assert 1e-5 < train < 1e-3 < float(rp.score([p]).errors[0])  # a cubic: ~1e-4 relative on [0, 1]
+    dense = rp.verify([q])[0]
+    assert dense["points"] == 513 and not dense["ends_excluded"]
+    assert train <= dense["max_rel_error"] * (1 + 1e-9) and dense["max_rel_error"] < 2 * train
+    assert rp.measure(parse("dtype float64\ninputs x\nv1 = mul 2 3\nv2 = fma x v1 1\n")) == 1.0
+
+
+def test_real_search_is_seeded_and_resumes():
+    """A real-number search is a pure function of its seed, and resumes from JSON exactly."""
+    a, b = Search(real_problem()), Search(real_problem())
+    a.run(generations=3)
+    b.run(generations=1)
+    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
+    resumed.run(generations=3)
+    assert law_snapshot(a) == law_snapshot(resumed)
+    assert a.problem.best_structures().keys() == resumed.problem.best_structures().keys()
+    best = min(a.archive, key=lambda ind: ind.max_ulp)
+    assert best.max_ulp < 0.05  # at least a straight line through 2^x on [0, 1] (about 4% at best)
+
+
+def test_refit_of_known_structures_follows_the_problem():
+    """Law and real problems fit a known structure again from a child's own constants and keep the
+    better fit; the float32 problem offers the cached fit instead (its behaviour, pinned above)."""
+    s = Search(law_problem())
+    p = parse("dtype float64\ninputs x\nv1 = pow x -0.9\nv2 = mul v1 0.1\nv3 = add v2 3.0\n")
+    (first,), used = s._make_individuals([p], budget=4)
+    assert used == 1
+    key = next(iter(k for k, v in s.cache.items() if v == first.text))
+    other = p.with_constants([-0.2, 1.9, 0.6])  # another start for the same structure
+    (second,), used = s._make_individuals([other], budget=4)
+    assert used == 1  # fitted again, not just offered the cached fit
+    assert second.max_ulp <= first.max_ulp
+    assert s.cache[key] == second.text and parse(s.cache[key]).constants() != p.constants()
+    f32 = Search(pinned_config())
+    q = parse("dtype float32\ninputs x\nv1 = fma x 0.7 1.0\n")
+    f32._make_individuals([q], budget=4)
+    _, used = f32._make_individuals([q.with_constants([0.5, 1.25])], budget=4)
+    assert used == 0
+
+
+def test_bench_search_laws_only_measures_the_law_problem(capsys):
+    """experiments/bench_search.py --laws-only: the law discovery alone, its figure in the RESULT line."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "bench_search.py"
+    spec = importlib.util.spec_from_file_location("bench_search", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--laws-only", "--law-seconds", "0", "--law-generations", "1"])
+    out = capsys.readouterr().out
+    m = re.search(r"^RESULT search_candidates_per_s=nan law_programs_per_cpu_s=([0-9.]+) workers_speedup_2=nan "
+                  r"seconds_to_1ulp_cost6=nan$", out, re.MULTILINE)
+    assert m, out
+    assert float(m.group(1)) > 0
