@@ -14,14 +14,14 @@ same arrays:
   has AVX2, and ``Sleef_<f>f16_u10avx512f`` where it has AVX-512F (read from /proc/cpuinfo);
 - glibc's scalar ``<f>f`` called element by element (a plain -O3 loop);
 - numpy's float32 ufunc (timed in the same process, ``out=`` preallocated);
-- ``pysearch.library.<f>(x)`` on a float32 array (the numpy-facing call: the Rust core's JIT).
+- ``pysearch.library.<f>(x)`` on a float32 array (the numpy-facing call into the Rust core).
 
 Inputs (``--n`` floats, default 2^16, in cache): ``uniform`` over the function's useful range and
 ``log-uniform`` (|x| = 2^u, u uniform; random sign where negative inputs are meaningful); the ranges
 are printed. Timing: ``--rounds`` rounds; in each, every candidate is timed ``--repeat`` times
-interleaved and its best counts (CPU time of the thread, so time descheduled on a busy machine
-does not count). A ratio is the SLEEF time over ours in the same round (> 1: ours faster); the table
-gives the median over rounds and every round's ratio.
+interleaved and its best counts (compiled code: CPU time of the thread, so time descheduled on a
+busy machine does not count; numpy and pysearch.library: wall-clock, as they may use worker threads). A ratio is the SLEEF time over ours in the same
+round (> 1: ours faster); the table gives the median over rounds and every round's ratio.
 
 Accuracy: ours is the exhaustive max ULP over every non-NaN float32 from the library metadata
 (``pysearch.verify``, the Rust exhaustive path; ``--verify`` re-runs it); SLEEF, glibc and numpy
@@ -126,17 +126,18 @@ def inputs(name: str, kind: str, n: int, seed: int) -> np.ndarray:
 
 
 def time_python(func, x: np.ndarray, elements: int, repeat: int) -> float:
-    """Best-of-``repeat`` ns per element of ``func(x)`` (numpy ufunc with ``out=`` or a callable)."""
+    """Best-of-``repeat`` ns per element of ``func(x, y)``, wall-clock (``pysearch.library`` may run on worker
+    threads, whose CPU time the calling thread's clock would not see)."""
     y = np.empty_like(x)
     reps = max(1, elements // x.size)
     best = math.inf
     with np.errstate(all="ignore"):
         func(x, y)
         for _ in range(repeat):
-            t = time.thread_time()
+            t = time.perf_counter()
             for _ in range(reps):
                 func(x, y)
-            best = min(best, (time.thread_time() - t) * 1e9 / (reps * x.size))
+            best = min(best, (time.perf_counter() - t) * 1e9 / (reps * x.size))
     return best
 
 
@@ -178,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         if ours is not None:
             cands.append(program_candidate("ours (exported C)", f"ours_{name}", ours.program, ours.max_ulp,
                                            ours.verified, "evolved"))
+            if 16 in widths:  # the same export without its AVX-512 intrinsics: what an AVX2 machine runs
+                port = program_candidate("ours, portable C (-DPYS_NO_INTRINSICS)", f"port_{name}", ours.program,
+                                         ours.max_ulp, ours.verified, "portable")
+                port.source = "#define PYS_NO_INTRINSICS 1\n" + port.source
+                cands.append(port)
         if cfunc is not None:
             cands += [sleef_candidate(cfunc, w) for w in widths]
             cands.append(libm_candidate(cfunc, f"glibc {cfunc} (scalar)"))
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if npf is not None:
             py_fns[f"numpy {npf.__name__} float32"] = lambda x, y, f=npf: f(x, out=y)
         if ours is not None:
-            py_fns["pysearch.library (JIT, numpy API)"] = lambda x, y, f=ours: f(x)
+            py_fns["pysearch.library (Rust core, numpy API)"] = lambda x, y, f=ours: f(x)
 
         # accuracy of the others over a stated sample
         producers = {c.label: (lambda v, i=i: bench.run(i, v)) for i, c in enumerate(cands) if c.kind != "evolved"}
@@ -217,9 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             x = inputs(name, kind, args.n, seed=1)
             if ours is not None:
                 want = pysearch.evaluate(ours.program, x)
-                got = bench.run(idx[f"ours_{name}"], x)
-                same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
-                assert same.all(), f"{name}: exported C differs from pysearch.evaluate"
+                for i, c in enumerate(cands):
+                    if c.program is not None:
+                        got = bench.run(i, x)
+                        same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
+                        assert same.all(), f"{name}: {c.label} differs from pysearch.evaluate"
             rounds = bench.time_rounds(x, args.elements, args.repeat, args.rounds)
             py = np.array([[time_python(f, x, args.elements, args.repeat) for f in py_fns.values()]
                            for _ in range(args.rounds)]).reshape(args.rounds, len(py_fns))
@@ -232,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
                 best_sleef = min(sleef_idx, key=lambda i: rounds[:, i].min()) if sleef_idx else None
             for j, lab in enumerate(labels):
                 c = cands[j] if j < len(cands) else None
-                if c is not None and c.kind == "evolved":
+                if c is not None and c.program is not None:
                     ulp, checked = our_ulp, f"{our_n} ({how})"
-                    vec = {True: "yes", False: "NO", None: "?"}[bench.vectorised[c.cname]]
-                elif lab == "pysearch.library (JIT, numpy API)":
-                    ulp, checked, vec = our_ulp, "same program as ours", "JIT"
+                    if c.kind == "evolved" and {"avx512f", "avx512dq"} <= flags and "_mm512_" in c.source:
+                        vec = "AVX-512 intrinsics"
+                    else:
+                        vec = {True: "GCC-vectorised", False: "NO", None: "?"}[bench.vectorised[c.cname]]
+                elif lab == "pysearch.library (Rust core, numpy API)":
+                    ulp, checked, vec = our_ulp, "same program as ours", "Rust core"
                 else:
                     ulp, _, n_s = scan[lab]
                     checked, vec = f"{n_s} ({frac})", "-" if c is None or c.kind == "libm" else "SLEEF"
@@ -252,14 +263,20 @@ def main(argv: list[str] | None = None) -> int:
                 summary.append((name, kind, cands[best_sleef].label, float(np.median(per))))
                 for i in sleef_idx:
                     p = rounds[:, i] / rounds[:, io]
-                    ratio_rows.append({"function": name, "inputs": kind, "vs": cands[i].label,
+                    ratio_rows.append({"function": name, "inputs": kind, "ours": "exported C", "vs": cands[i].label,
                                        "median": float(np.median(p)),
                                        "every round": " ".join(f"{v:.3f}" for v in p)})
-                k = labels.index("pysearch.library (JIT, numpy API)")
+                if f"port_{name}" in idx and sleef_idx:
+                    ip = idx[f"port_{name}"]
+                    p = rounds[:, sleef_idx[0]] / rounds[:, ip]
+                    ratio_rows.append({"function": name, "inputs": kind, "ours": "portable C",
+                                       "vs": cands[sleef_idx[0]].label, "median": float(np.median(p)),
+                                       "every round": " ".join(f"{v:.3f}" for v in p)})
+                k = labels.index("pysearch.library (Rust core, numpy API)")
                 if npf is not None:
                     kn = labels.index(f"numpy {npf.__name__} float32")
                     p = allt[:, kn] / allt[:, k]
-                    ratio_rows.append({"function": name, "inputs": kind, "vs": "numpy (pysearch.library JIT vs numpy)",
+                    ratio_rows.append({"function": name, "inputs": kind, "ours": "pysearch.library", "vs": "numpy",
                                        "median": float(np.median(p)),
                                        "every round": " ".join(f"{v:.3f}" for v in p)})
         print(format_table([r for r in rows if r["function"] == name],
@@ -269,12 +286,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"compiled: {command}; n={args.n}, {args.elements} elements per timing, {args.rounds} rounds of the best of "
           f"{args.repeat}; ns/elt: best round; speed-up: the other's time over ours, median over rounds "
-          "(> 1: ours faster). Timings are CPU time of the thread; on a shared machine they are noisy.")
+          "(> 1: ours faster). C timings are CPU time of the thread, numpy and pysearch.library rows "
+          "wall-clock; on a shared machine all are noisy.")
     print(format_table(rows, ["function", "inputs", "implementation", "max ULP", "inputs checked", "vector", "ns/elt",
                               "ours speed-up", "per round"]))
     print()
-    print("Ours against each SLEEF u10 variant (and pysearch.library against numpy), every round:")
-    print(format_table(ratio_rows, ["function", "inputs", "vs", "median", "every round"]))
+    print("Speed-ups (the other's time over ours) in every round:")
+    print(format_table(ratio_rows, ["function", "inputs", "ours", "vs", "median", "every round"]))
     if not summary:
         print("no function with a library kernel and a SLEEF variant: no RESULT")
         return 0

@@ -1,0 +1,181 @@
+"""The vector paths of the C export (pysearch/export/c_simd.py and the constant min/max selects of
+pysearch/export/c.py) and the vecmath benchmark's harness: bit for bit with pysearch.evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pysearch
+from pysearch import library
+from pysearch.export import c_simd, to_c
+from pysearch.export.common import Plan
+from pysearch.ops import OPS
+from pysearch.program import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+GCC = shutil.which("gcc")
+X86 = platform.machine() in ("x86_64", "AMD64")
+
+
+def _speed_module():
+    spec = importlib.util.spec_from_file_location("float32_speed", ROOT / "experiments" / "float32_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _host_has_avx512() -> bool:
+    if GCC is None:
+        return False
+    r = subprocess.run([GCC, "-march=native", "-dM", "-E", "-x", "c", "-"], input="", capture_output=True, text=True)
+    return r.returncode == 0 and "__AVX512F__" in r.stdout and "__AVX512DQ__" in r.stdout
+
+
+# Programs whose min/max/ldexp take a constant operand: each specialised form, and the signed-zero
+# and NaN constants that must keep the general form.
+CONST_PROGRAMS = {
+    "min_c": "v = min x 2.5", "min_c_first": "v = min -3 x", "max_c": "v = max x -104",
+    "min_pz": "v = min x 0", "min_nz": "v = min x -0", "max_pz": "v = max x 0", "max_nz": "v = max -0 x",
+    "min_nan": "v = min x nan", "max_inf": "v = max x inf",
+    "ldexp_c": "v = ldexp x 300", "ldexp_frac": "v = ldexp x -0.5", "ldexp_big": "v = ldexp x -1e9",
+    "ldexp_nan": "v = ldexp x nan", "ldexp_const_a": "v = ldexp 3 x",
+    "clamp_rint": "a = max x -151\nb = min a 129\nn = rint b\nf = sub b n\nv = ldexp f n",
+    "floor_getexp": "a = floor x\nb = getexp x\nc = getmant x\nd = fma a b c\nv = min d x",
+}
+
+
+def _inputs(n_random: int = 1 << 14) -> np.ndarray:
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, 2.0, 3.0,
+                         -3.0, 2.0**-149, -(2.0**-149), 2.0**-126, 1e-40, -1e-40, 3.4028234663852886e38,
+                         -3.4028234663852886e38, 88.7, -103.9, 128.0, -150.0, -149.5, 129.0, -104.0, 300.0, -300.0,
+                         277.0, -277.5, 8388608.0, 8388609.0, -8388609.0, 1e30, -1e30], dtype=np.float32)
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**32, n_random, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    busy = rng.uniform(-300, 300, n_random).astype(np.float32)
+    # an odd length: the AVX-512 loop's masked tail is used
+    return np.concatenate([specials, bits, busy, specials[:7]])
+
+
+def _bench(programs: dict[str, str | object], tmp_path: Path, portable: bool):
+    fs = _speed_module()
+    cands = []
+    for name, p in programs.items():
+        prog = parse(f"inputs x\n{p}\n") if isinstance(p, str) else p
+        c = fs.program_candidate(name, f"k_{name}", prog, 1.0, "test", "evolved")
+        if portable:
+            c = dataclasses.replace(c, source="#define PYS_NO_INTRINSICS 1\n" + c.source)
+        cands.append(c)
+    return fs, fs.CBench(cands, tmp_path)
+
+
+def test_every_float32_op_has_an_avx512_form():
+    """Every op a float32 program can use has an intrinsics template, so float32 exports get the AVX-512 loop."""
+    float32_ops = {op.name for op in OPS if "float32" in op.dtypes}
+    assert float32_ops <= c_simd.OPS, float32_ops - c_simd.OPS
+    assert c_simd.supported(Plan(library.get("log").program))
+
+
+def test_float64_exports_have_no_intrinsics():
+    src = to_c(parse("dtype float64\ninputs x\nv = fma x 2 1\n"), "k")
+    assert "_mm512" not in src and "PYS_NO_INTRINSICS" not in src
+
+
+@pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
+@pytest.mark.parametrize("kernel", ["exp", "log"])
+def test_avx512_loop_compiles_to_the_avx512_instructions(tmp_path, kernel):
+    """With AVX-512F/DQ enabled the array loop is 16-lane code using vscalefps/vgetexpps etc., without calls."""
+    src = tmp_path / "k.c"
+    src.write_text(to_c(library.get(kernel).program, "k"))
+    asm = tmp_path / "k.s"
+    r = subprocess.run([GCC, "-O3", "-mavx512f", "-mavx512dq", "-mfma", "-std=c11", "-ffp-contract=off", "-fPIC",
+                        "-Wall", "-Wextra", "-Werror", "-S", "-o", str(asm), str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = asm.read_text()
+    loop = text[text.index("k_array:"):]
+    assert "call" not in loop and "%zmm" in loop
+    want = {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps", "vscalefps"]}[kernel]
+    assert all(w in loop for w in want), [w for w in want if w not in loop]
+
+
+@pytest.mark.skipif(GCC is None, reason="gcc is not installed")
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
+def test_constant_operand_forms_are_bit_exact(tmp_path, portable):
+    """min/max/ldexp with constant operands (specialised or not) and the library kernels agree with
+    pysearch.evaluate on specials, random bit patterns and a masked tail; with -march=native on an
+    AVX-512 host the intrinsics path runs, else (and with PYS_NO_INTRINSICS) the portable loop."""
+    if not portable and not _host_has_avx512():
+        pytest.skip("the host has no AVX-512F/DQ: the native build is the portable loop, tested below")
+    progs: dict[str, object] = dict(CONST_PROGRAMS)
+    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
+    fs, bench = _bench(progs, tmp_path, portable)
+    x = _inputs()
+    fs.check_bit_exact(bench, x)  # raises on the first mismatch
+    for n in (1, 15, 16, 17, 33):  # the tail alone and around a full vector
+        fs.check_bit_exact(bench, x[-n:])
+    # the constant clamp with a signed zero keeps its meaning: min(-0, +0) = -0, max(+0, -0) = +0
+    i = list(progs).index("min_nz")
+    assert np.signbit(bench.run(i, np.array([0.0], np.float32))[0])
+    i = list(progs).index("max_pz")
+    assert not np.signbit(bench.run(i, np.array([-0.0], np.float32))[0])
+
+
+def test_constant_minmax_export_uses_the_short_form():
+    """A min/max against a constant is one select in the portable C and one vminps/vmaxps in the
+    AVX-512 kernel, except for the zero that would lose to the other sign."""
+    c = to_c(parse("inputs x\na = max x -104\nv = min a 0\n"), "k")
+    assert "pys_sel32(c1 > x," in c and "_mm512_max_ps(c1, x)" in c and "_mm512_min_ps(c2, v1)" in c
+    c = to_c(parse("inputs x\nv = min x -0\n"), "k")
+    assert "pys_minf(x, c1)" in c and "pys_min512(x, c1)" in c
+
+
+def test_library_full_range_kernels_in_both_paths_on_busy_range():
+    """The library's full-range kernels evaluate to their reference within their bound on the busy range
+    (the export tests above compare the compiled code with this same evaluation)."""
+    for name in ("exp", "exp2", "log", "log2"):
+        fn = library.get(name)
+        lo, hi = (-160.0, 160.0) if name.startswith("exp") else (1e-30, 1e30)
+        x = pysearch.Domain(lo, hi).sample(1 << 14, seed=3)
+        assert pysearch.ulp_error(fn.program, x, fn.target).max_ulp <= fn.max_ulp
+
+
+def _load_vecmath():
+    spec = importlib.util.spec_from_file_location("vecmath_vs_sleef", ROOT / "experiments" / "vecmath_vs_sleef.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    return mod
+
+
+def test_vecmath_inputs_cover_the_stated_ranges():
+    """The benchmark's uniform and log-uniform inputs lie in the ranges its table states."""
+    vm = _load_vecmath()
+    for name, (_, _, (a, b), (ea, eb), signed) in vm.FUNCTIONS.items():
+        u = vm.inputs(name, "uniform", 4096, 0)
+        assert u.dtype == np.float32 and u.min() >= np.float32(a) and u.max() <= np.float32(b)
+        g = vm.inputs(name, "log-uniform", 4096, 0)
+        mag = np.abs(g[(g > 0) | signed])
+        assert mag.min() >= np.float32(2.0**ea) * 0.999 and mag.max() <= np.float32(2.0**eb) * 1.001
+        assert (g < 0).any() == (signed or name == "log1p")
+
+
+@pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
+def test_vecmath_without_sleef_says_how_to_install(monkeypatch, capsys):
+    """Without libsleef the benchmark prints the install command and exits 0 with no RESULT line."""
+    vm = _load_vecmath()
+    monkeypatch.setattr(vm, "sleef_available", lambda: None)
+    assert vm.main(["--functions", "exp"]) == 0
+    out = capsys.readouterr().out
+    assert "apt-get install libsleef-dev" in out and "RESULT" not in out
