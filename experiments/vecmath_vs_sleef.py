@@ -9,7 +9,10 @@ Implementations, all compiled in this run with ``gcc -O3 -march=native -std=c11
 same arrays:
 
 - ours: the library program exported by ``pysearch.export.to_c`` (checked bit for bit against
-  ``pysearch.evaluate`` before timing; the table says whether GCC vectorised the array loop);
+  ``pysearch.evaluate`` before timing), whose array loop is AVX-512 intrinsics on an AVX-512F/DQ
+  CPU, AVX2 intrinsics on an AVX2+FMA one; on an AVX-512 CPU the AVX2 build (``-DPYS_NO_AVX512``)
+  is timed too, and on every CPU the portable C loop (``-DPYS_NO_INTRINSICS``, which GCC
+  vectorises);
 - SLEEF 3.5 ``_u10`` (<= 1.0 ULP), ``Sleef_<f>f8_u10avx2`` over 8 floats at a time where the CPU
   has AVX2, and ``Sleef_<f>f16_u10avx512f`` where it has AVX-512F (read from /proc/cpuinfo);
 - glibc's scalar ``<f>f`` called element by element (a plain -O3 loop);
@@ -179,11 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         if ours is not None:
             cands.append(program_candidate("ours (exported C)", f"ours_{name}", ours.program, ours.max_ulp,
                                            ours.verified, "evolved"))
-            if 16 in widths:  # the same export without its AVX-512 intrinsics: what an AVX2 machine runs
-                port = program_candidate("ours, portable C (-DPYS_NO_INTRINSICS)", f"port_{name}", ours.program,
-                                         ours.max_ulp, ours.verified, "portable")
-                port.source = "#define PYS_NO_INTRINSICS 1\n" + port.source
-                cands.append(port)
+            variants = [("portable", "PYS_NO_INTRINSICS", "ours, portable C (-DPYS_NO_INTRINSICS)")]
+            if 16 in widths:  # the same export without its AVX-512 kernel: what an AVX2 machine runs
+                variants.insert(0, ("avx2", "PYS_NO_AVX512", "ours, AVX2 intrinsics (-DPYS_NO_AVX512)"))
+            for tag, macro, label in variants:
+                v = program_candidate(label, f"{tag}_{name}", ours.program, ours.max_ulp, ours.verified, tag)
+                v.source = f"#define {macro} 1\n" + v.source
+                cands.append(v)
         if cfunc is not None:
             cands += [sleef_candidate(cfunc, w) for w in widths]
             cands.append(libm_candidate(cfunc, f"glibc {cfunc} (scalar)"))
@@ -242,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                 c = cands[j] if j < len(cands) else None
                 if c is not None and c.program is not None:
                     ulp, checked = our_ulp, f"{our_n} ({how})"
-                    if c.kind == "evolved" and {"avx512f", "avx512dq"} <= flags and "_mm512_" in c.source:
+                    if c.kind == "evolved" and {"avx512f", "avx512dq"} <= flags:
                         vec = "AVX-512 intrinsics"
+                    elif c.kind in ("evolved", "avx2") and {"avx2", "fma"} <= flags:
+                        vec = "AVX2 intrinsics"
                     else:
                         vec = {True: "GCC-vectorised", False: "NO", None: "?"}[bench.vectorised[c.cname]]
                 elif lab == "pysearch.library (Rust core, numpy API)":
@@ -266,12 +273,13 @@ def main(argv: list[str] | None = None) -> int:
                     ratio_rows.append({"function": name, "inputs": kind, "ours": "exported C", "vs": cands[i].label,
                                        "median": float(np.median(p)),
                                        "every round": " ".join(f"{v:.3f}" for v in p)})
-                if f"port_{name}" in idx and sleef_idx:
-                    ip = idx[f"port_{name}"]
-                    p = rounds[:, sleef_idx[0]] / rounds[:, ip]
-                    ratio_rows.append({"function": name, "inputs": kind, "ours": "portable C",
-                                       "vs": cands[sleef_idx[0]].label, "median": float(np.median(p)),
-                                       "every round": " ".join(f"{v:.3f}" for v in p)})
+                for tag, what in (("avx2", "AVX2 intrinsics"), ("portable", "portable C")):
+                    if f"{tag}_{name}" in idx and sleef_idx:
+                        ip = idx[f"{tag}_{name}"]
+                        p = rounds[:, sleef_idx[0]] / rounds[:, ip]
+                        ratio_rows.append({"function": name, "inputs": kind, "ours": what,
+                                           "vs": cands[sleef_idx[0]].label, "median": float(np.median(p)),
+                                           "every round": " ".join(f"{v:.3f}" for v in p)})
                 k = labels.index("pysearch.library (Rust core, numpy API)")
                 if npf is not None:
                     kn = labels.index(f"numpy {npf.__name__} float32")

@@ -3,7 +3,7 @@ pysearch/export/c.py) and the vecmath benchmark's harness: bit for bit with pyse
 
 from __future__ import annotations
 
-import dataclasses
+import ctypes
 import importlib.util
 import platform
 import shutil
@@ -24,21 +24,6 @@ from pysearch.program import parse
 ROOT = Path(__file__).resolve().parents[1]
 GCC = shutil.which("gcc")
 X86 = platform.machine() in ("x86_64", "AMD64")
-
-
-def _speed_module():
-    spec = importlib.util.spec_from_file_location("float32_speed", ROOT / "experiments" / "float32_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _host_has_avx512() -> bool:
-    if GCC is None:
-        return False
-    r = subprocess.run([GCC, "-march=native", "-dM", "-E", "-x", "c", "-"], input="", capture_output=True, text=True)
-    return r.returncode == 0 and "__AVX512F__" in r.stdout and "__AVX512DQ__" in r.stdout
 
 
 # Programs whose min/max/ldexp take a constant operand: each specialised form, and the signed-zero
@@ -66,16 +51,52 @@ def _inputs(n_random: int = 1 << 14) -> np.ndarray:
     return np.concatenate([specials, bits, busy, specials[:7]])
 
 
-def _bench(programs: dict[str, str | object], tmp_path: Path, portable: bool):
-    fs = _speed_module()
-    cands = []
-    for name, p in programs.items():
-        prog = parse(f"inputs x\n{p}\n") if isinstance(p, str) else p
-        c = fs.program_candidate(name, f"k_{name}", prog, 1.0, "test", "evolved")
-        if portable:
-            c = dataclasses.replace(c, source="#define PYS_NO_INTRINSICS 1\n" + c.source)
-        cands.append(c)
-    return fs, fs.CBench(cands, tmp_path)
+def _native_macros() -> str:
+    if GCC is None:
+        return ""
+    r = subprocess.run([GCC, "-march=native", "-dM", "-E", "-x", "c", "-"], input="", capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else ""
+
+
+MACROS = _native_macros()
+HAS_AVX512 = "__AVX512F__" in MACROS and "__AVX512DQ__" in MACROS
+HAS_AVX2 = "__AVX2__" in MACROS and "__FMA__" in MACROS
+#: build -> (extra C flags, what the host needs to run it)
+MODES = {
+    "avx512": ([], HAS_AVX512),
+    "avx2": (["-DPYS_NO_AVX512"], HAS_AVX2),
+    "portable": (["-DPYS_NO_INTRINSICS"], True),
+}
+
+
+def _compile(programs: dict[str, object], tmp_path: Path, flags: list[str]) -> ctypes.CDLL:
+    """The programs' C exports as ONE translation unit (the helpers' guards let them share it) in a
+    shared object (gcc -O3 -march=native, warnings are errors)."""
+    src = tmp_path / "all.c"
+    src.write_text("".join(to_c(prog, name) for name, prog in programs.items()))
+    so = tmp_path / "k.so"
+    r = subprocess.run([GCC, "-O3", "-march=native", "-std=c11", "-ffp-contract=off", "-fPIC", "-shared", "-Wall",
+                        "-Wextra", "-Werror", *flags, "-o", str(so), str(src), "-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ctypes.CDLL(str(so))
+
+
+def _run_array(lib: ctypes.CDLL, name: str, cols: list[np.ndarray]) -> np.ndarray:
+    fp = ctypes.POINTER(ctypes.c_float)
+    cols = [np.ascontiguousarray(c, dtype=np.float32) for c in cols]
+    out = np.empty_like(cols[0])
+    fn = getattr(lib, f"{name}_array")
+    fn.argtypes = [fp] * (len(cols) + 1) + [ctypes.c_size_t]
+    fn(*[c.ctypes.data_as(fp) for c in cols], out.ctypes.data_as(fp), out.size)
+    return out
+
+
+def _assert_bit_exact(name: str, got: np.ndarray, want: np.ndarray, cols: list[np.ndarray]) -> None:
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    if not same.all():
+        j = int(np.argmin(same))
+        raise AssertionError(f"{name}: inputs {[float(c[j]) for c in cols]}: C gives {got[j]!r}, "
+                             f"pysearch.evaluate {want[j]!r} ({int((~same).sum())} mismatches)")
 
 
 def test_every_float32_op_has_an_avx512_form():
@@ -90,43 +111,67 @@ def test_float64_exports_have_no_intrinsics():
     assert "_mm512" not in src and "PYS_NO_INTRINSICS" not in src
 
 
+ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
+ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"]}),
+           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"]})}
+
+
 @pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
+@pytest.mark.parametrize("isa", list(ISA_FLAGS))
 @pytest.mark.parametrize("kernel", ["exp", "log"])
-def test_avx512_loop_compiles_to_the_avx512_instructions(tmp_path, kernel):
-    """With AVX-512F/DQ enabled the array loop is 16-lane code using vscalefps/vgetexpps etc., without calls."""
+def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
+    """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
+    vector code of that width with the expected instructions and no calls (the host need not run it)."""
     src = tmp_path / "k.c"
     src.write_text(to_c(library.get(kernel).program, "k"))
     asm = tmp_path / "k.s"
-    r = subprocess.run([GCC, "-O3", "-mavx512f", "-mavx512dq", "-mfma", "-std=c11", "-ffp-contract=off", "-fPIC",
+    r = subprocess.run([GCC, "-O3", *ISA_FLAGS[isa], "-std=c11", "-ffp-contract=off", "-fPIC",
                         "-Wall", "-Wextra", "-Werror", "-S", "-o", str(asm), str(src)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     text = asm.read_text()
     loop = text[text.index("k_array:"):]
-    assert "call" not in loop and "%zmm" in loop
-    want = {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps", "vscalefps"]}[kernel]
-    assert all(w in loop for w in want), [w for w in want if w not in loop]
+    reg, want = ISA_ASM[isa]
+    assert "call" not in loop and reg in loop
+    assert all(w in loop for w in want[kernel]), [w for w in want[kernel] if w not in loop]
+    if isa == "avx2":
+        assert "%zmm" not in loop and "{%k" not in loop  # no AVX-512 instruction slipped in
 
 
 @pytest.mark.skipif(GCC is None, reason="gcc is not installed")
-@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
-def test_constant_operand_forms_are_bit_exact(tmp_path, portable):
-    """min/max/ldexp with constant operands (specialised or not) and the library kernels agree with
-    pysearch.evaluate on specials, random bit patterns and a masked tail; with -march=native on an
-    AVX-512 host the intrinsics path runs, else (and with PYS_NO_INTRINSICS) the portable loop."""
-    if not portable and not _host_has_avx512():
-        pytest.skip("the host has no AVX-512F/DQ: the native build is the portable loop, tested below")
-    progs: dict[str, object] = dict(CONST_PROGRAMS)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_array_loops_are_bit_exact(tmp_path, mode):
+    """Every float32 op (every pair of special values for two operands), min/max/ldexp with constant
+    operands (specialised or not) and the library's full-range kernels: the array loop of each build
+    (AVX-512 intrinsics, AVX2 intrinsics, portable C) agrees with pysearch.evaluate, also in the tail."""
+    flags, runs_here = MODES[mode]
+    if not runs_here:
+        pytest.skip(f"the host cannot run the {mode} build")
+    progs: dict[str, object] = {f"c_{k}": parse(f"inputs x\n{v}\n") for k, v in CONST_PROGRAMS.items()}
     progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
-    fs, bench = _bench(progs, tmp_path, portable)
+    for op in OPS:
+        if "float32" in op.dtypes:
+            names = ("x", "y", "z")[: op.arity]
+            progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
+    lib = _compile(progs, tmp_path, flags)
     x = _inputs()
-    fs.check_bit_exact(bench, x)  # raises on the first mismatch
-    for n in (1, 15, 16, 17, 33):  # the tail alone and around a full vector
-        fs.check_bit_exact(bench, x[-n:])
+    sp = x[:38]
+    pairs = [np.repeat(sp, sp.size), np.tile(sp, sp.size)]
+    rng = np.random.default_rng(9)
+    for name, prog in progs.items():
+        n_in = len(prog.inputs)
+        if n_in == 1:
+            cols = [x]
+        else:
+            cols = [np.concatenate([pairs[0], x]), np.concatenate([pairs[1], rng.permutation(x)])]
+            cols += [np.concatenate([rng.permutation(cols[0][:sp.size ** 2]), rng.permutation(x)])] * (n_in - 2)
+        want = pysearch.evaluate(prog, cols[0] if n_in == 1 else np.stack(cols))
+        _assert_bit_exact(f"{mode} {name}", _run_array(lib, name, cols), want, cols)
+        for n in (1, 7, 15, 16, 17):  # the tail alone and around a full vector
+            tail = [c[-n:] for c in cols]
+            _assert_bit_exact(f"{mode} {name} (n={n})", _run_array(lib, name, tail), want[-n:], tail)
     # the constant clamp with a signed zero keeps its meaning: min(-0, +0) = -0, max(+0, -0) = +0
-    i = list(progs).index("min_nz")
-    assert np.signbit(bench.run(i, np.array([0.0], np.float32))[0])
-    i = list(progs).index("max_pz")
-    assert not np.signbit(bench.run(i, np.array([-0.0], np.float32))[0])
+    assert np.signbit(_run_array(lib, "c_min_nz", [np.array([0.0], np.float32)])[0])
+    assert not np.signbit(_run_array(lib, "c_max_pz", [np.array([-0.0], np.float32)])[0])
 
 
 def test_constant_minmax_export_uses_the_short_form():

@@ -3,8 +3,8 @@
 The program body is a ``static inline`` kernel called by both the public ``NAME`` and the array
 loop ``NAME_array`` (a call to the public, interposable symbol would go through the PLT under
 ``-fPIC`` and stop inlining), and the float32 helpers (``C_HELPERS``, emitted-code templates) are
-branch-free, so GCC vectorises the array loop. A float32 program's array loop has a second body,
-16 lanes of AVX-512F/DQ intrinsics (``c_simd.py``), compiled where the target has AVX-512 unless
+branch-free, so GCC vectorises the array loop. A float32 program's array loop has intrinsics bodies
+(``c_simd.py``): 16 lanes of AVX-512F/DQ where the target has them, else 8 of AVX2+FMA, unless
 ``PYS_NO_INTRINSICS`` is defined. Helpers and kernels sit inside include guards, so
 several exported C files make one translation unit. Constants are hex-float literals. C code
 must be compiled without contraction of ``a * b + c`` (``-ffp-contract=off``, the default for
@@ -190,12 +190,13 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
         guard = f"PYS_HELPER_{h.upper()}"
         out += [f"#ifndef {guard}", f"#define {guard}{C_HELPERS[h]}", "#endif"]
     simd = c_simd.supported(plan)
-    if simd:  # the array loop's AVX-512 kernel (pysearch/export/c_simd.py) where the target has it
-        out += [f"#if {c_simd.CONDITION}", "#include <immintrin.h>"]
-        for h in c_simd.helpers(plan):
-            guard = f"PYS_HELPER_{h.upper()}512"
-            out += [f"#ifndef {guard}", f"#define {guard}{c_simd.AVX512_HELPERS[h]}", "#endif"]
-        out.append("#endif")
+    if simd:  # the array loop's AVX-512 / AVX2 kernels (pysearch/export/c_simd.py) where the target has them
+        for isa in c_simd.ISAS:
+            out += [f"#if {isa.condition}", "#include <immintrin.h>"]
+            for h in c_simd.helpers(plan, isa):
+                guard = f"PYS_HELPER_{h.upper()}{isa.name}"
+                out += [f"#ifndef {guard}", f"#define {guard}{isa.helpers[h]}", "#endif"]
+            out.append("#endif")
     out.append("")
     # The kernel's guard names the function and the program: the same file included twice is
     # compiled once, two different programs of the same name are a redefinition error, not a
@@ -220,8 +221,10 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
     out.append("}")
     out.append("")
     if simd:
-        out += [f"#if {c_simd.CONDITION}",
-                *c_simd.kernel_lines(plan, f"pys_kernel512_{name}", lambda v: _c_const(v, dt)), "#endif", ""]
+        for isa in c_simd.ISAS:
+            out += [f"#if {isa.condition}",
+                    *c_simd.kernel_lines(plan, isa, f"pys_kernel{isa.name}_{name}", lambda v: _c_const(v, dt)),
+                    "#endif", ""]
     out.append(f"{ct} {name}({params}) {{")
     out.append(f"    return {kernel}({', '.join(plan.params)});")
     out.append("}")
@@ -237,8 +240,10 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
         loop = f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});"
         ins, dst = [f"in_{p}" for p in plan.params], "out"
     if simd:
-        out += [f"#if {c_simd.CONDITION}", *c_simd.array_lines(plan, f"pys_kernel512_{name}", ins, dst), "#else",
-                loop, "#endif"]
+        for k, isa in enumerate(c_simd.ISAS):
+            out += [f"#{'el' if k else ''}if {isa.condition}",
+                    *c_simd.array_lines(isa, f"pys_kernel{isa.name}_{name}", ins, dst)]
+        out += ["#else", loop, "#endif"]
     else:
         out.append(loop)
     out.append("}")
