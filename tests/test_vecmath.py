@@ -36,6 +36,11 @@ CONST_PROGRAMS = {
     "ldexp_nan": "v = ldexp x nan", "ldexp_const_a": "v = ldexp 3 x",
     "clamp_rint": "a = max x -151\nb = min a 129\nn = rint b\nf = sub b n\nv = ldexp f n",
     "floor_getexp": "a = floor x\nb = getexp x\nc = getmant x\nd = fma a b c\nv = min d x",
+    # exponents the exporter bounds (c_simd.ranges): with and without the NaN select, integral or not
+    "bounded_const_a": "a = max x -200\nb = min a 200\nn = rint b\nv = ldexp 3 n",
+    "bounded_frac": "a = max x -252.9\nb = min a 254.9\nv = ldexp x b",
+    "bounded_floor": "a = mul x 0.5\nb = max a -252\nc = min b 254\nd = floor c\ne = mul x 1e-30\nv = ldexp e d",
+    "bounded_two_inputs": "inputs x, y\na = max y -252.9\nb = min a 254.9\nn = add b 0.5\nv = ldexp x n",
 }
 
 
@@ -146,7 +151,8 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
     flags, runs_here = MODES[mode]
     if not runs_here:
         pytest.skip(f"the host cannot run the {mode} build")
-    progs: dict[str, object] = {f"c_{k}": parse(f"inputs x\n{v}\n") for k, v in CONST_PROGRAMS.items()}
+    progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
+                                for k, v in CONST_PROGRAMS.items()}
     progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
     for op in OPS:
         if "float32" in op.dtypes:
@@ -172,6 +178,23 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
     # the constant clamp with a signed zero keeps its meaning: min(-0, +0) = -0, max(+0, -0) = +0
     assert np.signbit(_run_array(lib, "c_min_nz", [np.array([0.0], np.float32)])[0])
     assert not np.signbit(_run_array(lib, "c_max_pz", [np.array([-0.0], np.float32)])[0])
+
+
+def test_range_analysis_bounds_the_exp_exponents_only():
+    """exp/exp2's ldexp exponent rint(clamp(x) * c) is bounded (no NaN select: the scaled value is NaN where
+    the exponent is); log's is not (getexp can be +-inf); a two-input program keeps the NaN select."""
+    for name, want in (("exp", "pys_ldexp2_256(v12, v4, 0)"), ("exp2", "pys_ldexp2_256(v10, v3, 0)")):
+        src = to_c(library.get(name).program, "k")
+        assert want in src and "_mm512_scalef_ps(v" in src and "pys_ldexp512(" not in src.split("pys_kernel512_k")[1]
+    src = to_c(library.get("log").program, "k")
+    assert "pys_ldexp256(v2, v6)" in src and "pys_ldexp2_256" not in src.split("pys_kernel256_k")[1]
+    src = to_c(parse("inputs x, y\na = max y -252.9\nb = min a 254.9\nv = ldexp x b\n"), "k")
+    assert "pys_ldexp2_256(x, v2, 1)" in src
+    src = to_c(parse("inputs x\na = max x -253.5\nb = min a 254\nv = ldexp x b\n"), "k")  # trunc -253: too wide
+    assert "pys_ldexp256(x, v2)" in src
+    r = c_simd.ranges(Plan(parse("inputs x\na = max x -151\nb = min a 129\nn = rint b\nv = mul n -2\n")))
+    assert (r[2].lo, r[2].hi, r[2].integral, r[2].nan_from_input) == (-151, 129, True, True)
+    assert r[3].lo <= -258 and r[3].hi >= 302 and not r[3].integral
 
 
 def test_constant_minmax_export_uses_the_short_form():

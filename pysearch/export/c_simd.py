@@ -104,6 +104,15 @@ static inline __m256 pys_ldexp256(__m256 a, __m256 b) {
     __m256 r = _mm256_mul_ps(_mm256_mul_ps(a, pys_pow2i256(f1)), pys_pow2i256(_mm256_sub_epi32(f, f1)));
     r = _mm256_mul_ps(r, pys_pow2i256(kl));
     return _mm256_or_ps(r, _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+}
+/* ldexp for an exponent the exporter has bounded: trunc(b) in [-252, 254] wherever b is not NaN.
+   a * 2^f * 2^kl with kl = clamp(k, -126, 127), f = k - kl in [-126, 127]: only the last product
+   rounds (see pys_ldexp256). nan_b: give NaN where b is NaN (else a is NaN there already). */
+static inline __m256 pys_ldexp2_256(__m256 a, __m256 b, int nan_b) {
+    __m256i k = _mm256_cvttps_epi32(b);
+    __m256i kl = _mm256_min_epi32(_mm256_max_epi32(k, _mm256_set1_epi32(-126)), _mm256_set1_epi32(127));
+    __m256 r = _mm256_mul_ps(_mm256_mul_ps(a, pys_pow2i256(_mm256_sub_epi32(k, kl))), pys_pow2i256(kl));
+    return nan_b ? _mm256_or_ps(r, _mm256_cmp_ps(b, b, _CMP_UNORD_Q)) : r;
 }""",
     "getexp": """
 /* floor(log2|a|); +-0 -> -inf, +-inf -> +inf, NaN -> NaN; a subnormal is scaled by 2^23 first (exact). */
@@ -179,6 +188,79 @@ def helpers(plan: Plan, isa: Isa) -> list[str]:
     return [h for h in isa.helpers if h in plan.ops]
 
 
+@dataclass(frozen=True)
+class Range:
+    """What an exporter may rely on about a value for every input: its non-NaN values lie in [lo, hi];
+    ``nan`` whether it can be NaN at all; ``nan_from_input`` whether it is NaN only where the (single)
+    input is; ``integral`` whether its non-NaN values are integers; ``on_input`` whether it depends on
+    the input (then it is NaN wherever the input is: every float32 op propagates NaN)."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    nan: bool = True
+    nan_from_input: bool = False
+    integral: bool = False
+    on_input: bool = True
+
+
+_SLACK = 2.0 ** -20  # relative widening of computed bounds: covers float32 rounding of the endpoints
+
+
+def _widen(lo: float, hi: float) -> tuple[float, float]:
+    return (lo - abs(lo) * _SLACK if math.isfinite(lo) else lo, hi + abs(hi) * _SLACK if math.isfinite(hi) else hi)
+
+
+def ranges(plan: Plan) -> list[Range]:
+    """A sound, deliberately small range analysis of a float32 program (one per instruction): exact through
+    min/max with constants, rint/floor, neg, and mul/add/sub with a finite constant; anything else may
+    be any float or NaN. Enough to see that ``ldexp(p, rint(clamp(x) * c))`` has a bounded exponent."""
+    single = len(plan.params) == 1
+    out: list[Range] = []
+
+    def of(a) -> Range:
+        if a.kind == "const":
+            v = float(a.value)
+            if math.isnan(v):
+                return Range(nan=True, on_input=False)
+            return Range(v, v, nan=False, integral=math.isfinite(v) and v == math.floor(v), on_input=False)
+        if a.kind == "input":
+            return Range(nan=True, nan_from_input=single, on_input=True)
+        return out[a.index]
+
+    for ins in plan.program.instrs:
+        rs = [of(a) for a in ins.args]
+        on = any(r.on_input for r in rs)
+        nan, from_in = any(r.nan for r in rs), all(r.nan_from_input or not r.nan for r in rs)
+        op, r = ins.op, Range(on_input=on)
+        if op in ("min", "max"):
+            a, b = rs
+            f = min if op == "min" else max
+            r = Range(f(a.lo, b.lo), f(a.hi, b.hi), nan, from_in, a.integral and b.integral, on)
+        elif op in ("rint", "floor"):
+            (a,) = rs
+            lo = float(math.floor(a.lo)) if math.isfinite(a.lo) else a.lo
+            hi = float(math.ceil(a.hi)) if math.isfinite(a.hi) else a.hi
+            r = Range(lo, hi, a.nan, a.nan_from_input, True, on)
+        elif op == "neg":
+            (a,) = rs
+            r = Range(-a.hi, -a.lo, a.nan, a.nan_from_input, a.integral, on)
+        elif op in ("mul", "add", "sub") and any(ar.kind == "const" for ar in ins.args):
+            k = next(i for i, ar in enumerate(ins.args) if ar.kind == "const")
+            c, v = float(ins.args[k].value), rs[1 - k]
+            if math.isfinite(c) and (op != "mul" or c != 0):
+                if op == "mul":
+                    lo, hi = sorted((v.lo * c, v.hi * c))
+                elif op == "add":
+                    lo, hi = v.lo + c, v.hi + c
+                elif k == 1:
+                    lo, hi = v.lo - c, v.hi - c
+                else:
+                    lo, hi = c - v.hi, c - v.lo
+                r = Range(*_widen(lo, hi), v.nan, v.nan_from_input, False, on)
+        out.append(r)
+    return out
+
+
 def _const(ref) -> float | None:
     return float(ref.value) if ref.kind == "const" else None
 
@@ -187,7 +269,25 @@ def _f32(v: float) -> str:
     return f"{float(v).hex()}f"
 
 
-def _expr(plan: Plan, isa: Isa, op: str, refs: list) -> str:
+def _bounded_exponent(plan: Plan, rng: list[Range], refs: list) -> tuple[bool, bool] | None:
+    """For ``ldexp a b``: None unless every non-NaN b truncates into [-252, 254] (two power-of-two
+    factors then suffice for any a, see pys_ldexp2_256); else (whether a NaN b needs its own NaN
+    select, whether b is integral)."""
+    a, b = refs
+    if b.kind != "value":
+        return None
+    rb = rng[b.index]
+    if not (-252 <= math.trunc(rb.lo) if math.isfinite(rb.lo) else False) or not (
+            math.trunc(rb.hi) <= 254 if math.isfinite(rb.hi) else False):
+        return None
+    ra = rng[a.index] if a.kind == "value" else None
+    # b is NaN only where the input is, and a is NaN there too: a * anything is NaN already
+    covered = not rb.nan or (rb.nan_from_input and ((a.kind == "input" and len(plan.params) == 1)
+                                                     or (ra is not None and ra.on_input and len(plan.params) == 1)))
+    return (not covered, rb.integral)
+
+
+def _expr(plan: Plan, isa: Isa, op: str, refs: list, rng: list[Range]) -> str:
     args = [plan.ref(a) for a in refs]
     if op in ("min", "max"):
         # min(c, v) / max(c, v) with a constant c: vminps/vmaxps(c, v) gives v where v is NaN or
@@ -214,6 +314,13 @@ def _expr(plan: Plan, isa: Isa, op: str, refs: list) -> str:
                 if e:
                     expr = f"_mm256_mul_ps({expr}, _mm256_set1_ps({_f32(2.0 ** e)}))"
             return expr
+        bounded = _bounded_exponent(plan, rng, refs)
+        if bounded is not None:
+            nan_select, integral = bounded
+            if isa is AVX512:  # |b| < 300 already: the clamp is idle; trunc is idle for an integral b
+                k = args[1] if integral else f"_mm512_roundscale_ps({args[1]}, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)"
+                return f"_mm512_scalef_ps({args[0]}, {k})"
+            return f"pys_ldexp2_256({args[0]}, {args[1]}, {int(nan_select)})"
     return isa.ops[op].format(*args)
 
 
@@ -224,7 +331,8 @@ def kernel_lines(plan: Plan, isa: Isa, kernel: str, const_literal) -> list[str]:
     for p, used in zip(plan.params, plan.uses_input()):
         if not used:
             out.append(f"    (void){p};")
-    body = [f"    const {isa.vec} v{i + 1} = {_expr(plan, isa, ins.op, list(ins.args))};"
+    rng = ranges(plan)
+    body = [f"    const {isa.vec} v{i + 1} = {_expr(plan, isa, ins.op, list(ins.args), rng)};"
             for i, ins in enumerate(plan.program.instrs)]
     used = set(re.findall(r"\bc(\d+)\b", "\n".join(body)))  # a folded ldexp exponent needs no vector
     for i, v in enumerate(plan.consts):
