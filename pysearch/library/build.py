@@ -81,17 +81,21 @@ def exp_program(coeffs: list[float]) -> Program:
 
 
 def _log_reduction() -> list[str]:
-    """x = 2^e' * m', m' in [1/sqrt2, sqrt2), r = m' - 1 (exact); NaN for x < 0 handled after."""
+    """x = 2^e' * m', m' in [1/sqrt2, sqrt2), r = m' - 1 (exact); NaN for x < 0 handled after.
+
+    The halving of m >= sqrt2 is a multiplication by s = 1 - g/2 in {1, 1/2} with g = floor(m / sqrt2)
+    in {0, 1}: exact, and cheaper in vector code than getexp/ldexp (the same values as
+    ``g = getexp u; mm = ldexp m (-1 - g)``, which earlier library versions used)."""
     return [
         "inputs x",
         "m0 = getmant x",
         "m = min m0 2",  # +inf -> 2, so log(inf) = e' = inf
         "e = getexp x",
         f"u = mul m {_c(INV_SQRT2)}",
-        "g = getexp u",  # -1 when m < sqrt2, else 0
-        "nk = sub -1 g",  # -k
-        "mm = ldexp m nk",
-        "ee = sub e nk",  # e + k
+        "g = floor u",  # 1 when m >= sqrt2 (as rounded), else 0
+        "s = fma g -0.5 1",  # 1/2 or 1
+        "mm = mul m s",
+        "ee = add e g",
         "r = sub mm 1",
     ]
 
