@@ -23,8 +23,9 @@ Inputs (``--n`` floats, default 2^16, in cache): ``uniform`` over the function's
 ``log-uniform`` (|x| = 2^u, u uniform; random sign where negative inputs are meaningful); the ranges
 are printed. Timing: ``--rounds`` rounds; in each, every candidate is timed ``--repeat`` times
 interleaved and its best counts (compiled code: CPU time of the thread, so time descheduled on a
-busy machine does not count; numpy and pysearch.library: wall-clock, as they may use worker threads). A ratio is the SLEEF time over ours in the same
-round (> 1: ours faster); the table gives the median over rounds and every round's ratio.
+busy machine does not count; numpy and pysearch.library: wall-clock, as they may use worker
+threads). A ratio is the SLEEF time over ours in the same round (> 1: ours faster); the table gives
+the median over rounds and every round's ratio.
 
 Accuracy: ours is the exhaustive max ULP over every non-NaN float32 from the library metadata
 (``pysearch.verify``, the Rust exhaustive path; ``--verify`` re-runs it); SLEEF, glibc and numpy
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             cands += [sleef_candidate(cfunc, w) for w in widths]
             cands.append(libm_candidate(cfunc, f"glibc {cfunc} (scalar)"))
         if not cands:
-            print(f"## {name}: no library kernel, no SLEEF or glibc function: skipped")
+            print(f"{name}: no library kernel, no SLEEF or glibc function: skipped")
             continue
         bench = CBench(cands)
         command = bench.command
