@@ -33,6 +33,19 @@ def test_metadata(name):
     assert fn.n_points == pysearch.Domain(*fn.domain).count()
 
 
+@pytest.mark.parametrize("name", FULL)
+def test_full_range_exhaustive_check_is_recorded(name):
+    """Each full-range entry records the command, UTC date and duration of its last exhaustive check."""
+    import datetime
+
+    v = library.get(name).verification
+    assert v["call"].startswith("pysearch.verify(") and "exhaustive=True" in v["call"]
+    assert v["command"].startswith("python -m pysearch.library.build") and v["command"].endswith(name)
+    assert datetime.datetime.strptime(v["date"], "%Y-%m-%dT%H:%M:%SZ").year >= 2024
+    assert v["seconds"] > 0
+    assert library.get(name).to_json_obj()["verification"] == v
+
+
 @pytest.mark.parametrize("name", REDUCED)
 def test_reduced_bound_reverified_small_sample(name):
     """A sampled re-check of each reduced-domain function stays within its verified bound."""

@@ -3,7 +3,9 @@
 The program body is a ``static inline`` kernel called by both the public ``NAME`` and the array
 loop ``NAME_array`` (a call to the public, interposable symbol would go through the PLT under
 ``-fPIC`` and stop inlining), and the float32 helpers (``C_HELPERS``, emitted-code templates) are
-branch-free, so GCC vectorises the array loop. Helpers and kernels sit inside include guards, so
+branch-free, so GCC vectorises the array loop. A float32 program's array loop has intrinsics bodies
+(``c_simd.py``): 16 lanes of AVX-512F/DQ where the target has them, else 8 of AVX2+FMA, unless
+``PYS_NO_INTRINSICS`` is defined. Helpers and kernels sit inside include guards, so
 several exported C files make one translation unit. Constants are hex-float literals. C code
 must be compiled without contraction of ``a * b + c`` (``-ffp-contract=off``, the default for
 ``-std=c11``) and without fast-math, which :data:`FP_MODE` refuses at compile time and, in
@@ -16,6 +18,7 @@ import hashlib
 import math
 from typing import Mapping
 
+from pysearch.export import c_simd
 from pysearch.export.common import Plan, comment_text, expr, header_lines, helpers, hex_literal
 from pysearch.program import format_const
 
@@ -66,10 +69,14 @@ static inline float pys_maxf(float a, float b) {
    spacing, so it rounds |a| (to nearest even); the sign is put back (rint(-0.25) = -0).
    |a| >= 2^23 (already an integer), +-inf and NaN are returned as they are. */
 static inline float pys_rintf(float a) {
+#if defined(__SSE4_1__) || defined(__aarch64__)
+    return __builtin_rintf(a); /* one roundps / frintx (the same answer, also on NaN and -0) */
+#else
     uint32_t u = pys_bits32(a), mag = u & 0x7fffffffu;
     float m = pys_float32(mag);
     float r = (m + 0x1p23f) - 0x1p23f;
     return pys_float32(pys_sel32(mag < 0x4b000000u, pys_bits32(r) | (u & 0x80000000u), u));
+#endif
 }""",
     "floor32": """
 /* floor(a): rint(a), less 1 where that rounded up (exact: both are integers; -0 stays -0). */
@@ -236,6 +243,14 @@ def write(plan: Plan, name: str, meta: Mapping | None, fp_mode: bool = True) -> 
     for h in helpers(plan, "c"):
         guard = f"PYS_HELPER_{h.upper()}"
         out += [f"#ifndef {guard}", f"#define {guard}{C_HELPERS[h]}", "#endif"]
+    simd = c_simd.supported(plan)
+    if simd:  # the array loop's AVX-512 / AVX2 kernels (pysearch/export/c_simd.py) where the target has them
+        for isa in c_simd.ISAS:
+            out += [f"#if {isa.condition}", "#include <immintrin.h>"]
+            for h in c_simd.helpers(plan, isa):
+                guard = f"PYS_HELPER_{h.upper()}{isa.name}"
+                out += [f"#ifndef {guard}", f"#define {guard}{isa.helpers[h]}", "#endif"]
+            out.append("#endif")
     out.append("")
     # The kernel's guard names the function and the program: the same file included twice is
     # compiled once, two different programs of the same name are a redefinition error, not a
@@ -255,10 +270,15 @@ def write(plan: Plan, name: str, meta: Mapping | None, fp_mode: bool = True) -> 
     for i, v in enumerate(plan.consts):
         out.append(f"    const {ct} c{i + 1} = {_c_const(v, dt)}; /* {format_const(v, dt)} */")
     for i, ins in enumerate(plan.program.instrs):
-        out.append(f"    const {ct} v{i + 1} = {expr(plan, 'c', ins.op, [plan.ref(a) for a in ins.args])};")
+        out.append(f"    const {ct} v{i + 1} = {_expr(plan, ins)};")
     out.append(f"    return v{plan.program.output + 1};")
     out.append("}")
     out.append("")
+    if simd:
+        for isa in c_simd.ISAS:
+            out += [f"#if {isa.condition}",
+                    *c_simd.kernel_lines(plan, isa, f"pys_kernel{isa.name}_{name}", lambda v: _c_const(v, dt)),
+                    "#endif", ""]
     out.append(f"{ct} {name}({params}) {{")
     out.append("    PYS_CHECK_FP_MODE();")
     out.append(f"    return {kernel}({', '.join(plan.params)});")
@@ -267,16 +287,44 @@ def write(plan: Plan, name: str, meta: Mapping | None, fp_mode: bool = True) -> 
     if len(plan.params) == 1:
         out.append(f"void {name}_array(const {ct} *restrict x, {ct} *restrict y, size_t n) {{")
         out.append("    PYS_CHECK_FP_MODE();")
-        out.append(f"    for (size_t i = 0; i < n; i++) y[i] = {kernel}(x[i]);")
+        loop = f"    for (size_t i = 0; i < n; i++) y[i] = {kernel}(x[i]);"
+        ins, dst = ["x"], "y"
     else:
         arrays = ", ".join(f"const {ct} *restrict in_{p}" for p in plan.params)
         out.append(f"void {name}_array({arrays}, {ct} *restrict out, size_t n) {{")
         out.append("    PYS_CHECK_FP_MODE();")
         call = ", ".join(f"in_{p}[i]" for p in plan.params)
-        out.append(f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});")
+        loop = f"    for (size_t i = 0; i < n; i++) out[i] = {kernel}({call});"
+        ins, dst = [f"in_{p}" for p in plan.params], "out"
+    if simd:
+        for k, isa in enumerate(c_simd.ISAS):
+            out += [f"#{'el' if k else ''}if {isa.condition}",
+                    *c_simd.array_lines(isa, f"pys_kernel{isa.name}_{name}", ins, dst)]
+        out += ["#else", loop, "#endif"]
+    else:
+        out.append(loop)
     out.append("}")
     out.append(f"#endif /* {guard} */")
     return "\n".join(out) + "\n"
+
+
+def _expr(plan: Plan, ins) -> str:
+    """The C expression of one instruction: the op registry's template, except that a float32 min/max
+    with a constant operand that needs no signed-zero fix-up is one select (c < v ? c : v passes a NaN
+    v through and gives v where v equals c), without the helper's NaN and zero masks. The select is
+    on bit patterns (pys_sel32): a float ?: next to another makes GCC branch, and then not vectorise."""
+    args = [plan.ref(a) for a in ins.args]
+    if plan.dtype == "float32" and ins.op in ("min", "max"):
+        for i in (0, 1):
+            a, other = ins.args[i], ins.args[1 - i]
+            if a.kind != "const" or other.kind == "const" or math.isnan(a.value):
+                continue
+            zero_loses = a.value == 0 and (math.copysign(1, a.value) < 0) == (ins.op == "min")
+            if not zero_loses:
+                cmp = "<" if ins.op == "min" else ">"
+                c, v = args[i], args[1 - i]
+                return f"pys_float32(pys_sel32({c} {cmp} {v}, pys_bits32({c}), pys_bits32({v})))"
+    return expr(plan, "c", ins.op, args)
 
 
 def _c_const(v: float, dtype: str) -> str:

@@ -49,6 +49,8 @@ class LibraryFunction:
     n_points: int
     found: str
     description: str = ""
+    #: how and when the bound was last checked exhaustively: call, command, date (UTC), seconds
+    verification: dict = field(default_factory=dict, compare=False)
 
     @property
     def cost(self) -> float:
@@ -90,6 +92,7 @@ class LibraryFunction:
             "text": self.program.to_text(), "max_ulp": self.max_ulp, "verified": self.verified,
             "n_points": self.n_points, "cost": self.cost, "ops": self.ops, "latency": self.latency,
             "found": self.found, "description": self.description,
+            **({"verification": dict(self.verification)} if self.verification else {}),
         }
 
 
@@ -131,6 +134,7 @@ def _from_json(doc: dict, origin: str) -> LibraryFunction:
             name=doc["name"], target=doc["target"], domain=(float(doc["domain"][0]), float(doc["domain"][1])),
             program=parse(doc["text"]), max_ulp=float(doc["max_ulp"]), verified=doc["verified"],
             n_points=int(doc["n_points"]), found=doc["found"], description=doc.get("description", ""),
+            verification=dict(doc.get("verification") or {}),
         )
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"{origin}: malformed library entry ({e})") from None

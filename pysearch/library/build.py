@@ -81,17 +81,21 @@ def exp_program(coeffs: list[float]) -> Program:
 
 
 def _log_reduction() -> list[str]:
-    """x = 2^e' * m', m' in [1/sqrt2, sqrt2), r = m' - 1 (exact); NaN for x < 0 handled after."""
+    """x = 2^e' * m', m' in [1/sqrt2, sqrt2), r = m' - 1 (exact); NaN for x < 0 handled after.
+
+    The halving of m >= sqrt2 is a multiplication by s = 1 - g/2 in {1, 1/2} with g = floor(m / sqrt2)
+    in {0, 1}: exact, and cheaper in vector code than getexp/ldexp (the same values as
+    ``g = getexp u; mm = ldexp m (-1 - g)``, which earlier library versions used)."""
     return [
         "inputs x",
         "m0 = getmant x",
         "m = min m0 2",  # +inf -> 2, so log(inf) = e' = inf
         "e = getexp x",
         f"u = mul m {_c(INV_SQRT2)}",
-        "g = getexp u",  # -1 when m < sqrt2, else 0
-        "nk = sub -1 g",  # -k
-        "mm = ldexp m nk",
-        "ee = sub e nk",  # e + k
+        "g = floor u",  # 1 when m >= sqrt2 (as rounded), else 0
+        "s = fma g -0.5 1",  # 1/2 or 1
+        "mm = mul m s",
+        "ee = add e g",
         "r = sub mm 1",
     ]
 
@@ -201,12 +205,19 @@ def _json_bound(v: float) -> float | str:
     return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")
 
 
+def _verification(command: str, seconds: float) -> dict:
+    """How and when an exhaustive check was run (stored in the entry's ``verification``)."""
+    return {"call": "pysearch.verify(program, target, domain, exhaustive=True)", "command": command,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1)}
+
+
 def verify_entry(name: str, target: str, domain: tuple[float, float], program: Program, found: str,
                  description: str) -> dict:
     t0 = time.time()
     st = verify(program, target, domain, exhaustive=True)
+    seconds = time.time() - t0
     print(f"{name}: max ULP {st.max_ulp:.4f} at {st.argmax_x!r} over {st.n_points} points "
-          f"({time.time() - t0:.0f} s)", file=sys.stderr)
+          f"({seconds:.0f} s)", file=sys.stderr)
     if math.isfinite(st.max_ulp):
         nan_in = np.array([np.nan], dtype=np.float32)
         y = evaluate(program, nan_in)
@@ -217,7 +228,28 @@ def verify_entry(name: str, target: str, domain: tuple[float, float], program: P
         "text": program.to_text(),
         "max_ulp": st.max_ulp, "verified": "exhaustive", "n_points": st.n_points, "cost": program.cost(),
         "ops": program.ops, "latency": program.latency(), "found": found, "description": description,
+        "verification": _verification(f"python -m pysearch.library.build --full {name}", seconds),
     }
+
+
+def reverify(name: str) -> dict:
+    """The shipped entry ``name`` checked again on every float32 of its domain; its bound must not change.
+
+    Returns the entry with a fresh ``verification`` record (command, date, seconds)."""
+    path = DATA / f"{name}.json"
+    doc = read_json(path)
+    fn_domain = tuple(float(v) for v in doc["domain"])
+    program = parse(doc["text"])
+    t0 = time.time()
+    st = verify(program, doc["target"], fn_domain, exhaustive=True)
+    seconds = time.time() - t0
+    print(f"{name}: max ULP {st.max_ulp!r} over {st.n_points} points ({seconds:.0f} s); stored {doc['max_ulp']!r}",
+          file=sys.stderr)
+    if st.max_ulp != doc["max_ulp"] or st.n_points != doc["n_points"]:
+        raise RuntimeError(f"{name}: exhaustive check gives {st.max_ulp!r} over {st.n_points} points, the entry "
+                           f"says {doc['max_ulp']!r} over {doc['n_points']}")
+    doc["verification"] = _verification(f"python -m pysearch.library.build --reverify {name}", seconds)
+    return doc
 
 
 FULL = {
@@ -280,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", nargs="*", default=[], help=f"full-range functions to build ({', '.join(FULL)})")
     ap.add_argument("--degree", type=int, default=None, help="kernel degree (with one --full name)")
     ap.add_argument("--from-run", nargs="*", default=[], metavar="NAME=DIR", help="reduced functions from runs")
+    ap.add_argument("--reverify", nargs="*", default=[], metavar="NAME",
+                    help="check shipped functions again on every float32 of their domain and record when")
     args = ap.parse_args(argv)
     DATA.mkdir(exist_ok=True)
     for spec in args.from_run:
@@ -289,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {doc['max_ulp']:.4f} ULP, cost {doc['cost']:g}", file=sys.stderr)
     for name in args.full:
         write_json_atomic(DATA / f"{name}.json", build_full(name, args.degree))
+    for name in args.reverify:
+        write_json_atomic(DATA / f"{name}.json", reverify(name))
     return 0
 
 

@@ -1,0 +1,316 @@
+"""Full-range float32 vector math: pysearch.library against SLEEF u10, glibc and numpy, in one run.
+
+Functions: exp, exp2, log, log2 (full-range kernels in ``pysearch.library``) and expm1, log1p,
+tanh, sigmoid, erf (SLEEF / glibc / numpy rows only until the library ships full-range kernels
+for them; the table says so).
+
+Implementations, all compiled in this run with ``gcc -O3 -march=native -std=c11
+-ffp-contract=off -fPIC`` into ONE shared object (``float32_speed.CBench``) and called over the
+same arrays:
+
+- ours: the library program exported by ``pysearch.export.to_c`` (checked bit for bit against
+  ``pysearch.evaluate`` before timing), whose array loop is AVX-512 intrinsics on an AVX-512F/DQ
+  CPU, AVX2 intrinsics on an AVX2+FMA one; on an AVX-512 CPU the AVX2 build (``-DPYS_NO_AVX512``)
+  is timed too, and on every CPU the portable C loop (``-DPYS_NO_INTRINSICS``, which GCC
+  vectorises);
+- SLEEF 3.5 ``_u10`` (<= 1.0 ULP), ``Sleef_<f>f8_u10avx2`` over 8 floats at a time where the CPU
+  has AVX2, and ``Sleef_<f>f16_u10avx512f`` where it has AVX-512F (read from /proc/cpuinfo);
+- glibc's scalar ``<f>f`` called element by element (a plain -O3 loop);
+- numpy's float32 ufunc (timed in the same process, ``out=`` preallocated);
+- ``pysearch.library.<f>(x)`` on a float32 array (the numpy-facing call into the Rust core).
+
+Inputs (``--n`` floats, default 2^16, in cache): ``uniform`` over the function's useful range and
+``log-uniform`` (|x| = 2^u, u uniform; random sign where negative inputs are meaningful); the ranges
+are printed. Timing: ``--rounds`` rounds; in each, every candidate is timed ``--repeat`` times
+interleaved and its best counts (compiled code: CPU time of the thread, so time descheduled on a
+busy machine does not count; numpy and pysearch.library: wall-clock, as they may use worker
+threads). A ratio is the SLEEF time over ours in the same round (> 1: ours faster); the table gives
+the median over rounds and every round's ratio.
+
+Accuracy: ours is the exhaustive max ULP over every non-NaN float32 from the library metadata
+(``pysearch.verify``, the Rust exhaustive path; ``--verify`` re-runs it); SLEEF, glibc and numpy
+are scored with the same ULP measure (``full_range_vs_libm.scan_outputs``) over every
+``--stride``-th chunk of 2^22 bit patterns (stated in the table).
+
+    python experiments/vecmath_vs_sleef.py [--functions exp log] [--stride 64] [--rounds 7]
+
+Last line: ``RESULT vecmath_min_speedup_vs_sleef_u10=<x> vecmath_max_ulp=<u> vecmath_functions=<k>``:
+the smallest median ratio against the fastest SLEEF u10 variant on this CPU over the functions
+with a library kernel and both input sets, their largest exhaustive max ULP, and how many there
+are. Without libsleef-dev the script says how to install it and exits 0 without a RESULT line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pysearch  # noqa: E402
+from float32_speed import Candidate, CBench, format_table, libm_candidate, program_candidate  # noqa: E402
+from full_range_vs_libm import scan_outputs  # noqa: E402
+
+#: function -> (SLEEF / glibc name or None, numpy float32 implementation, uniform range, log-uniform exponent range,
+#:              whether the log-uniform inputs get random signs)
+FUNCTIONS = {
+    "exp": ("expf", np.exp, (-87.0, 88.0), (-20, 6.4), True),
+    "exp2": ("exp2f", np.exp2, (-126.0, 127.0), (-20, 6.98), True),
+    "log": ("logf", np.log, (1e-3, 1e3), (-126, 127), False),
+    "log2": ("log2f", np.log2, (1e-3, 1e3), (-126, 127), False),
+    "expm1": ("expm1f", np.expm1, (-20.0, 88.0), (-30, 6.4), True),
+    "log1p": ("log1pf", np.log1p, (-0.5, 1e3), (-30, 100), False),
+    "tanh": ("tanhf", np.tanh, (-9.0, 9.0), (-20, 3.2), True),
+    "sigmoid": (None, None, (-88.0, 88.0), (-20, 6.4), True),
+    "erf": ("erff", None, (-4.0, 4.0), (-20, 2.0), True),
+}
+SLEEF_INSTALL = "SLEEF not found: install it with `apt-get install libsleef-dev` (Debian/Ubuntu) and run again."
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def sleef_available() -> str | None:
+    """Path of libsleef if the library and ``sleef.h`` are both there, else None."""
+    lib = ctypes.util.find_library("sleef")
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if lib is None or cc is None:
+        return None
+    probe = subprocess.run([cc, "-E", "-x", "c", "-"], input="#include <sleef.h>\n", capture_output=True, text=True)
+    return lib if probe.returncode == 0 else None
+
+
+def sleef_candidate(func: str, width: int) -> Candidate:
+    """SLEEF ``<func>`` u10 over ``width`` floats at a time (AVX2: 8, AVX-512F: 16), scalar u10 tail."""
+    isa, vec, load, store = {8: ("avx2", "__m256", "_mm256_loadu_ps", "_mm256_storeu_ps"),
+                             16: ("avx512f", "__m512", "_mm512_loadu_ps", "_mm512_storeu_ps")}[width]
+    cname = f"sleef_{func}{width}"
+    src = f"""#include <immintrin.h>
+#include <stddef.h>
+#include <sleef.h>
+void {cname}_array(const float *restrict x, float *restrict y, size_t n) {{
+    size_t i = 0;
+    for (; i + {width} <= n; i += {width}) {{
+        {vec} v = {load}(x + i);
+        {store}(y + i, Sleef_{func}{width}_u10{isa}(v));
+    }}
+    for (; i < n; i++) y[i] = Sleef_{func}_u10(x[i]);
+}}
+"""
+    return Candidate(f"SLEEF {func}{width}_u10{isa}", cname, src, None, math.nan, "", "sleef")
+
+
+def inputs(name: str, kind: str, n: int, seed: int) -> np.ndarray:
+    _, _, (a, b), (ea, eb), signed = FUNCTIONS[name]
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        return rng.uniform(a, b, n).astype(np.float32)
+    x = np.exp2(rng.uniform(ea, eb, n))
+    if signed:
+        x *= rng.choice([-1.0, 1.0], n)
+    if name == "log1p":
+        x = np.where(rng.random(n) < 0.5, -np.exp2(rng.uniform(-30, -1, n)), x)
+    return x.astype(np.float32)
+
+
+def time_python(func, x: np.ndarray, elements: int, repeat: int) -> float:
+    """Best-of-``repeat`` ns per element of ``func(x, y)``, wall-clock (``pysearch.library`` may run on worker
+    threads, whose CPU time the calling thread's clock would not see)."""
+    y = np.empty_like(x)
+    reps = max(1, elements // x.size)
+    best = math.inf
+    with np.errstate(all="ignore"):
+        func(x, y)
+        for _ in range(repeat):
+            t = time.perf_counter()
+            for _ in range(reps):
+                func(x, y)
+            best = min(best, (time.perf_counter() - t) * 1e9 / (reps * x.size))
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
+    ap.add_argument("--stride", type=int, default=64,
+                    help="score SLEEF/glibc/numpy on every STRIDE-th chunk of 2^22 bit patterns (1 = exhaustive)")
+    ap.add_argument("--verify", action="store_true", help="re-verify ours over every float32 (minutes per function)")
+    ap.add_argument("--n", type=int, default=1 << 16, help="timing array length")
+    ap.add_argument("--elements", type=int, default=1 << 18, help="elements per timing")
+    ap.add_argument("--repeat", type=int, default=15, help="timings per candidate in a round; the best counts")
+    ap.add_argument("--rounds", type=int, default=7, help="rounds (ratios: median over rounds)")
+    args = ap.parse_args(argv)
+    if args.stride < 1:
+        raise SystemExit("--stride must be >= 1")
+    lib = sleef_available()
+    if lib is None:
+        print(SLEEF_INSTALL)
+        return 0
+    ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)  # the bench object's Sleef_* symbols resolve against it
+    from pysearch import library
+
+    flags = cpu_flags()
+    widths = [w for w, f in ((8, "avx2"), (16, "avx512f")) if f in flags]
+    if not widths:
+        print("this CPU has neither AVX2 nor AVX-512F: no SLEEF vector variant to compare with")
+        return 0
+    frac = "every float32 bit pattern" if args.stride == 1 else f"every {args.stride}th chunk of 2^22 patterns"
+    print(f"CPU: {'AVX-512F' if 16 in widths else 'AVX2'} (SLEEF variants: {', '.join(f'{w} lanes' for w in widths)}); "
+          f"SLEEF {lib}")
+    rows, summary, ratio_rows = [], [], []
+    worst = {}
+    command = ""
+    for name in args.functions:
+        cfunc, npf, *_ = FUNCTIONS[name]
+        ours = library.get(name) if name in library.names() else None
+        cands: list[Candidate] = []
+        if ours is not None:
+            cands.append(program_candidate("ours (exported C)", f"ours_{name}", ours.program, ours.max_ulp,
+                                           ours.verified, "evolved"))
+            variants = [("portable", "PYS_NO_INTRINSICS", "ours, portable C (-DPYS_NO_INTRINSICS)")]
+            if 16 in widths:  # the same export without its AVX-512 kernel: what an AVX2 machine runs
+                variants.insert(0, ("avx2", "PYS_NO_AVX512", "ours, AVX2 intrinsics (-DPYS_NO_AVX512)"))
+            for tag, macro, label in variants:
+                v = program_candidate(label, f"{tag}_{name}", ours.program, ours.max_ulp, ours.verified, tag)
+                v.source = f"#define {macro} 1\n" + v.source
+                cands.append(v)
+        if cfunc is not None:
+            cands += [sleef_candidate(cfunc, w) for w in widths]
+            cands.append(libm_candidate(cfunc, f"glibc {cfunc} (scalar)"))
+        if not cands:
+            print(f"{name}: no library kernel, no SLEEF or glibc function: skipped")
+            continue
+        bench = CBench(cands)
+        command = bench.command
+        idx = {c.cname: i for i, c in enumerate(cands)}
+        sleef_idx = [i for i, c in enumerate(cands) if c.kind == "sleef"]
+        py_fns: dict[str, object] = {}
+        if npf is not None:
+            py_fns[f"numpy {npf.__name__} float32"] = lambda x, y, f=npf: f(x, out=y)
+        if ours is not None:
+            py_fns["pysearch.library (Rust core, numpy API)"] = lambda x, y, f=ours: f(x)
+
+        # accuracy of the others over a stated sample
+        producers = {c.label: (lambda v, i=i: bench.run(i, v)) for i, c in enumerate(cands) if c.kind != "evolved"}
+        if npf is not None:
+            producers[f"numpy {npf.__name__} float32"] = lambda v, f=npf: f(v)
+        if producers:
+            with np.errstate(all="ignore"):
+                scan = scan_outputs(name, producers, args.stride)
+        else:
+            scan = {}
+        if ours is not None:
+            if args.verify:
+                t0 = time.time()
+                st = pysearch.verify(ours.program, name, (-math.inf, math.inf))
+                our_ulp, our_n = float(st.max_ulp), int(st.n_points)
+                how = f"pysearch.verify, every float32 ({time.time() - t0:.0f} s)"
+            else:
+                our_ulp, our_n, how = ours.max_ulp, ours.n_points, f"library metadata ({ours.verified})"
+            worst[name] = our_ulp
+
+        for kind in ("uniform", "log-uniform"):
+            x = inputs(name, kind, args.n, seed=1)
+            if ours is not None:
+                want = pysearch.evaluate(ours.program, x)
+                for i, c in enumerate(cands):
+                    if c.program is not None:
+                        got = bench.run(i, x)
+                        same = (want.view(np.uint32) == got.view(np.uint32)) | (np.isnan(want) & np.isnan(got))
+                        assert same.all(), f"{name}: {c.label} differs from pysearch.evaluate"
+            rounds = bench.time_rounds(x, args.elements, args.repeat, args.rounds)
+            py = np.array([[time_python(f, x, args.elements, args.repeat) for f in py_fns.values()]
+                           for _ in range(args.rounds)]).reshape(args.rounds, len(py_fns))
+            allt = np.concatenate([rounds, py], axis=1)
+            labels = [c.label for c in cands] + list(py_fns)
+            rng_txt = (f"[{FUNCTIONS[name][2][0]:g}, {FUNCTIONS[name][2][1]:g}]" if kind == "uniform" else
+                       f"|x| = 2^[{FUNCTIONS[name][3][0]:g}, {FUNCTIONS[name][3][1]:g}]")
+            if ours is not None:
+                io = idx[f"ours_{name}"]
+                best_sleef = min(sleef_idx, key=lambda i: rounds[:, i].min()) if sleef_idx else None
+            for j, lab in enumerate(labels):
+                c = cands[j] if j < len(cands) else None
+                if c is not None and c.program is not None:
+                    ulp, checked = our_ulp, f"{our_n} ({how})"
+                    if c.kind == "evolved" and {"avx512f", "avx512dq"} <= flags:
+                        vec = "AVX-512 intrinsics"
+                    elif c.kind in ("evolved", "avx2") and {"avx2", "fma"} <= flags:
+                        vec = "AVX2 intrinsics"
+                    else:
+                        vec = {True: "GCC-vectorised", False: "NO", None: "?"}[bench.vectorised[c.cname]]
+                elif lab == "pysearch.library (Rust core, numpy API)":
+                    ulp, checked, vec = our_ulp, "same program as ours", "Rust core"
+                else:
+                    ulp, _, n_s = scan[lab]
+                    checked, vec = f"{n_s} ({frac})", "-" if c is None or c.kind == "libm" else "SLEEF"
+                row = {"function": name, "inputs": f"{kind} {rng_txt}", "implementation": lab, "max ULP": ulp,
+                       "inputs checked": checked, "vector": vec, "ns/elt": float(allt[:, j].min())}
+                if ours is not None:
+                    per = allt[:, j] / allt[:, io]
+                    row["ours speed-up"] = float(np.median(per))
+                    row["per round"] = " ".join(f"{v:.2f}" for v in per)
+                rows.append(row)
+            if ours is not None and best_sleef is not None:
+                per = rounds[:, best_sleef] / rounds[:, io]
+                summary.append((name, kind, cands[best_sleef].label, float(np.median(per))))
+                for i in sleef_idx:
+                    p = rounds[:, i] / rounds[:, io]
+                    ratio_rows.append({"function": name, "inputs": kind, "ours": "exported C", "vs": cands[i].label,
+                                       "median": float(np.median(p)),
+                                       "every round": " ".join(f"{v:.3f}" for v in p)})
+                for tag, what in (("avx2", "AVX2 intrinsics"), ("portable", "portable C")):
+                    if f"{tag}_{name}" in idx and sleef_idx:
+                        ip = idx[f"{tag}_{name}"]
+                        p = rounds[:, sleef_idx[0]] / rounds[:, ip]
+                        ratio_rows.append({"function": name, "inputs": kind, "ours": what,
+                                           "vs": cands[sleef_idx[0]].label, "median": float(np.median(p)),
+                                           "every round": " ".join(f"{v:.3f}" for v in p)})
+                k = labels.index("pysearch.library (Rust core, numpy API)")
+                if npf is not None:
+                    kn = labels.index(f"numpy {npf.__name__} float32")
+                    p = allt[:, kn] / allt[:, k]
+                    ratio_rows.append({"function": name, "inputs": kind, "ours": "pysearch.library", "vs": "numpy",
+                                       "median": float(np.median(p)),
+                                       "every round": " ".join(f"{v:.3f}" for v in p)})
+        print(format_table([r for r in rows if r["function"] == name],
+                           ["function", "inputs", "implementation", "max ULP", "inputs checked", "vector", "ns/elt",
+                            "ours speed-up", "per round"]), flush=True)
+        print()
+
+    print(f"compiled: {command}; n={args.n}, {args.elements} elements per timing, {args.rounds} rounds of the best of "
+          f"{args.repeat}; ns/elt: best round; speed-up: the other's time over ours, median over rounds "
+          "(> 1: ours faster). C timings are CPU time of the thread, numpy and pysearch.library rows "
+          "wall-clock; on a shared machine all are noisy.")
+    print(format_table(rows, ["function", "inputs", "implementation", "max ULP", "inputs checked", "vector", "ns/elt",
+                              "ours speed-up", "per round"]))
+    print()
+    print("Speed-ups (the other's time over ours) in every round:")
+    print(format_table(ratio_rows, ["function", "inputs", "ours", "vs", "median", "every round"]))
+    if not summary:
+        print("no function with a library kernel and a SLEEF variant: no RESULT")
+        return 0
+    low = min(summary, key=lambda s: s[3])
+    print(f"slowest relative to the fastest SLEEF u10: {low[0]} ({low[1]} inputs) at {low[3]:.3f}x {low[2]}")
+    print(f"RESULT vecmath_min_speedup_vs_sleef_u10={low[3]:.4f} vecmath_max_ulp={max(worst.values()):.4f} "
+          f"vecmath_functions={len(worst)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""The vector paths of the C export (pysearch/export/c_simd.py and the constant min/max selects of
+pysearch/export/c.py) and the vecmath benchmark's harness: bit for bit with pysearch.evaluate."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pysearch
+from pysearch import library
+from pysearch.export import c_simd, to_c
+from pysearch.export.common import Plan
+from pysearch.ops import OPS
+from pysearch.program import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+GCC = shutil.which("gcc")
+X86 = platform.machine() in ("x86_64", "AMD64")
+
+
+# Programs whose min/max/ldexp take a constant operand: each specialised form, and the signed-zero
+# and NaN constants that must keep the general form.
+CONST_PROGRAMS = {
+    "min_c": "v = min x 2.5", "min_c_first": "v = min -3 x", "max_c": "v = max x -104",
+    "min_pz": "v = min x 0", "min_nz": "v = min x -0", "max_pz": "v = max x 0", "max_nz": "v = max -0 x",
+    "min_nan": "v = min x nan", "max_inf": "v = max x inf",
+    "ldexp_c": "v = ldexp x 300", "ldexp_frac": "v = ldexp x -0.5", "ldexp_big": "v = ldexp x -1e9",
+    "ldexp_nan": "v = ldexp x nan", "ldexp_const_a": "v = ldexp 3 x",
+    "clamp_rint": "a = max x -151\nb = min a 129\nn = rint b\nf = sub b n\nv = ldexp f n",
+    "floor_getexp": "a = floor x\nb = getexp x\nc = getmant x\nd = fma a b c\nv = min d x",
+    # exponents the exporter bounds (c_simd.ranges): with and without the NaN select, integral or not
+    "bounded_const_a": "a = max x -200\nb = min a 200\nn = rint b\nv = ldexp 3 n",
+    "bounded_frac": "a = max x -252.9\nb = min a 254.9\nv = ldexp x b",
+    "bounded_floor": "a = mul x 0.5\nb = max a -252\nc = min b 254\nd = floor c\ne = mul x 1e-30\nv = ldexp e d",
+    "bounded_two_inputs": "inputs x, y\na = max y -252.9\nb = min a 254.9\nn = add b 0.5\nv = ldexp x n",
+}
+
+
+def _inputs(n_random: int = 1 << 14) -> np.ndarray:
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, 2.0, 3.0,
+                         -3.0, 2.0**-149, -(2.0**-149), 2.0**-126, 1e-40, -1e-40, 3.4028234663852886e38,
+                         -3.4028234663852886e38, 88.7, -103.9, 128.0, -150.0, -149.5, 129.0, -104.0, 300.0, -300.0,
+                         277.0, -277.5, 8388608.0, 8388609.0, -8388609.0, 1e30, -1e30], dtype=np.float32)
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**32, n_random, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    busy = rng.uniform(-300, 300, n_random).astype(np.float32)
+    # an odd length: the AVX-512 loop's masked tail is used
+    return np.concatenate([specials, bits, busy, specials[:7]])
+
+
+def _native_macros() -> str:
+    if GCC is None:
+        return ""
+    r = subprocess.run([GCC, "-march=native", "-dM", "-E", "-x", "c", "-"], input="", capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else ""
+
+
+MACROS = _native_macros()
+HAS_AVX512 = "__AVX512F__" in MACROS and "__AVX512DQ__" in MACROS
+HAS_AVX2 = "__AVX2__" in MACROS and "__FMA__" in MACROS
+#: build -> (extra C flags, what the host needs to run it)
+MODES = {
+    "avx512": ([], HAS_AVX512),
+    "avx2": (["-DPYS_NO_AVX512"], HAS_AVX2),
+    "portable": (["-DPYS_NO_INTRINSICS"], True),
+}
+
+
+def _compile(programs: dict[str, object], tmp_path: Path, flags: list[str]) -> ctypes.CDLL:
+    """The programs' C exports as ONE translation unit (the helpers' guards let them share it) in a
+    shared object (gcc -O3 -march=native, warnings are errors)."""
+    src = tmp_path / "all.c"
+    src.write_text("".join(to_c(prog, name) for name, prog in programs.items()))
+    so = tmp_path / "k.so"
+    r = subprocess.run([GCC, "-O3", "-march=native", "-std=c11", "-ffp-contract=off", "-fPIC", "-shared", "-Wall",
+                        "-Wextra", "-Werror", *flags, "-o", str(so), str(src), "-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ctypes.CDLL(str(so))
+
+
+def _run_array(lib: ctypes.CDLL, name: str, cols: list[np.ndarray]) -> np.ndarray:
+    fp = ctypes.POINTER(ctypes.c_float)
+    cols = [np.ascontiguousarray(c, dtype=np.float32) for c in cols]
+    out = np.empty_like(cols[0])
+    fn = getattr(lib, f"{name}_array")
+    fn.argtypes = [fp] * (len(cols) + 1) + [ctypes.c_size_t]
+    fn(*[c.ctypes.data_as(fp) for c in cols], out.ctypes.data_as(fp), out.size)
+    return out
+
+
+def _assert_bit_exact(name: str, got: np.ndarray, want: np.ndarray, cols: list[np.ndarray]) -> None:
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    if not same.all():
+        j = int(np.argmin(same))
+        raise AssertionError(f"{name}: inputs {[float(c[j]) for c in cols]}: C gives {got[j]!r}, "
+                             f"pysearch.evaluate {want[j]!r} ({int((~same).sum())} mismatches)")
+
+
+def test_every_float32_op_has_an_avx512_form():
+    """Every op a float32 program can use has an intrinsics template, so float32 exports get the AVX-512 loop."""
+    float32_ops = {op.name for op in OPS if "float32" in op.dtypes}
+    assert float32_ops <= c_simd.OPS, float32_ops - c_simd.OPS
+    assert c_simd.supported(Plan(library.get("log").program))
+
+
+def test_float64_exports_have_no_intrinsics():
+    src = to_c(parse("dtype float64\ninputs x\nv = fma x 2 1\n"), "k")
+    assert "_mm512" not in src and "PYS_NO_INTRINSICS" not in src
+
+
+ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
+ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"]}),
+           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"]})}
+
+
+@pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
+@pytest.mark.parametrize("isa", list(ISA_FLAGS))
+@pytest.mark.parametrize("kernel", ["exp", "log"])
+def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
+    """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
+    vector code of that width with the expected instructions and no calls (the host need not run it)."""
+    src = tmp_path / "k.c"
+    src.write_text(to_c(library.get(kernel).program, "k"))
+    asm = tmp_path / "k.s"
+    # -DNDEBUG: without it the entry's FP-mode check (export.c FP_MODE) adds an __assert_fail call
+    # outside the loop, which the "no calls" check below would trip over.
+    r = subprocess.run([GCC, "-O3", *ISA_FLAGS[isa], "-std=c11", "-ffp-contract=off", "-fPIC", "-DNDEBUG",
+                        "-Wall", "-Wextra", "-Werror", "-S", "-o", str(asm), str(src)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = asm.read_text()
+    loop = text[text.index("k_array:"):]
+    reg, want = ISA_ASM[isa]
+    assert "call" not in loop and reg in loop
+    assert all(w in loop for w in want[kernel]), [w for w in want[kernel] if w not in loop]
+    if isa == "avx2":
+        assert "%zmm" not in loop and "{%k" not in loop  # no AVX-512 instruction slipped in
+
+
+@pytest.mark.skipif(GCC is None, reason="gcc is not installed")
+@pytest.mark.parametrize("mode", list(MODES))
+def test_array_loops_are_bit_exact(tmp_path, mode):
+    """Every float32 op (every pair of special values for two operands), min/max/ldexp with constant
+    operands (specialised or not) and the library's full-range kernels: the array loop of each build
+    (AVX-512 intrinsics, AVX2 intrinsics, portable C) agrees with pysearch.evaluate, also in the tail."""
+    flags, runs_here = MODES[mode]
+    if not runs_here:
+        pytest.skip(f"the host cannot run the {mode} build")
+    progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
+                                for k, v in CONST_PROGRAMS.items()}
+    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
+    for op in OPS:
+        if "float32" in op.dtypes:
+            names = ("x", "y", "z")[: op.arity]
+            progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
+    lib = _compile(progs, tmp_path, flags)
+    x = _inputs()
+    sp = x[:38]
+    pairs = [np.repeat(sp, sp.size), np.tile(sp, sp.size)]
+    rng = np.random.default_rng(9)
+    for name, prog in progs.items():
+        n_in = len(prog.inputs)
+        if n_in == 1:
+            cols = [x]
+        else:
+            cols = [np.concatenate([pairs[0], x]), np.concatenate([pairs[1], rng.permutation(x)])]
+            cols += [np.concatenate([rng.permutation(cols[0][:sp.size ** 2]), rng.permutation(x)])] * (n_in - 2)
+        want = pysearch.evaluate(prog, cols[0] if n_in == 1 else np.stack(cols))
+        _assert_bit_exact(f"{mode} {name}", _run_array(lib, name, cols), want, cols)
+        for n in (1, 7, 15, 16, 17):  # the tail alone and around a full vector
+            tail = [c[-n:] for c in cols]
+            _assert_bit_exact(f"{mode} {name} (n={n})", _run_array(lib, name, tail), want[-n:], tail)
+    # the constant clamp with a signed zero keeps its meaning: min(-0, +0) = -0, max(+0, -0) = +0
+    assert np.signbit(_run_array(lib, "c_min_nz", [np.array([0.0], np.float32)])[0])
+    assert not np.signbit(_run_array(lib, "c_max_pz", [np.array([-0.0], np.float32)])[0])
+
+
+def test_range_analysis_bounds_the_exp_exponents_only():
+    """exp/exp2's ldexp exponent rint(clamp(x) * c) is bounded (no NaN select: the scaled value is NaN where
+    the exponent is); a getexp's is not (it can be +-inf); a two-input program keeps the NaN select."""
+    for name, want in (("exp", "pys_ldexp2_256(v12, v4, 0)"), ("exp2", "pys_ldexp2_256(v10, v3, 0)")):
+        src = to_c(library.get(name).program, "k")
+        assert want in src and "_mm512_scalef_ps(v" in src and "pys_ldexp512(" not in src.split("pys_kernel512_k")[1]
+    src = to_c(parse("inputs x\na = getexp x\nv = ldexp x a\n"), "k")
+    assert "pys_ldexp256(x, v1)" in src and "pys_ldexp2_256" not in src.split("pys_kernel256_k")[1]
+    for name in ("log", "log2"):  # their reduction halves m by a multiplication: the only ldexp is by 300
+        kernel = to_c(library.get(name).program, "k").split("pys_kernel256_k")[1]
+        assert "pys_ldexp256(" not in kernel and "_mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(v" in kernel
+    src = to_c(parse("inputs x, y\na = max y -252.9\nb = min a 254.9\nv = ldexp x b\n"), "k")
+    assert "pys_ldexp2_256(x, v2, 1)" in src
+    src = to_c(parse("inputs x\na = max x -253.5\nb = min a 254\nv = ldexp x b\n"), "k")  # trunc -253: too wide
+    assert "pys_ldexp256(x, v2)" in src
+    r = c_simd.ranges(Plan(parse("inputs x\na = max x -151\nb = min a 129\nn = rint b\nv = mul n -2\n")))
+    assert (r[2].lo, r[2].hi, r[2].integral, r[2].nan_from_input) == (-151, 129, True, True)
+    assert r[3].lo <= -258 and r[3].hi >= 302 and not r[3].integral
+
+
+def test_constant_minmax_export_uses_the_short_form():
+    """A min/max against a constant is one select in the portable C and one vminps/vmaxps in the
+    AVX-512 kernel, except for the zero that would lose to the other sign."""
+    c = to_c(parse("inputs x\na = max x -104\nv = min a 0\n"), "k")
+    assert "pys_sel32(c1 > x," in c and "_mm512_max_ps(c1, x)" in c and "_mm512_min_ps(c2, v1)" in c
+    c = to_c(parse("inputs x\nv = min x -0\n"), "k")
+    assert "pys_minf(x, c1)" in c and "pys_min512(x, c1)" in c
+
+
+def test_library_full_range_kernels_in_both_paths_on_busy_range():
+    """The library's full-range kernels evaluate to their reference within their bound on the busy range
+    (the export tests above compare the compiled code with this same evaluation)."""
+    for name in ("exp", "exp2", "log", "log2"):
+        fn = library.get(name)
+        lo, hi = (-160.0, 160.0) if name.startswith("exp") else (1e-30, 1e30)
+        x = pysearch.Domain(lo, hi).sample(1 << 14, seed=3)
+        assert pysearch.ulp_error(fn.program, x, fn.target).max_ulp <= fn.max_ulp
+
+
+def _load_vecmath():
+    spec = importlib.util.spec_from_file_location("vecmath_vs_sleef", ROOT / "experiments" / "vecmath_vs_sleef.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    return mod
+
+
+def test_vecmath_inputs_cover_the_stated_ranges():
+    """The benchmark's uniform and log-uniform inputs lie in the ranges its table states."""
+    vm = _load_vecmath()
+    for name, (_, _, (a, b), (ea, eb), signed) in vm.FUNCTIONS.items():
+        u = vm.inputs(name, "uniform", 4096, 0)
+        assert u.dtype == np.float32 and u.min() >= np.float32(a) and u.max() <= np.float32(b)
+        g = vm.inputs(name, "log-uniform", 4096, 0)
+        mag = np.abs(g[(g > 0) | signed])
+        assert mag.min() >= np.float32(2.0**ea) * 0.999 and mag.max() <= np.float32(2.0**eb) * 1.001
+        assert (g < 0).any() == (signed or name == "log1p")
+
+
+@pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
+def test_vecmath_without_sleef_says_how_to_install(monkeypatch, capsys):
+    """Without libsleef the benchmark prints the install command and exits 0 with no RESULT line."""
+    vm = _load_vecmath()
+    monkeypatch.setattr(vm, "sleef_available", lambda: None)
+    assert vm.main(["--functions", "exp"]) == 0
+    out = capsys.readouterr().out
+    assert "apt-get install libsleef-dev" in out and "RESULT" not in out
