@@ -349,6 +349,17 @@ fn eval_block(
     }
 }
 
+/// One constant vector `c` on the calling thread: outputs at the points `x` (`inputs x n`,
+/// `n = out.len()`) into `out` and, when given, the Jacobian into `jac` (`n x m`, point-major).
+/// For callers that parallelise over programs themselves (`constfit.rs`); `prog` must pass
+/// `check` for these shapes.
+pub fn eval_one(prog: &Program, c: &[f64], x: &[f64], out: &mut [f64], jac: Option<&mut [f64]>) {
+    let n = out.len();
+    if n > 0 {
+        eval_range(prog, c, (x, n), 0, out, jac);
+    }
+}
+
 /// Points per parallel task (a whole number of blocks).
 const TASK: usize = 16 * BLOCK;
 /// Below this much work (instructions x points x vectors) a call runs on the calling thread:

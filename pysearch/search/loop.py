@@ -32,7 +32,7 @@ from .budget import BudgetPlanning
 from .checkpoint import checkpoint_state, committed_state, restore_state, validate_checkpoint
 from .classical import seed_programs
 from .config import SearchConfig
-from .constants import FitSample, optimize_constants
+from .constants import FitSample, optimize_constants_batch
 from .fields import FieldError
 from .front import FrontEntry
 from .individual import Individual, error_objective, structure_key
@@ -129,25 +129,30 @@ class Search(Verification, BudgetPlanning):
         """Fit constants of new structures (up to ``budget``); offer cached fits as alternatives."""
         out: list[Program] = []
         alternatives: dict[int, Program] = {}
-        used = 0
+        todo: dict[str, int] = {}  # new structure -> index of its first program (fitted, in one batch)
+        for i, p in enumerate(programs):
+            if p.constants():
+                key = structure_key(p)
+                if key not in self.cache and key not in todo and len(todo) < budget:
+                    todo[key] = i
+        for key, res in zip(todo, optimize_constants_batch([programs[i] for i in todo.values()], self.fit_sample)):
+            self.cache[key] = res.program.to_text()
+            self._cache_programs[key] = res.program
+        used = len(todo)
         for i, p in enumerate(programs):
             if not p.constants():
                 out.append(p)
                 continue
             key = structure_key(p)
-            if key in self.cache:
+            if todo.get(key) == i:
+                out.append(self._cache_programs[key])
+            elif key in self.cache:
                 fitted = self._cache_programs.get(key)
                 if fitted is None:
                     fitted = self._cache_programs[key] = parse(self.cache[key])
                 if fitted.to_text() != p.to_text():
                     alternatives[i] = fitted
                 out.append(p)
-            elif used < budget:
-                used += 1
-                res = optimize_constants(p, self.fit_sample)
-                self.cache[key] = res.program.to_text()
-                self._cache_programs[key] = res.program
-                out.append(res.program)
             else:
                 out.append(p)
         self.optimisations += used
