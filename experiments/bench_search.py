@@ -14,6 +14,9 @@ Four figures, printed in a table beside the issue's targets and as one line
   ``Search.run`` (verification rounds included: they are part of the search). The progress line's
   ``programs/s`` (``Search.evaluations`` / sample size, which adds re-scorings after the sample grows and the
   cached-fit alternatives) and the constant fits per second are printed beside it.
+  The same run is repeated with the constant fitting of before issue 12 item 2 (the numpy/scipy
+  ``optimize_constants_python`` one program at a time, numpy float32 tuning while verifying;
+  ``--no-baseline`` skips it) and the ratio printed as ``search_speedup_vs_numpy_fit``.
 - ``law_programs_per_cpu_s``: ``pysearch fit --form auto`` law discovery (``pysearch.laws.discovery.discover``
   with the command's defaults: log space, Huber loss, delta 1e-3, population 64, 8 instructions) on
   data/sld_data_constrained_scaling_law_data.csv (x = params, tokens; y = loss), repeated with seeds 0, 1,
@@ -33,6 +36,7 @@ Nothing here compares against a baseline in the same run: the issue's recorded f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
@@ -90,6 +94,21 @@ def machine() -> str:
 def children_per_generation(cfg: SearchConfig) -> int:
     """Children one generation makes: ``Search._vary`` pairs up ``population`` parents."""
     return 2 * (cfg.population // 2)
+
+
+@contextlib.contextmanager
+def numpy_fitting():
+    """The constant fitting before the core did it: numpy/scipy, one program at a time."""
+    from pysearch.search import loop, verify
+    from pysearch.search.constants import _tune_float32_python, optimize_constants_python
+
+    saved = loop.optimize_constants_batch, verify.tune_float32
+    loop.optimize_constants_batch = lambda progs, sample: [optimize_constants_python(p, sample) for p in progs]
+    verify.tune_float32 = _tune_float32_python
+    try:
+        yield
+    finally:
+        loop.optimize_constants_batch, verify.tune_float32 = saved
 
 
 def measure_search(seed: int, seconds: float, max_generations: int | None) -> dict:
@@ -190,6 +209,8 @@ def main(argv=None) -> None:
     ap.add_argument("--law-generations", type=int, default=None, help="generations per discovery run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the time-to-goal runs")
     ap.add_argument("--cap", type=float, default=180.0, help="seconds per seed for the time to goal (default 180)")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the throughput run with the numpy constant fitting")
     args = ap.parse_args(argv)
 
     print(f"machine: {machine()}")
@@ -198,13 +219,24 @@ def main(argv=None) -> None:
     print()
 
     s = measure_search(args.seeds[0], args.search_seconds, args.search_generations)
+    base = None
+    if not args.no_baseline:
+        with numpy_fitting():
+            base = measure_search(args.seeds[0], args.search_seconds, args.search_generations)
     print(f"## search throughput (seed {s['seed']}, {s['wall_s']:.1f} s of Search.run after {s['init_s']:.1f} s of set-up)")
     print("counted: children made by the generations (generations x children per generation); each had its constants")
     print("fitted or taken from the structure cache, then was scored on the search sample")
-    print("| generations | children | constant fits | programs scored (progress line) | children/s | fits/s | programs/s |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| {s['generations']} | {s['children']} | {s['fits']} | {s['scored']:.0f} | {s['children_per_s']:.1f} | "
-          f"{s['fits_per_s']:.1f} | {s['scored_per_s']:.1f} |")
+    print("| constant fitting | generations | children | constant fits | programs scored (progress line) | children/s "
+          "| fits/s | programs/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in (("core, one batch per generation", s), ("numpy/scipy, one program at a time", base)):
+        if r is not None:
+            print(f"| {name} | {r['generations']} | {r['children']} | {r['fits']} | {r['scored']:.0f} | "
+                  f"{r['children_per_s']:.1f} | {r['fits_per_s']:.1f} | {r['scored_per_s']:.1f} |")
+    speedup = s["children_per_s"] / base["children_per_s"] if base else math.nan
+    if base:
+        tie = " (a tie: within 10%)" if abs(speedup - 1) < 0.1 else ""
+        print(f"children/s, core against numpy/scipy fitting in the same run: {speedup:.2f}x{tie}")
     print()
 
     law = measure_laws(args.law_seconds, args.law_generations)
@@ -256,7 +288,7 @@ def main(argv=None) -> None:
     print()
     print(f"RESULT search_candidates_per_s={values['search_candidates_per_s']:.1f} "
           f"law_programs_per_cpu_s={values['law_programs_per_cpu_s']:.1f} workers_speedup_2=nan "
-          f"seconds_to_1ulp_cost6={t_goal:.1f}")
+          f"seconds_to_1ulp_cost6={t_goal:.1f} search_speedup_vs_numpy_fit={speedup:.2f}")
 
 
 if __name__ == "__main__":

@@ -543,6 +543,15 @@ impl<'a> RealFit<'a> {
     }
 }
 
+/// Copies the upper triangle of the `k x k` matrix `g` (row-major) onto the lower one.
+fn mirror(g: &mut [f64], k: usize) {
+    for j in 0..k {
+        for l in 0..j {
+            g[j * k + l] = g[l * k + j];
+        }
+    }
+}
+
 /// Solves the `k x k` system `g x = rhs` (row-major) by Gaussian elimination with partial
 /// pivoting; `None` when a pivot is exactly zero (singular).
 fn solve(g: &[f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
@@ -578,9 +587,9 @@ fn solve(g: &[f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
     Some(x)
 }
 
-/// Minimises max |A c - b| / scale (A `n x k` row-major) by Lawson's reweighted least squares;
-/// returns (c, max error). The same algorithm as `constants.lawson` in Python.
-pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (Vec<f64>, f64) {
+/// Lawson's working system: rows of A and b divided by `scale`, then A's columns by their
+/// norms (returned, 1 for a zero column).
+fn scaled_columns(a: &[f64], k: usize, b: &[f64], scale: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let n = b.len();
     let mut as_ = vec![0.0; n * k];
     let bs: Vec<f64> = b.iter().zip(scale).map(|(b, s)| b / s).collect();
@@ -589,7 +598,7 @@ pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (V
             as_[i * k + j] = a[i * k + j] / scale[i];
         }
     }
-    let mut norms = vec![0.0; k];
+    let mut norms = vec![0.0f64; k];
     for i in 0..n {
         for j in 0..k {
             norms[j] += as_[i * k + j] * as_[i * k + j];
@@ -606,6 +615,14 @@ pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (V
             as_[i * k + j] /= norms[j];
         }
     }
+    (as_, bs, norms)
+}
+
+/// Minimises max |A c - b| / scale (A `n x k` row-major) by Lawson's reweighted least squares;
+/// returns (c, max error). The same algorithm as `constants.lawson` in Python.
+pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (Vec<f64>, f64) {
+    let n = b.len();
+    let (as_, bs, norms) = scaled_columns(a, k, b, scale);
     let mut w = vec![1.0 / n as f64; n];
     let (mut best_c, mut best_err) = (vec![0.0; k], f64::INFINITY);
     let ridge = 1e-13;
@@ -637,11 +654,12 @@ pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (V
             let row = &as_[i * k..(i + 1) * k];
             for j in 0..k {
                 let wj = w[i] * row[j];
-                for l in 0..k {
+                for l in j..k {
                     g[j * k + l] += wj * row[l];
                 }
             }
         }
+        mirror(&mut g, k);
         let tr: f64 = (0..k).map(|j| g[j * k + j]).sum();
         for j in 0..k {
             g[j * k + j] += ridge * tr / k as f64;
@@ -709,11 +727,12 @@ fn levenberg_marquardt(
             let row = &j[i * k..(i + 1) * k];
             for a in 0..k {
                 g[a] += row[a] * r[i];
-                for b in 0..k {
+                for b in a..k {
                     h[a * k + b] += row[a] * row[b];
                 }
             }
         }
+        mirror(&mut h, k);
         let d: Vec<f64> = (0..k)
             .map(|a| {
                 if h[a * k + a] > 0.0 {
