@@ -23,7 +23,6 @@ use crate::domain::{from_key, key, KEY_MAX, KEY_MIN};
 use crate::eval::{ChunkRunner, CHUNK};
 use crate::fit::{self, jacobian_supported};
 use crate::program::Program;
-use crate::stats::Stats;
 use crate::ulp::point_error;
 
 /// float32 steps tried for each constant in a tuning round (up and down).
@@ -37,6 +36,10 @@ const PROBE: usize = 64;
 const AFFINE_TOL: f64 = 1e-11;
 /// Lawson iterations.
 const LAWSON_ITERS: usize = 60;
+/// Nelder-Mead stops once its simplex values agree to this fraction of the best (or to 1e-3
+/// ulps): within 1e-4 of a 1e6-ulp error is as good as it gets for the search's log-scale
+/// objective, while near 1 ulp the absolute 1e-3 decides.
+const NM_REL_TOL: f64 = 1e-4;
 /// Most constants Nelder-Mead polishes (its simplex grows with the count).
 const NM_MAX_CONSTS: usize = 12;
 
@@ -173,31 +176,52 @@ struct Points<'a> {
     rounded: &'a [f32],
 }
 
-/// Statistics of the float32 program `p` with constants `c` over `pts`, given up (`None`) as
-/// soon as the running maximum exceeds `limit`.
-fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Stats> {
+/// What a float32 score needs of the errors over some points: their maximum, the sum of the
+/// finite ones (in point order, as `Stats` sums them), how many are infinite, and the count.
+#[derive(Clone, Copy)]
+struct Acc {
+    max_ulp: f64,
+    sum_ulp: f64,
+    n_infinite: u64,
+    n: u64,
+}
+
+/// Errors of the float32 program `p` with constants `c` over `pts`, given up (`None`) as soon
+/// as the running maximum exceeds `limit`.
+fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
     let q = with_consts(p, c);
     let mut runner = ChunkRunner::<f32>::new(&q);
-    let mut st = Stats::default();
+    let mut acc = Acc {
+        max_ulp: -1.0,
+        sum_ulp: 0.0,
+        n_infinite: 0,
+        n: 0,
+    };
     let n = pts.x.len();
     let mut off = 0;
     while off < n {
         let len = CHUNK.min(n - off);
         let ys = runner.run(&[pts.x], off, len);
-        for (i, &y) in ys.iter().enumerate() {
-            let j = off + i;
-            st.add(
-                j as u64,
-                point_error(y, pts.reference[j], pts.rounded[j]),
-                true,
-            );
+        let (rs, cs) = (&pts.reference[off..off + len], &pts.rounded[off..off + len]);
+        for ((&y, &r), &cr) in ys.iter().zip(rs).zip(cs) {
+            // only the ULP error is used: the distance `point_error` also computes is dropped
+            let e = point_error(y, r, cr).ulps;
+            if e > acc.max_ulp {
+                acc.max_ulp = e;
+            }
+            if e.is_finite() {
+                acc.sum_ulp += e;
+            } else {
+                acc.n_infinite += 1;
+            }
         }
-        if st.max_ulp > limit || st.max_ulp.is_nan() {
+        acc.n += len as u64;
+        if acc.max_ulp > limit || acc.max_ulp.is_nan() {
             return None;
         }
         off += len;
     }
-    Some(st)
+    Some(acc)
 }
 
 /// (max ULP, mean ULP) on the search sample as `ConstantBatch.ulp32` reports them (NaN max is
@@ -532,7 +556,7 @@ impl<'a> RealFit<'a> {
                 |c| self.max_err(c),
                 &best_c,
                 (max_evals - evals).max(20),
-                1e-3,
+                (1e-3, NM_REL_TOL),
             );
             if e < best_err {
                 best_c = c;
@@ -778,13 +802,14 @@ fn levenberg_marquardt(
 
 /// Nelder-Mead (reflection 1, expansion 2, contraction 1/2, shrink 1/2; the first simplex moves
 /// each coordinate by 5%, or 0.00025 from zero) from `x0`, with at most about `max_fev`
-/// evaluations, stopping early when the simplex values agree within `fatol`. Returns the best
-/// point and its value.
+/// evaluations, stopping early when the simplex values agree within `abs_tol`, or within `rel_tol`
+/// of the best value (a program thousands of ulps off gains nothing from the last digits).
+/// Returns the best point and its value.
 fn nelder_mead(
     f: impl Fn(&[f64]) -> f64,
     x0: &[f64],
     max_fev: usize,
-    fatol: f64,
+    (abs_tol, rel_tol): (f64, f64),
 ) -> (Vec<f64>, f64) {
     let n = x0.len();
     let mut sim: Vec<Vec<f64>> = vec![x0.to_vec()];
@@ -809,7 +834,8 @@ fn nelder_mead(
             .collect()
     };
     while fev < max_fev {
-        if fs.iter().all(|v| (v - fs[0]).abs() <= fatol) {
+        let tol = abs_tol.max(rel_tol * fs[0].abs());
+        if fs.iter().all(|v| (v - fs[0]).abs() <= tol) {
             break;
         }
         let mut xbar = vec![0.0; n];
@@ -889,7 +915,7 @@ mod tests {
             |c| (c[0] - 1.0).powi(2) + (c[1] + 2.0).powi(2),
             &[0.0, 0.0],
             400,
-            1e-12,
+            (1e-12, 0.0),
         );
         assert!(
             v < 1e-8 && (x[0] - 1.0).abs() < 1e-3 && (x[1] + 2.0).abs() < 1e-3,
