@@ -25,6 +25,10 @@ use crate::fit::{self, jacobian_supported};
 use crate::program::Program;
 use crate::ulp::point_error;
 
+/// Programs fitted per step of a long call (the Python binding checks for Ctrl-C between
+/// steps): a search generation's batch (tens of programs, well under a second) is one step, so
+/// no worker waits at a step boundary for the slowest fit of a small step.
+pub const PROGRAMS_PER_STEP: usize = 64;
 /// float32 steps tried for each constant in a tuning round (up and down).
 pub const TUNE_STEPS: [i64; 5] = [1, 2, 4, 8, 32];
 /// Residual (in ulps) standing for a non-finite one in the real-valued fit.

@@ -557,8 +557,7 @@ fn fit_constants<'py>(
         tune_rounds,
     };
     let mut out: Vec<constfit::FitOutcome> = Vec::with_capacity(progs.len());
-    // a few programs per step, so Ctrl-C is seen between them
-    let step = 4 * rayon::current_num_threads().max(1);
+    let step = constfit::PROGRAMS_PER_STEP;
     run_steps(py, progs.len(), Steps { block: 1, step }, |r| {
         out.extend(constfit::fit_programs(&progs[r], &data, opts));
     })?;
@@ -662,7 +661,7 @@ fn tune_constants<'py>(
         ),
     )?;
     let mut out: Vec<(Vec<f64>, f64, f64)> = Vec::with_capacity(progs.len());
-    let step = 4 * rayon::current_num_threads().max(1);
+    let step = constfit::PROGRAMS_PER_STEP;
     run_steps(py, progs.len(), Steps { block: 1, step }, |r| {
         out.extend(constfit::tune_programs(
             &progs[r],
