@@ -17,6 +17,10 @@ Four figures, printed in a table beside the issue's targets and as one line
   ``Search.run`` (verification rounds included: they are part of the search). The progress line's
   ``programs/s`` (``Search.evaluations`` / sample size, which adds re-scorings after the sample grows and the
   cached-fit alternatives) and the constant fits per second are printed beside it.
+  The same run is repeated with the constant fitting of before issue 12 item 2 (the numpy/scipy
+  ``optimize_constants_python`` one program at a time, numpy float32 tuning while verifying;
+  ``--no-baseline`` skips it); the ratios, wall clock and CPU time, are printed as a line
+  ``RESULT search_speedup_vs_numpy_fit=<r> search_cpu_speedup_vs_numpy_fit=<c>`` before the tables below.
 - ``law_programs_per_cpu_s``: ``pysearch fit --form auto`` law discovery (``pysearch.laws.discovery.discover``
   with the command's defaults: log space, Huber loss, delta 1e-3, population 64, 8 instructions; the law
   problem on the search engine) on data/sld_data_constrained_scaling_law_data.csv (x = params, tokens;
@@ -42,6 +46,7 @@ Nothing here compares against a baseline in the same run: the issue's recorded f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
@@ -101,6 +106,21 @@ def children_per_generation(cfg: SearchConfig) -> int:
     return 2 * (cfg.population // 2)
 
 
+@contextlib.contextmanager
+def numpy_fitting():
+    """The constant fitting before the core did it: numpy/scipy, one program at a time."""
+    from pysearch.search import float32_problem, verify
+    from pysearch.search.constants import _tune_float32_python, optimize_constants_python
+
+    saved = float32_problem.optimize_constants_batch, verify.tune_float32
+    float32_problem.optimize_constants_batch = lambda progs, sample: [optimize_constants_python(p, sample) for p in progs]
+    verify.tune_float32 = _tune_float32_python
+    try:
+        yield
+    finally:
+        float32_problem.optimize_constants_batch, verify.tune_float32 = saved
+
+
 def measure_search(seed: int, seconds: float, max_generations: int | None) -> dict:
     """Run the exp2 search for ``seconds`` of wall time (or ``max_generations``); count its work."""
     cfg = exp2_config(seed)
@@ -116,18 +136,20 @@ def measure_search(seed: int, seconds: float, max_generations: int | None) -> di
         if time.monotonic() - start >= seconds or (max_generations is not None and s.generation >= max_generations):
             raise _Stop
 
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), time.process_time()
     try:
         search.run(on_generation=on_generation)
     except _Stop:
         pass
     wall = time.monotonic() - start
+    cpu = time.process_time() - cpu0
     gens = search.generation - gen0
     children = gens * children_per_generation(cfg)
     return {
         "seed": seed, "init_s": init_s, "wall_s": wall, "generations": gens, "children": children,
         "fits": search.optimisations - opt0, "scored": scored, "points": search.evaluations - ev0,
-        "children_per_s": children / wall, "scored_per_s": scored / wall,
+        "children_per_s": children / wall, "scored_per_s": scored / wall, "cpu_s": cpu,
+        "children_per_cpu_s": children / cpu if cpu > 0 else math.nan,
         "fits_per_s": (search.optimisations - opt0) / wall,
     }
 
@@ -252,6 +274,8 @@ def main(argv=None) -> None:
                     help="wall time of each islands run (1 and 2 workers; default 30)")
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the throughput run with the numpy constant fitting")
     args = ap.parse_args(argv)
     if args.laws_only:
         law = measure_laws(args.law_seconds, args.law_generations)
@@ -273,13 +297,30 @@ def main(argv=None) -> None:
     print()
 
     s = measure_search(args.seeds[0], args.search_seconds, args.search_generations)
+    base = None
+    if not args.no_baseline:
+        with numpy_fitting():
+            base = measure_search(args.seeds[0], args.search_seconds, args.search_generations)
     print(f"## search throughput (seed {s['seed']}, {s['wall_s']:.1f} s of Search.run after {s['init_s']:.1f} s of set-up)")
     print("counted: children made by the generations (generations x children per generation); each had its constants")
     print("fitted or taken from the structure cache, then was scored on the search sample")
-    print("| generations | children | constant fits | programs scored (progress line) | children/s | fits/s | programs/s |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| {s['generations']} | {s['children']} | {s['fits']} | {s['scored']:.0f} | {s['children_per_s']:.1f} | "
-          f"{s['fits_per_s']:.1f} | {s['scored_per_s']:.1f} |")
+    print("(children per CPU-second, all threads of this process, is printed beside the wall-clock rate: on a shared")
+    print("machine it shows what the wall clock hides)")
+    print("| constant fitting | generations | children | constant fits | programs scored (progress line) | children/s "
+          "| fits/s | programs/s | CPU s | children/CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, r in (("core, one batch per generation", s), ("numpy/scipy, one program at a time", base)):
+        if r is not None:
+            print(f"| {name} | {r['generations']} | {r['children']} | {r['fits']} | {r['scored']:.0f} | "
+                  f"{r['children_per_s']:.1f} | {r['fits_per_s']:.1f} | {r['scored_per_s']:.1f} | {r['cpu_s']:.1f} | "
+                  f"{r['children_per_cpu_s']:.1f} |")
+    speedup = s["children_per_s"] / base["children_per_s"] if base else math.nan
+    if base:
+        tie = " (a tie: within 10%)" if abs(speedup - 1) < 0.1 else ""
+        cpu_ratio = s["children_per_cpu_s"] / base["children_per_cpu_s"]
+        print(f"children/s, core against numpy/scipy fitting in the same run: {speedup:.2f}x{tie}; per CPU-second "
+              f"{cpu_ratio:.2f}x")
+        print(f"RESULT search_speedup_vs_numpy_fit={speedup:.2f} search_cpu_speedup_vs_numpy_fit={cpu_ratio:.2f}")
     print()
 
     law = measure_laws(args.law_seconds, args.law_generations)

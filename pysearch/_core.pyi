@@ -25,6 +25,8 @@ __all__ = [
     "evaluate",
     "evaluate_programs",
     "fit_eval",
+    "fit_constants",
+    "tune_constants",
     "sample_ulp_errors",
     "reference",
     "exhaustive_ulp_error",
@@ -55,6 +57,26 @@ def fit_eval(program: _RawProgram, consts: np.ndarray, x: np.ndarray, jacobian: 
 def fit_eval(program: _RawProgram, consts: np.ndarray, x: np.ndarray, jacobian: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
 @overload
 def fit_eval(program: _RawProgram, consts: np.ndarray, x: np.ndarray, jacobian: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+def fit_constants(
+    programs: list[_RawProgram],
+    x_fit: npt.NDArray[np.float64],
+    f_fit: npt.NDArray[np.float64],
+    scale_fit: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float32],
+    reference: npt.NDArray[np.float64],
+    rounded: npt.NDArray[np.float32],
+    max_evals: int = 120,
+    tune_below: float = 4.0,
+    tune_rounds: int = 8,
+) -> dict[str, np.ndarray | list[npt.NDArray[np.float64]]]: ...
+def tune_constants(
+    programs: list[_RawProgram],
+    x: npt.NDArray[np.float32],
+    reference: npt.NDArray[np.float64],
+    rounded: npt.NDArray[np.float32],
+    rounds: int = 8,
+    free: list[int] | None = None,
+) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def sample_ulp_errors(
     programs: list[_RawProgram],
     x: npt.NDArray[np.float32],

@@ -331,8 +331,24 @@ fn eval_block(
                     &tsrc[cc * mb + off..],
                 );
                 let t = &mut trest[off..off + len];
-                for p in 0..len {
-                    t[p] = tangent(op, va[p], vb[p], o[p], ta[p], tb[p], tc[p]);
+                // one loop per op, as for the values (the same expressions as `tangent`)
+                macro_rules! tan {
+                    ($f:expr) => {
+                        for p in 0..len {
+                            t[p] = $f(va[p], vb[p], o[p], ta[p], tb[p], tc[p]);
+                        }
+                    };
+                }
+                match op {
+                    Op::Add => tan!(|_, _, _, da: f64, db: f64, _| da + db),
+                    Op::Sub => tan!(|_, _, _, da: f64, db: f64, _| da - db),
+                    Op::Mul => tan!(|a: f64, b: f64, _, da: f64, db: f64, _| da * b + a * db),
+                    Op::Div => tan!(|_, b: f64, r: f64, da: f64, db: f64, _| (da - r * db) / b),
+                    Op::Fma => {
+                        tan!(|a: f64, b: f64, _, da: f64, db: f64, dc: f64| da * b + a * db + dc);
+                    }
+                    Op::Neg => tan!(|_, _, _, da: f64, _, _| -da),
+                    _ => tan!(|a, b, r, da, db, dc| tangent(op, a, b, r, da, db, dc)),
                 }
             }
         }
@@ -346,6 +362,17 @@ fn eval_block(
                 jac[p * m + j] = t[p];
             }
         }
+    }
+}
+
+/// One constant vector `c` on the calling thread: outputs at the points `x` (`inputs x n`,
+/// `n = out.len()`) into `out` and, when given, the Jacobian into `jac` (`n x m`, point-major).
+/// For callers that parallelise over programs themselves (`constfit.rs`); `prog` must pass
+/// `check` for these shapes.
+pub fn eval_one(prog: &Program, c: &[f64], x: &[f64], out: &mut [f64], jac: Option<&mut [f64]>) {
+    let n = out.len();
+    if n > 0 {
+        eval_range(prog, c, (x, n), 0, out, jac);
     }
 }
 

@@ -2,6 +2,7 @@
 //! and exact ULP-error statistics. Pure Rust; the Python bindings live in `python.rs` behind the
 //! `python` feature so that `cargo test` needs no libpython.
 
+pub mod constfit;
 pub mod domain;
 pub mod error;
 pub mod errors;

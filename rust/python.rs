@@ -23,6 +23,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
+use crate::constfit;
 use crate::domain::{from_keys_into, key_range, keys_span, KEY_MAX, KEY_MIN};
 use crate::error::{reference_values_into, ExhaustiveScan, SampleScan, REFERENCE_WORK};
 use crate::errors::{alloc_len, too_big, CoreError};
@@ -513,6 +514,199 @@ fn fit_eval<'py>(
     }
 }
 
+/// Refuses columns that are empty or differ in length (`ValueError` naming them).
+fn same_len(what: &str, cols: &[&[f64]]) -> PyResult<()> {
+    let n = cols[0].len();
+    if n == 0 || cols.iter().any(|c| c.len() != n) {
+        return Err(CoreError::Mismatch(format!(
+            "{what} must be arrays of one nonzero length, got lengths {:?}",
+            cols.iter().map(|c| c.len()).collect::<Vec<_>>()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Fits the constants of float32 one-input programs (`constfit.rs`: real-valued fit on
+/// `x_fit`, `f_fit`, `scale_fit`, then float32 tuning on the sample `x`, `reference`, `rounded`),
+/// all programs in one call with the GIL released. Returns a dict: `consts` (a list of float64
+/// arrays), `fitted`, `affine`, `fit_error`, `max_ulp` (one entry per program).
+#[pyfunction]
+#[pyo3(signature = (programs, x_fit, f_fit, scale_fit, x, reference, rounded, max_evals=120, tune_below=4.0, tune_rounds=8))]
+#[allow(clippy::too_many_arguments)]
+fn fit_constants<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    x_fit: &Bound<'py, PyAny>,
+    f_fit: &Bound<'py, PyAny>,
+    scale_fit: &Bound<'py, PyAny>,
+    x: &Bound<'py, PyAny>,
+    reference: &Bound<'py, PyAny>,
+    rounded: &Bound<'py, PyAny>,
+    max_evals: usize,
+    tune_below: f64,
+    tune_rounds: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let progs = to_programs(programs, false)?;
+    check_inputs(&progs, 1)?;
+    let (xf, ff, sf) = (
+        array_arg::<f64, Ix1>(x_fit, "x_fit")?,
+        array_arg::<f64, Ix1>(f_fit, "f_fit")?,
+        array_arg::<f64, Ix1>(scale_fit, "scale_fit")?,
+    );
+    let (xs, rs, cs) = (
+        array_arg::<f32, Ix1>(x, "x")?,
+        array_arg::<f64, Ix1>(reference, "reference")?,
+        array_arg::<f32, Ix1>(rounded, "rounded")?,
+    );
+    let data = fit_data(
+        (
+            c_slice(&xf, "x_fit")?,
+            c_slice(&ff, "f_fit")?,
+            c_slice(&sf, "scale_fit")?,
+        ),
+        (
+            c_slice(&xs, "x")?,
+            c_slice(&rs, "reference")?,
+            c_slice(&cs, "rounded")?,
+        ),
+    )?;
+    let opts = constfit::FitOptions {
+        max_evals,
+        tune_below,
+        tune_rounds,
+    };
+    let mut out: Vec<constfit::FitOutcome> = Vec::with_capacity(progs.len());
+    let step = constfit::PROGRAMS_PER_STEP;
+    run_steps(py, progs.len(), Steps { block: 1, step }, |r| {
+        out.extend(constfit::fit_programs(&progs[r], &data, opts));
+    })?;
+    let d = PyDict::new(py);
+    let consts = PyList::empty(py);
+    for o in &out {
+        consts.append(o.consts.clone().into_pyarray(py))?;
+    }
+    d.set_item("consts", consts)?;
+    d.set_item(
+        "fitted",
+        out.iter()
+            .map(|o| o.fitted)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
+    )?;
+    d.set_item(
+        "affine",
+        out.iter()
+            .map(|o| o.affine)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
+    )?;
+    d.set_item(
+        "fit_error",
+        out.iter()
+            .map(|o| o.fit_error)
+            .collect::<Vec<f64>>()
+            .into_pyarray(py),
+    )?;
+    d.set_item(
+        "max_ulp",
+        out.iter()
+            .map(|o| o.max_ulp)
+            .collect::<Vec<f64>>()
+            .into_pyarray(py),
+    )?;
+    Ok(d)
+}
+
+/// The fit points and the search sample, checked for matching nonzero lengths.
+fn fit_data<'a>(
+    (x_fit, f_fit, scale_fit): (&'a [f64], &'a [f64], &'a [f64]),
+    (x, reference, rounded): (&'a [f32], &'a [f64], &'a [f32]),
+) -> PyResult<constfit::FitData<'a>> {
+    same_len("x_fit, f_fit and scale_fit", &[x_fit, f_fit, scale_fit])?;
+    if x.is_empty() || x.len() != reference.len() || x.len() != rounded.len() {
+        return Err(CoreError::Mismatch(format!(
+            "x, reference and rounded must be arrays of one nonzero length, got lengths [{}, {}, {}]",
+            x.len(),
+            reference.len(),
+            rounded.len()
+        ))
+        .into());
+    }
+    Ok(constfit::FitData {
+        x_fit,
+        f_fit,
+        scale_fit,
+        x,
+        reference,
+        rounded,
+    })
+}
+
+/// float32 tuning only (`constfit::tune`) of one-input float32 programs on the sample `x`,
+/// `reference`, `rounded`, in one call: each program's constants (rounded to float32) move by
+/// neighbouring float32 steps while (max ULP, mean ULP) falls; `free` limits the moves to the
+/// constants at these positions. Returns (constants list, max ULP array, mean ULP array).
+#[pyfunction]
+#[pyo3(signature = (programs, x, reference, rounded, rounds=8, free=None))]
+// pyo3 hands arguments over as owned values (`free`)
+#[allow(clippy::type_complexity, clippy::needless_pass_by_value)]
+fn tune_constants<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    x: &Bound<'py, PyAny>,
+    reference: &Bound<'py, PyAny>,
+    rounded: &Bound<'py, PyAny>,
+    rounds: usize,
+    free: Option<Vec<usize>>,
+) -> PyResult<(
+    Bound<'py, PyList>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    let progs = to_programs(programs, false)?;
+    check_inputs(&progs, 1)?;
+    let (xs, rs, cs) = (
+        array_arg::<f32, Ix1>(x, "x")?,
+        array_arg::<f64, Ix1>(reference, "reference")?,
+        array_arg::<f32, Ix1>(rounded, "rounded")?,
+    );
+    let one = [1.0f64];
+    let data = fit_data(
+        (&one, &one, &one),
+        (
+            c_slice(&xs, "x")?,
+            c_slice(&rs, "reference")?,
+            c_slice(&cs, "rounded")?,
+        ),
+    )?;
+    let mut out: Vec<(Vec<f64>, f64, f64)> = Vec::with_capacity(progs.len());
+    let step = constfit::PROGRAMS_PER_STEP;
+    run_steps(py, progs.len(), Steps { block: 1, step }, |r| {
+        out.extend(constfit::tune_programs(
+            &progs[r],
+            &data,
+            rounds,
+            free.as_deref(),
+        ));
+    })?;
+    let consts = PyList::empty(py);
+    for o in &out {
+        consts.append(o.0.clone().into_pyarray(py))?;
+    }
+    Ok((
+        consts,
+        out.iter()
+            .map(|o| o.1)
+            .collect::<Vec<f64>>()
+            .into_pyarray(py),
+        out.iter()
+            .map(|o| o.2)
+            .collect::<Vec<f64>>()
+            .into_pyarray(py),
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // ULP errors
 
@@ -806,6 +1000,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(jit_isa, m)?,
         wrap_pyfunction!(evaluate_programs, m)?,
         wrap_pyfunction!(fit_eval, m)?,
+        wrap_pyfunction!(fit_constants, m)?,
+        wrap_pyfunction!(tune_constants, m)?,
         wrap_pyfunction!(target_names, m)?,
         wrap_pyfunction!(op_table, m)?,
         wrap_pyfunction!(fp_control, m)?,

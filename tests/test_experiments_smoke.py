@@ -124,6 +124,9 @@ def test_bench_search_tiny_run_prints_the_result_line(capsys):
     assert "## workers (islands in local processes" in out and "speedup with 2 workers" in out
     assert "| 1 | 128 |" in out  # one generation made 128 children
     assert "(cap hit)" in out and "not met (cap hit)" in out  # 0.5 s cannot reach the goal
+    # the same generation with the numpy/scipy constant fitting, and the ratio
+    assert re.search(rf"^RESULT search_speedup_vs_numpy_fit=({num}) search_cpu_speedup_vs_numpy_fit=({num})$", out,
+                     re.MULTILINE), out
 
 
 def test_bench_search_verdicts():

@@ -20,6 +20,10 @@ PINNED_FRONT = [
     (2.0, "dtype float32\ninputs x\nv1 = fma x x x\nv2 = fma v1 0.46214804 1.0757037\n"),
 ]
 PINNED_STATE_SHA256 = "4c9eb859f097cb7547c9eeb908c94b7fcd9dc481a69200ae4e6e202b5e388457"
+#: The same run with the constants fitted by the core (``constants.optimize_constants_batch``,
+#: rust/constfit.rs), recorded when it replaced the numpy/scipy fitting: the fits differ, so the
+#: state does; the run above is still reproduced with the numpy/scipy fitting patched back in.
+PINNED_STATE_CORE_FIT_SHA256 = "baf140b05b6ef37c3a42e80a296d68cae0c69f1e1be560669cc9583eab01a2d0"
 
 
 def pinned_config() -> SearchConfig:
@@ -33,12 +37,27 @@ def state_digest(s: Search) -> str:
     return hashlib.sha256(json.dumps(snap, sort_keys=True).encode()).hexdigest()
 
 
-def test_float32_problem_reproduces_the_pinned_run():
-    """The float32 kernel problem on the generic engine gives the recorded front and state, bit for bit."""
+def test_float32_problem_reproduces_the_pinned_run(monkeypatch):
+    """The float32 kernel problem on the generic engine gives the recorded front and state, bit for bit,
+    with the numpy/scipy constant fitting of the pre-engine loop."""
+    from pysearch.search import float32_problem, verify
+    from pysearch.search.constants import _tune_float32_python, optimize_constants_python
+
+    monkeypatch.setattr(float32_problem, "optimize_constants_batch",
+                        lambda progs, sample: [optimize_constants_python(p, sample) for p in progs])
+    monkeypatch.setattr(verify, "tune_float32", _tune_float32_python)
     s = Search(pinned_config())
     s.run(generations=4)
     assert [(e.cost, e.text) for e in s.front] == PINNED_FRONT
     assert state_digest(s) == PINNED_STATE_SHA256
+
+
+def test_float32_problem_with_core_fitting_is_pinned_too():
+    """The default (core) constant fitting: same front on this run, and the state recorded when it landed."""
+    s = Search(pinned_config())
+    s.run(generations=4)
+    assert [(e.cost, e.text) for e in s.front] == PINNED_FRONT
+    assert state_digest(s) == PINNED_STATE_CORE_FIT_SHA256
 
 
 # ------------------------------------------------------------ the problem interface

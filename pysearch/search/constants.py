@@ -6,13 +6,18 @@ Two stages, as in classical minimax design:
    and Estrin polynomials with ``fma`` are) is detected numerically; its constants are fitted by
    Lawson's iteratively reweighted least squares to minimise the maximum error in units of the
    target's ULP (relative error, weighted per binade). Other programs get a few rounds of
-   reweighted Levenberg-Marquardt (:func:`levenberg_marquardt`, with the exact forward-mode
-   Jacobian from the core where every op has a derivative, finite differences otherwise), then
-   a short Nelder-Mead polish on the max error itself.
+   reweighted Levenberg-Marquardt (with the exact forward-mode Jacobian), then a short
+   Nelder-Mead polish on the max error itself.
 2. **float32 tuning** (the fpminimax idea): the fitted constants are rounded to float32 and each
-   is moved to neighbouring float32 values (1, 2, 4, 8 ulps away), coordinate-descent style,
-   keeping any move that lowers the float32 max ULP error on the sample. Every candidate set of a
-   round is evaluated as one batch by :func:`pysearch.ulp_error`.
+   is moved to neighbouring float32 values (1, 2, 4, 8, 32 ulps away), coordinate-descent style,
+   keeping the best move while it lowers the float32 (max ULP, mean ULP) on the sample.
+
+Both stages run in the Rust core (``rust/constfit.rs``): :func:`optimize_constants_batch` fits
+many programs in one GIL-free call (in parallel over programs), :func:`tune_float32` tunes in one
+call (``_core.tune_constants``). No finite differences and no per-candidate Python round trips.
+:func:`optimize_constants_python` is the earlier numpy/scipy implementation of the same two
+stages (finite differences where an op has no derivative), kept as the reference the
+benchmarks (experiments/bench_fit.py, experiments/bench_search.py) measure the core against.
 
 Everything here is deterministic: it depends only on the program and the sample.
 """
@@ -291,6 +296,23 @@ def tune_float32(program: Program, sample: FitSample, rounds: int = 8,
     """Coordinate descent over neighbouring float32 constants; return (program, max_ulp, mean_ulp).
 
     Each round tries every constant (or those whose positions in :meth:`Program.constants` are
+    listed in ``free``) at each of :data:`TUNE_STEPS` ulps up and down and keeps the best move if
+    it lowers (max ULP, mean ULP) on ``sample``; all rounds run in one core call
+    (``_core.tune_constants``). ``batch`` is accepted for the callers of the numpy version and
+    not needed.
+    """
+    from pysearch import _core
+
+    consts, mx, mean = _core.tune_constants([program.compile().as_tuple()], sample.x, sample.ref, sample.rounded,
+                                            rounds=rounds, free=None if free is None else [int(j) for j in free])
+    return program.with_constants([float(c) for c in consts[0]]), float(mx[0]), float(mean[0])
+
+
+def _tune_float32_python(program: Program, sample: FitSample, rounds: int = 8,
+                         batch: ConstantBatch | None = None, free: Sequence[int] | None = None) -> tuple[Program, float, float]:
+    """The numpy version of :func:`tune_float32` (one ``sample_ulp_errors`` call per round).
+
+    Each round tries every constant (or those whose positions in :meth:`Program.constants` are
     listed in ``free``) at each of :data:`TUNE_STEPS` ulps up and down (one batch) and keeps the
     best move if it lowers (max ULP, mean ULP) on ``sample``.
     """
@@ -325,13 +347,39 @@ def tune_float32(program: Program, sample: FitSample, rounds: int = 8,
 
 
 # ---------------------------------------------------------------- entry point
+def optimize_constants_batch(programs: Sequence[Program], sample: FitSample, max_evals: int = 120,
+                             tune_below: float = 4.0, tune_rounds: int = 8) -> list[FitResult]:
+    """Fit and tune the constants of every program in one core call (``_core.fit_constants``).
+
+    Each result is never worse on the sample than its program. float32 tuning runs only when
+    the real-valued fit is within ``tune_below`` ulps (farther off, rounding the constants is
+    all that matters). Programs with an op that has no derivative (rint, floor, ldexp, getexp,
+    getmant) get Nelder-Mead alone in the real-valued stage.
+    """
+    from pysearch import _core
+
+    programs = list(programs)
+    if not programs:
+        return []
+    out = _core.fit_constants([p.compile().as_tuple() for p in programs], sample.x_fit[0], sample.f_fit,
+                              sample.scale_fit, sample.x, sample.ref, sample.rounded, max_evals=max_evals,
+                              tune_below=tune_below, tune_rounds=tune_rounds)
+    results = []
+    for i, p in enumerate(programs):
+        fitted = p.with_constants([float(c) for c in out["consts"][i]]) if out["fitted"][i] else p
+        results.append(FitResult(fitted, bool(out["affine"][i]), float(out["fit_error"][i]), float(out["max_ulp"][i])))
+    return results
+
+
 def optimize_constants(program: Program, sample: FitSample, max_evals: int = 120,
                        tune_below: float = 4.0, tune_rounds: int = 8) -> FitResult:
-    """Fit and tune ``program``'s constants; never returns something worse on the sample.
+    """Fit and tune ``program``'s constants (:func:`optimize_constants_batch` of one program)."""
+    return optimize_constants_batch([program], sample, max_evals, tune_below, tune_rounds)[0]
 
-    float32 tuning runs only when the real-valued fit is within ``tune_below`` ulps (farther
-    off, rounding the constants is all that matters).
-    """
+
+def optimize_constants_python(program: Program, sample: FitSample, max_evals: int = 120,
+                              tune_below: float = 4.0, tune_rounds: int = 8) -> FitResult:
+    """The numpy/scipy implementation of :func:`optimize_constants` (the benchmarks' baseline)."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return _optimize(program, sample, max_evals, tune_below, tune_rounds)
@@ -354,7 +402,7 @@ def _optimize(program: Program, sample: FitSample, max_evals: int, tune_below: f
         return FitResult(program, basis is not None, fit_err, orig_err)
     fitted = program.with_constants(list(c32))
     if fit_err <= tune_below:
-        fitted, err, _ = tune_float32(fitted, sample, rounds=tune_rounds, batch=batch)
+        fitted, err, _ = _tune_float32_python(fitted, sample, rounds=tune_rounds, batch=batch)
     else:
         err = float(batch.ulp32([c32], sample)[0][0])
     if not err <= orig_err:  # also catches NaN

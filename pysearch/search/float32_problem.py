@@ -5,7 +5,7 @@ search sample (float32 points of the domain plus the counterexamples verificatio
 the :class:`~.loop.Search`, whose :class:`~.verify.Verification` and :class:`~.budget.BudgetPlanning`
 halves this problem drives. Scoring: max and mean ULP error on the sample in one
 :func:`~pysearch.evaluation.ulp_error` call; objectives (log2(1 + max ULP) bounded below by
-``max_ulp``, cost or latency). Constants: :func:`~.constants.optimize_constants` per new structure.
+``max_ulp``, cost or latency). Constants: :func:`~.constants.optimize_constants_batch`, one core call for a generation's new structures.
 Verification: every ``verify_every`` generations a planned round (:meth:`~.verify.Verification.verify_round`:
 polish, screen, exhaustive check); the final round's time is reserved inside a budget.
 """
@@ -23,7 +23,7 @@ from ..program import Program, parse
 from ..variation import random_program
 from .classical import seed_programs
 from .config import SearchConfig
-from .constants import FitSample, optimize_constants
+from .constants import FitSample, optimize_constants_batch
 from .individual import error_objective
 from .problem import Problem, Scores, register
 
@@ -83,7 +83,7 @@ class Float32Problem(Problem):
 
     def fit_constants(self, programs: list[Program]) -> list[Program]:
         sample = self._search().fit_sample
-        return [optimize_constants(p, sample).program for p in programs]
+        return [r.program for r in optimize_constants_batch(programs, sample)]
 
     def verify_round(self, search: "Search") -> list:
         return search.verify_round(search.round_limit(self.config.verify_points))

@@ -345,6 +345,8 @@ class LocalTransport:
 def _unwrap(index: int, reply):
     if reply is LOST:
         return LOST
+    if reply is None:  # no call in flight: a gather interrupted by a signal already took its reply
+        return None
     status, value = reply
     if status != "ok":
         raise IslandError(f"island {index} failed: {value}")

@@ -3,7 +3,10 @@
 Every few generations (and once more at the end) the archive's most promising programs have
 their float32 constants polished, are screened on a large sample, and are verified on every
 float32 of the domain (:func:`.front.verify_candidate`) before they enter the reported front;
-the input where a verified program is worst joins the search sample.
+the input where a verified program is worst joins the search sample. The exhaustive pass is
+spent only on a candidate that could still enter the front after screening: one dominated on
+the screening sample, or picked for meeting ``max_ulp`` and over it there, is not verified (its
+worst screening input joins the search sample instead).
 """
 
 from __future__ import annotations
@@ -185,6 +188,12 @@ class Verification:
             screened = self._screen(p, text)
             if is_dominated(front, measure, screened, cfg.objective):
                 continue
+            if self._fails_bound_on_screen(ind, screened, front, final):
+                # the screen already shows it misses the bound it was picked for: no exhaustive
+                # pass (seconds each on a large domain); its worst screen input joins the sample
+                err = self._screen_errors(p)
+                counterexamples.append(float(self.screen_x[int(np.argmax(np.where(np.isnan(err), np.inf, err)))]))
+                continue
             facts = self._verify(p, text)
             self.verify_seconds.append(time.perf_counter() - t0)  # polish + screen + verify
             spent += 1
@@ -194,6 +203,16 @@ class Verification:
             if math.isfinite(entry.max_ulp) and pareto_insert(front, entry, cfg.objective):
                 added.append(entry)
         return added, counterexamples
+
+    def _fails_bound_on_screen(self, ind: Individual, screened: float, front: list[FrontEntry], final: bool) -> bool:
+        """Whether a candidate picked for meeting ``max_ulp`` on the search sample is over it on the
+        screening sample, so that verifying it cannot add a program meeting the bound. Such a
+        candidate is still verified in a final round whose front is empty (the report gets the
+        most accurate program found)."""
+        bound = self.config.max_ulp
+        if bound is None or not ind.max_ulp <= bound < screened:
+            return False
+        return bool(front) or not final
 
     def final_front(self, limit: int | None = None, deadline: float | None = None) -> list[FrontEntry]:
         """The front after one more verification round; the evolution state is left as it was.
