@@ -37,6 +37,7 @@ from pysearch.laws.constant_fit import (
     search_error,
 )
 from pysearch.laws.forms import SPACES, to_space
+from pysearch.laws.selection import choose_by_cv_extrapolation
 from pysearch.laws.front import SELECTION_RULES, Candidate, choose, choose_by_extrapolation, inner_holdout, pareto
 from pysearch.ops import OP_BY_NAME
 from pysearch.program import Instr, Program, Ref
@@ -161,6 +162,7 @@ def discover(
     loss: str = "lsq",
     delta: float = 1e-3,
     log: Callable[[str], None] | None = None,
+    axis: int = 0,
 ) -> DiscoveryResult:
     """Search for a law ``y = f(x)``.
 
@@ -281,7 +283,7 @@ def discover(
     rule, inner_errors = "knee", None
     chosen = None
     if select == "extrapolation":
-        picked = choose_by_extrapolation(front, X, y, space, loss, delta)
+        picked = choose_by_cv_extrapolation(front, X, y, space, loss, delta, axis)  # axis: the --holdout column
         if picked is not None:
             chosen, inner_errors = picked
             rule = "extrapolation"

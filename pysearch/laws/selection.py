@@ -1,0 +1,159 @@
+"""Choosing a law by how well it extrapolates: cross-validated backtests on the holdout axis.
+
+A law is wanted for the rows it has not seen, usually larger models or more data than any it
+was fitted on. :func:`choose_by_cv_extrapolation` picks the Pareto member that extrapolates
+best *inside the training rows*, along the axis the user's ``--holdout`` names
+(:func:`holdout_axis`; the first ``--x`` column when the rule names none):
+
+1. Cut points (:func:`cut_masks`): for each fraction in ``fractions`` (default 10%, 20%, 30%),
+   the training rows at the largest distinct values of the axis, as few values as cover that
+   fraction, are set aside. Identical cuts are kept once; a cut that leaves fewer than 3 rows
+   to fit is dropped.
+2. For every cut, each member's constants are refitted on the rows below the cut and it
+   predicts the rows above it; its score is the mean, over the cuts, of the error there (RMSE
+   in the fit space, or the mean Huber loss / delta with ``loss="huber"``).
+3. Range guard (:func:`out_of_range`): a member whose predictions leave the range the quantity
+   lives in is never chosen. Where every ``y`` is positive (a loss, a cross-entropy), a
+   prediction <= 0 or non-finite is out of range, on the training rows and on *probe* rows:
+   the training rows at the largest axis value with the axis pushed beyond the data (by
+   factors up to ``probe_decades`` decades for a positive axis). A cubic that turns negative
+   just past the data (BNSL 4-digit addition) is rejected here, not picked for its small
+   inner error.
+4. The member with the lowest score wins; ties go to the simpler member. Its constants are
+   the ones fitted on all training rows. ``None`` (fall back to another rule) when there is
+   no usable cut or no member passes the guard with a finite score.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from pysearch.laws.constant_fit import ConstKernel, fit_constants, search_error
+from pysearch.laws.forms import to_space
+
+#: Fractions of the training rows each cut point sets aside (largest axis values first).
+DEFAULT_FRACTIONS = (0.1, 0.2, 0.3)
+#: How far beyond the largest training value of the axis the range guard probes (decades).
+PROBE_DECADES = 1.0
+
+RULE_TEXT = (
+    "inner extrapolation, cross-validated: for cut points at 10%, 20% and 30% of the training rows "
+    "(largest values of the --holdout axis), constants refitted below each cut predict the rows above "
+    "it; lowest mean error wins (ties: simpler); members predicting out of range (<= 0 for a positive "
+    "quantity, non-finite) on the data or just beyond it are never chosen"
+)
+
+
+def holdout_axis(holdout_spec: str | None, x_names: Sequence[str]) -> int:
+    """Index of the x column the ``--holdout`` rule names (``largest:K:COL``, ``COL>=V``, ...);
+    0 (the first x column) when the rule names no column or one that is not an x column."""
+    if not holdout_spec:
+        return 0
+    from pysearch.laws.data import parse_holdout
+
+    col = parse_holdout(holdout_spec).column
+    return list(x_names).index(col) if col in x_names else 0
+
+
+def largest_rows(x: np.ndarray, frac: float) -> np.ndarray:
+    """Rows at the largest distinct values of ``x``, as few values as cover ``frac`` of the rows."""
+    need = max(1, math.ceil(frac * len(x)))
+    mask = np.zeros(len(x), dtype=bool)
+    for v in np.unique(x)[::-1]:
+        mask |= x == v
+        if mask.sum() >= need:
+            break
+    return mask
+
+
+def cut_masks(x: np.ndarray, fractions: Sequence[float] = DEFAULT_FRACTIONS, min_fit: int = 3) -> list[np.ndarray]:
+    """The set-aside masks of the cut points (see the module doc), distinct, each leaving at
+    least ``min_fit`` rows to fit."""
+    out: list[np.ndarray] = []
+    for f in fractions:
+        m = largest_rows(np.asarray(x), f)
+        if m.all() or (~m).sum() < min_fit or any(np.array_equal(m, o) for o in out):
+            continue
+        out.append(m)
+    return out
+
+
+def probe_rows(X: np.ndarray, axis: int, decades: float = PROBE_DECADES, steps: int = 4) -> np.ndarray:
+    """Rows just beyond the data along ``axis``: the rows at its largest value, with that value
+    multiplied by ``10**(decades * j / steps)``, j = 1..steps (a positive axis), or shifted by
+    ``j / steps`` of the axis' range (otherwise)."""
+    X = np.atleast_2d(X)
+    x = X[axis]
+    top = X[:, x == x.max()]
+    blocks = []
+    for j in range(1, steps + 1):
+        b = top.copy()
+        if np.all(x > 0):
+            b[axis] = b[axis] * 10.0 ** (decades * j / steps)
+        else:
+            b[axis] = b[axis] + (x.max() - x.min()) * j / steps
+        blocks.append(b)
+    return np.concatenate(blocks, axis=1)
+
+
+def out_of_range(pred: np.ndarray, y: np.ndarray) -> bool:
+    """True when ``pred`` has a non-finite value, or a value <= 0 while every ``y`` is positive."""
+    pred = np.asarray(pred, dtype=np.float64)
+    if not np.all(np.isfinite(pred)):
+        return True
+    return bool(np.all(np.asarray(y) > 0) and np.any(pred <= 0))
+
+
+def cv_extrapolation_errors(
+    programs: Sequence,
+    X: np.ndarray,
+    y: np.ndarray,
+    space: str,
+    axis: int = 0,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    probe_decades: float = PROBE_DECADES,
+) -> list[float] | None:
+    """Per program (constants fitted on all of ``X``, ``y``): the mean inner-extrapolation error
+    over the cut points, inf where the range guard rejects it; ``None`` without a usable cut."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    y = np.asarray(y, dtype=np.float64)
+    if not 0 <= axis < X.shape[0]:
+        raise ValueError(f"holdout axis {axis} is not an input index (0..{X.shape[0] - 1})")
+    cuts = cut_masks(X[axis], fractions)
+    if not cuts:
+        return None
+    probes = probe_rows(X, axis, probe_decades)
+    full = np.concatenate([X, probes], axis=1)
+    errs: list[float] = []
+    for prog in programs:
+        pred = ConstKernel(prog)(np.array(prog.constants()), [np.ascontiguousarray(c) for c in full])[0]
+        if out_of_range(pred, y):
+            errs.append(math.inf)
+            continue
+        per_cut = []
+        for inner in cuts:
+            cols = [np.ascontiguousarray(c[~inner]) for c in X]
+            q = fit_constants(prog, cols, to_space(y[~inner], space), space, max_nfev=200, loss=loss, delta=delta)
+            p = ConstKernel(q)(np.array(q.constants()), [np.ascontiguousarray(c[inner]) for c in X])
+            e = float(search_error(p, to_space(y[inner], space), space, loss, delta)[0])
+            if out_of_range(p[0], y):
+                e = math.inf
+            per_cut.append(e)
+        errs.append(float(np.mean(per_cut)) if all(math.isfinite(e) for e in per_cut) else math.inf)
+    return errs
+
+
+def choose_by_cv_extrapolation(front, X, y, space, loss="lsq", delta=1e-3, axis=0, fractions=DEFAULT_FRACTIONS):
+    """The front member chosen by the module doc's rule and every member's score, or ``None``."""
+    errs = cv_extrapolation_errors([c.program for c in front], X, y, space, axis, loss, delta, fractions)
+    if errs is None:
+        return None
+    best = min(range(len(front)), key=lambda i: (errs[i], front[i].complexity))
+    if not math.isfinite(errs[best]):
+        return None
+    return front[best], errs
