@@ -282,3 +282,23 @@ class TestBudget:
         assert docs[0]["search"]["generations_limit"] == 8  # 2 s x 64 evals/s / 16
         assert docs[0]["search"]["holdout_axis"] == "D"
         assert "expression_simplified" in docs[0]
+
+
+def test_declared_form_from_the_cli(tmp_path, capsys):
+    x = np.array([0, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200.0])
+    y = (3.0 / (50 + x**0.4) + 1.2) * (1 + 1e-4 * np.random.default_rng(2).standard_normal(len(x)))
+    csv = tmp_path / "ft.csv"
+    csv.write_text("D,loss\n" + "".join(f"{a},{b}\n" for a, b in zip(x, y)))
+    rc = main(["fit", str(csv), "--x", "D", "--y", "loss", "--form", "rectified", "--holdout", "largest:2",
+               "--bootstrap", "0", "--quiet", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    doc = json.loads((tmp_path / "o" / "fit.json").read_text())
+    assert doc["form"] == "rectified" and doc["holdout_error"] < 1e-3
+
+
+def test_bad_evals_per_second_is_one_line(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},{1 + 1 / i}\n" for i in range(1, 9)))
+    rc = main(["fit", str(csv), "--x", "x", "--y", "y", "--form", "auto", "--evals-per-second", "-1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "evals-per-second" in err and len(err.strip().splitlines()) == 1

@@ -157,3 +157,33 @@ def choose_by_cv_extrapolation(front, X, y, space, loss="lsq", delta=1e-3, axis=
     if not math.isfinite(errs[best]):
         return None
     return front[best], errs
+
+
+def cv_extrapolation_score(
+    fit_predict,
+    X: np.ndarray,
+    y: np.ndarray,
+    space: str,
+    axis: int = 0,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> float:
+    """The same backtest for any model: ``fit_predict(X_fit, y_fit, X_pred) -> predictions``
+    is called once per cut point; the score is the mean RMSE in ``space`` on the rows above the
+    cuts, inf where a prediction is out of range or the fit raises ``ValueError`` (a known form
+    against a program, say). NaN without a usable cut."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    y = np.asarray(y, dtype=np.float64)
+    cuts = cut_masks(X[axis], fractions)
+    if not cuts:
+        return math.nan
+    errs = []
+    for inner in cuts:
+        try:
+            with np.errstate(all="ignore"):
+                pred = np.asarray(fit_predict(X[:, ~inner], y[~inner], X[:, inner]), dtype=np.float64)
+        except ValueError:
+            return math.inf
+        if out_of_range(pred, y):
+            return math.inf
+        errs.append(float(search_error(pred[None], to_space(y[inner], space), space)[0]))
+    return float(np.mean(errs))
