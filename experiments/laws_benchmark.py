@@ -26,6 +26,7 @@ Methods, each on the training rows only:
 - ``auto``: ``pysearch.laws.discovery.discover`` (symbolic regression over the inputs, Huber loss
   delta 1e-3 on log y, law chosen from the front by cross-validated extrapolation along the task's
   axis with the range guard) with a wall-clock budget of ``--budget`` seconds.
+  With ``--seed-power`` the search also starts from power laws (``pysearch fit --seed-power``).
 - ``form``: the task's known form (``pysearch.laws.fitting.fit``, Huber on log y, grid + L-BFGS).
 - ``ours``: of ``auto`` and ``form``, the one with the lower cross-validated inner-extrapolation
   error on the training rows (``pysearch.laws.selection.cv_extrapolation_score``): the law a
@@ -180,11 +181,12 @@ class Run:
     extra: dict = field(default_factory=dict)
 
 
-def run_auto(task: Task, seed: int, budget: float) -> Run:
+def run_auto(task: Task, seed: int, budget: float, seed_power: bool = False) -> Run:
     Xtr, ytr = task.train
+    seeds = forms.power_seed_programs(discovery.program_inputs(task.names)) if seed_power else ()
     t0, c0 = time.perf_counter(), time.process_time()
     res = discovery.discover(Xtr, ytr, task.names, space=task.space, budget_s=budget, seed=seed, loss="huber",
-                             axis=task.axis, patience=None)
+                             axis=task.axis, patience=None, seeds=seeds)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     raw = res.raw_program(res.chosen.program)
     Xte, yte = task.test
@@ -264,6 +266,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--tasks", default=None, help="comma-separated subset of the task names")
     ap.add_argument("--out", default=None, help="write results.json here")
+    ap.add_argument("--seed-power", action="store_true", help="start auto from power laws too (fit --seed-power)")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     want = args.tasks.split(",") if args.tasks else list(LOADERS)
@@ -279,14 +282,14 @@ def main(argv=None) -> int:
     except ImportError:
         have_operon = False
         print("pyoperon is not installed (pip install pyoperon): running pysearch only, no RESULT comparison")
-    print(f"budget {args.budget:g} s per search, seeds {seeds}, one thread per search; timings on a shared machine are noisy")
+    print(("auto starts from power laws too (--seed-power); " if args.seed_power else "") + f"budget {args.budget:g} s per search, seeds {seeds}, one thread per search; timings on a shared machine are noisy")
     rows, doc = [], []
     tot_fit, tot_cpu, op_prog, op_cpu = 0, 0.0, 0, 0.0
     for task in tasks:
         form = run_form(task)
         autos, ours, ops = [], [], []
         for s in seeds:
-            a = run_auto(task, s, args.budget)
+            a = run_auto(task, s, args.budget, args.seed_power)
             autos.append(a)
             tot_fit, tot_cpu = tot_fit + a.fitted, tot_cpu + a.cpu_s
             ours.append(a if a.cv <= form.cv else form)

@@ -107,6 +107,46 @@ class TestRangeGuard:
         chosen, _ = selection.choose_by_cv_extrapolation(front, x[None], y, "linear")
         assert chosen.program is power
 
+    def test_guard_holds_without_a_usable_cut(self):
+        """Three rows leave no cut to backtest on; the knee rule then picks among in-range members
+        only (the knee alone would take the exact line, which turns negative past the data)."""
+        x = np.array([1.0, 2.0, 3.0])
+        y = 3.5 - x
+        line = parse("dtype float64\ninputs x\nv1 = mul x -1.0\nv2 = add v1 3.5\n")
+        power = fit_constants(parse("dtype float64\ninputs x\nv1 = pow x -0.5\nv2 = mul v1 2.0\n"), [x], y, "linear")
+        front = [Candidate(line, 2.0, 1e-12), Candidate(power, 3.0, 0.3)]
+        chosen, errs = selection.choose_by_cv_extrapolation(front, x[None], y, "linear")
+        assert chosen.program is power and math.isinf(errs[0]) and math.isnan(errs[1])
+        neg = parse("dtype float64\ninputs x\nv1 = add x -2.5\n")  # negative on the data itself
+        assert selection.choose_by_cv_extrapolation([Candidate(neg, 1.0, 1.0)], x[None], y, "linear") is None
+
+    def test_shorter_probe_range_when_no_member_lasts_a_decade(self):
+        """Both lines leave the range within a decade (at 11.5 and 40); over half a decade the
+        second stays positive, so it is chosen rather than falling back to the knee (the first)."""
+        x = np.arange(1.0, 11.0)
+        y = 11.5 - x
+        a = parse("dtype float64\ninputs x\nv1 = mul x -1.0\nv2 = add v1 11.5\n")
+        b = parse("dtype float64\ninputs x\nv1 = mul x -0.5\nv2 = add v1 20.0\n")
+        assert selection.in_range([a, b], x[None], y, 0, 1.0) == [False, False]
+        assert selection.in_range([a, b], x[None], y, 0, 0.5) == [False, True]
+        front = [Candidate(a, 2.0, 1e-12), Candidate(b, 3.0, 1.0)]
+        chosen, errs = selection.choose_by_cv_extrapolation(front, x[None], y, "linear")
+        assert chosen.program is b and math.isinf(errs[0])
+
+    def test_score_of_any_model_applies_the_guard(self):
+        x = np.arange(1.0, 11.0)
+        y = 11.5 - x
+
+        def line(Xf, yf, Xp):
+            a, b = np.polyfit(Xf[0], yf, 1)
+            return a * Xp[0] + b
+
+        def power(Xf, yf, Xp):
+            return 10.0 * Xp[0] ** -0.5
+
+        assert math.isinf(selection.cv_extrapolation_score(line, x[None], y, "linear"))
+        assert math.isfinite(selection.cv_extrapolation_score(power, x[None], y, "linear"))
+
     def test_out_of_range(self):
         assert selection.out_of_range(np.array([1.0, -0.1]), np.array([1.0, 2.0]))
         assert not selection.out_of_range(np.array([1.0, -0.1]), np.array([1.0, -2.0]))
@@ -302,3 +342,14 @@ def test_bad_evals_per_second_is_one_line(tmp_path, capsys):
     rc = main(["fit", str(csv), "--x", "x", "--y", "y", "--form", "auto", "--evals-per-second", "-1", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "evals-per-second" in err and len(err.strip().splitlines()) == 1
+
+
+def test_power_seeds_start_discovery_on_the_law():
+    """Seeded with the power family, two generations find y = 1 + 2 N^-0.3 + 3 D^-0.4 (grid data)."""
+    progs = forms.power_seed_programs(["N", "D"])
+    assert len(progs) == 3 and all(p.dtype == "float64" and p.inputs == ("N", "D") for p in progs)
+    assert len(forms.power_seed_programs(["a", "b", "c"], max_instrs=8)) == 3  # the 9-instruction sum is left out
+    X = _grid().T
+    y = 1.0 + 2.0 * X[:, 0] ** -0.3 + 3.0 * X[:, 1] ** -0.4
+    reg = LawRegressor(seed_power=True, generations=2, population=8, loss="lsq", feature_names=["N", "D"]).fit(X, y)
+    assert reg.score(X, y) > 0.999999

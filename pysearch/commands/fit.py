@@ -76,6 +76,11 @@ def register(subparsers) -> None:
         "cross-validated backtests at several cut points of the column --holdout names, else the first --x)",
     )
     p.add_argument("--population", type=int, default=64, help="auto: population size (default 64)")
+    p.add_argument(
+        "--seed-power",
+        action="store_true",
+        help="auto: start the search from power laws too (c + a x^-b per input, and their sum over the inputs)",
+    )
     p.add_argument("--max-instrs", type=int, default=8, help="auto: instructions per program at most (default 8)")
     p.add_argument("--ops", default=",".join(discovery.LAW_OPS), help="auto: ops to search over (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for the bootstrap and the search (default 0)")
@@ -225,6 +230,7 @@ def _run_auto(args, ds, budget, common):
         loss=args.loss,
         delta=args.huber_delta,
         axis=selection.holdout_axis(args.holdout, ds.x_names),
+        seeds=forms.power_seed_programs(discovery.program_inputs(ds.x_names), args.max_instrs) if args.seed_power else (),
     )
     if generations is not None and res.generations < generations and res.elapsed_s > wall_s:
         print(f"pysearch fit: warning: the wall-clock backstop ({wall_s:g} s) stopped the search after "

@@ -9,7 +9,8 @@ For users coming from PySR or scikit-learn::
 ``form="auto"`` discovers a law by symbolic regression (:func:`pysearch.laws.discovery.discover`,
 the Pareto member chosen by cross-validated extrapolation along column ``holdout_axis``,
 :mod:`pysearch.laws.selection`); any name of :data:`pysearch.laws.forms.FORM_NAMES` fits that
-known form (:func:`pysearch.laws.fitting.fit`). A run is reproducible from ``seed``: discovery
+known form (:func:`pysearch.laws.fitting.fit`). ``seed_power=True`` starts discovery from power
+laws too (:func:`pysearch.laws.forms.power_seed_programs`). A run is reproducible from ``seed``: discovery
 stops after ``generations`` (no wall clock unless ``budget_s`` is given). ``get_params`` /
 ``set_params`` follow scikit-learn's conventions (no scikit-learn dependency), so the estimator
 works with its model-selection tools.
@@ -31,7 +32,7 @@ class NotFittedError(ValueError):
 
 _PARAMS = (
     "form", "space", "loss", "delta", "holdout_axis", "generations", "budget_s", "population", "max_instrs",
-    "ops", "seed", "select", "feature_names", "n_starts",
+    "ops", "seed", "select", "feature_names", "n_starts", "seed_power",
 )
 
 
@@ -54,6 +55,7 @@ class LawRegressor:
         select: str = "extrapolation",
         feature_names: Sequence[str] | None = None,
         n_starts: int = 6,
+        seed_power: bool = False,
     ):
         self.form = form
         self.space = space
@@ -69,6 +71,7 @@ class LawRegressor:
         self.select = select
         self.feature_names = feature_names
         self.n_starts = n_starts
+        self.seed_power = seed_power
 
     # ------------------------------------------------------------ sklearn protocol
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -128,6 +131,7 @@ class LawRegressor:
                 population=self.population, generations=self.generations,
                 budget_s=math.inf if self.budget_s is None else float(self.budget_s), seed=self.seed,
                 select=self.select, loss=self.loss, delta=self.delta, axis=self.holdout_axis,
+                seeds=forms.power_seed_programs(discovery.program_inputs(names), self.max_instrs) if self.seed_power else (),
             )
             self.result_ = res
             self.program_ = res.raw_program(res.chosen.program)

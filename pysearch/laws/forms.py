@@ -734,3 +734,32 @@ register(FormSpec(
     starts={"L0": (0.5, 1.0, 1.5), "d": (0.0, 2.0, 4.0), "a": (-0.3, -0.1), "b": (-0.2, 0.0), "c": (-0.01, 0.0, 0.01)},
     reference="Clark et al. 2022 with an irreducible loss L0",
 ))
+
+
+# ---------------------------------------------------------------- seeds for discovery
+def power_seed_programs(names: Sequence[str], max_instrs: int = 8):
+    """Float64 programs of the power family over inputs ``names``, to start ``--form auto`` from
+    (``discover(seeds=...)``; their constants are refitted): ``c + a x_i^(-b)`` for each input,
+    and ``c + sum_i a_i x_i^(-b_i)`` over all inputs when it fits in ``max_instrs``."""
+    from pysearch.program import Instr, Program, Ref
+
+    names = tuple(names)
+    out = []
+
+    def additive(cols: Sequence[int]) -> Program:
+        instrs: list[Instr] = []
+        total = None
+        for i in cols:
+            instrs.append(Instr("pow", (Ref.input(i), Ref.const(-0.3))))
+            instrs.append(Instr("mul", (Ref.val(len(instrs) - 1), Ref.const(1.0))))
+            if total is not None:
+                instrs.append(Instr("add", (Ref.val(total), Ref.val(len(instrs) - 1))))
+            total = len(instrs) - 1
+        instrs.append(Instr("add", (Ref.val(total), Ref.const(1.0))))
+        return Program(instrs, names, "float64")
+
+    for i in range(len(names)):
+        out.append(additive([i]))
+    if len(names) > 1 and 3 * len(names) <= max_instrs:
+        out.append(additive(range(len(names))))
+    return out

@@ -15,13 +15,17 @@ best *inside the training rows*, along the axis the user's ``--holdout`` names
 3. Range guard (:func:`out_of_range`): a member whose predictions leave the range the quantity
    lives in is never chosen. Where every ``y`` is positive (a loss, a cross-entropy), a
    prediction <= 0 or non-finite is out of range, on the training rows and on *probe* rows:
-   the training rows at the largest axis value with the axis pushed beyond the data (by
-   factors up to ``probe_decades`` decades for a positive axis). A cubic that turns negative
+   the training rows at the largest axis value with the axis pushed beyond the data (32 points,
+   spaced densely near the data, up to ``probe_decades`` decades further for a positive axis).
+   When every member of the front leaves the range within that decade (a steep curve such as
+   BNSL's 4-digit addition), the farthest of 0.5, 0.25, 0.1 and 0 decades over which some member
+   stays in range is used instead. A cubic that turns negative
    just past the data (BNSL 4-digit addition) is rejected here, not picked for its small
    inner error.
 4. The member with the lowest score wins; ties go to the simpler member. Its constants are
-   the ones fitted on all training rows. ``None`` (fall back to another rule) when there is
-   no usable cut or no member passes the guard with a finite score.
+   the ones fitted on all training rows. Without a usable cut, or when no member has a finite
+   score, the knee rule picks among the members that pass the guard; ``None`` (the caller's
+   fallback) only when none does.
 """
 
 from __future__ import annotations
@@ -38,12 +42,17 @@ from pysearch.laws.forms import to_space
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3)
 #: How far beyond the largest training value of the axis the range guard probes (decades).
 PROBE_DECADES = 1.0
+#: Probe ranges tried in turn when no front member stays in range over the full one.
+PROBE_FALLBACK = (PROBE_DECADES, 0.5, 0.25, 0.1, 0.0)
+#: Probe points per row at the largest axis value.
+PROBE_STEPS = 32
 
 RULE_TEXT = (
     "inner extrapolation, cross-validated: for cut points at 10%, 20% and 30% of the training rows "
     "(largest values of the --holdout axis), constants refitted below each cut predict the rows above "
     "it; lowest mean error wins (ties: simpler); members predicting out of range (<= 0 for a positive "
-    "quantity, non-finite) on the data or just beyond it are never chosen"
+    "quantity, non-finite) on the data or up to a decade beyond it (less when no member manages that) are "
+    "never chosen (without a usable cut: the knee among the in-range members)"
 )
 
 
@@ -81,20 +90,23 @@ def cut_masks(x: np.ndarray, fractions: Sequence[float] = DEFAULT_FRACTIONS, min
     return out
 
 
-def probe_rows(X: np.ndarray, axis: int, decades: float = PROBE_DECADES, steps: int = 4) -> np.ndarray:
+def probe_rows(X: np.ndarray, axis: int, decades: float = PROBE_DECADES, steps: int = PROBE_STEPS) -> np.ndarray:
     """Rows just beyond the data along ``axis``: the rows at its largest value, with that value
-    multiplied by ``10**(decades * j / steps)``, j = 1..steps (a positive axis), or shifted by
-    ``j / steps`` of the axis' range (otherwise)."""
+    multiplied by ``10**(decades * (j / steps)**2)``, j = 1..steps (a positive axis: dense near
+    the data, where extrapolation starts), or shifted by ``(j / steps)**2`` of the axis' range."""
     X = np.atleast_2d(X)
     x = X[axis]
     top = X[:, x == x.max()]
+    if decades <= 0:
+        return X[:, :0]
     blocks = []
     for j in range(1, steps + 1):
         b = top.copy()
+        u = (j / steps) ** 2
         if np.all(x > 0):
-            b[axis] = b[axis] * 10.0 ** (decades * j / steps)
+            b[axis] = b[axis] * 10.0 ** (decades * u)
         else:
-            b[axis] = b[axis] + (x.max() - x.min()) * j / steps
+            b[axis] = b[axis] + (x.max() - x.min()) * u
         blocks.append(b)
     return np.concatenate(blocks, axis=1)
 
@@ -148,15 +160,36 @@ def cv_extrapolation_errors(
     return errs
 
 
+def in_range(programs: Sequence, X: np.ndarray, y: np.ndarray, axis: int = 0,
+             probe_decades: float = PROBE_DECADES) -> list[bool]:
+    """Per program: whether it passes the range guard on the rows of ``X`` and the probe rows."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    full = np.concatenate([X, probe_rows(X, axis, probe_decades)], axis=1)
+    cols = [np.ascontiguousarray(c) for c in full]
+    return [not out_of_range(ConstKernel(p)(np.array(p.constants()), cols)[0], y) for p in programs]
+
+
 def choose_by_cv_extrapolation(front, X, y, space, loss="lsq", delta=1e-3, axis=0, fractions=DEFAULT_FRACTIONS):
-    """The front member chosen by the module doc's rule and every member's score, or ``None``."""
-    errs = cv_extrapolation_errors([c.program for c in front], X, y, space, axis, loss, delta, fractions)
-    if errs is None:
+    """The front member chosen by the module doc's rule and every member's score, or ``None``
+    when no member passes the range guard. Without a usable cut (or when every in-range member's
+    backtest fails) the knee rule (:func:`pysearch.laws.front.choose`) picks among the members
+    that pass the guard; their scores are then NaN (inf for members out of range)."""
+    progs = [c.program for c in front]
+    for decades in PROBE_FALLBACK:  # the farthest probe range some member stays in range over
+        ok = in_range(progs, X, y, axis, decades)
+        if any(ok):
+            break
+    else:
         return None
-    best = min(range(len(front)), key=lambda i: (errs[i], front[i].complexity))
-    if not math.isfinite(errs[best]):
-        return None
-    return front[best], errs
+    errs = cv_extrapolation_errors(progs, X, y, space, axis, loss, delta, fractions, decades)
+    if errs is not None:
+        best = min(range(len(front)), key=lambda i: (errs[i], front[i].complexity))
+        if math.isfinite(errs[best]):
+            return front[best], errs
+    from pysearch.laws.front import choose
+
+    chosen = choose([c for c, good in zip(front, ok) if good])
+    return chosen, [math.nan if good else math.inf for good in ok]
 
 
 def cv_extrapolation_score(
@@ -168,7 +201,8 @@ def cv_extrapolation_score(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
 ) -> float:
     """The same backtest for any model: ``fit_predict(X_fit, y_fit, X_pred) -> predictions``
-    is called once per cut point; the score is the mean RMSE in ``space`` on the rows above the
+    is called once on all rows (its predictions there and at the probe rows must pass the
+    range guard) and once per cut point; the score is the mean RMSE in ``space`` on the rows above the
     cuts, inf where a prediction is out of range or the fit raises ``ValueError`` (a known form
     against a program, say). NaN without a usable cut."""
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
@@ -176,6 +210,13 @@ def cv_extrapolation_score(
     cuts = cut_masks(X[axis], fractions)
     if not cuts:
         return math.nan
+    try:
+        with np.errstate(all="ignore"):
+            whole = fit_predict(X, y, np.concatenate([X, probe_rows(X, axis)], axis=1))
+    except ValueError:
+        return math.inf
+    if out_of_range(whole, y):  # fitted on every training row, out of range on them or just beyond
+        return math.inf
     errs = []
     for inner in cuts:
         try:

@@ -47,6 +47,10 @@ _FUNCS = {
 }
 
 
+#: Expressions with more operations than this skip ``sympy.simplify`` (the cheap rewrites still run).
+SIMPLIFY_MAX_OPS = 40
+
+
 class SimplifyError(ValueError):
     """A program that cannot be written as a sympy expression (an op without an algebraic form)."""
 
@@ -109,11 +113,10 @@ def simplify_law(expr: sympy.Expr, check_points: np.ndarray | None = None, syms:
     check_points = np.atleast_2d(np.asarray(check_points, dtype=np.float64))
     ref = _value(expr, syms, check_points) if syms else None
     tries = [expr]
-    for step in (
-        lambda e: sympy.powsimp(sympy.expand_power_base(e)),
-        lambda e: sympy.expand_log(sympy.expand_power_base(e)),
-        lambda e: sympy.simplify(e),
-    ):
+    steps = [lambda e: sympy.powsimp(sympy.expand_power_base(e)), lambda e: sympy.expand_log(sympy.expand_power_base(e))]
+    if sympy.count_ops(expr) <= SIMPLIFY_MAX_OPS:  # sympy.simplify can take long on large expressions
+        steps.append(sympy.simplify)
+    for step in steps:
         try:
             tries.append(sympy.sympify(step(expr)))
         except (TypeError, ValueError, ZeroDivisionError, RecursionError):  # an exotic form sympy declines
