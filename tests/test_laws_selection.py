@@ -156,7 +156,9 @@ class TestRangeGuard:
         X = _grid(3, 3)
         P = selection.probe_rows(X, 1, decades=1.0)
         assert P[1].min() > X[1].max() and P[1].max() == pytest.approx(10 * X[1].max())
-        assert set(P[0]) == set(X[0])
+        assert set(X[0]) <= set(P[0])  # every training row's other input, moved along the axis
+        assert P[0].max() == pytest.approx(10 * X[0].max())  # and the largest rows grown together
+        assert selection.probe_rows(X, 1, decades=0.0).shape == (2, 0)
 
 
 class TestSimplify:

@@ -14,9 +14,10 @@ best *inside the training rows*, along the axis the user's ``--holdout`` names
    in the fit space, or the mean Huber loss / delta with ``loss="huber"``).
 3. Range guard (:func:`out_of_range`): a member whose predictions leave the range the quantity
    lives in is never chosen. Where every ``y`` is positive (a loss, a cross-entropy), a
-   prediction <= 0 or non-finite is out of range, on the training rows and on *probe* rows:
-   the training rows at the largest axis value with the axis pushed beyond the data (32 points,
-   spaced densely near the data, up to ``probe_decades`` decades further for a positive axis).
+   prediction <= 0 or non-finite is out of range, on the training rows and on *probe* rows
+   beyond the data (:func:`probe_rows`: 32 distances, dense near the data, up to
+   ``probe_decades`` decades further for a positive axis; every training row moved along the
+   axis, and the largest rows grown in every input together).
    When every member of the front leaves the range within that decade (a steep curve such as
    BNSL's 4-digit addition), the farthest of 0.5, 0.25, 0.1 and 0 decades over which some member
    stays in range is used instead. A cubic that turns negative
@@ -91,23 +92,34 @@ def cut_masks(x: np.ndarray, fractions: Sequence[float] = DEFAULT_FRACTIONS, min
 
 
 def probe_rows(X: np.ndarray, axis: int, decades: float = PROBE_DECADES, steps: int = PROBE_STEPS) -> np.ndarray:
-    """Rows just beyond the data along ``axis``: the rows at its largest value, with that value
-    multiplied by ``10**(decades * (j / steps)**2)``, j = 1..steps (a positive axis: dense near
-    the data, where extrapolation starts), or shifted by ``(j / steps)**2`` of the axis' range."""
-    X = np.atleast_2d(X)
+    """Rows beyond the data along ``axis``, at ``steps`` distances ``u = (j / steps)**2`` (dense
+    near the data, where extrapolation starts) of ``decades`` decades (a positive axis: times
+    ``10**(decades u)``; otherwise plus ``u`` times the axis' range):
+
+    - every row of ``X`` with the axis moved that far beyond the axis' largest value, the other
+      inputs as they are (a larger model with each training run's data, learning rate, ...);
+    - the rows at the axis' largest value with every positive input multiplied by the same
+      factor (scale growing in every input together, as a larger model is trained on more data).
+    """
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     x = X[axis]
-    top = X[:, x == x.max()]
     if decades <= 0:
         return X[:, :0]
+    top = X[:, x == x.max()]
+    positive = np.all(X > 0, axis=1)
     blocks = []
     for j in range(1, steps + 1):
-        b = top.copy()
         u = (j / steps) ** 2
-        if np.all(x > 0):
-            b[axis] = b[axis] * 10.0 ** (decades * u)
+        moved = X.copy()
+        if positive[axis]:
+            moved[axis] = x.max() * 10.0 ** (decades * u)
         else:
-            b[axis] = b[axis] + (x.max() - x.min()) * u
-        blocks.append(b)
+            moved[axis] = x.max() + (x.max() - x.min()) * u
+        grown = top.copy()
+        grown[positive] = grown[positive] * 10.0 ** (decades * u)
+        if not positive[axis]:
+            grown[axis] = x.max() + (x.max() - x.min()) * u
+        blocks += [moved, grown]
     return np.concatenate(blocks, axis=1)
 
 
