@@ -155,7 +155,7 @@ class TestRangeGuard:
     def test_probes_lie_beyond_the_data(self):
         X = _grid(3, 3)
         P = selection.probe_rows(X, 1, decades=1.0)
-        assert P[1].min() > X[1].max() and P[1].max() == pytest.approx(10 * X[1].max())
+        assert P[1].max() == pytest.approx(10 * X[1].max()) and P[0].min() == pytest.approx(X[0].min() / 10)
         assert set(X[0]) <= set(P[0])  # every training row's other input, moved along the axis
         assert P[0].max() == pytest.approx(10 * X[0].max())  # and the largest rows grown together
         assert selection.probe_rows(X, 1, decades=0.0).shape == (2, 0)
@@ -355,3 +355,15 @@ def test_power_seeds_start_discovery_on_the_law():
     y = 1.0 + 2.0 * X[:, 0] ** -0.3 + 3.0 * X[:, 1] ** -0.4
     reg = LawRegressor(seed_power=True, generations=2, population=8, loss="lsq", feature_names=["N", "D"]).fit(X, y)
     assert reg.score(X, y) > 0.999999
+
+
+def test_guard_sees_other_inputs_past_their_range():
+    """Regression (Chinchilla, seed 0): a law with (c D - d)^p is NaN just below the smallest
+    training D; held-out large models trained on less data hit it. The probes move D below its
+    range, so the guard rejects the law."""
+    X = _grid(4, 4) * np.array([[1e8], [1e9]])
+    y = 1.7 + 400 * X[0] ** -0.3 + 400 * X[1] ** -0.3
+    bad = parse("dtype float64\ninputs N, D\nv1 = mul D 1.0\nv2 = add v1 -9e8\nv3 = pow v2 -0.3\nv4 = add v3 2.0\n")
+    assert np.all(np.isfinite(ConstKernel(bad)(np.array(bad.constants()), list(X))[0]))  # fine on the data
+    assert selection.in_range([bad], X, y, axis=0) == [False]
+    assert selection.probe_rows(X, 0)[1].min() < X[1].min()

@@ -17,7 +17,8 @@ best *inside the training rows*, along the axis the user's ``--holdout`` names
    prediction <= 0 or non-finite is out of range, on the training rows and on *probe* rows
    beyond the data (:func:`probe_rows`: 32 distances, dense near the data, up to
    ``probe_decades`` decades further for a positive axis; every training row moved along the
-   axis, and the largest rows grown in every input together).
+   axis, the largest rows grown in every input together, and every other input moved past
+   both ends of its range).
    When every member of the front leaves the range within that decade (a steep curve such as
    BNSL's 4-digit addition), the farthest of 0.5, 0.25, 0.1 and 0 decades over which some member
    stays in range is used instead. A cubic that turns negative
@@ -99,7 +100,10 @@ def probe_rows(X: np.ndarray, axis: int, decades: float = PROBE_DECADES, steps: 
     - every row of ``X`` with the axis moved that far beyond the axis' largest value, the other
       inputs as they are (a larger model with each training run's data, learning rate, ...);
     - the rows at the axis' largest value with every positive input multiplied by the same
-      factor (scale growing in every input together, as a larger model is trained on more data).
+      factor (scale growing in every input together, as a larger model is trained on more data);
+    - for every other positive input, the rows at its smallest and largest value with it moved
+      below and above its range by the same factors (a held-out large model may come with less
+      data than any training run, as in Chinchilla's grid).
     """
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     x = X[axis]
@@ -120,6 +124,13 @@ def probe_rows(X: np.ndarray, axis: int, decades: float = PROBE_DECADES, steps: 
         if not positive[axis]:
             grown[axis] = x.max() + (x.max() - x.min()) * u
         blocks += [moved, grown]
+        for i in np.flatnonzero(positive):  # each other input past both ends of its range
+            if i == axis:
+                continue
+            for end, sign in ((X[i].min(), -1.0), (X[i].max(), 1.0)):
+                b = X[:, X[i] == end].copy()
+                b[i] = end * 10.0 ** (sign * decades * u)
+                blocks.append(b)
     return np.concatenate(blocks, axis=1)
 
 
