@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from pysearch.laws import data as law_data
-from pysearch.laws import discovery, fitting, forms, report
+from pysearch.laws import discovery, fitting, forms, report, selection, simplify
 
 from .common import add_command, add_table_arguments, parse_duration
 
 TRANSFORMS = {"none": "linear", "log-y": "log", "loglog-y": "loglog"}
+#: --form auto with --budget: programs evaluated per second of budget (the budget becomes a fixed
+#: number of generations, so a run is reproducible from --seed; see generations_for_budget).
+EVALS_PER_SECOND = 100.0
 SPACE_NAMES = {v: k for k, v in TRANSFORMS.items()}
 
 
@@ -57,15 +60,27 @@ def register(subparsers) -> None:
     p.add_argument("--breaks", type=int, default=1, help="number of breaks for --form bnsl (default 1)")
     p.add_argument("--budget", help="time budget, e.g. 90s or 5m (auto: search time, default 60s; known forms: bootstrap cap)")
     p.add_argument("--generations", type=int, help="auto: stop after this many generations (reproducible with --seed)")
+    p.add_argument(
+        "--evals-per-second",
+        type=float,
+        default=EVALS_PER_SECOND,
+        help="auto: the budget buys this many program evaluations per second, as whole generations, so a "
+        "budgeted run is reproducible from --seed (default %(default)g; 0: stop by the wall clock instead)",
+    )
     p.add_argument("--target-error", type=float, help="auto: stop once a program's search error is at most this (RMSE in the fit space with --loss lsq; mean Huber/delta with huber)")
     p.add_argument(
         "--select",
         choices=("extrapolation", "knee"),
         default="extrapolation",
         help="auto: how to choose from the Pareto front using training rows only (default: extrapolation, "
-        "backtested on the training rows at the largest first --x)",
+        "cross-validated backtests at several cut points of the column --holdout names, else the first --x)",
     )
     p.add_argument("--population", type=int, default=64, help="auto: population size (default 64)")
+    p.add_argument(
+        "--seed-power",
+        action="store_true",
+        help="auto: start the search from power laws too (c + a x^-b per input, and their sum over the inputs)",
+    )
     p.add_argument("--max-instrs", type=int, default=8, help="auto: instructions per program at most (default 8)")
     p.add_argument("--ops", default=",".join(discovery.LAW_OPS), help="auto: ops to search over (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for the bootstrap and the search (default 0)")
@@ -198,6 +213,7 @@ def _run_auto(args, ds, budget, common):
     space = _space(args, default_space)
     forms._check_y_domain(ds.y, space)
     ops = tuple(o.strip() for o in args.ops.split(",") if o.strip())
+    generations, wall_s = generations_for_budget(args.generations, budget, args.population, args.evals_per_second)
     res = discovery.discover(
         Xtr,
         ytr,
@@ -206,14 +222,19 @@ def _run_auto(args, ds, budget, common):
         ops=ops,
         max_instrs=args.max_instrs,
         population=args.population,
-        generations=args.generations,
-        budget_s=budget if budget is not None else 60.0,
+        generations=generations,
+        budget_s=wall_s,
         seed=args.seed,
         target_error=args.target_error,
         select=args.select,
         loss=args.loss,
         delta=args.huber_delta,
+        axis=selection.holdout_axis(args.holdout, ds.x_names),
+        seeds=forms.power_seed_programs(discovery.program_inputs(ds.x_names), args.max_instrs) if args.seed_power else (),
     )
+    if generations is not None and res.generations < generations and res.elapsed_s > wall_s:
+        print(f"pysearch fit: warning: the wall-clock backstop ({wall_s:g} s) stopped the search after "
+              f"{res.generations} of {generations} generations; this run is not reproducible", file=sys.stderr)
     chosen = res.chosen.program  # over scaled inputs
     raw = res.raw_program(chosen)  # the same law over the raw columns
     names = [f"c{i + 1}" for i in range(len(chosen.constants()))]
@@ -254,6 +275,7 @@ def _run_auto(args, ds, budget, common):
         hold,
         metric,
         expression_fitted=discovery.infix(chosen, inputs=shown),
+        **_sympy_fields(raw, ds.x_names, Xtr),
         input_scales=dict(zip(ds.x_names, res.scales)),
         ci_level=0.95 if ci else None,
         n_boot=args.bootstrap,
@@ -273,7 +295,42 @@ def _run_auto(args, ds, budget, common):
             "max_instrs": args.max_instrs,
             "ops": list(ops),
             "budget_s": budget if budget is not None else 60.0,
+            "generations_limit": generations,
+            "evals_per_second": args.evals_per_second if args.generations is None else None,
+            "holdout_axis": ds.x_names[selection.holdout_axis(args.holdout, ds.x_names)],
         },
         **common,
     )
     return doc, predict
+
+
+def generations_for_budget(
+    generations: int | None, budget_s: float | None, population: int, evals_per_second: float
+) -> tuple[int | None, float]:
+    """(generation limit, wall-clock limit in s) for ``--form auto``.
+
+    ``--generations`` wins; else ``--budget`` (default 60 s) buys ``evals_per_second`` program
+    evaluations per second as whole generations of ``population``, at least one, so the same
+    seed gives the same run on any machine. The wall clock is then only a backstop at 10x the
+    budget (a run it stops is reported as not reproducible). ``evals_per_second=0`` stops by the
+    wall clock at the budget instead.
+    """
+    budget = 60.0 if budget_s is None else float(budget_s)
+    if generations is not None:
+        if generations < 0:
+            raise ValueError(f"--generations must be >= 0, got {generations}")
+        return generations, budget if budget_s is not None else float("inf")
+    if evals_per_second < 0 or evals_per_second != evals_per_second:
+        raise ValueError(f"--evals-per-second must be >= 0, got {evals_per_second}")
+    if evals_per_second == 0:
+        return None, budget
+    return max(1, round(budget * evals_per_second / population)), 10.0 * budget
+
+
+def _sympy_fields(program, names, X) -> dict:
+    """The law as simplified sympy text (rounded, and exact), when it has an algebraic form."""
+    try:
+        expr = simplify.simplified(program, discovery.program_inputs(names), X)
+    except simplify.SimplifyError:
+        return {}
+    return {"expression_simplified": simplify.law_text(expr), "expression_sympy": simplify.sympy_text(expr)}

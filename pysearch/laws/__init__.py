@@ -5,12 +5,15 @@ validation, holdout selection), :mod:`~pysearch.laws.fitting` (Huber + L-BFGS / 
 a grid of starts, bootstrap), :mod:`~pysearch.laws.discovery` (symbolic regression over float64
 programs, NSGA-II on complexity and error) with :mod:`~pysearch.laws.constant_fit` (its constant
 fitting and error) and :mod:`~pysearch.laws.front` (Pareto front, choice of a law),
-:mod:`~pysearch.laws.report` (fit.json, table, plot).
+:mod:`~pysearch.laws.report` (fit.json, table, plot), :mod:`~pysearch.laws.selection` (choice by
+cross-validated extrapolation on the holdout axis, with a range guard), :mod:`~pysearch.laws.simplify`
+(laws as simplified sympy expressions) and :mod:`~pysearch.laws.estimator` (``LawRegressor``).
 """
 
 from pysearch.laws.data import DataError, Dataset, load_dataset, parse_holdout, read_csv
 from pysearch.laws.fitting import FitError, FitResult, bootstrap, fit, fit_law
-from pysearch.laws.forms import FORM_NAMES, LawForm, make_form
+from pysearch.laws.forms import FORM_NAMES, FormSpec, LawForm, make_form, register
+from pysearch.laws.estimator import LawRegressor
 
 __all__ = [
     "DataError",
@@ -18,6 +21,8 @@ __all__ = [
     "FORM_NAMES",
     "FitError",
     "FitResult",
+    "FormSpec",
+    "LawRegressor",
     "LawForm",
     "bootstrap",
     "fit",
@@ -26,4 +31,5 @@ __all__ = [
     "make_form",
     "parse_holdout",
     "read_csv",
+    "register",
 ]

@@ -38,6 +38,7 @@ from pysearch.laws.constant_fit import (
     search_error,
 )
 from pysearch.laws.forms import SPACES
+from pysearch.laws.selection import choose_by_cv_extrapolation
 from pysearch.laws.front import SELECTION_RULES, Candidate, choose, choose_by_extrapolation, inner_holdout, pareto
 from pysearch.ops import OP_BY_NAME
 from pysearch.program import Instr, Program, Ref
@@ -166,6 +167,7 @@ def discover(
     loss: str = "lsq",
     delta: float = 1e-3,
     log: Callable[[str], None] | None = None,
+    axis: int = 0,
 ) -> DiscoveryResult:
     """Search for a law ``y = f(x)``.
 
@@ -224,7 +226,7 @@ def discover(
     front = law_front(search)
     if not front:
         raise ValueError("the search found no program with a finite error on the training data")
-    chosen, rule, inner_errors = choose_law(front, X, y, space, select, loss, delta)
+    chosen, rule, inner_errors = choose_law(front, X, y, space, select, loss, delta, axis)
     return DiscoveryResult(
         front, chosen, SELECTION_RULES[rule], space, search.generation, search.optimisations,
         time.monotonic() - t0, names, tuple(input_names), scales, inner_errors,
@@ -237,14 +239,16 @@ def law_front(search: Search) -> list[Candidate]:
 
 
 def choose_law(
-    front: list[Candidate], X: np.ndarray, y: np.ndarray, space: str, select: str, loss: str, delta: float
+    front: list[Candidate], X: np.ndarray, y: np.ndarray, space: str, select: str, loss: str, delta: float,
+    axis: int = 0,
 ) -> tuple[Candidate, str, list[float] | None]:
     """The one place a law is chosen from the front: ``(chosen, rule, inner errors)`` by ``select``
-    (the inner extrapolation backtest, falling back to the knee where there is no split)."""
+    (extrapolation backtests cross-validated over cut points along input ``axis``, the ``--holdout``
+    column, falling back to the knee where there is no split)."""
     rule, inner_errors = "knee", None
     chosen = None
     if select == "extrapolation":
-        picked = choose_by_extrapolation(front, X, y, space, loss, delta)
+        picked = choose_by_cv_extrapolation(front, X, y, space, loss, delta, axis)  # axis: the --holdout column
         if picked is not None:
             chosen, inner_errors = picked
             rule = "extrapolation"

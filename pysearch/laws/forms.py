@@ -19,14 +19,45 @@ Forms (``make_form(name, inputs)``):
   data-constrained training, D the tokens trained on and U the unique tokens (Muennighoff et al.
   2023; see :class:`Muennighoff`).
 
+- ``rectified`` (D, fine-tuning examples): ``B/(D_l + D^beta) + E`` (Lin et al. 2024, the
+  rectified scaling law for fine-tuning; D_l is the pre-learned data size).
+- ``lr_bsz`` (lr, bsz, D, N): Chinchilla in N and D plus penalties quadratic in log learning rate
+  and log batch size around optima that move as powers of N and D (the optimal learning rate and
+  batch size scale as powers of model and data size: DeepSeek LLM 2024, Li et al. 2025).
+- ``moe`` (N, E: dense parameters, experts): ``log L = d + a log N + b log E + c log N log E``
+  (Clark et al. 2022, unified scaling laws for routed language models; ``c`` is the N x E
+  interaction: experts help less as models grow).
+- ``moe_offset`` (N, E): the same with an irreducible loss: ``L0 + exp(d + a log N + b log E +
+  c log N log E)``.
+
 Positive parameters are optimised as their logarithm (see :mod:`pysearch.laws.fitting`).
+
+Adding a form
+-------------
+Most forms need no class: one :class:`FormSpec` entry, registered with :func:`register`, gives
+a form that ``pysearch fit --form NAME`` and :func:`make_form` know (the entries at the end of
+this module are examples). For instance::
+
+    from pysearch.laws.forms import FormSpec, Param, register
+    register(FormSpec(
+        name="saturating", roles=("N",), formula="E + A / (1 + (N / N0)**alpha)",
+        params=(Param("E", positive=True), Param("A", positive=True), Param("N0", positive=True),
+                Param("alpha", 0.0, 5.0)),
+        starts={"N0": lambda X: np.exp(np.mean(np.log(X[0]))) * 10.0 ** np.arange(-3, 4),
+                "alpha": (0.1, 0.3, 1.0)},
+        linear=("E", "A")))
+
+``formula`` is sympy syntax (``**``, ``exp``, ``log``, ``sqrt``) over the ``roles`` (the input
+columns, in ``--x`` order) and the parameter names. ``starts`` gives start values per nonlinear
+parameter (a sequence, or a function of the input stack ``X``); the ``linear`` parameters, which
+must enter the formula linearly, are solved by weighted least squares at every start.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -34,8 +65,8 @@ import numpy as np
 #: Spaces a fit can measure residuals in: y itself, log y, or log(-log y) (PassUntil).
 SPACES = ("linear", "log", "loglog")
 
-#: Names accepted by :func:`make_form`.
-FORM_NAMES = ("chinchilla", "kaplan", "power", "bnsl", "passuntil", "muennighoff")
+#: Names accepted by :func:`make_form` (the class-based forms; :func:`register` adds declared ones).
+FORM_NAMES: tuple[str, ...] = ("chinchilla", "kaplan", "power", "bnsl", "passuntil", "muennighoff")
 
 _TINY = 1e-300
 
@@ -505,6 +536,14 @@ _ARITY = {
 
 def make_form(name: str, inputs: Sequence[str], n_breaks: int = 1) -> LawForm:
     """The form ``name`` over the input columns ``inputs`` (in the form's role order)."""
+    if name in DECLARED:
+        spec = DECLARED[name]
+        if len(inputs) != len(spec.roles):
+            raise ValueError(
+                f"form {name!r} takes {len(spec.roles)} --x column(s) ({','.join(spec.roles)}), "
+                f"got {len(inputs)}: {','.join(inputs)}"
+            )
+        return FormulaForm(spec, inputs)
     if name not in _FACTORIES:
         raise ValueError(f"unknown form {name!r}; known forms: {', '.join(FORM_NAMES)}, auto")
     lo, hi = _ARITY[name]
@@ -515,3 +554,212 @@ def make_form(name: str, inputs: Sequence[str], n_breaks: int = 1) -> LawForm:
     if name == "bnsl":
         return BNSL(inputs, n_breaks)
     return _FACTORIES[name](inputs)
+
+
+# ---------------------------------------------------------------- declared forms
+Starts = Sequence[float] | Callable[[np.ndarray], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A form declared by its formula (see "Adding a form" in the module doc)."""
+
+    name: str
+    roles: tuple[str, ...]
+    formula: str
+    params: tuple[Param, ...]
+    starts: Mapping[str, Starts] = field(default_factory=dict)
+    linear: tuple[str, ...] = ()
+    space: str = "log"
+    inputs_domain: str = "positive"  # "positive", "nonnegative" or "any"
+    reference: str = ""
+
+
+DECLARED: dict[str, FormSpec] = {}
+
+
+def register(spec: FormSpec) -> FormSpec:
+    """Add a declared form (replacing one of the same name); it is checked by compiling it once."""
+    global FORM_NAMES
+    if spec.name in _FACTORIES or spec.name == "auto":
+        raise ValueError(f"form name {spec.name!r} is taken by a built-in form")
+    if spec.inputs_domain not in ("positive", "nonnegative", "any"):
+        raise ValueError(f"form {spec.name!r}: inputs_domain must be positive, nonnegative or any")
+    names = [p.name for p in spec.params]
+    for n in list(spec.linear) + list(spec.starts):
+        if n not in names:
+            raise ValueError(f"form {spec.name!r}: {n!r} is not one of its parameters {names}")
+    _compile(spec)
+    DECLARED[spec.name] = spec
+    if spec.name not in FORM_NAMES:
+        FORM_NAMES = FORM_NAMES + (spec.name,)
+    return spec
+
+
+def _compile(spec: FormSpec):
+    """The formula as a numpy function of (params..., inputs...), and as a sympy expression."""
+    import sympy
+
+    syms = {n: sympy.Symbol(n, real=True) for n in [p.name for p in spec.params] + list(spec.roles)}
+    try:
+        expr = sympy.parse_expr(spec.formula, local_dict=dict(syms))
+    except (SyntaxError, TypeError, ValueError, sympy.SympifyError) as e:
+        raise ValueError(f"form {spec.name!r}: cannot read formula {spec.formula!r}: {e}") from None
+    unknown = sorted(str(s) for s in expr.free_symbols if str(s) not in syms)
+    if unknown:
+        raise ValueError(f"form {spec.name!r}: formula uses unknown name(s) {unknown}")
+    args = [syms[p.name] for p in spec.params] + [syms[r] for r in spec.roles]
+    return sympy.lambdify(args, expr, modules="numpy"), expr
+
+
+class FormulaForm(LawForm):
+    """A :class:`FormSpec` as a :class:`LawForm`."""
+
+    def __init__(self, spec: FormSpec, inputs: Sequence[str]):
+        self.spec = spec
+        self.name = spec.name
+        self.roles = spec.roles
+        self.default_space = spec.space
+        self._f, self.sympy_expr = _compile(spec)
+        text = spec.formula
+        for i, r in enumerate(spec.roles):
+            text = _replace_name(text, r, f"{{x{i}}}")
+        for p in spec.params:
+            text = _replace_name(text, p.name, f"{{{p.name}}}")
+        self.template = text.replace("**", "^")
+        super().__init__(inputs, spec.params)
+
+    def predict(self, theta, X):
+        theta = np.asarray(theta, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            out = self._f(*[_col(theta, i) for i in range(self.n_params)], *X)
+        return np.broadcast_to(np.asarray(out, dtype=np.float64), theta.shape[:-1] + X.shape[1:])
+
+    def init_grid(self, X, y, space):
+        lin = [self.param_names.index(n) for n in self.spec.linear]
+        axes = []
+        for i, p in enumerate(self.params):
+            if i in lin:
+                axes.append([0.0])
+                continue
+            st = self.spec.starts.get(p.name)
+            vals = st(X) if callable(st) else st
+            if vals is None:
+                vals = [1.0] if p.positive else [0.0] if p.lo <= 0 <= p.hi else [p.lo]
+            axes.append([float(v) for v in vals])
+        theta = _product_grid(axes, limit=3000)
+        if lin:
+            base = self.predict(theta, X)  # (G, n) with every linear parameter 0
+            cols = []
+            for i in lin:
+                t1 = theta.copy()
+                t1[:, i] = 1.0
+                cols.append(self.predict(t1, X) - base)
+            basis = np.stack(cols + [np.ones_like(base)], axis=1)
+            w = _weights(y, space)
+            coef = np.stack([solve_linear(basis[g : g + 1], y - base[g], w)[0] for g in range(len(theta))])
+            for j, i in enumerate(lin):
+                v = coef[:, j]
+                theta[:, i] = _positive(v) if self.params[i].positive else np.nan_to_num(v)
+        return theta
+
+    def check_domain(self, X, y, space):
+        dom = self.spec.inputs_domain
+        for name, col in zip(self.inputs, X):
+            bad = (col <= 0) if dom == "positive" else (col < 0) if dom == "nonnegative" else ~np.isfinite(col)
+            if np.any(bad):
+                v = float(col[bad][0])
+                need = {"positive": "> 0", "nonnegative": ">= 0", "any": "finite"}[dom]
+                raise ValueError(f"column {name!r} has the value {v:g}; form {self.name!r} needs inputs {need}")
+        _check_y_domain(y, space)
+
+
+def _replace_name(text: str, name: str, new: str) -> str:
+    import re
+
+    return re.sub(rf"(?<![A-Za-z0-9_{{]){re.escape(name)}(?![A-Za-z0-9_}}])", new, text)
+
+
+def _geo(X: np.ndarray, i: int) -> float:
+    return float(np.exp(np.mean(np.log(np.maximum(X[i], 1e-300)))))
+
+
+register(FormSpec(
+    name="rectified",
+    roles=("D",),
+    formula="B / (D_l + D**beta) + E",
+    params=(Param("B", positive=True), Param("D_l", positive=True), Param("beta", 0.0, 5.0), Param("E", positive=True)),
+    starts={"D_l": lambda X: (max(float(np.max(X[0])), 1.0) ** b for b in (0.1, 0.3, 0.5, 0.8)),
+            "beta": (0.1, 0.2, 0.3, 0.5, 0.8)},
+    linear=("B", "E"),
+    inputs_domain="nonnegative",
+    reference="Lin et al. 2024, Selecting LLM to fine-tune via rectified scaling law",
+))
+register(FormSpec(
+    name="lr_bsz",
+    roles=("lr", "bsz", "D", "N"),
+    formula=(
+        "E + A / (N / 1e9)**alpha + B / (D / 1e11)**beta"
+        " + C * (log(lr) - l0 - a * log(N / 1e9) - b * log(D / 1e11))**2"
+        " + F * (log(bsz) - b0 - g * log(D / 1e11))**2"
+    ),
+    params=(
+        Param("E", positive=True), Param("A", positive=True), Param("alpha", 0.0, 3.0),
+        Param("B", positive=True), Param("beta", 0.0, 3.0), Param("C", positive=True),
+        Param("l0", -30.0, 10.0), Param("a", -3.0, 3.0), Param("b", -3.0, 3.0),
+        Param("F", positive=True), Param("b0", -10.0, 30.0), Param("g", -3.0, 3.0),
+    ),
+    starts={"alpha": (0.2, 0.4), "beta": (0.2, 0.4),
+            "l0": lambda X: float(np.median(np.log(X[0]))) + np.array([-1.0, 0.0, 1.0]),
+            "a": (-0.3, 0.0), "b": (-0.1, 0.1),
+            "b0": lambda X: float(np.median(np.log(X[1]))) + np.array([-1.0, 0.0, 1.0]), "g": (0.0, 0.3)},
+    linear=("E", "A", "B", "C", "F"),
+    reference="loss quadratic in log lr and log batch size around optima scaling as powers of N, D",
+))
+register(FormSpec(
+    name="moe",
+    roles=("N", "E"),
+    formula="exp(d + a * log(N) + b * log(E) + c * log(N) * log(E))",
+    params=(Param("d", -50.0, 50.0), Param("a", -3.0, 3.0), Param("b", -3.0, 3.0), Param("c", -1.0, 1.0)),
+    starts={"d": (0.5, 1.5, 3.0), "a": (-0.1, -0.05, 0.0), "b": (-0.05, 0.0), "c": (-0.002, 0.0, 0.002)},
+    reference="Clark et al. 2022, unified scaling laws for routed language models",
+))
+register(FormSpec(
+    name="moe_offset",
+    roles=("N", "E"),
+    formula="L0 + exp(d + a * log(N) + b * log(E) + c * log(N) * log(E))",
+    params=(Param("L0", positive=True), Param("d", -50.0, 50.0), Param("a", -3.0, 3.0), Param("b", -3.0, 3.0),
+            Param("c", -1.0, 1.0)),
+    starts={"L0": (0.5, 1.0, 1.5), "d": (0.0, 2.0, 4.0), "a": (-0.3, -0.1), "b": (-0.2, 0.0), "c": (-0.01, 0.0, 0.01)},
+    reference="Clark et al. 2022 with an irreducible loss L0",
+))
+
+
+# ---------------------------------------------------------------- seeds for discovery
+def power_seed_programs(names: Sequence[str], max_instrs: int = 8):
+    """Float64 programs of the power family over inputs ``names``, to start ``--form auto`` from
+    (``discover(seeds=...)``; their constants are refitted): ``c + a x_i^(-b)`` for each input,
+    and ``c + sum_i a_i x_i^(-b_i)`` over all inputs when it fits in ``max_instrs``."""
+    from pysearch.program import Instr, Program, Ref
+
+    names = tuple(names)
+    out = []
+
+    def additive(cols: Sequence[int]) -> Program:
+        instrs: list[Instr] = []
+        total = None
+        for i in cols:
+            instrs.append(Instr("pow", (Ref.input(i), Ref.const(-0.3))))
+            instrs.append(Instr("mul", (Ref.val(len(instrs) - 1), Ref.const(1.0))))
+            if total is not None:
+                instrs.append(Instr("add", (Ref.val(total), Ref.val(len(instrs) - 1))))
+            total = len(instrs) - 1
+        instrs.append(Instr("add", (Ref.val(total), Ref.const(1.0))))
+        return Program(instrs, names, "float64")
+
+    for i in range(len(names)):
+        out.append(additive([i]))
+    if len(names) > 1 and 3 * len(names) <= max_instrs:
+        out.append(additive(range(len(names))))
+    return out

@@ -3,11 +3,10 @@
 Choice from the front uses training rows only (held-out rows are never seen), by one of two
 stated rules (:data:`SELECTION_RULES`, recorded in the result):
 
-- ``"extrapolation"`` (default): the training rows at the largest values of the first input
-  (as few values as cover 10% of the rows) are set aside, every front member's constants are
-  refitted on the other training rows, and the member that predicts the set-aside rows best
-  (RMSE in the fit space) is chosen; its constants are those fitted on all training rows. This
-  backtests extrapolation inside the training data.
+- ``"extrapolation"`` (default): cross-validated backtests of extrapolation inside the training
+  data, along the axis ``--holdout`` names, with a range guard: see :mod:`pysearch.laws.selection`
+  (used by discovery; :func:`choose_by_extrapolation` here is the older single-cut rule on the
+  first input).
 - ``"knee"``: sort the front by complexity and score each member by the drop in log error per
   unit of complexity from the previous member; among members whose error is within 2x the
   front's lowest, pick the highest score.
@@ -24,6 +23,7 @@ from deap import base
 
 from pysearch.laws.constant_fit import ConstKernel, fit_constants, search_error
 from pysearch.laws.forms import to_space
+from pysearch.laws.selection import RULE_TEXT, largest_rows
 from pysearch.program import Program
 
 #: The front-choice rules, as stated in results.
@@ -32,10 +32,7 @@ SELECTION_RULES = {
         "knee: among Pareto members with train error <= 2x the lowest, the one with the largest "
         "drop in log(train error) per unit of complexity from the next simpler member"
     ),
-    "extrapolation": (
-        "inner extrapolation: constants refitted without the training rows at the largest values of "
-        "the first input (>= 10% of rows); the member that predicts those rows best is chosen (ties: simpler)"
-    ),
+    "extrapolation": RULE_TEXT,
 }
 
 
@@ -71,13 +68,7 @@ def pareto(cands: Sequence[Candidate]) -> list[Candidate]:
 
 def inner_holdout(x0: np.ndarray, frac: float = 0.1) -> np.ndarray:
     """Rows at the largest distinct values of ``x0``, as few values as cover ``frac`` of the rows."""
-    need = max(1, math.ceil(frac * len(x0)))
-    mask = np.zeros(len(x0), dtype=bool)
-    for v in np.unique(x0)[::-1]:
-        mask |= x0 == v
-        if mask.sum() >= need:
-            break
-    return mask
+    return largest_rows(x0, frac)
 
 
 def choose_by_extrapolation(

@@ -94,6 +94,8 @@ def print_table(doc: Mapping, console=None) -> None:
 
     console = console or Console()
     console.print(f"[bold]{doc['form']}[/bold]: {doc.get('expression_fitted') or doc['expression']}")
+    if doc.get("expression_simplified"):
+        console.print(f"simplified: {doc['expression_simplified']}", markup=False)
     level = doc.get("ci_level")
     t = Table(title="constants")
     t.add_column("name")
