@@ -75,6 +75,7 @@ def parse_args(argv=None):
     p.add_argument("--record", action="store_true", help="also write the results to " + str(RECORDED.relative_to(HERE.parent)))
     p.add_argument("--from-csv", metavar="CSV", help="analyse a recorded ladder instead of training (no torch needed)")
     p.add_argument("--plot", help="with --from-csv: write the PNG here")
+    p.add_argument("--markdown", action="store_true", help="with --from-csv: also print the ladder as Markdown")
     return p.parse_args(argv)
 
 
@@ -181,6 +182,9 @@ def from_csv(args) -> int:
             print(f"recorded run {meta.get('finished_utc', '?')}: prediction made at {pre.get('made_utc', '?')}, "
                   f"before the largest model's training started at {meta.get('largest_training_started_utc', '?')}")
     report(rows, an, args.plot)
+    if args.markdown:
+        print()
+        print(ladder.markdown(rows, an))
     return 0
 
 

@@ -326,3 +326,20 @@ def plot(rows: Sequence[dict], an: dict, path: str | Path) -> None:
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)
     plt.close(fig)
+
+
+def markdown(rows: Sequence[dict], an: dict, meta: dict | None = None) -> str:
+    """The ladder and its analysis as a Markdown table plus the prediction lines (for RESULTS.md)."""
+    lines = ["| model | params | train tokens | loss/token | exact match | exact match, 10x items | MC grade | "
+             "edit distance | log p | Brier | PassUntil exact | PassUntil sampled [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows):
+        name = r["model"] + (" (held out)" if i == len(rows) - 1 else "")
+        lines.append(
+            f"| {name} | {r['params']:,} | {r['tokens']:.3g} | {r['per_token_loss']:.4f} | {r['exact_match']:.3f} | "
+            f"{r['exact_match_10x']:.4f} | {r['multiple_choice']:.3f} | {r['token_edit_distance']:.2f} | "
+            f"{r['seq_log_prob']:.2f} | {r['brier']:.3f} | {r['passuntil_exact']:.3g} | "
+            f"{r['passuntil_sampled']:.3g} [{r['passuntil_sampled_lo']:.3g}, {r['passuntil_sampled_hi']:.3g}] |")
+    lines += ["", "```", format_analysis(an), result_line(an), "```", ""]
+    lines += [f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in goals(an).items()]
+    return "\n".join(lines)
