@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -72,6 +73,8 @@ def parse_args(argv=None):
                    help="6 small models, 150 steps, 4 look-ups in a 16x16 table: checks the pipeline only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/emergence_tiny", help="output directory (default runs/emergence_tiny)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out (same settings): trained models are kept")
     p.add_argument("--record", action="store_true", help="also write the results to " + str(RECORDED.relative_to(HERE.parent)))
     p.add_argument("--from-csv", metavar="CSV", help="analyse a recorded ladder instead of training (no torch needed)")
     p.add_argument("--plot", help="with --from-csv: write the PNG here")
@@ -188,15 +191,30 @@ def from_csv(args) -> int:
     return 0
 
 
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.from_csv:
         return from_csv(args)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return train_ladder(args)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the models trained so far are in {args.out}/results.csv; rerun with --resume to "
+              "continue", file=sys.stderr)
+        return 130
+
+
+def train_ladder(args) -> int:
     try:
         import torch
     except ImportError:
         print("skipped: torch not installed (pip install '.[torch]')")
         return 0
+    from pysearch.fileio import read_json, write_json_atomic
     from tiny_models.model import param_count
     from tiny_models.recall import RecallTask
     from tiny_models.train import TrainConfig, peak_lr, train
@@ -247,8 +265,21 @@ def main(argv=None) -> int:
                      "mc_seed": 777},
             "passuntil": {"k": args.k, "budget": args.budget, "sampling_seed": "seed + 1000 + model index"}}
     rows = []
+    state = out / "run.json"
+    if args.resume and state.exists() and (out / "results.csv").exists():
+        old = read_json(state, "run state")
+        same = all(old.get(k) == meta[k] for k in ("task", "recipe", "test", "passuntil"))
+        rows = ladder.read_ladder(out / "results.csv") if same else []
+        if not same or [r["width"] for r in rows] != widths[: len(rows)]:
+            print(f"error: --resume: {out} holds a run with other settings; use another --out", file=sys.stderr)
+            return 2
+        meta = {**old, "threads": threads, "resumed_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        print(f"resuming: {len(rows)} model(s) already trained in {out}", flush=True)
     for i, w in enumerate(widths):
-        if i == len(widths) - 1:
+        if i < len(rows):
+            continue
+        write_json_atomic(state, meta)
+        if i == len(widths) - 1 and "prediction_before_training" not in meta:
             n_big = param_count(task.vocab, task.seq_len, w, args.depth)
             print(f"\nfitting laws on the {len(rows)} smaller models; predicting w{w} ({n_big} params) BEFORE "
                   "training it:", flush=True)
@@ -269,6 +300,7 @@ def main(argv=None) -> int:
                     print(f"  {key:>10}: law {p.law}\n              predicted {p.pred:.4g} (95% interval "
                           f"{p.lo:.4g} .. {p.hi:.4g})", flush=True)
             meta["largest_training_started_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_json_atomic(state, meta)
         cfg = TrainConfig(w, args.depth, steps, batch=args.batch, lr=peak_lr(w, args.lr),
                           warmup=max(1, steps // 20), seed=args.seed)
         model, info = train(task, cfg, exclude)
@@ -301,9 +333,7 @@ def main(argv=None) -> int:
     meta["load_at_end"] = round(os.getloadavg()[0], 1)
     meta["analysis"] = an
     meta["result_line"] = ladder.result_line(an)
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, out / "summary.json")
+    write_json_atomic(out / "summary.json", meta)
     report(rows, an, out / "emergence_ladder.png")
     print(f"total: {meta['wall_seconds']:.0f} s wall, {meta['cpu_seconds']:.0f} s CPU (this process, "
           f"{threads} torch thread(s)); wrote {out}/results.csv, summary.json, emergence_ladder.png")
