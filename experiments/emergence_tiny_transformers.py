@@ -1,64 +1,84 @@
-"""Emergence on freshly trained models: tiny transformers of 1e3..1e6 parameters on addition.
+"""Emergence on freshly trained models: PassUntil and the Mirage on a ladder of tiny transformers.
 
-Trains a ladder of decoder-only transformers (same data, steps and schedule; width and depth
-grow) on multi-digit addition on the CPU, and measures each on a fixed test set: per-token
-probability of every answer token, greedy exact match, token edit distance, sequence log-prob,
-Brier score and the PassUntil score (exact: mean over items of the product of the answer-token
-probabilities, i.e. the pass rate of temperature-1 sampling; and estimated by sampling until k
-passes on a subset of items). Before the largest model is trained, laws fitted on the smaller
-ones predict its per-token loss and PassUntil score; after training, the deviation is reported.
+Trains a ladder of decoder-only transformers from scratch on the CPU, one recipe for all (same
+data stream, steps, batch, schedule; learning rate scaled with width), on chained fact recall
+(``tiny_models/recall.py``): each item asks for FACTS values of a fixed random table, all of
+which must be right. Each model is measured on a fixed test set:
 
-Needs torch (``pip install '.[torch]'``); without it the script says so and exits 0.
+* PassUntil (Hu et al. 2023): every test item is sampled until it has passed K times or BUDGET
+  samples were drawn, at temperature 1 from the model (with a prefix cache: a sample ends at its
+  first wrong token, so the live samples share one forward pass); the estimate and its 95%
+  interval come from :func:`pysearch.emergence.pass_until_score`. The exact pass rate (mean over
+  items of the product of the answer-token probabilities) is the cross-check.
+* Mirage (Schaeffer et al. 2023): greedy exact match, a 4-way multiple-choice grade, token edit
+  distance, answer log-probability, Brier score; exact match again on a test set 10x larger.
 
-    python experiments/emergence_tiny_transformers.py                 # full run: 755 s measured on 2 busy cores
-    python experiments/emergence_tiny_transformers.py --quick         # pipeline check, ~1 min
-    pysearch emergence runs/emergence_tiny/results.csv --x params \\
-        --metric-cols exact_match,token_edit_distance,seq_log_prob,passuntil --holdout largest:1
+Before the largest model is trained, the loss law and the PassUntil law fitted on the smaller
+models predict its per-token loss and pass rate (printed and saved); then it is trained and
+measured. Results go to OUT/results.csv (+ summary.json with provenance, emergence_ladder.png);
+``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}``.
 
-A recorded full run (the default ladder: depth 2, widths 6..192, 1.3e3..9.0e5 parameters) is kept
-in ``experiments/tiny_models/recorded_addition_results.csv``. With one fixed recipe (600 steps,
-width-scaled learning rate) tiny models are not monotone in size: the loss plateaus, drops
-sharply between 1.5e4 and 4.1e4 parameters, and a mid-size model can under-train; the script
-reports the prediction's deviation whatever it is.
+    python experiments/emergence_tiny_transformers.py             # full ladder (see RESULTS.md for times)
+    python experiments/emergence_tiny_transformers.py --quick     # pipeline check on 6 small models
+    python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
+    pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
+        --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
+
+Training needs torch (``pip install '.[torch]'``); without it the script says so and exits 0.
+``--from-csv`` reruns the whole analysis on a recorded ladder and needs no torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import os
+import platform
+import shutil
+import signal
+import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-SIZES = [(6, 2), (12, 2), (24, 2), (40, 2), (64, 2), (112, 2), (192, 2)]
-QUICK_SIZES = [(8, 1), (12, 1), (16, 1), (24, 1), (32, 2)]
-COLUMNS = [
-    "model", "width", "depth", "params", "steps", "batch", "tokens", "flops", "train_seconds",
-    "per_token_loss", "exact_match", "token_edit_distance", "seq_log_prob", "brier", "passuntil",
-    "passuntil_subset", "passuntil_sampled", "passuntil_sampled_lo", "passuntil_sampled_hi", "n_items", "answer_tokens",
-]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from tiny_models import ladder  # noqa: E402  (torch-free)
+
+WIDTHS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
+QUICK_WIDTHS = [4, 6, 8, 12, 16, 24]
+RECORDED = HERE / "tiny_models" / "recorded_recall_ladder.csv"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--digits", type=int, default=3, help="operand digits (default 3)")
+    p.add_argument("--symbols", type=int, default=48, help="key alphabet: symbols^2 keys (default 48)")
+    p.add_argument("--values", type=int, default=16, help="value tokens (default 16)")
+    p.add_argument("--facts", type=int, default=18, help="look-ups per item, i.e. answer tokens (default 18)")
+    p.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of the key frequencies (default 1.0)")
+    p.add_argument("--widths", help="ladder widths, smallest first (default " + ",".join(map(str, WIDTHS)) + ")")
+    p.add_argument("--depth", type=int, default=2, help="blocks per model (default 2)")
     p.add_argument("--steps", type=int, default=600, help="training steps per model (default 600)")
-    p.add_argument("--batch", type=int, default=128, help="sequences per step (default 128)")
+    p.add_argument("--batch", type=int, default=40, help="items per step (default 40)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate at width <= 64 (default 3e-3)")
     p.add_argument("--test-items", type=int, default=1000, help="fixed test-set size (default 1000)")
-    p.add_argument("--pu-items", type=int, default=40, help="items sampled with PassUntil (default 40)")
-    p.add_argument("--pu-k", type=int, default=2, help="PassUntil: successes per item (default 2)")
-    p.add_argument("--pu-max", type=int, default=4000, help="PassUntil: samples per item at most (default 4000)")
+    p.add_argument("--k", type=int, default=8, help="PassUntil: passes per item (default 8)")
+    p.add_argument("--budget", type=int, default=20_000, help="PassUntil: samples per item at most (default 2e4)")
     p.add_argument("--threads", default="auto", help="torch threads: a number, or auto (2 if the machine is idle, else 1)")
-    p.add_argument("--sizes", help="model ladder as width:depth,... smallest first (default "
-                   + ",".join(f"{w}:{d}" for w, d in SIZES) + ")")
-    p.add_argument("--quick", action="store_true", help="4 small models, 150 steps: checks the pipeline only")
+    p.add_argument("--quick", action="store_true",
+                   help="6 small models, 150 steps, 4 look-ups in a 16x16 table: checks the pipeline only")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/emergence_tiny", help="output directory (default runs/emergence_tiny)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out (same settings): trained models are kept")
+    p.add_argument("--record", action="store_true", help="also write the results to " + str(RECORDED.relative_to(HERE.parent)))
+    p.add_argument("--from-csv", metavar="CSV", help="analyse a recorded ladder instead of training (no torch needed)")
+    p.add_argument("--plot", help="with --from-csv: write the PNG here")
+    p.add_argument("--markdown", action="store_true", help="with --from-csv: also print the ladder as Markdown")
     return p.parse_args(argv)
 
 
@@ -69,271 +89,259 @@ def pick_threads(spec: str) -> int:
     return 2 if os.getloadavg()[0] < 1.0 else 1
 
 
-def passuntil_sampled(model, task, test_seq, items, k, max_samples, seed):
-    """Sample-until-k PassUntil estimate over ``items`` test items, with the per-item counts."""
-    import torch
-
-    from pysearch.emergence import pass_until_score, sample_until
-    from tiny_models.train import sample_successes
-
-    gen = torch.Generator().manual_seed(seed)
-    counts = []
-    for i in items:
-        buf: list[bool] = []
-        chunk = [16]
-
-        def success(_rng, i=i):
-            if not buf:
-                buf.extend(sample_successes(model, task, test_seq[i], chunk[0], gen).tolist()[::-1])
-                chunk[0] = min(chunk[0] * 4, 1024)
-            return buf.pop()
-
-        counts.append(sample_until(success, k, max_samples, np.random.default_rng(0)))
-    return pass_until_score(counts, k), counts
+def git_commit() -> str:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=HERE)
+        return r.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
-def measure_row(model, info, task, test_seq, cfg, args, pu_items):
-    from pysearch.emergence import token_edit_distance
-    from tiny_models.model import train_flops
-    from tiny_models.train import measure
-
-    m = measure(model, task, test_seq)
-    with np.errstate(divide="ignore"):
-        logp = np.log(m.token_probs)
-    pu_est, _ = passuntil_sampled(model, task, test_seq, pu_items, args.pu_k, args.pu_max, args.seed + 7)
-    return {
-        "model": f"w{cfg.width}_d{cfg.depth}",
-        "width": cfg.width,
-        "depth": cfg.depth,
-        "params": info["params"],
-        "steps": cfg.steps,
-        "batch": cfg.batch,
-        "tokens": info["tokens"],
-        "flops": train_flops(info["params"], info["tokens"]),
-        "train_seconds": round(info["train_seconds"], 2),
-        "per_token_loss": float(-logp.mean()),
-        "exact_match": float((m.greedy == m.target).all(axis=1).mean()),
-        "token_edit_distance": float(np.mean([token_edit_distance(g, t) for g, t in zip(m.greedy, m.target)])),
-        "seq_log_prob": float(logp.sum(axis=1).mean()),
-        "brier": float(m.brier.mean()),
-        "passuntil": float(np.prod(m.token_probs, axis=1).mean()),
-        "passuntil_subset": float(np.prod(m.token_probs[pu_items], axis=1).mean()),
-        "passuntil_sampled": pu_est.p,
-        "passuntil_sampled_lo": pu_est.lo,
-        "passuntil_sampled_hi": pu_est.hi,
-        "n_items": len(test_seq),
-        "answer_tokens": task.answer_len,
-    }, m
-
-
-def print_header():
-    print(f"{'model':>9} {'params':>8} {'train s':>7} {'loss/tok':>8} {'exact':>6} {'edit d':>6} "
-          f"{'log p':>8} {'brier':>6} {'PU':>9} {'PU subset':>9} {'sampled [95% CI]':>28}")
-
-
-def print_table(rows):
-    for r in rows:
-        print(f"{r['model']:>9} {r['params']:>8d} {r['train_seconds']:>7.1f} {r['per_token_loss']:>8.4f} "
-              f"{r['exact_match']:>6.3f} {r['token_edit_distance']:>6.3f} {r['seq_log_prob']:>8.3f} "
-              f"{r['brier']:>6.3f} {r['passuntil']:>9.3g} {r['passuntil_subset']:>9.3g} {r['passuntil_sampled']:>9.3g} "
-              f"[{r['passuntil_sampled_lo']:.3g}, {r['passuntil_sampled_hi']:.3g}]", flush=True)
-
-
-def predict_largest(rows, n_largest, seed):
-    """Fit laws on ``rows`` (the smaller models); predict loss and PassUntil at ``n_largest`` params."""
-    from pysearch.emergence import fit_passuntil_law
-    from pysearch.laws import bootstrap, fit, make_form
-
-    n = np.array([r["params"] for r in rows], float)
-    loss = np.array([r["per_token_loss"] for r in rows])
-    pu = np.array([r["passuntil"] for r in rows])
-    out = {}
-    form = make_form("power", ["params"])
-    res = fit(form, n[None, :], loss)
-    bootstrap(res, n[None, :], loss, n_boot=200, seed=seed)
-    boot = np.array([form.predict(th, np.array([[n_largest]]))[0] for th in res.boot_samples])
-    out["loss"] = {
-        "law": res.expression(),
-        "pred": float(res.predict(np.array([[n_largest]]))[0]),
-        "ci": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-    }
-    ok = (pu > 0) & (pu < 1)
-    law = fit_passuntil_law(n[ok], pu[ok])
-    # 95% interval of log(-log PU) at the new N from the regression, mapped back
-    u = np.log(n[ok])
-    v = np.log(-np.log(pu[ok]))
-    design = np.column_stack([np.ones_like(u), u])
-    resid = v - (math.log(law.c) - law.alpha * u)
-    dof = len(u) - 2
-    s2 = float(resid @ resid) / dof
-    x0 = np.array([1.0, math.log(n_largest)])
-    se_pred = math.sqrt(s2 * (1 + x0 @ np.linalg.inv(design.T @ design) @ x0))
-    from scipy import stats
-
-    t = float(stats.t.ppf(0.975, dof))
-    v0 = float(law.transformed(n_largest))
-    out["passuntil"] = {
-        "law": f"exp(-{law.c:.6g} * N^(-{law.alpha:.6g}))",
-        "pred": float(law.predict(n_largest)),
-        "ci": [float(np.exp(-np.exp(v0 + t * se_pred))), float(np.exp(-np.exp(v0 - t * se_pred)))],
-    }
+def multiple_choice_seqs(task, test_seq: np.ndarray, rng: np.random.Generator, n_choices: int = 4) -> np.ndarray:
+    """(items, n_choices, seq_len): the correct item first, then distractors with one answer value changed each."""
+    m = len(test_seq)
+    out = np.repeat(test_seq[:, None, :], n_choices, axis=1)
+    pos = np.asarray(task.answer_positions)
+    for c in range(1, n_choices):
+        j = pos[rng.integers(0, len(pos), m)]
+        shift = rng.integers(1, task.values, m)
+        out[np.arange(m), c, j] = task.symbols + (out[np.arange(m), c, j] - task.symbols + shift) % task.values
     return out
 
 
-def plot(rows, pred, path):
-    import matplotlib
+def measure_model(model, task, test_seq, big_seq, mc_seq, args, seed) -> dict:
+    from pysearch.emergence import multiple_choice_grade, pass_until_score, token_edit_distance
+    from tiny_models.train import answer_distributions, answer_log_probs, greedy_answers, pass_until_prefix
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    pos = np.asarray(task.answer_positions)
+    target = test_seq[:, pos]
+    dists = answer_distributions(model, task, test_seq)
+    tok_p = np.take_along_axis(dists, target[..., None], axis=-1)[..., 0]
+    onehot = np.eye(task.vocab)[target]
+    greedy = greedy_answers(model, task, test_seq)
+    exact = (greedy == target).all(axis=1)
+    # greedy decoding is right iff every argmax along the correct prefix is right: the 10x set uses that
+    tf_exact = (dists.argmax(-1) == target).all(axis=1)
+    if not np.array_equal(exact, tf_exact):
+        raise RuntimeError("greedy exact match disagrees with its teacher-forced form")
+    big_dists = answer_distributions(model, task, big_seq)
+    big_exact = (big_dists.argmax(-1) == big_seq[:, pos]).all(axis=1)
+    mc_lp = answer_log_probs(model, task, mc_seq.reshape(-1, mc_seq.shape[-1])).sum(-1).reshape(mc_seq.shape[:2])
+    t0 = time.process_time()
+    succ, trials = pass_until_prefix(dists, target, args.k, args.budget, np.random.default_rng(seed))
+    est = pass_until_score(list(zip(succ.tolist(), trials.tolist())), args.k)
+    with np.errstate(divide="ignore"):
+        logp = np.log(tok_p)
+    return {
+        "per_token_loss": float(-logp.mean()),
+        "exact_match": float(exact.mean()),
+        "exact_match_10x": float(big_exact.mean()),
+        "multiple_choice": float(multiple_choice_grade(mc_lp, np.zeros(len(mc_lp), int)).mean()),
+        "token_edit_distance": float(np.mean([token_edit_distance(g, t) for g, t in zip(greedy, target)])),
+        "seq_log_prob": float(logp.sum(axis=1).mean()),
+        "brier": float(((dists - onehot) ** 2).sum(-1).mean()),
+        "passuntil_exact": float(np.prod(tok_p, axis=1).mean()),
+        "passuntil_exact_pu_items": float(np.prod(tok_p, axis=1).mean()),
+        "passuntil_sampled": est.p,
+        "passuntil_sampled_lo": est.lo,
+        "passuntil_sampled_hi": est.hi,
+        "pu_items": len(test_seq),
+        "pu_k": args.k,
+        "pu_budget": args.budget,
+        "pu_samples": int(trials.sum()),
+        "pu_censored": int((succ < args.k).sum()),
+        "pu_cpu_seconds": time.process_time() - t0,
+        "n_items": len(test_seq),
+        "n_items_10x": len(big_seq),
+        "answer_tokens": task.answer_len,
+    }
 
-    n = np.array([r["params"] for r in rows], float)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), dpi=100)
-    panels = [
-        ("exact_match", "exact-match accuracy (greedy)"),
-        ("token_edit_distance", "token edit distance (greedy)"),
-        ("seq_log_prob", "log-probability of the answer"),
-        ("brier", "Brier score per answer token"),
-        ("per_token_loss", "per-token loss (nats)"),
-        ("passuntil", "PassUntil score"),
-    ]
-    from pysearch.emergence import emergence_score
 
-    for ax, (col, title) in zip(axes.flat, panels):
-        y = np.array([r[col] for r in rows])
-        ax.plot(n[:-1], y[:-1], "o-", color="tab:blue", label="trained first")
-        ax.plot(n[-1:], y[-1:], "o", mfc="none", mec="tab:red", ms=10, mew=2, label="largest (predicted first)")
-        if col in pred:
-            p = pred[col]
-            ax.errorbar(n[-1:], [p["pred"]], yerr=[[p["pred"] - p["ci"][0]], [p["ci"][1] - p["pred"]]],
-                        fmt="x", color="tab:green", capsize=4, label="prediction, 95% interval")
-        if col == "passuntil":
-            ax.set_yscale("log")
-            ax.plot(n, [r["passuntil_sampled"] for r in rows], "s", ms=4, color="tab:orange", label="sampled (PassUntil)")
-        if col == "per_token_loss":
-            ax.set_yscale("log")
-        ax.set_xscale("log")
-        ax.set_title(f"{title}\nemergence score {emergence_score(n, y):.3g}", fontsize=9)
-        ax.set_xlabel("parameters")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = Path(str(path) + ".tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    plt.close(fig)
+def report(rows, an, out_png=None) -> None:
+    print(ladder.format_table(rows))
+    print()
+    print(ladder.format_analysis(an))
+    print("\ngoals of issue 17:")
+    for name, ok in ladder.goals(an).items():
+        print(f"  [{'x' if ok else ' '}] {name}")
+    if out_png:
+        ladder.plot(rows, an, out_png)
+        print(f"wrote {out_png}")
+    print(ladder.result_line(an), flush=True)
 
 
-def write_csv(rows, path):
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+def from_csv(args) -> int:
+    try:
+        rows = ladder.read_ladder(args.from_csv)
+        an = ladder.analyze(rows, seed=args.seed)
+    except ladder.LadderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    side = Path(args.from_csv).with_suffix(".json")
+    if side.exists():
+        meta = json.loads(side.read_text())
+        if "prediction_before_training" in meta:
+            pre = meta["prediction_before_training"]
+            print(f"recorded run {meta.get('finished_utc', '?')}: prediction made at {pre.get('made_utc', '?')}, "
+                  f"before the largest model's training started at {meta.get('largest_training_started_utc', '?')}")
+    report(rows, an, args.plot)
+    if args.markdown:
+        print()
+        print(ladder.markdown(rows, an))
+    return 0
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_csv:
+        return from_csv(args)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return train_ladder(args)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the models trained so far are in {args.out}/results.csv; rerun with --resume to "
+              "continue", file=sys.stderr)
+        return 130
+
+
+def train_ladder(args) -> int:
     try:
         import torch
     except ImportError:
         print("skipped: torch not installed (pip install '.[torch]')")
         return 0
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from tiny_models.addition import AdditionTask
+    from pysearch.fileio import read_json, write_json_atomic
+    from tiny_models.model import param_count
+    from tiny_models.recall import RecallTask
     from tiny_models.train import TrainConfig, peak_lr, train
 
-    t_start = time.perf_counter()
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
     threads = pick_threads(args.threads)
     torch.set_num_threads(threads)
-    sizes = QUICK_SIZES if args.quick else SIZES
-    if args.sizes:
+    widths = QUICK_WIDTHS if args.quick else WIDTHS
+    if args.widths:
         try:
-            sizes = [tuple(int(v) for v in item.split(":")) for item in args.sizes.split(",")]
+            widths = [int(v) for v in args.widths.split(",")]
         except ValueError:
-            sizes = []
-        if len(sizes) < 5 or any(len(t) != 2 for t in sizes):
-            print(f"bad --sizes {args.sizes!r}: expected at least 5 width:depth pairs, e.g. 8:1,16:1,24:2,32:2,48:2")
+            widths = []
+        if len(widths) < 5 or any(w < 1 for w in widths) or sorted(set(widths)) != widths:
+            print(f"error: bad --widths {args.widths!r}: expected at least 5 increasing positive widths", file=sys.stderr)
             return 2
     steps = 150 if args.quick else args.steps
     if args.quick:
-        args.pu_max, args.pu_items = min(args.pu_max, 400), min(args.pu_items, 20)
-    task = AdditionTask(args.digits)
-    a, b = task.test_set(args.test_items, seed=12345)
-    test_seq = task.encode(a, b)
-    exclude = set((a * 10**task.digits + b).tolist())
-    pu_items = np.arange(min(args.pu_items, len(test_seq)))
+        args.symbols, args.facts, args.test_items, args.budget = 16, 4, min(args.test_items, 300), min(args.budget, 20_000)
+    try:
+        task = RecallTask(args.symbols, args.values, args.facts, args.zipf)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    test_seq = task.test_set(args.test_items, seed=12345)
+    big_seq = task.test_set(10 * args.test_items, seed=54321)
+    mc_seq = multiple_choice_seqs(task, test_seq, np.random.default_rng(777))
+    exclude = task.item_codes(test_seq) | task.item_codes(big_seq)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{args.digits}-digit addition, {len(sizes)} models, {steps} steps x {args.batch} sequences, "
-          f"{threads} torch thread(s), test set {len(test_seq)} items x {task.answer_len} answer tokens "
-          f"(resolution {1 / (len(test_seq) * task.answer_len):.1e})", flush=True)
-
+    print(f"chained fact recall: {task.facts} look-ups per item in a random table of {task.n_keys} keys -> "
+          f"{task.values} values (Zipf {task.zipf}); {len(widths)} models, depth {args.depth}, {steps} steps x "
+          f"{args.batch} items, {threads} torch thread(s); test set {len(test_seq)} items (and {len(big_seq)}), "
+          f"chance pass rate {task.values ** -task.facts:.1e}; PassUntil k={args.k}, budget {args.budget:.0e} "
+          "samples per item", flush=True)
+    meta = {"schema": 1, "kind": "emergence_tiny_transformers/recall_ladder", "git_commit": git_commit(),
+            "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start",
+            "threads": threads,
+            "task": {"name": "recall", "symbols": task.symbols, "values": task.values, "facts": task.facts,
+                     "zipf": task.zipf, "table_seed": task.table_seed},
+            "recipe": {"depth": args.depth, "steps": steps, "batch": args.batch, "lr_base": args.lr,
+                       "lr_rule": "lr_base * min(1, 64/width)^0.5, warmup steps/20, cosine to 10%",
+                       "optimizer": "AdamW(betas=(0.9, 0.98), weight_decay=0.01)", "seed": args.seed,
+                       "data_seed": args.seed + 1},
+            "test": {"items": len(test_seq), "seed": 12345, "items_10x": len(big_seq), "seed_10x": 54321,
+                     "mc_seed": 777},
+            "passuntil": {"k": args.k, "budget": args.budget, "sampling_seed": "seed + 1000 + model index"}}
     rows = []
-    print_header()
-    for i, (w, d) in enumerate(sizes):
-        if i == len(sizes) - 1:
-            from tiny_models.model import param_count
-
-            n_big = param_count(12, task.seq_len, w, d)
-            print(f"\nfitting laws on the {len(rows)} smaller models; predicting w{w}_d{d} ({n_big} params) "
-                  "BEFORE training it:", flush=True)
-            pred = predict_largest(rows, n_big, args.seed)
-            for key, p in pred.items():
-                print(f"  {key:>10}: law {p['law']}\n              predicted {p['pred']:.4g}  "
-                      f"(95% interval {p['ci'][0]:.4g} .. {p['ci'][1]:.4g})", flush=True)
-            print()
-            print_header()
-        cfg = TrainConfig(w, d, steps, batch=args.batch, lr=peak_lr(w), seed=args.seed)
+    state = out / "run.json"
+    if args.resume and state.exists() and (out / "results.csv").exists():
+        old = read_json(state, "run state")
+        same = all(old.get(k) == meta[k] for k in ("task", "recipe", "test", "passuntil"))
+        rows = ladder.read_ladder(out / "results.csv") if same else []
+        if not same or [r["width"] for r in rows] != widths[: len(rows)]:
+            print(f"error: --resume: {out} holds a run with other settings; use another --out", file=sys.stderr)
+            return 2
+        meta = {**old, "threads": threads, "resumed_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        print(f"resuming: {len(rows)} model(s) already trained in {out}", flush=True)
+    for i, w in enumerate(widths):
+        if i < len(rows):
+            continue
+        write_json_atomic(state, meta)
+        if i == len(widths) - 1 and "prediction_before_training" not in meta:
+            n_big = param_count(task.vocab, task.seq_len, w, args.depth)
+            print(f"\nfitting laws on the {len(rows)} smaller models; predicting w{w} ({n_big} params) BEFORE "
+                  "training it:", flush=True)
+            try:
+                lo = ladder.predict_loss([r["params"] for r in rows], [r["per_token_loss"] for r in rows], n_big,
+                                         seed=args.seed)
+                ok = [r for r in rows if 0.0 < r["passuntil_sampled"] < 1.0]
+                pu = ladder.predict_passuntil([r["params"] for r in ok], [r["passuntil_sampled"] for r in ok],
+                                              [r["passuntil_sampled_lo"] for r in ok],
+                                              [r["passuntil_sampled_hi"] for r in ok], n_big)
+            except (ladder.LadderError, ValueError, RuntimeError) as e:
+                print(f"  no prediction: {e}", flush=True)
+            else:
+                meta["prediction_before_training"] = {
+                    "made_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "loss": lo.as_dict(), "passuntil": pu.as_dict()}
+                for key, p in (("loss", lo), ("passuntil", pu)):
+                    print(f"  {key:>10}: law {p.law}\n              predicted {p.pred:.4g} (95% interval "
+                          f"{p.lo:.4g} .. {p.hi:.4g})", flush=True)
+            meta["largest_training_started_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_json_atomic(state, meta)
+        cfg = TrainConfig(w, args.depth, steps, batch=args.batch, lr=peak_lr(w, args.lr),
+                          warmup=max(1, steps // 20), seed=args.seed)
         model, info = train(task, cfg, exclude)
-        row, _ = measure_row(model, info, task, test_seq, cfg, args, pu_items)
+        row = {"model": f"w{w}_d{args.depth}", "width": w, "depth": args.depth, "params": info["params"],
+               "seed": args.seed, "steps": steps, "batch": args.batch, "lr": cfg.lr, "tokens": info["tokens"],
+               "flops": 6.0 * info["params"] * info["tokens"], "train_seconds": round(info["train_seconds"], 2),
+               "train_cpu_seconds": round(info["train_cpu_seconds"], 2)}
+        row.update(measure_model(model, task, test_seq, big_seq, mc_seq, args, args.seed + 1000 + i))
         rows.append(row)
-        print_table([row])
-        write_csv(rows, out / "results.csv")
-
-    actual = {"loss": rows[-1]["per_token_loss"], "passuntil": rows[-1]["passuntil"]}
-    print("\nprediction vs. measurement for the largest model:")
-    summary = {"schema": 1, "kind": "emergence_tiny_transformers", "digits": args.digits, "steps": steps,
-               "batch": args.batch, "threads": threads, "models": rows, "predictions": {}}
-    for key, p in pred.items():
-        dev = (p["pred"] - actual[key]) / actual[key]
-        inside = p["ci"][0] <= actual[key] <= p["ci"][1]
-        print(f"  {key:>10}: predicted {p['pred']:.4g}, measured {actual[key]:.4g}, relative deviation "
-              f"{100 * dev:+.1f}% ({'inside' if inside else 'outside'} the 95% interval)")
-        summary["predictions"][key] = {**p, "measured": actual[key], "relative_deviation": dev, "inside_ci": inside}
-    from pysearch.emergence import detect_accelerated_emergence
-
-    n_all = np.array([r["params"] for r in rows], float)
-    pu_all = np.array([r["passuntil"] for r in rows])
-    ok = (pu_all > 0) & (pu_all < 1)
-    if ok.sum() >= 4:
-        acc = detect_accelerated_emergence(n_all[ok], pu_all[ok])
-        print(f"\naccelerated emergence test (curvature of log(-log PU) in log N, all {int(ok.sum())} models): "
-              f"q = {acc.curvature:.3g} +- {acc.stderr:.2g}, one-sided p = {acc.p_value:.2g} -> "
-              f"{'ACCELERATED (bends below any single PassUntil law)' if acc.accelerated else 'consistent with one law'}")
-        summary["acceleration"] = {"curvature": acc.curvature, "stderr": acc.stderr, "p_value": acc.p_value,
-                                   "accelerated": acc.accelerated}
-    rows_plot = [dict(r, loss=r["per_token_loss"]) for r in rows]
-    plot(rows_plot, {"per_token_loss": pred["loss"], "passuntil": pred["passuntil"]}, out / "emergence_tiny.png")
-
-    from pysearch.emergence import analyze, read_results, write_report
-
-    table = read_results(out / "results.csv", "params",
-                         ["exact_match", "token_edit_distance", "seq_log_prob", "brier", "per_token_loss", "passuntil"],
-                         holdout="largest:1", label_col="model")
-    report = analyze(table, n_items=len(test_seq), answer_tokens=task.answer_len)
-    write_report(report, out / "analysis")
-    print(f"\n{'metric':<20} {'emergence score':>15} {'R2 log':>7} {'holdout err':>11}")
-    for name, rep in report["metrics"].items():
-        score = "inf" if rep["emergence_score_infinite"] else f"{rep['emergence_score']:.3g}"
-        he = rep["holdout_error"]
-        print(f"{name:<20} {score:>15} {rep['loglinear_r2']:>7.2f} {'-' if he is None else format(he, '.3g'):>11}")
-    summary["wall_seconds"] = time.perf_counter() - t_start
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "summary.json")
-    print(f"\ntotal wall time {summary['wall_seconds']:.0f} s; wrote {out}/results.csv, emergence_tiny.png, "
-          "summary.json, analysis/")
+        r = row
+        print(f"  {r['model']:>8} N={r['params']:>7d} loss {r['per_token_loss']:.4f} exact {r['exact_match']:.3f} "
+              f"(10x {r['exact_match_10x']:.4f}) MC {r['multiple_choice']:.3f} PU exact {r['passuntil_exact']:.3g} "
+              f"sampled {r['passuntil_sampled']:.3g} [{r['passuntil_sampled_lo']:.3g}, {r['passuntil_sampled_hi']:.3g}] "
+              f"({r['pu_samples']} samples, {r['pu_censored']} items censored); train {r['train_seconds']:.0f} s "
+              f"wall / {r['train_cpu_seconds']:.0f} s CPU", flush=True)
+        ladder.write_ladder(rows, out / "results.csv")
+    print()
+    try:
+        an = ladder.analyze(rows, seed=args.seed)
+    except (ladder.LadderError, ValueError, RuntimeError) as e:
+        print(ladder.format_table(rows))
+        print(f"no analysis: {e}")
+        return 1
+    pre = meta["prediction_before_training"]
+    if abs(pre["passuntil"]["pred"] - an["passuntil"]["pred"]) > 1e-9 * an["passuntil"]["pred"]:
+        raise RuntimeError("the recorded prediction and the re-analysis disagree")
+    meta["wall_seconds"] = round(time.perf_counter() - t_wall, 1)
+    meta["cpu_seconds"] = round(time.process_time() - t_cpu, 1)
+    meta["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    meta["load_at_end"] = round(os.getloadavg()[0], 1)
+    meta["analysis"] = an
+    meta["result_line"] = ladder.result_line(an)
+    write_json_atomic(out / "summary.json", meta)
+    report(rows, an, out / "emergence_ladder.png")
+    print(f"total: {meta['wall_seconds']:.0f} s wall, {meta['cpu_seconds']:.0f} s CPU (this process, "
+          f"{threads} torch thread(s)); wrote {out}/results.csv, summary.json, emergence_ladder.png")
+    if args.record:
+        shutil.copyfile(out / "results.csv", RECORDED)
+        shutil.copyfile(out / "summary.json", RECORDED.with_suffix(".json"))
+        shutil.copyfile(out / "emergence_ladder.png", HERE / "emergence_ladder.png")
+        print(f"recorded to {RECORDED} (+ .json) and {HERE / 'emergence_ladder.png'}")
     return 0
 
 

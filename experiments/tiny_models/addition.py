@@ -32,6 +32,15 @@ class AdditionTask:
     def seq_len(self) -> int:
         return self.prompt_len + self.answer_len
 
+    @property
+    def vocab(self) -> int:
+        return VOCAB_SIZE
+
+    @property
+    def answer_positions(self) -> np.ndarray:
+        """Sequence positions of the answer tokens (the last ``answer_len``)."""
+        return np.arange(self.prompt_len, self.seq_len)
+
     def _digits(self, v: np.ndarray, width: int) -> np.ndarray:
         """Most-significant-first digits of each value, shape (n, width)."""
         powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)

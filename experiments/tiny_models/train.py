@@ -1,4 +1,9 @@
-"""Train a tiny transformer on addition (loss on answer tokens only) and measure it on a test set."""
+"""Train a tiny transformer on a token task (loss on answer tokens only) and measure it on a test set.
+
+A task (:class:`~tiny_models.addition.AdditionTask`, :class:`~tiny_models.recall.RecallTask`)
+gives ``vocab``, ``seq_len``, ``answer_positions`` (where the answer tokens sit; everything else
+is prompt, fed as given) and ``train_batch(n, rng, exclude)``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tiny_models.addition import VOCAB_SIZE, AdditionTask
 from tiny_models.model import TinyTransformer, cosine_lr, n_params
 
 
@@ -22,6 +26,7 @@ class TrainConfig:
     lr: float = 3e-3
     warmup: int = 50
     seed: int = 0
+    weight_decay: float = 0.01
 
 
 @dataclass
@@ -39,62 +44,183 @@ def peak_lr(width: int, base: float = 3e-3) -> float:
     return base * min(1.0, 64 / width) ** 0.5
 
 
-def train(task: AdditionTask, cfg: TrainConfig, exclude: set[int], log_every: int = 0) -> tuple[TinyTransformer, dict]:
+def _positions(task) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(task.answer_positions, dtype=np.int64))
+
+
+def answer_logits(model: TinyTransformer, task, seq: torch.Tensor) -> torch.Tensor:
+    """Logits (n, answer_len, vocab) predicting each answer token from the tokens before it."""
+    pos = _positions(task)
+    return model(seq[:, : int(pos[-1])])[:, pos - 1]
+
+
+def train(task, cfg: TrainConfig, exclude, log_every: int = 0) -> tuple[TinyTransformer, dict]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + 1)
-    model = TinyTransformer(VOCAB_SIZE, task.seq_len, cfg.width, cfg.depth)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    p0 = task.prompt_len - 1  # logits at positions p0.. predict the answer tokens
-    t0 = time.perf_counter()
+    model = TinyTransformer(task.vocab, task.seq_len, cfg.width, cfg.depth)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    pos = _positions(task)
+    t0, c0 = time.perf_counter(), time.process_time()
     tokens_seen = 0
     last = float("nan")
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         seq = torch.from_numpy(task.train_batch(cfg.batch, rng, exclude))
-        logits = model(seq[:, :-1])[:, p0:]
-        loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), seq[:, p0 + 1 :].reshape(-1))
+        logits = answer_logits(model, task, seq)
+        loss = F.cross_entropy(logits.reshape(-1, task.vocab), seq[:, pos].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        tokens_seen += seq.shape[0] * (seq.shape[1] - 1)
+        tokens_seen += seq.shape[0] * int(pos[-1])
         last = float(loss.detach())
         if log_every and (step + 1) % log_every == 0:
             print(f"    step {step + 1:5d}  train loss {last:.4f}", flush=True)
     info = {"params": n_params(model), "train_seconds": time.perf_counter() - t0,
-            "tokens": tokens_seen, "final_train_loss": last}
+            "train_cpu_seconds": time.process_time() - c0, "tokens": tokens_seen, "final_train_loss": last}
     return model, info
 
 
 @torch.no_grad()
-def measure(model: TinyTransformer, task: AdditionTask, test_seq: np.ndarray) -> Measurement:
+def answer_log_probs(model: TinyTransformer, task, seqs: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Teacher-forced log-probabilities (n, answer_len) of the answer tokens in ``seqs``."""
     model.eval()
-    seq = torch.from_numpy(test_seq)
-    p0 = task.prompt_len - 1
-    probs = torch.softmax(model(seq[:, :-1])[:, p0:].double(), dim=-1)
-    target = seq[:, p0 + 1 :]
-    tok_p = probs.gather(-1, target[..., None])[..., 0]
-    onehot = F.one_hot(target, VOCAB_SIZE).double()
-    brier = ((probs - onehot) ** 2).sum(-1)
-    gen = seq[:, : task.prompt_len].clone()
-    for _ in range(task.answer_len):
-        nxt = model(gen)[:, -1].argmax(-1, keepdim=True)
-        gen = torch.cat([gen, nxt], dim=1)
+    out = []
+    pos = _positions(task)
+    for i in range(0, len(seqs), chunk):
+        seq = torch.from_numpy(np.ascontiguousarray(seqs[i : i + chunk]))
+        logp = torch.log_softmax(answer_logits(model, task, seq).double(), dim=-1)
+        out.append(logp.gather(-1, seq[:, pos][..., None])[..., 0].numpy())
     model.train()
-    return Measurement(tok_p.numpy(), brier.numpy(), gen[:, task.prompt_len :].numpy(), target.numpy())
+    return np.concatenate(out)
 
 
 @torch.no_grad()
-def sample_successes(model: TinyTransformer, task: AdditionTask, item: np.ndarray, n: int,
-                     generator: torch.Generator) -> np.ndarray:
-    """Sample ``n`` answers at temperature 1 for one test item; True where the answer is exactly right."""
+def _decode(model: TinyTransformer, task, seq: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Fill the answer positions of ``seq`` token by token: greedy, or sampled at temperature 1."""
+    gen = seq.clone()
+    for p in task.answer_positions:
+        logits = model(gen[:, : int(p)])[:, -1]
+        if generator is None:
+            gen[:, p] = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits.double(), dim=-1)
+            gen[:, p] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return gen[:, _positions(task)]
+
+
+@torch.no_grad()
+def greedy_answers(model: TinyTransformer, task, seqs: np.ndarray, chunk: int = 4096) -> np.ndarray:
     model.eval()
-    prompt = torch.from_numpy(item[: task.prompt_len]).repeat(n, 1)
-    target = torch.from_numpy(item[task.prompt_len :])
-    gen = prompt
-    for _ in range(task.answer_len):
-        p = torch.softmax(model(gen)[:, -1].double(), dim=-1)
-        nxt = torch.multinomial(p, 1, generator=generator)
-        gen = torch.cat([gen, nxt], dim=1)
+    out = [_decode(model, task, torch.from_numpy(np.ascontiguousarray(seqs[i : i + chunk])), None).numpy()
+           for i in range(0, len(seqs), chunk)]
     model.train()
-    return (gen[:, task.prompt_len :] == target).all(dim=1).numpy()
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def measure(model: TinyTransformer, task, test_seq: np.ndarray) -> Measurement:
+    model.eval()
+    seq = torch.from_numpy(test_seq)
+    pos = _positions(task)
+    probs = torch.softmax(answer_logits(model, task, seq).double(), dim=-1)
+    target = seq[:, pos]
+    tok_p = probs.gather(-1, target[..., None])[..., 0]
+    onehot = F.one_hot(target, task.vocab).double()
+    brier = ((probs - onehot) ** 2).sum(-1)
+    greedy = _decode(model, task, seq, None)
+    model.train()
+    return Measurement(tok_p.numpy(), brier.numpy(), greedy.numpy(), target.numpy())
+
+
+@torch.no_grad()
+def sample_passes(model: TinyTransformer, task, items: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
+    """Sample ``n`` answers at temperature 1 for each item of ``items``; (len(items), n), True where right."""
+    model.eval()
+    seq = torch.from_numpy(np.repeat(np.asarray(items, dtype=np.int64), n, axis=0))
+    pos = _positions(task)
+    ok = (_decode(model, task, seq, generator) == seq[:, pos]).all(dim=1)
+    model.train()
+    return ok.numpy().reshape(len(items), n)
+
+
+def sample_successes(model: TinyTransformer, task, item: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
+    """Sample ``n`` answers at temperature 1 for one test item; True where the answer is exactly right."""
+    return sample_passes(model, task, np.asarray(item)[None, :], n, generator)[0]
+
+
+def pass_until(model: TinyTransformer, task, items: np.ndarray, k: int, budget: int, generator: torch.Generator,
+               max_batch: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """Sample every item until its k-th pass or ``budget`` samples: (successes, trials) per item.
+
+    Items are sampled in rounds, in batches across items; within a round an item's samples are
+    taken in order and counting stops at its k-th pass, so each count is exactly what sequential
+    sample-until-k would give (negative binomial; censored at ``budget``).
+    """
+    m = len(items)
+    succ = np.zeros(m, np.int64)
+    trials = np.zeros(m, np.int64)
+    chunk = np.full(m, 16, np.int64)
+    while True:
+        live = np.flatnonzero((succ < k) & (trials < budget))
+        if live.size == 0:
+            return succ, trials
+        n = int(min(chunk[live].max(), max(1, max_batch // live.size)))
+        res = sample_passes(model, task, items[live], n, generator)
+        for j, i in enumerate(live):
+            r = res[j, : int(min(n, budget - trials[i]))]
+            cum = np.cumsum(r) + succ[i]
+            hit = np.flatnonzero(cum >= k)
+            if hit.size:
+                trials[i] += hit[0] + 1
+                succ[i] = k
+            else:
+                trials[i] += r.size
+                succ[i] = cum[-1] if r.size else succ[i]
+            chunk[i] = min(chunk[i] * 4, budget)
+
+
+@torch.no_grad()
+def answer_distributions(model: TinyTransformer, task, seqs: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """The model's next-token distributions (n, answer_len, vocab) at the answer positions, given the correct prefix."""
+    model.eval()
+    out = [torch.softmax(answer_logits(model, task, torch.from_numpy(np.ascontiguousarray(seqs[i : i + chunk])))
+                         .double(), dim=-1).numpy() for i in range(0, len(seqs), chunk)]
+    model.train()
+    return np.concatenate(out)
+
+
+def pass_until_prefix(dists: np.ndarray, targets: np.ndarray, k: int, budget: int, rng: np.random.Generator,
+                      first_chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Sample-until-k with a prefix cache: (successes, trials) per item, censored at ``budget`` samples.
+
+    Every sample draws its answer token by token from the model's softmax. A sample that draws a
+    wrong token can no longer pass, so it stops there; the samples still alive all carry the
+    correct prefix, hence share the model's distribution ``dists[item, j]`` at answer position j
+    (computed once, :func:`answer_distributions`). The pass/fail sequence is therefore exactly
+    that of sampling whole answers one after another; counting stops at the k-th pass.
+    """
+    m, n_pos, vocab = dists.shape
+    cdf = np.cumsum(dists, axis=-1)
+    succ = np.zeros(m, np.int64)
+    trials = np.zeros(m, np.int64)
+    for i in range(m):
+        chunk = first_chunk
+        while succ[i] < k and trials[i] < budget:
+            n = int(min(chunk, budget - trials[i]))
+            alive = np.arange(n)
+            for j in range(n_pos):
+                tok = np.minimum(np.searchsorted(cdf[i, j], rng.random(alive.size) * cdf[i, j, -1], side="right"),
+                                 vocab - 1)
+                alive = alive[tok == targets[i, j]]
+                if alive.size == 0:
+                    break
+            need = k - succ[i]
+            if alive.size >= need:
+                trials[i] += int(alive[need - 1]) + 1
+                succ[i] = k
+            else:
+                trials[i] += n
+                succ[i] += alive.size
+            chunk = min(chunk * 8, 1 << 22)
+    return succ, trials

@@ -1,0 +1,345 @@
+"""Analysis of a trained ladder of tiny models, from its recorded CSV alone (no torch needed).
+
+One row per model (smallest first; the last row is the held-out largest model). Columns are
+listed in :data:`COLUMNS`. The analysis:
+
+* the loss law ``L(N) = c + a N^-b`` (:mod:`pysearch.laws` form ``power``, fitted in log space on
+  every model but the largest, bootstrap 95% interval) and its prediction for the largest model;
+* the PassUntil task law ``PU(N) = exp(-c N^-alpha)`` (Hu et al. 2023) fitted on the smaller
+  models' *sampled* PassUntil estimates: weighted least squares of log(-log PU) on log N, each
+  point weighted by the variance its confidence interval implies plus a between-model scatter
+  tau^2 chosen so the weighted residuals have chi^2 = degrees of freedom (Paule-Mandel); the 95%
+  prediction interval at the new N has the coefficient covariance and tau^2 in it (t quantile);
+* the Mirage side (Schaeffer et al. 2023): BIG-Bench emergence scores of exact match,
+  multiple-choice grade, token edit distance, log-probability and Brier score over the ladder,
+  and exact match on a test set 10x larger (the resolution effect).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+COLUMNS = [
+    "model", "width", "depth", "params", "seed", "steps", "batch", "lr", "tokens", "flops",
+    "train_seconds", "train_cpu_seconds",
+    "per_token_loss", "exact_match", "exact_match_10x", "multiple_choice", "token_edit_distance", "seq_log_prob",
+    "brier", "passuntil_exact", "passuntil_exact_pu_items", "passuntil_sampled", "passuntil_sampled_lo",
+    "passuntil_sampled_hi", "pu_items", "pu_k", "pu_budget", "pu_samples", "pu_censored", "n_items", "n_items_10x",
+    "answer_tokens",
+]
+INT_COLUMNS = {"width", "depth", "params", "seed", "steps", "batch", "tokens", "pu_items", "pu_k", "pu_budget",
+               "pu_samples", "pu_censored", "n_items", "n_items_10x", "answer_tokens"}
+MIRAGE_METRICS = [
+    ("exact_match", "exact match (greedy)"),
+    ("multiple_choice", "multiple-choice grade (4 choices)"),
+    ("token_edit_distance", "token edit distance (greedy)"),
+    ("seq_log_prob", "log-probability of the answer"),
+    ("brier", "Brier score per answer token"),
+]
+
+
+class LadderError(ValueError):
+    """A recorded ladder that cannot be analysed (missing column, too few models, bad value)."""
+
+
+def read_ladder(path: str | Path) -> list[dict]:
+    """Rows of a recorded ladder CSV, numbers converted, checked for the columns the analysis needs."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as e:
+        raise LadderError(f"cannot read ladder {path}: {e.strerror}") from None
+    if not rows:
+        raise LadderError(f"{path}: no model rows")
+    missing = [c for c in COLUMNS if c not in rows[0]]
+    if missing:
+        raise LadderError(f"{path}: missing column(s) {', '.join(missing)}")
+    out = []
+    for i, r in enumerate(rows, 2):
+        row: dict = {"model": r["model"]}
+        for c in COLUMNS[1:]:
+            try:
+                row[c] = int(r[c]) if c in INT_COLUMNS else float(r[c])
+            except ValueError:
+                raise LadderError(f"{path} line {i}: column {c} is not a number: {r[c]!r}") from None
+        out.append(row)
+    n = [r["params"] for r in out]
+    if any(b <= a for a, b in zip(n, n[1:])):
+        raise LadderError(f"{path}: models must be listed smallest first with distinct parameter counts")
+    return out
+
+
+def write_ladder(rows: Sequence[dict], path: str | Path) -> None:
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A law's prediction at ``n`` with a 95% interval [lo, hi]."""
+
+    law: str
+    n: float
+    pred: float
+    lo: float
+    hi: float
+    detail: dict
+
+    def as_dict(self) -> dict:
+        return {"law": self.law, "n": self.n, "pred": self.pred, "ci": [self.lo, self.hi], **self.detail}
+
+
+def predict_loss(n: Sequence[float], loss: Sequence[float], n_new: float, n_boot: int = 200, seed: int = 0) -> Prediction:
+    """Fit ``loss = c + a N^-b`` on (n, loss) in log space; predict at ``n_new`` with a bootstrap interval."""
+    from pysearch.laws import bootstrap, fit, make_form
+
+    n = np.asarray(n, float)
+    y = np.asarray(loss, float)
+    form = make_form("power", ["params"])
+    res = fit(form, n[None, :], y, space="log", loss="lsq")
+    bootstrap(res, n[None, :], y, n_boot=n_boot, seed=seed)
+    x0 = np.array([[float(n_new)]])
+    boot = np.array([form.predict(th, x0)[0] for th in res.boot_samples])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot.size else (math.nan, math.nan)
+    return Prediction(res.expression(), float(n_new), float(res.predict(x0)[0]), lo, hi,
+                      {"n_fit": int(n.size), "n_boot": int(boot.size)})
+
+
+def _logneg(p: np.ndarray) -> np.ndarray:
+    return np.log(-np.log(p))
+
+
+def passuntil_points(pu: Sequence[float], lo: Sequence[float], hi: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """log(-log PU) and its standard error from a 95% interval on PU (normal on log PU, delta method)."""
+    pu, lo, hi = (np.asarray(a, float) for a in (pu, lo, hi))
+    if np.any(~((pu > 0) & (pu < 1))):
+        raise LadderError(f"PassUntil estimates must lie strictly in (0, 1), got {pu.tolist()}")
+    lo = np.clip(lo, 1e-300, pu)
+    hi = np.clip(hi, pu, 1.0)
+    se_logp = (np.log(hi) - np.log(lo)) / (2 * 1.959963984540054)
+    return _logneg(pu), se_logp / np.abs(np.log(pu))
+
+
+def predict_passuntil(n: Sequence[float], pu: Sequence[float], lo: Sequence[float], hi: Sequence[float],
+                      n_new: float) -> Prediction:
+    """Weighted fit of log(-log PU) = log c - alpha log N with the estimates' errors plus scatter tau^2."""
+    from scipy import optimize, stats
+
+    u = np.log(np.asarray(n, float))
+    v, se = passuntil_points(pu, lo, hi)
+    m = u.size
+    if m < 3:
+        raise LadderError(f"the PassUntil law needs at least 3 models with 0 < PU < 1, got {m}")
+    design = np.column_stack([np.ones(m), u])
+    dof = m - 2
+
+    def wls(tau2: float):
+        w = 1.0 / (se**2 + tau2)
+        cov = np.linalg.inv(design.T @ (design * w[:, None]))
+        beta = cov @ (design.T @ (w * v))
+        r = v - design @ beta
+        return beta, cov, float(np.sum(w * r * r))
+
+    if wls(0.0)[2] <= dof:
+        tau2 = 0.0
+    else:
+        top = max(float(np.var(v)) * 10 + 1.0, 1.0)
+        tau2 = float(optimize.brentq(lambda t: wls(t)[2] - dof, 0.0, top))
+    beta, cov, chi2 = wls(tau2)
+    x0 = np.array([1.0, math.log(n_new)])
+    v0 = float(x0 @ beta)
+    se_pred = math.sqrt(float(x0 @ cov @ x0) + tau2)
+    t = float(stats.t.ppf(0.975, dof))
+    c, alpha = math.exp(beta[0]), -float(beta[1])
+    return Prediction(
+        f"exp(-{c:.6g} * N^(-{alpha:.6g}))", float(n_new), float(np.exp(-np.exp(v0))),
+        float(np.exp(-np.exp(v0 + t * se_pred))), float(np.exp(-np.exp(v0 - t * se_pred))),
+        {"c": c, "alpha": alpha, "alpha_stderr": float(math.sqrt(cov[1, 1])), "tau": math.sqrt(tau2),
+         "chi2": chi2, "dof": dof, "n_fit": m, "se_loglog_pred": se_pred, "t": t},
+    )
+
+
+def half_max(values: Sequence[float]) -> float:
+    """The largest value over the smaller half of the ladder (the first len // 2 models)."""
+    v = list(values)
+    return float(max(v[: len(v) // 2]))
+
+
+def analyze(rows: Sequence[dict], seed: int = 0) -> dict:
+    """Predictions for the last (largest) model from the others, its measurements, and the Mirage scores."""
+    from pysearch.emergence import emergence_score
+
+    if len(rows) < 5:
+        raise LadderError(f"a ladder needs at least 5 models, got {len(rows)}")
+    small, big = list(rows[:-1]), rows[-1]
+    n_small = np.array([r["params"] for r in small], float)
+    n_big = float(big["params"])
+    loss = predict_loss(n_small, [r["per_token_loss"] for r in small], n_big, seed=seed)
+    ok = [r for r in small if 0.0 < r["passuntil_sampled"] < 1.0]
+    pu = predict_passuntil([r["params"] for r in ok], [r["passuntil_sampled"] for r in ok],
+                           [r["passuntil_sampled_lo"] for r in ok], [r["passuntil_sampled_hi"] for r in ok], n_big)
+    measured_pu = big["passuntil_sampled"]
+    n_all = np.array([r["params"] for r in rows], float)
+    scores = {col: emergence_score(n_all, [r[col] for r in rows]) for col, _ in MIRAGE_METRICS}
+    scores["exact_match_10x"] = emergence_score(n_all, [r["exact_match_10x"] for r in rows])
+    return {
+        "loss": {**loss.as_dict(), "measured": big["per_token_loss"],
+                 "relative_deviation": (loss.pred - big["per_token_loss"]) / big["per_token_loss"],
+                 "inside_ci": bool(loss.lo <= big["per_token_loss"] <= loss.hi)},
+        "passuntil": {**pu.as_dict(), "measured": measured_pu,
+                      "measured_ci": [big["passuntil_sampled_lo"], big["passuntil_sampled_hi"]],
+                      "measured_exact": big["passuntil_exact"],
+                      "relative_deviation": (pu.pred - measured_pu) / measured_pu,
+                      "relative_deviation_exact": (pu.pred - big["passuntil_exact"]) / big["passuntil_exact"],
+                      "inside_ci": bool(pu.lo <= measured_pu <= pu.hi), "ci_ratio": pu.hi / pu.lo,
+                      "models_fitted": [r["model"] for r in ok]},
+        "emergence_scores": scores,
+        "small_half_max_exact_match": half_max([r["exact_match"] for r in rows]),
+        "resolution": {"n_items": rows[0]["n_items"], "n_items_10x": rows[0]["n_items_10x"],
+                       "zero_exact_match": sum(r["exact_match"] == 0 for r in rows),
+                       "zero_exact_match_10x": sum(r["exact_match_10x"] == 0 for r in rows)},
+    }
+
+
+def result_line(an: dict) -> str:
+    s = an["emergence_scores"]
+    return (f"RESULT passuntil_pred_rel_dev={an['passuntil']['relative_deviation']:.4f} "
+            f"loss_pred_rel_dev={an['loss']['relative_deviation']:.4f} "
+            f"small_half_max_exact_match={an['small_half_max_exact_match']:.4g} "
+            f"exact_match_emergence_score={s['exact_match']:.4g} "
+            f"edit_distance_emergence_score={s['token_edit_distance']:.4g}")
+
+
+def goals(an: dict) -> dict:
+    """The issue's goals, each True/False."""
+    pu, s = an["passuntil"], an["emergence_scores"]
+    return {
+        "passuntil |d| <= 0.10": abs(pu["relative_deviation"]) <= 0.10,
+        "passuntil measured inside the 95% interval": pu["inside_ci"],
+        "passuntil interval within a factor of 3": pu["ci_ratio"] <= 3.0,
+        "loss |l| <= 0.05": abs(an["loss"]["relative_deviation"]) <= 0.05,
+        "small-half exact match <= 0.01": an["small_half_max_exact_match"] <= 0.01,
+        "|exact-match score| > 5 |edit-distance score|": abs(s["exact_match"]) > 5 * abs(s["token_edit_distance"]),
+    }
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    head = (f"{'model':>9} {'params':>8} {'tokens':>8} {'loss/tok':>8} {'exact':>6} {'exact10x':>8} {'MC':>5} "
+            f"{'edit d':>6} {'log p':>7} {'brier':>6} {'PU exact':>9} {'PU sampled [95% CI]':>30} {'samples':>9}")
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['model']:>9} {r['params']:>8d} {r['tokens']:>8.2g} {r['per_token_loss']:>8.4f} {r['exact_match']:>6.3f} "
+            f"{r['exact_match_10x']:>8.4f} {r['multiple_choice']:>5.3f} {r['token_edit_distance']:>6.3f} "
+            f"{r['seq_log_prob']:>7.3f} {r['brier']:>6.3f} {r['passuntil_exact']:>9.3g} "
+            f"{r['passuntil_sampled']:>9.3g} [{r['passuntil_sampled_lo']:>8.3g}, {r['passuntil_sampled_hi']:>8.3g}] "
+            f"{r['pu_samples']:>9d}")
+    return "\n".join(lines)
+
+
+def format_analysis(an: dict) -> str:
+    lo, pu = an["loss"], an["passuntil"]
+    out = [
+        f"loss law (fitted on the {lo['n_fit']} smaller models): {lo['law']}",
+        f"  largest model, N = {lo['n']:.4g}: predicted {lo['pred']:.4g} (95% interval {lo['ci'][0]:.4g} .. "
+        f"{lo['ci'][1]:.4g}), measured {lo['measured']:.4g}, relative deviation {100 * lo['relative_deviation']:+.2f}%",
+        f"PassUntil law (weighted fit on {pu['n_fit']} sampled estimates, scatter tau = {pu['tau']:.3g}): {pu['law']}",
+        f"  largest model: predicted {pu['pred']:.4g} (95% interval {pu['ci'][0]:.4g} .. {pu['ci'][1]:.4g}, "
+        f"factor {pu['ci_ratio']:.2f}), measured {pu['measured']:.4g} (sampled, 95% CI {pu['measured_ci'][0]:.4g} .. "
+        f"{pu['measured_ci'][1]:.4g}; exact {pu['measured_exact']:.4g}), relative deviation "
+        f"{100 * pu['relative_deviation']:+.2f}% (vs exact {100 * pu['relative_deviation_exact']:+.2f}%), "
+        f"{'inside' if pu['inside_ci'] else 'OUTSIDE'} the interval",
+        "emergence scores (BIG-Bench): " + ", ".join(f"{k} {v:.3g}" for k, v in an["emergence_scores"].items()),
+        f"resolution: exact match is 0 for {an['resolution']['zero_exact_match']} models on "
+        f"{an['resolution']['n_items']} items and for {an['resolution']['zero_exact_match_10x']} on "
+        f"{an['resolution']['n_items_10x']} items",
+    ]
+    return "\n".join(out)
+
+
+def plot(rows: Sequence[dict], an: dict, path: str | Path) -> None:
+    """Metrics vs parameters (Mirage side) and the PassUntil law with its prediction (PNG)."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = np.array([r["params"] for r in rows], float)
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), dpi=90)
+    panels = [("exact_match", "exact match (greedy)"), ("multiple_choice", "multiple-choice grade (4 choices)"),
+              ("token_edit_distance", "token edit distance (greedy)"), ("seq_log_prob", "log-probability of the answer"),
+              ("brier", "Brier score per answer token")]
+    for ax, (col, title) in zip(axes.flat, panels):
+        y = np.array([r[col] for r in rows])
+        ax.plot(n, y, "o-", color="tab:blue", label=f"{rows[0]['n_items']} test items")
+        if col == "exact_match":
+            ax.plot(n, [r["exact_match_10x"] for r in rows], "s--", color="tab:orange", ms=4,
+                    label=f"{rows[0]['n_items_10x']} test items (10x)")
+            ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_xscale("log")
+        ax.set_title(f"{title}\nemergence score {an['emergence_scores'][col]:.3g}", fontsize=9)
+        ax.set_xlabel("parameters")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    ax = axes.flat[5]
+    pu = an["passuntil"]
+    y = np.array([r["passuntil_sampled"] for r in rows])
+    lo = np.array([r["passuntil_sampled_lo"] for r in rows])
+    hi = np.array([r["passuntil_sampled_hi"] for r in rows])
+    ax.errorbar(n[:-1], y[:-1], yerr=[y[:-1] - lo[:-1], hi[:-1] - y[:-1]], fmt="o", color="tab:blue", capsize=3,
+                label="PassUntil (sampled, 95% CI): fitted")
+    ax.errorbar(n[-1:], y[-1:], yerr=[y[-1:] - lo[-1:], hi[-1:] - y[-1:]], fmt="o", mfc="none", mec="tab:red",
+                color="tab:red", ms=9, capsize=3, label="largest model, measured after the prediction")
+    ax.plot(n, [r["passuntil_exact"] for r in rows], "x", color="k", ms=5, label="exact (product of token probs)")
+    grid = np.geomspace(n[0], n[-1] * 1.3, 200)
+    ax.plot(grid, np.exp(-pu["c"] * grid ** (-pu["alpha"])), "-", color="tab:green", lw=1, label=f"law {pu['law']}")
+    ax.errorbar([pu["n"]], [pu["pred"]], yerr=[[pu["pred"] - pu["ci"][0]], [pu["ci"][1] - pu["pred"]]], fmt="D",
+                color="tab:green", capsize=5, label="prediction, 95% interval")
+    ax.axhline(1.0 / rows[0]["n_items"], color="gray", ls=":", lw=1, label="1 / test items")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(f"PassUntil: predicted {pu['pred']:.3g}, measured {pu['measured']:.3g} "
+                 f"({100 * pu['relative_deviation']:+.1f}%)", fontsize=9)
+    ax.set_xlabel("parameters")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+def markdown(rows: Sequence[dict], an: dict, meta: dict | None = None) -> str:
+    """The ladder and its analysis as a Markdown table plus the prediction lines (for RESULTS.md)."""
+    lines = ["| model | params | train tokens | loss/token | exact match | exact match, 10x items | MC grade | "
+             "edit distance | log p | Brier | PassUntil exact | PassUntil sampled [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows):
+        name = r["model"] + (" (held out)" if i == len(rows) - 1 else "")
+        lines.append(
+            f"| {name} | {r['params']:,} | {r['tokens']:.3g} | {r['per_token_loss']:.4f} | {r['exact_match']:.3f} | "
+            f"{r['exact_match_10x']:.4f} | {r['multiple_choice']:.3f} | {r['token_edit_distance']:.2f} | "
+            f"{r['seq_log_prob']:.2f} | {r['brier']:.3f} | {r['passuntil_exact']:.3g} | "
+            f"{r['passuntil_sampled']:.3g} [{r['passuntil_sampled_lo']:.3g}, {r['passuntil_sampled_hi']:.3g}] |")
+    lines += ["", "```", format_analysis(an), result_line(an), "```", ""]
+    lines += [f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in goals(an).items()]
+    return "\n".join(lines)

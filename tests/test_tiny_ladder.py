@@ -1,0 +1,207 @@
+"""The recorded tiny-transformer ladder (issue 17): its analysis reruns without torch and says what it claims."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+from tiny_models import ladder  # noqa: E402
+from tiny_models.recall import RecallTask  # noqa: E402
+
+RECORDED = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder.csv"
+RESULT_RE = re.compile(
+    r"^RESULT passuntil_pred_rel_dev=(\S+) loss_pred_rel_dev=(\S+) small_half_max_exact_match=(\S+) "
+    r"exact_match_emergence_score=(\S+) edit_distance_emergence_score=(\S+)$", re.M)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return ladder.read_ladder(RECORDED)
+
+
+@pytest.fixture(scope="module")
+def meta():
+    return json.loads(RECORDED.with_suffix(".json").read_text())
+
+
+@pytest.fixture(scope="module")
+def analysis(rows):
+    return ladder.analyze(rows)
+
+
+def test_ladder_shape(rows, meta):
+    """>= 8 models over >= 2.5 decades, one recipe, one fixed test set, loss falling with size."""
+    assert meta["schema"] == 1
+    n = np.array([r["params"] for r in rows], float)
+    assert len(rows) >= 8
+    assert math.log10(n[-1] / n[0]) >= 2.5
+    for col in ("steps", "batch", "seed", "depth", "n_items", "n_items_10x", "answer_tokens", "pu_k", "pu_budget"):
+        assert len({r[col] for r in rows}) == 1, col
+    assert rows[0]["n_items_10x"] == 10 * rows[0]["n_items"]
+    loss = [r["per_token_loss"] for r in rows]
+    assert all(b < a for a, b in zip(loss, loss[1:])), loss
+    # the learning rate is the recorded width rule, the same data for every model
+    for r in rows:
+        assert r["lr"] == pytest.approx(meta["recipe"]["lr_base"] * min(1.0, 64 / r["width"]) ** 0.5)
+
+
+def test_analysis_reruns_to_the_recorded_numbers(rows, meta, analysis):
+    """The analysis from the CSV alone gives the prediction made before training and the recorded RESULT line."""
+    pre = meta["prediction_before_training"]
+    assert analysis["passuntil"]["pred"] == pytest.approx(pre["passuntil"]["pred"], rel=1e-9)
+    assert analysis["passuntil"]["ci"] == pytest.approx(pre["passuntil"]["ci"], rel=1e-9)
+    assert analysis["loss"]["pred"] == pytest.approx(pre["loss"]["pred"], rel=1e-6)
+    assert pre["made_utc"] <= meta["largest_training_started_utc"]
+    assert ladder.result_line(analysis) == meta["result_line"]
+    m = RESULT_RE.search(meta["result_line"])
+    d, l, small, s, t = (float(v) for v in m.groups())
+    assert d == pytest.approx((analysis["passuntil"]["pred"] - rows[-1]["passuntil_sampled"])
+                              / rows[-1]["passuntil_sampled"], abs=1e-4)
+    assert l == pytest.approx((analysis["loss"]["pred"] - rows[-1]["per_token_loss"]) / rows[-1]["per_token_loss"],
+                              abs=1e-4)
+    assert small == pytest.approx(max(r["exact_match"] for r in rows[: len(rows) // 2]), rel=1e-3)
+
+
+def test_papers_regime(rows, analysis):
+    """Pass rates far below 1/(test items) for the small models, rising, the largest short of saturation."""
+    n_items = rows[0]["n_items"]
+    pu = np.array([r["passuntil_exact"] for r in rows])
+    assert pu[0] < 0.01 / n_items and pu[-1] > 1e6 * pu[0]
+    # rising over the ladder: at most one adjacent pair out of order (training noise), never by 2x
+    falls = [(a, b) for a, b in zip(pu, pu[1:]) if b < a]
+    assert len(falls) <= 1 and all(b > a / 2 for a, b in falls), falls
+    assert rows[-1]["passuntil_exact"] < 0.9 and rows[-1]["exact_match"] < 0.95
+    # exact match shows nothing on the smaller half; the 10x test set resolves rates 1000 items cannot show
+    assert analysis["small_half_max_exact_match"] <= 0.01
+    assert any(0 < r["exact_match_10x"] < 1 / n_items for r in rows)
+
+
+def test_sampled_passuntil_matches_the_exact_score(rows):
+    """The sampled PassUntil interval covers the exact product-of-probabilities score (all but at most one model)."""
+    misses = [r["model"] for r in rows if r["passuntil_sampled"] > 0
+              and not r["passuntil_sampled_lo"] <= r["passuntil_exact"] <= r["passuntil_sampled_hi"]]
+    assert len(misses) <= 1, misses
+    # where the sampler saw passes on every item, the estimate is within 25% of the exact score
+    for r in rows:
+        if r["pu_censored"] == 0:
+            assert r["passuntil_sampled"] == pytest.approx(r["passuntil_exact"], rel=0.25), r["model"]
+
+
+def test_passuntil_law_interval_is_calibrated():
+    """On data drawn from a known law with stated errors, the 95% prediction interval covers the truth ~95%."""
+    rng = np.random.default_rng(1)
+    n = np.geomspace(1e3, 1e5, 8)
+    n_new = 3e5
+    c, alpha = 60.0, 0.45
+    truth = math.exp(-c * n_new**-alpha)
+    hits = 0
+    trials = 200
+    for _ in range(trials):
+        v = np.log(c) - alpha * np.log(n) + rng.normal(0, 0.05, n.size)  # scatter the fit must find (tau)
+        pu = np.exp(-np.exp(v))
+        se_logp = 0.05
+        lo, hi = pu * math.exp(-1.96 * se_logp), np.minimum(pu * math.exp(1.96 * se_logp), 0.999999)
+        pu_noisy = pu * np.exp(rng.normal(0, se_logp, n.size))
+        p = ladder.predict_passuntil(n, np.minimum(pu_noisy, 0.999999), np.minimum(lo, pu_noisy),
+                                     np.maximum(hi, pu_noisy), n_new)
+        hits += p.lo <= truth <= p.hi
+    assert 0.88 <= hits / trials <= 0.995
+
+
+def test_cli_reads_the_recorded_ladder():
+    """``pysearch emergence`` reads the recorded CSV as it is."""
+    r = subprocess.run([sys.executable, "-m", "pysearch", "emergence", str(RECORDED), "--x", "params",
+                        "--label-col", "model", "--metric-cols",
+                        "exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled"],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    held = [line for line in r.stdout.splitlines() if "held out" in line]
+    assert held and ladder.read_ladder(RECORDED)[-1]["model"] in held[0]
+    assert "exact_match" in r.stdout and "token_edit_distance" in r.stdout
+
+
+def test_script_reruns_from_csv_without_torch(meta, tmp_path):
+    """--from-csv needs no torch and prints the recorded RESULT line; a bad CSV is one line and exit 2."""
+    from test_emergence_experiments import _run_without_torch
+
+    png = tmp_path / "ladder.png"
+    r = _run_without_torch("emergence_tiny_transformers.py", ["--from-csv", str(RECORDED), "--plot", str(png)])
+    assert r.returncode == 0, r.stderr
+    assert RESULT_RE.search(r.stdout).group(0) == meta["result_line"]
+    assert png.stat().st_size > 10_000
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,params\nw4,100\n")
+    r = _run_without_torch("emergence_tiny_transformers.py", ["--from-csv", str(bad)])
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error:") and "missing column" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_read_ladder_rejects_unsorted(tmp_path, rows):
+    path = tmp_path / "ladder.csv"
+    ladder.write_ladder(list(reversed(rows)), path)
+    with pytest.raises(ladder.LadderError, match="smallest first"):
+        ladder.read_ladder(path)
+    with pytest.raises(ladder.LadderError, match="cannot read"):
+        ladder.read_ladder(tmp_path / "none.csv")
+
+
+def test_recall_task_encoding():
+    """Items are key, key, value triples of one fixed table; test items are distinct and kept out of training."""
+    task = RecallTask(symbols=8, values=5, facts=3, zipf=1.0, table_seed=3)
+    seq = task.test_set(40, seed=0)
+    assert seq.shape == (40, 9) and task.vocab == 13
+    keys = seq[:, 0::3] * 8 + seq[:, 1::3]
+    assert np.array_equal(seq[:, 2::3], 8 + task.table[keys])
+    assert np.all(seq[:, task.answer_positions] >= 8)
+    assert len({row.tobytes() for row in seq}) == 40
+    assert np.array_equal(task.table, RecallTask(8, 5, 3, 1.0, 3).table)
+    assert task.key_probs.sum() == pytest.approx(1.0) and task.key_probs.max() / task.key_probs.min() == pytest.approx(64.0)
+    codes = task.item_codes(seq)
+    batch = task.train_batch(2000, np.random.default_rng(0), codes)
+    assert not (task.item_codes(batch) & codes)
+    with pytest.raises(ValueError, match="values"):
+        RecallTask(values=1)
+
+
+class TestWithTorch:
+    @pytest.fixture(autouse=True)
+    def _torch(self):
+        pytest.importorskip("torch", reason="torch not installed (pip install '.[torch]')")
+
+    def test_prefix_sampler_matches_full_sampling_and_exact(self):
+        """Sampling whole answers, the prefix-cached sampler and the exact product agree on a trained model."""
+        import torch
+
+        from pysearch.emergence import pass_until_score
+        from tiny_models.model import TinyTransformer, n_params, param_count
+        from tiny_models.train import (TrainConfig, answer_distributions, greedy_answers, pass_until,
+                                       pass_until_prefix, train)
+
+        torch.set_num_threads(1)
+        task = RecallTask(symbols=6, values=4, facts=3, zipf=0.5, table_seed=0)
+        assert n_params(TinyTransformer(task.vocab, task.seq_len, 16, 2)) == param_count(task.vocab, task.seq_len, 16, 2)
+        seq = task.test_set(6, seed=0)
+        model, _ = train(task, TrainConfig(16, 1, 60, batch=32, lr=3e-3, warmup=5), task.item_codes(seq))
+        dists = answer_distributions(model, task, seq)
+        target = seq[:, task.answer_positions]
+        exact = np.prod(np.take_along_axis(dists, target[..., None], -1)[..., 0], axis=1)
+        greedy_ok = (greedy_answers(model, task, seq) == target).all(1)
+        assert np.array_equal(greedy_ok, (dists.argmax(-1) == target).all(1))
+        k = 30
+        s1, n1 = pass_until_prefix(dists, target, k, 200_000, np.random.default_rng(0))
+        s2, n2 = pass_until(model, task, seq, k, 200_000, torch.Generator().manual_seed(0))
+        for s, n in ((s1, n1), (s2, n2)):
+            for i in range(len(seq)):
+                est = pass_until_score([(int(s[i]), int(n[i]))], k, confidence=0.999)
+                assert est.lo <= exact[i] <= est.hi, (i, exact[i], est)
