@@ -225,31 +225,29 @@ def _poly_eval(b: _Builder, x: Ref, c: Sequence[float]) -> Ref:
     return acc
 
 
-def emit_horner(c: Sequence[float], dtype: str, ops: Sequence[str], inputs: tuple[str, ...] = ("x",)) -> Program | None:
-    b = _Builder(dtype, ops)
-    if not b.can_mul_add() or len(c) < 2:
+def _classical(order: str, c: Sequence[float], dtype: str, ops: Sequence[str], inputs: tuple[str, ...]) -> Program | None:
+    """Horner or Estrin from :func:`pysearch.baselines.programs.polynomial` (fma where allowed)."""
+    from .baselines.programs import polynomial
+
+    fma = "fma" in ops
+    need = {"mul"} if order == "estrin" else set()
+    if len(c) < 2 or not (fma or {"mul", "add"} <= set(ops)) or not need <= set(ops):
         return None
-    return b.program(inputs, _poly_eval(b, Ref.input(0), list(c)))
+    q = polynomial(list(c), order, fma, 0.0, dtype)
+    if q.instrs[q.output].op not in ("fma", "add", "mul"):
+        return None
+    return Program(q.instrs, inputs, dtype, q.output).pruned()
+
+
+def emit_horner(c: Sequence[float], dtype: str, ops: Sequence[str], inputs: tuple[str, ...] = ("x",)) -> Program | None:
+    """Horner's scheme (the classical baselines' builder)."""
+    return _classical("horner", c, dtype, ops, inputs)
 
 
 def emit_estrin(c: Sequence[float], dtype: str, ops: Sequence[str], inputs: tuple[str, ...] = ("x",)) -> Program | None:
-    """Estrin's scheme: pairs ``c[2i] + c[2i+1] x``, combined with ``x^2``, ``x^4``, ..."""
-    b = _Builder(dtype, ops)
-    if not b.can_mul_add() or len(c) < 2:
-        return None
-    x = Ref.input(0)
-    terms: list[Ref] = []
-    c = list(c)
-    for i in range(0, len(c), 2):
-        terms.append(b.mul_add(x, b.c(c[i + 1]), b.c(c[i])) if i + 1 < len(c) else b.c(c[i]))
-    power = x
-    while len(terms) > 1:
-        power = b.mul(power, power)
-        nxt = []
-        for i in range(0, len(terms), 2):
-            nxt.append(b.mul_add(terms[i + 1], power, terms[i]) if i + 1 < len(terms) else terms[i])
-        terms = nxt
-    return b.program(inputs, terms[0])
+    """Estrin's scheme: pairs ``c[2i] + c[2i+1] x`` combined with ``x^2``, ``x^4``, ... (the
+    classical baselines' builder; needs mul for the powers)."""
+    return _classical("estrin", c, dtype, ops, inputs)
 
 
 def emit_even_odd(c: Sequence[float], dtype: str, ops: Sequence[str], inputs: tuple[str, ...] = ("x",)) -> Program | None:
