@@ -40,6 +40,10 @@ MUTATION_WEIGHTS: dict[str, float] = {
 }
 #: The mutation kinds of :data:`MUTATION_WEIGHTS` that apply a whole-program rewrite.
 STRUCTURAL_KINDS = tuple(k for k in MUTATION_WEIGHTS if k in _structural.STRUCTURAL_OPERATORS)
+#: The single-instruction kinds only, with their weights (the mutations before the structural
+#: rewrites and randomize_instr were added): ``mutate(..., weights=PLAIN_MUTATION_WEIGHTS)``.
+PLAIN_MUTATION_WEIGHTS: dict[str, float] = {
+    k: w for k, w in MUTATION_WEIGHTS.items() if k not in STRUCTURAL_KINDS and k != "randomize_instr"}
 #: Probability that an insertion goes on top of the output (growing the program outward, as
 #: a Horner step does) rather than into a randomly chosen edge.
 P_INSERT_ON_TOP = 0.35

@@ -53,6 +53,18 @@ def test_mutate_with_only_structural_kinds(seed, ops):
     assert len(q.instrs) <= 12 and {ins.op for ins in q.instrs} <= set(ops) and all(q.live())
 
 
+def test_plain_weights_never_draw_structural_kinds():
+    """PLAIN_MUTATION_WEIGHTS holds the single-instruction kinds only: no child grows by more than one
+    instruction (repeated squaring or a rational form would add two or more)."""
+    from pysearch.variation import PLAIN_MUTATION_WEIGHTS
+
+    assert not set(PLAIN_MUTATION_WEIGHTS) & set(STRUCTURAL_KINDS)
+    p = parse("inputs x\nv1 = fma x 0.5 1\nv2 = fma v1 x 1\nreturn v2")
+    rng = np.random.default_rng(3)
+    kids = [mutate(rng, p, ("fma", "mul", "add"), 12, weights=PLAIN_MUTATION_WEIGHTS) for _ in range(200)]
+    assert all(len(k.instrs) <= len(p.instrs) + 1 for k in kids)  # one instruction at a time
+
+
 def test_mutate_weights_are_checked():
     p = parse("inputs x\nv1 = mul x x\nreturn v1")
     with pytest.raises(ValueError, match="unknown mutation kind"):
