@@ -84,12 +84,13 @@ def _forward(p: Program, x: np.ndarray) -> list[np.ndarray]:
     return vals
 
 
-def amplification(program: Union[Program, str], x) -> np.ndarray:
-    """Per-point first-order rounding amplification (see the module docstring); NaN where the
-    float64 evaluation is not finite or is 0."""
+def rounding_scale(program: Union[Program, str], x) -> tuple[np.ndarray, np.ndarray]:
+    """``(s, y)`` per point: ``s = sum over rounding instructions of |dy/dv_i| |v_i|`` (the first-order
+    absolute rounding error of ``y`` is at most ``s`` times the unit roundoff) and the float64 value
+    ``y``; computed in float64 by a forward and an adjoint pass."""
     p = as_program(program).pruned()
     if len(p.inputs) != 1:
-        raise ValueError(f"amplification needs a one-input program, this one has inputs {p.inputs}")
+        raise ValueError(f"rounding sensitivity needs a one-input program, this one has inputs {p.inputs}")
     x = np.asarray(x, dtype=np.float64).ravel()
     with np.errstate(all="ignore"):
         vals = _forward(p, x)
@@ -105,8 +106,15 @@ def amplification(program: Union[Program, str], x) -> np.ndarray:
             for a, d in zip(ins.args, _PARTIALS[ins.op](*args)):
                 if a.kind == "value":
                     adj[a.index] = adj[a.index] + adj[i] * d
-        y = vals[p.output]
-        out = total / np.abs(y)
+    return total, vals[p.output]
+
+
+def amplification(program: Union[Program, str], x) -> np.ndarray:
+    """Per-point first-order rounding amplification ``s / |y|`` (see the module docstring and
+    :func:`rounding_scale`); NaN where the float64 evaluation is not finite or is 0."""
+    s, y = rounding_scale(program, x)
+    with np.errstate(all="ignore"):
+        out = s / np.abs(y)
     return np.where(np.isfinite(out) & np.isfinite(y) & (y != 0), out, np.nan)
 
 

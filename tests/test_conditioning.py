@@ -61,7 +61,7 @@ def test_predicts_measured_float32_error_over_random_programs():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="one-input"):
+    with pytest.raises(ValueError, match="one-input program"):
         C.amplification(parse("inputs x, y\nv1 = mul x y\nreturn v1"), X01)
     with pytest.raises(ValueError, match="quantile"):
         C.sensitivity(HORNER, X01, quantile=2.0)
