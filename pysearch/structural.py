@@ -233,7 +233,10 @@ def _classical(order: str, c: Sequence[float], dtype: str, ops: Sequence[str], i
     need = {"mul"} if order == "estrin" else set()
     if len(c) < 2 or not (fma or {"mul", "add"} <= set(ops)) or not need <= set(ops):
         return None
-    q = polynomial(list(c), order, fma, 0.0, dtype)
+    try:
+        q = polynomial(list(c), order, fma, 0.0, dtype)
+    except ValueError:  # every non-constant coefficient rounds to 0 in dtype: a constant, no program
+        return None
     if q.instrs[q.output].op not in ("fma", "add", "mul"):
         return None
     return Program(q.instrs, inputs, dtype, q.output).pruned()
