@@ -1,17 +1,19 @@
 """Structural variation on and off: the same seeded search from scratch, fronts side by side.
 
 Runs the public ``pysearch.search.Search`` on exp2 over [0, 1) in float32 (from scratch: no
-baseline or hand-written program in the initial population), once with the default mutation
-kinds of ``pysearch.variation.MUTATION_WEIGHTS`` (which include the structural rewrites of
-``pysearch.structural`` and randomise-an-instruction) and once with the single-instruction kinds
-only, for the same number of generations and seeds (generations, not seconds: the budget is the
-same however loaded the machine is). It prints both verified fronts (max ULP verified on every
+baseline or hand-written program in the initial population), once with
+``pysearch.variation.STRUCTURAL_MUTATION_WEIGHTS`` (the structural rewrites of
+``pysearch.structural`` and randomise-an-instruction besides the usual kinds) and once with the
+default ``MUTATION_WEIGHTS`` (the single-instruction kinds only), for the same number of
+generations and seeds (generations, not seconds: the budget is the same however loaded the
+machine is). It prints both verified fronts (max ULP verified on every
 float32 of the domain) and, per arm, the rounding sensitivity (``pysearch.conditioning``) of each
 front program.
 
-The search loop calls ``mutate(rng, parent, ops, max_instrs)`` without weights, so the "off" arm
-removes the kinds from ``MUTATION_WEIGHTS`` for its duration; the hook the engine needs to make
-this a setting is ``SearchConfig.mutation_weights`` passed on to ``mutate(..., weights=)``.
+The search loop calls ``mutate(rng, parent, ops, max_instrs)`` without weights, so the
+"structural" arm puts its weights in ``MUTATION_WEIGHTS`` for its duration; the hook the engine
+needs to make this a setting is ``SearchConfig.mutation_weights`` passed on to
+``mutate(..., weights=)``.
 
     python experiments/structural_variation.py [--generations 60] [--seeds 0 1] [--target exp2]
 
@@ -37,17 +39,13 @@ from pysearch.search import Search
 from pysearch.search.config import SearchConfig
 
 DOMAINS = {"exp2": (0.0, float(np.nextafter(np.float32(1), np.float32(0))))}
-PLAIN_KINDS = tuple(variation.PLAIN_MUTATION_WEIGHTS)
-
-
 @contextlib.contextmanager
-def mutation_kinds(kinds: tuple[str, ...] | None):
-    """Restrict ``variation.MUTATION_WEIGHTS`` to ``kinds`` (None: leave it) while the block runs."""
+def mutation_weights(weights: dict[str, float] | None):
+    """Make ``weights`` the default ``variation.MUTATION_WEIGHTS`` (None: leave it) while the block runs."""
     saved = dict(variation.MUTATION_WEIGHTS)
-    if kinds is not None:
-        for k in list(variation.MUTATION_WEIGHTS):
-            if k not in kinds:
-                del variation.MUTATION_WEIGHTS[k]
+    if weights is not None:
+        variation.MUTATION_WEIGHTS.clear()
+        variation.MUTATION_WEIGHTS.update(weights)
     try:
         yield
     finally:
@@ -55,9 +53,9 @@ def mutation_kinds(kinds: tuple[str, ...] | None):
         variation.MUTATION_WEIGHTS.update(saved)
 
 
-def run_arm(target: str, seed: int, generations: int, kinds: tuple[str, ...] | None, max_instrs: int):
+def run_arm(target: str, seed: int, generations: int, weights: dict[str, float] | None, max_instrs: int):
     cfg = SearchConfig(target=target, domain=DOMAINS[target], seed=seed, max_ulp=None, max_instrs=max_instrs)
-    with mutation_kinds(kinds):
+    with mutation_weights(weights):
         s = Search(cfg)
         assert not cfg.seed_baselines and not cfg.seed_programs  # from scratch
         t0 = time.monotonic()
@@ -79,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     best: dict[str, float] = {}
     cheapest: dict[str, float] = {}
     sizes: dict[str, int] = {}
-    for name, kinds in (("structural", None), ("plain", PLAIN_KINDS)):
+    for name, weights in (("structural", variation.STRUCTURAL_MUTATION_WEIGHTS), ("plain", None)):
         best[name], sizes[name], cheapest[name] = math.inf, 0, math.inf
         for seed in args.seeds:
-            front, gens, secs = run_arm(args.target, seed, args.generations, kinds, args.max_instrs)
+            front, gens, secs = run_arm(args.target, seed, args.generations, weights, args.max_instrs)
             print(f"## {name} mutations, seed {seed}: {gens} generations in {secs:.0f} s, {len(front)} front programs")
             print("| cost | ops | max ULP | verified | rounding sensitivity (pred. ULP) | program |")
             print("|---|---|---|---|---|---|")

@@ -17,7 +17,9 @@ from .program import OP_BY_NAME, Instr, Program, Ref, round_to_dtype
 
 ConstSampler = Callable[[np.random.Generator], float]
 
-#: Relative weights of the mutation kinds (constant changes are light: searches refit constants).
+#: Relative weights of the mutation kinds ``mutate`` draws by default (constant changes are light:
+#: searches refit constants). The default stays the single-instruction kinds, so seeded runs
+#: recorded before the structural kinds existed reproduce bit for bit.
 MUTATION_WEIGHTS: dict[str, float] = {
     "insert": 3.0,
     "delete": 1.5,
@@ -25,9 +27,13 @@ MUTATION_WEIGHTS: dict[str, float] = {
     "rewire": 2.0,
     "perturb_const": 1.5,
     "reset_const": 0.5,
-    # AutoNumerics-Zero's "randomise an instruction": a fresh op and operands in place
+}
+#: The default kinds plus AutoNumerics-Zero's "randomise an instruction" and the structural
+#: rewrites of :mod:`pysearch.structural` (each skipped where its ops are not allowed):
+#: ``mutate(..., weights=STRUCTURAL_MUTATION_WEIGHTS)``.
+STRUCTURAL_MUTATION_WEIGHTS: dict[str, float] = {
+    **MUTATION_WEIGHTS,
     "randomize_instr": 1.0,
-    # structural rewrites (pysearch/structural.py); each is skipped where its ops are not allowed
     "affine_input": 0.3,
     "repeated_squaring": 0.2,
     "rational": 0.15,
@@ -38,12 +44,8 @@ MUTATION_WEIGHTS: dict[str, float] = {
     "regroup_knuth4": 0.05,
     "regroup_horner": 0.05,
 }
-#: The mutation kinds of :data:`MUTATION_WEIGHTS` that apply a whole-program rewrite.
-STRUCTURAL_KINDS = tuple(k for k in MUTATION_WEIGHTS if k in _structural.STRUCTURAL_OPERATORS)
-#: The single-instruction kinds only, with their weights (the mutations before the structural
-#: rewrites and randomize_instr were added): ``mutate(..., weights=PLAIN_MUTATION_WEIGHTS)``.
-PLAIN_MUTATION_WEIGHTS: dict[str, float] = {
-    k: w for k, w in MUTATION_WEIGHTS.items() if k not in STRUCTURAL_KINDS and k != "randomize_instr"}
+#: The mutation kinds that apply a whole-program rewrite.
+STRUCTURAL_KINDS = tuple(k for k in STRUCTURAL_MUTATION_WEIGHTS if k in _structural.STRUCTURAL_OPERATORS)
 #: Probability that an insertion goes on top of the output (growing the program outward, as
 #: a Horner step does) rather than into a randomly chosen edge.
 P_INSERT_ON_TOP = 0.35
@@ -280,9 +282,9 @@ def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_i
     """One random mutation (insert, delete, replace op, rewire, perturb or reset a constant,
     randomise an instruction, or a structural rewrite of :mod:`pysearch.structural`).
 
-    ``weights`` (mutation kind -> relative weight, default :data:`MUTATION_WEIGHTS`) picks the
-    kinds; a kind left out is never drawn (e.g. ``{k: w for k, w in MUTATION_WEIGHTS.items() if k
-    not in STRUCTURAL_KINDS}`` for the single-instruction mutations only).
+    ``weights`` (mutation kind -> relative weight, default :data:`MUTATION_WEIGHTS`, the
+    single-instruction kinds) picks the kinds; a kind left out is never drawn.
+    :data:`STRUCTURAL_MUTATION_WEIGHTS` adds randomize_instr and the structural rewrites.
 
     Retried until the pruned program's text differs from the input's; programs never grow
     beyond ``max_instrs`` instructions. If ``max_tries`` attempts all fail to change it, a fresh
@@ -295,9 +297,9 @@ def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_i
     base = program.pruned()
     before = base.to_text()
     table = MUTATION_WEIGHTS if weights is None else weights
-    unknown = sorted(set(table) - set(MUTATION_WEIGHTS))
+    unknown = sorted(set(table) - set(STRUCTURAL_MUTATION_WEIGHTS))
     if unknown:
-        raise ValueError(f"unknown mutation kind(s) {unknown}; known: {', '.join(MUTATION_WEIGHTS)}")
+        raise ValueError(f"unknown mutation kind(s) {unknown}; known: {', '.join(STRUCTURAL_MUTATION_WEIGHTS)}")
     kinds = [k for k in table if table[k] > 0]
     w = np.array([float(table[k]) for k in kinds])
     if not kinds or not np.all(np.isfinite(w)):

@@ -13,7 +13,8 @@ from pysearch import structural as S
 from pysearch.conditioning import rounding_scale
 from pysearch.interpreter import run
 from pysearch.program import Instr, Program, Ref, parse
-from pysearch.variation import MUTATION_WEIGHTS, STRUCTURAL_KINDS, mutate, random_program
+from pysearch.variation import (MUTATION_WEIGHTS, STRUCTURAL_KINDS, STRUCTURAL_MUTATION_WEIGHTS, mutate,
+                                random_program)
 
 F32_OPS = ("add", "sub", "mul", "div", "fma", "neg", "abs", "sqrt", "min", "max", "rint", "floor",
            "ldexp", "getexp", "getmant")
@@ -54,16 +55,15 @@ def test_mutate_with_only_structural_kinds(seed, ops):
     assert len(q.instrs) <= 12 and {ins.op for ins in q.instrs} <= set(ops) and all(q.live())
 
 
-def test_plain_weights_never_draw_structural_kinds():
-    """PLAIN_MUTATION_WEIGHTS holds the single-instruction kinds only: no child grows by more than one
-    instruction (repeated squaring or a rational form would add two or more)."""
-    from pysearch.variation import PLAIN_MUTATION_WEIGHTS
-
-    assert not set(PLAIN_MUTATION_WEIGHTS) & set(STRUCTURAL_KINDS)
+def test_default_weights_are_the_single_instruction_kinds():
+    """By default mutate draws the single-instruction kinds only (seeded runs recorded before the
+    structural kinds reproduce): no child grows by more than one instruction (repeated squaring or
+    a rational form would add two or more)."""
+    assert not set(MUTATION_WEIGHTS) & set(STRUCTURAL_KINDS) and "randomize_instr" not in MUTATION_WEIGHTS
     p = parse("inputs x\nv1 = fma x 0.5 1\nv2 = fma v1 x 1\nreturn v2")
     rng = np.random.default_rng(3)
-    kids = [mutate(rng, p, ("fma", "mul", "add"), 12, weights=PLAIN_MUTATION_WEIGHTS) for _ in range(200)]
-    assert all(len(k.instrs) <= len(p.instrs) + 1 for k in kids)  # one instruction at a time
+    kids = [mutate(rng, p, ("fma", "mul", "add", "div"), 12) for _ in range(200)]
+    assert all(len(k.instrs) <= len(p.instrs) + 1 for k in kids)
 
 
 def test_mutate_weights_are_checked():
@@ -74,14 +74,15 @@ def test_mutate_weights_are_checked():
         mutate(np.random.default_rng(0), p, ["mul"], 4, weights={"insert": 0.0})
 
 
-def test_mutate_draws_structural_kinds_by_default():
-    """With the default weights, the structural rewrites and randomize_instr are drawn: over many
-    mutations of a Horner polynomial some child has a div (rational / continued fraction) or
-    starts with x -> a*x + b."""
-    assert set(STRUCTURAL_KINDS) <= set(MUTATION_WEIGHTS) and "randomize_instr" in MUTATION_WEIGHTS
+def test_mutate_draws_structural_kinds_when_asked():
+    """With STRUCTURAL_MUTATION_WEIGHTS the structural rewrites are drawn: over many mutations of a
+    Horner polynomial some child has a div (rational / continued fraction) and some starts with
+    x -> 1*x + 0."""
+    assert set(STRUCTURAL_KINDS) | {"randomize_instr"} | set(MUTATION_WEIGHTS) == set(STRUCTURAL_MUTATION_WEIGHTS)
     p = parse("inputs x\nv1 = fma x 0.5 1\nv2 = fma v1 x 1\nreturn v2")
     rng = np.random.default_rng(3)
-    kids = [mutate(rng, p, ("fma", "mul", "add", "div"), 12) for _ in range(300)]
+    kids = [mutate(rng, p, ("fma", "mul", "add", "div"), 12, weights=STRUCTURAL_MUTATION_WEIGHTS)
+            for _ in range(300)]
     assert any(ins.op == "div" for k in kids for ins in k.instrs)
     assert any(k.instrs[0].args == (Ref.input(0), Ref.const(1.0), Ref.const(0.0)) for k in kids)
 
