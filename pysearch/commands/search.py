@@ -70,6 +70,23 @@ def parse_cost_weights(text: str) -> dict[str, float]:
     return out
 
 
+def _cost_model_weights(args: argparse.Namespace) -> dict | None:
+    """With ``--cost-model FILE``: check the model, set ``args.cost_weights`` from its weights (so
+    the config, the checkpoint and the resume check see them as cost weights) and return it."""
+    if args.cost_model is None:
+        return None
+    from ..calibrate import CalibrationError, read_model
+
+    if args.cost_weights is not None:
+        raise UserError("give --cost-model or --cost-weights, not both")
+    try:
+        model = read_model(args.cost_model)
+    except CalibrationError as e:
+        raise UserError(str(e)) from None
+    args.cost_weights = ",".join(f"{op}={w!r}" for op, w in model["weights"].items())
+    return model
+
+
 def read_seed_programs(paths: list[str]) -> tuple[str, ...]:
     """Canonical texts of the programs in ``paths`` (program text or program JSON files)."""
     from ..program import Program, ProgramError, parse
@@ -238,23 +255,6 @@ def run(args: argparse.Namespace) -> int:
         except Terminated:  # before the search existed (it saves and returns 143 itself)
             _say(console, "terminated before the first generation; nothing saved")
             return 143
-
-
-def _cost_model_weights(args: argparse.Namespace) -> dict | None:
-    """With ``--cost-model FILE``: check the model, set ``args.cost_weights`` from its weights (so
-    the config, the checkpoint and the resume check see them as cost weights) and return it."""
-    if args.cost_model is None:
-        return None
-    from ..calibrate import CalibrationError, read_model
-
-    if args.cost_weights is not None:
-        raise UserError("give --cost-model or --cost-weights, not both")
-    try:
-        model = read_model(args.cost_model)
-    except CalibrationError as e:
-        raise UserError(str(e)) from None
-    args.cost_weights = ",".join(f"{op}={w!r}" for op, w in model["weights"].items())
-    return model
 
 
 class Terminated(KeyboardInterrupt):
