@@ -16,7 +16,7 @@ import sys
 from pysearch.commands.common import UserError, parse_duration
 
 #: Command modules, in the order ``pysearch --help`` lists them.
-COMMAND_MODULES = ("demo", "search", "verify", "export", "show", "fit", "emergence")
+COMMAND_MODULES = ("demo", "search", "verify", "export", "show", "fit", "emergence", "calibrate")
 
 __all__ = ["COMMAND_MODULES", "UserError", "build_parser", "main", "parse_duration"]
 

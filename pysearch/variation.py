@@ -8,15 +8,18 @@ instructions removed) and always valid :class:`~pysearch.program.Program` object
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import structural as _structural
 from .program import OP_BY_NAME, Instr, Program, Ref, round_to_dtype
 
 ConstSampler = Callable[[np.random.Generator], float]
 
-#: Relative weights of the mutation kinds (constant changes are light: searches refit constants).
+#: Relative weights of the mutation kinds ``mutate`` draws by default (constant changes are light:
+#: searches refit constants). The default stays the single-instruction kinds, so seeded runs
+#: recorded before the structural kinds existed reproduce bit for bit.
 MUTATION_WEIGHTS: dict[str, float] = {
     "insert": 3.0,
     "delete": 1.5,
@@ -25,6 +28,24 @@ MUTATION_WEIGHTS: dict[str, float] = {
     "perturb_const": 1.5,
     "reset_const": 0.5,
 }
+#: The default kinds plus AutoNumerics-Zero's "randomise an instruction" and the structural
+#: rewrites of :mod:`pysearch.structural` (each skipped where its ops are not allowed):
+#: ``mutate(..., weights=STRUCTURAL_MUTATION_WEIGHTS)``.
+STRUCTURAL_MUTATION_WEIGHTS: dict[str, float] = {
+    **MUTATION_WEIGHTS,
+    "randomize_instr": 1.0,
+    "affine_input": 0.3,
+    "repeated_squaring": 0.2,
+    "rational": 0.15,
+    "continued_fraction": 0.15,
+    "regroup_estrin": 0.1,
+    "regroup_even_odd": 0.1,
+    "regroup_paterson_stockmeyer": 0.05,
+    "regroup_knuth4": 0.05,
+    "regroup_horner": 0.05,
+}
+#: The mutation kinds that apply a whole-program rewrite.
+STRUCTURAL_KINDS = tuple(k for k in STRUCTURAL_MUTATION_WEIGHTS if k in _structural.STRUCTURAL_OPERATORS)
 #: Probability that an insertion goes on top of the output (growing the program outward, as
 #: a Horner step does) rather than into a randomly chosen edge.
 P_INSERT_ON_TOP = 0.35
@@ -211,6 +232,15 @@ def _rewire(rng, p: Program, sampler) -> Program | None:
     return Program(instrs, p.inputs, p.dtype, p.output)
 
 
+def _randomize_instr(rng, p: Program, ops, sampler) -> Program | None:
+    """Replace one instruction by a random one (op and operands drawn afresh, an earlier value or
+    input among them)."""
+    i = int(rng.integers(len(p.instrs)))
+    instrs = list(p.instrs)
+    instrs[i] = _random_instr(rng, ops, len(p.inputs), i, p.dtype, sampler)
+    return Program(instrs, p.inputs, p.dtype, p.output)
+
+
 def _const_slots(p: Program) -> list[tuple[int, int]]:
     return [(i, s) for i, ins in enumerate(p.instrs) for s, a in enumerate(ins.args) if a.kind == "const"]
 
@@ -247,8 +277,14 @@ def _reset_const(rng, p: Program, sampler) -> Program | None:
 
 
 def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_instrs: int,
-           const_sampler: ConstSampler | None = None, max_tries: int = 50) -> Program:
-    """One random mutation (insert, delete, replace op, rewire, perturb or reset a constant).
+           const_sampler: ConstSampler | None = None, max_tries: int = 50,
+           weights: Mapping[str, float] | None = None) -> Program:
+    """One random mutation (insert, delete, replace op, rewire, perturb or reset a constant,
+    randomise an instruction, or a structural rewrite of :mod:`pysearch.structural`).
+
+    ``weights`` (mutation kind -> relative weight, default :data:`MUTATION_WEIGHTS`, the
+    single-instruction kinds) picks the kinds; a kind left out is never drawn.
+    :data:`STRUCTURAL_MUTATION_WEIGHTS` adds randomize_instr and the structural rewrites.
 
     Retried until the pruned program's text differs from the input's; programs never grow
     beyond ``max_instrs`` instructions. If ``max_tries`` attempts all fail to change it, a fresh
@@ -260,8 +296,14 @@ def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_i
         raise ValueError(f"max_instrs must be at least 1, got {max_instrs}")
     base = program.pruned()
     before = base.to_text()
-    kinds = list(MUTATION_WEIGHTS)
-    w = np.array([MUTATION_WEIGHTS[k] for k in kinds])
+    table = MUTATION_WEIGHTS if weights is None else weights
+    unknown = sorted(set(table) - set(STRUCTURAL_MUTATION_WEIGHTS))
+    if unknown:
+        raise ValueError(f"unknown mutation kind(s) {unknown}; known: {', '.join(STRUCTURAL_MUTATION_WEIGHTS)}")
+    kinds = [k for k in table if table[k] > 0]
+    w = np.array([float(table[k]) for k in kinds])
+    if not kinds or not np.all(np.isfinite(w)):
+        raise ValueError("mutation weights must be finite, with at least one positive")
     w = w / w.sum()
     for _ in range(max_tries):
         kind = kinds[int(rng.choice(len(kinds), p=w))]
@@ -275,8 +317,12 @@ def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_i
             child = _rewire(rng, base, const_sampler)
         elif kind == "perturb_const":
             child = _perturb_const(rng, base)
-        else:
+        elif kind == "reset_const":
             child = _reset_const(rng, base, const_sampler)
+        elif kind == "randomize_instr":
+            child = _randomize_instr(rng, base, ops, const_sampler)
+        else:
+            child = _structural.STRUCTURAL_OPERATORS[kind](rng, base, ops, max_instrs)
         if child is None:
             continue
         child = child.pruned()

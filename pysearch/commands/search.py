@@ -70,6 +70,23 @@ def parse_cost_weights(text: str) -> dict[str, float]:
     return out
 
 
+def _cost_model_weights(args: argparse.Namespace) -> dict | None:
+    """With ``--cost-model FILE``: check the model, set ``args.cost_weights`` from its weights (so
+    the config, the checkpoint and the resume check see them as cost weights) and return it."""
+    if args.cost_model is None:
+        return None
+    from ..calibrate import CalibrationError, read_model
+
+    if args.cost_weights is not None:
+        raise UserError("give --cost-model or --cost-weights, not both")
+    try:
+        model = read_model(args.cost_model)
+    except CalibrationError as e:
+        raise UserError(str(e)) from None
+    args.cost_weights = ",".join(f"{op}={w!r}" for op, w in model["weights"].items())
+    return model
+
+
 def read_seed_programs(paths: list[str]) -> tuple[str, ...]:
     """Canonical texts of the programs in ``paths`` (program text or program JSON files)."""
     from ..program import Program, ProgramError, parse
@@ -120,6 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cost-weights", default=None, metavar="OP=W,...",
                    help="op weights of the cost objective, e.g. 'add=0.5,sub=0.5' (others keep their "
                         "default weight from docs/program-format.md)")
+    p.add_argument("--cost-model", default=None, metavar="FILE",
+                   help="cost weights from a machine's cost model (`pysearch calibrate`); copied into the run")
     p.add_argument("--population", type=int, default=None, help="population size (default 128)")
     p.add_argument("--max-instrs", type=int, default=None, help="largest program (default 14)")
     p.add_argument("--sample-size", type=int, default=None, help="search sample size (default 8192)")
@@ -220,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--checkpoint-every must be non-negative")
     _check_island_args(args)
 
+    model = _cost_model_weights(args)
     if args.out is None:
         if args.resume:
             raise UserError("--resume needs --out DIR (the run directory to continue)")
@@ -237,6 +257,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = _config_from_args(args, target.name, domain if domain is not None else tuple(target.domain))
         out.mkdir(parents=True, exist_ok=True)
+        if model is not None:  # the run keeps the model its cost weights came from
+            from ..fileio import write_json_atomic
+
+            write_json_atomic(out / "cost_model.json", model)
     with RunLock(out), _stop_signals():
         try:
             return _run_locked(args, out, cfg, target, domain, budget, console)

@@ -24,7 +24,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -42,8 +42,9 @@ from pysearch.laws.selection import choose_by_cv_extrapolation
 from pysearch.laws.front import SELECTION_RULES, Candidate, choose, choose_by_extrapolation, inner_holdout, pareto
 from pysearch.ops import OP_BY_NAME
 from pysearch.program import Instr, Program, Ref
-from pysearch.search.law_problem import LawConfig, LawProblem
-from pysearch.search.loop import Search
+
+if TYPE_CHECKING:  # imported where used: pysearch.search.law_problem imports pysearch.laws
+    from pysearch.search.loop import Search
 
 __all__ = [
     "LAW_OPS",
@@ -207,6 +208,9 @@ def discover(
     for p in seeds:
         if p.inputs != names or p.dtype != "float64":
             raise ValueError(f"seed programs must be float64 over inputs {names}, got {p.inputs} ({p.dtype})")
+    from pysearch.search.law_problem import LawConfig, LawProblem
+    from pysearch.search.loop import Search
+
     t0 = time.monotonic()
     problem = LawProblem(LawConfig(
         X=X, y=y, inputs=names, space=space, loss=loss, delta=delta, ops=ops, max_instrs=max_instrs,
