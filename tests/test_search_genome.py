@@ -180,3 +180,24 @@ def test_initial_genomes_are_distinct_where_the_space_allows():
     s = Search(problem(gene_sizes=(1, 1), population=4))
     s.run(generations=2)
     assert [ind.text for ind in s.population] == ["0,0"]
+
+
+def test_experiment_evolve_runs_on_the_engine():
+    """experiments/evolve_configs.py's ``evolve`` is a thin configuration of the engine: on the
+    frontier's genes (width, depth, steps) with a synthetic loss it returns the optimum, the log
+    (one record per generation) and every distinct genome scored once."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import evolve_configs as ec
+
+    sizes = (len(ec.WIDTHS), len(ec.DEPTHS), len(ec.STEPS))
+    register_fitness("test_frontier_stand_in",
+                     lambda args: lambda g: abs(g[0] - args["w"]) + 2 * abs(g[1] - 1) + 0.5 * abs(g[2] - 3))
+    genes, err, log, prob = ec.evolve(sizes, "test_frontier_stand_in", {"w": 5}, 6, 10, 0)
+    assert genes == (5, 1, 3) and err == 0.0
+    assert [r["gen"] for r in log] == list(range(11)) and all(r["min"] <= r["median"] for r in log)
+    assert log[-1]["min"] == 0.0
+    again = ec.evolve(sizes, "test_frontier_stand_in", {"w": 5}, 6, 10, 0)
+    assert again[2] == log and again[3].scores == prob.scores
