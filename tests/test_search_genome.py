@@ -201,3 +201,15 @@ def test_experiment_evolve_runs_on_the_engine():
     assert log[-1]["min"] == 0.0
     again = ec.evolve(sizes, "test_frontier_stand_in", {"w": 5}, 6, 10, 0)
     assert again[2] == log and again[3].scores == prob.scores
+
+
+def test_unusable_scores_survive_json():
+    """A genome the fitness could not score (inf) is saved as null and read back as inf, not evaluated again."""
+    p = problem()
+    p.score([(3, 0, 0, 0, 0), (2, 1, 1, 3, 0)])
+    state = to_json(p.state())
+    assert state["scores"] == {"3,0,0,0,0": None, "2,1,1,3,0": 0.0}
+    q = problem()
+    q.preload(state)
+    CALLS.clear()
+    assert list(q.score([(3, 0, 0, 0, 0)]).errors) == [math.inf] and CALLS == []
