@@ -17,6 +17,11 @@
     python experiments/evolve_configs.py frontier                # minutes (at most 36 trainings of <= 3e10 FLOPs)
     python experiments/evolve_configs.py frontier --quick        # ~1 min pipeline check
 
+Both searches run on pysearch's one evolutionary engine (:class:`pysearch.search.loop.Search`) as a
+:class:`~pysearch.search.config_problem.ConfigProblem`: a genome is a vector of category indices,
+varied by uniform crossover and one-gene resampling, with one objective (NSGA-II on (error, 0));
+this script registers the fitness and reads the result.
+
 Budgets (defaults): frontier 2 compute budgets (1e10, 3e10 FLOPs) x (population 6 + 2 generations x 6 children),
 each configuration trained at most once (cached); metrics: population 12, 8 generations.
 """
@@ -29,55 +34,34 @@ import itertools
 import json
 import math
 import os
-import random
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from deap import algorithms, base, tools
+
+from pysearch.search.config_problem import ConfigProblem, ConfigSearchConfig, register_fitness
+from pysearch.search.loop import Search
 
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "tiny_models" / "recorded_addition_results.csv"
 
 
-class MinFitness(base.Fitness):
-    weights = (-1.0,)
+def evolve(gene_sizes, fitness, fitness_args, population, generations, seed):
+    """Run the engine on a configuration problem (the registered ``fitness`` with ``fitness_args``):
+    ``population`` genomes, ``generations`` generations of ``population`` children each.
 
-
-class Genome(list):
-    """A list of integer genes with a DEAP fitness."""
-
-    def __init__(self, genes):
-        super().__init__(genes)
-        self.fitness = MinFitness()
-
-
-def evolve(gene_sizes, evaluate, population, generations, seed, children=None):
-    """(mu + lambda) GA over integer genes: uniform crossover, one-gene resampling mutation."""
-    random.seed(seed)
-    children = children or population
-
-    def mutate(ind):
-        i = random.randrange(len(ind))
-        ind[i] = random.randrange(gene_sizes[i])
-        return (ind,)
-
-    tb = base.Toolbox()
-    tb.register("individual", lambda: Genome([random.randrange(s) for s in gene_sizes]))
-    tb.register("population", tools.initRepeat, list, tb.individual)
-    tb.register("evaluate", lambda ind: (evaluate(tuple(ind)),))
-    tb.register("mate", tools.cxUniform, indpb=0.5)
-    tb.register("mutate", mutate)
-    tb.register("select", tools.selTournament, tournsize=2)
-    pop = tb.population(population)
-    hof = tools.HallOfFame(1)
-    stats = tools.Statistics(lambda ind: ind.fitness.values[0])
-    stats.register("min", np.min)
-    stats.register("median", np.median)
-    pop, log = algorithms.eaMuPlusLambda(pop, tb, mu=population, lambda_=children, cxpb=0.4, mutpb=0.6,
-                                         ngen=generations, stats=stats, halloffame=hof, verbose=False)
-    return hof[0], log
+    Return the best genome, its error, the per-generation log (generation, genomes scored, min and
+    median error of the population) and the problem (its ``scores``: every distinct genome evaluated).
+    """
+    problem = ConfigProblem(ConfigSearchConfig(tuple(gene_sizes), fitness, fitness_args, population=population,
+                                               seed=seed))
+    search = Search(problem)
+    search.run(generations=generations)
+    genes, err = problem.best(search)
+    log = [{"gen": r["gen"], "nevals": r["evals"], "min": r["min_ulp"], "median": r["median_ulp"]}
+           for r in search.logbook]
+    return genes, err, log, problem
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -176,35 +160,64 @@ def read_rows(path):
         return [{k: float(v) for k, v in r.items() if k in ("params",) + METRICS} for r in csv.DictReader(fh)]
 
 
-def run_metrics(args) -> dict:
-    if args.source == "toy":
-        rows, source = toy_results(args.seed), "toy model (c=1e11, alpha=-0.2, 5 tokens), 200 items, PassUntil k=2"
-    else:
-        path = Path(args.source) if args.source != "recorded" else RECORDED
-        if not path.exists():
-            print(f"no recorded results at {path}; run experiments/emergence_tiny_transformers.py or use --source toy")
-            return {}
-        rows, source = read_rows(path), str(path)
-    rows.sort(key=lambda r: r["params"])
-    x = np.array([r["params"] for r in rows])
-    data = {m: np.array([r[m] for r in rows]) for m in METRICS}
-    holdout = np.zeros(len(x), bool)
-    holdout[-args.holdout:] = True
-    print(f"(b) metric/transformation search on {source}: {len(x)} models, largest {args.holdout} held out")
+_METRIC_DATA: dict[str, tuple] = {}
 
-    cache: dict[tuple, float] = {}
+
+def metric_data(source: str, seed: int, holdout_models: int):
+    """(x, data per metric, held-out mask, description) of a metrics source, or None when the
+    recorded results are missing (loaded once per arguments)."""
+    key = json.dumps([source, seed, holdout_models])
+    if key not in _METRIC_DATA:
+        if source == "toy":
+            rows, desc = toy_results(seed), "toy model (c=1e11, alpha=-0.2, 5 tokens), 200 items, PassUntil k=2"
+        else:
+            path = Path(source) if source != "recorded" else RECORDED
+            if not path.exists():
+                return None
+            rows, desc = read_rows(path), str(path)
+        rows.sort(key=lambda r: r["params"])
+        x = np.array([r["params"] for r in rows])
+        data = {m: np.array([r[m] for r in rows]) for m in METRICS}
+        holdout = np.zeros(len(x), bool)
+        holdout[-holdout_models:] = True
+        _METRIC_DATA[key] = (x, data, holdout, desc)
+    return _METRIC_DATA[key]
+
+
+def metric_fitness(args: dict):
+    """The fitness of a (metric, transform, law) genome: its held-out extrapolation error (1e6 where it has none)."""
+    loaded = metric_data(args["source"], args["seed"], args["holdout"])
+    if loaded is None:
+        raise ValueError(f"no metrics data for source {args['source']!r}")
+    x, data, holdout, _ = loaded
 
     def fitness(genes):
-        if genes not in cache:
-            m, t, law = METRICS[genes[0]], TRANSFORMS[genes[1]], LAWS[genes[2]]
-            e = extrapolation_error(x, data[m], holdout, t, law)
-            cache[genes] = e if math.isfinite(e) else 1e6
-        return cache[genes]
+        m, t, law = METRICS[genes[0]], TRANSFORMS[genes[1]], LAWS[genes[2]]
+        e = extrapolation_error(x, data[m], holdout, t, law)
+        return e if math.isfinite(e) else 1e6
+
+    return fitness
+
+
+register_fitness("metric_predictability", metric_fitness)
+
+
+def run_metrics(args) -> dict:
+    loaded = metric_data(args.source, args.seed, args.holdout)
+    if loaded is None:
+        path = Path(args.source) if args.source != "recorded" else RECORDED
+        print(f"no recorded results at {path}; run experiments/emergence_tiny_transformers.py or use --source toy")
+        return {}
+    x, data, holdout, source = loaded
+    print(f"(b) metric/transformation search on {source}: {len(x)} models, largest {args.holdout} held out")
 
     t0 = time.perf_counter()
-    best, log = evolve([len(METRICS), len(TRANSFORMS), len(LAWS)], fitness, args.population,
-                       args.generations, args.seed)
+    best, best_error, log, problem = evolve(
+        [len(METRICS), len(TRANSFORMS), len(LAWS)], "metric_predictability",
+        {"source": args.source, "seed": args.seed, "holdout": args.holdout}, args.population, args.generations,
+        args.seed)
     ga_seconds = time.perf_counter() - t0
+    cache = problem.scores
     table = []
     for g in itertools.product(range(len(METRICS)), range(len(TRANSFORMS)), range(len(LAWS))):
         e = extrapolation_error(x, data[METRICS[g[0]]], holdout, TRANSFORMS[g[1]], LAWS[g[2]])
@@ -212,7 +225,7 @@ def run_metrics(args) -> dict:
                       "holdout_error": e if math.isfinite(e) else None})
     ok = sorted((r for r in table if r["holdout_error"] is not None), key=lambda r: r["holdout_error"])
     best_row = {"metric": METRICS[best[0]], "transform": TRANSFORMS[best[1]], "law": LAWS[best[2]],
-                "holdout_error": best.fitness.values[0]}
+                "holdout_error": best_error}
     print(f"  GA ({args.population} x {args.generations} generations, {len(cache)} distinct genomes of "
           f"{len(table)}, {ga_seconds:.1f} s) best: {best_row['metric']} / {best_row['transform']} / "
           f"{best_row['law']}: held-out error {best_row['holdout_error']:.3g} of the metric's range")
@@ -232,7 +245,7 @@ def run_metrics(args) -> dict:
     result = {"schema": 1, "kind": "metric_predictability", "source": source, "holdout_models": int(args.holdout),
               "error": "mean |prediction - value| on held-out models / range of the metric over all models",
               "ga_best": best_row, "exhaustive": table, "best_per_metric": per_metric,
-              "ga_log": [dict(r) for r in log]}
+              "ga_log": log}
     _atomic_text(out / "metric_predictability.json", json.dumps(result, indent=2, default=float))
     plot_metrics(x, data, holdout, per_metric, out / "metric_predictability.png", source)
     print(f"  wrote {out}/metric_predictability.json, metric_predictability.png")
@@ -329,11 +342,12 @@ def run_frontier(args) -> dict:
                   f"N={n:7d}  loss {loss:.4f}  ({info['train_seconds']:.1f} s)", flush=True)
         return trained[key]["loss"]
 
+    register_fitness("tiny_transformer_loss", lambda fa: (lambda g: evaluate(g, fa["budget"])))
     best = {}
     for C in budgets:
         print(f"(a) budget C = {C:.1e} FLOPs: GA population {args.population}, {args.generations} generations")
-        b, _ = evolve([len(WIDTHS), len(DEPTHS), len(STEPS)], lambda g, C=C: evaluate(g, C),
-                      args.population, args.generations, args.seed)
+        b, _, _, _ = evolve([len(WIDTHS), len(DEPTHS), len(STEPS)], "tiny_transformer_loss", {"budget": C},
+                            args.population, args.generations, args.seed)
         w, d, steps, batch, n = config(tuple(b), C)
         best[C] = trained[(w, d, steps, batch)]
     runs = list(trained.values())

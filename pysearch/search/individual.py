@@ -18,15 +18,17 @@ class SearchFitness(base.Fitness):
 class Individual:
     """A program with its sample errors and its DEAP fitness."""
 
-    def __init__(self, program: Program, max_ulp: float, mean_ulp: float, fitness_values: tuple[float, float]):
+    def __init__(self, program: Program, max_ulp: float, mean_ulp: float, fitness_values: tuple[float, float],
+                 text: str | None = None):
         self.program = program
-        self.text = program.to_text()
+        #: The genome's canonical text (a program's text unless the problem gives another genome's).
+        self.text = program.to_text() if text is None else text
         self.max_ulp = max_ulp
         self.mean_ulp = mean_ulp
         self.fitness = SearchFitness(fitness_values)
 
     def __repr__(self) -> str:
-        return f"Individual(max_ulp={self.max_ulp:.4g}, cost={self.program.cost()})"
+        return f"Individual({self.text!r}, error={self.max_ulp:.4g}, objectives={self.fitness.values})"
 
 
 def structure_key(p: Program) -> str:

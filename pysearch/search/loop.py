@@ -10,10 +10,13 @@ verified (:mod:`.verify`); time budgets are planned by :mod:`.budget`.
 
 The loop is the only evolutionary loop in pysearch: what varies between searches is a *problem*
 (:mod:`.problem`): :class:`~.float32_problem.Float32Problem` (a :class:`SearchConfig`; the
-float32 kernels of ``pysearch search``), :class:`~.law_problem.LawProblem` (scaling laws) and
-:class:`~.real_problem.RealProblem` (real-number approximations). The problem supplies the
-initial programs, the cost, the batch scoring, the batch constant fit and the verification; the
-loop does selection, variation, the structure cache, the archive, budgets and checkpoints.
+float32 kernels of ``pysearch search``), :class:`~.law_problem.LawProblem` (scaling laws),
+:class:`~.real_problem.RealProblem` (real-number approximations) and
+:class:`~.config_problem.ConfigProblem` (configurations: vectors of category indices). The
+problem supplies the initial programs, the cost, the batch scoring, the batch constant fit, the
+verification and the genome's operations (mutation, crossover, canonical text; by default those of
+a straight-line program); the loop does selection, the calls to variation, the structure cache,
+the archive, budgets and checkpoints.
 
 A run is a pure function of its configuration and seed: randomness comes from one numpy
 ``Generator`` whose state is saved with the rest in a JSON checkpoint (:mod:`.checkpoint`) at
@@ -32,15 +35,14 @@ import numpy as np
 from deap import tools
 from deap.tools.emo import assignCrowdingDist
 
-from ..program import Program, parse
-from ..variation import crossover, mutate
+from ..program import Program
 from .budget import BudgetPlanning
 from .checkpoint import checkpoint_state, committed_state, restore_state, validate_checkpoint
 from .config import SearchConfig
 from .fields import FieldError
 from .float32_problem import Float32Problem
 from .front import FrontEntry
-from .individual import Individual, structure_key
+from .individual import Individual
 from .problem import Problem, problem_kind, validate_generic_checkpoint
 from .verify import Verification
 
@@ -125,7 +127,8 @@ class Search(Verification, BudgetPlanning):
             return []
         sc = self.problem.score(programs)
         self.evaluations += len(programs) * sc.points
-        return [Individual(p, float(m), float(a), obj)
+        text = self.problem.genome_text
+        return [Individual(p, float(m), float(a), obj, text(p))
                 for p, m, a, obj in zip(programs, sc.errors, sc.means, sc.objectives)]
 
     def _optimise(self, programs: list[Program], budget: int) -> tuple[list[Program], dict[int, Program], int]:
@@ -143,17 +146,18 @@ class Search(Verification, BudgetPlanning):
         pending: set[str] = set()
         alternatives: dict[int, Program] = {}
         self._refits: dict[int, str] = {}
-        refit = self.problem.refit_known_structures
+        problem = self.problem
+        refit = problem.refit_known_structures
         for i, p in enumerate(programs):
             out.append(p)
-            if not p.constants():
+            key = problem.structure(p)
+            if key is None:
                 continue
-            key = structure_key(p)
             if key in self.cache:
                 fitted = self._cache_programs.get(key)
                 if fitted is None:
-                    fitted = self._cache_programs[key] = parse(self.cache[key])
-                if fitted.to_text() != p.to_text():
+                    fitted = self._cache_programs[key] = problem.parse_genome(self.cache[key])
+                if problem.genome_text(fitted) != problem.genome_text(p):
                     alternatives[i] = fitted
                     if refit and key not in pending and len(to_fit) < budget:
                         pending.add(key)
@@ -168,10 +172,10 @@ class Search(Verification, BudgetPlanning):
         for (i, key), q in zip(to_fit, fitted_programs):
             out[i] = q
             if i not in self._refits:
-                self.cache[key] = q.to_text()
+                self.cache[key] = problem.genome_text(q)
                 self._cache_programs[key] = q
         for i, key in repeats:
-            if self.cache[key] != programs[i].to_text():
+            if self.cache[key] != problem.genome_text(programs[i]):
                 alternatives[i] = self._cache_programs[key]
         used = len(to_fit)
         self.optimisations += used
@@ -239,19 +243,17 @@ class Search(Verification, BudgetPlanning):
         return chosen
 
     def _vary(self, parents: list[Individual]) -> list[Program]:
-        cfg = self.config
+        """Children of consecutive parent pairs: the problem's crossover (at ``crossover_rate``) or
+        its mutation of each parent."""
+        cfg, problem = self.config, self.problem
         children: list[Program] = []
         for i in range(0, len(parents) - 1, 2):
             a, b = parents[i].program, parents[i + 1].program
             if self.rng.random() < cfg.crossover_rate:
-                pair = list(crossover(self.rng, a, b))
-                for j, (c, parent) in enumerate(zip(pair, (a, b))):
-                    if len(c.instrs) > cfg.max_instrs or c.to_text() == parent.to_text():
-                        pair[j] = mutate(self.rng, parent, cfg.ops, cfg.max_instrs)
-                children += pair
+                children += problem.crossover(self.rng, a, b)
             else:
-                children.append(mutate(self.rng, a, cfg.ops, cfg.max_instrs))
-                children.append(mutate(self.rng, b, cfg.ops, cfg.max_instrs))
+                children.append(problem.mutate(self.rng, a))
+                children.append(problem.mutate(self.rng, b))
         return children
 
     def step(self) -> GenerationInfo:
@@ -327,8 +329,13 @@ class Search(Verification, BudgetPlanning):
         self.rng.bit_generator.state = ck["rng"]
         self.generation = ck["generation"]
         self.cache = dict(ck.get("cache", {}))
-        self.population = self._score([parse(t) for t in ck["population"]])
-        self.archive.update(self._score([parse(t) for t in ck.get("archive", [])]))
+        genome = self.problem.parse_genome
+        try:
+            self.problem.preload(ck.get("problem_state", {}))
+        except FieldError as e:
+            raise ValueError(f"checkpoint is malformed: {e}") from None
+        self.population = self._score([genome(t) for t in ck["population"]])
+        self.archive.update(self._score([genome(t) for t in ck.get("archive", [])]))
         self.evaluations = ck.get("evaluations", 0)
         self.optimisations = ck.get("optimisations", 0)
         self.elapsed = float(ck.get("elapsed_s", 0.0))

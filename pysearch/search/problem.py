@@ -19,12 +19,22 @@ searches is a problem:
 - when a run is done early (:meth:`Problem.done`) and how much of a time budget to keep for the
   final verification (:meth:`Problem.reserve_seconds`);
 - the JSON form of its configuration, saved in checkpoints (:meth:`Problem.to_json_obj`, read
-  back by :func:`problem_from_json`; each kind has a schema version).
+  back by :func:`problem_from_json`; each kind has a schema version);
+- the genome: what a candidate is and how it varies. By default a straight-line
+  :class:`~pysearch.program.Program` (mutation and instruction-block crossover from
+  :mod:`pysearch.variation`, identity by program text, the constant-fit cache keyed by program
+  structure); a problem may supply its own (:meth:`Problem.mutate`, :meth:`Problem.crossover`,
+  :meth:`Problem.genome_text` (the canonical identity string: de-duplication, checkpoints),
+  :meth:`Problem.parse_genome`, :meth:`Problem.structure` (``None``: nothing to fit), with
+  :meth:`Problem.initial_programs` drawing random genomes and :meth:`Problem.score` giving the
+  objectives; a single objective is ``(error, 0.0)``).
 
 The problems: :class:`~.float32_problem.Float32Problem` (float32 kernels, ULP error, exhaustive
 verification; a plain :class:`~.config.SearchConfig` means this one and its checkpoints carry no
-problem kind), :class:`~.law_problem.LawProblem` (scaling laws) and
-:class:`~.real_problem.RealProblem` (real-number approximations, the paper's setting).
+problem kind), :class:`~.law_problem.LawProblem` (scaling laws),
+:class:`~.real_problem.RealProblem` (real-number approximations, the paper's setting) and
+:class:`~.config_problem.ConfigProblem` (a vector of category indices: model and metric
+configurations, ``experiments/evolve_configs.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 
 from ..program import Program, parse
+from ..variation import crossover as program_crossover
+from ..variation import mutate as program_mutate
 from .fields import FieldError, need_dict, need_float, need_int, need_items, need_keys, need_str
 
 if TYPE_CHECKING:  # the loop imports this module
@@ -124,6 +136,39 @@ class Problem(ABC):
     def restore(self, state: dict) -> None:
         """Continue from :meth:`state`."""
 
+    def preload(self, state: dict) -> None:
+        """On a resume, before the population is scored again: the committed :meth:`state` (e.g. a score
+        cache that spares expensive evaluations); :meth:`restore` follows after the scoring."""
+
+    # ------------------------------------------------------------ the genome (default: a Program)
+    def genome_text(self, g: Any) -> str:
+        """The genome's canonical text: its identity (de-duplication) and its form in checkpoints."""
+        return g.to_text()
+
+    def parse_genome(self, text: str) -> Any:
+        """The genome from :meth:`genome_text`; raise ``ValueError`` naming the problem."""
+        return parse(text)
+
+    def structure(self, g: Any) -> str | None:
+        """The constant-fit cache key of a genome (genomes that differ only in constants share it);
+        ``None`` when it has nothing to fit."""
+        from .individual import structure_key
+
+        return structure_key(g) if g.constants() else None
+
+    def mutate(self, rng: np.random.Generator, g: Any) -> Any:
+        """A mutated copy of ``g`` (default: :func:`pysearch.variation.mutate` over ``config.ops``)."""
+        return program_mutate(rng, g, self.config.ops, self.config.max_instrs)
+
+    def crossover(self, rng: np.random.Generator, a: Any, b: Any) -> list:
+        """Two children of ``a`` and ``b`` (default: instruction-block crossover; a child too long or equal
+        to its parent is replaced by a mutation of that parent)."""
+        pair = list(program_crossover(rng, a, b))
+        for j, (c, parent) in enumerate(zip(pair, (a, b))):
+            if len(c.instrs) > self.config.max_instrs or c.to_text() == parent.to_text():
+                pair[j] = self.mutate(rng, parent)
+        return pair
+
     @abstractmethod
     def settings_json(self) -> dict:
         """The configuration as a JSON-able dict (without kind and schema)."""
@@ -163,7 +208,7 @@ def problem_kind(config: object) -> str:
 
 def problem_from_json(d: object, field: str = "config") -> Problem:
     """A problem from :meth:`Problem.to_json_obj`; raise :class:`~.fields.FieldError` naming a bad field."""
-    from . import float32_problem, law_problem, real_problem  # noqa: F401  (they register their kinds)
+    from . import config_problem, float32_problem, law_problem, real_problem  # noqa: F401  (they register their kinds)
 
     d = need_dict(d, field)
     kind = problem_kind(d)
