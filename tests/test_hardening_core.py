@@ -172,7 +172,10 @@ class TestAllocation:
 
 
 _INTERRUPT_CHILD = """
-    import sys, numpy as np, pysearch as ps
+    import signal, sys, numpy as np, pysearch as ps
+    # Ctrl-C raises KeyboardInterrupt even where the test runs under a parent that ignores SIGINT
+    # (a job started in the background by a non-interactive shell): Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     kind = sys.argv[1] if len(sys.argv) > 1 else "{kind}"
     L = 20000
     text = "v1 = fma x 0.5 0.5\\n" + "".join(f"v{{i}} = fma v{{i-1}} x 0.5\\n" for i in range(2, L + 1))
