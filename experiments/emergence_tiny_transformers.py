@@ -16,10 +16,14 @@ which must be right. Each model is measured on a fixed test set:
 Before the largest model is trained, the loss law and the PassUntil law fitted on the smaller
 models predict its per-token loss and pass rate (printed and saved); then it is trained and
 measured. Results go to OUT/results.csv (+ summary.json with provenance, emergence_ladder.png);
-``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}``.
+``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}`` (the first
+round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). How the
+laws are chosen (on the smaller models only) is in ``tiny_models/ladder.py``.
 
     python experiments/emergence_tiny_transformers.py             # full ladder (see RESULTS.md for times)
     python experiments/emergence_tiny_transformers.py --quick     # pipeline check on 6 small models
+    python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --stop-before-largest  # 10 models, stop
+    python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --resume   # predict, then train the largest
     python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
     pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
         --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
