@@ -16,10 +16,14 @@ which must be right. Each model is measured on a fixed test set:
 Before the largest model is trained, the loss law and the PassUntil law fitted on the smaller
 models predict its per-token loss and pass rate (printed and saved); then it is trained and
 measured. Results go to OUT/results.csv (+ summary.json with provenance, emergence_ladder.png);
-``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}``.
+``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}`` (the first
+round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). How the
+laws are chosen (on the smaller models only) is in ``tiny_models/ladder.py``.
 
     python experiments/emergence_tiny_transformers.py             # full ladder (see RESULTS.md for times)
     python experiments/emergence_tiny_transformers.py --quick     # pipeline check on 6 small models
+    python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --stop-before-largest  # 10 models, stop
+    python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --resume   # predict, then train the largest
     python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
     pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
         --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
@@ -75,6 +79,9 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/emergence_tiny", help="output directory (default runs/emergence_tiny)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out (same settings): trained models are kept")
+    p.add_argument("--stop-before-largest", action="store_true",
+                   help="train and measure every model but the largest, then stop; --resume later makes the "
+                        "prediction (with the analysis code of that moment) and trains the largest")
     p.add_argument("--record", action="store_true", help="also write the results to " + str(RECORDED.relative_to(HERE.parent)))
     p.add_argument("--from-csv", metavar="CSV", help="analyse a recorded ladder instead of training (no torch needed)")
     p.add_argument("--plot", help="with --from-csv: write the PNG here")
@@ -171,15 +178,23 @@ def report(rows, an, out_png=None) -> None:
 
 
 def from_csv(args) -> int:
+    side = Path(args.from_csv).with_suffix(".json")
+    meta = {}
+    if side.exists():
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, ValueError) as e:
+            print(f"error: cannot read {side}: {e}", file=sys.stderr)
+            return 2
     try:
         rows = ladder.read_ladder(args.from_csv)
-        an = ladder.analyze(rows, seed=args.seed)
+        # a recorded run reruns with the analysis its prediction was made with (the seed of its recipe)
+        an = ladder.analyze(rows, seed=meta.get("recipe", {}).get("seed", args.seed),
+                            version=ladder.analysis_version(meta))
     except ladder.LadderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    side = Path(args.from_csv).with_suffix(".json")
-    if side.exists():
-        meta = json.loads(side.read_text())
+    if meta:
         if "prediction_before_training" in meta:
             pre = meta["prediction_before_training"]
             print(f"recorded run {meta.get('finished_utc', '?')}: prediction made at {pre.get('made_utc', '?')}, "
@@ -251,6 +266,7 @@ def train_ladder(args) -> int:
           f"chance pass rate {task.values ** -task.facts:.1e}; PassUntil k={args.k}, budget {args.budget:.0e} "
           "samples per item", flush=True)
     meta = {"schema": 1, "kind": "emergence_tiny_transformers/recall_ladder", "git_commit": git_commit(),
+            "analysis_version": ladder.ANALYSIS_VERSION,
             "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start",
@@ -279,6 +295,10 @@ def train_ladder(args) -> int:
         if i < len(rows):
             continue
         write_json_atomic(state, meta)
+        if i == len(widths) - 1 and args.stop_before_largest:
+            print(f"\nstopped before the largest model (w{w}): {len(rows)} models in {out}/results.csv; rerun with "
+                  "--resume (without --stop-before-largest) to predict it and then train it", flush=True)
+            return 0
         if i == len(widths) - 1 and "prediction_before_training" not in meta:
             n_big = param_count(task.vocab, task.seq_len, w, args.depth)
             print(f"\nfitting laws on the {len(rows)} smaller models; predicting w{w} ({n_big} params) BEFORE "
@@ -295,6 +315,7 @@ def train_ladder(args) -> int:
             else:
                 meta["prediction_before_training"] = {
                     "made_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "analysis_git_commit": git_commit(),
                     "loss": lo.as_dict(), "passuntil": pu.as_dict()}
                 for key, p in (("loss", lo), ("passuntil", pu)):
                     print(f"  {key:>10}: law {p.law}\n              predicted {p.pred:.4g} (95% interval "

@@ -3,8 +3,10 @@
 One row per model (smallest first; the last row is the held-out largest model). Columns are
 listed in :data:`COLUMNS`. The analysis:
 
-* the loss law ``L(N) = c + a N^-b`` (:mod:`pysearch.laws` form ``power``, fitted in log space on
-  every model but the largest, bootstrap 95% interval) and its prediction for the largest model;
+* the loss law ``L(N) = E + A N^-b`` with E >= 0 (E = 0 on principle for deterministic answers),
+  its form chosen among :data:`LOSS_FORMS` by one-step-ahead extrapolation on the smaller models
+  only (:func:`loss_cv`), with an interval from those out-of-sample errors, and its prediction for
+  the largest model;
 * the PassUntil task law ``PU(N) = exp(-c N^-alpha)`` (Hu et al. 2023) fitted on the smaller
   models' *sampled* PassUntil estimates: weighted least squares of log(-log PU) on log N, each
   point weighted by the variance its confidence interval implies plus a between-model scatter
@@ -103,8 +105,119 @@ class Prediction:
         return {"law": self.law, "n": self.n, "pred": self.pred, "ci": [self.lo, self.hi], **self.detail}
 
 
-def predict_loss(n: Sequence[float], loss: Sequence[float], n_new: float, n_boot: int = 200, seed: int = 0) -> Prediction:
-    """Fit ``loss = c + a N^-b`` on (n, loss) in log space; predict at ``n_new`` with a bootstrap interval."""
+#: Candidate loss laws. The answer tokens are a deterministic function of the prompt (a fixed table),
+#: so the irreducible loss is 0 on principle: every candidate has E >= 0 (``offset`` may fit E > 0,
+#: e.g. a floor the recipe cannot get under; the first round's free fit took E < 0, which no loss
+#: has). ``power`` and ``power_upper`` are L = A N^-b (E = 0) fitted by least squares in log-log
+#: space, on all smaller models or on their larger half only (Kaplan et al.: the smallest models
+#: sit off the asymptotic power law). One of them is chosen by :func:`loss_cv`.
+LOSS_FORMS = ("power", "power_upper", "offset")
+
+
+def _fit_loss_form(form: str, n: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(E, A, b) of ``form`` fitted on (n, y)."""
+    from scipy import optimize
+
+    if form == "power_upper":
+        keep = max(3, n.size // 2)
+        n, y = n[-keep:], y[-keep:]
+    if form in ("power", "power_upper"):
+        slope, icept = np.polyfit(np.log(n), np.log(y), 1)
+        return 0.0, math.exp(icept), -float(slope)
+    if form != "offset":
+        raise ValueError(f"unknown loss form {form!r}")
+    # L = E + A N^-b with E >= 0, least squares in log L; started from the E = 0 fit and from E near min y
+    u, ly = np.log(n), np.log(y)
+
+    def resid(th):
+        e, la, b = th
+        return np.log(e + np.exp(la - b * u)) - ly
+
+    best = None
+    e0, a0, b0 = _fit_loss_form("power", n, y)
+    for e_start in (0.0, 0.5 * y.min()):
+        for b_start in (b0, 2 * b0 + 0.05):
+            la_start = math.log(max(y[0] - e_start, 1e-12)) + b_start * u[0]
+            try:
+                r = optimize.least_squares(resid, [e_start, la_start, b_start],
+                                           bounds=([0.0, -np.inf, 0.0], [np.inf, np.inf, np.inf]))
+            except ValueError:
+                continue
+            if best is None or r.cost < best.cost:
+                best = r
+    if best is None:
+        raise LadderError("the offset loss law did not fit")
+    e, la, b = (float(v) for v in best.x)
+    return e, math.exp(la), b
+
+
+def _loss_law_value(th: tuple[float, float, float], n: float) -> float:
+    e, a, b = th
+    return e + a * float(n) ** -b
+
+
+def loss_cv(n: Sequence[float], loss: Sequence[float]) -> dict:
+    """One-step-ahead extrapolation errors of each form in :data:`LOSS_FORMS` on the given models.
+
+    For every k from ceil(m/2) to m-1 (m models, smallest first) the form is fitted on models
+    0..k-1 and predicts model k; the error is log(predicted / measured). This reproduces the real
+    task (predict the next, larger model from the smaller ones) on the smaller models alone.
+    Returns {form: [log errors]}.
+    """
+    n = np.asarray(n, float)
+    y = np.asarray(loss, float)
+    out = {}
+    for form in LOSS_FORMS:
+        errs = []
+        for k in range(max(4, (n.size + 1) // 2), n.size):
+            try:
+                errs.append(math.log(_loss_law_value(_fit_loss_form(form, n[:k], y[:k]), n[k]) / y[k]))
+            except (LadderError, ValueError, FloatingPointError):
+                errs.append(math.inf)
+        out[form] = errs
+    return out
+
+
+def predict_loss(n: Sequence[float], loss: Sequence[float], n_new: float, seed: int = 0) -> Prediction:
+    """Predict the per-token loss at ``n_new`` from the smaller models (n, loss), smallest first.
+
+    The form is the one of :data:`LOSS_FORMS` with the smallest mean |log error| in
+    :func:`loss_cv` (ties: the earlier, simpler form), refitted on all given models. The 95%
+    interval is empirical: prediction * exp(+-t s), s the RMS of that form's one-step-ahead log
+    errors and t the Student quantile with (number of errors - 1) degrees of freedom, i.e. the
+    law is trusted as far as it extrapolated one step on the smaller models, no further.
+    ``seed`` is unused (kept for the callers; the fit is deterministic).
+    """
+    from scipy import stats
+
+    n = np.asarray(n, float)
+    y = np.asarray(loss, float)
+    if n.size < 5 or np.any(y <= 0) or np.any(n <= 0):
+        raise LadderError(f"the loss law needs at least 5 models with positive loss, got {n.size}")
+    cv = loss_cv(n, y)
+    score = {f: float(np.mean(np.abs(e))) for f, e in cv.items()}
+    form = min(LOSS_FORMS, key=lambda f: (score[f], LOSS_FORMS.index(f)))
+    th = _fit_loss_form(form, n, y)
+    pred = _loss_law_value(th, n_new)
+    errs = np.asarray(cv[form], float)
+    s = float(np.sqrt(np.mean(errs**2)))
+    t = float(stats.t.ppf(0.975, max(1, errs.size - 1)))
+    e, a, b = th
+    law = f"{a:.6g} * N^(-{b:.6g})" if e == 0.0 else f"{e:.6g} + {a:.6g} * N^(-{b:.6g})"
+    return Prediction(law, float(n_new), pred, pred * math.exp(-t * s), pred * math.exp(t * s),
+                      {"form": form, "E": e, "A": a, "b": b, "n_fit": int(n.size),
+                       "cv_mean_abs_log_error": {f: v if math.isfinite(v) else None for f, v in score.items()},
+                       "cv_log_errors": {f: [v if math.isfinite(v) else None for v in e] for f, e in cv.items()},
+                       "cv_rms_log_error": s, "t": t})
+
+
+def predict_loss_v1(n: Sequence[float], loss: Sequence[float], n_new: float, n_boot: int = 200,
+                    seed: int = 0) -> Prediction:
+    """The first round's loss law (analysis version 1), kept so its recorded run reruns to its numbers.
+
+    ``loss = c + a N^-b`` with c free (it fitted c < 0 on the first run), least squares in log space,
+    bootstrap interval. Superseded by :func:`predict_loss`.
+    """
     from pysearch.laws import bootstrap, fit, make_form
 
     n = np.asarray(n, float)
@@ -118,6 +231,18 @@ def predict_loss(n: Sequence[float], loss: Sequence[float], n_new: float, n_boot
     lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot.size else (math.nan, math.nan)
     return Prediction(res.expression(), float(n_new), float(res.predict(x0)[0]), lo, hi,
                       {"n_fit": int(n.size), "n_boot": int(boot.size)})
+
+
+#: The analysis version this code writes; 1 = the first round (free-offset bootstrap loss law).
+ANALYSIS_VERSION = 2
+
+
+def analysis_version(meta: dict) -> int:
+    """The analysis version a recorded run's prediction was made with (its JSON sidecar)."""
+    if "analysis_version" in meta:
+        return int(meta["analysis_version"])
+    pre = meta.get("prediction_before_training", {})
+    return 2 if "form" in pre.get("loss", {}) else 1
 
 
 def _logneg(p: np.ndarray) -> np.ndarray:
@@ -174,14 +299,38 @@ def predict_passuntil(n: Sequence[float], pu: Sequence[float], lo: Sequence[floa
     )
 
 
+def passuntil_cv(rows: Sequence[dict]) -> list[dict]:
+    """One-step-ahead check of :func:`predict_passuntil` on the given (smaller) models only.
+
+    For each model k from the 7th on, the law fitted on the models before it (those with
+    0 < PU < 1) predicts it: deviation, interval factor and whether the interval covers it.
+    It says how far the law's interval can be trusted; the held-out model is never passed in.
+    """
+    out = []
+    for k in range(6, len(rows)):
+        ok = [r for r in rows[:k] if 0.0 < r["passuntil_sampled"] < 1.0]
+        m = rows[k]["passuntil_sampled"]
+        if len(ok) < 3 or not 0.0 < m < 1.0:
+            continue
+        p = predict_passuntil([r["params"] for r in ok], [r["passuntil_sampled"] for r in ok],
+                              [r["passuntil_sampled_lo"] for r in ok], [r["passuntil_sampled_hi"] for r in ok],
+                              rows[k]["params"])
+        out.append({"model": rows[k]["model"], "n_fit": len(ok), "pred": p.pred, "measured": m,
+                    "relative_deviation": (p.pred - m) / m, "ci_ratio": p.hi / p.lo, "inside_ci": p.lo <= m <= p.hi})
+    return out
+
+
 def half_max(values: Sequence[float]) -> float:
     """The largest value over the smaller half of the ladder (the first len // 2 models)."""
     v = list(values)
     return float(max(v[: len(v) // 2]))
 
 
-def analyze(rows: Sequence[dict], seed: int = 0) -> dict:
-    """Predictions for the last (largest) model from the others, its measurements, and the Mirage scores."""
+def analyze(rows: Sequence[dict], seed: int = 0, version: int = ANALYSIS_VERSION) -> dict:
+    """Predictions for the last (largest) model from the others, its measurements, and the Mirage scores.
+
+    ``version`` 1 reruns a first-round record with its loss law (:func:`predict_loss_v1`).
+    """
     from pysearch.emergence import emergence_score
 
     if len(rows) < 5:
@@ -189,7 +338,10 @@ def analyze(rows: Sequence[dict], seed: int = 0) -> dict:
     small, big = list(rows[:-1]), rows[-1]
     n_small = np.array([r["params"] for r in small], float)
     n_big = float(big["params"])
-    loss = predict_loss(n_small, [r["per_token_loss"] for r in small], n_big, seed=seed)
+    if version not in (1, 2):
+        raise LadderError(f"unknown analysis version {version}")
+    loss = (predict_loss_v1 if version == 1 else predict_loss)(n_small, [r["per_token_loss"] for r in small], n_big,
+                                                                seed=seed)
     ok = [r for r in small if 0.0 < r["passuntil_sampled"] < 1.0]
     pu = predict_passuntil([r["params"] for r in ok], [r["passuntil_sampled"] for r in ok],
                            [r["passuntil_sampled_lo"] for r in ok], [r["passuntil_sampled_hi"] for r in ok], n_big)
@@ -207,7 +359,8 @@ def analyze(rows: Sequence[dict], seed: int = 0) -> dict:
                       "relative_deviation": (pu.pred - measured_pu) / measured_pu,
                       "relative_deviation_exact": (pu.pred - big["passuntil_exact"]) / big["passuntil_exact"],
                       "inside_ci": bool(pu.lo <= measured_pu <= pu.hi), "ci_ratio": pu.hi / pu.lo,
-                      "models_fitted": [r["model"] for r in ok]},
+                      "models_fitted": [r["model"] for r in ok], "cv_smaller_models": passuntil_cv(small)},
+        "analysis_version": version,
         "emergence_scores": scores,
         "small_half_max_exact_match": half_max([r["exact_match"] for r in rows]),
         "resolution": {"n_items": rows[0]["n_items"], "n_items_10x": rows[0]["n_items_10x"],
@@ -255,7 +408,10 @@ def format_table(rows: Sequence[dict]) -> str:
 def format_analysis(an: dict) -> str:
     lo, pu = an["loss"], an["passuntil"]
     out = [
-        f"loss law (fitted on the {lo['n_fit']} smaller models): {lo['law']}",
+        f"loss law (form {lo.get('form', '?')} chosen by one-step-ahead extrapolation on the {lo['n_fit']} smaller "
+        f"models, mean |log error| " + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} failed"
+                                         for k, v in lo.get("cv_mean_abs_log_error", {}).items())
+        + f"): {lo['law']}",
         f"  largest model, N = {lo['n']:.4g}: predicted {lo['pred']:.4g} (95% interval {lo['ci'][0]:.4g} .. "
         f"{lo['ci'][1]:.4g}), measured {lo['measured']:.4g}, relative deviation {100 * lo['relative_deviation']:+.2f}%",
         f"PassUntil law (weighted fit on {pu['n_fit']} sampled estimates, scatter tau = {pu['tau']:.3g}): {pu['law']}",
@@ -264,6 +420,9 @@ def format_analysis(an: dict) -> str:
         f"{pu['measured_ci'][1]:.4g}; exact {pu['measured_exact']:.4g}), relative deviation "
         f"{100 * pu['relative_deviation']:+.2f}% (vs exact {100 * pu['relative_deviation_exact']:+.2f}%), "
         f"{'inside' if pu['inside_ci'] else 'OUTSIDE'} the interval",
+        "PassUntil law one step ahead on the smaller models: " + ", ".join(
+            f"{c['model']} {100 * c['relative_deviation']:+.0f}% x{c['ci_ratio']:.3g}{'' if c['inside_ci'] else ' OUT'}"
+            for c in pu.get("cv_smaller_models", [])),
         "emergence scores (BIG-Bench): " + ", ".join(f"{k} {v:.3g}" for k, v in an["emergence_scores"].items()),
         f"resolution: exact match is 0 for {an['resolution']['zero_exact_match']} models on "
         f"{an['resolution']['n_items']} items and for {an['resolution']['zero_exact_match_10x']} on "
