@@ -130,11 +130,21 @@ def _bits64(v: float) -> int:
 _FLT_MAX = float(np.finfo(np.float32).max)
 
 
+_F32 = struct.Struct("<f")
+
+
 def _is_float32(v: float) -> bool:
-    """True when ``v`` is exactly a float32 value (NaN and infinities included)."""
-    if math.isnan(v) or math.isinf(v):
+    """True when ``v`` is exactly a float32 value (NaN and infinities included).
+
+    A float32 value converts to float32 and back unchanged in any rounding mode; in a
+    flush-to-zero mode a subnormal one reads as not float32 and is then rounded in IEEE mode
+    (:func:`round_to_dtype`) to itself, so the answer never changes a program.
+    """
+    if v != v or v in (math.inf, -math.inf):
         return True
-    return abs(v) <= _FLT_MAX and float(np.float32(v)) == v
+    if not abs(v) <= _FLT_MAX:
+        return False
+    return _F32.unpack(_F32.pack(v))[0] == v
 
 
 def round_to_dtype(v: float, dtype: str) -> float:
@@ -393,6 +403,8 @@ class Program:
         live = self.live()
         remap: dict[int, int] = {}
         out: list[Instr] = []
+        if all(live):  # nothing to remove: the (immutable) instructions are shared
+            return Program(list(self.instrs), self.inputs, self.dtype, self.output)
         for i, (ins, lv) in enumerate(zip(self.instrs, live)):
             if lv:
                 remap[i] = len(out)

@@ -170,3 +170,20 @@ def test_a_round_verifies_its_candidates_in_one_pass_with_the_same_outcome(monke
     alone.run(generations=4)
     assert state_digest(alone) == state_digest(s)
     assert [e.text for e in alone.front] == [e.text for e in s.front]
+
+
+@settings(max_examples=300, deadline=None)
+@given(v=st.one_of(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+                   st.floats(width=32, allow_nan=True, allow_infinity=True, allow_subnormal=True)))
+def test_is_float32_agrees_with_a_numpy_round_trip(v):
+    want = math.isnan(v) or math.isinf(v) or (abs(v) <= float(np.finfo(np.float32).max) and float(np.float32(v)) == v)
+    assert program_module._is_float32(v) == want
+
+
+def test_pruned_keeps_the_function_and_drops_dead_code():
+    p = parse("dtype float32\ninputs x\nv1 = mul x 3\nv2 = add x 1.5\nreturn v2\n")
+    q = p.pruned()
+    assert q.to_text() == "dtype float32\ninputs x\nv1 = add x 1.5\n"
+    live = parse("dtype float32\ninputs x\nv1 = mul x 3\nv2 = add v1 1.5\n")
+    r = live.pruned()
+    assert r == live and r is not live and r.instrs is not live.instrs
