@@ -30,6 +30,7 @@ __all__ = [
     "sample_ulp_errors",
     "reference",
     "exhaustive_ulp_error",
+    "exhaustive_ulp_errors",
     "float32_key_range",
     "float32_from_keys",
     "isa",
@@ -89,6 +90,9 @@ def reference(
 def exhaustive_ulp_error(
     program: _RawProgram, name: str, a: float, b: float
 ) -> tuple[dict[str, np.ndarray], float, npt.NDArray[np.float32]]: ...
+def exhaustive_ulp_errors(
+    programs: list[_RawProgram], name: str, a: float, b: float
+) -> tuple[dict[str, np.ndarray], npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
 def float32_key_range(a: float, b: float) -> tuple[int, int]: ...
 def float32_from_keys(start: int, count: int) -> npt.NDArray[np.float32]: ...
 def isa() -> str: ...

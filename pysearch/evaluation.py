@@ -279,8 +279,30 @@ def _verify(program: Union[Program, str], target, domain, exhaustive: bool, n_sa
     if not exhaustive:
         st = ulp_error(prog, dom.sample(n_sample, seed), t)
         return st
+    return _verify_exhaustive([prog], t, dom)[0]
+
+
+def verify_many(programs: ProgramsLike, target, domain) -> list[ErrorStats]:
+    """Exhaustive errors of float32 programs over every float32 in a domain, in one pass.
+
+    The same figures as :func:`verify` with ``exhaustive=True`` for each program, but the domain
+    is streamed once for all of them: each chunk's reference values (and the mpmath settling
+    of the inputs whose rounding float64 cannot decide) are computed once and shared, so a
+    batch of k programs costs one reference pass plus k program passes.
+    """
+    with _core.ieee_mode():
+        progs, _ = as_programs(programs)
+        if not progs:
+            raise ValueError("no programs to verify")
+        for p in progs:
+            if p.dtype != "float32" or len(p.inputs) != 1:
+                raise TypeError("verify checks single-input float32 programs")
+        return _verify_exhaustive(progs, get_target(target), as_domain(domain))
+
+
+def _verify_exhaustive(progs: list[Program], t: Target, dom: Domain) -> list[ErrorStats]:
     if t.expression is not None:
-        return _verify_expression(prog, t, dom)
+        return _verify_expression(progs, t, dom)
     if not t.builtin:
         if dom.count() > MAX_CUSTOM_EXHAUSTIVE:
             raise ValueError(
@@ -288,60 +310,73 @@ def _verify(program: Union[Program, str], target, domain, exhaustive: bool, n_sa
                 f"each; limit is {MAX_CUSTOM_EXHAUSTIVE}. Write the target as an expression in x "
                 f"(e.g. 'sin(x)/x', float64 reference) or use exhaustive=False (sampling)."
             )
-        st = ulp_error(prog, dom.all(), t)
-        return ErrorStats(**{**st.to_dict(), "mode": "exhaustive"})
-    cols, argmax_x, undecided = _core.exhaustive_ulp_error(prog.compile().as_tuple(), t.name, dom.a, dom.b)
-    n_correct = int(cols["n_correct"][0])
-    max_dist = int(cols["max_distance"][0])
+        table = ulp_error(progs, dom.all(), t)
+        return [ErrorStats(**{**st.to_dict(), "mode": "exhaustive"}) for st in table]
+    cols, argmax_x, undecided = _core.exhaustive_ulp_errors([p.compile().as_tuple() for p in progs], t.name,
+                                                           dom.a, dom.b)
+    n_correct = [int(v) for v in cols["n_correct"]]
+    max_dist = [int(v) for v in cols["max_distance"]]
     if len(undecided):
-        y = evaluate(prog, undecided)
-        for yi, xi in zip(y, undecided):
-            cr = round_exact_to_float32(t.exact(xi))
-            d = _distance32(yi, cr)
-            n_correct += d == 0
-            max_dist = max(max_dist, d)
-    n = int(cols["n"][0])
+        # the inputs float64 cannot decide depend on the target only: settled once for all programs
+        cr = [round_exact_to_float32(t.exact(xi)) for xi in undecided]
+        ys = evaluate(progs, undecided)
+        for i, y in enumerate(ys):
+            for yi, ci in zip(y, cr):
+                d = _distance32(yi, ci)
+                n_correct[i] += d == 0
+                max_dist[i] = max(max_dist[i], d)
     big = np.iinfo(np.uint64).max
-    return ErrorStats(
-        max_ulp=float(cols["max_ulp"][0]),
-        argmax_x=float(argmax_x),
-        mean_ulp=float("inf") if cols["n_infinite"][0] else float(cols["sum_ulp"][0]) / n,
-        frac_correctly_rounded=n_correct / n,
-        nonfinite=bool(cols["n_nonfinite"][0]),
-        max_ulp_distance=float("inf") if max_dist >= big else float(max_dist),
-        n_points=n,
-        mode="exhaustive",
-    )
+    out = []
+    for i in range(len(progs)):
+        n = int(cols["n"][i])
+        out.append(ErrorStats(
+            max_ulp=float(cols["max_ulp"][i]),
+            argmax_x=float(argmax_x[i]),
+            mean_ulp=float("inf") if cols["n_infinite"][i] else float(cols["sum_ulp"][i]) / n,
+            frac_correctly_rounded=n_correct[i] / n,
+            nonfinite=bool(cols["n_nonfinite"][i]),
+            max_ulp_distance=float("inf") if max_dist[i] >= big else float(max_dist[i]),
+            n_points=n,
+            mode="exhaustive",
+        ))
+    return out
 
 
-def _verify_expression(prog: Program, t: Target, dom: Domain) -> ErrorStats:
-    """Exhaustive error against an expression target, EXPRESSION_CHUNK points at a time."""
-    raw = prog.compile().as_tuple()
+def _verify_expression(progs: list[Program], t: Target, dom: Domain) -> list[ErrorStats]:
+    """Exhaustive errors against an expression target, EXPRESSION_CHUNK points at a time (each
+    chunk's reference computed once for all programs)."""
+    raws = [p.compile().as_tuple() for p in progs]
     lo, hi = dom.keys
     # undefined points (0/0 at 0, log of negatives) usually show on a small probe: fail fast
     probe = dom.sample(4096)
     if dom.a < 0 < dom.b:
         probe = np.append(probe, np.float32(0))
     reference(t, probe)
-    total = None
+    totals: list[dict] | None = None
     for start in range(lo, hi + 1, EXPRESSION_CHUNK):
         x = _core.float32_from_keys(start, min(EXPRESSION_CHUNK, hi + 1 - start))
         ref, rounded = reference(t, x)
-        cols = {k: v[0] for k, v in _core.sample_ulp_errors([raw], x, ref, rounded).items()}
-        cols["argmax"] = int(cols["argmax"]) + (start - lo)
-        total = cols if total is None else _merge_stats(total, cols)
-    n = int(total["n"])
-    dist = int(total["max_distance"])
-    return ErrorStats(
-        max_ulp=float(total["max_ulp"]),
-        argmax_x=float(_core.float32_from_keys(lo + int(total["argmax"]), 1)[0]),
-        mean_ulp=float("inf") if total["n_infinite"] else float(total["sum_ulp"]) / n,
-        frac_correctly_rounded=int(total["n_correct"]) / n,
-        nonfinite=bool(total["n_nonfinite"]),
-        max_ulp_distance=float("inf") if dist >= np.iinfo(np.uint64).max else float(dist),
-        n_points=n,
-        mode="exhaustive",
-    )
+        cols = _core.sample_ulp_errors(raws, x, ref, rounded)
+        chunk = [{k: v[i] for k, v in cols.items()} for i in range(len(raws))]
+        for c in chunk:
+            c["argmax"] = int(c["argmax"]) + (start - lo)
+        totals = chunk if totals is None else [_merge_stats(a, b) for a, b in zip(totals, chunk)]
+    assert totals is not None
+    out = []
+    for total in totals:
+        n = int(total["n"])
+        dist = int(total["max_distance"])
+        out.append(ErrorStats(
+            max_ulp=float(total["max_ulp"]),
+            argmax_x=float(_core.float32_from_keys(lo + int(total["argmax"]), 1)[0]),
+            mean_ulp=float("inf") if total["n_infinite"] else float(total["sum_ulp"]) / n,
+            frac_correctly_rounded=int(total["n_correct"]) / n,
+            nonfinite=bool(total["n_nonfinite"]),
+            max_ulp_distance=float("inf") if dist >= np.iinfo(np.uint64).max else float(dist),
+            n_points=n,
+            mode="exhaustive",
+        ))
+    return out
 
 
 def _merge_stats(a: dict, b: dict) -> dict:
@@ -365,4 +400,4 @@ def _distance32(a: np.float32, b: np.float32) -> int:
     return abs(ord32(a) - ord32(b))
 
 
-__all__ = ["evaluate", "ulp_error", "verify", "ErrorStats", "ErrorTable", "Domain", "Target"]
+__all__ = ["evaluate", "ulp_error", "verify", "verify_many", "ErrorStats", "ErrorTable", "Domain", "Target"]

@@ -130,11 +130,21 @@ def _bits64(v: float) -> int:
 _FLT_MAX = float(np.finfo(np.float32).max)
 
 
+_F32 = struct.Struct("<f")
+
+
 def _is_float32(v: float) -> bool:
-    """True when ``v`` is exactly a float32 value (NaN and infinities included)."""
-    if math.isnan(v) or math.isinf(v):
+    """True when ``v`` is exactly a float32 value (NaN and infinities included).
+
+    A float32 value converts to float32 and back unchanged in any rounding mode; in a
+    flush-to-zero mode a subnormal one reads as not float32 and is then rounded in IEEE mode
+    (:func:`round_to_dtype`) to itself, so the answer never changes a program.
+    """
+    if v != v or v in (math.inf, -math.inf):
         return True
-    return abs(v) <= _FLT_MAX and float(np.float32(v)) == v
+    if not abs(v) <= _FLT_MAX:
+        return False
+    return _F32.unpack(_F32.pack(v))[0] == v
 
 
 def round_to_dtype(v: float, dtype: str) -> float:
@@ -146,8 +156,28 @@ def round_to_dtype(v: float, dtype: str) -> float:
     return float(v)
 
 
+#: Texts :func:`format_const` made, by (value, dtype): a search prints the same constants again and
+#: again (children copy their parents'). Keys are nonzero, non-NaN floats, the only ones whose
+#: ``==`` is bit equality (0.0 == -0.0); the cache is emptied when it reaches its size.
+_CONST_TEXT: dict[tuple[float, str], str] = {}
+_CONST_TEXT_SIZE = 1 << 16
+
+
 def format_const(v: float, dtype: str) -> str:
     """Shortest decimal that parses back to the same ``dtype`` bits, else a hex-float."""
+    if v:  # not 0.0 or -0.0 (NaN is truthy: it is never stored, NaN != NaN)
+        text = _CONST_TEXT.get((v, dtype))
+        if text is not None:
+            return text
+    text = _format_const(v, dtype)
+    if v and not math.isnan(v):
+        if len(_CONST_TEXT) >= _CONST_TEXT_SIZE:
+            _CONST_TEXT.clear()
+        _CONST_TEXT[(v, dtype)] = text
+    return text
+
+
+def _format_const(v: float, dtype: str) -> str:
     if math.isnan(v):
         return "nan"
     if math.isinf(v):
@@ -261,7 +291,7 @@ class Program:
             self.instrs = list(self.instrs)
         if self.output is None:
             self.output = len(self.instrs) - 1
-        self.validate()
+        self._validate_structure()  # the types were checked above (validate() checks both)
 
     # ----------------------------------------------------------------- checks
     def _check_types(self) -> None:
@@ -286,6 +316,10 @@ class Program:
     def validate(self) -> None:
         """Raise ``ProgramError`` unless every instruction is well formed and acyclic."""
         self._check_types()
+        self._validate_structure()
+
+    def _validate_structure(self) -> None:
+        """:meth:`validate` after :meth:`_check_types`."""
         if self.dtype not in DTYPES:
             raise ProgramError(f"unknown dtype {self.dtype!r}; expected one of {DTYPES}")
         if not self.inputs:
@@ -369,6 +403,8 @@ class Program:
         live = self.live()
         remap: dict[int, int] = {}
         out: list[Instr] = []
+        if all(live):  # nothing to remove: the (immutable) instructions are shared
+            return Program(list(self.instrs), self.inputs, self.dtype, self.output)
         for i, (ins, lv) in enumerate(zip(self.instrs, live)):
             if lv:
                 remap[i] = len(out)
@@ -423,7 +459,31 @@ class Program:
 
     # ------------------------------------------------------------- text
     def to_text(self, comment: str | None = None) -> str:
-        """Canonical text form; ``parse(p.to_text())`` equals ``p`` bit for bit."""
+        """Canonical text form; ``parse(p.to_text())`` equals ``p`` bit for bit.
+
+        The text (without a comment) is kept on the program and returned again while it is
+        unchanged (the same instruction objects, which are immutable, and the same inputs,
+        dtype and output), as :meth:`compile` does: a search asks for it many times.
+        """
+        if comment:
+            return self._to_text(comment)
+        cached = self.__dict__.get("_text")
+        if cached is not None:
+            snap, inputs, dtype, output, text = cached
+            instrs = self.instrs
+            if (
+                output == self.output
+                and dtype == self.dtype
+                and inputs == self.inputs
+                and len(snap) == len(instrs)
+                and all(map(operator.is_, snap, instrs))
+            ):
+                return text
+        text = self._to_text(None)
+        self.__dict__["_text"] = (tuple(self.instrs), self.inputs, self.dtype, self.output, text)
+        return text
+
+    def _to_text(self, comment: str | None) -> str:
         lines = []
         if comment:
             lines += [f"# {line}" if line else "#" for line in comment.splitlines()]

@@ -107,10 +107,6 @@ pub fn exhaustive_errors(p: &Program, target: Target, lo: i64, hi: i64) -> Exhau
 
 /// `exhaustive_errors` with the program's kernel compiled by the caller (`None`: interpreted),
 /// in tasks of `block` points (a multiple of CHUNK).
-///
-/// Per chunk of points: inputs from keys, outputs (JIT kernel or interpreter), references
-/// (vectorised for exp2), then the statistics in one branch-free pass when every value is
-/// finite and in float32's normal range (else point by point, as `Stats::add` defines them).
 pub fn exhaustive_errors_with(
     p: &Program,
     kernel: Option<Kernel<'_>>,
@@ -118,16 +114,54 @@ pub fn exhaustive_errors_with(
     (lo, hi): (i64, i64),
     block: usize,
 ) -> Exhaustive {
+    let (mut stats, undecided) =
+        exhaustive_errors_many(std::slice::from_ref(p), &[kernel], target, (lo, hi), block);
+    Exhaustive {
+        stats: stats.remove(0),
+        undecided,
+    }
+}
+
+/// The exhaustive errors of many programs in one pass over the points: per chunk, the inputs
+/// from keys and the references (vectorised for exp2) once, then each program's outputs
+/// (`kernels[i]`: its JIT kernel, `None`: the interpreter) and statistics, in one branch-free
+/// pass when every value is finite and in float32's normal range (else point by point, as
+/// `Stats::add` defines them). Returns each program's statistics (`argmax` counted from `lo`)
+/// and the inputs whose rounding the float64 reference cannot decide, in increasing order
+/// (they depend on the reference only, so they are the same for every program).
+///
+/// # Panics
+/// If `kernels` and `progs` differ in length.
+pub fn exhaustive_errors_many(
+    progs: &[Program],
+    kernels: &[Option<Kernel<'_>>],
+    target: Target,
+    (lo, hi): (i64, i64),
+    block: usize,
+) -> (Vec<Stats>, Vec<f32>) {
+    assert_eq!(progs.len(), kernels.len(), "one kernel slot per program");
     #[allow(clippy::cast_possible_wrap)]
     let block = block as i64;
     let total = hi - lo + 1;
     let n_blocks = (total + block - 1) / block;
-    let (stats, undecided) = (0..n_blocks)
+    let merge = |(mut a, mut ua): (Vec<Stats>, Vec<f32>), (b, ub): (Vec<Stats>, Vec<f32>)| {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x = x.merge(y);
+        }
+        ua.extend(ub);
+        (a, ua)
+    };
+    let (stats, mut undecided) = (0..n_blocks)
         .into_par_iter()
         .map(|bi| {
-            let mut st = Stats::default();
+            let mut st = vec![Stats::default(); progs.len()];
             let mut und = Vec::new();
-            let mut runner = Runner::new(kernel, p);
+            let mut scratch = Vec::new();
+            let mut runners: Vec<Runner<'_>> = progs
+                .iter()
+                .zip(kernels)
+                .map(|(p, k)| Runner::new(*k, p))
+                .collect();
             let start = lo + bi * block;
             let end = (start + block).min(hi + 1);
             let mut k = start;
@@ -139,30 +173,21 @@ pub fn exhaustive_errors_with(
                 for (i, xi) in xs[..len].iter_mut().enumerate() {
                     *xi = from_key(k + i as i64);
                 }
-                runner.run(&xs[..len], &mut ys[..len]);
                 target.eval_many(&xs[..len], &mut refs[..len]);
-                fold_chunk(
-                    &mut st,
-                    &mut und,
-                    (k - lo) as u64,
-                    &xs[..len],
-                    &ys[..len],
-                    &refs[..len],
-                );
+                for (pi, (runner, s)) in runners.iter_mut().zip(st.iter_mut()).enumerate() {
+                    runner.run(&xs[..len], &mut ys[..len]);
+                    // the undecided inputs depend on the reference only: collected once
+                    let u = if pi == 0 { &mut und } else { &mut scratch };
+                    fold_chunk(s, u, (k - lo) as u64, &xs[..len], &ys[..len], &refs[..len]);
+                    scratch.clear();
+                }
                 k += len as i64;
             }
             (st, und)
         })
-        .reduce(
-            || (Stats::default(), Vec::new()),
-            |(a, mut ua), (b, ub)| {
-                ua.extend(ub);
-                (a.merge(b), ua)
-            },
-        );
-    let mut undecided = undecided;
+        .reduce(|| (vec![Stats::default(); progs.len()], Vec::new()), merge);
     undecided.sort_by(f32::total_cmp);
-    Exhaustive { stats, undecided }
+    (stats, undecided)
 }
 
 /// Work per point of the error statistics and of a reference value, in instruction units
@@ -244,18 +269,19 @@ impl<'a> SampleScan<'a> {
     }
 }
 
-/// An exhaustive check of one float32 program over every float32 in [a, b], in steps like
-/// `SampleScan`: `run` scans a range of the interval's points (counted from `a`) and merges
-/// it into the total; `finish` returns the statistics and the undecided inputs (sorted), and
-/// the input where the error is largest.
+/// An exhaustive check of float32 programs over every float32 in [a, b], in steps like
+/// `SampleScan`: `run` scans a range of the interval's points (counted from `a`) for every
+/// program in one pass (each chunk's references computed once) and merges it into the totals;
+/// `finish` returns the statistics, the undecided inputs (sorted) and the inputs where the
+/// errors are largest.
 pub struct ExhaustiveScan<'a> {
-    program: &'a Program,
-    kernel: Option<Kernel<'a>>,
+    programs: &'a [Program],
+    kernels: Vec<Option<Kernel<'a>>>,
     target: Target,
     lo: i64,
     count: usize,
     steps: Steps,
-    total: Stats,
+    total: Vec<Stats>,
     undecided: Vec<f32>,
 }
 
@@ -268,18 +294,42 @@ impl<'a> ExhaustiveScan<'a> {
         target: Target,
         (a, b): (f32, f32),
     ) -> Result<Self, CoreError> {
-        check_inputs(std::slice::from_ref(program), 1)?;
+        ExhaustiveScan::many(std::slice::from_ref(program), vec![kernel], target, (a, b))
+    }
+
+    /// `new` for many programs (at least one; `kernels[i]` is program i's kernel).
+    pub fn many(
+        programs: &'a [Program],
+        kernels: Vec<Option<Kernel<'a>>>,
+        target: Target,
+        (a, b): (f32, f32),
+    ) -> Result<Self, CoreError> {
+        if programs.is_empty() {
+            return Err(CoreError::Mismatch("no programs to verify".into()));
+        }
+        if kernels.len() != programs.len() {
+            return Err(CoreError::Mismatch(format!(
+                "{} kernels for {} programs",
+                kernels.len(),
+                programs.len()
+            )));
+        }
+        check_inputs(programs, 1)?;
         let (lo, hi) = key_range(a, b)?;
         let count = key_count(lo, hi)?;
-        let work = program.live.len() + REFERENCE_WORK;
+        let work = programs
+            .iter()
+            .map(|p| p.live.len() + ERROR_WORK)
+            .sum::<usize>()
+            + REFERENCE_WORK;
         Ok(ExhaustiveScan {
-            program,
-            kernel,
+            programs,
+            kernels,
             target,
             lo,
             count,
             steps: Steps::plan(count, 1, work, EXHAUSTIVE_BLOCK),
-            total: Stats::default(),
+            total: vec![Stats::default(); programs.len()],
             undecided: Vec::new(),
         })
     }
@@ -302,31 +352,46 @@ impl<'a> ExhaustiveScan<'a> {
     #[allow(clippy::cast_possible_wrap)] // at most 2^32 points
     pub fn run(&mut self, k: Range<usize>) {
         let (first, last) = (self.lo + k.start as i64, self.lo + k.end as i64 - 1);
-        let mut part = exhaustive_errors_with(
-            self.program,
-            self.kernel,
+        let (parts, undecided) = exhaustive_errors_many(
+            self.programs,
+            &self.kernels,
             self.target,
             (first, last),
             self.steps.block,
         );
-        part.stats.argmax = part.stats.argmax.saturating_add(k.start as u64);
-        self.total = self.total.merge(part.stats);
-        self.undecided.extend(part.undecided);
+        for (t, mut part) in self.total.iter_mut().zip(parts) {
+            part.argmax = part.argmax.saturating_add(k.start as u64);
+            *t = t.merge(part);
+        }
+        self.undecided.extend(undecided);
     }
 
     /// The statistics (`argmax` counted from the interval's first value), the input value
-    /// where the error is largest, and the undecided inputs in increasing order.
-    pub fn finish(mut self) -> (Exhaustive, f32) {
-        let argmax_x = from_key(
-            self.lo
-                .saturating_add(i64::try_from(self.total.argmax).unwrap_or(0)),
-        );
-        self.undecided.sort_by(f32::total_cmp);
+    /// where the error is largest, and the undecided inputs in increasing order (one program).
+    pub fn finish(self) -> (Exhaustive, f32) {
+        let (mut stats, mut argmax_x, undecided) = self.finish_many();
         let ex = Exhaustive {
-            stats: self.total,
-            undecided: self.undecided,
+            stats: stats.swap_remove(0),
+            undecided,
         };
-        (ex, argmax_x)
+        (ex, argmax_x.swap_remove(0))
+    }
+
+    /// Every program's statistics and the input where its error is largest, and the undecided
+    /// inputs (shared by all programs) in increasing order.
+    pub fn finish_many(mut self) -> (Vec<Stats>, Vec<f32>, Vec<f32>) {
+        let argmax_x = self
+            .total
+            .iter()
+            .map(|st| {
+                from_key(
+                    self.lo
+                        .saturating_add(i64::try_from(st.argmax).unwrap_or(0)),
+                )
+            })
+            .collect();
+        self.undecided.sort_by(f32::total_cmp);
+        (self.total, argmax_x, self.undecided)
     }
 }
 
@@ -344,12 +409,32 @@ fn fold_chunk(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        if crate::eval::isa() == crate::eval::Isa::Avx512 {
+            // SAFETY: `eval::isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL
+            // (its 64-bit integer min, max and compares keep the fold in vector registers).
+            #[allow(unsafe_code)]
+            return unsafe { fold_chunk_avx512(st, und, first, xs, ys, refs) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             #[allow(unsafe_code)]
             return unsafe { fold_chunk_avx2(st, und, first, xs, ys, refs) };
         }
     }
+    fold_chunk_generic(st, und, first, xs, ys, refs);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn fold_chunk_avx512(
+    st: &mut Stats,
+    und: &mut Vec<f32>,
+    first: u64,
+    xs: &[f32],
+    ys: &[f32],
+    refs: &[f64],
+) {
     fold_chunk_generic(st, und, first, xs, ys, refs);
 }
 
@@ -390,7 +475,10 @@ fn fold_chunk_generic(
     let mut lane = |l: usize, yv: f32, rv: f64| {
         let a = rv.abs();
         abnormal[l] |= !(yv.is_finite() & (MIN_NORMAL32..MAX_ROUNDS_FINITE).contains(&a));
-        let e = (f64::from(yv) - rv).abs() * inv_ulp32(rv);
+        // 1 / ulp32(rv) without `inv_ulp32`'s clamp, which only acts outside float32's normal
+        // range, where the chunk is redone point by point
+        let inv_ulp = f64::from_bits((2069u64 << 52).wrapping_sub(rv.to_bits() & EXP_BITS));
+        let e = (f64::from(yv) - rv).abs() * inv_ulp;
         sum[l] += e;
         max[l] = if e > max[l] { e } else { max[l] };
         let undecided = undecided_normal(rv);
@@ -449,6 +537,9 @@ fn fold_chunk_generic(
         }
     }
 }
+
+/// The exponent field of a float64.
+const EXP_BITS: u64 = 0x7ff0_0000_0000_0000;
 
 /// `round32`'s undecided test for a reference whose float32 rounding is a normal number, where
 /// float32 keeps the top 24 of float64's 53 significand bits.
@@ -668,6 +759,61 @@ mod tests {
         assert!(matches!(e, CoreError::Mismatch(ref m) if m.contains("differ in length")));
         let e = SampleScan::new(progs, &jit, (&[], &[], &[])).err().unwrap();
         assert!(matches!(e, CoreError::Mismatch(ref m) if m.contains("no points")));
+    }
+
+    #[test]
+    fn one_pass_over_many_programs_equals_one_pass_each() {
+        // x * 1, an interpreted program (no JIT kernel) and a degree-2 fit of exp2
+        let progs = [
+            identity_mul_one(),
+            Program::new(&[2], &[0, 1, 0], vec![1.0], 1, 2, false).unwrap(),
+            Program::new(
+                &[4, 4],
+                &[0, 1, 2, 4, 0, 3],
+                vec![0.34, 0.66, 1.0],
+                1,
+                5,
+                false,
+            )
+            .unwrap(),
+        ];
+        let jit = JitBatch::compile(&progs);
+        let mut kernels: Vec<Option<Kernel<'_>>> = (0..progs.len()).map(|i| jit.get(i)).collect();
+        kernels[1] = None;
+        let mut scan =
+            ExhaustiveScan::many(&progs, kernels.clone(), Target::Exp2, (0.5, 0.5001)).unwrap();
+        scan.steps = Steps {
+            block: CHUNK,
+            step: 5 * CHUNK,
+        };
+        let n = scan.len();
+        for k in scan.steps().ranges(n) {
+            scan.run(k);
+        }
+        let (stats, argmax_x, undecided) = scan.finish_many();
+        let (lo, _) = key_range(0.5, 0.5001).unwrap();
+        for (i, p) in progs.iter().enumerate() {
+            let mut one = ExhaustiveScan::new(p, kernels[i], Target::Exp2, (0.5, 0.5001)).unwrap();
+            for k in one.steps().ranges(n) {
+                one.run(k);
+            }
+            let (ex, x) = one.finish();
+            assert_same_stats(&ex.stats, &stats[i]);
+            assert_eq!(ex.stats.n_undecided, stats[i].n_undecided);
+            assert_eq!(ex.stats.max_distance, stats[i].max_distance);
+            assert_eq!(x, argmax_x[i]);
+            assert_eq!(ex.undecided, undecided);
+            assert_eq!(x, from_key(lo + ex.stats.argmax as i64));
+        }
+        assert!(stats[2].max_ulp < stats[0].max_ulp);
+        assert!(matches!(
+            ExhaustiveScan::many(&[], Vec::new(), Target::Exp2, (0.0, 1.0)).err(),
+            Some(CoreError::Mismatch(_))
+        ));
+        assert!(matches!(
+            ExhaustiveScan::many(&progs, Vec::new(), Target::Exp2, (0.0, 1.0)).err(),
+            Some(CoreError::Mismatch(_))
+        ));
     }
 
     #[test]

@@ -798,18 +798,57 @@ fn exhaustive_ulp_error<'py>(
     a: f32,
     b: f32,
 ) -> PyResult<(Bound<'py, PyDict>, f32, Bound<'py, PyArray1<f32>>)> {
+    let (cols, argmax_x, undecided) = exhaustive_scan(py, vec![program], name, a, b)?;
+    Ok((cols, argmax_x[0], undecided))
+}
+
+/// Errors of float32 programs over every float32 in [a, b] against a built-in target, all in
+/// one pass over the domain (each chunk's reference values computed once for all programs).
+/// Returns the statistics (one entry per program), the input where each program's error is
+/// largest, and the undecided inputs (the same for every program).
+#[pyfunction]
+fn exhaustive_ulp_errors<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    name: &str,
+    a: f32,
+    b: f32,
+) -> PyResult<ScannedArrays<'py>> {
+    let (cols, argmax_x, undecided) = exhaustive_scan(py, programs, name, a, b)?;
+    Ok((cols, argmax_x.into_pyarray(py), undecided))
+}
+
+/// Statistics, each program's worst input and the undecided inputs of an exhaustive scan.
+type Scanned<'py> = (Bound<'py, PyDict>, Vec<f32>, Bound<'py, PyArray1<f32>>);
+type ScannedArrays<'py> = (
+    Bound<'py, PyDict>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+fn exhaustive_scan<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    name: &str,
+    a: f32,
+    b: f32,
+) -> PyResult<Scanned<'py>> {
     let t = Target::named(name)?;
-    let p = to_programs(vec![program], false)?.remove(0);
-    check_inputs(std::slice::from_ref(&p), 1)?;
+    let progs = to_programs(programs, false)?;
+    if progs.is_empty() {
+        return Err(CoreError::Mismatch("no programs to verify".into()).into());
+    }
+    check_inputs(&progs, 1)?;
     key_range(a, b)?; // refuse a bad domain before compiling
-    let jit = detached(py, || JitBatch::compile(std::slice::from_ref(&p)))?;
-    let mut scan = ExhaustiveScan::new(&p, jit.get(0), t, (a, b))?;
+    let jit = detached(py, || JitBatch::compile(&progs))?;
+    let kernels = (0..progs.len()).map(|i| jit.get(i)).collect();
+    let mut scan = ExhaustiveScan::many(&progs, kernels, t, (a, b))?;
     run_steps(py, scan.len(), scan.steps(), |k| scan.run(k))?;
-    let (ex, argmax_x) = scan.finish();
+    let (stats, argmax_x, undecided) = scan.finish_many();
     Ok((
-        stats_dict(py, &[ex.stats])?,
+        stats_dict(py, &stats)?,
         argmax_x,
-        ex.undecided.into_pyarray(py),
+        undecided.into_pyarray(py),
     ))
 }
 
@@ -993,6 +1032,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(sample_ulp_errors, m)?,
         wrap_pyfunction!(reference, m)?,
         wrap_pyfunction!(exhaustive_ulp_error, m)?,
+        wrap_pyfunction!(exhaustive_ulp_errors, m)?,
         wrap_pyfunction!(float32_key_range, m)?,
         wrap_pyfunction!(float32_from_keys, m)?,
         wrap_pyfunction!(isa_name, m)?,

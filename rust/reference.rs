@@ -161,11 +161,24 @@ unsafe fn exp2_many_avx2(x: &[f32], out: &mut [f64]) {
     exp2_many_generic(x, out);
 }
 
-/// exp2 of every float32 in `x`, vectorised where the CPU allows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn exp2_many_avx512(x: &[f32], out: &mut [f64]) {
+    exp2_many_generic(x, out);
+}
+
+/// exp2 of every float32 in `x`, vectorised where the CPU allows (the same values on every
+/// path: each lane computes the same fused operations).
 #[allow(unsafe_code)]
 pub fn exp2_many(x: &[f32], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if crate::eval::isa() == crate::eval::Isa::Avx512 {
+            // SAFETY: `eval::isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL
+            // (and so AVX2 and FMA).
+            return unsafe { exp2_many_avx512(x, out) };
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports the enabled target features (checked just above).
             return unsafe { exp2_many_avx2(x, out) };
@@ -233,6 +246,19 @@ mod tests {
         exp2_many(&x, &mut fast);
         let mut plain = vec![0f64; x.len()];
         exp2_many_generic(&x, &mut plain);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            let mut avx2 = vec![0f64; x.len()];
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            #[allow(unsafe_code)]
+            unsafe {
+                exp2_many_avx2(&x, &mut avx2);
+            }
+            assert!(avx2
+                .iter()
+                .zip(&plain)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
         let mut worst = 0;
         for ((&v, &f), &g) in x.iter().zip(&fast).zip(&plain) {
             let want = libm::exp2(f64::from(v));

@@ -18,13 +18,13 @@ import time
 import numpy as np
 
 from ..domain import Domain
-from ..evaluation import evaluate, ulp_error
+from ..evaluation import ErrorStats, evaluate, ulp_error, verify_many
 from ..program import Program, parse
 from ..targets import reference
 from ..ulp import ulp_errors
 from .config import MAX_EXTRA_POINTS, SearchConfig
 from .constants import FitSample, tune_float32
-from .front import FrontEntry, is_dominated, pareto_insert, verify_candidate
+from .front import MAX_EXHAUSTIVE, FrontEntry, is_dominated, pareto_insert, verify_candidate
 from .individual import Individual
 
 
@@ -132,13 +132,20 @@ class Verification:
     def _verify(self, p: Program, text: str) -> dict:
         if text not in self.verify_cache:
             stats, kind, note = verify_candidate(p, self.target, self.config.domain)
-            m = float(stats.max_ulp)
-            self.verify_cache[text] = {
-                "max_ulp": m if not math.isnan(m) else math.inf, "verified": kind, "note": note,
-                "argmax_x": float(stats.argmax_x), "mean_ulp": float(stats.mean_ulp),
-                "frac_correctly_rounded": float(stats.frac_correctly_rounded), "n_points": int(stats.n_points),
-            }
+            self.verify_cache[text] = _facts(stats, kind, note)
         return self.verify_cache[text]
+
+    def _verify_batch(self, progs: list[Program]) -> None:
+        """Verify programs not yet in ``verify_cache`` exhaustively in one pass over the domain
+        (:func:`~pysearch.evaluation.verify_many`: the reference computed once for all of them);
+        the figures are those :meth:`_verify` gives one at a time."""
+        todo = {p.to_text(): p for p in progs if p.to_text() not in self.verify_cache}
+        if len(todo) < 2 or self.domain.count() > MAX_EXHAUSTIVE:
+            for text, p in todo.items():
+                self._verify(p, text)
+            return
+        for text, stats in zip(todo, verify_many(list(todo.values()), self.target, self.config.domain)):
+            self.verify_cache[text] = _facts(stats, "exhaustive", None)
 
     def _entry(self, p: Program, sample_max_ulp: float | None, facts: dict) -> FrontEntry:
         return FrontEntry(
@@ -169,6 +176,7 @@ class Verification:
         spent = 0
         candidates = self._candidates(front, rejected, limit, final)
         self._final_skipped = 0
+        polished, shares = self._prefetch(candidates, front, rejected, limit, final, deadline)
         for k, ind in enumerate(candidates):
             if spent >= limit:
                 break
@@ -183,7 +191,7 @@ class Verification:
                     continue
             rejected.add(ind.text)
             t0 = time.perf_counter()
-            p = self.polish(ind.program)
+            p = polished.get(ind.text) or self.polish(ind.program)
             text = p.to_text()
             screened = self._screen(p, text)
             if is_dominated(front, measure, screened, cfg.objective):
@@ -195,7 +203,8 @@ class Verification:
                 counterexamples.append(float(self.screen_x[int(np.argmax(np.where(np.isnan(err), np.inf, err)))]))
                 continue
             facts = self._verify(p, text)
-            self.verify_seconds.append(time.perf_counter() - t0)  # polish + screen + verify
+            # polish + screen + verify (a batched one's share of the batch)
+            self.verify_seconds.append(shares.pop(text, 0.0) + time.perf_counter() - t0)
             spent += 1
             if facts["max_ulp"] > ind.max_ulp and math.isfinite(facts["argmax_x"]):
                 counterexamples.append(float(np.float32(facts["argmax_x"])))
@@ -203,6 +212,58 @@ class Verification:
             if math.isfinite(entry.max_ulp) and pareto_insert(front, entry, cfg.objective):
                 added.append(entry)
         return added, counterexamples
+
+    def _prefetch(self, candidates: list[Individual], front: list[FrontEntry], rejected: set[str], limit: int,
+                  final: bool, deadline: float | None) -> tuple[dict[str, Program], dict[str, float]]:
+        """Verify in one pass the candidates :meth:`_verify_into` would verify against the front as it is.
+
+        Walks ``candidates`` with the round's own tests (dominated, bound already met, polish,
+        screen) without changing any state but the caches, picks the first ``limit`` that would
+        be verified, and verifies them together (:meth:`_verify_batch`), so that the round finds
+        their figures in ``verify_cache``. The round itself then runs as before: a candidate that
+        an earlier one's entry dominates is still skipped, and one not picked here is verified
+        alone, so the round's outcome is the same as without this step. Returns the polished
+        programs (by the candidate's text) and each verified program's seconds (its polish and
+        screen, plus its share of the batch). With a ``deadline``, the batch holds no more
+        verifications than the time left pays for at the estimated seconds each.
+        """
+        cfg = self.config
+        if limit < 2 or len(candidates) < 2 or self.domain.count() > MAX_EXHAUSTIVE:
+            return {}, {}
+        if deadline is not None and front:
+            left = deadline - time.monotonic()
+            limit = min(limit, int(left // max(self.estimated_verify_seconds(), 1e-9)))
+            if limit < 2:
+                return {}, {}
+        polished: dict[str, Program] = {}
+        own: dict[str, float] = {}
+        picked: list[Program] = []
+        for ind in candidates:
+            if len(picked) >= limit:
+                break
+            if ind.text in rejected:
+                continue
+            measure = self.measure(ind.program)
+            if is_dominated(front, measure, ind.max_ulp, cfg.objective):
+                continue
+            if cfg.max_ulp is not None and ind.max_ulp <= cfg.max_ulp:
+                if any(e.max_ulp <= cfg.max_ulp and e.measure(cfg.objective) <= measure for e in front):
+                    continue
+            t0 = time.perf_counter()
+            p = polished[ind.text] = self.polish(ind.program)
+            text = p.to_text()
+            screened = self._screen(p, text)
+            own[text] = time.perf_counter() - t0
+            if is_dominated(front, measure, screened, cfg.objective) or self._fails_bound_on_screen(
+                    ind, screened, front, final):
+                continue
+            picked.append(p)
+        if len(picked) < 2:
+            return polished, {}
+        t0 = time.perf_counter()
+        self._verify_batch(picked)
+        share = (time.perf_counter() - t0) / len(picked)
+        return polished, {p.to_text(): own[p.to_text()] + share for p in picked}
 
     def _fails_bound_on_screen(self, ind: Individual, screened: float, front: list[FrontEntry], final: bool) -> bool:
         """Whether a candidate picked for meeting ``max_ulp`` on the search sample is over it on the
@@ -266,3 +327,13 @@ class Verification:
         """Add verified programs from elsewhere (an earlier front.json) to the report, after verifying them."""
         for e in self.reverify([e for e in entries if not any(r.text == e.text for r in self.reported)], source):
             pareto_insert(self.reported, e, self.config.objective)
+
+
+def _facts(stats: ErrorStats, kind: str, note: str | None) -> dict:
+    """A verification's figures as ``verify_cache`` holds them."""
+    m = float(stats.max_ulp)
+    return {
+        "max_ulp": m if not math.isnan(m) else math.inf, "verified": kind, "note": note,
+        "argmax_x": float(stats.argmax_x), "mean_ulp": float(stats.mean_ulp),
+        "frac_correctly_rounded": float(stats.frac_correctly_rounded), "n_points": int(stats.n_points),
+    }
