@@ -265,9 +265,11 @@ fn eval_range(
         }
         // constant slots (values and unit derivatives) and input derivatives (zero) are the
         // same for every block of the range: written once here
+        // (only the points a block of this range reads: fewer than BLOCK for a short range)
         let ni = prog.n_inputs;
+        let w = out.len().min(BLOCK);
         for (j, &cj) in c.iter().enumerate() {
-            s.vals[(ni + j) * BLOCK..(ni + j + 1) * BLOCK].fill(cj);
+            s.vals[(ni + j) * BLOCK..(ni + j) * BLOCK + w].fill(cj);
         }
         if jac.is_some() {
             dependencies(prog, m, &mut s.deps);
@@ -276,11 +278,11 @@ fn eval_range(
                     d.resize(BLOCK, 0.0);
                 }
             }
-            let mb = m * BLOCK;
-            s.tans[..(ni + m) * mb].fill(0.0);
-            for j in 0..m {
-                let at = (ni + j) * mb + j * BLOCK;
-                s.tans[at..at + BLOCK].fill(1.0);
+            for slot in 0..ni + m {
+                for j in 0..m {
+                    let at = (slot * m + j) * BLOCK;
+                    s.tans[at..at + w].fill(if slot == ni + j { 1.0 } else { 0.0 });
+                }
             }
         }
         match jac {

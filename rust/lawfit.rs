@@ -173,25 +173,38 @@ pub fn fit_laws(progs: &[Program], data: &LawData) -> Vec<LawFit> {
     progs.par_iter().map(|p| fit_law(p, data)).collect()
 }
 
-/// Residuals and their Jacobian (`n x m`, row-major) at the constants `c`.
-fn residuals(p: &Program, c: &[f64], data: &LawData) -> (Vec<f64>, Vec<f64>) {
-    let (n, m) = (data.t.len(), c.len());
-    let mut f = vec![0.0; n];
-    let mut jac = vec![0.0; n * m];
-    fit::eval_one(p, c, data.x, &mut f, Some(&mut jac));
-    let r = f
-        .iter()
-        .zip(data.t)
-        .map(|(&f, &t)| data.space.residual(f, t))
-        .collect();
-    for (row, &fi) in jac.chunks_mut(m.max(1)).zip(&f) {
-        let d = data.space.slope(fi);
-        for v in row {
-            let w = *v * d;
-            *v = if w.is_finite() { w } else { 0.0 };
+/// A program's residuals and their Jacobian (`n x m`, row-major) at some constants, with the
+/// outputs they come from.
+struct Point {
+    f: Vec<f64>,
+    r: Vec<f64>,
+    jac: Vec<f64>,
+}
+
+impl Point {
+    fn new(n: usize, m: usize) -> Self {
+        Point {
+            f: vec![0.0; n],
+            r: vec![0.0; n],
+            jac: vec![0.0; n * m],
         }
     }
-    (r, jac)
+
+    /// Evaluates `p` at the constants `c` into this point (every entry is overwritten).
+    fn eval(&mut self, p: &Program, c: &[f64], data: &LawData) {
+        let m = c.len();
+        fit::eval_one(p, c, data.x, &mut self.f, Some(&mut self.jac));
+        for ((r, &f), &t) in self.r.iter_mut().zip(&self.f).zip(data.t) {
+            *r = data.space.residual(f, t);
+        }
+        for (row, &fi) in self.jac.chunks_mut(m.max(1)).zip(&self.f) {
+            let d = data.space.slope(fi);
+            for v in row {
+                let w = *v * d;
+                *v = if w.is_finite() { w } else { 0.0 };
+            }
+        }
+    }
 }
 
 /// Levenberg-Marquardt on one program's constants (see the module doc).
@@ -208,12 +221,14 @@ pub fn fit_law(p: &Program, data: &LawData) -> LawFit {
         return own();
     }
     let mut c = p.consts.clone();
-    let (mut r, mut jr) = residuals(p, &c, data);
-    let mut cost = data.loss.cost(&r);
+    let n = data.t.len();
+    let (mut at, mut trial_at) = (Point::new(n, m), Point::new(n, m));
+    at.eval(p, &c, data);
+    let mut cost = data.loss.cost(&at.r);
     let mut lam = LAMBDA0;
     for _ in 0..data.max_iter {
-        let w = data.loss.weights(&r);
-        let (h, g) = normal_equations(&jr, &r, w.as_deref(), m);
+        let w = data.loss.weights(&at.r);
+        let (h, g) = normal_equations(&at.jac, &at.r, w.as_deref(), m);
         let top = (0..m)
             .map(|j| h[j * m + j])
             .fold(f64::NEG_INFINITY, f64::max);
@@ -223,20 +238,21 @@ pub fn fit_law(p: &Program, data: &LawData) -> LawFit {
         let step = damped_step(&h, &g, &scale, lam, m).unwrap_or_else(|| vec![0.0; m]);
         let trial: Vec<f64> = c.iter().zip(&step).map(|(c, s)| c + s).collect();
         let accepted = if trial.iter().all(|v| v.is_finite()) {
-            let (rt, jt) = residuals(p, &trial, data);
-            let new = data.loss.cost(&rt);
-            (new < cost).then_some((rt, jt, new))
+            trial_at.eval(p, &trial, data);
+            let new = data.loss.cost(&trial_at.r);
+            (new < cost).then_some(new)
         } else {
             None
         };
-        if let Some((rt, jt, new)) = accepted {
+        if let Some(new) = accepted {
             let decrease = (cost - new) / cost.max(TINY);
             let rel_step = step
                 .iter()
                 .zip(&c)
                 .map(|(s, c)| s.abs() / (c.abs() + 1e-12))
                 .fold(f64::NEG_INFINITY, f64::max);
-            (c, r, jr, cost) = (trial, rt, jt, new);
+            std::mem::swap(&mut at, &mut trial_at);
+            (c, cost) = (trial, new);
             lam = (lam * 0.3).max(LAMBDA_MIN);
             if decrease < FTOL || rel_step < XTOL || new == 0.0 {
                 break;
@@ -303,9 +319,10 @@ mod tests {
             max_iter: 1,
         };
         let p = power_law([1.0, -1.0]);
-        let (r0, _) = residuals(&p, &p.consts, &d);
+        let mut start = Point::new(3, 2);
+        start.eval(&p, &p.consts, &d);
         let out = fit_law(&p, &d);
-        assert!(out.cost <= Loss::Lsq.cost(&r0));
+        assert!(out.cost <= Loss::Lsq.cost(&start.r));
         let nan = power_law([f64::NAN, 1.0]);
         let out = fit_law(&nan, &d);
         assert!(out.cost.is_infinite() && out.consts[0].is_nan());
