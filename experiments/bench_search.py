@@ -27,7 +27,10 @@ Four figures, printed in a table beside the issue's targets and as one line
   y = loss), repeated with seeds 0, 1, ... until ``--law-seconds`` of wall time are spent. Counted:
   ``DiscoveryResult.fitted`` (programs whose constants were fitted: each new program structure with
   constants, once, as the engine caches fits by structure) per CPU-second (``time.process_time``, this
-  process, all threads) of the ``discover`` calls.
+  process, all threads) of the ``discover`` calls. The same runs are repeated with the numpy law fitter
+  (``constant_fit.fit_many_numpy``: the same Levenberg-Marquardt, the programs in lock step in numpy, the
+  path before the core fitted law constants); the ratio is printed as
+  ``RESULT law_speedup_vs_numpy_fit=<r>`` (``--no-baseline`` skips it).
 - ``workers_speedup_2``: the same exp2 search as islands (``pysearch search ... --workers N``:
   ``pysearch.search.islands.IslandRun`` over local processes, default migration), once with 1 worker
   (its core on all usable cores) and once with 2 (each core on half of them), each for
@@ -39,8 +42,8 @@ Four figures, printed in a table beside the issue's targets and as one line
   each seed is stopped at ``--cap`` seconds (a cap hit counts as the cap and is marked). The median
   over ``--seeds``.
 
-Nothing here compares against a baseline in the same run: the issue's recorded figures (about 160 programs/s,
-69 fitted programs per CPU-second) are printed beside the targets for context.
+Besides the two same-run baselines above (numpy constant fitting for the search and for the laws), the issue's
+recorded figures (about 160 programs/s, 69 fitted programs per CPU-second) are printed beside the targets for context.
 """
 
 from __future__ import annotations
@@ -152,6 +155,48 @@ def measure_search(seed: int, seconds: float, max_generations: int | None) -> di
         "children_per_cpu_s": children / cpu if cpu > 0 else math.nan,
         "fits_per_s": (search.optimisations - opt0) / wall,
     }
+
+
+@contextlib.contextmanager
+def numpy_law_fitting():
+    """The law constant fitting before the core did it: ``fit_many_numpy`` (numpy, programs in lock step)."""
+    from pysearch.laws.constant_fit import fit_many_numpy
+    from pysearch.search import law_problem
+
+    saved = law_problem.fit_many
+    law_problem.fit_many = fit_many_numpy
+    try:
+        yield
+    finally:
+        law_problem.fit_many = saved
+
+
+def law_section(seconds: float, generations: int | None, baseline: bool) -> tuple[dict, dict | None]:
+    """Law discovery with the core fitter and (``baseline``) with the numpy one, in this run; prints both."""
+    law = measure_laws(seconds, generations)
+    base = None
+    if baseline:
+        with numpy_law_fitting():
+            base = measure_laws(seconds, generations)
+    print(f"## law discovery (pysearch fit --form auto defaults; {CSV.name}: params, tokens -> loss, {law['rows']} rows)")
+    print("counted: DiscoveryResult.fitted (programs with fitted constants) per CPU-second (time.process_time)")
+    print("| law constant fitting | seed | generations | fitted | CPU s | wall s | fitted/CPU s | best search error |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, res in (("core (fit_laws)", law), ("numpy (fit_many_numpy)", base)):
+        if res is None:
+            continue
+        for r in res["runs"]:
+            rate = r["fitted"] / r["cpu_s"] if r["cpu_s"] > 0 else math.nan
+            print(f"| {name} | {r['seed']} | {r['generations']} | {r['fitted']} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | "
+                  f"{rate:.1f} | {r['best']:.4g} |")
+        print(f"| {name} | all | | {res['fitted']} | {res['cpu_s']:.2f} | | {res['per_cpu_s']:.1f} | |")
+    if base is not None:
+        ratio = law["per_cpu_s"] / base["per_cpu_s"]
+        tie = " (a tie: within 10%)" if abs(ratio - 1) < 0.1 else ""
+        print(f"fitted programs per CPU-second, core against numpy law fitting in the same run: {ratio:.2f}x{tie}")
+        print(f"RESULT law_speedup_vs_numpy_fit={ratio:.2f} law_programs_per_cpu_s_numpy={base['per_cpu_s']:.1f}")
+    print()
+    return law, base
 
 
 def measure_laws(seconds: float, generations: int | None) -> dict:
@@ -275,12 +320,10 @@ def main(argv=None) -> None:
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")
     ap.add_argument("--no-baseline", action="store_true",
-                    help="skip the throughput run with the numpy constant fitting")
+                    help="skip the throughput and law runs with the numpy constant fitting")
     args = ap.parse_args(argv)
     if args.laws_only:
-        law = measure_laws(args.law_seconds, args.law_generations)
-        for r in law["runs"]:
-            print(r)
+        law, _ = law_section(args.law_seconds, args.law_generations, not args.no_baseline)
         print(f"RESULT search_candidates_per_s=nan law_programs_per_cpu_s={law['per_cpu_s']:.1f} workers_speedup_2=nan "
               f"seconds_to_1ulp_cost6=nan")
         return
@@ -323,17 +366,7 @@ def main(argv=None) -> None:
         print(f"RESULT search_speedup_vs_numpy_fit={speedup:.2f} search_cpu_speedup_vs_numpy_fit={cpu_ratio:.2f}")
     print()
 
-    law = measure_laws(args.law_seconds, args.law_generations)
-    print(f"## law discovery (pysearch fit --form auto defaults; {CSV.name}: params, tokens -> loss, {law['rows']} rows)")
-    print("counted: DiscoveryResult.fitted (programs with fitted constants) per CPU-second (time.process_time)")
-    print("| seed | generations | fitted | CPU s | wall s | fitted/CPU s | best search error |")
-    print("|---|---|---|---|---|---|---|")
-    for r in law["runs"]:
-        rate = r["fitted"] / r["cpu_s"] if r["cpu_s"] > 0 else math.nan
-        print(f"| {r['seed']} | {r['generations']} | {r['fitted']} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | {rate:.1f} | "
-              f"{r['best']:.4g} |")
-    print(f"| all | | {law['fitted']} | {law['cpu_s']:.2f} | | {law['per_cpu_s']:.1f} | |")
-    print()
+    law, _ = law_section(args.law_seconds, args.law_generations, not args.no_baseline)
 
     workers = workers_section(args.seeds[0], args.workers_seconds)
 

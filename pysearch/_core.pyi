@@ -26,6 +26,7 @@ __all__ = [
     "evaluate_programs",
     "fit_eval",
     "fit_constants",
+    "fit_laws",
     "tune_constants",
     "sample_ulp_errors",
     "reference",
@@ -70,6 +71,15 @@ def fit_constants(
     tune_below: float = 4.0,
     tune_rounds: int = 8,
 ) -> dict[str, np.ndarray | list[npt.NDArray[np.float64]]]: ...
+def fit_laws(
+    programs: list[_RawProgram],
+    x: npt.NDArray[np.float64],
+    t: npt.NDArray[np.float64],
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 40,
+) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64]]: ...
 def tune_constants(
     programs: list[_RawProgram],
     x: npt.NDArray[np.float32],

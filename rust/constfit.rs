@@ -580,6 +580,47 @@ fn mirror(g: &mut [f64], k: usize) {
     }
 }
 
+/// The normal equations of the least-squares problem with Jacobian `j` (`n x k` row-major),
+/// residuals `r` and optional row weights `w`: (`JᵀWJ` `k x k` row-major, `JᵀWr`). Shared by
+/// this module's Levenberg-Marquardt and the law fitter's (`lawfit.rs`).
+pub(crate) fn normal_equations(
+    j: &[f64],
+    r: &[f64],
+    w: Option<&[f64]>,
+    k: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut g = vec![0.0; k];
+    let mut h = vec![0.0; k * k];
+    if k == 0 {
+        return (h, g);
+    }
+    // every entry sums its terms in row order (the same value whatever the loop shape); the
+    // inner loop runs along a row of h, so it vectorises
+    for (i, (row, &ri)) in j.chunks_exact(k).zip(r).enumerate() {
+        let wi = w.map_or(1.0, |w| w[i]);
+        for (a, (&ja, ga)) in row.iter().zip(g.iter_mut()).enumerate() {
+            let wa = ja * wi; // exactly ja without weights
+            *ga += wa * ri;
+            for (hv, &jb) in h[a * k + a..(a + 1) * k].iter_mut().zip(&row[a..]) {
+                *hv += wa * jb;
+            }
+        }
+    }
+    mirror(&mut h, k);
+    (h, g)
+}
+
+/// The Levenberg-Marquardt step: the solution of `(h + lam diag(d)) step = -g`, or `None` when
+/// that system is singular.
+pub(crate) fn damped_step(h: &[f64], g: &[f64], d: &[f64], lam: f64, k: usize) -> Option<Vec<f64>> {
+    let mut hl = h.to_vec();
+    for a in 0..k {
+        hl[a * k + a] += lam * d[a];
+    }
+    let neg_g: Vec<f64> = g.iter().map(|v| -v).collect();
+    solve(&hl, &neg_g, k)
+}
+
 /// Solves the `k x k` system `g x = rhs` (row-major) by Gaussian elimination with partial
 /// pivoting; `None` when a pivot is exactly zero (singular).
 fn solve(g: &[f64], rhs: &[f64], k: usize) -> Option<Vec<f64>> {
@@ -742,25 +783,13 @@ fn levenberg_marquardt(
     let dot = |a: &[f64]| a.iter().map(|v| v * v).sum::<f64>();
     let mut c = c0.to_vec();
     let mut r = fun(&c);
-    let n = r.len();
     let mut cost = dot(&r);
     let mut evals = 1;
     let mut lam = 1e-3;
     while evals < max_evals {
         let j = jac(&c);
         evals += 1;
-        let mut g = vec![0.0; k];
-        let mut h = vec![0.0; k * k];
-        for i in 0..n {
-            let row = &j[i * k..(i + 1) * k];
-            for a in 0..k {
-                g[a] += row[a] * r[i];
-                for b in a..k {
-                    h[a * k + b] += row[a] * row[b];
-                }
-            }
-        }
-        mirror(&mut h, k);
+        let (h, g) = normal_equations(&j, &r, None, k);
         let d: Vec<f64> = (0..k)
             .map(|a| {
                 if h[a * k + a] > 0.0 {
@@ -770,15 +799,10 @@ fn levenberg_marquardt(
                 }
             })
             .collect();
-        let neg_g: Vec<f64> = g.iter().map(|v| -v).collect();
         let mut improved = false;
         let mut rel = 0.0;
         while evals < max_evals && lam < 1e12 {
-            let mut hl = h.clone();
-            for a in 0..k {
-                hl[a * k + a] += lam * d[a];
-            }
-            let Some(step) = solve(&hl, &neg_g, k) else {
+            let Some(step) = damped_step(&h, &g, &d, lam, k) else {
                 lam *= 10.0;
                 continue;
             };

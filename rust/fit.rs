@@ -209,6 +209,35 @@ fn tangent(op: Op, a: f64, b: f64, r: f64, da: f64, db: f64, dc: f64) -> f64 {
 struct Scratch {
     vals: Vec<f64>,
     tans: Vec<f64>,
+    /// Per slot, the constants it depends on (bit j: constant j; all bits when there are more
+    /// than 64 constants): a derivative with respect to any other constant is zero, written
+    /// without being computed.
+    deps: Vec<u64>,
+    /// `pow`'s partial derivatives at each point of a block (with respect to base, exponent).
+    dpow: [Vec<f64>; 2],
+}
+
+/// The constants each slot of `prog` depends on (see `Scratch::deps`), into `deps`.
+fn dependencies(prog: &Program, m: usize, deps: &mut Vec<u64>) {
+    let ni = prog.n_inputs;
+    deps.clear();
+    deps.resize(prog.n_slots(), 0);
+    for j in 0..m {
+        deps[ni + j] = if m > 64 { u64::MAX } else { 1 << j };
+    }
+    let base = prog.first_value_slot();
+    for &ii in &prog.live {
+        let ins = prog.instrs[ii];
+        deps[base + ii] = ins.args[..ins.op.arity()]
+            .iter()
+            .fold(0, |acc, &a| acc | deps[a as usize]);
+    }
+}
+
+/// Whether the slot with dependencies `dep` may depend on constant `j`.
+#[inline]
+fn depends(dep: u64, j: usize) -> bool {
+    dep >> j.min(63) & 1 == 1
 }
 
 thread_local! {
@@ -236,16 +265,24 @@ fn eval_range(
         }
         // constant slots (values and unit derivatives) and input derivatives (zero) are the
         // same for every block of the range: written once here
+        // (only the points a block of this range reads: fewer than BLOCK for a short range)
         let ni = prog.n_inputs;
+        let w = out.len().min(BLOCK);
         for (j, &cj) in c.iter().enumerate() {
-            s.vals[(ni + j) * BLOCK..(ni + j + 1) * BLOCK].fill(cj);
+            s.vals[(ni + j) * BLOCK..(ni + j) * BLOCK + w].fill(cj);
         }
         if jac.is_some() {
-            let mb = m * BLOCK;
-            s.tans[..(ni + m) * mb].fill(0.0);
-            for j in 0..m {
-                let at = (ni + j) * mb + j * BLOCK;
-                s.tans[at..at + BLOCK].fill(1.0);
+            dependencies(prog, m, &mut s.deps);
+            for d in &mut s.dpow {
+                if d.len() < BLOCK {
+                    d.resize(BLOCK, 0.0);
+                }
+            }
+            for slot in 0..ni + m {
+                for j in 0..m {
+                    let at = (slot * m + j) * BLOCK;
+                    s.tans[at..at + w].fill(if slot == ni + j { 1.0 } else { 0.0 });
+                }
             }
         }
         match jac {
@@ -265,6 +302,84 @@ fn eval_range(
             }
         }
     });
+}
+
+/// The derivatives of an instruction's result (slot `dst` of `[a, b, c, dst]`) with respect to
+/// every constant at the points of a block, from its operands' values `va`, `vb`, its result `o`
+/// and the operand slots' derivatives in `tans` (the same expressions as `tangent`).
+fn tangent_block(
+    op: Op,
+    [a, b, cc, dst]: [usize; 4],
+    (va, vb, o): (&[f64], &[f64], &[f64]),
+    m: usize,
+    tans: &mut [f64],
+    (deps, dpow): (&[u64], &mut [Vec<f64>; 2]),
+) {
+    let len = o.len();
+    let mb = m * BLOCK;
+    let (tsrc, trest) = tans.split_at_mut(dst * mb);
+    let (dep_a, dep_b, dep) = (deps[a], deps[b], deps[dst]);
+    if op == Op::Pow {
+        // the partials once per point, not once per constant (the same expressions
+        // as `tangent`, so the same values)
+        let [pa, pb] = dpow;
+        for p in 0..len {
+            if dep_a != 0 {
+                pa[p] = vb[p] * va[p].powf(vb[p] - 1.0);
+            }
+            if dep_b != 0 {
+                pb[p] = o[p] * va[p].ln();
+            }
+        }
+    }
+    let [pa, pb] = &*dpow;
+    for j in 0..m {
+        let off = j * BLOCK;
+        if !depends(dep, j) {
+            trest[off..off + len].fill(0.0);
+            continue;
+        }
+        let (ta, tb, tc) = (
+            &tsrc[a * mb + off..],
+            &tsrc[b * mb + off..],
+            &tsrc[cc * mb + off..],
+        );
+        let t = &mut trest[off..off + len];
+        // one loop per op, as for the values (the same expressions as `tangent`)
+        macro_rules! tan {
+            ($f:expr) => {
+                for p in 0..len {
+                    t[p] = $f(va[p], vb[p], o[p], ta[p], tb[p], tc[p]);
+                }
+            };
+        }
+        match op {
+            Op::Add => tan!(|_, _, _, da: f64, db: f64, _| da + db),
+            Op::Sub => tan!(|_, _, _, da: f64, db: f64, _| da - db),
+            Op::Mul => tan!(|a: f64, b: f64, _, da: f64, db: f64, _| da * b + a * db),
+            Op::Div => tan!(|_, b: f64, r: f64, da: f64, db: f64, _| (da - r * db) / b),
+            Op::Fma => {
+                tan!(|a: f64, b: f64, _, da: f64, db: f64, dc: f64| da * b + a * db + dc);
+            }
+            Op::Neg => tan!(|_, _, _, da: f64, _, _| -da),
+            Op::Exp => tan!(|_, _, r: f64, da: f64, _, _| r * da),
+            Op::Log => tan!(|a: f64, _, _, da: f64, _, _| da / a),
+            Op::Pow => {
+                let (ta, tb) = (&ta[..len], &tb[..len]);
+                for p in 0..len {
+                    let mut v = 0.0;
+                    if ta[p] != 0.0 {
+                        v += pa[p] * ta[p];
+                    }
+                    if tb[p] != 0.0 {
+                        v += pb[p] * tb[p];
+                    }
+                    t[p] = v;
+                }
+            }
+            _ => tan!(|a, b, r, da, db, dc| tangent(op, a, b, r, da, db, dc)),
+        }
+    }
 }
 
 /// Points `start..start + len` for the constant vector `c`: outputs into `out` (`len`) and,
@@ -322,35 +437,14 @@ fn eval_block(
             _ => each!(|a, b, c| value(op, a, b, c)),
         }
         if with_jac {
-            let (tsrc, trest) = s.tans.split_at_mut(dst * mb);
-            for j in 0..m {
-                let off = j * BLOCK;
-                let (ta, tb, tc) = (
-                    &tsrc[a * mb + off..],
-                    &tsrc[b * mb + off..],
-                    &tsrc[cc * mb + off..],
-                );
-                let t = &mut trest[off..off + len];
-                // one loop per op, as for the values (the same expressions as `tangent`)
-                macro_rules! tan {
-                    ($f:expr) => {
-                        for p in 0..len {
-                            t[p] = $f(va[p], vb[p], o[p], ta[p], tb[p], tc[p]);
-                        }
-                    };
-                }
-                match op {
-                    Op::Add => tan!(|_, _, _, da: f64, db: f64, _| da + db),
-                    Op::Sub => tan!(|_, _, _, da: f64, db: f64, _| da - db),
-                    Op::Mul => tan!(|a: f64, b: f64, _, da: f64, db: f64, _| da * b + a * db),
-                    Op::Div => tan!(|_, b: f64, r: f64, da: f64, db: f64, _| (da - r * db) / b),
-                    Op::Fma => {
-                        tan!(|a: f64, b: f64, _, da: f64, db: f64, dc: f64| da * b + a * db + dc);
-                    }
-                    Op::Neg => tan!(|_, _, _, da: f64, _, _| -da),
-                    _ => tan!(|a, b, r, da, db, dc| tangent(op, a, b, r, da, db, dc)),
-                }
-            }
+            tangent_block(
+                op,
+                [a, b, cc, dst],
+                (va, vb, o),
+                m,
+                &mut s.tans,
+                (&s.deps, &mut s.dpow),
+            );
         }
     }
     out.copy_from_slice(&vals[prog.output * BLOCK..prog.output * BLOCK + len]);

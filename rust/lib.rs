@@ -23,6 +23,7 @@ pub mod fpenv;
     clippy::wildcard_imports
 )]
 pub mod jit;
+pub mod lawfit;
 pub mod program;
 pub mod reference;
 pub mod stats;

@@ -31,6 +31,7 @@ use crate::eval::{block_size, isa, Batch, Steps, CHUNK};
 use crate::fit::{self, FitShape};
 use crate::fpenv;
 use crate::jit::{self, JitBatch};
+use crate::lawfit;
 use crate::program::{check_inputs, Op, Program};
 use crate::reference::Target;
 use crate::stats::Stats;
@@ -231,8 +232,11 @@ fn zeros<'py, T: Element, D: Dimension>(
         .iter()
         .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))
         .unwrap_or(u128::MAX);
+    // the dtype's name is formatted only for the error message (numpy's `__str__` is slow)
     let err = || PyErr::from(too_big(what, count, size, &dtype.to_string()));
-    alloc_len(what, count, size, &dtype.to_string())?;
+    if alloc_len(what, count, size, "").is_err() {
+        return Err(err());
+    }
     let arr = py
         .import("numpy")?
         .call_method1("zeros", (PyTuple::new(py, shape)?, &dtype))
@@ -512,6 +516,76 @@ fn fit_eval<'py>(
         drop(ow);
         Ok(out.into_any())
     }
+}
+
+/// Fits the constants of float64 law programs (`lawfit.rs`: Levenberg-Marquardt with exact
+/// Jacobians, least squares or Huber by reweighting, in the residual `space`) on the inputs `x`
+/// `(inputs, n)` and targets `t` (in that space), all programs in one call with the GIL
+/// released, each from its own constants. Returns (constants list, costs array); a cost is
+/// infinite where the fit cannot start (no constants, a non-finite one, an op without a
+/// derivative).
+#[pyfunction]
+#[pyo3(signature = (programs, x, t, space, loss="lsq", delta=1e-3, max_iter=40))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn fit_laws<'py>(
+    py: Python<'py>,
+    programs: Vec<RawProgram<'py>>,
+    x: &Bound<'py, PyAny>,
+    t: &Bound<'py, PyAny>,
+    space: &str,
+    loss: &str,
+    delta: f64,
+    max_iter: usize,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyArray1<f64>>)> {
+    let space = lawfit::Space::from_name(space).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "unknown residual space {space:?}; expected 'linear', 'log' or 'loglog'"
+        ))
+    })?;
+    if !(delta > 0.0 && delta.is_finite()) {
+        return Err(PyValueError::new_err(format!(
+            "delta must be a positive number, not {delta}"
+        )));
+    }
+    let loss = match loss {
+        "lsq" => lawfit::Loss::Lsq,
+        "huber" => lawfit::Loss::Huber(delta),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown loss {loss:?}; expected 'lsq' or 'huber'"
+            )))
+        }
+    };
+    let progs = to_programs(programs, true)?;
+    let xa = array_arg::<f64, numpy::ndarray::Ix2>(x, "x")?;
+    let ta = array_arg::<f64, Ix1>(t, "t")?;
+    let (rows, n) = (xa.shape()[0], xa.shape()[1]);
+    if n == 0 || ta.len() != n {
+        return Err(CoreError::Mismatch(format!(
+            "x must have one column per target and t at least one target, got {n} column(s) and {} target(s)",
+            ta.len()
+        ))
+        .into());
+    }
+    check_inputs(&progs, rows)?;
+    let data = lawfit::LawData {
+        x: c_slice(&xa, "x")?,
+        t: c_slice(&ta, "t")?,
+        space,
+        loss,
+        max_iter,
+    };
+    let mut out: Vec<lawfit::LawFit> = Vec::with_capacity(progs.len());
+    let step = lawfit::PROGRAMS_PER_STEP;
+    run_steps(py, progs.len(), Steps { block: 1, step }, |r| {
+        out.extend(lawfit::fit_laws(&progs[r], &data));
+    })?;
+    let consts = PyList::empty(py);
+    for o in &out {
+        consts.append(o.consts.clone().into_pyarray(py))?;
+    }
+    let cost = out.iter().map(|o| o.cost).collect::<Vec<f64>>();
+    Ok((consts, cost.into_pyarray(py)))
 }
 
 /// Refuses columns that are empty or differ in length (`ValueError` naming them).
@@ -1041,6 +1115,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(evaluate_programs, m)?,
         wrap_pyfunction!(fit_eval, m)?,
         wrap_pyfunction!(fit_constants, m)?,
+        wrap_pyfunction!(fit_laws, m)?,
         wrap_pyfunction!(tune_constants, m)?,
         wrap_pyfunction!(target_names, m)?,
         wrap_pyfunction!(op_table, m)?,

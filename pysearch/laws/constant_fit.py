@@ -12,11 +12,15 @@ Two fitters, both on exact forward-mode Jacobians from the core (no finite diffe
 - :func:`fit_constants`: scipy's ``least_squares`` (MINPACK LM; trf for Huber or when constants
   outnumber rows), for the chosen law, its bootstrap and the extrapolation check, where the
   iteration count matters less than the last digit;
-- :func:`lm_fit` / :func:`fit_many`: the search's fitter (:class:`~pysearch.search.law_problem.LawProblem`
-  fits every new structure of a generation with it, all in lock step). Levenberg-Marquardt with
-  Marquardt scaling, Huber by iteratively reweighted least squares (the same minimiser as scipy's
-  Huber loss); each program's trial step is evaluated together with its Jacobian in *one* core
-  call, and the linear algebra of all programs is one batched numpy solve per iteration.
+- :func:`fit_many`: the search's fitter (:class:`~pysearch.search.law_problem.LawProblem` fits
+  every new structure of a generation with it). Levenberg-Marquardt with Marquardt scaling, Huber
+  by iteratively reweighted least squares (the same minimiser as scipy's Huber loss), run
+  entirely in the Rust core (``_core.fit_laws``, rust/lawfit.rs): one GIL-free call fits the whole
+  batch, in parallel over programs.
+- :func:`lm_fit_many` / :func:`fit_many_numpy`: the same algorithm with the same rules in numpy
+  (the programs in lock step, each trial step evaluated with its Jacobian in one ``fit_eval``
+  call, one batched solve per iteration): the reference the core is tested against and the
+  baseline ``experiments/bench_search.py --laws-only`` measures it against.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize
 
+from pysearch import _core
 from pysearch.evaluation import evaluate
 from pysearch.fit_kernel import FitKernel
 from pysearch.laws.forms import finite_clip, to_space
@@ -216,6 +221,20 @@ def lm_fit_many(
     program stops when the relative decrease falls below :data:`FTOL`, the step below
     :data:`XTOL`, its damping runs away, or after ``max_iter`` iterations.
     """
+    with np.errstate(all="ignore"):  # overflowing normal equations give a rejected step, not a warning
+        return _lm_fit_many(kernels, starts, X, t, space, loss, delta, max_iter)
+
+
+def _lm_fit_many(
+    kernels: Sequence[ConstKernel],
+    starts: Sequence[np.ndarray],
+    X: np.ndarray,
+    t: np.ndarray,
+    space: str,
+    loss: str,
+    delta: float,
+    max_iter: int,
+) -> list[tuple[np.ndarray, float]]:
     X = np.ascontiguousarray(X, dtype=np.float64)
     P, n = len(kernels), X.shape[1]
     results: list[tuple[np.ndarray, float]] = [(np.asarray(c, dtype=np.float64).copy(), math.inf) for c in starts]
@@ -318,9 +337,43 @@ def fit_many(
     delta: float = 1e-3,
     max_iter: int = 40,
 ) -> list[Program]:
-    """Each program with constants fitted by :func:`lm_fit_many` (all in lock step) on ``X``
-    (``(inputs, n)``), or unchanged where the fit cannot start (no constants, non-finite ones, an op
-    without a derivative) or does not lower the cost."""
+    """Each program with constants fitted in the Rust core (``_core.fit_laws``: the algorithm and
+    rules of :func:`lm_fit_many`, the whole batch in one GIL-free call) on ``X`` (``(inputs, n)``),
+    or unchanged where the fit cannot start (no constants, non-finite ones, an op without a
+    derivative) or does not lower the cost. An op outside :data:`KERNEL_OPS` is a ValueError."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    todo = []
+    for j, p in enumerate(programs):
+        c0 = p.constants()
+        if c0 and all(math.isfinite(v) for v in c0):
+            bad = {ins.op for ins in p.instrs}.difference(KERNEL_OPS)
+            if bad:
+                raise ValueError(f"op {sorted(bad)[0]!r} is not supported when fitting law constants; "
+                                 f"use {sorted(KERNEL_OPS)}")
+            todo.append((j, c0))
+    out = list(programs)
+    if not todo:
+        return out
+    consts, _ = _core.fit_laws([programs[j].compile().as_tuple() for j, _ in todo], X, t, space, loss, delta, max_iter)
+    for (j, c0), c in zip(todo, consts):
+        c = c.tolist()
+        if c != c0:
+            out[j] = programs[j].with_constants(c)
+    return out
+
+
+def fit_many_numpy(
+    programs: Sequence[Program],
+    X: np.ndarray,
+    t: np.ndarray,
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 40,
+) -> list[Program]:
+    """:func:`fit_many` with :func:`lm_fit_many` (numpy, all programs in lock step): the baseline
+    and reference of the core's fitter."""
     X = np.ascontiguousarray(X, dtype=np.float64)
     todo = []
     for j, p in enumerate(programs):

@@ -3,8 +3,8 @@
 :func:`pysearch.laws.discovery.discover` (``pysearch fit --form auto``) runs this problem on the
 engine. Programs read the (scaled) x columns; the ops come from the registry's ``law_fit`` set.
 Constants: every new structure of a generation is fitted by
-:func:`~pysearch.laws.constant_fit.fit_many` (Levenberg-Marquardt on exact Jacobians from the
-Rust core, Huber by reweighting). Scoring: the fitted programs are evaluated by the engine
+:func:`~pysearch.laws.constant_fit.fit_many` (Levenberg-Marquardt on exact Jacobians, Huber by
+reweighting, the whole batch in one GIL-free call to the Rust core, ``_core.fit_laws``). Scoring: the fitted programs are evaluated by the engine
 (:func:`pysearch.evaluate`, one batch) and ranked by the RMSE of their residuals in the fit
 space (or the mean Huber loss / delta); objectives (error, ``Program.cost()``). Verification
 (:meth:`LawProblem.verify`): the engine's error on the training rows and, where the problem has
