@@ -467,9 +467,14 @@ class Program:
         """
         if comment:
             return self._to_text(comment)
-        cached = self.__dict__.get("_text")
+        return self._memo("_text", lambda: self._to_text(None))
+
+    def _memo(self, slot: str, make):
+        """``make()``, kept in ``slot`` while the program is unchanged (the same instruction
+        objects, which are immutable, and the same inputs, dtype and output)."""
+        cached = self.__dict__.get(slot)
         if cached is not None:
-            snap, inputs, dtype, output, text = cached
+            snap, inputs, dtype, output, value = cached
             instrs = self.instrs
             if (
                 output == self.output
@@ -478,10 +483,10 @@ class Program:
                 and len(snap) == len(instrs)
                 and all(map(operator.is_, snap, instrs))
             ):
-                return text
-        text = self._to_text(None)
-        self.__dict__["_text"] = (tuple(self.instrs), self.inputs, self.dtype, self.output, text)
-        return text
+                return value
+        value = make()
+        self.__dict__[slot] = (tuple(self.instrs), self.inputs, self.dtype, self.output, value)
+        return value
 
     def _to_text(self, comment: str | None) -> str:
         lines = []
@@ -627,21 +632,7 @@ class Program:
         same inputs, dtype and output), so evaluating one population many times converts
         each program once.
         """
-        cached = self.__dict__.get("_compiled")
-        if cached is not None:
-            snap, inputs, dtype, output, c = cached
-            instrs = self.instrs
-            if (
-                output == self.output
-                and dtype == self.dtype
-                and inputs == self.inputs
-                and len(snap) == len(instrs)
-                and all(map(operator.is_, snap, instrs))
-            ):
-                return c
-        c = self._compile()
-        self.__dict__["_compiled"] = (tuple(self.instrs), self.inputs, self.dtype, self.output, c)
-        return c
+        return self._memo("_compiled", self._compile)
 
     def _compile(self) -> "CompiledProgram":
         n_in = len(self.inputs)
