@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from ..ops import OPS
 from ..program import parse
 from ..variation import check_ops
-from .fields import FieldError, need_bool, need_dict, need_float, need_int, need_items, need_keys, need_str
+from .fields import FieldError, construct, need_bool, need_dict, need_float, need_int, need_items, need_keys, need_str
 from .front import read_cost_weights
 
 #: Ops a float32 search draws from unless told otherwise (the AutoNumerics-Zero set less sqrt;
@@ -137,10 +137,7 @@ class SearchConfig:
                 kw[name] = need_bool(v, where)
             elif name == "cost_weights":
                 kw[name] = read_cost_weights(v, where)
-        try:
-            return cls(**kw)
-        except ValueError as e:
-            raise FieldError(field, str(e).splitlines()[0]) from None
+        return construct(cls, kw, field)
 
 
 #: Integer settings and their largest values (far above useful ones; low enough to stay in memory).

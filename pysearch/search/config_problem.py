@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from .fields import FieldError, member, need_dict, need_float, need_int, need_items, need_keys, need_str
+from .fields import FieldError, construct, member, need_dict, need_float, need_int, need_items, need_keys, need_str
 from .problem import Problem, Scores, finite_or, register
 
 if TYPE_CHECKING:
@@ -120,10 +120,7 @@ class ConfigSearchConfig:
             kw["crossover_rate"] = need_float(d["crossover_rate"], f"{field}.crossover_rate", 0.0, 1.0)
         if "seed" in d:
             kw["seed"] = need_int(d["seed"], f"{field}.seed", 0, (1 << 64) - 1)
-        try:
-            return cls(**kw)
-        except ValueError as e:
-            raise FieldError(field, str(e).splitlines()[0]) from None
+        return construct(cls, kw, field)
 
 
 @register

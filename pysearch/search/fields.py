@@ -37,6 +37,15 @@ def _one_line(text: str) -> str:
     return text if "\n" not in text and "\r" not in text else json.dumps(text)[1:-1]
 
 
+def construct(cls: Callable[..., T], kw: dict, field: str) -> T:
+    """``cls(**kw)`` for settings read from ``field``; the ValueError of a rejected combination
+    becomes a :class:`FieldError` naming the field (its first line)."""
+    try:
+        return cls(**kw)
+    except ValueError as e:
+        raise FieldError(field, str(e).splitlines()[0]) from None
+
+
 def member(field: str, key: str) -> str:
     """The name of ``field``'s member ``key`` (object keys are any string: shortened, newlines escaped)."""
     short = key if len(key) <= 40 else key[:40] + "..."

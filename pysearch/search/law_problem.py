@@ -25,7 +25,7 @@ from ..laws.constant_fit import KERNEL_OPS, engine_evaluate, fit_many, search_er
 from ..laws.forms import SPACES, to_space
 from ..program import Program, parse
 from ..variation import check_ops, random_program
-from .fields import FieldError, need_float, need_int, need_items, need_keys, need_str
+from .fields import FieldError, construct, need_float, need_int, need_items, need_keys, need_str
 from .problem import Problem, Scores, finite_or, register
 
 if TYPE_CHECKING:
@@ -154,10 +154,7 @@ class LawConfig:
                 kw[name] = need_int(v, where, 0, (1 << 64) - 1)
             else:
                 kw[name] = need_int(v, where, 0, 1 << 31)
-        try:
-            return cls(**kw)
-        except ValueError as e:
-            raise FieldError(field, str(e).splitlines()[0]) from None
+        return construct(cls, kw, field)
 
 
 @register

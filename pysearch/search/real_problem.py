@@ -37,7 +37,7 @@ from ..evaluation import evaluate
 from ..program import Program, parse
 from ..targets import get_target
 from ..variation import check_ops, random_program
-from .fields import FieldError, need_float, need_int, need_items, need_keys, need_str
+from .fields import FieldError, construct, need_float, need_int, need_items, need_keys, need_str
 from .individual import structure_key
 from .problem import Problem, Scores, register
 
@@ -137,10 +137,7 @@ class RealConfig:
                 kw[name] = None
             else:
                 kw[name] = need_int(v, where, 0, 1 << 31)
-        try:
-            return cls(**kw)
-        except ValueError as e:
-            raise FieldError(field, str(e).splitlines()[0]) from None
+        return construct(cls, kw, field)
 
 
 @register
