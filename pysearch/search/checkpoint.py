@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..fileio import write_json_atomic
 from ..program import parse
@@ -223,8 +223,14 @@ def restore_state(search: Search, ck: dict) -> None:
     search.front = search.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("front", [])], "checkpoint")
     search.reported = search.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("reported", [])],
                                     "checkpoint")
-    search.population = search._score([parse(t) for t in ck["population"]])
-    search.archive.update(search._score([parse(t) for t in ck.get("archive", [])]))
+    restore_population(search, ck, parse)
+
+
+def restore_population(search: Search, ck: dict, genome: Callable[[str], object]) -> None:
+    """The part of a restore every problem shares: population and archive re-scored from their
+    texts (read by ``genome``), the counters, the run's limits and the logbook."""
+    search.population = search._score([genome(t) for t in ck["population"]])
+    search.archive.update(search._score([genome(t) for t in ck.get("archive", [])]))
     search.evaluations = ck.get("evaluations", 0)
     search.optimisations = ck.get("optimisations", 0)
     search.elapsed = float(ck.get("elapsed_s", 0.0))

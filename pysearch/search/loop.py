@@ -26,7 +26,6 @@ generation boundaries.
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -37,7 +36,7 @@ from deap.tools.emo import assignCrowdingDist
 
 from ..program import Program
 from .budget import BudgetPlanning
-from .checkpoint import checkpoint_state, committed_state, restore_state, validate_checkpoint
+from .checkpoint import checkpoint_state, committed_state, restore_population, restore_state, validate_checkpoint
 from .config import SearchConfig
 from .fields import FieldError
 from .float32_problem import Float32Problem
@@ -334,14 +333,7 @@ class Search(Verification, BudgetPlanning):
             self.problem.preload(ck.get("problem_state", {}))
         except FieldError as e:
             raise ValueError(f"checkpoint is malformed: {e}") from None
-        self.population = self._score([genome(t) for t in ck["population"]])
-        self.archive.update(self._score([genome(t) for t in ck.get("archive", [])]))
-        self.evaluations = ck.get("evaluations", 0)
-        self.optimisations = ck.get("optimisations", 0)
-        self.elapsed = float(ck.get("elapsed_s", 0.0))
-        self.limits = dict(ck.get("limits", {}))
-        for rec in ck.get("logbook", []):
-            self.logbook.record(**{k: (math.inf if v is None else v) for k, v in rec.items()})
+        restore_population(self, ck, genome)
         try:  # after the re-scoring above, which a problem may also record
             self.problem.restore(ck.get("problem_state", {}))
         except FieldError as e:
