@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 from ..fileio import write_json_atomic
 from ..program import parse
 from .config import MAX_EXTRA_POINTS, SearchConfig
-from .fields import (FieldError, load_json_document, member, need_dict, need_float, need_int, need_items, need_keys,
+from .fields import (FieldError, load_kind_document, member, need_dict, need_float, need_int, need_items, need_keys,
                      need_str)
 from .front import FrontEntry
 
@@ -60,15 +60,8 @@ def load_checkpoint(directory: Path | str) -> dict:
     Raise ``FileNotFoundError``/``ValueError`` naming the problem; :func:`read_checkpoint` checks every field.
     """
     path = Path(directory) / CHECKPOINT_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint in {directory} (expected {path})")
-    doc = load_json_document(path, "checkpoint {path} is unreadable: {problem}")
-    if not isinstance(doc, dict) or doc.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"{path} is not a pysearch search checkpoint")
-    if doc.get("schema") != CHECKPOINT_SCHEMA:
-        raise CheckpointError(
-            f"checkpoint {path} has schema {doc.get('schema')!r}; this pysearch reads schema {CHECKPOINT_SCHEMA}"
-        )
+    doc = load_kind_document(directory, CHECKPOINT_NAME, CHECKPOINT_KIND, CHECKPOINT_SCHEMA, "checkpoint",
+                             CheckpointError, title="search checkpoint")
     for key in REQUIRED_FIELDS:
         if key not in doc:
             raise CheckpointError(f"checkpoint {path} is incomplete: no {key!r}")

@@ -67,6 +67,23 @@ def load_json_document(path: Path, unreadable: str) -> Any:
         raise ValueError(unreadable.format(path=path, problem=str(e))) from None
 
 
+def load_kind_document(directory: Path | str, name: str, kind: str, schema: int, what: str,
+                       error: type[ValueError], title: str | None = None) -> dict:
+    """Read ``directory/name`` as a pysearch ``what`` document: strict JSON of the given ``kind``
+    and ``schema``. A missing file is ``FileNotFoundError``; anything else wrong raises ``error``
+    (or the ``ValueError`` of :func:`load_json_document`) with one line naming the file
+    (``title``, default ``what``, says what a document of another kind is not)."""
+    path = Path(directory) / name
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} in {directory} (expected {path})")
+    doc = load_json_document(path, what + " {path} is unreadable: {problem}")
+    if not isinstance(doc, dict) or doc.get("kind") != kind:
+        raise error(f"{path} is not a pysearch {title or what}")
+    if doc.get("schema") != schema:
+        raise error(f"{what} {path} has schema {doc.get('schema')!r}; this pysearch reads schema {schema}")
+    return doc
+
+
 def _type_name(v: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
             int: "an integer", float: "a number"}.get(type(v), type(v).__name__)

@@ -38,7 +38,7 @@ from ..fileio import write_json_atomic
 from ..program import parse
 from .checkpoint import validate_checkpoint
 from .config import SearchConfig
-from .fields import FieldError, load_json_document, need_dict, need_float, need_int, need_keys, need_list
+from .fields import FieldError, load_kind_document, need_dict, need_float, need_int, need_keys, need_list
 from .front import FrontEntry, pareto_insert
 from .loop import Search
 
@@ -497,14 +497,8 @@ def save_islands(directory: Path | str, state: dict) -> Path:
 def read_islands(directory: Path | str) -> dict:
     """Read and check ``islands.json``; raise :class:`IslandsCheckpointError` naming the file and the field."""
     path = Path(directory) / ISLANDS_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no islands checkpoint in {directory} (expected {path})")
-    doc = load_json_document(path, "islands checkpoint {path} is unreadable: {problem}")
-    if not isinstance(doc, dict) or doc.get("kind") != ISLANDS_KIND:
-        raise IslandsCheckpointError(f"{path} is not a pysearch islands checkpoint")
-    if doc.get("schema") != ISLANDS_SCHEMA:
-        raise IslandsCheckpointError(
-            f"islands checkpoint {path} has schema {doc.get('schema')!r}; this pysearch reads schema {ISLANDS_SCHEMA}")
+    doc = load_kind_document(directory, ISLANDS_NAME, ISLANDS_KIND, ISLANDS_SCHEMA, "islands checkpoint",
+                             IslandsCheckpointError)
     try:
         return validate_islands(doc)
     except FieldError as e:
