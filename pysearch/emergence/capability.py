@@ -168,6 +168,27 @@ def fit_capability(
     return CapabilityModel(list(names), list(scales), mean, std, loadings, explained, fam, slope)
 
 
+def _scale_only_predictions(table, yj: np.ndarray, s, name: str, tr: np.ndarray, te: np.ndarray,
+                            fams: np.ndarray):
+    """The held-out models of metric ``yj`` predicted from scale alone, two ways: the law
+    :func:`analyze_metric` selects (``(selected law name or None, predictions)``) and a logit
+    line in log scale with one intercept per family; also the held-out families never fitted."""
+    from pysearch.emergence.analysis import analyze_metric
+
+    ok = ~np.isnan(yj)
+    rep = analyze_metric(table.x[ok], yj[ok], table.holdout[ok], scale=s, name=name)
+    sel = rep["selected_law"]
+    direct = np.full(int(te.sum()), np.nan)
+    if sel is not None:
+        with np.errstate(all="ignore"):
+            direct = np.asarray(rep["laws"][sel]["_predict"](table.x[te]), float)
+    ok_tr = tr & ok
+    icpt, slope = family_line(np.log10(table.x[ok_tr]), list(fams[ok_tr]), s.logit(yj[ok_tr])[0])
+    fam_icpt, unseen = _intercepts(icpt, list(fams[te]))
+    famline = s.from_logit(fam_icpt[:, 0] + slope[0] * np.log10(table.x[te]))
+    return sel, direct, famline, unseen
+
+
 def _mae(pred: np.ndarray, y: np.ndarray) -> float | None:
     ok = ~np.isnan(y) & ~np.isnan(pred)
     return float(np.mean(np.abs(pred[ok] - y[ok]))) if ok.any() else None
@@ -188,7 +209,7 @@ def capability_analysis(
     the same split (see the module docstring), and their means over all held-out (model, metric)
     cells that each method predicts.
     """
-    from pysearch.emergence.analysis import SCHEMA_VERSION, _finite, analyze_metric
+    from pysearch.emergence.analysis import SCHEMA_VERSION, _finite
 
     names = list(table.metrics)
     k = DEFAULT_COMPONENTS if n_components is None else int(n_components)
@@ -204,17 +225,9 @@ def capability_analysis(
     cells = {"capability": [], "direct_law": [], "direct_family": []}
     for j, name in enumerate(names):
         yj, s = y[:, j], scales[j]
-        ok_tr = tr & ~np.isnan(yj)
         ok = ~np.isnan(yj)
-        rep = analyze_metric(table.x[ok], yj[ok], table.holdout[ok], scale=s, name=name)
-        sel = rep["selected_law"]
-        direct = np.full(int(te.sum()), np.nan)
-        if sel is not None:
-            with np.errstate(all="ignore"):
-                direct = np.asarray(rep["laws"][sel]["_predict"](table.x[te]), float)
-        icpt, slope = family_line(np.log10(table.x[ok_tr]), list(fams[ok_tr]), s.logit(yj[ok_tr])[0])
-        fam_icpt, _ = _intercepts(icpt, list(fams[te]))
-        famline = s.from_logit(fam_icpt[:, 0] + slope[0] * np.log10(table.x[te]))
+        ok_tr = tr & ok
+        sel, direct, famline, _ = _scale_only_predictions(table, yj, s, name, tr, te, fams)
         truth = yj[te]
         entry = {
             "scale": s.describe(),
@@ -291,7 +304,7 @@ def observational_analysis(
     ones. The report compares, on the same held-out models, the direct law and the family line of
     :func:`capability_analysis` (which see the scale only) and the scale-only capability model.
     """
-    from pysearch.emergence.analysis import SCHEMA_VERSION, _finite, analyze_metric
+    from pysearch.emergence.analysis import SCHEMA_VERSION, _finite
 
     names = list(table.metrics)
     if target not in names:
@@ -317,17 +330,7 @@ def observational_analysis(
     have = ~np.isnan(pcs[te]).any(axis=1)
     obs[have] = s_t.from_logit(coef[0] + pcs[te][have] @ coef[1:])
     # the scale-only predictions of the same held-out models
-    ok = ~np.isnan(yt)
-    rep = analyze_metric(table.x[ok], yt[ok], table.holdout[ok], scale=s_t, name=target)
-    sel = rep["selected_law"]
-    direct = np.full(int(te.sum()), np.nan)
-    if sel is not None:
-        with np.errstate(all="ignore"):
-            direct = np.asarray(rep["laws"][sel]["_predict"](table.x[te]), float)
-    ok_tr = tr & ok
-    icpt, slope = family_line(np.log10(table.x[ok_tr]), list(fams[ok_tr]), s_t.logit(yt[ok_tr])[0])
-    fam_icpt, unseen = _intercepts(icpt, list(fams[te]))
-    famline = s_t.from_logit(fam_icpt[:, 0] + slope[0] * np.log10(table.x[te]))
+    sel, direct, famline, unseen = _scale_only_predictions(table, yt, s_t, target, tr, te, fams)
     keep_all = tr & ~np.all(np.isnan(y), axis=1)
     full = fit_capability(table.x[keep_all], list(fams[keep_all]), y[keep_all], scales, names,
                           min(k, len(names)))
