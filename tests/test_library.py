@@ -134,3 +134,20 @@ def test_full_range_exhaustive(name):
     fn = library.get(name)
     st = pysearch.verify(fn.program, fn.target, (-np.inf, np.inf), exhaustive=True)
     assert st.max_ulp <= fn.max_ulp and st.n_points == 2**32 - 2**24 + 2
+
+
+def test_fused_log_reduction_matches_the_original():
+    """log/log2's reduction (g by the 1.5*2^23 rounding trick, r in one fma) gives the same e' and r as
+    ``_log_reduction`` for every float32 significand in [1, 2), scaled into other binades (subnormals
+    included), and at +-0 and +-inf (other negative inputs differ, and become NaN after either)."""
+    from pysearch.library import build
+    from pysearch.program import parse
+
+    m = np.arange(np.float32(1).view(np.uint32), np.float32(2).view(np.uint32), dtype=np.uint32).view(np.float32)
+    x = np.concatenate([m, m[::97] * np.float32(2.0**-140), m[::89] * np.float32(2.0**100), m[::83] * np.float32(0.5),
+                        np.array([0.0, -0.0, np.inf, -np.inf, 2.0**-149], np.float32)])
+    for out in ("ee", "r"):
+        got, want = (pysearch.evaluate(parse("\n".join([*lines, f"o = add {out} 0"]) + "\n"), x)
+                     for lines in (build._log_reduction_fused(), build._log_reduction()))
+        same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+        assert same.all(), (out, x[~same][:4], got[~same][:4], want[~same][:4])
