@@ -147,15 +147,15 @@ EXPM1_F = (-(1 - EXPM1_SHIFT) * LN2, 88.73 - 127 * LN2)
 def expm1_program(coeffs: list[float]) -> Program:
     """expm1(x) = s (1 + t + L) - 1, s = 2^n, summed so that nothing cancels.
 
-    n = min(floor(x/ln2 + shift), 127), t = x - n ln2_hi (exact), and
-    L = expm1(t - n ln2_lo) - t = t^2/2 - t^3 q(t) - g e^t with q the kernel and
-    g = 1 - exp(-n ln2_lo) (to second order, from n alone); ``ln`` = -L is formed with -t^2/2 exact
-    in its last fma. The sum
-    s(1 + t) - 1 is rounded once (``a``); its rounding error (``ae``, exact by an fma) and the low
-    part of 1 - s (``hl``, a TwoSum: 1 - s is not a float for |n| > 24) go with s L into ``mn``, so
-    the result a - mn rounds twice only where mn is small beside a. For n = 0, a = t = x: tiny x
-    give x, subnormals included; -0 gives -0 (a = -0 and mn = +0). x is clamped to [-18, 88.73]:
-    below, the result is -1 (e^x < 2^-25), above, inf; NaN stays NaN.
+    n = min(floor(x/ln2 + shift), 127), t = x - n ln2_hi (exact), r = t - c with c = n ln2_lo, and
+    L = expm1(r) - t = -c (1 + t) + c^2/2 + t^2/2 + r^3 P(r), the kernel q = -P evaluated at
+    f = r rounded (only the small r^3 term sees that rounding); -L = ``ln`` is formed with -t^2/2
+    exact in its last fma and g (1 + t) - c^2/2 as fma(c, t, g), g = c - c^2/2 from n alone.
+    The sum s(1 + t) - 1 is rounded once (``a``); its rounding error (``ae``, exact by an fma) and
+    the low part of 1 - s (``hl``, a TwoSum: 1 - s is not a float for |n| > 24) go with s L into
+    ``mn``, so the result a - mn rounds twice only where mn is small beside a. For n = 0, a = t = x:
+    tiny x give x, subnormals included; -0 gives -0 (a = -0 and mn = +0). x is clamped to
+    [-18, 88.73]: below, the result is -1 (e^x < 2^-25), above, inf; NaN stays NaN.
     """
     body = [
         "inputs x",
@@ -165,16 +165,15 @@ def expm1_program(coeffs: list[float]) -> Program:
         "nf = floor s0",
         "n = min nf 127",
         f"t = fma n {_c(-LN2_HI)} xd",  # exact
+        f"c = mul n {_c(LN2_LO)}",
         f"gk = fma n {_c(-LN2_LO ** 2 / 2)} {_c(LN2_LO)}",
-        "g = mul n gk",  # 1 - exp(-n ln2_lo), to second order
-        *_horner("t", coeffs, "q"),  # q(t) ~ -(expm1(t) - t - t^2/2) / t^3
-        "pn = mul q t",
-        "t2 = mul t t",
-        "omg = sub 1 g",
-        "gh = mul g 0.5",
-        "qc = fma pn omg gh",  # g/2 + pn (1 - g): the t^2 coefficient of -L beyond -1/2
-        "u = fma g t g",  # g (1 + t)
-        "w = fma t2 qc u",
+        "g = mul n gk",  # c - c^2/2
+        "f = sub t g",
+        *_horner("f", coeffs, "q"),  # q(f) ~ -(expm1(f) - f - f^2/2) / f^3
+        "pn = mul q f",
+        "f2 = mul f f",
+        "u = fma c t g",  # c (1 + t) - c^2/2
+        "w = fma f2 pn u",
         "hnt = mul t -0.5",
         "ln = fma hnt t w",  # -L
         "s = ldexp 1 n",
