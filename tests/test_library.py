@@ -97,6 +97,19 @@ def test_full_range_special_values(name):
     np.testing.assert_array_equal(np.signbit(y[2:4]), np.signbit(expect[2:4]))
 
 
+@pytest.mark.parametrize("lo, hi", [(-0.31, -0.29), (0.38, 0.41), (-17.4, -17.2), (88.6, 88.73),
+                                    (-2.0**-126, 2.0**-126)])
+def test_expm1_hard_regions(lo, hi):
+    """expm1 on every float32 of its hard regions: where its reduction switches n between -1, 0 and 1 (the
+    cancellation in 2^n e^f - 1), where the result becomes -1, where it overflows, and subnormal x (-> x)."""
+    fn = library.get("expm1")
+    st = pysearch.verify(fn.program, "expm1", (lo, hi), exhaustive=True)
+    assert st.max_ulp <= fn.max_ulp and st.n_points > 10_000
+    if hi == 2.0**-126:
+        x = pysearch.Domain(lo, hi).sample(1 << 12, seed=0)
+        assert (fn(x).view(np.uint32) == x.view(np.uint32)).all()
+
+
 def test_call_on_scalars_and_arrays():
     """Functions take float32 scalars and arrays of any shape and return the same kind."""
     fn = library.exp2

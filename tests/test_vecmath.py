@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import math
 import platform
 import shutil
 import subprocess
@@ -155,7 +156,7 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
         pytest.skip(f"the host cannot run the {mode} build")
     progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
                                 for k, v in CONST_PROGRAMS.items()}
-    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
+    progs.update({f"lib_{fn.name}": fn.program for fn in library.functions() if fn.domain == (-math.inf, math.inf)})
     for op in OPS:
         if "float32" in op.dtypes:
             names = ("x", "y", "z")[: op.arity]
@@ -200,6 +201,13 @@ def test_range_analysis_bounds_the_exp_exponents_only():
     r = c_simd.ranges(Plan(parse("inputs x\na = max x -151\nb = min a 129\nn = rint b\nv = mul n -2\n")))
     assert (r[2].lo, r[2].hi, r[2].integral, r[2].nan_from_input) == (-151, 129, True, True)
     assert r[3].lo <= -258 and r[3].hi >= 302 and not r[3].integral
+    # an fma with a constant factor and addend (expm1's floor(fma(clamp(x), 1/ln2, 0.43))) keeps the bound
+    r = c_simd.ranges(Plan(parse("inputs x\na = max x -18\nb = min a 88.73\nc = fma b 1.442695 0.43\nn = floor c\n")))
+    assert r[2].lo <= -18 * 1.442695 + 0.43 and r[2].hi >= 88.73 * 1.442695 + 0.43 and not r[2].integral
+    assert (r[3].lo, r[3].hi, r[3].integral) == (-26, 129, True)
+    assert "pys_ldexp2_256(c" in to_c(library.get("expm1").program, "k")  # its 2^n: the bounded form
+    r = c_simd.ranges(Plan(parse("inputs x, y\na = max x -18\nb = min a 88\nc = fma b y 0.5\nn = floor c\n")))
+    assert r[2].lo == -math.inf and r[3].hi == math.inf  # a variable factor: unbounded
 
 
 def test_constant_minmax_export_uses_the_short_form():
@@ -214,7 +222,7 @@ def test_constant_minmax_export_uses_the_short_form():
 def test_library_full_range_kernels_in_both_paths_on_busy_range():
     """The library's full-range kernels evaluate to their reference within their bound on the busy range
     (the export tests above compare the compiled code with this same evaluation)."""
-    for name in ("exp", "exp2", "log", "log2"):
+    for name in ("exp", "exp2", "log", "log2", "expm1"):
         fn = library.get(name)
         lo, hi = (-160.0, 160.0) if name.startswith("exp") else (1e-30, 1e30)
         x = pysearch.Domain(lo, hi).sample(1 << 14, seed=3)

@@ -212,8 +212,9 @@ def _widen(lo: float, hi: float) -> tuple[float, float]:
 
 def ranges(plan: Plan) -> list[Range]:
     """A sound, deliberately small range analysis of a float32 program (one per instruction): exact through
-    min/max with constants, rint/floor, neg, and mul/add/sub with a finite constant; anything else may
-    be any float or NaN. Enough to see that ``ldexp(p, rint(clamp(x) * c))`` has a bounded exponent."""
+    min/max with constants, rint/floor, neg, mul/add/sub with a finite constant and fma with a finite
+    constant factor and addend; anything else may be any float or NaN. Enough to see that
+    ``ldexp(p, rint(clamp(x) * c))`` (or ``floor(fma(clamp(x), c, d))``) has a bounded exponent."""
     single = len(plan.params) == 1
     out: list[Range] = []
 
@@ -257,6 +258,12 @@ def ranges(plan: Plan) -> list[Range]:
                 else:
                     lo, hi = c - v.hi, c - v.lo
                 r = Range(*_widen(lo, hi), v.nan, v.nan_from_input, False, on)
+        elif op == "fma" and ins.args[2].kind == "const" and sum(ar.kind == "const" for ar in ins.args[:2]) == 1:
+            k = 0 if ins.args[0].kind == "const" else 1
+            c, d, v = float(ins.args[k].value), float(ins.args[2].value), rs[1 - k]
+            if math.isfinite(c) and c != 0 and math.isfinite(d):
+                lo, hi = sorted((v.lo * c, v.hi * c))
+                r = Range(*_widen(lo + d, hi + d), v.nan, v.nan_from_input, False, on)
         out.append(r)
     return out
 

@@ -159,6 +159,91 @@ def _negative_is_nan(res: str) -> list[str]:
     return ["sneg = min x 0", "big = ldexp sneg 300", f"y = fma big 0 {res}"]
 
 
+# ------------------------------------------------------------------ expm1 (full range)
+#: expm1's reduction n = floor(x/ln2 + EXPM1_SHIFT) keeps n = 0 on [-0.43 ln2, 0.57 ln2): the
+#: cancellation of s e^f - 1 at n = +-1 is then balanced between the two sides (the shift is
+#: positive so that x = -0 gives n = +0, which keeps t = -0).
+EXPM1_SHIFT = 0.43
+#: the kernel's interval: f in [-(1 - shift) ln2, (shift) ln2], and up to 88.73 - 127 ln2 where n is
+#: held at 127 (so 2^n stays finite; the largest finite expm1 is at x = 88.72283...)
+EXPM1_F = (-(1 - EXPM1_SHIFT) * LN2, 88.73 - 127 * LN2)
+
+
+def expm1_program(coeffs: list[float]) -> Program:
+    """expm1(x) = s (1 + t + L) - 1, s = 2^n, summed so that nothing cancels.
+
+    n = min(floor(x/ln2 + shift), 127), t = x - n ln2_hi (exact), r = t - c with c = n ln2_lo, and
+    L = expm1(r) - t = -c (1 + t) + c^2/2 + t^2/2 + r^3 P(r), the kernel q = -P evaluated at
+    f = r rounded (only the small r^3 term sees that rounding); -L = ``ln`` is formed with -t^2/2
+    exact in its last fma and g (1 + t) - c^2/2 as fma(c, t, g), g = c - c^2/2 from n alone.
+    The sum s(1 + t) - 1 is rounded once (``a``); its rounding error (``ae``, exact by an fma) and
+    the low part of 1 - s (``hl``, a TwoSum: 1 - s is not a float for |n| > 24) go with s L into
+    ``mn``, so the result a - mn rounds twice only where mn is small beside a. For n = 0, a = t = x:
+    tiny x give x, subnormals included; -0 gives -0 (a = -0 and mn = +0). x is clamped to
+    [-18, 88.73]: below, the result is -1 (e^x < 2^-25), above, inf; NaN stays NaN.
+    """
+    body = [
+        "inputs x",
+        "xc = max x -18",
+        "xd = min xc 88.73",
+        f"s0 = fma xd {_c(1 / LN2)} {_c(EXPM1_SHIFT)}",
+        "nf = floor s0",
+        "n = min nf 127",
+        f"t = fma n {_c(-LN2_HI)} xd",  # exact
+        f"c = mul n {_c(LN2_LO)}",
+        f"gk = fma n {_c(-LN2_LO ** 2 / 2)} {_c(LN2_LO)}",
+        "g = mul n gk",  # c - c^2/2
+        "f = sub t g",
+        *_horner("f", coeffs, "q"),  # q(f) ~ -(expm1(f) - f - f^2/2) / f^3
+        "pn = mul q f",
+        "f2 = mul f f",
+        "u = fma c t g",  # c (1 + t) - c^2/2
+        "w = fma f2 pn u",
+        "hnt = mul t -0.5",
+        "ln = fma hnt t w",  # -L
+        "s = ldexp 1 n",
+        "hh = sub 1 s",  # TwoSum: 1 - s = hh + hl exactly
+        "bv = sub hh 1",
+        "av = sub hh bv",
+        "brn = add s bv",
+        "ar = sub 1 av",
+        "hl = sub ar brn",
+        "sm1 = neg hh",  # s - 1, and -0 for s = 1
+        "a = fma s t sm1",  # s (1 + t) - 1, rounded once
+        "da = sub sm1 a",
+        "ae = fma s t da",  # the rounding error of a, exact
+        "kan = sub hl ae",
+        "mn = fma s ln kan",
+        "y = sub a mn",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def expm1_kernel(degree: int) -> list[float]:
+    """q of ``degree`` with t^3 q(t) ~ -(expm1(t) - t - t^2/2) on EXPM1_F.
+
+    An error e in t^3 q(t) is an error s e in the result 2^n e^t - 1 (s = 2^n); it is weighed
+    against the smallest ulp(2^n e^t - 1) / 2^n over the n that reach t (n = -2..2 on the
+    interval of n = 0, and a large n everywhere: 127 reaches up to its end)."""
+    t = _grid(EXPM1_F[0] - 1e-3, EXPM1_F[1] + 1e-3)
+    t = t[np.abs(t) > 1e-6]
+    v = np.expm1(t) - t - t * t / 2
+    inner = t < EXPM1_SHIFT * LN2 + 1e-3
+    scale = ulp32(np.exp(t)) * 2.0**-100  # 2^100 e^t - 1: a large n
+    for n in range(-2, 3):
+        s = 2.0**n
+        scale = np.where(inner, np.minimum(scale, ulp32(s * np.exp(t) - 1) / s), scale)
+    A = np.stack([t ** (j + 3) for j in range(degree + 1)], axis=1)
+    c, _ = lawson(A, -v, scale * 2.0**100, iters=200)
+    return [float(x) for x in c]
+
+
+#: intervals where a full-range function's tuning sample is made denser (its hard regions)
+TUNE_EXTRA: dict[str, list[tuple[float, float]]] = {}
+#: expm1: the cancellation of s e^f - 1 at n = +-1, and n held at 127 before overflow
+TUNE_EXTRA["expm1"] = [(-1.2, 1.2), (88.0, 88.73)]
+
+
 # ------------------------------------------------------------------ kernel fits
 def _fit_poly(t: np.ndarray, target: np.ndarray, scale: np.ndarray, degree: int, times_t: bool) -> list[float]:
     """Lawson minimax fit of sum c_j t^j (times t if ``times_t``) to target, errors / scale."""
@@ -295,6 +380,7 @@ FULL = {
     "exp": ("exp", exp_program, exp_kernel, 6, (-105.0, 90.0)),
     "log2": ("log2", log2_program, log2_kernel, 9, (0.25, 8.0)),
     "log": ("log", log_program, lambda d: log_kernel(d, False), 8, (0.25, 8.0)),
+    "expm1": ("expm1", expm1_program, expm1_kernel, 5, (-18.0, 89.0)),
 }
 
 
@@ -304,14 +390,16 @@ def build_full(name: str, degree: int | None = None) -> dict:
     coeffs = kernel(d)
     program = make(coeffs)
     slots = _kernel_slots(program, d, "k")
-    x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2)])
+    extra = [hard_sample(target, lo, hi, 1 << 15, 3 + i) for i, (lo, hi) in enumerate(TUNE_EXTRA.get(name, ()))]
+    x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2), *extra])
     program = tune_kernel(program, target, x, slots)
     found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
              f"Lawson minimax, its float32 constants tuned inside the whole program")
     desc = {"exp2": "2^n * p(x - n), n = rint(x)",
             "exp": "2^n * p(f), n = rint(x/ln2), f = x - n ln2 (Cody-Waite, fma)",
             "log2": "e + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
-            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)"}[name]
+            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
+            "expm1": "2^n (1 + t + L) - 1 summed without cancellation, n = floor(x/ln2 + 0.43), t = x - n ln2_hi"}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
