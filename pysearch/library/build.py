@@ -4,7 +4,8 @@ Reduced-domain functions come from search runs (``--from-run NAME=RUN_DIR``: the
 verified program and how it was found). Full-range functions are written here as one program
 each: a range reduction with ``rint``/``ldexp``/``getexp``/``getmant`` around a polynomial
 kernel whose constants are fitted by Lawson minimax and tuned in float32 inside the whole
-program, then verified on every float32 (all 2^32 patterns but NaNs).
+program, then verified on every float32 (all 2^32 patterns but NaNs). erf has no range reduction:
+three polynomial pieces are blended without branches (:func:`erf_program`).
 """
 
 from __future__ import annotations
