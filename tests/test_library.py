@@ -110,6 +110,19 @@ def test_expm1_hard_regions(lo, hi):
         assert (fn(x).view(np.uint32) == x.view(np.uint32)).all()
 
 
+def test_erf_pieces_meet_within_the_bound_and_erf_is_odd():
+    """erf's pieces meet where rint(0.625 x) changes (|x| = 0.8, 2.4) and |x| is clamped at 3.96: every float32
+    within 2^14 ulps of those points meets the bound; erf(-x) is -erf(x) bit for bit."""
+    fn = library.get("erf")
+    for p in (0.8, 2.4, 3.96):
+        c = np.array([p], dtype=np.float32).view(np.uint32)[0]
+        x = (np.int64(c) + np.arange(-(1 << 14), 1 << 14)).astype(np.uint32).view(np.float32)
+        st = pysearch.ulp_error(fn.program, np.concatenate([x, -x]), "erf")
+        assert st.max_ulp <= fn.max_ulp, (p, st.argmax_x)
+    x = pysearch.Domain(0.0, 5.0).sample(1 << 16, seed=2)
+    np.testing.assert_array_equal(fn(-x).view(np.uint32), (-fn(x)).view(np.uint32))
+
+
 def test_call_on_scalars_and_arrays():
     """Functions take float32 scalars and arrays of any shape and return the same kind."""
     fn = library.exp2

@@ -4,7 +4,8 @@ Reduced-domain functions come from search runs (``--from-run NAME=RUN_DIR``: the
 verified program and how it was found). Full-range functions are written here as one program
 each: a range reduction with ``rint``/``ldexp``/``getexp``/``getmant`` around a polynomial
 kernel whose constants are fitted by Lawson minimax and tuned in float32 inside the whole
-program, then verified on every float32 (all 2^32 patterns but NaNs).
+program, then verified on every float32 (all 2^32 patterns but NaNs). erf has no range reduction:
+three polynomial pieces are blended without branches (:func:`erf_program`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import special
 
 from ..domain import Domain
 from ..evaluation import evaluate, verify
@@ -43,13 +46,16 @@ def _c(v: float) -> str:
     return float(F32(v)).hex()
 
 
-def _horner(var: str, coeffs: list[float], out: str) -> list[str]:
-    """Lines computing sum coeffs[j] * var**j by Horner with fma (highest degree first)."""
+def _horner(var: str, coeffs: list[float], out: str, prefix: str = "k") -> list[str]:
+    """Lines computing sum coeffs[j] * var**j by Horner with fma (highest degree first).
+
+    The steps are named ``{prefix}{j}`` (a program with several polynomials gives each its own
+    prefix); the last one is named ``out``."""
     c = coeffs
-    lines = [f"k{len(c) - 2} = fma {var} {_c(c[-1])} {_c(c[-2])}"]
+    lines = [f"{prefix}{len(c) - 2} = fma {var} {_c(c[-1])} {_c(c[-2])}"]
     for j in range(len(c) - 3, -1, -1):
-        lines.append(f"k{j} = fma k{j + 1} {var} {_c(c[j])}")
-    lines[-1] = lines[-1].replace("k0 =", f"{out} =", 1)
+        lines.append(f"{prefix}{j} = fma {prefix}{j + 1} {var} {_c(c[j])}")
+    lines[-1] = lines[-1].replace(f"{prefix}0 =", f"{out} =", 1)
     return lines
 
 
@@ -239,9 +245,10 @@ def expm1_kernel(degree: int) -> list[float]:
 
 
 #: intervals where a full-range function's tuning sample is made denser (its hard regions)
-TUNE_EXTRA: dict[str, list[tuple[float, float]]] = {}
+#: extra tuning points per function: (a, b, how many) intervals where its error peaks
+TUNE_EXTRA: dict[str, list[tuple[float, float, int]]] = {}
 #: expm1: the cancellation of s e^f - 1 at n = +-1, and n held at 127 before overflow
-TUNE_EXTRA["expm1"] = [(-1.2, 1.2), (88.0, 88.73)]
+TUNE_EXTRA["expm1"] = [(-1.2, 1.2, 1 << 15), (88.0, 88.73, 1 << 15)]
 
 
 # ------------------------------------------------------------------ kernel fits
@@ -294,6 +301,109 @@ def log2_kernel(degree: int) -> list[float]:
     taper = 1 - 0.8 * (r / (math.sqrt(2) - 1)) ** 2
     c, _ = lawson(A, v - r * INV_LN2_HI, ulp32(v) * taper, iters=200)
     return [float(t) for t in c]
+
+
+# ------------------------------------------------------------------ erf (full range)
+#: |x| is clamped here: erf(3.96) = 1 - 2.1e-8 rounds to 1, as erf does from 3.9192 on (erfc < 2^-25).
+ERF_CLAMP = 3.96
+#: r = rint(x_c * ERF_SELECT) is in {-2, ..., 2} (|x_c| <= ERF_CLAMP keeps |x_c * ERF_SELECT| < 2.5); |r| picks
+#: the piece: 0 (inner) below ERF_T1 = 0.8, 1 (middle) up to ERF_T2 = 2.4, 2 (outer) beyond.
+ERF_SELECT = 0.625
+ERF_T1 = 0.5 / ERF_SELECT
+ERF_T2 = 1.5 / ERF_SELECT
+#: the middle piece's expansion point (a float32 near it whose erf is nearly a float32)
+ERF_CENTER = 1.4
+#: where the pieces meet, the tuning sample is denser (see build_full)
+TUNE_EXTRA["erf"] = [(0.75, 1.0, 1 << 14), (2.1, 2.45, 1 << 14)]
+
+
+@dataclass(frozen=True)
+class ErfKernel:
+    """The fitted polynomials of the full-range erf (see :func:`erf_program`)."""
+
+    inner: list[float]  # q: erf(x) = x + x q(x^2) on |x| <= ERF_T1
+    center: float  # c: erf(a) = A0 + t R(t), t = a - c, A0 = erf(c) rounded to float32
+    middle: list[float]  # R, on ERF_T1 <= a <= ERF_T2
+    outer: list[float]  # P: P(a)^8 ~ erfc(a) on ERF_T2 <= a <= ERF_CLAMP
+
+    def __len__(self) -> int:
+        return len(self.inner) + len(self.middle) + len(self.outer)
+
+    @property
+    def a0(self) -> float:
+        return float(F32(special.erf(self.center)))
+
+    def summary(self) -> str:
+        return (f"three Horner kernels (degree {len(self.inner) - 1} in x^2, {len(self.middle) - 1} in |x| - c, "
+                f"{len(self.outer) - 1} in |x|)")
+
+
+def erf_program(k: ErfKernel) -> Program:
+    """erf(x), three pieces blended without branches by r = rint(x_c ERF_SELECT) in {-2..2}, x_c = clamp(x):
+
+    - inner (r = 0, |x| < 0.8): x + x q(x^2), one final rounding, exact for subnormals and +-0;
+    - middle (|r| = 1, to 2.4): -(A0 + t R(t)), t = a - c exact, a = max(|x_c|, 0.8);
+    - outer (|r| = 2): P(a)^8 - 1 = erfc(a) - 1 (two squarings and an fma).
+
+    The middle and outer values are -erf(a) and are weighted by -sign(x) (s1, s2), the inner by 1 - |clamp(r)|;
+    each weight is 0 or +-1 so the blend adds exact zeros to one rounded piece. At x = -0 both signed weights
+    are +0 and both pieces negative (a = 0.8 there), so every term is -0 and erf(-0) = -0.
+    """
+    body = [
+        "inputs x",
+        f"xa = max x {_c(-ERF_CLAMP)}",  # NaN stays NaN; +-inf become +-ERF_CLAMP
+        f"xc = min xa {_c(ERF_CLAMP)}",
+        "ab = abs xc",
+        f"a = max ab {_c(ERF_T1)}",
+        f"u = mul xc {_c(ERF_SELECT)}",
+        "r = rint u",
+        "rb = max r -1",
+        "cr = min rb 1",  # sign(x) where |r| >= 1, else a zero
+        "s2 = sub cr r",  # -sign(x) on the outer piece, else 0
+        "s1 = fma cr -2 r",  # -sign(x) on the middle piece, else 0
+        "acr = abs cr",
+        "wi = sub 1 acr",  # 1 on the inner piece, else 0
+        "s = mul xc xc",
+        *_horner("s", k.inner, "q", "ki"),
+        "inn = fma xc q xc",
+        f"t = sub a {_c(k.center)}",
+        *_horner("t", [-v for v in k.middle], "kr", "km"),
+        f"mid = fma t kr {_c(-k.a0)}",
+        *_horner("a", k.outer, "kp", "ko"),
+        "sq1 = mul kp kp",
+        "sq2 = mul sq1 sq1",
+        "o = fma sq2 sq2 -1",
+        "po = mul s2 o",
+        "rm = fma s1 mid po",
+        "y = fma wi inn rm",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def _erf_center(c0: float) -> float:
+    """The float32 within 2^15 ulps of c0 whose erf is nearest (in its ulps) to a float32."""
+    c = (np.array([c0], dtype=F32).view(np.uint32) + np.arange(-(1 << 15), 1 << 15)).astype(np.uint32)
+    c = c.view(F32).astype(np.float64)
+    v = special.erf(c)
+    return float(c[np.argmin(np.abs(v - v.astype(F32)) / ulp32(v))])
+
+
+def erf_kernel(degree: int) -> ErfKernel:
+    """Minimax fits (errors in ulps of erf) of the three pieces; ``degree`` is the middle one's."""
+    x = _grid(1e-4, ERF_T1 * 1.015)
+    v = special.erf(x)
+    inner = _fit_poly(x * x, (v - x) / x, ulp32(v) / x, 6, False)
+    c = _erf_center(ERF_CENTER)
+    a0 = float(F32(special.erf(c)))
+    a = _grid(ERF_T1 * 0.985, ERF_T2 * 1.01)
+    a = a[np.abs(a - c) > 1e-6]
+    v = special.erf(a)
+    middle = _fit_poly(a - c, (v - a0) / (a - c), ulp32(v) / np.abs(a - c), degree, False)
+    a = _grid(ERF_T2 * 0.99, ERF_CLAMP)
+    e = special.erfc(a)
+    p = e ** (1 / 8)
+    outer = _fit_poly(a, p, ulp32(special.erf(a)) * p / (8 * e), 4, False)
+    return ErfKernel(inner, c, middle, outer)
 
 
 # ------------------------------------------------------------------ tuning + verification
@@ -381,6 +491,7 @@ FULL = {
     "log2": ("log2", log2_program, log2_kernel, 9, (0.25, 8.0)),
     "log": ("log", log_program, lambda d: log_kernel(d, False), 8, (0.25, 8.0)),
     "expm1": ("expm1", expm1_program, expm1_kernel, 5, (-18.0, 89.0)),
+    "erf": ("erf", erf_program, erf_kernel, 11, (-4.2, 4.2)),
 }
 
 
@@ -389,17 +500,20 @@ def build_full(name: str, degree: int | None = None) -> dict:
     d = degree or default_degree
     coeffs = kernel(d)
     program = make(coeffs)
-    slots = _kernel_slots(program, d, "k")
-    extra = [hard_sample(target, lo, hi, 1 << 15, 3 + i) for i, (lo, hi) in enumerate(TUNE_EXTRA.get(name, ()))]
+    slots = _kernel_slots(program, len(coeffs) - 1, "k")
+    extra = [hard_sample(target, lo, hi, n, 3 + i) for i, (lo, hi, n) in enumerate(TUNE_EXTRA.get(name, ()))]
     x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2), *extra])
     program = tune_kernel(program, target, x, slots)
-    found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
+    kernel_text = coeffs.summary() if isinstance(coeffs, ErfKernel) else f"degree-{d} Horner kernel"
+    found = (f"range reduction written by hand (pysearch.library.build); {kernel_text} fitted by "
              f"Lawson minimax, its float32 constants tuned inside the whole program")
     desc = {"exp2": "2^n * p(x - n), n = rint(x)",
             "exp": "2^n * p(f), n = rint(x/ln2), f = x - n ln2 (Cody-Waite, fma)",
             "log2": "e + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
             "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
-            "expm1": "2^n (1 + t + L) - 1 summed without cancellation, n = floor(x/ln2 + 0.43), t = x - n ln2_hi"}[name]
+            "expm1": "2^n (1 + t + L) - 1 summed without cancellation, n = floor(x/ln2 + 0.43), t = x - n ln2_hi",
+            "erf": ("x + x q(x^2) for |x| < 0.8, A0 + t R(t) (t = |x| - c) to 2.4, 1 - P(|x|)^8 beyond "
+                    "(|x| clamped to 3.96), blended without branches by rint(0.625 x)")}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
