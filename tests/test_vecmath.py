@@ -4,6 +4,7 @@ pysearch/export/c.py) and the vecmath benchmark's harness: bit for bit with pyse
 from __future__ import annotations
 
 import ctypes
+import math
 import importlib.util
 import platform
 import shutil
@@ -188,6 +189,10 @@ def test_range_analysis_bounds_the_exp_exponents_only():
     for name, want in (("exp", "pys_ldexp2_256(v12, v4, 0)"), ("exp2", "pys_ldexp2_256(v10, v3, 0)")):
         src = to_c(library.get(name).program, "k")
         assert want in src and "_mm512_scalef_ps(v" in src and "pys_ldexp512(" not in src.split("pys_kernel512_k")[1]
+    r = c_simd.ranges(Plan(parse("inputs x\na = abs x\nb = min a 8.49\n")))
+    assert (r[0].lo, r[0].hi, r[1].lo, r[1].hi) == (0, math.inf, 0, np.float32(8.49))
+    r = c_simd.ranges(Plan(parse("inputs x\na = max x -3\nb = min a -2\nc = abs b\n")))
+    assert (r[2].lo, r[2].hi) == (2, 3)
     src = to_c(parse("inputs x\na = getexp x\nv = ldexp x a\n"), "k")
     assert "pys_ldexp256(x, v1)" in src and "pys_ldexp2_256" not in src.split("pys_kernel256_k")[1]
     for name in ("log", "log2"):  # their reduction halves m by a multiplication: the only ldexp is by 300
