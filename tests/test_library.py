@@ -123,6 +123,24 @@ def test_erf_pieces_meet_within_the_bound_and_erf_is_odd():
     np.testing.assert_array_equal(fn(-x).view(np.uint32), (-fn(x)).view(np.uint32))
 
 
+def test_tanh_hard_regions():
+    """tanh is odd bit for bit (-0 included), x itself below 2^-12, within its bound where the polynomial hands
+    over to the exp form (|x| ~ 0.78), and correctly rounded where it saturates: 1 - 2^-24 on [8.5, 9], 1 from 9.02."""
+    fn = library.get("tanh")
+    tiny = np.array([2.0**-149, 2.0**-126, 1e-30, 2.0**-13], dtype=np.float32)
+    x = np.concatenate([np.array([0.0], np.float32), tiny, pysearch.Domain(0.0, 12.0).sample(1 << 16, seed=2)])
+    y = fn(x)
+    np.testing.assert_array_equal(fn(-x).view(np.uint32), (-y).view(np.uint32))
+    np.testing.assert_array_equal(fn(tiny), tiny)
+    handover = pysearch.Domain(0.7, 0.9).sample(1 << 16, seed=3)
+    for pts in (handover, -handover):
+        assert pysearch.ulp_error(fn.program, pts, "tanh").max_ulp <= fn.max_ulp
+    below_one = np.linspace(8.5, 9.0, 4097, dtype=np.float32)
+    assert (fn(below_one) == np.float32(1 - 2.0**-24)).all()
+    one = np.concatenate([np.linspace(9.02, 20.0, 4097, dtype=np.float32), np.array([1e30, 3.4e38], np.float32)])
+    assert (fn(one) == 1).all() and (fn(-one) == -1).all()
+
+
 def test_call_on_scalars_and_arrays():
     """Functions take float32 scalars and arrays of any shape and return the same kind."""
     fn = library.exp2

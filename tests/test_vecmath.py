@@ -119,13 +119,15 @@ def test_float64_exports_have_no_intrinsics():
 
 
 ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
-ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"]}),
-           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"]})}
+ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"],
+                               "tanh": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"]}),
+           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"],
+                             "tanh": ["vroundps", "vpslld", "vdivps", "vfmadd"]})}
 
 
 @pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
 @pytest.mark.parametrize("isa", list(ISA_FLAGS))
-@pytest.mark.parametrize("kernel", ["exp", "log"])
+@pytest.mark.parametrize("kernel", ["exp", "log", "tanh"])
 def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
     """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
     vector code of that width with the expected instructions and no calls (the host need not run it)."""
@@ -186,10 +188,18 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
 
 def test_range_analysis_bounds_the_exp_exponents_only():
     """exp/exp2's ldexp exponent rint(clamp(x) * c) is bounded (no NaN select: the scaled value is NaN where
-    the exponent is); a getexp's is not (it can be +-inf); a two-input program keeps the NaN select."""
+    the exponent is), and tanh's rint(min(|x|, c) * c'); a getexp's is not (it can be +-inf); a two-input
+    program keeps the NaN select."""
     for name, want in (("exp", "pys_ldexp2_256(v12, v4, 0)"), ("exp2", "pys_ldexp2_256(v10, v3, 0)")):
         src = to_c(library.get(name).program, "k")
         assert want in src and "_mm512_scalef_ps(v" in src and "pys_ldexp512(" not in src.split("pys_kernel512_k")[1]
+    # tanh's 2^n: n = rint(min(|x|, 8.49) * 2/ln2) lies in [0, 25] (abs is in the analysis)
+    src = to_c(library.get("tanh").program, "k").split("pys_kernel256_k")[1]
+    assert "pys_ldexp2_256(" in src and "pys_ldexp256(" not in src
+    r = c_simd.ranges(Plan(parse("inputs x\na = abs x\nb = min a 8.49\n")))
+    assert (r[0].lo, r[0].hi, r[1].lo, r[1].hi) == (0, math.inf, 0, np.float32(8.49))
+    r = c_simd.ranges(Plan(parse("inputs x\na = max x -3\nb = min a -2\nc = abs b\n")))
+    assert (r[2].lo, r[2].hi) == (2, 3)
     src = to_c(parse("inputs x\na = getexp x\nv = ldexp x a\n"), "k")
     assert "pys_ldexp256(x, v1)" in src and "pys_ldexp2_256" not in src.split("pys_kernel256_k")[1]
     for name in ("log", "log2"):  # their reduction halves m by a multiplication: the only ldexp is by 300
@@ -222,7 +232,7 @@ def test_constant_minmax_export_uses_the_short_form():
 
 #: where each full-range kernel's result changes most (default: positive numbers, for the logarithms)
 BUSY = {"exp": (-160.0, 160.0), "exp2": (-160.0, 160.0), "expm1": (-160.0, 160.0), "erf": (-5.0, 5.0),
-        "tanh": (-12.0, 12.0), "sigmoid": (-160.0, 160.0), "log1p": (-1.0, 1e30)}
+        "tanh": (-20.0, 20.0), "sigmoid": (-160.0, 160.0), "log1p": (-1.0, 1e30)}
 
 
 def test_library_full_range_kernels_in_both_paths_on_busy_range():

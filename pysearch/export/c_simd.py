@@ -212,7 +212,7 @@ def _widen(lo: float, hi: float) -> tuple[float, float]:
 
 def ranges(plan: Plan) -> list[Range]:
     """A sound, deliberately small range analysis of a float32 program (one per instruction): exact through
-    min/max with constants, rint/floor, neg, mul/add/sub with a finite constant and fma with a finite
+    min/max with constants, rint/floor, neg, abs, mul/add/sub with a finite constant and fma with a finite
     constant factor and addend; anything else may be any float or NaN. Enough to see that
     ``ldexp(p, rint(clamp(x) * c))`` (or ``floor(fma(clamp(x), c, d))``) has a bounded exponent."""
     single = len(plan.params) == 1
@@ -245,6 +245,10 @@ def ranges(plan: Plan) -> list[Range]:
         elif op == "neg":
             (a,) = rs
             r = Range(-a.hi, -a.lo, a.nan, a.nan_from_input, a.integral, on)
+        elif op == "abs":
+            (a,) = rs
+            lo = 0.0 if a.lo <= 0 <= a.hi else min(abs(a.lo), abs(a.hi))
+            r = Range(lo, max(abs(a.lo), abs(a.hi)), a.nan, a.nan_from_input, a.integral, on)
         elif op in ("mul", "add", "sub") and any(ar.kind == "const" for ar in ins.args):
             k = next(i for i, ar in enumerate(ins.args) if ar.kind == "const")
             c, v = float(ins.args[k].value), rs[1 - k]

@@ -484,6 +484,87 @@ def reverify(name: str) -> dict:
     return doc
 
 
+# ------------------------------------------------------------------ tanh (full range)
+#: |x| is clamped here for the exp form: 2^n + 1 stays exact (n = rint(2a/ln2) <= 24) and D = exp(2a) + 1 below
+#: 2^25, so D - 2 is exact; tanh(8.49) already rounds to 1 - 2^-24, as tanh does up to |x| = 9.01.
+TANH_CLAMP = 8.49
+#: ln2/2 as a float32: f = a - n ln2/2 in one fma; its error (1e-9) costs at most ~0.02 ULP.
+TANH_HALF_LN2 = float(F32(LN2 / 2))
+#: the polynomial serves |x| below TANH_SPLIT, the exp form above: the blend weight is
+#: m = rint(TANH_M_B - k B), B the exp form's value in [0, 1]: 1 where B < tanh(TANH_SPLIT), else 0
+#: (k = (TANH_M_B - 1/2)/tanh(TANH_SPLIT) < TANH_M_B + 1/2, so m is 0 or 1 for every B in [0, 1]).
+TANH_SPLIT = 0.78
+TANH_M_B = 1.25
+#: from |x| = 9 on tanh rounds to 1 (error <= 0.51 ULP at 9, the exp form gives 1 - 2^-24 there):
+#: h = clamp(1 + (|x| - 9) 2^-16, 1, 1 + 2^-23) scales the exp form by 1 + 2^-23 there, which rounds to 1.
+TANH_ONE = 9.0
+
+
+def tanh_program(coeffs: list[float]) -> Program:
+    """tanh(x) = sign(x) r(a), a = |x|: r = A = a + a^3 P(a^2) below TANH_SPLIT, else B = (D - 2)/D.
+
+    ``coeffs``: P's coefficients (in z = a^2, lowest first), then the 6 of e^{2f} - 1 = sum c_j f^j
+    (j = 1..6). D = exp(2a) + 1 with exp(2a) = 2^n e^{2f}, n = rint(2a/ln2), f = a - n ln2/2, is one
+    rounding, D = (2^n f) q(f) + (2^n + 1) with q(f) = (e^{2f} - 1)/f (2^n f and 2^n + 1 are exact);
+    D - 2 is exact, so B errs by 0.5 ULP + (2/D) * D's rounding, where 1 - 2/D would add the rounding
+    of 2/D. Blend, exact: m = 1 for A, 0 for B, from B itself; r = m A + (h - m) B, h = 1 + 2^-23 from
+    |x| ~ 9 on (B is 1 - 2^-24 there; (1 - 2^-24)(1 + 2^-23) rounds to 1), else 1. The sign is put
+    back by a multiplication with clamp(x 2^300, -1, 1): +-1, or the zero's sign at +-0."""
+    p, e = coeffs[:-6], coeffs[-6:]
+    k = (TANH_M_B - 0.5) / math.tanh(TANH_SPLIT)
+    body = [
+        "inputs x",
+        "a = abs x",
+        f"ac = min a {TANH_CLAMP}",
+        "z = mul ac ac",
+        *_horner("z", p, "p"),
+        "x3 = mul ac z",
+        "sm = fma x3 p ac",
+        f"sn = mul ac {_c(2 / LN2)}",
+        "n = rint sn",
+        f"f = fma n {_c(-TANH_HALF_LN2)} ac",
+        *[ln.replace("k", "ke") for ln in _horner("f", e, "q")],
+        "s = ldexp 1 n",
+        "sf = mul s f",
+        "s1 = add s 1",
+        "d = fma sf q s1",
+        "nm = sub d 2",
+        "b = div nm d",
+        f"mk = fma b {_c(-k)} {TANH_M_B}",
+        "m = rint mk",
+        f"h0 = fma a {2.0 ** -16!r} {1 - TANH_ONE * 2.0 ** -16!r}",
+        "h1 = max h0 1",
+        f"h = min h1 {1 + 2.0 ** -23!r}",
+        "u = sub h m",
+        "bu = mul b u",
+        "r = fma m sm bu",
+        "g0 = ldexp x 300",
+        "g1 = min g0 1",
+        "g = max g1 -1",
+        "y = mul r g",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+TANH_DESCRIPTION = ("sign(x) r(|x|): r = a + a^3 P(a^2) below |x| = 0.78, (D - 2)/D above, D = exp(2a) + 1 "
+                    "(a = min(|x|, 8.49), exp(2a) = 2^n e^{2f}, n = rint(2a/ln2), degree-6 e^{2f} - 1), exact "
+                    "branch-free blend; 1 from |x| ~ 9 on")
+
+
+def tanh_kernel(degree: int) -> list[float]:
+    """P of degree ``degree`` with a + a^3 P(a^2) ~ tanh(a) on [0, TANH_SPLIT] (errors / ulp of tanh), then
+    the degree-6 fit of e^{2f} - 1 on |f| <= ln2/4 (errors / ulp of e^{2f})."""
+    a = _grid(0.0, TANH_SPLIT + 0.02)
+    a = a[a > 1e-4]
+    v = np.tanh(a)
+    A = np.stack([a ** (2 * j + 3) for j in range(degree + 1)], axis=1)
+    c, _ = lawson(A, v - a, ulp32(v), iters=200)
+    f = _grid(-0.18, 0.18)
+    w = np.exp(2 * f)
+    e = _fit_poly(f, w - 1, ulp32(w), 5, True)
+    return [float(t) for t in c] + e
+
+
 FULL = {
     # name: (target, program builder, kernel builder, degree, tuning domain)
     "exp2": ("exp2", exp2_program, exp2_kernel, 6, (-152.0, 130.0)),
@@ -492,6 +573,7 @@ FULL = {
     "log": ("log", log_program, lambda d: log_kernel(d, False), 8, (0.25, 8.0)),
     "expm1": ("expm1", expm1_program, expm1_kernel, 5, (-18.0, 89.0)),
     "erf": ("erf", erf_program, erf_kernel, 11, (-4.2, 4.2)),
+    "tanh": ("tanh", tanh_program, tanh_kernel, 5, (-10.0, 10.0)),
 }
 
 
@@ -504,7 +586,11 @@ def build_full(name: str, degree: int | None = None) -> dict:
     extra = [hard_sample(target, lo, hi, n, 3 + i) for i, (lo, hi, n) in enumerate(TUNE_EXTRA.get(name, ()))]
     x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2), *extra])
     program = tune_kernel(program, target, x, slots)
-    kernel_text = coeffs.summary() if isinstance(coeffs, ErfKernel) else f"degree-{d} Horner kernel"
+    if isinstance(coeffs, ErfKernel):
+        kernel_text = coeffs.summary()
+    else:
+        kernel_text = {"tanh": f"degree-{d} (in x^2) and degree-6 (exp) Horner kernels"}.get(
+            name, f"degree-{d} Horner kernel")
     found = (f"range reduction written by hand (pysearch.library.build); {kernel_text} fitted by "
              f"Lawson minimax, its float32 constants tuned inside the whole program")
     desc = {"exp2": "2^n * p(x - n), n = rint(x)",
@@ -513,7 +599,8 @@ def build_full(name: str, degree: int | None = None) -> dict:
             "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
             "expm1": "2^n (1 + t + L) - 1 summed without cancellation, n = floor(x/ln2 + 0.43), t = x - n ln2_hi",
             "erf": ("x + x q(x^2) for |x| < 0.8, A0 + t R(t) (t = |x| - c) to 2.4, 1 - P(|x|)^8 beyond "
-                    "(|x| clamped to 3.96), blended without branches by rint(0.625 x)")}[name]
+                    "(|x| clamped to 3.96), blended without branches by rint(0.625 x)"),
+            "tanh": TANH_DESCRIPTION}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
@@ -569,3 +656,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
