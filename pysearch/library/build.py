@@ -252,12 +252,97 @@ def reverify(name: str) -> dict:
     return doc
 
 
+# ------------------------------------------------------------------ sigmoid (full range)
+#: sigmoid is 0 below ln(2^-150) ~ -103.97 and 1 above 25 ln2 ~ 17.33 (e^-x < 2^-25 rounds 1 - e^-x to 1);
+#: x is clamped just outside both, so n = rint(x / ln2) stays in [-151, 25] and NaN stays NaN.
+SIGMOID_LO, SIGMOID_HI = -105.0, 17.5
+
+
+def sigmoid_program(coeffs: list[float]) -> Program:
+    """sigmoid(x) = 2^n / D, D = 2^n + P, P = e^-g = 1 + g q(g), x = n ln2 + g (Cody-Waite), n = rint(x / ln2).
+
+    ``coeffs`` are c_1..c_d of e^-g ~ 1 + sum c_j g^j (the 1 is built in). D is never rounded away:
+    it is carried as -(nd + dl) with nd = fma(k1, g, -(1 + 2^n)) the last Horner step and dl exact-ish
+    (the fma's rounding error, recovered by a second fma, plus c_l = (1 + 2^n) - RN(1 + 2^n), which a
+    fast two-sum gives exactly for n <= 24: 2^n below 1's last bit, or 1 below 2^24's). One division
+    w = 1/nd, then a Newton step with the exact residual e = 1 - D w: y = 2^n (w + w e), one rounding
+    (two for a subnormal result). So the error is that of P alone, as in an exp kernel: no 1 + e^-x is
+    ever rounded, and x very negative (D = P, y = 2^n / P ~ e^x) and x large (y = 1 - P 2^-n) need no
+    separate path. The only shortcut: for n = 25 (x in [16.98, 17.5]) c_l misses the 1 (2^25 + 1 rounds
+    to even); y then rounds to 1 where 1 - 2^-24 is right for x < 25 ln2, an error below 0.71 ULP.
+    All values are positive or NaN; +-inf and huge |x| are clamped (1 and 0), NaN passes the clamps.
+    """
+    d = [-v for v in coeffs]  # the Horner chain computes k1 = -(P - 1)/g, so nd = -(2^n + P)
+    body = [
+        "inputs x",
+        f"xc = max x {SIGMOID_LO!r}",
+        f"xd = min xc {SIGMOID_HI!r}",
+        f"s = mul xd {_c(1 / LN2)}",
+        "n = rint s",
+        f"t = fma n {_c(-LN2_HI)} xd",  # exact: n * LN2_HI has at most 24 bits
+        f"g = fma n {_c(-LN2_LO)} t",
+        "u = ldexp 1 n",
+        "nc = sub -1 u",  # -RN(1 + 2^n)
+        "nc1 = add nc 1",  # -(RN(1 + 2^n) - 1), exact
+        "cl = add u nc1",  # (1 + 2^n) - RN(1 + 2^n), exact for n <= 24
+        *_horner("g", [0.0, *d], "k0")[:-1],  # k_{d-1} .. k1 (the constant 0 is never used)
+        "nd = fma k1 g nc",  # -(2^n + P), rounded once
+        "cm = sub nc nd",  # exact (Sterbenz, or both multiples of ulp(nd))
+        "er = fma k1 g cm",  # (k1 g + nc) - nd: nd's rounding error
+        "ndl = sub er cl",  # -D = nd + ndl (-(1 + 2^n) = nc - c_l, -P = k1 g - 1)
+        "w = div -1 nd",  # 1 / |nd|
+        "e0 = fma nd w 1",  # 1 - |nd| w, exact
+        "e = fma ndl w e0",  # 1 - D w
+        "r = fma w e w",  # 1 / D, one rounding
+        "y = ldexp r n",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def sigmoid_kernel(degree: int) -> list[float]:
+    """c_1..c_d with e^-g ~ 1 + sum c_j g^j on [-ln2/2, ln2/2], relative minimax, float32 coefficients.
+
+    The coefficients are rounded to float32 one at a time from c_1 up, the higher ones refitted after
+    each rounding (the float32 neighbour that refits best is kept): rounding a Lawson fit at once costs
+    a factor ~8 in accuracy at degree 6 (c_1 = -0.99999997 rounds to -1)."""
+    g = _grid(-LN2 / 2 - 1e-4, LN2 / 2 + 1e-4, 6000)
+    v = np.exp(-g)
+    fixed: list[float] = []
+
+    def residual_fit(head: list[float]) -> tuple[list[float], float]:
+        base = 1 + sum(cj * g ** (j + 1) for j, cj in enumerate(head))
+        k = len(head) + 1
+        if k > degree:
+            return [], float(np.max(np.abs(base - v) / v))
+        A = np.stack([g ** j for j in range(k, degree + 1)], axis=1)
+        c, err = lawson(A, v - base, v, iters=300)
+        return [float(t) for t in c], err
+
+    while len(fixed) < degree:
+        nxt = F32(residual_fit(fixed)[0][0])
+        options = (np.nextafter(nxt, F32(-np.inf)), nxt, np.nextafter(nxt, F32(np.inf)))
+        fixed.append(float(min(options, key=lambda c: residual_fit(fixed + [float(c)])[1])))
+    return fixed
+
+
 FULL = {
     # name: (target, program builder, kernel builder, degree, tuning domain)
     "exp2": ("exp2", exp2_program, exp2_kernel, 6, (-152.0, 130.0)),
     "exp": ("exp", exp_program, exp_kernel, 6, (-105.0, 90.0)),
     "log2": ("log2", log2_program, lambda d: log_kernel(d, True), 9, (0.25, 8.0)),
     "log": ("log", log_program, lambda d: log_kernel(d, False), 9, (0.25, 8.0)),
+    "sigmoid": ("sigmoid", sigmoid_program, sigmoid_kernel, 6, (SIGMOID_LO, SIGMOID_HI)),  # not tuned: KEEP_FITTED
+}
+#: full-range kernels built as fitted, with no tuning of their constants in the program (and why), and
+#: their descriptions
+KEEP_FITTED = {
+    "sigmoid": "its float32 coefficients rounded one at a time with the higher ones refitted; not tuned in the "
+               "program afterwards (its error is rounding noise of the reduction: tuning on a sample fitted "
+               "that sample's worst points and made the error on fresh points larger)",
+}
+FULL_DESCRIPTIONS = {
+    "sigmoid": "2^n / (2^n + e^-g), x = n ln2 + g, n = rint(x/ln2); the division refined by one Newton step on "
+               "the unrounded denominator",
 }
 
 
@@ -266,6 +351,11 @@ def build_full(name: str, degree: int | None = None) -> dict:
     d = degree or default_degree
     coeffs = kernel(d)
     program = make(coeffs)
+    if name in KEEP_FITTED:
+        found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
+                 f"Lawson minimax, {KEEP_FITTED[name]}")
+        return verify_entry(name, target, (-math.inf, math.inf), program, found,
+                            f"full-range float32 {name}: {FULL_DESCRIPTIONS[name]}")
     slots = _kernel_slots(program, d, "k")
     x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2)])
     program = tune_kernel(program, target, x, slots)
