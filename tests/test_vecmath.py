@@ -117,13 +117,15 @@ def test_float64_exports_have_no_intrinsics():
 
 
 ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
-ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"]}),
-           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"]})}
+ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"],
+                               "sigmoid": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"]}),
+           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"],
+                             "sigmoid": ["vroundps", "vpslld", "vdivps", "vfmadd"]})}
 
 
 @pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
 @pytest.mark.parametrize("isa", list(ISA_FLAGS))
-@pytest.mark.parametrize("kernel", ["exp", "log"])
+@pytest.mark.parametrize("kernel", ["exp", "log", "sigmoid"])
 def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
     """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
     vector code of that width with the expected instructions and no calls (the host need not run it)."""
@@ -155,7 +157,7 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
         pytest.skip(f"the host cannot run the {mode} build")
     progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
                                 for k, v in CONST_PROGRAMS.items()}
-    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
+    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2", "sigmoid")})
     for op in OPS:
         if "float32" in op.dtypes:
             names = ("x", "y", "z")[: op.arity]
@@ -214,9 +216,9 @@ def test_constant_minmax_export_uses_the_short_form():
 def test_library_full_range_kernels_in_both_paths_on_busy_range():
     """The library's full-range kernels evaluate to their reference within their bound on the busy range
     (the export tests above compare the compiled code with this same evaluation)."""
-    for name in ("exp", "exp2", "log", "log2"):
+    for name in ("exp", "exp2", "log", "log2", "sigmoid"):
         fn = library.get(name)
-        lo, hi = (-160.0, 160.0) if name.startswith("exp") else (1e-30, 1e30)
+        lo, hi = (1e-30, 1e30) if name.startswith("log") else (-160.0, 160.0)
         x = pysearch.Domain(lo, hi).sample(1 << 14, seed=3)
         assert pysearch.ulp_error(fn.program, x, fn.target).max_ulp <= fn.max_ulp
 
