@@ -333,16 +333,12 @@ FULL = {
     "log": ("log", log_program, lambda d: log_kernel(d, False), 9, (0.25, 8.0)),
     "sigmoid": ("sigmoid", sigmoid_program, sigmoid_kernel, 6, (SIGMOID_LO, SIGMOID_HI)),  # not tuned: KEEP_FITTED
 }
-#: full-range kernels built as fitted, with no tuning of their constants in the program (and why), and
-#: their descriptions
+#: full-range kernels built as fitted, with no tuning of their constants in the program: how they were fitted
+#: and why not tuned
 KEEP_FITTED = {
     "sigmoid": "its float32 coefficients rounded one at a time with the higher ones refitted; not tuned in the "
                "program afterwards (its error is rounding noise of the reduction: tuning on a sample fitted "
                "that sample's worst points and made the error on fresh points larger)",
-}
-FULL_DESCRIPTIONS = {
-    "sigmoid": "2^n / (2^n + e^-g), x = n ln2 + g, n = rint(x/ln2); the division refined by one Newton step on "
-               "the unrounded denominator",
 }
 
 
@@ -354,17 +350,18 @@ def build_full(name: str, degree: int | None = None) -> dict:
     if name in KEEP_FITTED:
         found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
                  f"Lawson minimax, {KEEP_FITTED[name]}")
-        return verify_entry(name, target, (-math.inf, math.inf), program, found,
-                            f"full-range float32 {name}: {FULL_DESCRIPTIONS[name]}")
-    slots = _kernel_slots(program, d, "k")
-    x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2)])
-    program = tune_kernel(program, target, x, slots)
-    found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
-             f"Lawson minimax, its float32 constants tuned inside the whole program")
+    else:
+        slots = _kernel_slots(program, d, "k")
+        x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2)])
+        program = tune_kernel(program, target, x, slots)
+        found = (f"range reduction written by hand (pysearch.library.build); degree-{d} Horner kernel fitted by "
+                 f"Lawson minimax, its float32 constants tuned inside the whole program")
     desc = {"exp2": "2^n * p(x - n), n = rint(x)",
             "exp": "2^n * p(f), n = rint(x/ln2), f = x - n ln2 (Cody-Waite, fma)",
             "log2": "e + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
-            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)"}[name]
+            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
+            "sigmoid": "2^n / (2^n + e^-g), x = n ln2 + g, n = rint(x/ln2); the division refined by one Newton "
+                       "step on the unrounded denominator"}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
