@@ -261,15 +261,15 @@ SIGMOID_LO, SIGMOID_HI = -105.0, 17.5
 def sigmoid_program(coeffs: list[float]) -> Program:
     """sigmoid(x) = 2^n / D, D = 2^n + P, P = e^-g = 1 + g q(g), x = n ln2 + g (Cody-Waite), n = rint(x / ln2).
 
-    ``coeffs`` are c_1..c_d of e^-g ~ 1 + sum c_j g^j (the 1 is built in). D is never rounded away:
-    it is carried as -(nd + dl) with nd = fma(k1, g, -(1 + 2^n)) the last Horner step and dl exact-ish
-    (the fma's rounding error, recovered by a second fma, plus c_l = (1 + 2^n) - RN(1 + 2^n), which a
-    fast two-sum gives exactly for n <= 24: 2^n below 1's last bit, or 1 below 2^24's). One division
-    w = 1/nd, then a Newton step with the exact residual e = 1 - D w: y = 2^n (w + w e), one rounding
+    ``coeffs`` are c_1..c_d of e^-g ~ 1 + sum c_j g^j (the 1 is built in). D is never rounded: -D is
+    carried as nd + ndl, nd = fma(k1, g, -RN(1 + 2^n)) the last Horner step and ndl its rounding error
+    (recovered by a second fma) less c_l = (1 + 2^n) - RN(1 + 2^n). c_l is exact for n <= 24: a fast
+    two-sum for n <= 0, 0 for 0 < n < 24, and RN(2^24 + 1) - 1 = 2^24 - 1 is exact. One division
+    w = 1/|nd|, then a Newton step with the exact residual e = 1 - D w: y = 2^n (w + w e), one rounding
     (two for a subnormal result). So the error is that of P alone, as in an exp kernel: no 1 + e^-x is
-    ever rounded, and x very negative (D = P, y = 2^n / P ~ e^x) and x large (y = 1 - P 2^-n) need no
-    separate path. The only shortcut: for n = 25 (x in [16.98, 17.5]) c_l misses the 1 (2^25 + 1 rounds
-    to even); y then rounds to 1 where 1 - 2^-24 is right for x < 25 ln2, an error below 0.71 ULP.
+    ever rounded, and x very negative (D ~ P, y ~ 2^n / P = e^x) and x large (y ~ 1 - P 2^-n) need no
+    separate path. The one shortcut: for n = 25 (x in [16.98, 17.5]) c_l misses the 1 (2^25 + 1 rounds
+    to even); y then rounds to 1 where 1 - 2^-24 is right (x < 25 ln2), an error below 0.71 ULP.
     All values are positive or NaN; +-inf and huge |x| are clamped (1 and 0), NaN passes the clamps.
     """
     d = [-v for v in coeffs]  # the Horner chain computes k1 = -(P - 1)/g, so nd = -(2^n + P)
