@@ -1,8 +1,8 @@
 """Full-range float32 vector math: pysearch.library against SLEEF u10, glibc and numpy, in one run.
 
-Functions: exp, exp2, log, log2 (full-range kernels in ``pysearch.library``) and expm1, log1p,
-tanh, sigmoid, erf (SLEEF / glibc / numpy rows only until the library ships full-range kernels
-for them; the table says so).
+Functions: exp, exp2, log, log2, sigmoid (full-range kernels in ``pysearch.library``) and expm1,
+log1p, tanh, erf (SLEEF / glibc / numpy rows only until the library ships full-range kernels for
+them; the table says so).
 
 Implementations, all compiled in this run with ``gcc -O3 -march=native -std=c11
 -ffp-contract=off -fPIC`` into ONE shared object (``float32_speed.CBench``) and called over the
@@ -16,6 +16,10 @@ same arrays:
 - SLEEF 3.5 ``_u10`` (<= 1.0 ULP), ``Sleef_<f>f8_u10avx2`` over 8 floats at a time where the CPU
   has AVX2, and ``Sleef_<f>f16_u10avx512f`` where it has AVX-512F (read from /proc/cpuinfo);
 - glibc's scalar ``<f>f`` called element by element (a plain -O3 loop);
+- sigmoid, which neither SLEEF nor glibc has, against ``1 / (1 + e^-x)`` built from their ``expf``
+  (``COMPOSED``): SLEEF's vector ``expf`` u10 and an add and a divide in the same vector loop, glibc's
+  ``expf`` likewise per element. That is the composition a user of those libraries writes; it is not
+  <= 1 ULP itself (the rounded e^-x and 1 + e^-x add to the division's error: see its max ULP);
 - numpy's float32 ufunc (timed in the same process, ``out=`` preallocated);
 - ``pysearch.library.<f>(x)`` on a float32 array (the numpy-facing call into the Rust core).
 
@@ -73,6 +77,8 @@ FUNCTIONS = {
     "sigmoid": (None, None, (-88.0, 88.0), (-20, 6.4), True),
     "erf": ("erff", None, (-4.0, 4.0), (-20, 2.0), True),
 }
+#: functions SLEEF and glibc lack -> the function of theirs f that gives them as 1 / (1 + f(-x))
+COMPOSED = {"sigmoid": "expf"}
 SLEEF_INSTALL = "SLEEF not found: install it with `apt-get install libsleef-dev` (Debian/Ubuntu) and run again."
 
 
@@ -96,24 +102,42 @@ def sleef_available() -> str | None:
     return lib if probe.returncode == 0 else None
 
 
-def sleef_candidate(func: str, width: int) -> Candidate:
-    """SLEEF ``<func>`` u10 over ``width`` floats at a time (AVX2: 8, AVX-512F: 16), scalar u10 tail."""
-    isa, vec, load, store = {8: ("avx2", "__m256", "_mm256_loadu_ps", "_mm256_storeu_ps"),
-                             16: ("avx512f", "__m512", "_mm512_loadu_ps", "_mm512_storeu_ps")}[width]
-    cname = f"sleef_{func}{width}"
+def sleef_candidate(func: str, width: int, composed: str | None = None) -> Candidate:
+    """SLEEF ``<func>`` u10 over ``width`` floats at a time (AVX2: 8, AVX-512F: 16), scalar u10 tail; with
+    ``composed`` (a ``COMPOSED`` name) ``1 / (1 + <func>(-x))`` instead, vector and tail alike."""
+    isa, vec, p = {8: ("avx2", "__m256", "_mm256"), 16: ("avx512f", "__m512", "_mm512")}[width]
+    call = f"Sleef_{func}{width}_u10{isa}(v)"
+    tail = f"Sleef_{func}_u10(x[i])"
+    label = f"SLEEF {func}{width}_u10{isa}"
+    if composed is not None:
+        neg = f"Sleef_{func}{width}_u10{isa}({p}_sub_ps({p}_setzero_ps(), v))"
+        call = f"{p}_div_ps({p}_set1_ps(1.0f), {p}_add_ps({p}_set1_ps(1.0f), {neg}))"
+        tail = f"1.0f / (1.0f + Sleef_{func}_u10(-x[i]))"
+        label = f"SLEEF 1/(1+{func}{width}_u10{isa}(-x))"
+    cname = f"sleef_{composed or func}{width}"
     src = f"""#include <immintrin.h>
 #include <stddef.h>
 #include <sleef.h>
 void {cname}_array(const float *restrict x, float *restrict y, size_t n) {{
     size_t i = 0;
     for (; i + {width} <= n; i += {width}) {{
-        {vec} v = {load}(x + i);
-        {store}(y + i, Sleef_{func}{width}_u10{isa}(v));
+        {vec} v = {p}_loadu_ps(x + i);
+        {p}_storeu_ps(y + i, {call});
     }}
-    for (; i < n; i++) y[i] = Sleef_{func}_u10(x[i]);
+    for (; i < n; i++) y[i] = {tail};
 }}
 """
-    return Candidate(f"SLEEF {func}{width}_u10{isa}", cname, src, None, math.nan, "", "sleef")
+    return Candidate(label, cname, src, None, math.nan, "", "sleef")
+
+
+def composed_libm_candidate(name: str) -> Candidate:
+    """``1 / (1 + f(-x))`` with glibc's scalar ``f = COMPOSED[name]``, element by element (a plain -O3 loop)."""
+    func = COMPOSED[name]
+    cname = f"libm_{name}"
+    src = (f"#include <math.h>\n#include <stddef.h>\n"
+           f"void {cname}_array(const float *restrict x, float *restrict y, size_t n) {{\n"
+           f"    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + {func}(-x[i]));\n}}\n")
+    return Candidate(f"glibc 1/(1+{func}(-x)) (scalar)", cname, src, None, math.nan, "", "libm")
 
 
 def inputs(name: str, kind: str, n: int, seed: int) -> np.ndarray:
@@ -193,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         if cfunc is not None:
             cands += [sleef_candidate(cfunc, w) for w in widths]
             cands.append(libm_candidate(cfunc, f"glibc {cfunc} (scalar)"))
+        elif name in COMPOSED:
+            cands += [sleef_candidate(COMPOSED[name], w, composed=name) for w in widths]
+            cands.append(composed_libm_candidate(name))
         if not cands:
             print(f"{name}: no library kernel, no SLEEF or glibc function: skipped")
             continue

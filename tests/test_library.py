@@ -141,6 +141,20 @@ def test_tanh_hard_regions():
     assert (fn(one) == 1).all() and (fn(-one) == -1).all()
 
 
+def test_sigmoid_hard_regions_every_float32():
+    """Every float32 of sigmoid's hard regions is within the bound: the subnormal results (x down to where
+    0 is right), 2^n meeting e^-g's last bits in the denominator (n = rint(x/ln2) in -27..-23) and the
+    rounding of 1 - e^-x to 1 or 1 - 2^-24 (n = 24, 25, then the clamp); results are 0 and 1 beyond."""
+    fn = library.get("sigmoid")
+    for a, b in ((-104.5, -86.5), (-18.75, -15.75), (16.5, 18.0)):
+        x = pysearch.Domain(a, b).all()
+        st = pysearch.ulp_error(fn.program, x, "sigmoid")
+        assert st.max_ulp <= fn.max_ulp, (a, b, st.max_ulp, st.argmax_x)
+    x = np.array([-104.0, -1e4, -3.4e38], dtype=np.float32)
+    assert (fn(x) == 0).all() and not np.signbit(fn(x)).any()
+    assert (fn(np.array([17.33287, 17.5, 88.0, 3.4e38], dtype=np.float32)) == 1).all()
+
+
 def test_call_on_scalars_and_arrays():
     """Functions take float32 scalars and arrays of any shape and return the same kind."""
     fn = library.exp2

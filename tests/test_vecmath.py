@@ -120,14 +120,16 @@ def test_float64_exports_have_no_intrinsics():
 
 ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
 ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"],
-                               "tanh": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"]}),
+                               "tanh": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"],
+                               "sigmoid": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"]}),
            "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"],
-                             "tanh": ["vroundps", "vpslld", "vdivps", "vfmadd"]})}
+                             "tanh": ["vroundps", "vpslld", "vdivps", "vfmadd"],
+                             "sigmoid": ["vroundps", "vpslld", "vdivps", "vfmadd"]})}
 
 
 @pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
 @pytest.mark.parametrize("isa", list(ISA_FLAGS))
-@pytest.mark.parametrize("kernel", ["exp", "log", "tanh"])
+@pytest.mark.parametrize("kernel", ["exp", "log", "tanh", "sigmoid"])
 def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
     """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
     vector code of that width with the expected instructions and no calls (the host need not run it)."""

@@ -546,6 +546,53 @@ def tanh_program(coeffs: list[float]) -> Program:
     return parse("\n".join(body) + "\n")
 
 
+# ------------------------------------------------------------------ sigmoid (full range)
+#: sigmoid is 0 below ln(2^-150) ~ -103.97 and 1 above 25 ln2 ~ 17.33 (e^-x < 2^-25 rounds 1 - e^-x to 1);
+#: x is clamped just outside both, so n = rint(x / ln2) stays in [-151, 25] and NaN stays NaN.
+SIGMOID_LO, SIGMOID_HI = -105.0, 17.5
+
+
+def sigmoid_program(coeffs: list[float]) -> Program:
+    """sigmoid(x) = 2^n / D, D = 2^n + P, P = e^-g = 1 + g q(g), x = n ln2 + g (Cody-Waite), n = rint(x / ln2).
+
+    ``coeffs`` are c_1..c_d of e^-g ~ 1 + sum c_j g^j (the 1 is built in). D is never rounded: -D is
+    carried as nd + ndl, nd = fma(k1, g, -RN(1 + 2^n)) the last Horner step and ndl its rounding error
+    (recovered by a second fma) less c_l = (1 + 2^n) - RN(1 + 2^n). c_l is exact for n <= 24: a fast
+    two-sum for n <= 0, 0 for 0 < n < 24, and RN(2^24 + 1) - 1 = 2^24 - 1 is exact. One division
+    w = 1/|nd|, then a Newton step with the exact residual e = 1 - D w: y = 2^n (w + w e), one rounding
+    (two for a subnormal result). So the error is that of P alone, as in an exp kernel: no 1 + e^-x is
+    ever rounded, and x very negative (D ~ P, y ~ 2^n / P = e^x) and x large (y ~ 1 - P 2^-n) need no
+    separate path. The one shortcut: for n = 25 (x in [16.98, 17.5]) c_l misses the 1 (2^25 + 1 rounds
+    to even); y then rounds to 1 where 1 - 2^-24 is right (x < 25 ln2), an error below 0.71 ULP.
+    All values are positive or NaN; +-inf and huge |x| are clamped (1 and 0), NaN passes the clamps.
+    """
+    d = [-v for v in coeffs]  # the Horner chain computes k1 = -(P - 1)/g, so nd = -(2^n + P)
+    body = [
+        "inputs x",
+        f"xc = max x {SIGMOID_LO!r}",
+        f"xd = min xc {SIGMOID_HI!r}",
+        f"s = mul xd {_c(1 / LN2)}",
+        "n = rint s",
+        f"t = fma n {_c(-LN2_HI)} xd",  # exact: n * LN2_HI has at most 24 bits
+        f"g = fma n {_c(-LN2_LO)} t",
+        "u = ldexp 1 n",
+        "nc = sub -1 u",  # -RN(1 + 2^n)
+        "nc1 = add nc 1",  # -(RN(1 + 2^n) - 1), exact
+        "cl = add u nc1",  # (1 + 2^n) - RN(1 + 2^n), exact for n <= 24
+        *_horner("g", [0.0, *d], "k0")[:-1],  # k_{d-1} .. k1 (the constant 0 is never used)
+        "nd = fma k1 g nc",  # -(2^n + P), rounded once
+        "cm = sub nc nd",  # exact (Sterbenz, or both multiples of ulp(nd))
+        "er = fma k1 g cm",  # (k1 g + nc) - nd: nd's rounding error
+        "ndl = sub er cl",  # -D = nd + ndl (-(1 + 2^n) = nc - c_l, -P = k1 g - 1)
+        "w = div -1 nd",  # 1 / |nd|
+        "e0 = fma nd w 1",  # 1 - |nd| w, exact
+        "e = fma ndl w e0",  # 1 - D w
+        "r = fma w e w",  # 1 / D, one rounding
+        "y = ldexp r n",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
 TANH_DESCRIPTION = ("sign(x) r(|x|): r = a + a^3 P(a^2) below |x| = 0.78, (D - 2)/D above, D = exp(2a) + 1 "
                     "(a = min(|x|, 8.49), exp(2a) = 2^n e^{2f}, n = rint(2a/ln2), degree-6 e^{2f} - 1), exact "
                     "branch-free blend; 1 from |x| ~ 9 on")
@@ -565,6 +612,32 @@ def tanh_kernel(degree: int) -> list[float]:
     return [float(t) for t in c] + e
 
 
+def sigmoid_kernel(degree: int) -> list[float]:
+    """c_1..c_d with e^-g ~ 1 + sum c_j g^j on [-ln2/2, ln2/2], relative minimax, float32 coefficients.
+
+    The coefficients are rounded to float32 one at a time from c_1 up, the higher ones refitted after
+    each rounding (the float32 neighbour that refits best is kept): rounding a Lawson fit at once costs
+    a factor ~8 in accuracy at degree 6 (c_1 = -0.99999997 rounds to -1)."""
+    g = _grid(-LN2 / 2 - 1e-4, LN2 / 2 + 1e-4, 6000)
+    v = np.exp(-g)
+    fixed: list[float] = []
+
+    def residual_fit(head: list[float]) -> tuple[list[float], float]:
+        base = 1 + sum(cj * g ** (j + 1) for j, cj in enumerate(head))
+        k = len(head) + 1
+        if k > degree:
+            return [], float(np.max(np.abs(base - v) / v))
+        A = np.stack([g ** j for j in range(k, degree + 1)], axis=1)
+        c, err = lawson(A, v - base, v, iters=300)
+        return [float(t) for t in c], err
+
+    while len(fixed) < degree:
+        nxt = F32(residual_fit(fixed)[0][0])
+        options = (np.nextafter(nxt, F32(-np.inf)), nxt, np.nextafter(nxt, F32(np.inf)))
+        fixed.append(float(min(options, key=lambda c: residual_fit(fixed + [float(c)])[1])))
+    return fixed
+
+
 FULL = {
     # name: (target, program builder, kernel builder, degree, tuning domain)
     "exp2": ("exp2", exp2_program, exp2_kernel, 6, (-152.0, 130.0)),
@@ -574,6 +647,14 @@ FULL = {
     "expm1": ("expm1", expm1_program, expm1_kernel, 5, (-18.0, 89.0)),
     "erf": ("erf", erf_program, erf_kernel, 11, (-4.2, 4.2)),
     "tanh": ("tanh", tanh_program, tanh_kernel, 5, (-10.0, 10.0)),
+    "sigmoid": ("sigmoid", sigmoid_program, sigmoid_kernel, 6, (SIGMOID_LO, SIGMOID_HI)),  # not tuned: KEEP_FITTED
+}
+#: full-range kernels built as fitted, with no tuning of their constants in the program: how they were fitted
+#: and why not tuned
+KEEP_FITTED = {
+    "sigmoid": "its float32 coefficients rounded one at a time with the higher ones refitted; not tuned in the "
+               "program afterwards (its error is rounding noise of the reduction: tuning on a sample fitted "
+               "that sample's worst points and made the error on fresh points larger)",
 }
 
 
@@ -582,17 +663,20 @@ def build_full(name: str, degree: int | None = None) -> dict:
     d = degree or default_degree
     coeffs = kernel(d)
     program = make(coeffs)
-    slots = _kernel_slots(program, len(coeffs) - 1, "k")
-    extra = [hard_sample(target, lo, hi, n, 3 + i) for i, (lo, hi, n) in enumerate(TUNE_EXTRA.get(name, ()))]
-    x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2), *extra])
-    program = tune_kernel(program, target, x, slots)
     if isinstance(coeffs, ErfKernel):
         kernel_text = coeffs.summary()
     else:
         kernel_text = {"tanh": f"degree-{d} (in x^2) and degree-6 (exp) Horner kernels"}.get(
             name, f"degree-{d} Horner kernel")
-    found = (f"range reduction written by hand (pysearch.library.build); {kernel_text} fitted by "
-             f"Lawson minimax, its float32 constants tuned inside the whole program")
+    if name in KEEP_FITTED:
+        how = KEEP_FITTED[name]
+    else:
+        slots = _kernel_slots(program, len(coeffs) - 1, "k")
+        extra = [hard_sample(target, lo, hi, n, 3 + i) for i, (lo, hi, n) in enumerate(TUNE_EXTRA.get(name, ()))]
+        x = np.concatenate([hard_sample(target, a, b, 1 << 16, 1), hard_sample(target, 0.5, 2.0, 1 << 14, 2), *extra])
+        program = tune_kernel(program, target, x, slots)
+        how = "its float32 constants tuned inside the whole program"
+    found = f"range reduction written by hand (pysearch.library.build); {kernel_text} fitted by Lawson minimax, {how}"
     desc = {"exp2": "2^n * p(x - n), n = rint(x)",
             "exp": "2^n * p(f), n = rint(x/ln2), f = x - n ln2 (Cody-Waite, fma)",
             "log2": "e + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
@@ -600,7 +684,9 @@ def build_full(name: str, degree: int | None = None) -> dict:
             "expm1": "2^n (1 + t + L) - 1 summed without cancellation, n = floor(x/ln2 + 0.43), t = x - n ln2_hi",
             "erf": ("x + x q(x^2) for |x| < 0.8, A0 + t R(t) (t = |x| - c) to 2.4, 1 - P(|x|)^8 beyond "
                     "(|x| clamped to 3.96), blended without branches by rint(0.625 x)"),
-            "tanh": TANH_DESCRIPTION}[name]
+            "tanh": TANH_DESCRIPTION,
+            "sigmoid": "2^n / (2^n + e^-g), x = n ln2 + g, n = rint(x/ln2); the division refined by one Newton "
+                       "step on the unrounded denominator"}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
