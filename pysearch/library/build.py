@@ -174,6 +174,74 @@ def log_kernel(degree: int, base2: bool) -> list[float]:
     return [float(t) for t in c]
 
 
+# ------------------------------------------------------------------ log1p (full range)
+#: 2/3 rounded to float32 (2/3 (1 + 2^-25)); (1 + x) * 2/3 in [1/2, 1) puts 1 + x in [3/4, 3/2).
+LOG1P_SCALE = float(F32(2 / 3))
+#: slope of the scale in x (for x <= 2): nudges it one float32 below LOG1P_SCALE near x = 1/2 and leaves
+#: it at LOG1P_SCALE near x = -1/4, so that both ends of the k = 0 window fall where f stays exact.
+LOG1P_SCALE_SLOPE = -1.5 * 2**-24
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _log1p_reduction() -> list[str]:
+    """1 + x = 2^k (1 + f) with f = x 2^-k + (2^-k - 1) exact in [-1/4, 1/2] (no rounding error of 1 + x
+    to carry).
+
+    k - 1 = getexp(v), v = (1 + x) c(x) rounded once (an fma of x, so the window is decided on the
+    exact 1 + x, not on its rounding). f is exact by Sterbenz for k != 0 (and is x itself for k = 0)
+    provided the k = 0 window holds all of (3/4, 3/2): k = 1 only for x >= 1/2, k = -1 only for
+    x <= -1/4. With a constant c no float32 does both (c = fl(2/3) gives k = 1 at x = 1/2 - 2^-25,
+    where f = -1/4 - 2^-26 needs 25 bits; the float below gives k = -1 at x = -1/4 + 2^-26), so
+    c(x) = fl(2/3 + LOG1P_SCALE_SLOPE min(x, 2)) is one float32 lower near x = 1/2 than near -1/4.
+    v is exactly (1 + x) c(x): 0 at x = -1 (k = -inf), negative below, +inf at x = +inf.
+
+    s = 2^-k with -k clamped to 64 (at x = -1: s finite and f = 0); f uses min(x, FLT_MAX) so that
+    x = +inf (s = 0) gives a finite f; -k itself (unclamped) carries the infinities to the result.
+    For k >= 25, 2^-k - 1 rounds to -1: an error of 2^-k in f, far below an ulp of log1p(x) > 17."""
+    return [
+        "inputs x",
+        "xt = min x 2",
+        f"sl = fma xt {_c(LOG1P_SCALE_SLOPE)} {_c(LOG1P_SCALE)}",
+        "v = fma x sl sl",
+        "ge = getexp v",  # k - 1
+        "nk = sub -1 ge",  # -k
+        "nkc = min nk 64",
+        "s = ldexp 1 nkc",  # 2^-k
+        "sm1 = sub s 1",
+        f"xc = min x {_c(FLT_MAX)}",
+        "f = fma xc s sm1",
+    ]
+
+
+def log1p_program(coeffs: list[float]) -> Program:
+    """log1p(x) = k ln2 + (f + f^2 q(f)), the reduction of :func:`_log1p_reduction`, q(f) the kernel.
+
+    k ln2 enters in one fma with ln2 rounded to float32 (error |k| 1.9e-9, at most 0.07 ULP of the result).
+    Special values: x < -1 (v < 0) and -inf give NaN (min(v, 0) 2^300 is -inf there, times -0); x = -1 gives
+    -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = -1); the last min(y, x) gives log1p(-0) = -0
+    (the reduction's f is +0 there); elsewhere it could only lower a result above x (log1p(x) <= x)."""
+    body = [
+        *_log1p_reduction(), "f2 = mul f f", *_horner("f", coeffs, "q"),
+        "w = fma f2 q f",
+        f"res = fma nk {_c(-LN2)} w",
+        "sneg = min v 0",
+        "big = ldexp sneg 300",
+        "y = fma big -0 res",
+        "z = min y x",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
+def log1p_kernel(degree: int) -> list[float]:
+    """q with f^2 q(f) ~ log1p(f) - f on [-1/4, 1/2], degree + 1 coefficients, errors in ulps of log1p(f)."""
+    f = _grid(-0.25 - 1e-3, 0.5 + 1e-3)
+    f = f[np.abs(f) > 1e-12]
+    v = np.log1p(f)
+    A = np.stack([f ** (j + 2) for j in range(degree + 1)], axis=1)
+    c, _ = lawson(A, v - f, ulp32(v), iters=200)
+    return [float(t) for t in c]
+
+
 # ------------------------------------------------------------------ tuning + verification
 def tune_kernel(program: Program, target: str, x: np.ndarray, kernel_slots: list[int], rounds: int = 30) -> Program:
     """Tune the kernel constants (positions in ``program.constants()``) against the whole program."""
@@ -258,6 +326,7 @@ FULL = {
     "exp": ("exp", exp_program, exp_kernel, 6, (-105.0, 90.0)),
     "log2": ("log2", log2_program, lambda d: log_kernel(d, True), 9, (0.25, 8.0)),
     "log": ("log", log_program, lambda d: log_kernel(d, False), 9, (0.25, 8.0)),
+    "log1p": ("log1p", log1p_program, log1p_kernel, 9, (-0.8, 3.0)),
 }
 
 
@@ -274,7 +343,8 @@ def build_full(name: str, degree: int | None = None) -> dict:
     desc = {"exp2": "2^n * p(x - n), n = rint(x)",
             "exp": "2^n * p(f), n = rint(x/ln2), f = x - n ln2 (Cody-Waite, fma)",
             "log2": "e + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
-            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)"}[name]
+            "log": "e ln2 + r q(r), x = 2^e (1 + r), 1 + r in [1/sqrt2, sqrt2)",
+            "log1p": "k ln2 + f + f^2 q(f), 1 + x = 2^k (1 + f), f = x 2^-k + (2^-k - 1) exact in [-1/4, 1/2]"}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
