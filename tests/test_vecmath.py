@@ -52,8 +52,11 @@ def _inputs(n_random: int = 1 << 14) -> np.ndarray:
     rng = np.random.default_rng(5)
     bits = rng.integers(0, 2**32, n_random, dtype=np.uint64).astype(np.uint32).view(np.float32)
     busy = rng.uniform(-300, 300, n_random).astype(np.float32)
+    # log1p's window ends and the neighbours of -1 (float32 values, written as exact sums)
+    edges = np.array([0.5 - 2.0**-25, 0.5 - 3 * 2.0**-25, -0.25 + 2.0**-26, -0.25 - 2.0**-25, -1 + 2.0**-24,
+                      -1 - 2.0**-23], dtype=np.float32)
     # an odd length: the AVX-512 loop's masked tail is used
-    return np.concatenate([specials, bits, busy, specials[:7]])
+    return np.concatenate([specials, bits, busy, edges, specials[:7]])
 
 
 def _native_macros() -> str:
@@ -117,13 +120,15 @@ def test_float64_exports_have_no_intrinsics():
 
 
 ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
-ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"]}),
-           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"]})}
+ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"],
+                                "log1p": ["vgetexpps", "vscalefps", "vfmadd"]}),
+           "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"],
+                             "log1p": ["vpsrld", "vpslld", "vfmadd"]})}
 
 
 @pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
 @pytest.mark.parametrize("isa", list(ISA_FLAGS))
-@pytest.mark.parametrize("kernel", ["exp", "log"])
+@pytest.mark.parametrize("kernel", ["exp", "log", "log1p"])
 def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
     """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
     vector code of that width with the expected instructions and no calls (the host need not run it)."""
@@ -155,7 +160,7 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
         pytest.skip(f"the host cannot run the {mode} build")
     progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
                                 for k, v in CONST_PROGRAMS.items()}
-    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2")})
+    progs.update({f"lib_{n}": library.get(n).program for n in ("exp", "exp2", "log", "log2", "log1p")})
     for op in OPS:
         if "float32" in op.dtypes:
             names = ("x", "y", "z")[: op.arity]
@@ -214,9 +219,9 @@ def test_constant_minmax_export_uses_the_short_form():
 def test_library_full_range_kernels_in_both_paths_on_busy_range():
     """The library's full-range kernels evaluate to their reference within their bound on the busy range
     (the export tests above compare the compiled code with this same evaluation)."""
-    for name in ("exp", "exp2", "log", "log2"):
+    for name in ("exp", "exp2", "log", "log2", "log1p"):
         fn = library.get(name)
-        lo, hi = (-160.0, 160.0) if name.startswith("exp") else (1e-30, 1e30)
+        lo, hi = {"exp": (-160.0, 160.0), "exp2": (-160.0, 160.0), "log1p": (-1.0, 1e30)}.get(name, (1e-30, 1e30))
         x = pysearch.Domain(lo, hi).sample(1 << 14, seed=3)
         assert pysearch.ulp_error(fn.program, x, fn.target).max_ulp <= fn.max_ulp
 
