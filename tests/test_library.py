@@ -117,9 +117,9 @@ def _float32_run(a: float, b: float) -> np.ndarray:
 
 
 def test_log1p_reduction_edges():
-    """log1p: every float32 around the ends of the k = 0 window of its reduction (x = 1/2 and x = -1/4,
-    where a window decided on the rounded 1 + x makes f inexact by half an ulp), and next to -1, is
-    within the bound; log1p(-1) = -inf, below -1 NaN, and a tiny or subnormal x gives x."""
+    """log1p: every float32 around the ends of the k = 0 window of its reduction (x = 1/2, where one input,
+    1/2 - 2^-25, gets k = 1 and f rounded by 2^-26, and x = -1/4) and next to -1 is within the bound;
+    log1p(-1) = -inf, below -1 NaN, and a tiny or subnormal x gives x."""
     fn = library.get("log1p")
     x = np.concatenate([_float32_run(0.5 - 2.0**-12, 0.5 + 2.0**-12), _float32_run(-0.25 + 2.0**-13, -0.25 - 2.0**-13),
                         _float32_run(-1 + 2.0**-24, -1 + 2.0**-12)])

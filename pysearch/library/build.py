@@ -177,37 +177,37 @@ def log_kernel(degree: int, base2: bool) -> list[float]:
 # ------------------------------------------------------------------ log1p (full range)
 #: 2/3 rounded to float32 (2/3 (1 + 2^-25)); (1 + x) * 2/3 in [1/2, 1) puts 1 + x in [3/4, 3/2).
 LOG1P_SCALE = float(F32(2 / 3))
-#: slope of the scale in x (for x <= 2): nudges it one float32 below LOG1P_SCALE near x = 1/2 and leaves
-#: it at LOG1P_SCALE near x = -1/4, so that both ends of the k = 0 window fall where f stays exact.
-LOG1P_SCALE_SLOPE = -1.5 * 2**-24
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def _log1p_reduction() -> list[str]:
-    """1 + x = 2^k (1 + f) with f = x 2^-k + (2^-k - 1) exact in [-1/4, 1/2] (no rounding error of 1 + x
-    to carry).
+    """1 + x = 2^k (1 + f) with f = x 2^-k + (2^-k - 1) in [-1/4, 1/2], exact but at one input (no rounding
+    error of 1 + x to carry).
 
-    k - 1 = getexp(v), v = (1 + x) c(x) rounded once (an fma of x, so the window is decided on the
-    exact 1 + x, not on its rounding). f is exact by Sterbenz for k != 0 (and is x itself for k = 0)
-    provided the k = 0 window holds all of (3/4, 3/2): k = 1 only for x >= 1/2, k = -1 only for
-    x <= -1/4. With a constant c no float32 does both (c = fl(2/3) gives k = 1 at x = 1/2 - 2^-25,
-    where f = -1/4 - 2^-26 needs 25 bits; the float below gives k = -1 at x = -1/4 + 2^-26), so
-    c(x) = fl(2/3 + LOG1P_SCALE_SLOPE min(x, 2)) is one float32 lower near x = 1/2 than near -1/4.
-    v is exactly (1 + x) c(x): 0 at x = -1 (k = -inf), negative below, +inf at x = +inf.
+    k - 1 = getexp(v), v = (1 + x) c rounded once (an fma of x, so the window is decided on the exact
+    1 + x, not on its rounding), c = LOG1P_SCALE. f is x itself for k = 0 and exact by Sterbenz for
+    k != 0 when the k = 0 window holds all of (3/4, 3/2): k = 1 only for x >= 1/2, k = -1 only for
+    x <= -1/4. With c = fl(2/3) the second holds and the first fails at one input, x = 1/2 - 2^-25
+    (k = 1, f = -1/4 - 2^-26 rounds to -1/4); the float32 below 2/3 fails at x = -1/4 + 2^-26 instead,
+    and no constant avoids both (a c(x) one float32 lower near x = 1/2 than near -1/4 does, for two ops
+    more). That input's result is checked with all others by the exhaustive verification.
+    v is exactly (1 + x) c: 0 at x = -1 (k = -inf), negative below, +inf at x = +inf.
 
-    s = 2^-k with -k clamped to 64 (at x = -1: s finite and f = 0); f uses min(x, FLT_MAX) so that
-    x = +inf (s = 0) gives a finite f; -k itself (unclamped) carries the infinities to the result.
-    For k >= 25, 2^-k - 1 rounds to -1: an error of 2^-k in f, far below an ulp of log1p(x) > 17."""
+    s = 2^-k with -k clamped to [-200, 64] (at x = -1: s finite and f = 0; at x = +inf: s = 0; the bounds
+    also let the vector export scale by vscalefps alone); f uses min(x, FLT_MAX) so that x = +inf gives a
+    finite f; -k itself (unclamped) carries the infinities to the result. 2^-k - 1 is -(1 - s), -0 for
+    k = 0, so that f = x s + (2^-k - 1) keeps the sign of x = -0. For k >= 25, 2^-k - 1 rounds to -1: an
+    error of 2^-k in f, far below an ulp of log1p(x) > 17."""
     return [
         "inputs x",
-        "xt = min x 2",
-        f"sl = fma xt {_c(LOG1P_SCALE_SLOPE)} {_c(LOG1P_SCALE)}",
-        "v = fma x sl sl",
+        f"v = fma x {_c(LOG1P_SCALE)} {_c(LOG1P_SCALE)}",
         "ge = getexp v",  # k - 1
         "nk = sub -1 ge",  # -k
         "nkc = min nk 64",
-        "s = ldexp 1 nkc",  # 2^-k
-        "sm1 = sub s 1",
+        "nkb = max nkc -200",
+        "s = ldexp 1 nkb",  # 2^-k
+        "oms = sub 1 s",
+        "sm1 = neg oms",  # 2^-k - 1, -0 for k = 0
         f"xc = min x {_c(FLT_MAX)}",
         "f = fma xc s sm1",
     ]
@@ -218,8 +218,7 @@ def log1p_program(coeffs: list[float]) -> Program:
 
     k ln2 enters in one fma with ln2 rounded to float32 (error |k| 1.9e-9, at most 0.07 ULP of the result).
     Special values: x < -1 (v < 0) and -inf give NaN (min(v, 0) 2^300 is -inf there, times -0); x = -1 gives
-    -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = -1); the last min(y, x) gives log1p(-0) = -0
-    (the reduction's f is +0 there); elsewhere it could only lower a result above x (log1p(x) <= x)."""
+    -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = -1); +-0 give +-0 (f = x, q(0) < 0)."""
     body = [
         *_log1p_reduction(), "f2 = mul f f", *_horner("f", coeffs, "q"),
         "w = fma f2 q f",
@@ -227,7 +226,6 @@ def log1p_program(coeffs: list[float]) -> Program:
         "sneg = min v 0",
         "big = ldexp sneg 300",
         "y = fma big -0 res",
-        "z = min y x",
     ]
     return parse("\n".join(body) + "\n")
 
