@@ -187,14 +187,15 @@ def _log1p_reduction() -> list[str]:
     k - 1 = getexp(v), v = (1 + x) c rounded once (an fma of x, so the window is decided on the exact
     1 + x, not on its rounding), c = LOG1P_SCALE. f is x itself for k = 0 and exact by Sterbenz for
     k != 0 when the k = 0 window holds all of (3/4, 3/2): k = 1 only for x >= 1/2, k = -1 only for
-    x <= -1/4. With c = fl(2/3) the second holds and the first fails at one input, x = 1/2 - 2^-25
-    (k = 1, f = -1/4 - 2^-26 rounds to -1/4); the float32 below 2/3 fails at x = -1/4 + 2^-26 instead,
-    and no constant avoids both (a c(x) one float32 lower near x = 1/2 than near -1/4 does, for two ops
-    more). That input's result is checked with all others by the exhaustive verification.
-    v is exactly (1 + x) c: 0 at x = -1 (k = -inf), negative below, +inf at x = +inf.
+    x <= -1/4. With c = fl(2/3) the second holds and the first fails at two inputs, x = 1/2 - 2^-24
+    (k = 1, f = -1/4 - 2^-25 still exact) and x = 1/2 - 2^-25 (k = 1, f = -1/4 - 2^-26 rounds to -1/4);
+    the float32 below 2/3 fails at x = -1/4 + 2^-26 instead, and no constant avoids both (a c(x) one
+    float32 lower near x = 1/2 than near -1/4 does, for two ops more). The one rounded f's result is
+    checked with all others by the exhaustive verification.
+    v is 0 exactly at x = -1 (k = -inf), negative below, +inf at x = +inf.
 
     s = 2^-k with -k clamped to [-200, 64] (at x = -1: s finite and f = 0; at x = +inf: s = 0; the bounds
-    also let the vector export scale by vscalefps alone); f uses min(x, FLT_MAX) so that x = +inf gives a
+    also spare the vector export's ldexp its exponent clamp); f uses min(x, FLT_MAX) so that x = +inf gives a
     finite f; -k itself (unclamped) carries the infinities to the result. 2^-k - 1 is -(1 - s), -0 for
     k = 0, so that f = x s + (2^-k - 1) keeps the sign of x = -0. For k >= 25, 2^-k - 1 rounds to -1: an
     error of 2^-k in f, far below an ulp of log1p(x) > 17."""
