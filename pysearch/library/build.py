@@ -177,7 +177,6 @@ def log_kernel(degree: int, base2: bool) -> list[float]:
 # ------------------------------------------------------------------ log1p (full range)
 #: 2/3 rounded to float32 (2/3 (1 + 2^-25)); (1 + x) * 2/3 in [1/2, 1) puts 1 + x in [3/4, 3/2).
 LOG1P_SCALE = float(F32(2 / 3))
-FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def _log1p_reduction() -> list[str]:
@@ -194,23 +193,22 @@ def _log1p_reduction() -> list[str]:
     checked with all others by the exhaustive verification.
     v is 0 exactly at x = -1 (k = -inf), negative below, +inf at x = +inf.
 
-    s = 2^-k with -k clamped to [-200, 64] (at x = -1: s finite and f = 0; at x = +inf: s = 0; the bounds
-    also spare the vector export's ldexp its exponent clamp); f uses min(x, FLT_MAX) so that x = +inf gives a
-    finite f; -k itself (unclamped) carries the infinities to the result. 2^-k - 1 is -(1 - s), -0 for
-    k = 0, so that f = x s + (2^-k - 1) keeps the sign of x = -0. For k >= 25, 2^-k - 1 rounds to -1: an
-    error of 2^-k in f, far below an ulp of log1p(x) > 17."""
+    s = 2^-k with -k clamped to [-149, 64] (at x = -1: s finite and f = 0; at x = +inf: s = 2^-149, not 0,
+    so that f = +inf, not inf * 0; the bounds also spare the vector export's ldexp its exponent clamp);
+    -k itself (unclamped) carries the infinities to the result. 2^-k - 1 is -(1 - s), -0 for k = 0, so
+    that f = x s + (2^-k - 1) keeps the sign of x = -0. For k >= 25, 2^-k - 1 rounds to -1: an error of
+    2^-k in f, far below an ulp of log1p(x) > 17."""
     return [
         "inputs x",
         f"v = fma x {_c(LOG1P_SCALE)} {_c(LOG1P_SCALE)}",
         "ge = getexp v",  # k - 1
         "nk = sub -1 ge",  # -k
         "nkc = min nk 64",
-        "nkb = max nkc -200",
+        "nkb = max nkc -149",
         "s = ldexp 1 nkb",  # 2^-k
         "oms = sub 1 s",
         "sm1 = neg oms",  # 2^-k - 1, -0 for k = 0
-        f"xc = min x {_c(FLT_MAX)}",
-        "f = fma xc s sm1",
+        "f = fma x s sm1",
     ]
 
 
@@ -219,7 +217,9 @@ def log1p_program(coeffs: list[float]) -> Program:
 
     k ln2 enters in one fma with ln2 rounded to float32 (error |k| 1.9e-9, at most 0.07 ULP of the result).
     Special values: x < -1 (v < 0) and -inf give NaN (min(v, 0) 2^300 is -inf there, times -0); x = -1 gives
-    -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = -1); +-0 give +-0 (f = x, q(0) < 0)."""
+    -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = +inf: the Horner steps stay +inf when the
+    kernel's leading coefficient is positive, as the fit's is; tests/test_library.py checks log1p(inf));
+    +-0 give +-0 (f = x, q(0) < 0)."""
     body = [
         *_log1p_reduction(), "f2 = mul f f", *_horner("f", coeffs, "q"),
         "w = fma f2 q f",
