@@ -220,6 +220,8 @@ def log1p_program(coeffs: list[float]) -> Program:
     -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = +inf: the Horner steps stay +inf when the
     kernel's leading coefficient is positive, as the fit's is; tests/test_library.py checks log1p(inf));
     +-0 give +-0 (f = x, q(0) < 0)."""
+    if not coeffs[-1] > 0:
+        raise ValueError(f"log1p kernel: leading coefficient {coeffs[-1]!r} is not positive (log1p(+inf) needs it)")
     body = [
         *_log1p_reduction(), "f2 = mul f f", *_horner("f", coeffs, "q"),
         "w = fma f2 q f",
