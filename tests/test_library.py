@@ -168,6 +168,28 @@ def test_call_on_scalars_and_arrays():
         fn(np.array([1.0]))
 
 
+def _float32_run(a: float, b: float) -> np.ndarray:
+    """Every float32 from a to b (both of one sign)."""
+    lo, hi = sorted(int(np.float32(v).view(np.uint32)) for v in (a, b))
+    return np.arange(lo, hi + 1, dtype=np.uint32).view(np.float32)
+
+
+def test_log1p_reduction_edges():
+    """log1p: every float32 around the ends of the k = 0 window of its reduction (x = 1/2, where one input,
+    1/2 - 2^-25, gets k = 1 and f rounded by 2^-26, and x = -1/4) and next to -1 is within the bound;
+    log1p(-1) = -inf, below -1 NaN, and a tiny or subnormal x gives x."""
+    fn = library.get("log1p")
+    x = np.concatenate([_float32_run(0.5 - 2.0**-12, 0.5 + 2.0**-12), _float32_run(-0.25 + 2.0**-13, -0.25 - 2.0**-13),
+                        _float32_run(-1 + 2.0**-24, -1 + 2.0**-12)])
+    st = pysearch.ulp_error(fn.program, x, fn.target)
+    assert st.max_ulp <= fn.max_ulp and st.n_points == x.size
+    assert fn(np.float32(-1.0)) == -np.inf
+    below = np.concatenate([_float32_run(-1 - 2.0**-14, -1 - 2.0**-23), np.float32([-2.0, -1e30, -3.4028235e38])])
+    assert np.isnan(fn(below)).all()
+    tiny = np.concatenate([_float32_run(1e-45, 1e-38)[::4099], -_float32_run(1e-45, 1e-38)[::4099]])
+    np.testing.assert_array_equal(fn(tiny), tiny)
+
+
 def test_unknown_name():
     """An unknown name lists what is available."""
     with pytest.raises(ValueError, match="available"):

@@ -54,8 +54,11 @@ def _inputs(n_random: int = 1 << 14) -> np.ndarray:
     bits = rng.integers(0, 2**32, n_random, dtype=np.uint64).astype(np.uint32).view(np.float32)
     busy = rng.uniform(-300, 300, n_random).astype(np.float32)
     near = rng.uniform(-5, 5, n_random).astype(np.float32)  # where erf's pieces meet (0.8, 2.4, 3.96)
+    # log1p's window ends and the neighbours of -1 (float32 values, written as exact sums)
+    edges = np.array([0.5 - 2.0**-25, 0.5 - 3 * 2.0**-25, -0.25 + 2.0**-26, -0.25 - 2.0**-25, -1 + 2.0**-24,
+                      -1 - 2.0**-23], dtype=np.float32)
     # an odd length: the AVX-512 loop's masked tail is used
-    return np.concatenate([specials, bits, busy, near, specials[:7]])
+    return np.concatenate([specials, bits, busy, near, edges, specials[:7]])
 
 
 def _native_macros() -> str:
@@ -121,15 +124,17 @@ def test_float64_exports_have_no_intrinsics():
 ISA_FLAGS = {"avx512": ["-mavx512f", "-mavx512dq", "-mfma"], "avx2": ["-march=haswell"]}
 ISA_ASM = {"avx512": ("%zmm", {"exp": ["vscalefps", "vrndscaleps", "vfmadd"], "log": ["vgetexpps", "vgetmantps"],
                                "tanh": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"],
-                               "sigmoid": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"]}),
+                               "sigmoid": ["vscalefps", "vrndscaleps", "vdivps", "vfmadd"],
+                               "log1p": ["vgetexpps", "vscalefps", "vfmadd"]}),
            "avx2": ("%ymm", {"exp": ["vroundps", "vpslld", "vfmadd"], "log": ["vpsrld", "vblendvps", "vfmadd"],
                              "tanh": ["vroundps", "vpslld", "vdivps", "vfmadd"],
-                             "sigmoid": ["vroundps", "vpslld", "vdivps", "vfmadd"]})}
+                             "sigmoid": ["vroundps", "vpslld", "vdivps", "vfmadd"],
+                             "log1p": ["vpsrld", "vpslld", "vfmadd"]})}
 
 
 @pytest.mark.skipif(GCC is None or not X86, reason="needs gcc on x86-64")
 @pytest.mark.parametrize("isa", list(ISA_FLAGS))
-@pytest.mark.parametrize("kernel", ["exp", "log", "tanh", "sigmoid"])
+@pytest.mark.parametrize("kernel", ["exp", "log", "tanh", "sigmoid", "log1p"])
 def test_intrinsics_loop_compiles_to_vector_code(tmp_path, kernel, isa):
     """For AVX-512F/DQ (-mavx512f -mavx512dq) and for AVX2 alone (-march=haswell) the array loop is
     vector code of that width with the expected instructions and no calls (the host need not run it)."""

@@ -380,6 +380,65 @@ def erf_program(k: ErfKernel) -> Program:
     return parse("\n".join(body) + "\n")
 
 
+# ------------------------------------------------------------------ log1p (full range)
+#: 2/3 rounded to float32 (2/3 (1 + 2^-25)); (1 + x) * 2/3 in [1/2, 1) puts 1 + x in [3/4, 3/2).
+LOG1P_SCALE = float(F32(2 / 3))
+
+
+def _log1p_reduction() -> list[str]:
+    """1 + x = 2^k (1 + f) with f = x 2^-k + (2^-k - 1) in [-1/4, 1/2], exact but at one input (no rounding
+    error of 1 + x to carry).
+
+    k - 1 = getexp(v), v = (1 + x) c rounded once (an fma of x, so the window is decided on the exact
+    1 + x, not on its rounding), c = LOG1P_SCALE. f is x itself for k = 0 and exact by Sterbenz for
+    k != 0 when the k = 0 window holds all of (3/4, 3/2): k = 1 only for x >= 1/2, k = -1 only for
+    x <= -1/4. With c = fl(2/3) the second holds and the first fails at two inputs, x = 1/2 - 2^-24
+    (k = 1, f = -1/4 - 2^-25 still exact) and x = 1/2 - 2^-25 (k = 1, f = -1/4 - 2^-26 rounds to -1/4);
+    the float32 below 2/3 fails at x = -1/4 + 2^-26 instead, and no constant avoids both (a c(x) one
+    float32 lower near x = 1/2 than near -1/4 does, for two ops more). The one rounded f's result is
+    checked with all others by the exhaustive verification.
+    v is 0 exactly at x = -1 (k = -inf), negative below, +inf at x = +inf.
+
+    s = 2^-k with -k clamped to [-149, 64] (at x = -1: s finite and f = 0; at x = +inf: s = 2^-149, not 0,
+    so that f = +inf, not inf * 0; the bounds also spare the vector export's ldexp its exponent clamp);
+    -k itself (unclamped) carries the infinities to the result. 2^-k - 1 is -(1 - s), -0 for k = 0, so
+    that f = x s + (2^-k - 1) keeps the sign of x = -0. For k >= 25, 2^-k - 1 rounds to -1: an error of
+    2^-k in f, far below an ulp of log1p(x) > 17."""
+    return [
+        "inputs x",
+        f"v = fma x {_c(LOG1P_SCALE)} {_c(LOG1P_SCALE)}",
+        "ge = getexp v",  # k - 1
+        "nk = sub -1 ge",  # -k
+        "nkc = min nk 64",
+        "nkb = max nkc -149",
+        "s = ldexp 1 nkb",  # 2^-k
+        "oms = sub 1 s",
+        "sm1 = neg oms",  # 2^-k - 1, -0 for k = 0
+        "f = fma x s sm1",
+    ]
+
+
+def log1p_program(coeffs: list[float]) -> Program:
+    """log1p(x) = k ln2 + (f + f^2 q(f)), the reduction of :func:`_log1p_reduction`, q(f) the kernel.
+
+    k ln2 enters in one fma with ln2 rounded to float32 (error |k| 1.9e-9, at most 0.07 ULP of the result).
+    Special values: x < -1 (v < 0) and -inf give NaN (min(v, 0) 2^300 is -inf there, times -0); x = -1 gives
+    -inf (k = -inf, f = 0); +inf gives +inf (k = +inf, f = +inf: the Horner steps stay +inf when the
+    kernel's leading coefficient is positive, as the fit's is; tests/test_library.py checks log1p(inf));
+    +-0 give +-0 (f = x, q(0) < 0)."""
+    if not coeffs[-1] > 0:
+        raise ValueError(f"log1p kernel: leading coefficient {coeffs[-1]!r} is not positive (log1p(+inf) needs it)")
+    body = [
+        *_log1p_reduction(), "f2 = mul f f", *_horner("f", coeffs, "q"),
+        "w = fma f2 q f",
+        f"res = fma nk {_c(-LN2)} w",
+        "sneg = min v 0",
+        "big = ldexp sneg 300",
+        "y = fma big -0 res",
+    ]
+    return parse("\n".join(body) + "\n")
+
+
 def _erf_center(c0: float) -> float:
     """The float32 within 2^15 ulps of c0 whose erf is nearest (in its ulps) to a float32."""
     c = (np.array([c0], dtype=F32).view(np.uint32) + np.arange(-(1 << 15), 1 << 15)).astype(np.uint32)
@@ -404,6 +463,16 @@ def erf_kernel(degree: int) -> ErfKernel:
     p = e ** (1 / 8)
     outer = _fit_poly(a, p, ulp32(special.erf(a)) * p / (8 * e), 4, False)
     return ErfKernel(inner, c, middle, outer)
+
+
+def log1p_kernel(degree: int) -> list[float]:
+    """q with f^2 q(f) ~ log1p(f) - f on [-1/4, 1/2], degree + 1 coefficients, errors in ulps of log1p(f)."""
+    f = _grid(-0.25 - 1e-3, 0.5 + 1e-3)
+    f = f[np.abs(f) > 1e-12]
+    v = np.log1p(f)
+    A = np.stack([f ** (j + 2) for j in range(degree + 1)], axis=1)
+    c, _ = lawson(A, v - f, ulp32(v), iters=200)
+    return [float(t) for t in c]
 
 
 # ------------------------------------------------------------------ tuning + verification
@@ -648,6 +717,7 @@ FULL = {
     "erf": ("erf", erf_program, erf_kernel, 11, (-4.2, 4.2)),
     "tanh": ("tanh", tanh_program, tanh_kernel, 5, (-10.0, 10.0)),
     "sigmoid": ("sigmoid", sigmoid_program, sigmoid_kernel, 6, (SIGMOID_LO, SIGMOID_HI)),  # not tuned: KEEP_FITTED
+    "log1p": ("log1p", log1p_program, log1p_kernel, 9, (-0.8, 3.0)),
 }
 #: full-range kernels built as fitted, with no tuning of their constants in the program: how they were fitted
 #: and why not tuned
@@ -686,7 +756,8 @@ def build_full(name: str, degree: int | None = None) -> dict:
                     "(|x| clamped to 3.96), blended without branches by rint(0.625 x)"),
             "tanh": TANH_DESCRIPTION,
             "sigmoid": "2^n / (2^n + e^-g), x = n ln2 + g, n = rint(x/ln2); the division refined by one Newton "
-                       "step on the unrounded denominator"}[name]
+                       "step on the unrounded denominator",
+            "log1p": "k ln2 + f + f^2 q(f), 1 + x = 2^k (1 + f), f = x 2^-k + (2^-k - 1) exact in [-1/4, 1/2]"}[name]
     return verify_entry(name, target, (-math.inf, math.inf), program, found, f"full-range float32 {name}: {desc}")
 
 
