@@ -138,3 +138,20 @@ def test_bench_search_verdicts():
     assert mod.verdict("seconds_to_1ulp_cost6", 29.0) == "met"
     assert mod.verdict("seconds_to_1ulp_cost6", 29.0, capped=True) == "not met (cap hit)"
     assert mod.verdict("workers_speedup_2", float("nan")) == "not met (not measured)"
+
+
+def test_results_only_replaces_just_the_named_section():
+    """``results.py --only`` swaps one experiment's section and keeps the sections before and after it (also
+    a hand-written one at the end), and refuses a file without that section."""
+    spec = importlib.util.spec_from_file_location("results_md", ROOT / "experiments" / "results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    titles = ["A (one)", "B (two)", "C (three)"]
+    text = ("# head\n\n## A (one)\n\nold a\n\n## B (two)\n\nold b\n## inner heading of b's output\nmore b\n\n"
+            "## C (three)\n\nold c\n\n## Hand-written\n\nkeep\n")
+    out = mod.replace_sections(text, {"B (two)": ["## B (two)", "", "new b", ""]}, titles)
+    assert out == text.replace("old b\n## inner heading of b's output\nmore b\n", "new b\n")
+    out = mod.replace_sections(text, {"C (three)": ["## C (three)", "", "new c", ""]}, titles)
+    assert "new c" in out and "old c" not in out and out.endswith("## Hand-written\n\nkeep\n")
+    with pytest.raises(SystemExit, match="no section"):
+        mod.replace_sections(text, {"D": ["## D"]}, titles + ["D"])
