@@ -158,8 +158,8 @@ def rust_library(names: list[str]) -> dict[str, str] | str:
     """The library kernels ``names`` as one exported Rust module with an ``extern "C"`` wrapper
     ``pys_rust_<name>_array`` over each ``<name>_approx_slice``, compiled into a cdylib that is loaded
     with RTLD_GLOBAL (the bench object's calls resolve against it). Returns, per name, what the asm of
-    the same build says about the slice loop ("zmm"/"ymm"/"xmm" vector fma, else "NO"), or the reason
-    it cannot be built."""
+    the same build says about the wrapper, into which the slice loop is inlined ("zmm"/"ymm"/"xmm"
+    vector fma, else "NO"), or the reason it cannot be built."""
     from pysearch import library
     from pysearch.export import export_many
 
@@ -187,7 +187,7 @@ pub extern "C" fn pys_rust_{n}_array(x: *const f32, y: *mut f32, n: usize) {{
     asm = (work / "lib.s").read_text()
     vec = {}
     for n in names:
-        m = re.search(rf"^\S*{n}_approx_slice\S*:$", asm, re.MULTILINE)
+        m = re.search(rf"^pys_rust_{n}_array:$", asm, re.MULTILINE)  # the slice loop is inlined there
         body = asm[m.end():asm.index(".cfi_endproc", m.end())] if m else ""
         widths = [w for w in ("zmm", "ymm", "xmm") if re.search(rf"vfmadd\d+ps\t%{w}", body)]
         vec[n] = f"LLVM-vectorised ({widths[0]})" if widths else "NO"

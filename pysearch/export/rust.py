@@ -27,8 +27,9 @@ from typing import Mapping
 
 import numpy as np
 
-from pysearch.export.common import Plan, comment_text, expr, header_lines, helpers
-from pysearch.program import format_const
+from pysearch.export import c_simd
+from pysearch.export.common import Plan, comment_text, expr, header_lines, minmax_select
+from pysearch.program import Instr, format_const
 
 RUST_HELPERS = {
     "min32": """
@@ -79,26 +80,46 @@ fn pys_floorf(a: f32) -> f32 {
 /// the same results (|a| * 2^278 overflows and |a| * 2^-278 rounds to 0 for every nonzero finite a).
 /// Three multiplications by powers of two, a * 2^f1 * 2^(f - f1) * 2^kl with kl = clamp(k, -126, 127)
 /// and f = k - kl: only the last can round (an earlier one that rounds leaves a value below 2^-252,
-/// zero either way; one that overflows is inf either way). Branch-free and without a float-to-int
-/// cast (`as i32` saturates, which LLVM does lane by lane): k is read from the bits of c + 1.5 * 2^23.
+/// zero either way; one that overflows is inf either way). Branch-free.
 #[inline]
 fn pys_ldexpf(a: f32, b: f32) -> f32 {
-    let c = if b.is_nan() { 0.0 } else { b.clamp(-278.0, 278.0) };
-    let big = c + f32::from_bits(0x4b40_0000); // 1.5 * 2^23 + rint(c), exact
-    let n = big.to_bits() as i32 - 0x4b40_0000; // rint(c)
-    let r = big - f32::from_bits(0x4b40_0000); // rint(c) as a float
-    let k = n - i32::from((c > 0.0) & (r > c)) + i32::from((c < 0.0) & (r < c)); // trunc(c)
+    let k = pys_trunc_i32(if b.is_nan() { 0.0 } else { b.clamp(-278.0, 278.0) });
     let kl = k.clamp(-126, 127);
     let f = k - kl;
     let f1 = f >> 1;
     let r = a * pys_pow2f(f1) * pys_pow2f(f - f1) * pys_pow2f(kl);
     if b.is_nan() { f32::NAN } else { r }
-}
-
+}""",
+    "ldexp2_32": """
+/// a * 2^k for an integer k in [-252, 254] (an exponent the exporter has bounded): a * 2^(k - kl) *
+/// 2^kl with kl = clamp(k, -126, 127), so only the last multiplication can round (see pys_ldexpf).
+#[inline]
+fn pys_ldexp2f(a: f32, k: i32) -> f32 {
+    let kl = k.clamp(-126, 127);
+    a * pys_pow2f(k - kl) * pys_pow2f(kl)
+}""",
+    "pow2_32": """
 /// 2^e for an integer e in [-126, 127].
 #[inline]
 fn pys_pow2f(e: i32) -> f32 {
     f32::from_bits(((e + 127) as u32) << 23)
+}""",
+    "int32": """
+/// An integral c with |c| < 2^22 as an i32, read from the bits of 1.5 * 2^23 + c (exact). Not
+/// `c as i32`: that cast saturates, which LLVM does lane by lane instead of in vector registers.
+#[inline]
+fn pys_int_i32(c: f32) -> i32 {
+    (c + f32::from_bits(0x4b40_0000)).to_bits() as i32 - 0x4b40_0000
+}""",
+    "trunc32": """
+/// trunc(c) as an i32 for |c| < 2^22: rint(c) from 1.5 * 2^23 + c, moved one toward zero where
+/// that rounded away from zero. Branch-free, without a saturating cast (see pys_int_i32).
+#[inline]
+fn pys_trunc_i32(c: f32) -> i32 {
+    let big = c + f32::from_bits(0x4b40_0000); // 1.5 * 2^23 + rint(c), exact
+    let r = big - f32::from_bits(0x4b40_0000); // rint(c)
+    let n = big.to_bits() as i32 - 0x4b40_0000;
+    n - i32::from((c > 0.0) & (r > c)) + i32::from((c < 0.0) & (r < c))
 }""",
     "getexp32": """
 /// floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent comes
@@ -273,9 +294,8 @@ def doc_text(value: object) -> str:
 def write(plan: Plan, name: str, meta: Mapping | None) -> str:
     """The source for ``plan``: header comment, the helpers it needs, ``pub fn name`` and ``pub fn name_slice``."""
     out = [f"// {comment_text(ln, 'rust')}".rstrip() for ln in header_lines(plan.program, name, meta)]
-    out += _prelude([plan])
-    out += _functions(plan, name, meta)
-    return "\n".join(out) + "\n"
+    functions = _functions(plan, name, meta)
+    return "\n".join(out + _prelude([functions]) + functions) + "\n"
 
 
 def write_many(items: list[tuple[Plan, str, Mapping | None]]) -> str:
@@ -284,22 +304,40 @@ def write_many(items: list[tuple[Plan, str, Mapping | None]]) -> str:
     names = ", ".join(name for _, name, _ in items)
     out = [f"// pysearch library: {names} (and each one's NAME_slice), exported by pysearch in one module.",
            "// Above each function: its header comment (target, domain, verified bound, program)."]
-    out += _prelude([plan for plan, _, _ in items])
-    for plan, name, meta in items:
+    functions = [_functions(plan, name, meta) for plan, name, meta in items]
+    out += _prelude(functions)
+    for (plan, name, meta), lines in zip(items, functions):
         out.append("")
         out += [f"// {comment_text(ln, 'rust')}".rstrip() for ln in header_lines(plan.program, name, meta)]
-        out += _functions(plan, name, meta)
+        out += lines
     return "\n".join(out) + "\n"
 
 
-def _prelude(plans: list[Plan]) -> list[str]:
-    """The floating-point mode note and every helper the plans need, each once (op order)."""
-    out = [FP_MODE]
-    wanted = [h for plan in plans for h in helpers(plan, "rust")]
-    for h in RUST_HELPERS:  # the table's order: a helper comes before the helpers that call it
-        if h in wanted:
-            out.append(RUST_HELPERS[h])
-    return out
+#: The functions each helper snippet defines.
+_DEFINES = {key: set(re.findall(r"^fn (\w+)\(", src, re.MULTILINE)) for key, src in RUST_HELPERS.items()}
+
+
+def _helpers_called(code: str) -> list[str]:
+    """The helper snippets that ``code`` calls, directly or through other helpers, in table order.
+
+    Read from the code rather than from the op registry alone: the specialised forms (a bounded
+    ``ldexp`` exponent) call other helpers than the op's template, and an unused private helper
+    would be a dead-code warning.
+    """
+    keys: set[str] = set()
+    text = code
+    while True:
+        called = set(re.findall(r"\b(pys_\w+)\(", text))
+        new = {k for k, defined in _DEFINES.items() if defined & called} - keys
+        if not new:
+            return [k for k in RUST_HELPERS if k in keys]
+        keys |= new
+        text = "\n".join(RUST_HELPERS[k] for k in new)
+
+
+def _prelude(functions: list[list[str]]) -> list[str]:
+    """The floating-point mode note and every helper the functions' code calls, each once."""
+    return [FP_MODE] + [RUST_HELPERS[h] for h in _helpers_called("\n".join(ln for f in functions for ln in f))]
 
 
 def _functions(plan: Plan, name: str, meta: Mapping | None) -> list[str]:
@@ -315,9 +353,9 @@ def _functions(plan: Plan, name: str, meta: Mapping | None) -> list[str]:
     for i, v in enumerate(plan.consts):
         out.append(f"    const C{i + 1}: {rt} = {_rust_const(v, dt)}; // {format_const(v, dt)}")
     instrs = plan.program.instrs
+    rng = c_simd.ranges(plan) if dt == "float32" else []
     for i, ins in enumerate(instrs):
-        args = [plan.ref(a).upper() if a.kind == "const" else plan.ref(a) for a in ins.args]
-        code = expr(plan, "rust", ins.op, args)
+        code = _expr(plan, ins, rng)
         if i == len(instrs) - 1 and plan.program.output == i:
             out.append(f"    {code}")  # the result, without a `let` that clippy::let_and_return flags
         else:
@@ -355,6 +393,28 @@ def _functions(plan: Plan, name: str, meta: Mapping | None) -> list[str]:
         pattern, chain = f"({pattern}, &{s})", f"{chain}.zip({s})"
     out += [f"    for {pattern} in {chain} {{", f"        *{dst} = {kernel}({', '.join(ins)});", "    }", "    n", "}"]
     return out
+
+
+def _expr(plan: Plan, ins: Instr, rng: list) -> str:
+    """The Rust expression of one instruction: the op registry's template, except in float32 programs
+    a ``min``/``max`` against a constant that one select computes (:func:`minmax_select`: LLVM makes it
+    one vminps/vmaxps) and an ``ldexp`` whose exponent the range analysis of the C vector export bounds
+    (:func:`pysearch.export.c_simd.bounded_exponent`): no clamp, two multiplications, no NaN select
+    where a NaN exponent comes only with a NaN ``a``."""
+    args = [plan.ref(a).upper() if a.kind == "const" else plan.ref(a) for a in ins.args]
+    if plan.dtype == "float32":
+        i = minmax_select(ins.op, ins.args)
+        if i is not None:
+            c, v = args[i], args[1 - i]
+            return f"if {c} {'<' if ins.op == 'min' else '>'} {v} {{ {c} }} else {{ {v} }}"
+        if ins.op == "ldexp" and ins.args[1].kind != "const":
+            bounded = c_simd.bounded_exponent(plan, rng, list(ins.args))
+            if bounded is not None:
+                nan_select, integral = bounded
+                a, b = args
+                e = f"pys_ldexp2f({a}, {'pys_int_i32' if integral else 'pys_trunc_i32'}({b}))"
+                return f"if {b}.is_nan() {{ f32::NAN }} else {{ {e} }}" if nan_select else e
+    return expr(plan, "rust", ins.op, args)
 
 
 def _rust_const(v: float, dtype: str) -> str:
