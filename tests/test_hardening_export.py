@@ -462,8 +462,8 @@ class TestOneRustModule:
             text += "".join(f"s{i} = add {'t0' if i == 1 else f's{i - 1}'} t{i}\n" for i in range(1, len(ops)))
             src = tmp_path / f"k_{dtype}.rs"
             src.write_text(to_rust(parse(text), "k"))
-            r = subprocess.run([CLIPPY, "--edition", "2021", "--crate-type", "lib", "-D", "warnings", "--emit", "metadata",
-                                "-o", str(tmp_path / "k.rmeta"), str(src)], capture_output=True, text=True)
+            r = subprocess.run([CLIPPY, "--edition", "2021", "--crate-type", "lib", "-D", "warnings", "--emit",
+                                "metadata", "-o", str(tmp_path / "k.rmeta"), str(src)], capture_output=True, text=True)
             assert r.returncode == 0, r.stderr[-3000:]
 
 

@@ -283,8 +283,8 @@ def _rust_cdylib(singles: dict[str, object], library_names: list[str], tmp_path:
             slices=", ".join(f"std::slice::from_raw_parts({p}, n_in)" for p in ins)))
     (tmp_path / "lib.rs").write_text("\n".join(lines) + "\n")
     so = tmp_path / "libk.so"
-    r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "cdylib", "-C", "opt-level=3", "-D", "warnings",
-                        *flags, "-o", str(so), str(tmp_path / "lib.rs")], capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "cdylib", "-D", "warnings", *flags,
+                        "-o", str(so), str(tmp_path / "lib.rs")], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     return ctypes.CDLL(str(so))
 
@@ -301,9 +301,11 @@ def _run_slice(lib: ctypes.CDLL, name: str, cols: list[np.ndarray], n_out: int |
     return int(n), out
 
 
-#: Rust builds: the host's CPU (AVX-512 or AVX2 lanes here), and the x86-64 baseline (SSE2: rint without
-#: SSE4.1 takes the 1.5 * 2^23 path).
-RUST_MODES = {"native": ["-C", "target-cpu=native"], "baseline": []}
+#: Rust builds: the host's CPU (AVX-512 or AVX2 lanes here), the x86-64 baseline (SSE2: rint without
+#: SSE4.1 takes the 1.5 * 2^23 path), and a debug build (overflow checks and debug assertions on: the
+#: helpers' integer arithmetic must not overflow, also on NaN and infinite operands).
+RUST_MODES = {"native": ["-C", "opt-level=3", "-C", "target-cpu=native"], "baseline": ["-C", "opt-level=3"],
+              "debug": ["-C", "opt-level=1", "-C", "debug-assertions=on", "-C", "overflow-checks=on"]}
 
 
 @pytest.mark.skipif(RUSTC is None, reason="rustc is not installed")
@@ -353,7 +355,7 @@ def test_rust_slice_of_unequal_lengths_writes_the_shorter(tmp_path):
     """Slices of different lengths: NAME_slice writes min(len) elements, returns that count, leaves the
     rest of the output as it was, and does not panic (a panic across extern "C" would abort the test)."""
     prog = parse("inputs x, y\nv = fma x y 1\n")
-    lib = _rust_cdylib({"two": prog}, ["exp2"], tmp_path, [])
+    lib = _rust_cdylib({"two": prog}, ["exp2"], tmp_path, ["-C", "opt-level=3"])
     x = np.linspace(-3, 3, 40, dtype=np.float32)
     for n_out in (0, 13, 40, 57):
         n, got = _run_slice(lib, "lib_exp2", [x], n_out)

@@ -23,7 +23,7 @@ mode): :data:`FP_MODE` says so in the file and debug builds check it (``debug_as
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -298,7 +298,7 @@ def write(plan: Plan, name: str, meta: Mapping | None) -> str:
     return "\n".join(out + _prelude([functions]) + functions) + "\n"
 
 
-def write_many(items: list[tuple[Plan, str, Mapping | None]]) -> str:
+def write_many(items: Sequence[tuple[Plan, str, Mapping | None]]) -> str:
     """One Rust module with every ``(plan, name, meta)`` function: the floating-point mode note and the
     helpers once, then each function under its own header comment (checked names, distinct)."""
     names = ", ".join(name for _, name, _ in items)
@@ -372,26 +372,26 @@ def _functions(plan: Plan, name: str, meta: Mapping | None) -> list[str]:
             f"    {check}", f"    {kernel}({', '.join(plan.params)})", "}"]
 
     if len(plan.params) == 1:
-        ins, dst = ["x"], "y"
+        srcs, dst = ["x"], "y"
     else:
-        ins, dst = list(plan.params), "out"
-    lens = " and ".join(f"`{s}.len()`" for s in ins + [dst])
-    call = f"{name}({', '.join(f'{s}[i]' for s in ins)})"
+        srcs, dst = list(plan.params), "out"
+    lens = " and ".join(f"`{s}.len()`" for s in srcs + [dst])
+    call = f"{name}({', '.join(f'{s}[i]' for s in srcs)})"
     vector = (["/// Branch-free, so LLVM vectorises the loop (AVX2 or AVX-512 lanes with `-C target-cpu=native`)."]
               if dt == "float32" else [])
     out += ["", f"/// `{dst}[i] = {call}` for every `i < n`, `n` the least of {lens}; returns `n`.", "///",
             "/// Slices of different lengths are not an error and never panic: as with `Iterator::zip`, the",
             f"/// shortest sets `n` and `{dst}[n..]` is left as it was (compare `n` with the lengths to detect a",
             f"/// mismatch). The results are those of `{name}` bit for bit.", *vector,
-            f"pub fn {name}_slice({', '.join(f'{s}: &[{rt}]' for s in ins)}, {dst}: &mut [{rt}]) -> usize {{",
+            f"pub fn {name}_slice({', '.join(f'{s}: &[{rt}]' for s in srcs)}, {dst}: &mut [{rt}]) -> usize {{",
             f"    {check}"]
-    n = f"{dst}.len()" + "".join(f".min({s}.len())" for s in ins)
+    n = f"{dst}.len()" + "".join(f".min({s}.len())" for s in srcs)
     out.append(f"    let n = {n};")
-    pattern = f"({dst}, &{ins[0]})"
-    chain = f"{dst}.iter_mut().zip({ins[0]})"
-    for s in ins[1:]:
+    pattern = f"({dst}, &{srcs[0]})"
+    chain = f"{dst}.iter_mut().zip({srcs[0]})"
+    for s in srcs[1:]:
         pattern, chain = f"({pattern}, &{s})", f"{chain}.zip({s})"
-    out += [f"    for {pattern} in {chain} {{", f"        *{dst} = {kernel}({', '.join(ins)});", "    }", "    n", "}"]
+    out += [f"    for {pattern} in {chain} {{", f"        *{dst} = {kernel}({', '.join(srcs)});", "    }", "    n", "}"]
     return out
 
 
