@@ -146,8 +146,8 @@ class TestMetadataCannotInjectCode:
     def test_hostile_metadata_makes_no_doctest(self, tmp_path):
         """Metadata that would open a code fence, an indented block or HTML in a doc comment gives no doctest:
         `rustdoc --test` on the export (single function and library module) runs nothing."""
-        hostile = {"target": "x\n```\nfn main() { panic!() }\n```\n    panic!()\n<script>", "max_ulp": "`1`\n~~~",
-                   "verified": "exhaustive", "description": "```rust\npanic!()\n```"}
+        hostile = {"target": "x\n```\nfn main() { panic!() }\n```\n    panic!()\n<script> pys_floorf(x)",
+                   "max_ulp": "`1`\n~~~", "verified": "exhaustive", "description": "```rust\npanic!()\n```"}
         for i, code in enumerate((to_rust(PROGRAM, "f", hostile),
                                   export_many([(PROGRAM, "f", hostile), (PROGRAM, "g", hostile)], "rust"))):
             src = tmp_path / f"k{i}.rs"
@@ -155,6 +155,10 @@ class TestMetadataCannotInjectCode:
             r = subprocess.run([RUSTDOC, "--test", "--edition", "2021", "--crate-type", "lib", str(src)],
                                capture_output=True, text=True, cwd=tmp_path)
             assert r.returncode == 0 and "running 0 tests" in r.stdout, r.stdout + r.stderr
+            # a helper named in the metadata is not emitted (it would be dead code: an error under -D warnings)
+            r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "lib", "-D", "warnings", "--emit",
+                                "metadata", "-o", str(tmp_path / "k.rmeta"), str(src)], capture_output=True, text=True)
+            assert r.returncode == 0 and "fn pys_floorf" not in code, r.stderr[-2000:]
 
     @given(metadata)
     def test_c_export_header_is_one_comment(self, meta):

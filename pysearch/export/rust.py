@@ -320,14 +320,14 @@ _DEFINES = {key: set(re.findall(r"^fn (\w+)\(", src, re.MULTILINE)) for key, src
 def _helpers_called(code: str) -> list[str]:
     """The helper snippets that ``code`` calls, directly or through other helpers, in table order.
 
-    Read from the code rather than from the op registry alone: the specialised forms (a bounded
-    ``ldexp`` exponent) call other helpers than the op's template, and an unused private helper
-    would be a dead-code warning.
+    Read from the code (comments, which may hold metadata, left out) rather than from the op
+    registry alone: the specialised forms (a bounded ``ldexp`` exponent) call other helpers than
+    the op's template, and an unused private helper would be a dead-code warning.
     """
     keys: set[str] = set()
     text = code
     while True:
-        called = set(re.findall(r"\b(pys_\w+)\(", text))
+        called = set(re.findall(r"\b(pys_\w+)\(", re.sub(r"//[^\n]*", "", text)))  # calls, not comments
         new = {k for k, defined in _DEFINES.items() if defined & called} - keys
         if not new:
             return [k for k in RUST_HELPERS if k in keys]
