@@ -426,3 +426,17 @@ def test_vecmath_without_sleef_says_how_to_install(monkeypatch, capsys):
     assert vm.main(["--functions", "exp"]) == 0
     out = capsys.readouterr().out
     assert "apt-get install libsleef-dev" in out and "RESULT" not in out
+
+
+@pytest.mark.skipif(GCC is None or RUSTC is None or not X86, reason="needs gcc and rustc on x86-64")
+def test_vecmath_rust_rows_time_the_vectorised_slice_loop():
+    """The benchmark's Rust candidate runs the exported slice loop (vector fma in its asm) and gives
+    pysearch.evaluate's outputs through the C bench harness."""
+    vm = _load_vecmath()
+    vec = vm.rust_library(["exp2", "log"])
+    assert isinstance(vec, dict) and all(v.startswith("LLVM-vectorised (") for v in vec.values()), vec
+    x = _inputs()
+    for name in ("exp2", "log"):
+        fn = library.get(name)
+        bench = vm.CBench([vm.rust_candidate(name, fn.program, fn.max_ulp, fn.verified)])
+        _assert_bit_exact(f"vecmath rust {name}", bench.run(0, x), pysearch.evaluate(fn.program, x), [x])
