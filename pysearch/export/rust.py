@@ -375,11 +375,12 @@ def _functions(plan: Plan, name: str, meta: Mapping | None) -> list[str]:
         srcs, dst = ["x"], "y"
     else:
         srcs, dst = list(plan.params), "out"
-    lens = " and ".join(f"`{s}.len()`" for s in srcs + [dst])
+    lens = [f"`{s}.len()`" for s in srcs + [dst]]
+    lens_text = ", ".join(lens[:-1]) + f" and {lens[-1]}"
     call = f"{name}({', '.join(f'{s}[i]' for s in srcs)})"
     vector = (["/// Branch-free, so LLVM vectorises the loop (AVX2 or AVX-512 lanes with `-C target-cpu=native`)."]
               if dt == "float32" else [])
-    out += ["", f"/// `{dst}[i] = {call}` for every `i < n`, `n` the least of {lens}; returns `n`.", "///",
+    out += ["", f"/// `{dst}[i] = {call}` for every `i < n`, `n` the least of {lens_text}; returns `n`.", "///",
             "/// Slices of different lengths are not an error and never panic: as with `Iterator::zip`, the",
             f"/// shortest sets `n` and `{dst}[n..]` is left as it was (compare `n` with the lengths to detect a",
             f"/// mismatch). The results are those of `{name}` bit for bit.", *vector,
