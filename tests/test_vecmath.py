@@ -440,3 +440,22 @@ def test_vecmath_rust_rows_time_the_vectorised_slice_loop():
         fn = library.get(name)
         bench = vm.CBench([vm.rust_candidate(name, fn.program, fn.max_ulp, fn.verified)])
         _assert_bit_exact(f"vecmath rust {name}", bench.run(0, x), pysearch.evaluate(fn.program, x), [x])
+
+
+def test_results_sentence_reports_the_rust_rows():
+    """experiments/results.py reads the Rust rows of a vecmath run: against the fastest SLEEF variant of each
+    function and input set (the lowest of its ratios) and against the exported C."""
+    spec = importlib.util.spec_from_file_location("results", ROOT / "experiments" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    out = "\n".join([
+        "| exp | uniform | Rust export | SLEEF expf8_u10avx2 | 2.2 | 2.2 2.2 |",
+        "| exp | uniform | Rust export | SLEEF expf16_u10avx512f | 1.05 | 1.05 1.05 |",
+        "| exp | uniform | Rust export | ours exported C | 0.64 | 0.64 0.64 |",
+        "| log | log-uniform | Rust export | SLEEF logf16_u10avx512f | 0.95 | 0.95 0.95 |",
+        "| log | log-uniform | Rust export | ours exported C | 0.7 | 0.7 0.7 |",
+        "RESULT vecmath_min_speedup_vs_sleef_u10=1.5 vecmath_max_ulp=0.9 vecmath_functions=2",
+    ])
+    s = results.vecmath_sentence(out)
+    assert "runs at 0.950-1.050x the fastest SLEEF u10 variant and 0.640-0.700x the exported C" in s
+    assert "Rust export" not in results.vecmath_sentence(out.split("\n")[-1])
