@@ -442,7 +442,7 @@ class TestOneRustModule:
         code = out.read_text()
         defined = re.findall(r"^fn (\w+)\(", code, re.MULTILINE)
         assert len(defined) == len(set(defined)) and code.count("fn pys_fp_mode_ok()") == 1
-        assert {"pys_rintf", "pys_ldexp2f", "pys_int_i32", "pys_pow2f", "pys_getexpf", "pys_getmantf"} <= set(defined)
+        assert {"pys_rintf", "pys_ldexp2f", "pys_exp2_intf", "pys_getexpf", "pys_getmantf"} <= set(defined)
         for name in ("exp", "exp2", "log"):
             fn = library.get(name)
             assert f"// library function: pysearch.library.{name}\n" in code

@@ -91,12 +91,20 @@ fn pys_ldexpf(a: f32, b: f32) -> f32 {
     if b.is_nan() { f32::NAN } else { r }
 }""",
     "ldexp2_32": """
-/// a * 2^k for an integer k in [-252, 254] (an exponent the exporter has bounded): a * 2^(k - kl) *
-/// 2^kl with kl = clamp(k, -126, 127), so only the last multiplication can round (see pys_ldexpf).
+/// a * 2^b for an integral b in [-252, 254] (an exponent the exporter has bounded): a * 2^(b - bl) *
+/// 2^bl with bl = clamp(b, -126, 127), so only the last multiplication can round (see pys_ldexpf).
+/// All in float lanes: the clamp is vmaxps/vminps, each power of two one addition and one shift.
 #[inline]
-fn pys_ldexp2f(a: f32, k: i32) -> f32 {
-    let kl = k.clamp(-126, 127);
-    a * pys_pow2f(k - kl) * pys_pow2f(kl)
+fn pys_ldexp2f(a: f32, b: f32) -> f32 {
+    let bl = b.clamp(-126.0, 127.0);
+    a * pys_exp2_intf(b - bl) * pys_exp2_intf(bl)
+}
+
+/// 2^e for an integral e in [-126, 127]: the bits of 1.5 * 2^23 + 127 + e (exact) shifted left by
+/// 23 are (e + 127) << 23, as those of 1.5 * 2^23 shift out.
+#[inline]
+fn pys_exp2_intf(e: f32) -> f32 {
+    f32::from_bits((e + f32::from_bits(0x4b40_007f)).to_bits() << 23)
 }""",
     "pow2_32": """
 /// 2^e for an integer e in [-126, 127].
@@ -104,16 +112,10 @@ fn pys_ldexp2f(a: f32, k: i32) -> f32 {
 fn pys_pow2f(e: i32) -> f32 {
     f32::from_bits(((e + 127) as u32) << 23)
 }""",
-    "int32": """
-/// An integral c with |c| < 2^22 as an i32, read from the bits of 1.5 * 2^23 + c (exact). Not
-/// `c as i32`: that cast saturates, which LLVM does lane by lane instead of in vector registers.
-#[inline]
-fn pys_int_i32(c: f32) -> i32 {
-    (c + f32::from_bits(0x4b40_0000)).to_bits() as i32 - 0x4b40_0000
-}""",
     "trunc32": """
 /// trunc(c) as an i32 for |c| < 2^22: rint(c) from 1.5 * 2^23 + c, moved one toward zero where
-/// that rounded away from zero. Branch-free, without a saturating cast (see pys_int_i32).
+/// that rounded away from zero. Branch-free; not `c as i32`, a saturating cast that LLVM does lane
+/// by lane instead of in vector registers.
 #[inline]
 fn pys_trunc_i32(c: f32) -> i32 {
     let big = c + f32::from_bits(0x4b40_0000); // 1.5 * 2^23 + rint(c), exact
@@ -413,7 +415,7 @@ def _expr(plan: Plan, ins: Instr, rng: list) -> str:
             if bounded is not None:
                 nan_select, integral = bounded
                 a, b = args
-                e = f"pys_ldexp2f({a}, {'pys_int_i32' if integral else 'pys_trunc_i32'}({b}))"
+                e = f"pys_ldexp2f({a}, {b if integral else f'pys_trunc_i32({b}) as f32'})"
                 return f"if {b}.is_nan() {{ f32::NAN }} else {{ {e} }}" if nan_select else e
     return expr(plan, "rust", ins.op, args)
 
