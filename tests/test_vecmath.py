@@ -301,6 +301,8 @@ def _run_slice(lib: ctypes.CDLL, name: str, cols: list[np.ndarray], n_out: int |
     return int(n), out
 
 
+#: The library's full-range kernels (exp, exp2, log, log2, ...).
+FULL_RANGE = [fn.name for fn in library.functions() if fn.domain == (-math.inf, math.inf)]
 #: Rust builds: the host's CPU (AVX-512 or AVX2 lanes here), the x86-64 baseline (SSE2: rint without
 #: SSE4.1 takes the 1.5 * 2^23 path), and a debug build (overflow checks and debug assertions on: the
 #: helpers' integer arithmetic must not overflow, also on NaN and infinite operands).
@@ -312,8 +314,8 @@ RUST_MODES = {"native": ["-C", "opt-level=3", "-C", "target-cpu=native"], "basel
 @pytest.mark.parametrize("mode", list(RUST_MODES))
 def test_rust_slice_loops_are_bit_exact(tmp_path, mode):
     """Every float32 op (every pair of special values for two operands), min/max/ldexp with constant
-    operands, and exp, exp2, log, log2 exported as one Rust module: ``NAME_slice`` agrees with
-    pysearch.evaluate, also on short slices (the scalar tail); the library kernels on 2^21 random
+    operands, and the library's full-range kernels exported as one Rust module: ``NAME_slice`` agrees
+    with pysearch.evaluate, also on short slices (the scalar tail); the library kernels on 2^21 random
     bit patterns and 2^20 inputs over their busy range besides the special values."""
     progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
                                 for k, v in CONST_PROGRAMS.items()}
@@ -321,7 +323,7 @@ def test_rust_slice_loops_are_bit_exact(tmp_path, mode):
         if "float32" in op.dtypes:
             names = ("x", "y", "z")[: op.arity]
             progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
-    lib_names = ["exp", "exp2", "log", "log2"]
+    lib_names = FULL_RANGE
     lib = _rust_cdylib(progs, lib_names, tmp_path, RUST_MODES[mode])
     x = _inputs()
     sp = x[:38]
@@ -343,8 +345,11 @@ def test_rust_slice_loops_are_bit_exact(tmp_path, mode):
             _assert_bit_exact(f"rust {mode} {name} (n={k})", _run_slice(lib, name, tail)[1], want[-k:], tail)
     bits = rng.integers(0, 2**32, 1 << 21, dtype=np.uint64).astype(np.uint32).view(np.float32)
     for name in lib_names:
-        busy = (rng.uniform(-160, 160, 1 << 20) if name.startswith("exp")
-                else np.exp2(rng.uniform(-150, 128, 1 << 20))).astype(np.float32)
+        if name.startswith("log"):  # log1p: also (-1, 0)
+            sign = (-1.0 if name == "log1p" else 1.0) ** rng.integers(0, 2, 1 << 20)
+            busy = (np.exp2(rng.uniform(-150, 128, 1 << 20)) * sign).astype(np.float32)
+        else:
+            busy = rng.uniform(-160, 160, 1 << 20).astype(np.float32)
         xs = np.concatenate([_inputs(0), bits, busy])
         _assert_bit_exact(f"rust {mode} lib_{name}", _run_slice(lib, f"lib_{name}", [xs])[1],
                           pysearch.evaluate(library.get(name).program, xs), [xs])
@@ -374,18 +379,18 @@ RUST_ISAS = {"avx512": ("znver4", "%zmm"), "avx2": ("x86-64-v3", "%ymm")}
 @pytest.mark.parametrize("isa", list(RUST_ISAS))
 def test_rust_slice_loop_compiles_to_vector_code(tmp_path, isa):
     """With -C opt-level=3 and an AVX-512 (znver4) or AVX2 (x86-64-v3) target, LLVM vectorises the
-    slice loop of each full-range library kernel: vector fma of that width, no calls, and no lane-by-lane
+    slice loop of every full-range library kernel: vector fma of that width, no calls, and no lane-by-lane
     float-to-int conversion (cvttss2si: what a saturating `as i32` becomes)."""
     cpu, reg = RUST_ISAS[isa]
     src = tmp_path / "k.rs"
-    src.write_text(export_many([(library.get(n), n + "_k", None) for n in ("exp", "exp2", "log", "log2")], "rust"))
+    src.write_text(export_many([(library.get(n), n + "_k", None) for n in FULL_RANGE], "rust"))
     asm = tmp_path / "k.s"
     r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "lib", "--emit", "asm", "-C", "opt-level=3",
                         "-C", f"target-cpu={cpu}", "-D", "warnings", "-o", str(asm), str(src)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     text = asm.read_text()
-    for n in ("exp", "exp2", "log", "log2"):
+    for n in FULL_RANGE:
         start = re.search(rf"^\S*{n}_k_slice\S*:$", text, re.MULTILINE)
         assert start, f"no {n}_k_slice in the asm"
         body = text[start.end():text.index(".cfi_endproc", start.end())]
