@@ -352,7 +352,7 @@ OPS: tuple[OpInfo, ...] = (
            fit=lambda a, b: a * np.exp2(np.trunc(np.clip(b, -LDEXP_BOUND["float64"], LDEXP_BOUND["float64"]))),
            python=Emit("_ldexp32({0}, {1})", "_ldexp64({0}, {1})", ("ldexp32",), ("ldexp64",)),
            c=Emit("pys_ldexpf({0}, {1})", "pys_ldexp({0}, {1})", ("sel32", "ldexp32"), ("ldexp64",)),
-           rust=Emit("pys_ldexpf({0}, {1})", "pys_ldexp({0}, {1})", ("ldexp32", "trunc32", "pow2_32"), ("ldexp64",))),
+           rust=Emit("pys_ldexpf({0}, {1})", "pys_ldexp({0}, {1})", ("ldexp32", "trunc32", "truncf32", "pow2_32"), ("ldexp64",))),
     OpInfo("getexp", 1, 1, 2, exact=_getexp, real=_mp_getexp, fit=_getexp,
            python=_same("_getexp({0})", "getexp"),
            c=Emit("pys_getexpf({0})", "pys_getexp({0})", ("sel32", "getexp32"), ("getexp64",)),

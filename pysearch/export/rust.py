@@ -112,16 +112,30 @@ fn pys_exp2_intf(e: f32) -> f32 {
 fn pys_pow2f(e: i32) -> f32 {
     f32::from_bits(((e + 127) as u32) << 23)
 }""",
+    "truncf32": """
+/// trunc(c) for |c| < 2^22, up to the sign of a zero. With SSE4.1 (or on aarch64) one rounding
+/// instruction; else rint(c) = (c + 1.5 * 2^23) - 1.5 * 2^23 (unit spacing there), moved one toward
+/// zero where that rounded away from zero (no libm call, which would stop the loop vectorising).
+#[inline]
+fn pys_truncf(c: f32) -> f32 {
+    #[cfg(any(target_feature = "sse4.1", target_arch = "aarch64"))]
+    {
+        c.trunc()
+    }
+    #[cfg(not(any(target_feature = "sse4.1", target_arch = "aarch64")))]
+    {
+        let r = (c + f32::from_bits(0x4b40_0000)) - f32::from_bits(0x4b40_0000);
+        let down = if (c > 0.0) & (r > c) { 1.0 } else { 0.0 };
+        let up = if (c < 0.0) & (r < c) { 1.0 } else { 0.0 };
+        r - down + up
+    }
+}""",
     "trunc32": """
-/// trunc(c) as an i32 for |c| < 2^22: rint(c) from 1.5 * 2^23 + c, moved one toward zero where
-/// that rounded away from zero. Branch-free; not `c as i32`, a saturating cast that LLVM does lane
-/// by lane instead of in vector registers.
+/// trunc(c) as an i32 for |c| < 2^22: the bits of 1.5 * 2^23 + trunc(c) (exact) less those of
+/// 1.5 * 2^23. Not `c as i32`, a saturating cast that LLVM does lane by lane, not in vector lanes.
 #[inline]
 fn pys_trunc_i32(c: f32) -> i32 {
-    let big = c + f32::from_bits(0x4b40_0000); // 1.5 * 2^23 + rint(c), exact
-    let r = big - f32::from_bits(0x4b40_0000); // rint(c)
-    let n = big.to_bits() as i32 - 0x4b40_0000;
-    n - i32::from((c > 0.0) & (r > c)) + i32::from((c < 0.0) & (r < c))
+    (pys_truncf(c) + f32::from_bits(0x4b40_0000)).to_bits() as i32 - 0x4b40_0000
 }""",
     "getexp32": """
 /// floor(log2|a|) as a float; +-0 -> -inf, +-inf -> +inf, NaN -> NaN. A subnormal's exponent comes
@@ -415,7 +429,7 @@ def _expr(plan: Plan, ins: Instr, rng: list) -> str:
             if bounded is not None:
                 nan_select, integral = bounded
                 a, b = args
-                e = f"pys_ldexp2f({a}, {b if integral else f'pys_trunc_i32({b}) as f32'})"
+                e = f"pys_ldexp2f({a}, {b if integral else f'pys_truncf({b})'})"
                 return f"if {b}.is_nan() {{ f32::NAN }} else {{ {e} }}" if nan_select else e
     return expr(plan, "rust", ins.op, args)
 
