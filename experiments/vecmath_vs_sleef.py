@@ -17,9 +17,10 @@ same arrays:
 - glibc's scalar ``<f>f`` called element by element (a plain -O3 loop);
 - ours as Rust: the same programs exported by ``pysearch.export.export_many(..., "rust")`` as one
   module, whose ``NAME_slice`` loops LLVM vectorises (``rustc --edition 2021 --crate-type cdylib
-  -C opt-level=3 -C target-cpu=native``; the "vector" column says whether the slice function's
-  code has vector fma, read from the asm of the same build), called through an ``extern "C"``
-  wrapper from a C candidate (checked bit for bit like the C export; skipped without rustc);
+  -C opt-level=3 -C target-cpu=native``), called through an ``extern "C"`` wrapper into which
+  the slice loop is inlined, from a C candidate (checked bit for bit like the C export; skipped
+  without rustc); the "vector" column gives the width of the wrapper's vector fma in the asm of
+  the same build;
 - sigmoid, which neither SLEEF nor glibc has, against ``1 / (1 + e^-x)`` built from their ``expf``
   (``COMPOSED``): SLEEF's vector ``expf`` u10 and an add and a divide in the same vector loop, glibc's
   ``expf`` likewise per element. That is the composition a user of those libraries writes; it is not
