@@ -176,6 +176,17 @@ def vecmath_sentence(out: str) -> str:
               "AVX2 u10: " + ("faster for every function." if lo > 1.05 else
                               f"faster, except {', '.join(ties)} (at most 1.05x: a tie)." if lo >= 0.95 else
                               f"not faster for {', '.join(ties)}."))
+    rust = re.findall(r"^\| (\w+) \| ([\w-]+) \| Rust export \| (.+?) \| ([\d.]+) \|", out, re.M)
+    if rust:
+        fastest: dict[tuple[str, str], float] = {}  # the fastest SLEEF variant gives the lowest ratio
+        for f, kind, vs, v in rust:
+            if vs.startswith("SLEEF"):
+                fastest[(f, kind)] = min(fastest.get((f, kind), math.inf), float(v))
+        vs_c = [float(v) for _, _, vs, v in rust if vs == "ours exported C"]
+        if fastest and vs_c:
+            s += (f" The Rust export (`pysearch export --library ... --lang rust`, its `NAME_slice` loop vectorised by "
+                  f"LLVM with -C target-cpu=native) runs at {min(fastest.values()):.3f}-{max(fastest.values()):.3f}x "
+                  f"the fastest SLEEF u10 variant and {min(vs_c):.3f}-{max(vs_c):.3f}x the exported C with intrinsics.")
     lib = [float(v) for v in re.findall(r"^\| \w+ \| [\w-]+ \| pysearch.library \| numpy \| ([\d.]+) \|", out, re.M)]
     if lib:
         s += (f" The numpy-facing call `pysearch.library.<f>(x)` runs at {min(lib):.3f}-{max(lib):.3f}x numpy's "

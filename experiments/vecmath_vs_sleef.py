@@ -15,6 +15,12 @@ same arrays:
 - SLEEF 3.5 ``_u10`` (<= 1.0 ULP), ``Sleef_<f>f8_u10avx2`` over 8 floats at a time where the CPU
   has AVX2, and ``Sleef_<f>f16_u10avx512f`` where it has AVX-512F (read from /proc/cpuinfo);
 - glibc's scalar ``<f>f`` called element by element (a plain -O3 loop);
+- ours as Rust: the same programs exported by ``pysearch.export.export_many(..., "rust")`` as one
+  module, whose ``NAME_slice`` loops LLVM vectorises (``rustc --edition 2021 --crate-type cdylib
+  -C opt-level=3 -C target-cpu=native``), called through an ``extern "C"`` wrapper into which
+  the slice loop is inlined, from a C candidate (checked bit for bit like the C export; skipped
+  without rustc); the "vector" column gives the width of the wrapper's vector fma in the asm of
+  the same build;
 - sigmoid, which neither SLEEF nor glibc has, against ``1 / (1 + e^-x)`` built from their ``expf``
   (``COMPOSED``): SLEEF's vector ``expf`` u10 and an add and a divide in the same vector loop, glibc's
   ``expf`` likewise per element. That is the composition a user of those libraries writes; it is not
@@ -37,6 +43,9 @@ are scored with the same ULP measure (``full_range_vs_libm.scan_outputs``) over 
 
     python experiments/vecmath_vs_sleef.py [--functions exp log] [--stride 64] [--rounds 7]
 
+The speed-up table also gives the Rust export against SLEEF and against the exported C (its
+intrinsics loop and its portable loop) in every round; the RESULT line is about the exported C.
+
 Last line: ``RESULT vecmath_min_speedup_vs_sleef_u10=<x> vecmath_max_ulp=<u> vecmath_functions=<k>``:
 the smallest median ratio against the fastest SLEEF u10 variant on this CPU over the functions
 with a library kernel and a SLEEF u10 function (sigmoid's composed baseline is printed on its own
@@ -50,9 +59,11 @@ import argparse
 import ctypes
 import ctypes.util
 import math
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,6 +151,59 @@ def composed_libm_candidate(name: str) -> Candidate:
     return Candidate(f"glibc 1/(1+{func}(-x)) (scalar)", cname, src, None, math.nan, "", "libm")
 
 
+RUST_FLAGS = ["--edition", "2021", "--crate-type", "cdylib", "-C", "opt-level=3", "-C", "target-cpu=native"]
+RUST_LABEL = "ours, Rust export (LLVM-vectorised NAME_slice)"
+
+
+def rust_library(names: list[str]) -> dict[str, str] | str:
+    """The library kernels ``names`` as one exported Rust module with an ``extern "C"`` wrapper
+    ``pys_rust_<name>_array`` over each ``<name>_approx_slice``, compiled into a cdylib that is loaded
+    with RTLD_GLOBAL (the bench object's calls resolve against it). Returns, per name, what the asm of
+    the same build says about the wrapper, into which the slice loop is inlined ("zmm"/"ymm"/"xmm"
+    vector fma, else "NO"), or the reason it cannot be built."""
+    from pysearch import library
+    from pysearch.export import export_many
+
+    rustc = shutil.which("rustc")
+    if rustc is None:
+        return "rustc not found"
+    work = Path(tempfile.mkdtemp(prefix="pysearch_vecmath_rust_"))
+    (work / "library.rs").write_text(export_many([(library.get(n), f"{n}_approx", None) for n in names], "rust"))
+    lines = ['pub mod library { include!("library.rs"); }']
+    for n in names:
+        lines.append(f"""
+#[no_mangle]
+pub extern "C" fn pys_rust_{n}_array(x: *const f32, y: *mut f32, n: usize) {{
+    // SAFETY: the benchmark passes two arrays of n floats that do not overlap.
+    let (x, y) = unsafe {{ (std::slice::from_raw_parts(x, n), std::slice::from_raw_parts_mut(y, n)) }};
+    library::{n}_approx_slice(x, y);
+}}""")
+    (work / "lib.rs").write_text("\n".join(lines) + "\n")
+    so = work / "librs.so"
+    r = subprocess.run([rustc, *RUST_FLAGS, "--emit", f"link={so},asm={work / 'lib.s'}", str(work / "lib.rs")],
+                       capture_output=True, text=True, cwd=work)
+    if r.returncode != 0:
+        return f"rustc failed: {' '.join(r.stderr.split())[:300]}"
+    ctypes.CDLL(str(so), mode=ctypes.RTLD_GLOBAL)
+    asm = (work / "lib.s").read_text()
+    vec = {}
+    for n in names:
+        m = re.search(rf"^pys_rust_{n}_array:$", asm, re.MULTILINE)  # the slice loop is inlined there
+        body = asm[m.end():asm.index(".cfi_endproc", m.end())] if m else ""
+        widths = [w for w in ("zmm", "ymm", "xmm") if re.search(rf"vfmadd\d+ps\t%{w}", body)]
+        vec[n] = f"LLVM-vectorised ({widths[0]})" if widths else "NO"
+    return vec
+
+
+def rust_candidate(name: str, program, max_ulp: float, verified: str) -> Candidate:
+    """The Rust export's ``<name>_approx_slice`` (through its ``extern "C"`` wrapper) as a bench candidate."""
+    src = f"""#include <stddef.h>
+void pys_rust_{name}_array(const float *x, float *y, size_t n);
+void rust_{name}_array(const float *restrict x, float *restrict y, size_t n) {{ pys_rust_{name}_array(x, y, n); }}
+"""
+    return Candidate(RUST_LABEL, f"rust_{name}", src, program, max_ulp, verified, "rust")
+
+
 def inputs(name: str, kind: str, n: int, seed: int) -> np.ndarray:
     _, _, (a, b), (ea, eb), signed = FUNCTIONS[name]
     rng = np.random.default_rng(seed)
@@ -200,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, summary, ratio_rows = [], [], []
     worst = {}
     command = ""
+    with_kernel = [n for n in args.functions if n in library.names()]
+    rust_vec = rust_library(with_kernel) if with_kernel else "no function with a library kernel"
+    if isinstance(rust_vec, str):
+        print(f"no Rust rows: {rust_vec}")
     for name in args.functions:
         cfunc, npf, *_ = FUNCTIONS[name]
         ours = library.get(name) if name in library.names() else None
@@ -214,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                 v = program_candidate(label, f"{tag}_{name}", ours.program, ours.max_ulp, ours.verified, tag)
                 v.source = f"#define {macro} 1\n" + v.source
                 cands.append(v)
+            if isinstance(rust_vec, dict):
+                cands.append(rust_candidate(name, ours.program, ours.max_ulp, ours.verified))
         if cfunc is not None:
             cands += [sleef_candidate(cfunc, w) for w in widths]
             cands.append(libm_candidate(cfunc, f"glibc {cfunc} (scalar)"))
@@ -275,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
                 c = cands[j] if j < len(cands) else None
                 if c is not None and c.program is not None:
                     ulp, checked = our_ulp, f"{our_n} ({how})"
-                    if c.kind == "evolved" and {"avx512f", "avx512dq"} <= flags:
+                    if c.kind == "rust":
+                        vec = rust_vec[name]
+                    elif c.kind == "evolved" and {"avx512f", "avx512dq"} <= flags:
                         vec = "AVX-512 intrinsics"
                     elif c.kind in ("evolved", "avx2") and {"avx2", "fma"} <= flags:
                         vec = "AVX2 intrinsics"
@@ -308,6 +380,16 @@ def main(argv: list[str] | None = None) -> int:
                         ratio_rows.append({"function": name, "inputs": kind, "ours": what,
                                            "vs": cands[sleef_idx[0]].label, "median": float(np.median(p)),
                                            "every round": " ".join(f"{v:.3f}" for v in p)})
+                if f"rust_{name}" in idx:
+                    ir = idx[f"rust_{name}"]
+                    others = [(cands[i].label, i) for i in sleef_idx]
+                    others += [(what, idx[c]) for what, c in (("ours exported C", f"ours_{name}"),
+                                                              ("ours portable C", f"portable_{name}")) if c in idx]
+                    for what, i in others:
+                        p = rounds[:, i] / rounds[:, ir]
+                        ratio_rows.append({"function": name, "inputs": kind, "ours": "Rust export", "vs": what,
+                                           "median": float(np.median(p)),
+                                           "every round": " ".join(f"{v:.3f}" for v in p)})
                 k = labels.index("pysearch.library (Rust core, numpy API)")
                 if npf is not None:
                     kn = labels.index(f"numpy {npf.__name__} float32")
@@ -320,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                             "ours speed-up", "per round"]), flush=True)
         print()
 
+    if isinstance(rust_vec, dict):
+        command += f"; Rust: rustc {' '.join(RUST_FLAGS)}"
     print(f"compiled: {command}; n={args.n}, {args.elements} elements per timing, {args.rounds} rounds of the best of "
           f"{args.repeat}; ns/elt: best round; speed-up: the other's time over ours, median over rounds "
           "(> 1: ours faster). C timings are CPU time of the thread, numpy and pysearch.library rows "

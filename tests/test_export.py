@@ -297,8 +297,8 @@ fn rows(dir: &str, name: &str) -> Vec<Vec<u64>> {
         .collect()
 }
 
-fn write(dir: &str, name: &str, out: Vec<u64>) {
-    let text: String = out.iter().map(|u| format!("{u:x}\\n")).collect();
+fn write(dir: &str, name: &str, scalar: Vec<u64>, slice: Vec<u64>) {
+    let text: String = scalar.iter().zip(&slice).map(|(u, v)| format!("{u:x} {v:x}\\n")).collect();
     fs::write(format!("{dir}/{name}.rs.out"), text).unwrap();
 }
 
@@ -309,15 +309,23 @@ fn main() {
     )
     for name, p in progs.items():
         if p.dtype == "float32":
-            conv = "f32::from_bits(r[{j}] as u32)"
-            back = "u64::from(y.to_bits())"
+            t, conv, back = "f32", "f32::from_bits(r[{j}] as u32)", "u64::from(y.to_bits())"
         else:
-            conv = "f64::from_bits(r[{j}])"
-            back = "y.to_bits()"
-        call_args = ", ".join(conv.format(j=j) for j in range(len(p.inputs)))
-        lines.append(
-            f'    write(dir, "{name}", rows(dir, "{name}").iter().map(|r| {{ let y = {name}::{name}({call_args}); {back} }}).collect());'
-        )
+            t, conv, back = "f64", "f64::from_bits(r[{j}])", "y.to_bits()"
+        k = len(p.inputs)
+        call_args = ", ".join(conv.format(j=j) for j in range(k))
+        cols = "; ".join(f"let c{j}: Vec<{t}> = r.iter().map(|r| {conv.format(j=j)}).collect()" for j in range(k))
+        lines += [
+            "    {",
+            f'        let r = rows(dir, "{name}");',
+            f"        let scalar = r.iter().map(|r| {{ let y = {name}::{name}({call_args}); {back} }}).collect();",
+            f"        {cols};",
+            f"        let mut out = vec![{t}::NAN; r.len() + 3]; // longer: the slice writes min(len) = r.len()",
+            f"        let n = {name}::{name}_slice({', '.join(f'&c{j}' for j in range(k))}, &mut out);",
+            "        assert_eq!(n, r.len());",
+            f'        write(dir, "{name}", scalar, out[..n].iter().map(|&y| {back}).collect());',
+            "    }",
+        ]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -424,13 +432,14 @@ def test_c_export_matches_interpreter(exported):
 
 
 def test_rust_export_matches_interpreter(exported):
-    """Rust exports compile without warnings and agree bit for bit."""
+    """Rust exports (scalar function and slice loop) compile without warnings and agree bit for bit."""
     if not exported["has_rustc"]:
         pytest.skip("rustc is not installed")
     assert exported["rust_error"] is None, exported["rust_error"]
     for name, rec in exported["data"].items():
-        got = _read_out(exported["dir"] / f"{name}.rs.out", rec["program"].dtype)
-        _assert_same(name, got, rec["interp"], rec["x"], "rust")
+        for col, what in ((0, "rust scalar"), (1, "rust slice")):
+            got = _read_out(exported["dir"] / f"{name}.rs.out", rec["program"].dtype, col)
+            _assert_same(name, got, rec["interp"], rec["x"], what)
 
 
 def test_exports_show_exact_constants_and_header():

@@ -33,12 +33,16 @@ from pysearch.export import (
     to_python,
     to_rust,
 )
+from pysearch.export.rust import doc_text
+from pysearch.ops import OPS
 from pysearch.program import parse
 
 GCC = shutil.which("gcc")
 RUSTC = shutil.which("rustc")
+RUSTDOC = shutil.which("rustdoc")
+CLIPPY = shutil.which("clippy-driver")
 needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
-needs_rustc = pytest.mark.skipif(RUSTC is None, reason="rustc is not installed")
+needs_rustc = pytest.mark.skipif(RUSTC is None or RUSTDOC is None, reason="rustc and rustdoc are not installed")
 C_FLAGS = ["-std=c11", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror"]
 
 # A program that uses min, max, rint, ldexp, getexp and getmant, so the exports carry helpers.
@@ -70,12 +74,13 @@ def _without_docstrings(tree: ast.Module) -> str:
 
 
 def _code_after_header(code: str, lang: str) -> str:
-    """The code below the header comment (which the header must not leak into)."""
+    """The code below the header comment (which the header must not leak into); for Rust without the
+    ``///`` doc comments (checked on their own: :func:`_rust_docs`)."""
     lines = code.splitlines()
     if lang == "rust":
         k = next(i for i, ln in enumerate(lines) if not ln.startswith("//"))
         assert all(ln.startswith("// ") or ln == "//" for ln in lines[:k])
-        return "\n".join(lines[k:])
+        return "\n".join(ln for ln in lines[k:] if not ln.lstrip().startswith("///"))
     end = code.index("\n */\n")
     assert code.startswith("/*\n") and "*/" not in code[:end], code[: end + 4]
     return code[end + 4 :]
@@ -122,9 +127,38 @@ class TestMetadataCannotInjectCode:
 
     @given(metadata)
     def test_rust_export_header_is_single_line_comments(self, meta):
-        """Every Rust header line is one '//' comment line and the code below is unchanged."""
+        """Every Rust header line is one '//' comment line, the code below is unchanged, and the doc
+        comment of `f` carries the first two header lines as Markdown-escaped text."""
         code = to_rust(PROGRAM, "f", meta)
         assert _code_after_header(code, "rust") == _code_after_header(to_rust(PROGRAM, "f"), "rust")
+        head = pysearch.export.header_lines(PROGRAM, "f", meta)
+        docs = code.split("\npub fn f(")[0].rsplit("\n\n", 1)[1].splitlines()
+        assert docs[:2] == [f"/// {doc_text(head[0])}", f"/// {doc_text(head[1])}"]
+
+    @given(meta_text)
+    def test_doc_text_escapes_all_markdown(self, text):
+        """doc_text is one line of printable ASCII in which every Markdown character has a backslash before it."""
+        out = doc_text(text)
+        assert all(" " <= ch <= "~" for ch in out)
+        assert not re.search(r"[`*\[\]<>&|~]", re.sub(r"\\.", "", out)), out
+
+    @needs_rustc
+    def test_hostile_metadata_makes_no_doctest(self, tmp_path):
+        """Metadata that would open a code fence, an indented block or HTML in a doc comment gives no doctest:
+        `rustdoc --test` on the export (single function and library module) runs nothing."""
+        hostile = {"target": "x\n```\nfn main() { panic!() }\n```\n    panic!()\n<script> pys_floorf(x)",
+                   "max_ulp": "`1`\n~~~", "verified": "exhaustive", "description": "```rust\npanic!()\n```"}
+        for i, code in enumerate((to_rust(PROGRAM, "f", hostile),
+                                  export_many([(PROGRAM, "f", hostile), (PROGRAM, "g", hostile)], "rust"))):
+            src = tmp_path / f"k{i}.rs"
+            src.write_text(code)
+            r = subprocess.run([RUSTDOC, "--test", "--edition", "2021", "--crate-type", "lib", str(src)],
+                               capture_output=True, text=True, cwd=tmp_path)
+            assert r.returncode == 0 and "running 0 tests" in r.stdout, r.stdout + r.stderr
+            # a helper named in the metadata is not emitted (it would be dead code: an error under -D warnings)
+            r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "lib", "-D", "warnings", "--emit",
+                                "metadata", "-o", str(tmp_path / "k.rmeta"), str(src)], capture_output=True, text=True)
+            assert r.returncode == 0 and "fn pys_floorf" not in code, r.stderr[-2000:]
 
     @given(metadata)
     def test_c_export_header_is_one_comment(self, meta):
@@ -170,7 +204,8 @@ class TestMetadataCannotInjectCode:
                             "metadata", "-o", str(tmp_path / "k.rmeta"), str(tmp_path / "k.rs")],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
-        assert "pub fn pwned" not in _code_after_header((tmp_path / "k.rs").read_text(), "rust")
+        rust_code = _code_after_header((tmp_path / "k.rs").read_text(), "rust")
+        assert "pub fn pwned" not in rust_code and "pub fn approx(" in rust_code
 
     def test_malformed_domain_is_a_clear_error(self, tmp_path, capsys):
         """A domain that is not two numbers is a ValueError in Python and a one-line exit 2 on the CLI."""
@@ -313,7 +348,7 @@ class TestLibraryExportByName:
             (["--library", "nope"], "no library function 'nope'; available: "),
             (["p.txt", "--library", "exp2"], "not both"),
             (["--library", "exp2", "--pick", "1"], "--pick"),
-            (["--library", "exp,exp2", "--lang", "rust"], "C only"),
+            (["--library", "exp,exp2", "--lang", "python"], "C or Rust"),
             (["--library", "exp,exp2", "--lang", "c", "--name", "k"], "--name"),
             (["--library", "exp,exp", "--lang", "c"], "clashes"),
             ([], "--library NAME"),
@@ -390,6 +425,50 @@ class TestOneTranslationUnit:
             export_many([(PROGRAM, "k", None), (PROGRAM, "k", None)], "c")
         with pytest.raises(ExportError, match="clashes"):
             export_many([(PROGRAM, "k", None), (PROGRAM, "k_array", None)], "c")
+        with pytest.raises(ExportError, match="clashes"):
+            export_many([(PROGRAM, "k", None), (PROGRAM, "k_slice", None)], "rust")
+
+
+class TestOneRustModule:
+    """Several library kernels as one Rust module: the mode note and each helper once, every function
+    documented with its verified bound, no warnings from rustc or clippy."""
+
+    @needs_rustc
+    def test_library_list_writes_one_rust_module(self, tmp_path):
+        """--library exp,exp2,log --lang rust writes one module: each helper defined once, each function with
+        its header comment and a doc comment stating its verified bound; rustc (and clippy) -D warnings pass."""
+        out = tmp_path / "all.rs"
+        assert cli_main(["export", "--library", "exp,exp2,log", "--lang", "rust", "--out", str(out)]) == 0
+        code = out.read_text()
+        defined = re.findall(r"^fn (\w+)\(", code, re.MULTILINE)
+        assert len(defined) == len(set(defined)) and code.count("fn pys_fp_mode_ok()") == 1
+        assert {"pys_rintf", "pys_ldexp2f", "pys_exp2_intf", "pys_getexpf", "pys_getmantf"} <= set(defined)
+        for name in ("exp", "exp2", "log"):
+            fn = library.get(name)
+            assert f"// library function: pysearch.library.{name}\n" in code
+            doc = f"/// Max error: {fn.max_ulp:.6g} ULP, verified on every float32 of the domain.\n"
+            assert doc + "///\n/// Bit for bit" in code
+            assert f"pub fn {name}_approx(x: f32) -> f32 {{" in code
+            assert f"pub fn {name}_approx_slice(x: &[f32], y: &mut [f32]) -> usize {{" in code
+        compilers = [[RUSTC, "-C", "opt-level=3", "-C", "target-cpu=native"]] + ([[CLIPPY]] if CLIPPY else [])
+        for cc in compilers:
+            r = subprocess.run([*cc, "--edition", "2021", "--crate-type", "lib", "-D", "warnings", "--emit", "metadata",
+                                "-o", str(tmp_path / "all.rmeta"), str(out)], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr[-3000:]
+
+    @pytest.mark.skipif(CLIPPY is None, reason="clippy is not installed")
+    def test_every_op_export_is_clippy_clean(self, tmp_path):
+        """A float32 and a float64 program that use every op export to Rust that clippy passes with -D warnings."""
+        for dtype in ("float32", "float64"):
+            ops = [op for op in OPS if dtype in op.dtypes]
+            text = f"dtype {dtype}\ninputs x, y\n" + "".join(
+                f"t{i} = {op.name} {' '.join(['x', 'y', 'x'][:op.arity])}\n" for i, op in enumerate(ops))
+            text += "".join(f"s{i} = add {'t0' if i == 1 else f's{i - 1}'} t{i}\n" for i in range(1, len(ops)))
+            src = tmp_path / f"k_{dtype}.rs"
+            src.write_text(to_rust(parse(text), "k"))
+            r = subprocess.run([CLIPPY, "--edition", "2021", "--crate-type", "lib", "-D", "warnings", "--emit",
+                                "metadata", "-o", str(tmp_path / "k.rmeta"), str(src)], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr[-3000:]
 
 
 class TestAtomicOutput:

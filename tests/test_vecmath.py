@@ -1,5 +1,6 @@
 """The vector paths of the C export (pysearch/export/c_simd.py and the constant min/max selects of
-pysearch/export/c.py) and the vecmath benchmark's harness: bit for bit with pysearch.evaluate."""
+pysearch/export/c.py), the Rust export's slice loop (pysearch/export/rust.py) and the vecmath
+benchmark's harness: bit for bit with pysearch.evaluate."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ctypes
 import importlib.util
 import math
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -17,13 +19,14 @@ import pytest
 
 import pysearch
 from pysearch import library
-from pysearch.export import c_simd, to_c
+from pysearch.export import c_simd, export_many, to_c, to_rust
 from pysearch.export.common import Plan
 from pysearch.ops import OPS
 from pysearch.program import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 GCC = shutil.which("gcc")
+RUSTC = shutil.which("rustc")
 X86 = platform.machine() in ("x86_64", "AMD64")
 
 
@@ -105,7 +108,7 @@ def _assert_bit_exact(name: str, got: np.ndarray, want: np.ndarray, cols: list[n
     same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
     if not same.all():
         j = int(np.argmin(same))
-        raise AssertionError(f"{name}: inputs {[float(c[j]) for c in cols]}: C gives {got[j]!r}, "
+        raise AssertionError(f"{name}: inputs {[float(c[j]) for c in cols]}: compiled code gives {got[j]!r}, "
                              f"pysearch.evaluate {want[j]!r} ({int((~same).sum())} mismatches)")
 
 
@@ -252,6 +255,151 @@ def test_library_full_range_kernels_in_both_paths_on_busy_range():
         assert pysearch.ulp_error(fn.program, x, fn.target).max_ulp <= fn.max_ulp
 
 
+# ----------------------------------------------------------------------------- the Rust slice loop
+_RUST_WRAPPER = """
+#[no_mangle]
+pub extern "C" fn {name}_c({params}, out: *mut f32, n_in: usize, n_out: usize) -> usize {{
+    // SAFETY: the test passes arrays of n_in (inputs) and n_out (output) floats.
+    unsafe {{ {module}::{name}_slice({slices}, std::slice::from_raw_parts_mut(out, n_out)) }}
+}}
+"""
+
+
+def _rust_cdylib(singles: dict[str, object], library_names: list[str], tmp_path: Path, flags: list[str]):
+    """``singles`` exported one file each (to_rust) and ``library_names`` as ONE module (export_many),
+    each behind an ``extern "C"`` wrapper over its slice function, in a cdylib (warnings are errors)."""
+    lines = []
+    for name, prog in singles.items():
+        (tmp_path / f"{name}.rs").write_text(to_rust(prog, name))
+        lines.append(f'pub mod {name} {{ include!("{name}.rs"); }}')
+    lib_fns = {f"lib_{n}": library.get(n) for n in library_names}
+    (tmp_path / "library.rs").write_text(export_many([(fn, name, None) for name, fn in lib_fns.items()], "rust"))
+    lines.append('pub mod library { include!("library.rs"); }')
+    for name, prog in [*singles.items(), *((n, f.program) for n, f in lib_fns.items())]:
+        ins = [f"in{k}" for k in range(len(prog.inputs))]
+        lines.append(_RUST_WRAPPER.format(
+            name=name, module="library" if name in lib_fns else name,
+            params=", ".join(f"{p}: *const f32" for p in ins),
+            slices=", ".join(f"std::slice::from_raw_parts({p}, n_in)" for p in ins)))
+    (tmp_path / "lib.rs").write_text("\n".join(lines) + "\n")
+    so = tmp_path / "libk.so"
+    r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "cdylib", "-D", "warnings", *flags,
+                        "-o", str(so), str(tmp_path / "lib.rs")], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ctypes.CDLL(str(so))
+
+
+def _run_slice(lib: ctypes.CDLL, name: str, cols: list[np.ndarray], n_out: int | None = None) -> tuple[int, np.ndarray]:
+    """``NAME_slice`` on the input arrays (each of their length) and an output of ``n_out`` NaNs: (count, output)."""
+    fp = ctypes.POINTER(ctypes.c_float)
+    cols = [np.ascontiguousarray(c, dtype=np.float32) for c in cols]
+    out = np.full(cols[0].size if n_out is None else n_out, np.nan, dtype=np.float32)
+    fn = getattr(lib, f"{name}_c")
+    fn.argtypes = [fp] * (len(cols) + 1) + [ctypes.c_size_t, ctypes.c_size_t]
+    fn.restype = ctypes.c_size_t
+    n = fn(*[c.ctypes.data_as(fp) for c in cols], out.ctypes.data_as(fp), cols[0].size, out.size)
+    return int(n), out
+
+
+#: The library's full-range kernels (exp, exp2, log, log2, ...).
+FULL_RANGE = [fn.name for fn in library.functions() if fn.domain == (-math.inf, math.inf)]
+#: Rust builds: the host's CPU (AVX-512 or AVX2 lanes here), the x86-64 baseline (SSE2: rint without
+#: SSE4.1 takes the 1.5 * 2^23 path), and a debug build (overflow checks and debug assertions on: the
+#: helpers' integer arithmetic must not overflow, also on NaN and infinite operands).
+RUST_MODES = {"native": ["-C", "opt-level=3", "-C", "target-cpu=native"], "baseline": ["-C", "opt-level=3"],
+              "debug": ["-C", "opt-level=1", "-C", "debug-assertions=on", "-C", "overflow-checks=on"]}
+
+
+@pytest.mark.skipif(RUSTC is None, reason="rustc is not installed")
+@pytest.mark.parametrize("mode", list(RUST_MODES))
+def test_rust_slice_loops_are_bit_exact(tmp_path, mode):
+    """Every float32 op (every pair of special values for two operands), min/max/ldexp with constant
+    operands, and the library's full-range kernels exported as one Rust module: ``NAME_slice`` agrees
+    with pysearch.evaluate, also on short slices (the scalar tail); the library kernels on 2^21 random
+    bit patterns and 2^20 inputs over their busy range besides the special values."""
+    progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
+                                for k, v in CONST_PROGRAMS.items()}
+    for op in OPS:
+        if "float32" in op.dtypes:
+            names = ("x", "y", "z")[: op.arity]
+            progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
+    lib_names = FULL_RANGE
+    lib = _rust_cdylib(progs, lib_names, tmp_path, RUST_MODES[mode])
+    x = _inputs()
+    sp = x[:38]
+    pairs = [np.repeat(sp, sp.size), np.tile(sp, sp.size)]
+    rng = np.random.default_rng(11)
+    for name, prog in progs.items():
+        n_in = len(prog.inputs)
+        if n_in == 1:
+            cols = [x]
+        else:
+            cols = [np.concatenate([pairs[0], x]), np.concatenate([pairs[1], rng.permutation(x)])]
+            cols += [np.concatenate([rng.permutation(cols[0][:sp.size ** 2]), rng.permutation(x)])] * (n_in - 2)
+        want = pysearch.evaluate(prog, cols[0] if n_in == 1 else np.stack(cols))
+        n, got = _run_slice(lib, name, cols)
+        assert n == cols[0].size
+        _assert_bit_exact(f"rust {mode} {name}", got, want, cols)
+        for k in (1, 7, 15, 16, 17):  # the tail alone and around a full vector
+            tail = [c[-k:] for c in cols]
+            _assert_bit_exact(f"rust {mode} {name} (n={k})", _run_slice(lib, name, tail)[1], want[-k:], tail)
+    bits = rng.integers(0, 2**32, 1 << 21, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    for name in lib_names:
+        if name.startswith("log"):  # log1p: also (-1, 0)
+            sign = (-1.0 if name == "log1p" else 1.0) ** rng.integers(0, 2, 1 << 20)
+            busy = (np.exp2(rng.uniform(-150, 128, 1 << 20)) * sign).astype(np.float32)
+        else:
+            busy = rng.uniform(-160, 160, 1 << 20).astype(np.float32)
+        xs = np.concatenate([_inputs(0), bits, busy])
+        _assert_bit_exact(f"rust {mode} lib_{name}", _run_slice(lib, f"lib_{name}", [xs])[1],
+                          pysearch.evaluate(library.get(name).program, xs), [xs])
+
+
+@pytest.mark.skipif(RUSTC is None, reason="rustc is not installed")
+def test_rust_slice_of_unequal_lengths_writes_the_shorter(tmp_path):
+    """Slices of different lengths: NAME_slice writes min(len) elements, returns that count, leaves the
+    rest of the output as it was, and does not panic (a panic across extern "C" would abort the test)."""
+    prog = parse("inputs x, y\nv = fma x y 1\n")
+    lib = _rust_cdylib({"two": prog}, ["exp2"], tmp_path, ["-C", "opt-level=3"])
+    x = np.linspace(-3, 3, 40, dtype=np.float32)
+    for n_out in (0, 13, 40, 57):
+        n, got = _run_slice(lib, "lib_exp2", [x], n_out)
+        assert n == min(n_out, x.size)
+        assert (got[:n].view(np.uint32) == library.exp2(x[:n]).view(np.uint32)).all() and np.isnan(got[n:]).all()
+        n, got = _run_slice(lib, "two", [x, x], n_out)
+        assert n == min(n_out, x.size) and (got[:n] == x[:n] * x[:n] + 1).all() and np.isnan(got[n:]).all()
+
+
+#: isa -> (target CPU, vector register): AMD Zen 4 (AVX-512, which LLVM uses at full width there; for
+#: x86-64-v4 and Intel server CPUs it prefers 256-bit vectors) and x86-64-v3 (AVX2 + FMA).
+RUST_ISAS = {"avx512": ("znver4", "%zmm"), "avx2": ("x86-64-v3", "%ymm")}
+
+
+@pytest.mark.skipif(RUSTC is None or not X86, reason="needs rustc on x86-64")
+@pytest.mark.parametrize("isa", list(RUST_ISAS))
+def test_rust_slice_loop_compiles_to_vector_code(tmp_path, isa):
+    """With -C opt-level=3 and an AVX-512 (znver4) or AVX2 (x86-64-v3) target, LLVM vectorises the
+    slice loop of every full-range library kernel: vector fma of that width, no calls, and no lane-by-lane
+    float-to-int conversion (cvttss2si: what a saturating `as i32` becomes)."""
+    cpu, reg = RUST_ISAS[isa]
+    src = tmp_path / "k.rs"
+    src.write_text(export_many([(library.get(n), n + "_k", None) for n in FULL_RANGE], "rust"))
+    asm = tmp_path / "k.s"
+    r = subprocess.run([RUSTC, "--edition", "2021", "--crate-type", "lib", "--emit", "asm", "-C", "opt-level=3",
+                        "-C", f"target-cpu={cpu}", "-D", "warnings", "-o", str(asm), str(src)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = asm.read_text()
+    for n in FULL_RANGE:
+        start = re.search(rf"^\S*{n}_k_slice\S*:$", text, re.MULTILINE)
+        assert start, f"no {n}_k_slice in the asm"
+        body = text[start.end():text.index(".cfi_endproc", start.end())]
+        assert re.search(rf"vfmadd\d+ps\t{reg}", body), (n, isa)
+        assert "call" not in body and "cvttss2si" not in body, n
+        if isa == "avx2":
+            assert "%zmm" not in body
+
+
 def _load_vecmath():
     spec = importlib.util.spec_from_file_location("vecmath_vs_sleef", ROOT / "experiments" / "vecmath_vs_sleef.py")
     mod = importlib.util.module_from_spec(spec)
@@ -283,3 +431,36 @@ def test_vecmath_without_sleef_says_how_to_install(monkeypatch, capsys):
     assert vm.main(["--functions", "exp"]) == 0
     out = capsys.readouterr().out
     assert "apt-get install libsleef-dev" in out and "RESULT" not in out
+
+
+@pytest.mark.skipif(GCC is None or RUSTC is None or not X86, reason="needs gcc and rustc on x86-64")
+def test_vecmath_rust_rows_time_the_vectorised_slice_loop():
+    """The benchmark's Rust candidate runs the exported slice loop (vector fma in its asm) and gives
+    pysearch.evaluate's outputs through the C bench harness."""
+    vm = _load_vecmath()
+    vec = vm.rust_library(["exp2", "log"])
+    assert isinstance(vec, dict) and all(v.startswith("LLVM-vectorised (") for v in vec.values()), vec
+    x = _inputs()
+    for name in ("exp2", "log"):
+        fn = library.get(name)
+        bench = vm.CBench([vm.rust_candidate(name, fn.program, fn.max_ulp, fn.verified)])
+        _assert_bit_exact(f"vecmath rust {name}", bench.run(0, x), pysearch.evaluate(fn.program, x), [x])
+
+
+def test_results_sentence_reports_the_rust_rows():
+    """experiments/results.py reads the Rust rows of a vecmath run: against the fastest SLEEF variant of each
+    function and input set (the lowest of its ratios) and against the exported C."""
+    spec = importlib.util.spec_from_file_location("results", ROOT / "experiments" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    out = "\n".join([
+        "| exp | uniform | Rust export | SLEEF expf8_u10avx2 | 2.2 | 2.2 2.2 |",
+        "| exp | uniform | Rust export | SLEEF expf16_u10avx512f | 1.05 | 1.05 1.05 |",
+        "| exp | uniform | Rust export | ours exported C | 0.64 | 0.64 0.64 |",
+        "| log | log-uniform | Rust export | SLEEF logf16_u10avx512f | 0.95 | 0.95 0.95 |",
+        "| log | log-uniform | Rust export | ours exported C | 0.7 | 0.7 0.7 |",
+        "RESULT vecmath_min_speedup_vs_sleef_u10=1.5 vecmath_max_ulp=0.9 vecmath_functions=2",
+    ])
+    s = results.vecmath_sentence(out)
+    assert "runs at 0.950-1.050x the fastest SLEEF u10 variant and 0.640-0.700x the exported C" in s
+    assert "Rust export" not in results.vecmath_sentence(out.split("\n")[-1])

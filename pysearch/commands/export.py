@@ -37,7 +37,7 @@ def register(subparsers) -> None:
         "--library",
         metavar="NAMES",
         help="export shipped library functions by name with their verified bounds, e.g. exp2; "
-        "several, comma-separated (exp,exp2), go into one C file",
+        "several, comma-separated (exp,exp2), go into one C file or Rust module (--lang c or rust)",
     )
     p.add_argument(
         "--pick",

@@ -12,10 +12,13 @@ thread's floating-point mode (round to nearest, no FTZ/DAZ) in builds without ``
 kernel called by both the public ``NAME`` and the array loop ``NAME_array`` (a call to the public,
 interposable symbol would go through the PLT under ``-fPIC`` and stop inlining), and the float32
 helpers are branch-free, so GCC vectorises the array loop. C helpers and kernels sit inside include
-guards, so several exported C files make one translation unit (:func:`export_many`).
+guards, so several exported C files make one translation unit (:func:`export_many`). The Rust
+export has ``NAME`` and the slice loop ``NAME_slice`` (branch-free float32 helpers, so LLVM
+vectorises it), and :func:`export_many` writes several functions as one Rust module.
 
 Nothing from the metadata (a shared ``front.json`` or ``--target``) becomes code: every value is
-written through :func:`comment_text`, which keeps it on one line of inert ASCII. Function names
+written through :func:`comment_text`, which keeps it on one line of inert ASCII (in Rust doc
+comments also with Markdown escaped: :func:`pysearch.export.rust.doc_text`). Function names
 that the exported code itself uses, keywords and the identifiers of the included C headers are
 refused (:func:`reserved_reason`); inputs named like them are renamed.
 
@@ -80,7 +83,15 @@ def to_c(program: Program | str | LibraryFunction, name: str = "approx", meta: M
 
 
 def to_rust(program: Program | str | LibraryFunction, name: str = "approx", meta: Mapping | None = None) -> str:
-    """Rust source defining ``pub fn name(x: f32, ...) -> f32`` (``f64`` for float64 programs)."""
+    """Rust source defining ``pub fn name(x: f32, ...) -> f32`` (``f64`` for float64 programs) and
+    ``pub fn name_slice(x: &[f32], y: &mut [f32]) -> usize`` (several inputs: one slice each, then
+    ``out``), which writes ``min`` of the lengths elements, returns that count and never panics.
+
+    The float32 helpers are branch-free and avoid float-to-int casts, so LLVM vectorises the slice
+    loop (AVX2 or AVX-512 lanes with ``-C opt-level=3 -C target-cpu=native``). Each public function
+    has a ``///`` doc comment with the first two header lines (what it approximates, its verified
+    bound), escaped so that rustdoc reads them as plain text (:func:`pysearch.export.rust.doc_text`).
+    """
     return rust.write(*_plan(program, name, meta))
 
 
@@ -97,20 +108,27 @@ def export(program: Program | str | LibraryFunction, lang: str, name: str = "app
 
 
 def export_many(items: Sequence[tuple[Program | str | LibraryFunction, str, Mapping | None]], lang: str) -> str:
-    """Several functions in one C file: ``(program, name, meta)`` each; helpers are defined once.
+    """Several functions in one C file or one Rust module: ``(program, name, meta)`` each; helpers are defined once.
 
-    Each exported C file guards its helpers and its kernel, so this is their concatenation (and
-    ``cat a.c b.c`` works the same), with the floating-point mode block written once. Only C: Python and Rust exports are one function per file.
+    C: each exported C file guards its helpers and its kernel, so this is their concatenation (and
+    ``cat a.c b.c`` works the same), with the floating-point mode block written once. Rust: one
+    module with the floating-point mode note and the helpers once, then each function (``NAME`` and
+    ``NAME_slice``, documented with its verified bound) under its own header comment. Python
+    exports are one function per file.
     """
-    if lang != "c":
-        raise ExportError(f"several functions in one file are exported as C only, not {lang!r}")
+    if lang not in ("c", "rust"):
+        raise ExportError(f"several functions in one file are exported as C or Rust, not {lang!r}")
     if not items:
         raise ExportError("nothing to export")
+    suffix = "_array" if lang == "c" else "_slice"
     seen: dict[str, str] = {}
     for _, name, _ in items:
-        for defined in (name, f"{name}_array"):
+        for defined in (name, f"{name}{suffix}"):
             if defined in seen:
                 raise ExportError(f"function name {name!r} clashes with {seen[defined]!r} in the same file")
             seen[defined] = name
+    plans = [_plan(p, name, meta) for p, name, meta in items]
+    if lang == "rust":
+        return rust.write_many(plans)
     # the floating-point mode block (guarded, so `cat a.c b.c` compiles it once too) once, first
-    return "\n".join(c.write(*_plan(p, name, meta), fp_mode=i == 0) for i, (p, name, meta) in enumerate(items))
+    return "\n".join(c.write(*plan, fp_mode=i == 0) for i, plan in enumerate(plans))

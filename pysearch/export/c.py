@@ -19,7 +19,7 @@ import math
 from typing import Mapping
 
 from pysearch.export import c_simd
-from pysearch.export.common import Plan, comment_text, expr, header_lines, helpers, hex_literal
+from pysearch.export.common import Plan, comment_text, expr, header_lines, helpers, hex_literal, minmax_select
 from pysearch.program import format_const
 
 # float32 helpers are branch-free and work on bit patterns: comparisons give 0/1 integers and
@@ -314,16 +314,11 @@ def _expr(plan: Plan, ins) -> str:
     v through and gives v where v equals c), without the helper's NaN and zero masks. The select is
     on bit patterns (pys_sel32): a float ?: next to another makes GCC branch, and then not vectorise."""
     args = [plan.ref(a) for a in ins.args]
-    if plan.dtype == "float32" and ins.op in ("min", "max"):
-        for i in (0, 1):
-            a, other = ins.args[i], ins.args[1 - i]
-            if a.kind != "const" or other.kind == "const" or math.isnan(a.value):
-                continue
-            zero_loses = a.value == 0 and (math.copysign(1, a.value) < 0) == (ins.op == "min")
-            if not zero_loses:
-                cmp = "<" if ins.op == "min" else ">"
-                c, v = args[i], args[1 - i]
-                return f"pys_float32(pys_sel32({c} {cmp} {v}, pys_bits32({c}), pys_bits32({v})))"
+    i = minmax_select(ins.op, ins.args) if plan.dtype == "float32" else None
+    if i is not None:
+        cmp = "<" if ins.op == "min" else ">"
+        c, v = args[i], args[1 - i]
+        return f"pys_float32(pys_sel32({c} {cmp} {v}, pys_bits32({c}), pys_bits32({v})))"
     return expr(plan, "c", ins.op, args)
 
 

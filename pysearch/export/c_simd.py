@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from pysearch.export.common import Plan
+from pysearch.export.common import Plan, minmax_select
 from pysearch.ops import LDEXP_BOUND
 
 
@@ -280,7 +280,7 @@ def _f32(v: float) -> str:
     return f"{float(v).hex()}f"
 
 
-def _bounded_exponent(plan: Plan, rng: list[Range], refs: list) -> tuple[bool, bool] | None:
+def bounded_exponent(plan: Plan, rng: list[Range], refs: list) -> tuple[bool, bool] | None:
     """For ``ldexp a b``: None unless every non-NaN b truncates into [-252, 254] (two power-of-two
     factors then suffice for any a, see pys_ldexp2_256); else (whether a NaN b needs its own NaN
     select, whether b is integral)."""
@@ -301,15 +301,11 @@ def _bounded_exponent(plan: Plan, rng: list[Range], refs: list) -> tuple[bool, b
 def _expr(plan: Plan, isa: Isa, op: str, refs: list, rng: list[Range]) -> str:
     args = [plan.ref(a) for a in refs]
     if op in ("min", "max"):
-        # min(c, v) / max(c, v) with a constant c: vminps/vmaxps(c, v) gives v where v is NaN or
-        # equal to c, which is the format's answer unless c is a zero of the losing sign.
-        for i in (0, 1):
-            c = _const(refs[i])
-            if c is None or math.isnan(c) or _const(refs[1 - i]) is not None:
-                continue
-            lose = c == 0 and (math.copysign(1, c) < 0) == (op == "min")
-            if not lose:
-                return f"{isa.p}_{op}_ps({args[i]}, {args[1 - i]})"
+        # min(c, v) / max(c, v) with a constant c: vminps/vmaxps(c, v) is the select c < v ? c : v
+        # (> for max), which gives v where v is NaN or equal to c (common.minmax_select).
+        i = minmax_select(op, refs)
+        if i is not None:
+            return f"{isa.p}_{op}_ps({args[i]}, {args[1 - i]})"
     if op == "ldexp":
         k = _const(refs[1])
         if k is not None and not math.isnan(k):  # the exponent is known when exporting
@@ -325,7 +321,7 @@ def _expr(plan: Plan, isa: Isa, op: str, refs: list, rng: list[Range]) -> str:
                 if e:
                     expr = f"_mm256_mul_ps({expr}, _mm256_set1_ps({_f32(2.0 ** e)}))"
             return expr
-        bounded = _bounded_exponent(plan, rng, refs)
+        bounded = bounded_exponent(plan, rng, refs)
         if bounded is not None:
             nan_select, integral = bounded
             if isa is AVX512:  # |b| < 300 already: the clamp is idle; trunc is idle for an integral b

@@ -9,8 +9,9 @@ snippets a language's code needs, and the expression of one instruction.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,6 +94,25 @@ def helpers(plan: Plan, lang: str) -> list[str]:
 def expr(plan: Plan, lang: str, op: str, args: list[str]) -> str:
     """``lang``'s expression for ``op`` applied to ``args`` (the op registry's template)."""
     return OP_BY_NAME[op].emit(lang).expr(plan.dtype, args)
+
+
+def minmax_select(op: str, args: Sequence[Ref]) -> int | None:
+    """For ``min``/``max`` with one constant operand (``args``): that operand's index when one
+    select is the whole op, else None.
+
+    ``min(c, v)`` as ``c < v ? c : v`` (``max``: ``>``) gives ``v`` where ``v`` is NaN (a NaN, its
+    payload unspecified) or equal to ``c``, which is the format's answer unless ``c`` is a zero of
+    the sign that wins over the other zero (-0 for min, +0 for max) or NaN.
+    """
+    if op not in ("min", "max"):
+        return None
+    for i in (0, 1):
+        a, other = args[i], args[1 - i]
+        if a.kind != "const" or other.kind == "const" or math.isnan(a.value):
+            continue
+        if not (a.value == 0 and (math.copysign(1, a.value) < 0) == (op == "min")):
+            return i
+    return None
 
 
 def hex_literal(v: float) -> str:

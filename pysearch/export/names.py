@@ -42,7 +42,8 @@ _PROBE = "pys_probe"
 
 
 def _probe_programs() -> list[Program]:
-    """Programs that between them use every op in both dtypes (so every helper is emitted)."""
+    """Programs that between them use every op in both dtypes, and the float32 forms an exporter
+    specialises (an ``ldexp`` exponent bounded to an integer or not), so every helper is emitted."""
     out = []
     for dtype in ("float32", "float64"):
         lines = [f"dtype {dtype}", "inputs x,y"]
@@ -50,6 +51,9 @@ def _probe_programs() -> list[Program]:
             if op.float64_only and dtype != "float64":
                 continue
             lines.append(f"t_{op.name} = {op.name} {' '.join(['x', 'y', 'x'][:op.arity])}")
+        if dtype == "float32":
+            lines += ["b_lo = max y -200", "b_hi = min b_lo 200", "b_int = rint b_hi",
+                      "t_ldexp_int = ldexp x b_int", "t_ldexp_frac = ldexp x b_hi"]
         names = [ln.split()[0] for ln in lines[2:]]
         acc = names[0]
         for k, nm in enumerate(names[1:]):
