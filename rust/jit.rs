@@ -313,10 +313,44 @@ mod x64 {
         }
     }
 
+    /// min/max of a value `v` (a register) and a constant `c` that is not NaN: with `vminps`
+    /// (`vmaxps`), which returns its second source on equal or unordered operands, only NaN lanes
+    /// need a fix-up. Equal operands differ only for ±0, where `float.rs` gives -0 for min and +0
+    /// for max: `c` itself unless it is the other zero, when it is `v`. Returns `v`'s register,
+    /// `c`'s table index and whether `c` is the second source (else `v` is).
+    fn with_constant(consts: &[Lane], a: Loc, b: Loc, is_min: bool) -> Option<(u8, usize, bool)> {
+        let ((Loc::Reg(v), Loc::Mem(k)) | (Loc::Mem(k), Loc::Reg(v))) = (a, b) else {
+            return None;
+        };
+        let c = lane_value(consts, k);
+        if c.is_nan() {
+            return None;
+        }
+        let losing_zero = c == 0.0 && c.is_sign_negative() != is_min;
+        Some((v, k, !losing_zero))
+    }
+
     /// d = min(a, b) or max(a, b) with `float.rs` semantics: the strictly smaller (larger)
     /// operand; for equal operands (±0) the OR (AND) of their bits; NaN if either is NaN.
     /// (Both operands go to registers: dynasm 5 drops the memory operand of `vcmpps`.)
-    fn min_max(ops: &mut Assembler, d: u8, a: Loc, b: Loc, is_min: bool) {
+    fn min_max(ops: &mut Assembler, consts: &[Lane], d: u8, a: Loc, b: Loc, is_min: bool) {
+        if let Some((v, k, c_second)) = with_constant(consts, a, b, is_min) {
+            // T1 = vminps(v, c) or vminps(c, v); NaN lanes (of v) get the quiet NaN
+            dynasm!(ops ; .arch x64 ; vcmpps Ry(T2), Ry(v), Ry(v), 3);
+            let (first, second) = if c_second {
+                (v, Loc::Mem(k))
+            } else {
+                mov(ops, T3, Loc::Mem(k));
+                (T3, Loc::Reg(v))
+            };
+            if is_min {
+                binary!(ops, vminps, T1, first, second);
+            } else {
+                binary!(ops, vmaxps, T1, first, second);
+            }
+            dynasm!(ops ; .arch x64 ; vblendvps Ry(d), Ry(T1), [rcx + disp(QNAN)], Ry(T2));
+            return;
+        }
         let ra = in_reg(ops, a, T0);
         let rb = in_reg(ops, b, T3);
         // vminps/vmaxps give b for equal operands; predicate 0 (EQ_OQ) marks those lanes.
@@ -517,8 +551,8 @@ mod x64 {
                 Loc::Reg(ra) => dynasm!(ops ; .arch x64 ; vsqrtps Ry(d), Ry(ra)),
                 Loc::Mem(k) => dynasm!(ops ; .arch x64 ; vsqrtps Ry(d), [rcx + disp(k)]),
             },
-            Op::Min => min_max(ops, d, a, b, true),
-            Op::Max => min_max(ops, d, a, b, false),
+            Op::Min => min_max(ops, consts, d, a, b, true),
+            Op::Max => min_max(ops, consts, d, a, b, false),
             Op::Rint => round(ops, d, a, 0),
             Op::Floor => round(ops, d, a, 1),
             Op::Ldexp => ldexp(ops, consts, d, a, b),
@@ -651,7 +685,7 @@ mod x64 {
         use super::super::{
             lane, lane_value, ldexp_exponent, Lane, ABS_MASK, LDEXP_LIMIT, QNAN, SIGN_MASK, X,
         };
-        use super::{disp, Assembler, Loc};
+        use super::{disp, with_constant, Assembler, Loc};
         use crate::program::Op;
         use dynasmrt::{dynasm, AssemblyOffset, DynasmApi, DynasmLabelApi};
 
@@ -831,16 +865,25 @@ mod x64 {
         /// min/max with `float.rs` semantics, as the AVX2 `min_max` but with opmasks: vminps
         /// (vmaxps), then equal lanes (±0) get a | b (a & b), unordered lanes the quiet NaN.
         /// Every operand is read before `d` is written.
-        fn min_max(ops: &mut Assembler, d: u8, a: Loc, b: Loc, is_min: bool) {
+        fn min_max(ops: &mut Assembler, consts: &[Lane], d: u8, a: Loc, b: Loc, is_min: bool) {
+            let pick = if is_min { VMINPS } else { VMAXPS };
+            if let Some((v, k, c_second)) = with_constant(consts, a, b, is_min) {
+                // as the AVX2 code: vminps(v, c) or vminps(c, v), then NaN lanes of v
+                ins(ops, VCMPPS, K_NAN, v, Rm::Reg(v), 0, Some(3)); // UNORD_Q
+                if c_second {
+                    binary(ops, pick, d, v, Loc::Mem(k));
+                } else {
+                    mov(ops, T3, Loc::Mem(k));
+                    binary(ops, pick, d, T3, Loc::Reg(v));
+                }
+                ins(ops, VMOVUPS_LOAD, d, 0, rm(Loc::Mem(QNAN)), K_NAN, None);
+                return;
+            }
             let ra = in_reg(ops, a, T0);
             let rb = in_reg(ops, b, T3);
             ins(ops, VCMPPS, K_EQ, ra, Rm::Reg(rb), 0, Some(0)); // EQ_OQ
             ins(ops, VCMPPS, K_NAN, ra, Rm::Reg(rb), 0, Some(3)); // UNORD_Q
-            let (pick, equal) = if is_min {
-                (VMINPS, VORPS)
-            } else {
-                (VMAXPS, VANDPS)
-            };
+            let equal = if is_min { VORPS } else { VANDPS };
             ins(ops, pick, T1, ra, Rm::Reg(rb), 0, None);
             ins(ops, equal, T1, ra, Rm::Reg(rb), K_EQ, None);
             // vblendmps: d = k ? [qnan] : T1
@@ -915,8 +958,8 @@ mod x64 {
                     binary(ops, VANDPS, d, ra, Loc::Mem(ABS_MASK));
                 }
                 Op::Sqrt => ins(ops, VSQRTPS, d, 0, rm(a), 0, None),
-                Op::Min => min_max(ops, d, a, b, true),
-                Op::Max => min_max(ops, d, a, b, false),
+                Op::Min => min_max(ops, consts, d, a, b, true),
+                Op::Max => min_max(ops, consts, d, a, b, false),
                 // vrndscaleps imm 8 + mode: scale 0, precision exception suppressed
                 Op::Rint => ins(ops, VRNDSCALEPS, d, 0, rm(a), 0, Some(0x08)),
                 Op::Floor => ins(ops, VRNDSCALEPS, d, 0, rm(a), 0, Some(0x09)),
