@@ -607,7 +607,7 @@ mod x64 {
         let mut free: Vec<u8> = (1..isa.value_regs()).rev().collect();
         // the whole body is emitted into a scratch assembler first, so an out-of-registers
         // program leaves nothing behind in `ops`
-        let mut body = Vec::with_capacity(p.live.len());
+        let mut body: Vec<Step> = Vec::with_capacity(p.live.len());
         for (pos, &i) in p.live.iter().enumerate() {
             let ins = p.instrs[i];
             let arity = ins.op.arity();
@@ -646,48 +646,137 @@ mod x64 {
             body.push((ins.op, d, args));
         }
         let out = reg_of[p.output - base];
-        if isa == Isa::Avx512 {
-            return Some((z::emit_loops(ops, &mut consts, &body, out), consts));
+        let entries = emit_loops(ops, &mut consts, isa, &body, out);
+        Some((entries, consts))
+    }
+
+    /// One step of a kernel body: `d = op(args)`.
+    type Step = (Op, u8, [Loc; 3]);
+
+    /// `step` with every register moved up by `off` (the second vector of a pair).
+    fn shifted((op, d, args): Step, off: u8) -> Step {
+        let up = |l: Loc| match l {
+            Loc::Reg(r) => Loc::Reg(r + off),
+            m @ Loc::Mem(_) => m,
+        };
+        (op, d + off, args.map(up))
+    }
+
+    fn load(ops: &mut Assembler, isa: Isa, r: u8, d: i32) {
+        match isa {
+            Isa::Avx2 => dynasm!(ops ; .arch x64 ; vmovups Ry(r), [rdi + d]),
+            Isa::Avx512 => z::ins(ops, z::VMOVUPS_LOAD, r, 0, z::Rm::Mem(z::RDI, d), 0, None),
         }
-        // two variants of the loop: ordinary stores, and non-temporal stores (32-byte aligned
-        // output) that stream large results to memory without reading the lines first
+    }
+
+    fn store(ops: &mut Assembler, isa: Isa, r: u8, d: i32, streaming: bool) {
+        match (isa, streaming) {
+            (Isa::Avx2, false) => dynasm!(ops ; .arch x64 ; vmovups [rsi + d], Ry(r)),
+            (Isa::Avx2, true) => dynasm!(ops ; .arch x64 ; vmovntps [rsi + d], Ry(r)),
+            (Isa::Avx512, _) => {
+                let enc = if streaming {
+                    z::VMOVNTPS
+                } else {
+                    z::VMOVUPS_STORE
+                };
+                z::ins(ops, enc, r, 0, z::Rm::Mem(z::RSI, d), 0, None);
+            }
+        }
+    }
+
+    fn step(ops: &mut Assembler, consts: &mut Vec<Lane>, isa: Isa, (op, d, [a, b, c]): Step) {
+        match isa {
+            Isa::Avx2 => emit(ops, consts, op, d, a, b, c),
+            Isa::Avx512 => z::emit(ops, consts, op, d, a, b, c),
+        }
+    }
+
+    /// The two loops of a kernel with the `KernelFn` calling convention (ordinary stores; and
+    /// non-temporal stores to vector-aligned output, which stream large results to memory
+    /// without reading the lines first). Returns their entry offsets.
+    ///
+    /// When the body's values fit in half the value registers, the loop runs two vectors per
+    /// iteration, their instructions interleaved op by op (the second vector's registers are
+    /// the first's moved up by half): two independent dependency chains in flight, for the long
+    /// serial chains of polynomial kernels. An odd last vector runs alone.
+    fn emit_loops(
+        ops: &mut Assembler,
+        consts: &mut Vec<Lane>,
+        isa: Isa,
+        body: &[Step],
+        out: u8,
+    ) -> [AssemblyOffset; 2] {
+        let half = isa.value_regs() / 2;
+        let used = body.iter().map(|s| s.1).max().unwrap_or(X);
+        let pair = (used < half).then_some(half);
+        let vb = i32::try_from(4 * isa.lanes()).expect("a vector is 32 or 64 bytes");
         let mut entries = [AssemblyOffset(0); 2];
         for (v, entry) in entries.iter_mut().enumerate() {
             *entry = ops.offset();
+            let streaming = v == 1;
             let top = ops.new_dynamic_label();
-            dynasm!(ops ; .arch x64 ; =>top ; vmovups Ry(X), [rdi]);
-            for &(op, d, [a, b, c]) in &body {
-                emit(ops, &mut consts, op, d, a, b, c);
-            }
-            if v == 0 {
-                dynasm!(ops ; .arch x64 ; vmovups [rsi], Ry(out));
+            let done = ops.new_dynamic_label();
+            if let Some(off) = pair {
+                // rdx = vectors left - 2 at the top of the loop
+                let tail = ops.new_dynamic_label();
+                dynasm!(ops ; .arch x64 ; sub rdx, 2 ; jb =>tail ; =>top);
+                load(ops, isa, X, 0);
+                load(ops, isa, X + off, vb);
+                for &s in body {
+                    step(ops, consts, isa, s);
+                    step(ops, consts, isa, shifted(s, off));
+                }
+                store(ops, isa, out, 0, streaming);
+                store(ops, isa, out + off, vb, streaming);
+                dynasm!(ops
+                    ; .arch x64
+                    ; add rdi, 2 * vb
+                    ; add rsi, 2 * vb
+                    ; sub rdx, 2
+                    ; jae =>top
+                    ; =>tail
+                    ; add rdx, 2
+                    ; jz =>done
+                );
+                // one vector left
+                load(ops, isa, X, 0);
+                for &s in body {
+                    step(ops, consts, isa, s);
+                }
+                store(ops, isa, out, 0, streaming);
             } else {
-                dynasm!(ops ; .arch x64 ; vmovntps [rsi], Ry(out));
+                dynasm!(ops ; .arch x64 ; =>top);
+                load(ops, isa, X, 0);
+                for &s in body {
+                    step(ops, consts, isa, s);
+                }
+                store(ops, isa, out, 0, streaming);
+                dynasm!(ops
+                    ; .arch x64
+                    ; add rdi, vb
+                    ; add rsi, vb
+                    ; sub rdx, 1
+                    ; jnz =>top
+                );
             }
-            dynasm!(ops
-                ; .arch x64
-                ; add rdi, 32
-                ; add rsi, 32
-                ; sub rdx, 1
-                ; jnz =>top
-            );
-            if v == 1 {
+            dynasm!(ops ; .arch x64 ; =>done);
+            if streaming {
                 dynasm!(ops ; .arch x64 ; sfence);
             }
             dynasm!(ops ; .arch x64 ; vzeroupper ; ret);
         }
-        Some((entries, consts))
+        entries
     }
 
     /// The AVX-512 code: 16-lane zmm vectors, 32 registers, EVEX encodings emitted byte by byte
     /// (dynasm 5 has no AVX-512). Same operand handling and the same results as the AVX2 code.
     pub(super) mod z {
         use super::super::{
-            lane, lane_value, ldexp_exponent, Lane, ABS_MASK, LDEXP_LIMIT, QNAN, SIGN_MASK, X,
+            lane, lane_value, ldexp_exponent, Lane, ABS_MASK, LDEXP_LIMIT, QNAN, SIGN_MASK,
         };
         use super::{disp, with_constant, Assembler, Loc};
         use crate::program::Op;
-        use dynasmrt::{dynasm, AssemblyOffset, DynasmApi, DynasmLabelApi};
+        use dynasmrt::DynasmApi;
 
         /// Scratch zmm registers (values live in 0..28).
         const T0: u8 = 28;
@@ -925,7 +1014,7 @@ mod x64 {
         }
 
         /// Emit one instruction `d = op(args)`; constants the op needs are added to `consts`.
-        fn emit(
+        pub(crate) fn emit(
             ops: &mut Assembler,
             consts: &mut Vec<Lane>,
             op: Op,
@@ -981,40 +1070,6 @@ mod x64 {
                 }
                 _ => unreachable!("unsupported ops are filtered out before emission"),
             }
-        }
-
-        /// The two loops (ordinary stores; non-temporal stores to 64-byte aligned output) over
-        /// 16-lane vectors, with the kernel calling convention. Returns their entry offsets.
-        pub(crate) fn emit_loops(
-            ops: &mut Assembler,
-            consts: &mut Vec<Lane>,
-            body: &[(Op, u8, [Loc; 3])],
-            out: u8,
-        ) -> [AssemblyOffset; 2] {
-            let mut entries = [AssemblyOffset(0); 2];
-            for (v, entry) in entries.iter_mut().enumerate() {
-                *entry = ops.offset();
-                let top = ops.new_dynamic_label();
-                dynasm!(ops ; .arch x64 ; =>top);
-                ins(ops, VMOVUPS_LOAD, X, 0, Rm::Mem(RDI, 0), 0, None);
-                for &(op, d, [a, b, c]) in body {
-                    emit(ops, consts, op, d, a, b, c);
-                }
-                let store = if v == 0 { VMOVUPS_STORE } else { VMOVNTPS };
-                ins(ops, store, out, 0, Rm::Mem(RSI, 0), 0, None);
-                dynasm!(ops
-                    ; .arch x64
-                    ; add rdi, 64
-                    ; add rsi, 64
-                    ; sub rdx, 1
-                    ; jnz =>top
-                );
-                if v == 1 {
-                    dynasm!(ops ; .arch x64 ; sfence);
-                }
-                dynasm!(ops ; .arch x64 ; vzeroupper ; ret);
-            }
-            entries
         }
     }
 
