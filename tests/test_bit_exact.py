@@ -239,6 +239,23 @@ class TestBf16Exhaustive:
         for p, y in zip(progs, out):
             assert_bit_exact(y, run(p, x), p, x)
 
+    @pytest.mark.parametrize("kind", EVALUATORS)
+    def test_library_kernels_each_evaluator(self, kind):
+        """Every shipped float32 kernel (the full-range ones use rint, floor, ldexp, getexp and
+        getmant) is compiled by the JIT in force and agrees with the reference interpreter on all
+        65,536 bf16-pattern values and the special values, through ``pysearch.library``."""
+        from pysearch import library
+
+        x = with_specials(bf16_floats())
+        fns = [f for f in library.functions() if f.program.dtype == "float32" and len(f.program.inputs) == 1]
+        assert {"exp", "exp2", "log", "log2"} <= {f.name for f in fns}
+        with evaluator(kind) as isa:
+            if isa is not None:
+                assert all(_core.jit_compiled([f.program.compile().as_tuple() for f in fns]))
+            for f in fns:
+                with np.errstate(all="ignore"):
+                    assert_bit_exact(f(x), run(f.program, x), f.program, x)
+
     @pytest.mark.parametrize(
         "b, c",
         [("1.0000001", "-1"), ("-0.33333334", "0x1p-140"), ("3", "-0x1.fffffep+127"), ("0x1p-100", "0x1p-149"),
