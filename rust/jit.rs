@@ -4,7 +4,8 @@
 //! so it is bound by the store port, not by arithmetic. Here each program becomes a loop over
 //! vectors (16 lanes in zmm registers with AVX-512, 8 lanes in ymm registers with AVX2) that
 //! keeps its values in registers: per vector it loads `x` once, runs one instruction per op (a
-//! short fixed sequence for min/max) and stores the output once.
+//! short fixed sequence for min/max and the range-reduction ops) and stores the output once.
+//! A body that fits in half the registers runs two vectors per iteration (`emit_loops`).
 //!
 //! The instruction set is picked at run time (`jit_isa`): AVX-512 (F and DQ) where the CPU has
 //! it, else AVX2+FMA; `PYSEARCH_JIT_ISA=avx2` forces the AVX2 code on an AVX-512 machine and
