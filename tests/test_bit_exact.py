@@ -241,17 +241,19 @@ class TestBf16Exhaustive:
 
     @pytest.mark.parametrize("kind", EVALUATORS)
     def test_library_kernels_each_evaluator(self, kind):
-        """Every shipped float32 kernel (the full-range ones use rint, floor, ldexp, getexp and
-        getmant) is compiled by the JIT in force and agrees with the reference interpreter on all
-        65,536 bf16-pattern values and the special values, through ``pysearch.library``."""
+        """Every shipped float32 kernel agrees with the reference interpreter on all 65,536
+        bf16-pattern values and the special values, through ``pysearch.library``, under each
+        evaluator; the full-range exp, exp2, log and log2 (rint, floor, ldexp, getexp, getmant)
+        are compiled by the JIT in force."""
         from pysearch import library
 
         x = with_specials(bf16_floats())
         fns = [f for f in library.functions() if f.program.dtype == "float32" and len(f.program.inputs) == 1]
-        assert {"exp", "exp2", "log", "log2"} <= {f.name for f in fns}
+        full = [f for f in fns if f.name in ("exp", "exp2", "log", "log2")]
+        assert len(full) == 4
         with evaluator(kind) as isa:
             if isa is not None:
-                assert all(_core.jit_compiled([f.program.compile().as_tuple() for f in fns]))
+                assert all(_core.jit_compiled([f.program.compile().as_tuple() for f in full]))
             for f in fns:
                 with np.errstate(all="ignore"):
                     assert_bit_exact(f(x), run(f.program, x), f.program, x)
