@@ -8,6 +8,7 @@ Ctrl-C raises ``KeyboardInterrupt``. An output too large to allocate raises ``Me
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from dataclasses import dataclass, fields
@@ -103,7 +104,7 @@ class _OutputPool:
 
     def take(self, shape: tuple, dtype: str) -> np.ndarray:
         dt = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dt.itemsize
+        nbytes = math.prod(shape) * dt.itemsize
         if not self.MIN_BYTES <= nbytes <= self.MAX_BYTES:
             return np.empty(shape, dtype=dt)
         with self.lock:

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::float::Float;
-use crate::jit::JitBatch;
+use crate::jit::{JitBatch, Kernel};
 use crate::program::{Op, Program};
 
 /// Points per chunk. Rows are reused once their value is dead (see `Plan`), so a chunk of
@@ -333,6 +333,11 @@ pub fn block_size(n_points: usize, n_programs: usize) -> usize {
 /// a second, so that the caller can check for Ctrl-C between steps.
 pub const STEP_WORK: usize = 1 << 28;
 
+/// A call with less work than this (instructions x points) runs on the calling thread: tens of
+/// microseconds of compiled code, less than handing tasks to rayon's workers costs on a busy
+/// machine (a worker that slept has to be woken, and the caller waits for it).
+pub const SERIAL_WORK: usize = 1 << 20;
+
 /// How a call over `n` points is split: `block` points per parallel task and `step` points per
 /// step (a multiple of `block`). `rows` is the number of independent rows (programs) each step
 /// runs, `per_point` the work per point over all of them, `block` the usual task size. A call
@@ -401,34 +406,41 @@ impl<'a, T: Float> Batch<'a, T> {
         self.progs.iter().map(|p| p.live.len()).sum()
     }
 
+    /// Evaluate program `pi` on the points `start..start + o.len()` into `o`.
+    fn run_block(&self, pi: usize, kernel: Option<Kernel<'_>>, start: usize, o: &mut [T]) {
+        if let (Some(k), Some(x), Some(y)) = (
+            kernel,
+            T::as_f32(&self.inputs[0][start..start + o.len()]),
+            T::as_f32_mut(&mut *o),
+        ) {
+            k.run(x, y);
+        } else {
+            ChunkRunner::new(&self.progs[pi]).eval_into(self.inputs, start, o);
+        }
+    }
+
     /// Evaluate every program on the points `cols`, in tasks of `block` points. `out` is
-    /// row-major (programs x `n_points()`); only its columns `cols` are written.
+    /// row-major (programs x `n_points()`); only its columns `cols` are written. Less work than
+    /// `SERIAL_WORK` runs on the calling thread.
     pub fn run_columns(&self, out: &mut [T], cols: Range<usize>, block: usize) {
         let n = self.n_points();
         if n == 0 || cols.is_empty() {
             return;
         }
-        out.par_chunks_mut(n)
-            .zip(self.progs.par_iter())
-            .enumerate()
-            .for_each(|(pi, (row, p))| {
+        if cols.len().saturating_mul(self.work_per_point()) < SERIAL_WORK {
+            for (pi, row) in out.chunks_mut(n).enumerate() {
                 let kernel = self.jit.as_ref().and_then(|j| j.get(pi));
-                row[cols.clone()]
-                    .par_chunks_mut(block)
-                    .enumerate()
-                    .for_each(|(bi, o)| {
-                        let start = cols.start + bi * block;
-                        if let (Some(k), Some(x), Some(y)) = (
-                            kernel,
-                            T::as_f32(&self.inputs[0][start..start + o.len()]),
-                            T::as_f32_mut(&mut *o),
-                        ) {
-                            k.run(x, y);
-                        } else {
-                            ChunkRunner::new(p).eval_into(self.inputs, start, o);
-                        }
-                    });
-            });
+                self.run_block(pi, kernel, cols.start, &mut row[cols.clone()]);
+            }
+            return;
+        }
+        out.par_chunks_mut(n).enumerate().for_each(|(pi, row)| {
+            let kernel = self.jit.as_ref().and_then(|j| j.get(pi));
+            row[cols.clone()]
+                .par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(bi, o)| self.run_block(pi, kernel, cols.start + bi * block, o));
+        });
     }
 }
 
@@ -470,6 +482,45 @@ mod tests {
             let c1 = 0.6931472f32;
             let want = xi.mul_add(c0, c1).mul_add(xi, 1.0);
             assert_eq!(y.to_bits(), want.to_bits());
+        }
+    }
+
+    #[test]
+    fn serial_and_parallel_calls_give_every_point() {
+        // below SERIAL_WORK the calling thread runs the call, above it rayon's tasks do; both
+        // write every point of every row (two programs, float32 through the JIT where there is
+        // one, float64 through the interpreter)
+        let progs = [horner_exp2(), horner_exp2()];
+        let per_point = 2 * horner_exp2().live.len();
+        for n in [
+            100,
+            SERIAL_WORK / per_point - 1,
+            SERIAL_WORK / per_point + 777,
+        ] {
+            let x: Vec<f32> = (0..n).map(|i| (i % 4099) as f32 / 4099.0).collect();
+            let mut out = vec![f32::NAN; 2 * n];
+            evaluate(&progs, &[&x], &mut out);
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            let mut out64 = vec![f64::NAN; 2 * n];
+            evaluate(&progs, &[&x64], &mut out64);
+            for (i, &xi) in x.iter().enumerate() {
+                let want = xi.mul_add(0.24022651, 0.6931472).mul_add(xi, 1.0);
+                let want64 = f64::from(xi)
+                    .mul_add(0.24022651, 0.6931472)
+                    .mul_add(f64::from(xi), 1.0);
+                for row in 0..2 {
+                    assert_eq!(
+                        out[row * n + i].to_bits(),
+                        want.to_bits(),
+                        "n = {n}, i = {i}"
+                    );
+                    assert_eq!(
+                        out64[row * n + i].to_bits(),
+                        want64.to_bits(),
+                        "n = {n}, i = {i}"
+                    );
+                }
+            }
         }
     }
 

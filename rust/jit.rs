@@ -4,7 +4,8 @@
 //! so it is bound by the store port, not by arithmetic. Here each program becomes a loop over
 //! vectors (16 lanes in zmm registers with AVX-512, 8 lanes in ymm registers with AVX2) that
 //! keeps its values in registers: per vector it loads `x` once, runs one instruction per op (a
-//! short fixed sequence for min/max) and stores the output once.
+//! short fixed sequence for min/max and the range-reduction ops) and stores the output once.
+//! A body that fits in half the registers runs two vectors per iteration (`emit_loops`).
 //!
 //! The instruction set is picked at run time (`jit_isa`): AVX-512 (F and DQ) where the CPU has
 //! it, else AVX2+FMA; `PYSEARCH_JIT_ISA=avx2` forces the AVX2 code on an AVX-512 machine and
@@ -12,18 +13,31 @@
 //! encoded by the small `evex` encoder below (tested against GNU as output).
 //!
 //! Scope: single-input float32 programs whose live ops are add, sub, mul, div, fma, neg, abs,
-//! sqrt, min and max, needing at most `Isa::value_regs` live values at once (11 with AVX2, 27
-//! with AVX-512; register 0 holds x). Everything else (other ops, float64, more inputs, other
+//! sqrt, min, max, rint, floor, ldexp, getexp and getmant, needing at most `Isa::value_regs` live
+//! values at once (11 with AVX2, 27 with AVX-512; register 0 holds x). Everything else (other ops, float64, more inputs, other
 //! CPUs) returns `None` from `JitBatch::get` and is run by the interpreter. The semantics are those of `float.rs`,
-//! bit for bit (tested against the interpreter below and, from Python, against the reference
-//! interpreter).
+//! bit for bit, NaN payloads included (tested against the interpreter below and, from Python,
+//! against the reference interpreter).
+//!
+//! The ops beyond plain arithmetic (the sequences of `pysearch/export/c_simd.py`, with NaN lanes
+//! made the canonical quiet NaN the interpreter gives):
+//! - rint, floor: `vroundps` / `vrndscaleps` (to nearest even, toward -inf);
+//! - ldexp a b = a * 2^trunc(clamp(b, -300, 300)), one rounding: AVX-512 `vscalefps` on the clamped,
+//!   truncated exponent; AVX2 three multiplications by powers of two built in the exponent field
+//!   (k clamped to +-278, which gives the same results: 2^kl with kl = clamp(k, -126, 127) last and
+//!   the rest of k in two halves first, so only the last multiplication can round: an earlier one
+//!   that underflows leaves less than 2^-252, zero either way, one that overflows is inf either
+//!   way). A constant exponent becomes its precomputed factor(s); a NaN exponent gives NaN;
+//! - getexp, getmant: AVX-512 `vgetexpps` / `vgetmantps` (normalised to [1, 2), sign kept), with
+//!   ±0, ±inf and NaN passed through for getmant; AVX2 reads the exponent and significand fields
+//!   after scaling a subnormal by 2^23 (exact), with ±0 -> -inf and ±inf -> +inf for getexp.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::program::{Op, Program};
 
 /// One 64-byte constant operand: a value broadcast to 16 lanes (the AVX2 code reads the first 8).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct Lane([u32; 16]);
 
@@ -71,11 +85,64 @@ impl Isa {
 /// The register holding the input x.
 const X: u8 = 0;
 
-/// Fixed entries of each kernel's constant table (program constants follow).
+/// Fixed entries of each kernel's constant table (program constants follow; the constants of
+/// the ops beyond plain arithmetic are appended as needed, see `lane`).
 const SIGN_MASK: usize = 0;
 const ABS_MASK: usize = 1;
 const QNAN: usize = 2;
 const FIXED: usize = 3;
+
+/// The index of a constant-table entry holding `bits` in every lane, appended if there is none.
+/// (Emission runs twice per kernel, once per loop variant: the second run finds the entries.)
+fn lane(consts: &mut Vec<Lane>, bits: u32) -> usize {
+    if let Some(k) = consts.iter().position(|l| *l == Lane::splat(bits)) {
+        return k;
+    }
+    consts.push(Lane::splat(bits));
+    consts.len() - 1
+}
+
+/// The float32 value of a constant-table entry.
+fn lane_value(consts: &[Lane], k: usize) -> f32 {
+    f32::from_bits(consts[k].0[0])
+}
+
+/// Bit patterns of the constants the ops beyond plain arithmetic use.
+mod bits {
+    /// The smallest normal float32 (also the integer 2^23), and the largest finite one.
+    pub(super) const MIN_NORMAL: u32 = 0x0080_0000;
+    pub(super) const MAX_FINITE: u32 = 0x7f7f_ffff;
+    pub(super) const NEG_INF: u32 = 0xff80_0000;
+    pub(super) const ONE: u32 = 0x3f80_0000;
+    /// 2^23 as a float (scales a subnormal to a normal number exactly).
+    pub(super) const TWO_P23: u32 = 0x4b00_0000;
+    /// Sign and significand fields.
+    pub(super) const SIGN_MANT: u32 = 0x807f_ffff;
+    /// The integers 127, -126 and 23.
+    pub(super) const I127: u32 = 127;
+    pub(super) const IM126: u32 = (-126i32).cast_unsigned();
+    pub(super) const I23: u32 = 23;
+}
+
+/// The ldexp exponent clamp of `float.rs` (the AVX-512 code clamps there too).
+#[allow(clippy::cast_possible_truncation)]
+const LDEXP_LIMIT: f32 = <f32 as crate::float::Float>::LDEXP_LIMIT as f32;
+/// The clamp of the AVX2 code: the same results (see the module docs), and the three factors
+/// stay within the normal exponent range.
+const LDEXP_LIMIT_AVX2: f32 = 278.0;
+
+/// trunc(clamp(e, -limit, limit)) for a constant, non-NaN exponent.
+#[allow(clippy::cast_possible_truncation)]
+fn ldexp_exponent(e: f32, limit: f32) -> i32 {
+    e.clamp(-limit, limit) as i32
+}
+
+/// 2^e as float32 bits, for e in [-126, 127].
+#[allow(clippy::cast_sign_loss)]
+fn pow2_bits(e: i32) -> u32 {
+    debug_assert!((-126..=127).contains(&e));
+    ((e + 127) as u32) << 23
+}
 
 /// Whether the JIT compiles `op` (where it runs at all: see `jit_isa`); for `_core.op_table()`.
 pub fn compiles_op(op: Op) -> bool {
@@ -247,10 +314,44 @@ mod x64 {
         }
     }
 
+    /// min/max of a value `v` (a register) and a constant `c` that is not NaN: with `vminps`
+    /// (`vmaxps`), which returns its second source on equal or unordered operands, only NaN lanes
+    /// need a fix-up. Equal operands differ only for ±0, where `float.rs` gives -0 for min and +0
+    /// for max: `c` itself unless it is the other zero, when it is `v`. Returns `v`'s register,
+    /// `c`'s table index and whether `c` is the second source (else `v` is).
+    fn with_constant(consts: &[Lane], a: Loc, b: Loc, is_min: bool) -> Option<(u8, usize, bool)> {
+        let ((Loc::Reg(v), Loc::Mem(k)) | (Loc::Mem(k), Loc::Reg(v))) = (a, b) else {
+            return None;
+        };
+        let c = lane_value(consts, k);
+        if c.is_nan() {
+            return None;
+        }
+        let losing_zero = c == 0.0 && c.is_sign_negative() != is_min;
+        Some((v, k, !losing_zero))
+    }
+
     /// d = min(a, b) or max(a, b) with `float.rs` semantics: the strictly smaller (larger)
     /// operand; for equal operands (±0) the OR (AND) of their bits; NaN if either is NaN.
     /// (Both operands go to registers: dynasm 5 drops the memory operand of `vcmpps`.)
-    fn min_max(ops: &mut Assembler, d: u8, a: Loc, b: Loc, is_min: bool) {
+    fn min_max(ops: &mut Assembler, consts: &[Lane], d: u8, a: Loc, b: Loc, is_min: bool) {
+        if let Some((v, k, c_second)) = with_constant(consts, a, b, is_min) {
+            // T1 = vminps(v, c) or vminps(c, v); NaN lanes (of v) get the quiet NaN
+            dynasm!(ops ; .arch x64 ; vcmpps Ry(T2), Ry(v), Ry(v), 3);
+            let (first, second) = if c_second {
+                (v, Loc::Mem(k))
+            } else {
+                mov(ops, T3, Loc::Mem(k));
+                (T3, Loc::Reg(v))
+            };
+            if is_min {
+                binary!(ops, vminps, T1, first, second);
+            } else {
+                binary!(ops, vmaxps, T1, first, second);
+            }
+            dynasm!(ops ; .arch x64 ; vblendvps Ry(d), Ry(T1), [rcx + disp(QNAN)], Ry(T2));
+            return;
+        }
         let ra = in_reg(ops, a, T0);
         let rb = in_reg(ops, b, T3);
         // vminps/vmaxps give b for equal operands; predicate 0 (EQ_OQ) marks those lanes.
@@ -281,8 +382,140 @@ mod x64 {
         );
     }
 
-    /// Emit one instruction `d = op(args)`.
-    fn emit(ops: &mut Assembler, op: Op, d: u8, a: Loc, b: Loc, c: Loc) {
+    /// d = rint(a) or floor(a): `vroundps` (imm 8 + mode: precision exception suppressed).
+    fn round(ops: &mut Assembler, d: u8, a: Loc, mode: i8) {
+        let imm = 8 | mode;
+        match a {
+            Loc::Reg(ra) => dynasm!(ops ; .arch x64 ; vroundps Ry(d), Ry(ra), imm),
+            Loc::Mem(k) => dynasm!(ops ; .arch x64 ; vroundps Ry(d), [rcx + disp(k)], imm),
+        }
+    }
+
+    /// d = ldexp(a, b) (see the module docs): three multiplications by powers of two, the last
+    /// by 2^clamp(k, -126, 127); lanes where b is NaN get the quiet NaN.
+    fn ldexp(ops: &mut Assembler, consts: &mut Vec<Lane>, d: u8, a: Loc, b: Loc) {
+        if let Loc::Mem(kb) = b {
+            // a constant exponent: multiply by its factors (at least one: 1 for a zero exponent
+            // quiets a signalling NaN, as the interpreter's multiplication does)
+            let e = lane_value(consts, kb);
+            if e.is_nan() {
+                mov(ops, d, Loc::Mem(QNAN));
+                return;
+            }
+            let k = ldexp_exponent(e, LDEXP_LIMIT_AVX2);
+            let kl = k.clamp(-126, 127);
+            let f1 = (k - kl) >> 1;
+            let mut cur = a;
+            for (i, f) in [f1, k - kl - f1, kl].into_iter().enumerate() {
+                if f != 0 || i == 2 {
+                    let m = Loc::Mem(lane(consts, pow2_bits(f)));
+                    let r = in_reg(ops, cur, T0);
+                    binary!(ops, vmulps, d, r, m);
+                    cur = Loc::Reg(d);
+                }
+            }
+            return;
+        }
+        let Loc::Reg(rb) = b else {
+            unreachable!("a constant exponent is handled above")
+        };
+        let lo = disp(lane(consts, (-LDEXP_LIMIT_AVX2).to_bits()));
+        let hi = disp(lane(consts, LDEXP_LIMIT_AVX2.to_bits()));
+        let i127 = disp(lane(consts, bits::I127));
+        let im126 = disp(lane(consts, bits::IM126));
+        dynasm!(ops
+            ; .arch x64
+            ; vmaxps Ry(T1), Ry(rb), [rcx + lo]
+            ; vminps Ry(T1), Ry(T1), [rcx + hi]
+            ; vcvttps2dq Ry(T1), Ry(T1)          // k
+            ; vpmaxsd Ry(T2), Ry(T1), [rcx + im126]
+            ; vpminsd Ry(T2), Ry(T2), [rcx + i127] // kl
+            ; vpsubd Ry(T1), Ry(T1), Ry(T2)      // f = k - kl
+            ; vpsrad Ry(T3), Ry(T1), 1           // f1
+            ; vpsubd Ry(T1), Ry(T1), Ry(T3)      // f - f1
+            ; vpaddd Ry(T3), Ry(T3), [rcx + i127]
+            ; vpslld Ry(T3), Ry(T3), 23          // 2^f1
+            ; vpaddd Ry(T1), Ry(T1), [rcx + i127]
+            ; vpslld Ry(T1), Ry(T1), 23          // 2^(f - f1)
+            ; vpaddd Ry(T2), Ry(T2), [rcx + i127]
+            ; vpslld Ry(T2), Ry(T2), 23          // 2^kl
+        );
+        binary!(ops, vmulps, T3, T3, a);
+        dynasm!(ops
+            ; .arch x64
+            ; vmulps Ry(T3), Ry(T3), Ry(T1)
+            ; vmulps Ry(T3), Ry(T3), Ry(T2)
+            ; vcmpps Ry(T1), Ry(rb), Ry(rb), 3   // b unordered
+            ; vblendvps Ry(d), Ry(T3), [rcx + disp(QNAN)], Ry(T1)
+        );
+    }
+
+    /// The sign-cleared `a` in T0 and, in T1, the lanes where it is subnormal or zero (the
+    /// integer compare 2^-126 > |a| of the bit patterns); `a` in a register (`ra`).
+    fn magnitude_and_small(ops: &mut Assembler, consts: &mut Vec<Lane>, ra: u8) {
+        let min_normal = disp(lane(consts, bits::MIN_NORMAL));
+        dynasm!(ops
+            ; .arch x64
+            ; vandps Ry(T0), Ry(ra), [rcx + disp(ABS_MASK)]
+            ; vmovups Ry(T1), [rcx + min_normal]
+            ; vpcmpgtd Ry(T1), Ry(T1), Ry(T0)
+        );
+    }
+
+    /// d = getexp(a): the exponent field of |a| (of |a| * 2^23, less 23, for a subnormal) less
+    /// the bias; ±0 -> -inf, ±inf -> +inf, NaN -> the quiet NaN.
+    fn getexp(ops: &mut Assembler, consts: &mut Vec<Lane>, d: u8, a: Loc) {
+        let ra = in_reg(ops, a, T3);
+        magnitude_and_small(ops, consts, ra);
+        let two_p23 = disp(lane(consts, bits::TWO_P23));
+        let i23 = disp(lane(consts, bits::I23));
+        let i127 = disp(lane(consts, bits::I127));
+        let neg_inf = disp(lane(consts, bits::NEG_INF));
+        let max_finite = disp(lane(consts, bits::MAX_FINITE));
+        dynasm!(ops
+            ; .arch x64
+            ; vmulps Ry(T2), Ry(T0), [rcx + two_p23]
+            ; vblendvps Ry(T2), Ry(T0), Ry(T2), Ry(T1) // normal
+            ; vpsrld Ry(T2), Ry(T2), 23
+            ; vpand Ry(T1), Ry(T1), [rcx + i23]
+            ; vpaddd Ry(T1), Ry(T1), [rcx + i127]     // bias (+ 23 where scaled)
+            ; vpsubd Ry(T2), Ry(T2), Ry(T1)
+            ; vcvtdq2ps Ry(T2), Ry(T2)
+            ; vpxor Ry(T1), Ry(T1), Ry(T1)
+            ; vpcmpeqd Ry(T1), Ry(T1), Ry(T0)         // ±0
+            ; vblendvps Ry(T2), Ry(T2), [rcx + neg_inf], Ry(T1)
+            ; vpcmpgtd Ry(T1), Ry(T0), [rcx + max_finite] // inf or NaN
+            ; vblendvps Ry(T2), Ry(T2), Ry(T0), Ry(T1)
+            ; vcmpps Ry(T1), Ry(T0), Ry(T0), 3        // NaN
+            ; vblendvps Ry(d), Ry(T2), [rcx + disp(QNAN)], Ry(T1)
+        );
+    }
+
+    /// d = getmant(a): the significand field of a (of a * 2^23 for a subnormal) with the
+    /// exponent of 1, sign kept; ±0, ±inf and NaN as they are.
+    fn getmant(ops: &mut Assembler, consts: &mut Vec<Lane>, d: u8, a: Loc) {
+        let ra = in_reg(ops, a, T3);
+        magnitude_and_small(ops, consts, ra);
+        let two_p23 = disp(lane(consts, bits::TWO_P23));
+        let sign_mant = disp(lane(consts, bits::SIGN_MANT));
+        let one = disp(lane(consts, bits::ONE));
+        let max_finite = disp(lane(consts, bits::MAX_FINITE));
+        dynasm!(ops
+            ; .arch x64
+            ; vmulps Ry(T2), Ry(ra), [rcx + two_p23]
+            ; vblendvps Ry(T2), Ry(ra), Ry(T2), Ry(T1) // normal
+            ; vandps Ry(T2), Ry(T2), [rcx + sign_mant]
+            ; vorps Ry(T2), Ry(T2), [rcx + one]
+            ; vpxor Ry(T1), Ry(T1), Ry(T1)
+            ; vpcmpeqd Ry(T1), Ry(T1), Ry(T0)         // ±0
+            ; vpcmpgtd Ry(T0), Ry(T0), [rcx + max_finite] // inf or NaN
+            ; vpor Ry(T1), Ry(T1), Ry(T0)
+            ; vblendvps Ry(d), Ry(T2), Ry(ra), Ry(T1)
+        );
+    }
+
+    /// Emit one instruction `d = op(args)`; constants the op needs are added to `consts`.
+    fn emit(ops: &mut Assembler, consts: &mut Vec<Lane>, op: Op, d: u8, a: Loc, b: Loc, c: Loc) {
         match op {
             Op::Add | Op::Mul => {
                 // commutative: keep a constant, if any, as the memory operand
@@ -319,8 +552,13 @@ mod x64 {
                 Loc::Reg(ra) => dynasm!(ops ; .arch x64 ; vsqrtps Ry(d), Ry(ra)),
                 Loc::Mem(k) => dynasm!(ops ; .arch x64 ; vsqrtps Ry(d), [rcx + disp(k)]),
             },
-            Op::Min => min_max(ops, d, a, b, true),
-            Op::Max => min_max(ops, d, a, b, false),
+            Op::Min => min_max(ops, consts, d, a, b, true),
+            Op::Max => min_max(ops, consts, d, a, b, false),
+            Op::Rint => round(ops, d, a, 0),
+            Op::Floor => round(ops, d, a, 1),
+            Op::Ldexp => ldexp(ops, consts, d, a, b),
+            Op::Getexp => getexp(ops, consts, d, a),
+            Op::Getmant => getmant(ops, consts, d, a),
             _ => unreachable!("unsupported ops are filtered out before emission"),
         }
     }
@@ -338,6 +576,11 @@ mod x64 {
                 | Op::Sqrt
                 | Op::Min
                 | Op::Max
+                | Op::Rint
+                | Op::Floor
+                | Op::Ldexp
+                | Op::Getexp
+                | Op::Getmant
         )
     }
 
@@ -365,7 +608,7 @@ mod x64 {
         let mut free: Vec<u8> = (1..isa.value_regs()).rev().collect();
         // the whole body is emitted into a scratch assembler first, so an out-of-registers
         // program leaves nothing behind in `ops`
-        let mut body = Vec::with_capacity(p.live.len());
+        let mut body: Vec<Step> = Vec::with_capacity(p.live.len());
         for (pos, &i) in p.live.iter().enumerate() {
             let ins = p.instrs[i];
             let arity = ins.op.arity();
@@ -404,46 +647,137 @@ mod x64 {
             body.push((ins.op, d, args));
         }
         let out = reg_of[p.output - base];
-        if isa == Isa::Avx512 {
-            return Some((z::emit_loops(ops, &body, out), consts));
+        let entries = emit_loops(ops, &mut consts, isa, &body, out);
+        Some((entries, consts))
+    }
+
+    /// One step of a kernel body: `d = op(args)`.
+    type Step = (Op, u8, [Loc; 3]);
+
+    /// `step` with every register moved up by `off` (the second vector of a pair).
+    fn shifted((op, d, args): Step, off: u8) -> Step {
+        let up = |l: Loc| match l {
+            Loc::Reg(r) => Loc::Reg(r + off),
+            m @ Loc::Mem(_) => m,
+        };
+        (op, d + off, args.map(up))
+    }
+
+    fn load(ops: &mut Assembler, isa: Isa, r: u8, d: i32) {
+        match isa {
+            Isa::Avx2 => dynasm!(ops ; .arch x64 ; vmovups Ry(r), [rdi + d]),
+            Isa::Avx512 => z::ins(ops, z::VMOVUPS_LOAD, r, 0, z::Rm::Mem(z::RDI, d), 0, None),
         }
-        // two variants of the loop: ordinary stores, and non-temporal stores (32-byte aligned
-        // output) that stream large results to memory without reading the lines first
+    }
+
+    fn store(ops: &mut Assembler, isa: Isa, r: u8, d: i32, streaming: bool) {
+        match (isa, streaming) {
+            (Isa::Avx2, false) => dynasm!(ops ; .arch x64 ; vmovups [rsi + d], Ry(r)),
+            (Isa::Avx2, true) => dynasm!(ops ; .arch x64 ; vmovntps [rsi + d], Ry(r)),
+            (Isa::Avx512, _) => {
+                let enc = if streaming {
+                    z::VMOVNTPS
+                } else {
+                    z::VMOVUPS_STORE
+                };
+                z::ins(ops, enc, r, 0, z::Rm::Mem(z::RSI, d), 0, None);
+            }
+        }
+    }
+
+    fn step(ops: &mut Assembler, consts: &mut Vec<Lane>, isa: Isa, (op, d, [a, b, c]): Step) {
+        match isa {
+            Isa::Avx2 => emit(ops, consts, op, d, a, b, c),
+            Isa::Avx512 => z::emit(ops, consts, op, d, a, b, c),
+        }
+    }
+
+    /// The two loops of a kernel with the `KernelFn` calling convention (ordinary stores; and
+    /// non-temporal stores to vector-aligned output, which stream large results to memory
+    /// without reading the lines first). Returns their entry offsets.
+    ///
+    /// When the body's values fit in half the value registers, the loop runs two vectors per
+    /// iteration, their instructions interleaved op by op (the second vector's registers are
+    /// the first's moved up by half): two independent dependency chains in flight, for the long
+    /// serial chains of polynomial kernels. An odd last vector runs alone.
+    fn emit_loops(
+        ops: &mut Assembler,
+        consts: &mut Vec<Lane>,
+        isa: Isa,
+        body: &[Step],
+        out: u8,
+    ) -> [AssemblyOffset; 2] {
+        let half = isa.value_regs() / 2;
+        let used = body.iter().map(|s| s.1).max().unwrap_or(X);
+        let pair = (used < half).then_some(half);
+        let vb = i32::try_from(4 * isa.lanes()).expect("a vector is 32 or 64 bytes");
         let mut entries = [AssemblyOffset(0); 2];
         for (v, entry) in entries.iter_mut().enumerate() {
             *entry = ops.offset();
+            let streaming = v == 1;
             let top = ops.new_dynamic_label();
-            dynasm!(ops ; .arch x64 ; =>top ; vmovups Ry(X), [rdi]);
-            for &(op, d, [a, b, c]) in &body {
-                emit(ops, op, d, a, b, c);
-            }
-            if v == 0 {
-                dynasm!(ops ; .arch x64 ; vmovups [rsi], Ry(out));
+            let done = ops.new_dynamic_label();
+            if let Some(off) = pair {
+                // rdx = vectors left - 2 at the top of the loop
+                let tail = ops.new_dynamic_label();
+                dynasm!(ops ; .arch x64 ; sub rdx, 2 ; jb =>tail ; =>top);
+                load(ops, isa, X, 0);
+                load(ops, isa, X + off, vb);
+                for &s in body {
+                    step(ops, consts, isa, s);
+                    step(ops, consts, isa, shifted(s, off));
+                }
+                store(ops, isa, out, 0, streaming);
+                store(ops, isa, out + off, vb, streaming);
+                dynasm!(ops
+                    ; .arch x64
+                    ; add rdi, 2 * vb
+                    ; add rsi, 2 * vb
+                    ; sub rdx, 2
+                    ; jae =>top
+                    ; =>tail
+                    ; add rdx, 2
+                    ; jz =>done
+                );
+                // one vector left
+                load(ops, isa, X, 0);
+                for &s in body {
+                    step(ops, consts, isa, s);
+                }
+                store(ops, isa, out, 0, streaming);
             } else {
-                dynasm!(ops ; .arch x64 ; vmovntps [rsi], Ry(out));
+                dynasm!(ops ; .arch x64 ; =>top);
+                load(ops, isa, X, 0);
+                for &s in body {
+                    step(ops, consts, isa, s);
+                }
+                store(ops, isa, out, 0, streaming);
+                dynasm!(ops
+                    ; .arch x64
+                    ; add rdi, vb
+                    ; add rsi, vb
+                    ; sub rdx, 1
+                    ; jnz =>top
+                );
             }
-            dynasm!(ops
-                ; .arch x64
-                ; add rdi, 32
-                ; add rsi, 32
-                ; sub rdx, 1
-                ; jnz =>top
-            );
-            if v == 1 {
+            dynasm!(ops ; .arch x64 ; =>done);
+            if streaming {
                 dynasm!(ops ; .arch x64 ; sfence);
             }
             dynasm!(ops ; .arch x64 ; vzeroupper ; ret);
         }
-        Some((entries, consts))
+        entries
     }
 
     /// The AVX-512 code: 16-lane zmm vectors, 32 registers, EVEX encodings emitted byte by byte
     /// (dynasm 5 has no AVX-512). Same operand handling and the same results as the AVX2 code.
     pub(super) mod z {
-        use super::super::{ABS_MASK, QNAN, SIGN_MASK, X};
-        use super::{disp, Assembler, Loc};
+        use super::super::{
+            lane, lane_value, ldexp_exponent, Lane, ABS_MASK, LDEXP_LIMIT, QNAN, SIGN_MASK,
+        };
+        use super::{disp, with_constant, Assembler, Loc};
         use crate::program::Op;
-        use dynasmrt::{dynasm, AssemblyOffset, DynasmApi, DynasmLabelApi};
+        use dynasmrt::DynasmApi;
 
         /// Scratch zmm registers (values live in 0..28).
         const T0: u8 = 28;
@@ -464,7 +798,8 @@ mod x64 {
             Mem(u8, i32),
         }
 
-        /// Opcode map (1 = 0F, 2 = 0F38), mandatory prefix (0 none, 1 = 66) and opcode byte.
+        /// Opcode map (1 = 0F, 2 = 0F38, 3 = 0F3A), mandatory prefix (0 none, 1 = 66) and opcode
+        /// byte.
         #[derive(Clone, Copy)]
         pub(crate) struct Enc(u8, u8, u8);
 
@@ -487,9 +822,15 @@ mod x64 {
         pub(crate) const VFMADD132PS: Enc = Enc(2, 1, 0x98);
         pub(crate) const VFMADD213PS: Enc = Enc(2, 1, 0xA8);
         pub(crate) const VFMADD231PS: Enc = Enc(2, 1, 0xB8);
+        pub(crate) const VSCALEFPS: Enc = Enc(2, 1, 0x2C);
+        pub(crate) const VGETEXPPS: Enc = Enc(2, 1, 0x42);
+        pub(crate) const VRNDSCALEPS: Enc = Enc(3, 1, 0x08);
+        pub(crate) const VGETMANTPS: Enc = Enc(3, 1, 0x26);
+        pub(crate) const VFPCLASSPS: Enc = Enc(3, 1, 0x66);
 
         /// Emit `enc reg{mask}, vvvv, rm[, imm]` as EVEX.512.W0 (merging mask; mask 0 = none).
-        /// `reg` is a zmm register or, for vcmpps, an opmask register; `vvvv` is 0 when unused.
+        /// `reg` is a zmm register or, for vcmpps and vfpclassps, an opmask register; `vvvv` is
+        /// 0 when unused.
         /// Memory operands take a base register other than rsp/r12 and use the compressed
         /// 8-bit displacement (scaled by 64, the operand size) when it fits.
         pub(crate) fn ins(
@@ -614,24 +955,75 @@ mod x64 {
         /// min/max with `float.rs` semantics, as the AVX2 `min_max` but with opmasks: vminps
         /// (vmaxps), then equal lanes (±0) get a | b (a & b), unordered lanes the quiet NaN.
         /// Every operand is read before `d` is written.
-        fn min_max(ops: &mut Assembler, d: u8, a: Loc, b: Loc, is_min: bool) {
+        fn min_max(ops: &mut Assembler, consts: &[Lane], d: u8, a: Loc, b: Loc, is_min: bool) {
+            let pick = if is_min { VMINPS } else { VMAXPS };
+            if let Some((v, k, c_second)) = with_constant(consts, a, b, is_min) {
+                // as the AVX2 code: vminps(v, c) or vminps(c, v), then NaN lanes of v
+                ins(ops, VCMPPS, K_NAN, v, Rm::Reg(v), 0, Some(3)); // UNORD_Q
+                if c_second {
+                    binary(ops, pick, d, v, Loc::Mem(k));
+                } else {
+                    mov(ops, T3, Loc::Mem(k));
+                    binary(ops, pick, d, T3, Loc::Reg(v));
+                }
+                ins(ops, VMOVUPS_LOAD, d, 0, rm(Loc::Mem(QNAN)), K_NAN, None);
+                return;
+            }
             let ra = in_reg(ops, a, T0);
             let rb = in_reg(ops, b, T3);
             ins(ops, VCMPPS, K_EQ, ra, Rm::Reg(rb), 0, Some(0)); // EQ_OQ
             ins(ops, VCMPPS, K_NAN, ra, Rm::Reg(rb), 0, Some(3)); // UNORD_Q
-            let (pick, equal) = if is_min {
-                (VMINPS, VORPS)
-            } else {
-                (VMAXPS, VANDPS)
-            };
+            let equal = if is_min { VORPS } else { VANDPS };
             ins(ops, pick, T1, ra, Rm::Reg(rb), 0, None);
             ins(ops, equal, T1, ra, Rm::Reg(rb), K_EQ, None);
             // vblendmps: d = k ? [qnan] : T1
             ins(ops, VBLENDMPS, d, T1, rm(Loc::Mem(QNAN)), K_NAN, None);
         }
 
-        /// Emit one instruction `d = op(args)`.
-        fn emit(ops: &mut Assembler, op: Op, d: u8, a: Loc, b: Loc, c: Loc) {
+        /// vfpclassps categories: quiet NaN, ±0, ±inf, signalling NaN.
+        const CLASS_QNAN: u8 = 0x01;
+        const CLASS_ZERO_INF: u8 = 0x1e;
+        const CLASS_SNAN: u8 = 0x80;
+
+        /// d = ldexp(a, b): `vscalefps` by trunc(clamp(b, -300, 300)) (a constant exponent is
+        /// precomputed); lanes where b is NaN get the quiet NaN.
+        fn ldexp(ops: &mut Assembler, consts: &mut Vec<Lane>, d: u8, a: Loc, b: Loc) {
+            let ra = in_reg(ops, a, T3);
+            if let Loc::Mem(kb) = b {
+                let e = lane_value(consts, kb);
+                if e.is_nan() {
+                    mov(ops, d, Loc::Mem(QNAN));
+                } else {
+                    #[allow(clippy::cast_precision_loss)] // |k| <= 300
+                    let k = ldexp_exponent(e, LDEXP_LIMIT) as f32;
+                    let m = Loc::Mem(lane(consts, k.to_bits()));
+                    binary(ops, VSCALEFPS, d, ra, m);
+                }
+                return;
+            }
+            let Loc::Reg(rb) = b else {
+                unreachable!("a constant exponent is handled above")
+            };
+            let lo = Loc::Mem(lane(consts, (-LDEXP_LIMIT).to_bits()));
+            let hi = Loc::Mem(lane(consts, LDEXP_LIMIT.to_bits()));
+            ins(ops, VCMPPS, K_NAN, rb, Rm::Reg(rb), 0, Some(3)); // UNORD_Q
+            binary(ops, VMAXPS, T1, rb, lo);
+            binary(ops, VMINPS, T1, T1, hi);
+            ins(ops, VRNDSCALEPS, T1, 0, Rm::Reg(T1), 0, Some(0x0b)); // toward zero
+            binary(ops, VSCALEFPS, T1, ra, Loc::Reg(T1));
+            ins(ops, VBLENDMPS, d, T1, rm(Loc::Mem(QNAN)), K_NAN, None);
+        }
+
+        /// Emit one instruction `d = op(args)`; constants the op needs are added to `consts`.
+        pub(crate) fn emit(
+            ops: &mut Assembler,
+            consts: &mut Vec<Lane>,
+            op: Op,
+            d: u8,
+            a: Loc,
+            b: Loc,
+            c: Loc,
+        ) {
             match op {
                 Op::Add | Op::Mul => {
                     let (a, b) = if matches!(a, Loc::Mem(_)) {
@@ -656,43 +1048,29 @@ mod x64 {
                     binary(ops, VANDPS, d, ra, Loc::Mem(ABS_MASK));
                 }
                 Op::Sqrt => ins(ops, VSQRTPS, d, 0, rm(a), 0, None),
-                Op::Min => min_max(ops, d, a, b, true),
-                Op::Max => min_max(ops, d, a, b, false),
+                Op::Min => min_max(ops, consts, d, a, b, true),
+                Op::Max => min_max(ops, consts, d, a, b, false),
+                // vrndscaleps imm 8 + mode: scale 0, precision exception suppressed
+                Op::Rint => ins(ops, VRNDSCALEPS, d, 0, rm(a), 0, Some(0x08)),
+                Op::Floor => ins(ops, VRNDSCALEPS, d, 0, rm(a), 0, Some(0x09)),
+                Op::Ldexp => ldexp(ops, consts, d, a, b),
+                Op::Getexp => {
+                    // NaN lanes: the quiet NaN (vgetexpps would keep the payload)
+                    let nan = CLASS_QNAN | CLASS_SNAN;
+                    ins(ops, VFPCLASSPS, K_NAN, 0, rm(a), 0, Some(nan));
+                    ins(ops, VGETEXPPS, d, 0, rm(a), 0, None);
+                    ins(ops, VMOVUPS_LOAD, d, 0, rm(Loc::Mem(QNAN)), K_NAN, None);
+                }
+                Op::Getmant => {
+                    // imm 0: normalised to [1, 2), sign of the source; ±0, ±inf and NaN lanes
+                    // keep a itself
+                    let keep = CLASS_QNAN | CLASS_ZERO_INF | CLASS_SNAN;
+                    ins(ops, VFPCLASSPS, K_EQ, 0, rm(a), 0, Some(keep));
+                    ins(ops, VGETMANTPS, T1, 0, rm(a), 0, Some(0));
+                    ins(ops, VBLENDMPS, d, T1, rm(a), K_EQ, None);
+                }
                 _ => unreachable!("unsupported ops are filtered out before emission"),
             }
-        }
-
-        /// The two loops (ordinary stores; non-temporal stores to 64-byte aligned output) over
-        /// 16-lane vectors, with the kernel calling convention. Returns their entry offsets.
-        pub(crate) fn emit_loops(
-            ops: &mut Assembler,
-            body: &[(Op, u8, [Loc; 3])],
-            out: u8,
-        ) -> [AssemblyOffset; 2] {
-            let mut entries = [AssemblyOffset(0); 2];
-            for (v, entry) in entries.iter_mut().enumerate() {
-                *entry = ops.offset();
-                let top = ops.new_dynamic_label();
-                dynasm!(ops ; .arch x64 ; =>top);
-                ins(ops, VMOVUPS_LOAD, X, 0, Rm::Mem(RDI, 0), 0, None);
-                for &(op, d, [a, b, c]) in body {
-                    emit(ops, op, d, a, b, c);
-                }
-                let store = if v == 0 { VMOVUPS_STORE } else { VMOVNTPS };
-                ins(ops, store, out, 0, Rm::Mem(RSI, 0), 0, None);
-                dynasm!(ops
-                    ; .arch x64
-                    ; add rdi, 64
-                    ; add rsi, 64
-                    ; sub rdx, 1
-                    ; jnz =>top
-                );
-                if v == 1 {
-                    dynasm!(ops ; .arch x64 ; sfence);
-                }
-                dynasm!(ops ; .arch x64 ; vzeroupper ; ret);
-            }
-            entries
         }
     }
 
@@ -1021,7 +1399,7 @@ mod tests {
     fn every_op_and_operand_form_matches_the_interpreter() {
         // slot 0 = x, slots 1..=2 constants, then values
         let c = vec![0.75, -1.5];
-        for code in [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9] {
+        for code in 0u8..=14 {
             let op = Op::from_code(code).unwrap();
             let ar = op.arity();
             // operand patterns: all x, constants first, constants last, a value reused, two
@@ -1057,8 +1435,9 @@ mod tests {
     #[test]
     fn special_constants_on_either_side() {
         // ±0 against ±0 (min/max take the OR/AND of the bits), NaNs, infinities, subnormals
-        // (a NaN constant only for min/max: arithmetic on two NaNs may return either payload)
-        for code in [0u8, 1, 2, 3, 8, 9] {
+        // (a NaN constant only for min/max and ldexp: arithmetic on two NaNs may return either
+        // payload)
+        for code in [0u8, 1, 2, 3, 8, 9, 12] {
             for c in [
                 0.0,
                 -0.0,
@@ -1077,6 +1456,127 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Inputs for the ops beyond plain arithmetic: integers and halves across the whole ldexp
+    /// exponent range and beyond, every power of two, neighbours of the subnormal/normal and
+    /// finite/inf boundaries, and `inputs()`.
+    fn exponent_inputs() -> Vec<f32> {
+        let mut v = inputs();
+        for i in -340i16..=340 {
+            let i = f32::from(i);
+            v.extend([i, i + 0.5, i - 0.25, i + 0.75]);
+        }
+        for b in 0u32..=255 {
+            let e = b << 23;
+            for bits in [e, e | 1, e | 0x40_0000, e | 0x7f_ffff, e.wrapping_sub(1)] {
+                v.extend([f32::from_bits(bits), -f32::from_bits(bits)]);
+            }
+        }
+        v.extend([1e10, -1e10, 8_388_607.5, 8_388_608.5, -4_194_304.5]);
+        v
+    }
+
+    /// `check` on the given inputs.
+    fn check_on(p: &Program, x: &[f32]) {
+        for isa in cpu_isas() {
+            let batch = JitBatch::compile_for(std::slice::from_ref(p), Some(isa));
+            let k = batch.get(0).expect("in the JIT's scope");
+            let mut fast = vec![0f32; x.len()];
+            k.run(x, &mut fast);
+            let mut want = vec![0f32; x.len()];
+            ChunkRunner::<f32>::new(p).eval_into(&[x], 0, &mut want);
+            for (i, (a, b)) in fast.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{isa:?} {p:?} x = {:e} ({:#x}): jit {a:e} ({:#x}) interpreter {b:e} ({:#x})",
+                    x[i],
+                    x[i].to_bits(),
+                    a.to_bits(),
+                    b.to_bits()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_and_exponent_ops_match_the_interpreter() {
+        // rint, floor, getexp, getmant of x (ties, ±0, subnormals, every exponent, inf, NaNs)
+        let x = exponent_inputs();
+        for code in [10u8, 11, 13, 14] {
+            check_on(
+                &Program::new(&[code], &[0, 0, 0], vec![], 1, 1, false).unwrap(),
+                &x,
+            );
+        }
+        // ldexp with x as the exponent, on mantissas that round, overflow and underflow
+        // (1.5 * 2^-150 and 1.5 * 2^-149 are ties; 0x1.fffffep0 rounds up to the next binade)
+        for a in [
+            1.0,
+            1.5,
+            -1.75,
+            1.000_000_1,
+            1.999_999_9,
+            1e-40,
+            -1e-45,
+            3e38,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NAN,
+        ] {
+            check_on(
+                &Program::new(&[12], &[1, 0, 0], vec![a], 1, 2, false).unwrap(),
+                &x,
+            );
+        }
+        // ldexp with a constant exponent (precomputed factors) and with x as both operands
+        for e in [
+            -1e9,
+            -300.0,
+            -299.5,
+            -278.9,
+            -278.0,
+            -200.0,
+            -150.0,
+            -149.0,
+            -126.0,
+            -0.5,
+            0.0,
+            0.99,
+            1.0,
+            23.0,
+            127.0,
+            128.0,
+            254.0,
+            278.0,
+            300.0,
+            1e9,
+            -f64::INFINITY,
+            f64::INFINITY,
+            f64::NAN,
+        ] {
+            check_on(
+                &Program::new(&[12], &[0, 1, 0], vec![e], 1, 2, false).unwrap(),
+                &x,
+            );
+        }
+        check_on(
+            &Program::new(&[12], &[0, 0, 0], vec![], 1, 1, false).unwrap(),
+            &x,
+        );
+        // exponents from a value: ldexp(getmant x, getexp x) rebuilds x (a register operand on
+        // both sides, the exponent dying there)
+        let p = Program::new(
+            &[14, 13, 12],
+            &[0, 0, 0, 0, 0, 0, 1, 2, 0],
+            vec![],
+            1,
+            3,
+            false,
+        );
+        check_on(&p.unwrap(), &x);
     }
 
     #[test]
@@ -1142,6 +1642,17 @@ mod tests {
             (z::VANDPS, 29, 20, r(1), 1, None),
             (z::VBLENDMPS, 14, 29, m(128), 2, None),
             (z::VBLENDMPS, 23, 29, m(8192), 2, None),
+            (z::VSCALEFPS, 3, 17, r(30), 0, None),
+            (z::VSCALEFPS, 20, 2, m(192), 0, None),
+            (z::VGETEXPPS, 9, 0, r(25), 0, None),
+            (z::VGETEXPPS, 1, 0, m(8192), 0, None),
+            (z::VRNDSCALEPS, 12, 0, r(4), 0, Some(0x08)),
+            (z::VRNDSCALEPS, 29, 0, m(64), 0, Some(0x0b)),
+            (z::VGETMANTPS, 7, 0, r(19), 0, Some(0)),
+            (z::VGETMANTPS, 30, 0, m(0), 0, Some(0)),
+            (z::VFPCLASSPS, 2, 0, r(18), 0, Some(0x81)),
+            (z::VFPCLASSPS, 1, 0, m(128), 0, Some(0x9f)),
+            (z::VMOVUPS_LOAD, 5, 0, m(128), 2, None),
         ];
         for (enc, reg, v, rm, mask, imm) in list {
             z::ins(&mut ops, enc, reg, v, rm, mask, imm);
@@ -1150,7 +1661,10 @@ mod tests {
                     10998020000062f16c4858cb6281044858e762717c40594102620174485cda62711c40\
                     5e2162e17c4851df62f17c4851510462f15440572162e15c4854710162726d40985105\
                     62226548a8c962123d40b8de62911448c2cf0062d11c40c2d10362417c405de862417c\
-                    405fe862011c4156ef62615c4154e96272154265710262e2154265b900200000";
+                    405fe862011c4156ef62615c4154e96272154265710262e2154265b900200000\
+                    629275402cde62e26d482c610362127d4842c962f27d4842890020000062737d48\
+                    08e40862637d480869010b62b37d4826fb0062637d4826310062b37d4866d28162\
+                    f37d486649029f62f17c4a106902";
         let got = ops
             .finalize()
             .unwrap()
@@ -1185,8 +1699,8 @@ mod tests {
 
     #[test]
     fn out_of_scope_programs_are_not_compiled() {
-        // rint (code 10) is left to the interpreter; so are float64-only ops and two inputs
-        let p = Program::new(&[10], &[0, 0, 0], vec![], 1, 1, false).unwrap();
+        // float64-only ops (exp, code 15) are left to the interpreter; so are two inputs
+        let p = Program::new(&[15], &[0, 0, 0], vec![], 1, 1, true).unwrap();
         assert!(JitBatch::compile(std::slice::from_ref(&p)).get(0).is_none());
         let two = Program::new(&[0], &[0, 1, 0], vec![], 2, 2, false).unwrap();
         assert!(JitBatch::compile(std::slice::from_ref(&two))

@@ -15,7 +15,8 @@ from pysearch.interpreter import run
 from pysearch.program import parse
 from strategies import EXACT_OPS, arrays, float64_values, programs
 
-JIT_OPS = ("add", "sub", "mul", "div", "fma", "neg", "abs", "sqrt", "min", "max")
+JIT_OPS = ("add", "sub", "mul", "div", "fma", "neg", "abs", "sqrt", "min", "max", "rint", "floor", "ldexp",
+           "getexp", "getmant")
 #: Live values (besides x) a JIT kernel can hold in registers, by instruction set.
 JIT_VALUES = {"avx512": 27, "avx2": 11}
 #: How the bit-exactness tests run float32 programs: the best JIT of this CPU (AVX-512 where
@@ -212,15 +213,19 @@ class TestBf16Exhaustive:
 
     @pytest.mark.parametrize("kind", EVALUATORS)
     def test_jit_ops_each_evaluator(self, kind):
-        """The JIT's ops, with a fixed operand on either side and with x twice, agree on all
-        65,536 bf16-pattern float32 values (±0, subnormals, ±inf, NaNs) under each evaluator;
+        """The JIT's ops, with a fixed operand on either side and with x twice (ldexp also with
+        exponents that clamp, truncate and over/underflow), agree on all 65,536 bf16-pattern
+        float32 values (±0, subnormals, ±inf, NaNs) under each evaluator;
         results land at an offset of one float in a reused output (streaming-store peel)."""
         x = bf16_floats()
-        texts = [f"v = {op} x" for op in ("neg", "abs", "sqrt")]
-        for op in ("add", "sub", "mul", "div", "min", "max"):
+        texts = [f"v = {op} x" for op in ("neg", "abs", "sqrt", "rint", "floor", "getexp", "getmant")]
+        for op in ("add", "sub", "mul", "div", "min", "max", "ldexp"):
             texts.append(f"v = {op} x x")
             for c in ("-0", "0", "0x1p-149", "-inf", "nan", "1.5"):
                 texts += [f"v = {op} x {c}", f"v = {op} {c} x"]
+        # ldexp: exponents that clamp, truncate, overflow and underflow, and from a value
+        texts += [f"v = ldexp x {c}" for c in ("-300", "-278.5", "-149", "-126", "-0.5", "127", "254", "300", "1e30")]
+        texts += ["e = getexp x\nm = getmant x\nv = ldexp m e", "k = mul x 0x1p-120\nv = ldexp 1.5 k"]
         texts += ["v = fma x x x", "v = fma x -0 0", "v = fma x inf -inf", "v = fma 0x1p-140 x 0x1p-149",
                   "a = min x -0\nb = max a 0\nv = fma a b x"]
         progs = [parse(t) for t in texts]
@@ -233,6 +238,25 @@ class TestBf16Exhaustive:
             evaluate(progs, x, out=out)
         for p, y in zip(progs, out):
             assert_bit_exact(y, run(p, x), p, x)
+
+    @pytest.mark.parametrize("kind", EVALUATORS)
+    def test_library_kernels_each_evaluator(self, kind):
+        """Every shipped float32 kernel agrees with the reference interpreter on all 65,536
+        bf16-pattern values and the special values, through ``pysearch.library``, under each
+        evaluator; the full-range exp, exp2, log and log2 (rint, floor, ldexp, getexp, getmant)
+        are compiled by the JIT in force."""
+        from pysearch import library
+
+        x = with_specials(bf16_floats())
+        fns = [f for f in library.functions() if f.program.dtype == "float32" and len(f.program.inputs) == 1]
+        full = [f for f in fns if f.name in ("exp", "exp2", "log", "log2")]
+        assert len(full) == 4
+        with evaluator(kind) as isa:
+            if isa is not None:
+                assert all(_core.jit_compiled([f.program.compile().as_tuple() for f in full]))
+            for f in fns:
+                with np.errstate(all="ignore"):
+                    assert_bit_exact(f(x), run(f.program, x), f.program, x)
 
     @pytest.mark.parametrize(
         "b, c",

@@ -80,11 +80,15 @@ def test_validate_still_checks_types_on_construction():
         Program([Instr("neg", (Ref.input(0),))], output=0.0)
 
 
+#: 30 values alive at once: more than the JIT's registers hold, so the interpreter runs it
+WIDE = "dtype float32\ninputs x\n" + "".join(f"a{i} = fma x {i + 1}.5 0.25\n" for i in range(30)) + \
+    "s1 = add a0 a1\n" + "".join(f"s{i} = add s{i - 1} a{i}\n" for i in range(2, 30))
 PROGRAMS = [
     "dtype float32\ninputs x\nv1 = fma x 1.3900561 0.6099402\n",
     "dtype float32\ninputs x\nv1 = fma x x x\nv2 = fma v1 0.46214804 1.0757037\n",
-    "dtype float32\ninputs x\nv1 = getexp x\nv2 = add v1 x\n",  # an op the JIT may not compile
+    "dtype float32\ninputs x\nv1 = getexp x\nv2 = add v1 x\n",
     "dtype float32\ninputs x\nv1 = div x 0\n",  # inf and NaN outputs
+    WIDE,
 ]
 
 

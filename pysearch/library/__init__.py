@@ -130,9 +130,11 @@ def _from_json(doc: dict, origin: str) -> LibraryFunction:
     if doc.get("schema") != SCHEMA:
         raise ValueError(f"{origin}: schema {doc.get('schema')!r}, expected {SCHEMA}")
     try:
+        program = parse(doc["text"])
+        program.compile()  # converted once: each call passes the flat arrays to the core
         return LibraryFunction(
             name=doc["name"], target=doc["target"], domain=(float(doc["domain"][0]), float(doc["domain"][1])),
-            program=parse(doc["text"]), max_ulp=float(doc["max_ulp"]), verified=doc["verified"],
+            program=program, max_ulp=float(doc["max_ulp"]), verified=doc["verified"],
             n_points=int(doc["n_points"]), found=doc["found"], description=doc.get("description", ""),
             verification=dict(doc.get("verification") or {}),
         )
