@@ -85,10 +85,13 @@ pub struct FitOutcome {
     pub max_ulp: f64,
 }
 
-/// Fits every program of `progs` (in parallel over programs).
+/// Fits every program of `progs` (in parallel over programs, each program a task of its own:
+/// fits take from a millisecond to tens of them, and rayon's default split of a short slice into
+/// a few runs per thread would leave a thread idle while the other finishes its run).
 pub fn fit_programs(progs: &[Program], data: &FitData, opts: FitOptions) -> Vec<FitOutcome> {
     progs
         .par_iter()
+        .with_max_len(1)
         .map(|p| fit_program(p, data, opts))
         .collect()
 }
@@ -103,6 +106,7 @@ pub fn tune_programs(
 ) -> Vec<(Vec<f64>, f64, f64)> {
     progs
         .par_iter()
+        .with_max_len(1)
         .map(|p| tune(p, round32(&p.consts), data, rounds, free))
         .collect()
 }
