@@ -23,7 +23,7 @@ use crate::domain::{from_key, key, KEY_MAX, KEY_MIN};
 use crate::eval::{ChunkRunner, CHUNK};
 use crate::fit::{self, jacobian_supported};
 use crate::program::Program;
-use crate::ulp::point_error;
+use crate::ulp::{inv_ulp32, point_error};
 
 /// Programs fitted per step of a long call (the Python binding checks for Ctrl-C between
 /// steps): a search generation's batch (tens of programs, well under a second) is one step, so
@@ -89,10 +89,11 @@ pub struct FitOutcome {
 /// fits take from a millisecond to tens of them, and rayon's default split of a short slice into
 /// a few runs per thread would leave a thread idle while the other finishes its run).
 pub fn fit_programs(progs: &[Program], data: &FitData, opts: FitOptions) -> Vec<FitOutcome> {
+    let sample = Sample::new(data);
     progs
         .par_iter()
         .with_max_len(1)
-        .map(|p| fit_program(p, data, opts))
+        .map(|p| fit_with(p, &sample, opts))
         .collect()
 }
 
@@ -104,19 +105,61 @@ pub fn tune_programs(
     rounds: usize,
     free: Option<&[usize]>,
 ) -> Vec<(Vec<f64>, f64, f64)> {
+    let sample = Sample::new(data);
     progs
         .par_iter()
         .with_max_len(1)
-        .map(|p| tune(p, round32(&p.consts), data, rounds, free))
+        .map(|p| tune_with(p, round32(&p.consts), &sample, rounds, free))
         .collect()
+}
+
+/// The search sample with what every float32 score of a call reads besides it: per point,
+/// 1 / ulp32(f(x)) where f(x) and its rounding are finite (the error of a finite output there
+/// is |y - f(x)| times it, `point_error`'s first case, without recomputing the ulp), NaN where
+/// `point_error` has to decide.
+struct Sample<'a> {
+    data: &'a FitData<'a>,
+    inv_ulp: Vec<f64>,
+}
+
+impl<'a> Sample<'a> {
+    fn new(data: &'a FitData<'a>) -> Self {
+        let inv_ulp = data
+            .reference
+            .iter()
+            .zip(data.rounded)
+            .map(|(&r, &cr)| {
+                if r.is_finite() && cr.is_finite() {
+                    inv_ulp32(r)
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        Sample { data, inv_ulp }
+    }
+
+    fn points(&self) -> Points<'_> {
+        Points {
+            x: self.data.x,
+            reference: self.data.reference,
+            rounded: self.data.rounded,
+            inv_ulp: &self.inv_ulp,
+        }
+    }
 }
 
 /// Both stages for one program; the constants returned are never worse on the search sample
 /// than the program's own (rounded to float32).
 pub fn fit_program(p: &Program, data: &FitData, opts: FitOptions) -> FitOutcome {
+    fit_with(p, &Sample::new(data), opts)
+}
+
+fn fit_with(p: &Program, sample: &Sample, opts: FitOptions) -> FitOutcome {
+    let data = sample.data;
     let own = p.consts.clone();
     let orig_err =
-        score32(p, &round32(&own), data, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
+        score32(p, &round32(&own), sample, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
     let keep = |affine: bool, fit_error: f64| FitOutcome {
         consts: own.clone(),
         fitted: false,
@@ -139,10 +182,10 @@ pub fn fit_program(p: &Program, data: &FitData, opts: FitOptions) -> FitOutcome 
         return keep(affine, fit_error);
     }
     let (c32, err) = if fit_error <= opts.tune_below {
-        let (c, m, _) = tune(p, c32, data, opts.tune_rounds, None);
+        let (c, m, _) = tune_with(p, c32, sample, opts.tune_rounds, None);
         (c, m)
     } else {
-        let m = score32(p, &c32, data, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
+        let m = score32(p, &c32, sample, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
         (c32, m)
     };
     if err.is_nan() || err > orig_err {
@@ -182,6 +225,8 @@ struct Points<'a> {
     x: &'a [f32],
     reference: &'a [f64],
     rounded: &'a [f32],
+    /// `Sample::inv_ulp` at these points.
+    inv_ulp: &'a [f64],
 }
 
 /// What a float32 score needs of the errors over some points: their maximum, the sum of the
@@ -211,9 +256,15 @@ fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
         let len = CHUNK.min(n - off);
         let ys = runner.run(&[pts.x], off, len);
         let (rs, cs) = (&pts.reference[off..off + len], &pts.rounded[off..off + len]);
-        for ((&y, &r), &cr) in ys.iter().zip(rs).zip(cs) {
-            // only the ULP error is used: the distance `point_error` also computes is dropped
-            let e = point_error(y, r, cr).ulps;
+        let ws = &pts.inv_ulp[off..off + len];
+        for (((&y, &r), &cr), &w) in ys.iter().zip(rs).zip(cs).zip(ws) {
+            // only the ULP error is used: `point_error`'s, read the short way where it is its
+            // first case (finite y, f(x) and rounding)
+            let e = if y.is_finite() && !w.is_nan() {
+                (f64::from(y) - r).abs() * w
+            } else {
+                point_error(y, r, cr).ulps
+            };
             if e > acc.max_ulp {
                 acc.max_ulp = e;
             }
@@ -238,19 +289,14 @@ fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
 fn score32(
     p: &Program,
     c: &[f64],
-    data: &FitData,
+    sample: &Sample,
     limit: f64,
     probe: Option<&Points>,
 ) -> Option<(f64, f64)> {
     if let Some(pr) = probe {
         stats32(p, c, pr, limit)?;
     }
-    let all = Points {
-        x: data.x,
-        reference: data.reference,
-        rounded: data.rounded,
-    };
-    let st = stats32(p, c, &all, limit)?;
+    let st = stats32(p, c, &sample.points(), limit)?;
     let mx = if st.max_ulp.is_nan() {
         f64::INFINITY
     } else {
@@ -264,8 +310,14 @@ fn score32(
     Some((mx, mean))
 }
 
-/// The `PROBE` points of the sample where `c` is worst, gathered.
-fn worst_points(p: &Program, c: &[f64], data: &FitData) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
+/// The `PROBE` points of the sample where `c` is worst, gathered: x, f(x), its rounding and
+/// `Sample::inv_ulp`.
+fn worst_points(
+    p: &Program,
+    c: &[f64],
+    sample: &Sample,
+) -> (Vec<f32>, Vec<f64>, Vec<f32>, Vec<f64>) {
+    let data = sample.data;
     let q = with_consts(p, c);
     let mut runner = ChunkRunner::<f32>::new(&q);
     let n = data.x.len();
@@ -291,6 +343,7 @@ fn worst_points(p: &Program, c: &[f64], data: &FitData) -> (Vec<f32>, Vec<f64>, 
         err.iter().map(|e| data.x[e.1]).collect(),
         err.iter().map(|e| data.reference[e.1]).collect(),
         err.iter().map(|e| data.rounded[e.1]).collect(),
+        err.iter().map(|e| sample.inv_ulp[e.1]).collect(),
     )
 }
 
@@ -299,22 +352,33 @@ fn worst_points(p: &Program, c: &[f64], data: &FitData) -> (Vec<f32>, Vec<f64>, 
 /// the best move if it lowers (max ULP, mean ULP). Returns (constants, max ULP, mean ULP).
 pub fn tune(
     p: &Program,
-    mut consts: Vec<f64>,
+    consts: Vec<f64>,
     data: &FitData,
     rounds: usize,
     free: Option<&[usize]>,
 ) -> (Vec<f64>, f64, f64) {
+    tune_with(p, consts, &Sample::new(data), rounds, free)
+}
+
+fn tune_with(
+    p: &Program,
+    mut consts: Vec<f64>,
+    sample: &Sample,
+    rounds: usize,
+    free: Option<&[usize]>,
+) -> (Vec<f64>, f64, f64) {
     let mut best =
-        score32(p, &consts, data, f64::INFINITY, None).unwrap_or((f64::INFINITY, f64::INFINITY));
+        score32(p, &consts, sample, f64::INFINITY, None).unwrap_or((f64::INFINITY, f64::INFINITY));
     if consts.is_empty() || !best.0.is_finite() {
         return (consts, best.0, best.1);
     }
     for _ in 0..rounds {
-        let (px, pr, pc) = worst_points(p, &consts, data);
+        let (px, pr, pc, pw) = worst_points(p, &consts, sample);
         let probe = Points {
             x: &px,
             reference: &pr,
             rounded: &pc,
+            inv_ulp: &pw,
         };
         let mut tried = false;
         let mut round_best: Option<((f64, f64), Vec<f64>)> = None;
@@ -334,7 +398,7 @@ pub fn tune(
                     c[j] = nv;
                     // a move worse in max than the incumbent or this round's best cannot win
                     let limit = round_best.as_ref().map_or(best.0, |(b, _)| b.0.min(best.0));
-                    if let Some(sc) = score32(p, &c, data, limit, Some(&probe)) {
+                    if let Some(sc) = score32(p, &c, sample, limit, Some(&probe)) {
                         if round_best.as_ref().is_none_or(|(b, _)| lex_lt(sc, *b)) {
                             round_best = Some((sc, c));
                         }
@@ -588,6 +652,56 @@ fn mirror(g: &mut [f64], k: usize) {
 /// residuals `r` and optional row weights `w`: (`JᵀWJ` `k x k` row-major, `JᵀWr`). Shared by
 /// this module's Levenberg-Marquardt and the law fitter's (`lawfit.rs`).
 pub(crate) fn normal_equations(
+    j: &[f64],
+    r: &[f64],
+    w: Option<&[f64]>,
+    k: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    // a fixed size keeps the sums in registers (and unrolls the loops); the same sums, in the
+    // same order, as the general loop
+    match k {
+        1 => normal_equations_fixed::<1>(j, r, w),
+        2 => normal_equations_fixed::<2>(j, r, w),
+        3 => normal_equations_fixed::<3>(j, r, w),
+        4 => normal_equations_fixed::<4>(j, r, w),
+        5 => normal_equations_fixed::<5>(j, r, w),
+        6 => normal_equations_fixed::<6>(j, r, w),
+        7 => normal_equations_fixed::<7>(j, r, w),
+        8 => normal_equations_fixed::<8>(j, r, w),
+        _ => normal_equations_any(j, r, w, k),
+    }
+}
+
+/// `normal_equations` for `K` constants.
+fn normal_equations_fixed<const K: usize>(
+    j: &[f64],
+    r: &[f64],
+    w: Option<&[f64]>,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut g = [0.0f64; K];
+    let mut h = [[0.0f64; K]; K];
+    for (i, (row, &ri)) in j.chunks_exact(K).zip(r).enumerate() {
+        let wi = w.map_or(1.0, |w| w[i]);
+        for a in 0..K {
+            let wa = row[a] * wi; // exactly row[a] without weights
+            g[a] += wa * ri;
+            for b in a..K {
+                h[a][b] += wa * row[b];
+            }
+        }
+    }
+    let mut hv = vec![0.0; K * K];
+    for a in 0..K {
+        for b in a..K {
+            hv[a * K + b] = h[a][b];
+        }
+    }
+    mirror(&mut hv, K);
+    (hv, g.to_vec())
+}
+
+/// `normal_equations` for any number of constants.
+fn normal_equations_any(
     j: &[f64],
     r: &[f64],
     w: Option<&[f64]>,
@@ -953,6 +1067,30 @@ mod tests {
             v < 1e-8 && (x[0] - 1.0).abs() < 1e-3 && (x[1] + 2.0).abs() < 1e-3,
             "{x:?} {v}"
         );
+    }
+
+    #[test]
+    fn fixed_size_normal_equations_are_the_general_ones_bit_for_bit() {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
+        };
+        for k in 1..=9 {
+            let n = 300;
+            let j: Vec<f64> = (0..n * k).map(|_| next()).collect();
+            let r: Vec<f64> = (0..n).map(|_| next()).collect();
+            let w: Vec<f64> = (0..n).map(|_| next().abs()).collect();
+            for weights in [None, Some(&w[..])] {
+                let (h, g) = normal_equations(&j, &r, weights, k);
+                let (h0, g0) = normal_equations_any(&j, &r, weights, k);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&h), bits(&h0), "k = {k}");
+                assert_eq!(bits(&g), bits(&g0), "k = {k}");
+            }
+        }
     }
 
     #[test]
