@@ -120,6 +120,10 @@ pub fn tune_programs(
 struct Sample<'a> {
     data: &'a FitData<'a>,
     inv_ulp: Vec<f64>,
+    /// 1 / `scale_fit` where every scale is a power of two (ulps are): dividing by a power of
+    /// two and multiplying by its reciprocal round the same exact value, so the real-valued fit
+    /// multiplies instead (`None`: some scale is not, and it divides).
+    inv_scale: Option<Vec<f64>>,
 }
 
 impl<'a> Sample<'a> {
@@ -136,7 +140,16 @@ impl<'a> Sample<'a> {
                 }
             })
             .collect();
-        Sample { data, inv_ulp }
+        let inv_scale = data
+            .scale_fit
+            .iter()
+            .map(|&s| power_of_two_reciprocal(s))
+            .collect();
+        Sample {
+            data,
+            inv_ulp,
+            inv_scale,
+        }
     }
 
     fn points(&self) -> Points<'_> {
@@ -170,7 +183,7 @@ fn fit_with(p: &Program, sample: &Sample, opts: FitOptions) -> FitOutcome {
     if own.is_empty() || own.iter().any(|c| !c.is_finite()) {
         return keep(false, f64::INFINITY);
     }
-    let real = RealFit::new(p, data);
+    let real = RealFit::new(p, data, sample.inv_scale.as_deref());
     let basis = real.affine_basis(&own);
     let affine = basis.is_some();
     let (c, fit_error) = match basis {
@@ -198,6 +211,15 @@ fn fit_with(p: &Program, sample: &Sample, opts: FitOptions) -> FitOutcome {
         fit_error,
         max_ulp: err,
     }
+}
+
+/// 1 / `s` when `s` is a positive normal power of two whose reciprocal is one too (then `v / s`
+/// and `v * (1 / s)` are the same number for every `v`), else `None`.
+fn power_of_two_reciprocal(s: f64) -> Option<f64> {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let inv = 1.0 / s;
+    let normal = |v: f64| v.is_normal() && v > 0.0 && v.to_bits() & MANTISSA == 0;
+    (normal(s) && normal(inv)).then_some(inv)
 }
 
 /// Each value rounded to float32 (overflow gives infinities), as float64.
@@ -434,17 +456,20 @@ struct RealFit<'a> {
     x: &'a [f64],
     f: &'a [f64],
     s: &'a [f64],
+    /// `Sample::inv_scale`.
+    inv_s: Option<&'a [f64]>,
     k: usize,
     jacobian: bool,
 }
 
 impl<'a> RealFit<'a> {
-    fn new(p: &'a Program, d: &FitData<'a>) -> Self {
+    fn new(p: &'a Program, d: &FitData<'a>, inv_s: Option<&'a [f64]>) -> Self {
         RealFit {
             p,
             x: d.x_fit,
             f: d.f_fit,
             s: d.scale_fit,
+            inv_s,
             k: p.consts.len(),
             jacobian: p.live.iter().all(|&i| jacobian_supported(p.instrs[i].op)),
         }
@@ -464,18 +489,30 @@ impl<'a> RealFit<'a> {
     /// ULP-scaled residuals, non-finite ones as `BIG`.
     fn resid(&self, c: &[f64]) -> Vec<f64> {
         let y = self.eval(c);
-        y.iter()
-            .zip(self.f)
-            .zip(self.s)
-            .map(|((&y, &f), &s)| {
-                let r = (y - f) / s;
-                if r.is_finite() {
-                    r
-                } else {
-                    BIG
-                }
-            })
-            .collect()
+        let big = |r: f64| if r.is_finite() { r } else { BIG };
+        match self.inv_s {
+            Some(inv) => y
+                .iter()
+                .zip(self.f)
+                .zip(inv)
+                .map(|((&y, &f), &w)| big((y - f) * w))
+                .collect(),
+            None => y
+                .iter()
+                .zip(self.f)
+                .zip(self.s)
+                .map(|((&y, &f), &s)| big((y - f) / s))
+                .collect(),
+        }
+    }
+
+    /// `v / s[i]` (by the reciprocal where `inv_s` has it: the same number).
+    #[inline(always)]
+    fn unscale(&self, v: f64, i: usize) -> f64 {
+        match self.inv_s {
+            Some(inv) => v * inv[i],
+            None => v / self.s[i],
+        }
     }
 
     fn max_err(&self, c: &[f64]) -> f64 {
@@ -591,9 +628,9 @@ impl<'a> RealFit<'a> {
                     let mut j = vec![0.0; n * k];
                     fit::eval_one(self.p, c, self.x, &mut y, Some(&mut j));
                     for i in 0..n {
-                        let r = (y[i] - self.f[i]) / self.s[i];
+                        let r = self.unscale(y[i] - self.f[i], i);
                         for v in &mut j[i * k..(i + 1) * k] {
-                            let d = *v / self.s[i];
+                            let d = self.unscale(*v, i);
                             *v = if r.is_finite() && d.is_finite() {
                                 d * sw[i]
                             } else {
@@ -1089,6 +1126,35 @@ mod tests {
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&h), bits(&h0), "k = {k}");
                 assert_eq!(bits(&g), bits(&g0), "k = {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn multiplying_by_a_power_of_two_reciprocal_is_dividing() {
+        assert_eq!(power_of_two_reciprocal(0.75), None);
+        assert_eq!(power_of_two_reciprocal(-2.0), None);
+        assert_eq!(power_of_two_reciprocal(0.0), None);
+        assert_eq!(power_of_two_reciprocal(f64::INFINITY), None);
+        assert_eq!(power_of_two_reciprocal(2f64.powi(-1030)), None); // subnormal
+        let mut state = 7u64;
+        let mut bits = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state
+        };
+        // the ulps of float32 values: 2^-149 .. 2^104
+        for e in -149..=104 {
+            let s = 2f64.powi(e);
+            let inv = power_of_two_reciprocal(s).unwrap();
+            for _ in 0..2000 {
+                let v = f64::from_bits(bits());
+                let (q, p) = (v / s, v * inv);
+                assert!(q.to_bits() == p.to_bits() || (q.is_nan() && p.is_nan()), "{v:e} / 2^{e}");
+            }
+            for v in [1e-310, -4e-320, 1e300, -1.7e308, 0.0, -0.0] {
+                assert_eq!((v / s).to_bits(), (v * inv).to_bits(), "{v:e} / 2^{e}");
             }
         }
     }
