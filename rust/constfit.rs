@@ -696,17 +696,15 @@ pub(crate) fn normal_equations(
 ) -> (Vec<f64>, Vec<f64>) {
     // a fixed size keeps the sums in registers (and unrolls the loops); the same sums, in the
     // same order, as the general loop
-    match k {
-        1 => normal_equations_fixed::<1>(j, r, w),
-        2 => normal_equations_fixed::<2>(j, r, w),
-        3 => normal_equations_fixed::<3>(j, r, w),
-        4 => normal_equations_fixed::<4>(j, r, w),
-        5 => normal_equations_fixed::<5>(j, r, w),
-        6 => normal_equations_fixed::<6>(j, r, w),
-        7 => normal_equations_fixed::<7>(j, r, w),
-        8 => normal_equations_fixed::<8>(j, r, w),
-        _ => normal_equations_any(j, r, w, k),
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match k {
+                $($n => normal_equations_fixed::<$n>(j, r, w),)*
+                _ => normal_equations_any(j, r, w, k),
+            }
+        };
     }
+    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
 }
 
 /// `normal_equations` for `K` constants.
@@ -842,6 +840,49 @@ fn scaled_columns(a: &[f64], k: usize, b: &[f64], scale: &[f64]) -> (Vec<f64>, V
     (as_, bs, norms)
 }
 
+/// The upper triangle of AᵀWA (A `n x k` row-major, W = diag(`w`); `k x k` row-major, the lower
+/// triangle zero): every entry sums its terms in row order, with fixed-size sums for up to 16
+/// columns (the same numbers as the general loop).
+fn weighted_gram(a: &[f64], w: &[f64], k: usize) -> Vec<f64> {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match k {
+                $($n => weighted_gram_fixed::<$n>(a, w),)*
+                _ => weighted_gram_any(a, w, k),
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// `weighted_gram` for `K` columns.
+fn weighted_gram_fixed<const K: usize>(a: &[f64], w: &[f64]) -> Vec<f64> {
+    let mut g = [[0.0f64; K]; K];
+    for (row, &wi) in a.chunks_exact(K).zip(w) {
+        for j in 0..K {
+            let wj = wi * row[j];
+            for l in j..K {
+                g[j][l] += wj * row[l];
+            }
+        }
+    }
+    g.iter().flatten().copied().collect()
+}
+
+/// `weighted_gram` for any number of columns.
+fn weighted_gram_any(a: &[f64], w: &[f64], k: usize) -> Vec<f64> {
+    let mut g = vec![0.0; k * k];
+    for (row, &wi) in a.chunks_exact(k).zip(w) {
+        for j in 0..k {
+            let wj = wi * row[j];
+            for l in j..k {
+                g[j * k + l] += wj * row[l];
+            }
+        }
+    }
+    g
+}
+
 /// Minimises max |A c - b| / scale (A `n x k` row-major) by Lawson's reweighted least squares;
 /// returns (c, max error). The same algorithm as `constants.lawson` in Python.
 pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (Vec<f64>, f64) {
@@ -873,16 +914,7 @@ pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (V
             .collect()
     };
     for _ in 0..iters {
-        let mut g = vec![0.0; k * k];
-        for i in 0..n {
-            let row = &as_[i * k..(i + 1) * k];
-            for j in 0..k {
-                let wj = w[i] * row[j];
-                for l in j..k {
-                    g[j * k + l] += wj * row[l];
-                }
-            }
-        }
+        let mut g = weighted_gram(&as_, &w, k);
         mirror(&mut g, k);
         let tr: f64 = (0..k).map(|j| g[j * k + j]).sum();
         for j in 0..k {
@@ -1107,7 +1139,7 @@ mod tests {
     }
 
     #[test]
-    fn fixed_size_normal_equations_are_the_general_ones_bit_for_bit() {
+    fn fixed_size_normal_equations_and_gram_are_the_general_ones_bit_for_bit() {
         let mut state = 12345u64;
         let mut next = || {
             state = state
@@ -1115,7 +1147,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
         };
-        for k in 1..=9 {
+        for k in 1..=18 {
             let n = 300;
             let j: Vec<f64> = (0..n * k).map(|_| next()).collect();
             let r: Vec<f64> = (0..n).map(|_| next()).collect();
@@ -1127,6 +1159,12 @@ mod tests {
                 assert_eq!(bits(&h), bits(&h0), "k = {k}");
                 assert_eq!(bits(&g), bits(&g0), "k = {k}");
             }
+            let (g, g0) = (weighted_gram(&j, &w, k), weighted_gram_any(&j, &w, k));
+            assert_eq!(
+                g.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                g0.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "k = {k}"
+            );
         }
     }
 
