@@ -840,7 +840,7 @@ fn scaled_columns(a: &[f64], k: usize, b: &[f64], scale: &[f64]) -> (Vec<f64>, V
     (as_, bs, norms)
 }
 
-/// The upper triangle of AᵀWA (A `n x k` row-major, W = diag(`w`); `k x k` row-major, the lower
+/// The upper triangle of `AᵀWA` (A `n x k` row-major, W = diag(`w`); `k x k` row-major, the lower
 /// triangle zero): every entry sums its terms in row order, with fixed-size sums for up to 16
 /// columns (the same numbers as the general loop).
 fn weighted_gram(a: &[f64], w: &[f64], k: usize) -> Vec<f64> {
