@@ -736,12 +736,7 @@ fn normal_equations_fixed<const K: usize>(
 }
 
 /// `normal_equations` for any number of constants.
-fn normal_equations_any(
-    j: &[f64],
-    r: &[f64],
-    w: Option<&[f64]>,
-    k: usize,
-) -> (Vec<f64>, Vec<f64>) {
+fn normal_equations_any(j: &[f64], r: &[f64], w: Option<&[f64]>, k: usize) -> (Vec<f64>, Vec<f64>) {
     let mut g = vec![0.0; k];
     let mut h = vec![0.0; k * k];
     if k == 0 {
@@ -1189,7 +1184,10 @@ mod tests {
             for _ in 0..2000 {
                 let v = f64::from_bits(bits());
                 let (q, p) = (v / s, v * inv);
-                assert!(q.to_bits() == p.to_bits() || (q.is_nan() && p.is_nan()), "{v:e} / 2^{e}");
+                assert!(
+                    q.to_bits() == p.to_bits() || (q.is_nan() && p.is_nan()),
+                    "{v:e} / 2^{e}"
+                );
             }
             for v in [1e-310, -4e-320, 1e300, -1.7e308, 0.0, -0.0] {
                 assert_eq!((v / s).to_bits(), (v * inv).to_bits(), "{v:e} / 2^{e}");
