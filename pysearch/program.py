@@ -279,22 +279,20 @@ class Program:
     names: list[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.inputs, str) or not isinstance(self.inputs, Iterable):
+        # (a tuple of inputs and a list of instructions, as every program of a search has, need no
+        # look-up of the Iterable ABC)
+        if type(self.inputs) is not tuple and (isinstance(self.inputs, str) or not isinstance(self.inputs, Iterable)):
             raise ProgramError(f"inputs must be a sequence of names, not {_show(self.inputs)}")
-        if not isinstance(self.instrs, Iterable):
+        if type(self.instrs) is not list and not isinstance(self.instrs, Iterable):
             raise ProgramError(f"instrs must be a sequence of Instr, not {type(self.instrs).__name__}")
         self.inputs = tuple(self.inputs)
-        self.instrs = list(self.instrs)
+        self.instrs = instrs = list(self.instrs)  # the program's own list
         self._check_types()
         if self.dtype == "float32":  # constants hold dtype values: round any that are not
-            self.instrs = [
-                ins if all(a.kind != "const" or _is_float32(a.value) for a in ins.args)
-                else Instr(ins.op, tuple(Ref.const(round_to_dtype(a.value, "float32")) if a.kind == "const" else a
-                                         for a in ins.args))
-                for ins in self.instrs
-            ]
-        else:
-            self.instrs = list(self.instrs)
+            for i, ins in enumerate(instrs):
+                if any(a.kind == "const" and not _is_float32(a.value) for a in ins.args):
+                    instrs[i] = Instr(ins.op, tuple(Ref.const(round_to_dtype(a.value, "float32"))
+                                                    if a.kind == "const" else a for a in ins.args))
         if self.output is None:
             self.output = len(self.instrs) - 1
         self._validate_structure()  # the types were checked above (validate() checks both)
