@@ -261,11 +261,9 @@ struct Acc {
     n: u64,
 }
 
-/// Errors of the float32 program `p` with constants `c` over `pts`, given up (`None`) as soon
-/// as the running maximum exceeds `limit`.
-fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
-    let q = with_consts(p, c);
-    let mut runner = ChunkRunner::<f32>::new(&q);
+/// Errors over `pts` of the float32 program `runner` runs, given up (`None`) as soon as the
+/// running maximum exceeds `limit`.
+fn stats32(runner: &mut ChunkRunner<f32>, pts: &Points, limit: f64) -> Option<Acc> {
     let mut acc = Acc {
         max_ulp: -1.0,
         sum_ulp: 0.0,
@@ -315,10 +313,12 @@ fn score32(
     limit: f64,
     probe: Option<&Points>,
 ) -> Option<(f64, f64)> {
+    // one runner for the probe and the sample
+    let mut runner = ChunkRunner::<f32>::new(&with_consts(p, c));
     if let Some(pr) = probe {
-        stats32(p, c, pr, limit)?;
+        stats32(&mut runner, pr, limit)?;
     }
-    let st = stats32(p, c, &sample.points(), limit)?;
+    let st = stats32(&mut runner, &sample.points(), limit)?;
     let mx = if st.max_ulp.is_nan() {
         f64::INFINITY
     } else {
