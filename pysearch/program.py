@@ -63,9 +63,15 @@ class ProgramError(ValueError):
     """A program text, JSON document or structure is invalid; the message says where and why."""
 
 
+#: The registry's cost and latency of every op (read-only use: :func:`_per_op` hands it out).
+_DEFAULT_PER_OP = {f: {op.name: getattr(op, f) for op in OPS} for f in ("cost", "latency")}
+
+
 def _per_op(field: str, overrides: Mapping[str, float] | None, what: str, unit: str) -> dict[str, float]:
     """The registry's ``field`` (``'cost'`` or ``'latency'``) of every op, with ``overrides`` (op
     name -> non-negative number) applied; ``ProgramError`` names ``what`` for anything else."""
+    if overrides is None or (isinstance(overrides, Mapping) and not overrides):
+        return _DEFAULT_PER_OP[field]
     table = {op.name: getattr(op, field) for op in OPS}
     if overrides is not None and not isinstance(overrides, Mapping):
         raise ProgramError(f"{what} must be a mapping of op name to {unit}, not {_show(overrides)}")
@@ -273,25 +279,24 @@ class Program:
     names: list[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.inputs, str) or not isinstance(self.inputs, Iterable):
+        # (a tuple of inputs and a list of instructions, as every program of a search has, need no
+        # look-up of the Iterable ABC)
+        if type(self.inputs) is not tuple and (isinstance(self.inputs, str) or not isinstance(self.inputs, Iterable)):
             raise ProgramError(f"inputs must be a sequence of names, not {_show(self.inputs)}")
-        if not isinstance(self.instrs, Iterable):
+        if type(self.instrs) is not list and not isinstance(self.instrs, Iterable):
             raise ProgramError(f"instrs must be a sequence of Instr, not {type(self.instrs).__name__}")
         self.inputs = tuple(self.inputs)
-        self.instrs = list(self.instrs)
+        self.instrs = instrs = list(self.instrs)  # the program's own list
         self._check_types()
         if self.dtype == "float32":  # constants hold dtype values: round any that are not
-            self.instrs = [
-                ins if all(a.kind != "const" or _is_float32(a.value) for a in ins.args)
-                else Instr(ins.op, tuple(Ref.const(round_to_dtype(a.value, "float32")) if a.kind == "const" else a
-                                         for a in ins.args))
-                for ins in self.instrs
-            ]
-        else:
-            self.instrs = list(self.instrs)
+            for i, ins in enumerate(instrs):
+                if any(a.kind == "const" and not _is_float32(a.value) for a in ins.args):
+                    instrs[i] = Instr(ins.op, tuple(Ref.const(round_to_dtype(a.value, "float32"))
+                                                    if a.kind == "const" else a for a in ins.args))
         if self.output is None:
             self.output = len(self.instrs) - 1
         self._validate_structure()  # the types were checked above (validate() checks both)
+        self._remember("_valid", True)
 
     # ----------------------------------------------------------------- checks
     def _check_types(self) -> None:
@@ -403,8 +408,8 @@ class Program:
         live = self.live()
         remap: dict[int, int] = {}
         out: list[Instr] = []
-        if all(live):  # nothing to remove: the (immutable) instructions are shared
-            return Program(list(self.instrs), self.inputs, self.dtype, self.output)
+        if all(live):  # nothing to remove: a copy sharing the (immutable) instructions
+            return self._copy()
         for i, (ins, lv) in enumerate(zip(self.instrs, live)):
             if lv:
                 remap[i] = len(out)
@@ -442,12 +447,14 @@ class Program:
             it = iter([float(v) for v in values])
         except (TypeError, ValueError) as e:
             raise ProgramError(f"with_constants: a value is not a number ({e})") from None
-        new = [
-            Instr(ins.op, tuple(Ref.const(round_to_dtype(next(it), self.dtype)) if a.kind == "const" else a
-                                for a in ins.args))
-            for ins in self.instrs
-        ]
-        return Program(new, self.inputs, self.dtype, self.output)
+        dtype = self.dtype
+
+        def const(v: float) -> Ref:  # a float32 value already (not NaN: rounding picks its payload) stays
+            return Ref.const(v if dtype == "float32" and v == v and _is_float32(v) else round_to_dtype(v, dtype))
+
+        new = [Instr(ins.op, tuple(const(next(it)) if a.kind == "const" else a for a in ins.args))
+               for ins in self.instrs]
+        return Program(new, self.inputs, dtype, self.output)
 
     def astype(self, dtype: str) -> "Program":
         """The same program in another dtype (constants rounded to it)."""
@@ -469,6 +476,22 @@ class Program:
             return self._to_text(comment)
         return self._memo("_text", lambda: self._to_text(None))
 
+    def _copy(self) -> "Program":
+        """A copy sharing the instructions (immutable) and what is kept about them (text, compiled
+        arrays, validity): a search copies programs often, and checking or printing the same
+        instructions again would give the same answers."""
+        self._memo("_valid", lambda: (self.validate(), True)[1])  # changed since checked: check again
+        q = object.__new__(Program)
+        q.instrs, q.inputs, q.dtype, q.output, q.names = list(self.instrs), self.inputs, self.dtype, self.output, None
+        for slot in ("_valid", "_text", "_compiled"):
+            if slot in self.__dict__:
+                q.__dict__[slot] = self.__dict__[slot]
+        return q
+
+    def _remember(self, slot: str, value) -> None:
+        """Keep ``value`` in ``slot`` for the program as it is now (see :meth:`_memo`)."""
+        self.__dict__[slot] = (tuple(self.instrs), self.inputs, self.dtype, self.output, value)
+
     def _memo(self, slot: str, make):
         """``make()``, kept in ``slot`` while the program is unchanged (the same instruction
         objects, which are immutable, and the same inputs, dtype and output)."""
@@ -485,7 +508,7 @@ class Program:
             ):
                 return value
         value = make()
-        self.__dict__[slot] = (tuple(self.instrs), self.inputs, self.dtype, self.output, value)
+        self._remember(slot, value)
         return value
 
     def _to_text(self, comment: str | None) -> str:

@@ -19,14 +19,29 @@ import numpy as np
 MIN_ULP32 = 2.0**-149
 
 
+def _binade(r) -> np.ndarray:
+    """``clamp(floor(log2 |r|), -126, 127)`` of float64 values, 127 for inf and NaN: read from the
+    exponent field (a float64 subnormal or zero reads -1023, infinities and NaN 1024; the clamp
+    takes them to -126 and 127), as int64."""
+    biased = (np.asarray(r, dtype=np.float64).view(np.uint64) >> np.uint64(52)) & np.uint64(0x7FF)
+    return np.clip(biased.astype(np.int64) - 1023, -126, 127)
+
+
+def _power_of_two(e: np.ndarray):
+    """2.0**e for integer exponents of normal float64 values, built from the bits (an array, or a
+    numpy scalar for a 0-d ``e``)."""
+    out = ((e + 1023).astype(np.uint64) << np.uint64(52)).view(np.float64)
+    return out[()] if out.ndim == 0 else out
+
+
 def ulp32(r) -> np.ndarray:
     """float32 ulp of the real values ``r`` (array or scalar, float64), as float64."""
-    a = np.abs(np.asarray(r, dtype=np.float64))
-    with np.errstate(invalid="ignore"):
-        _, e = np.frexp(np.where(np.isfinite(a), a, 0.0))
-    e = np.where(a > 0, e.astype(np.int64) - 1, -126)  # floor(log2 a) for finite a > 0
-    e = np.where(np.isfinite(a), np.clip(e, -126, 127), 127)
-    return np.ldexp(1.0, e - 23)
+    return _power_of_two(_binade(r) - 23)
+
+
+def inv_ulp32(r) -> np.ndarray:
+    """``1 / ulp32(r)``, a power of two: multiplying by it is dividing by ``ulp32(r)``, exactly."""
+    return _power_of_two(23 - _binade(r))
 
 
 def ulp_errors(y, ref, rounded=None) -> np.ndarray:
@@ -40,7 +55,7 @@ def ulp_errors(y, ref, rounded=None) -> np.ndarray:
     y64 = np.asarray(y).astype(np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     with np.errstate(all="ignore"):
-        err = np.abs(y64 - ref) / ulp32(ref)
+        err = np.abs(y64 - ref) * inv_ulp32(ref)
     fin = np.isfinite(ref)
     same = (y64 == ref) | (np.isnan(y64) & np.isnan(ref))
     err = np.where(fin, err, np.where(same, 0.0, np.inf))

@@ -7,6 +7,7 @@ instructions removed) and always valid :class:`~pysearch.program.Program` object
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Callable, Mapping, Sequence
 
@@ -276,6 +277,44 @@ def _reset_const(rng, p: Program, sampler) -> Program | None:
     return _set_const(p, i, s, (sampler or default_const_sampler)(rng))
 
 
+#: (mutation kinds, cumulative probabilities) by weight table (its items): :func:`mutate` draws a
+#: kind for every try, and the tables are few.
+_KIND_TABLES: dict[tuple, tuple[list[str], list[float]]] = {}
+
+
+def _kind_table(table: Mapping[str, float]) -> tuple[list[str], list[float]]:
+    """The kinds of a weight table with a positive weight and their cumulative probabilities, as
+    ``Generator.choice(len(kinds), p=w)`` computes them (``w`` the weights over their sum); checked."""
+    try:
+        key = tuple(table.items())
+        hit = _KIND_TABLES.get(key)
+    except TypeError:  # an unhashable weight: checked below like any other
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    unknown = sorted(set(table) - set(STRUCTURAL_MUTATION_WEIGHTS))
+    if unknown:
+        raise ValueError(f"unknown mutation kind(s) {unknown}; known: {', '.join(STRUCTURAL_MUTATION_WEIGHTS)}")
+    kinds = [k for k in table if table[k] > 0]
+    w = np.array([float(table[k]) for k in kinds])
+    if not kinds or not np.all(np.isfinite(w)):
+        raise ValueError("mutation weights must be finite, with at least one positive")
+    w = w / w.sum()
+    cdf = w.cumsum()
+    cdf /= cdf[-1]
+    out = (kinds, cdf.tolist())
+    if key is not None and len(_KIND_TABLES) < 64:
+        _KIND_TABLES[key] = out
+    return out
+
+
+def _draw(rng: np.random.Generator, cdf: list[float]) -> int:
+    """An index drawn with the probabilities whose running sums are ``cdf``: the draw, and the
+    generator's next state, of ``rng.choice(len(cdf), p=p)`` (one ``random()``, then the first
+    running sum above it), without its per-call checks of ``p``."""
+    return bisect.bisect_right(cdf, rng.random())
+
+
 def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_instrs: int,
            const_sampler: ConstSampler | None = None, max_tries: int = 50,
            weights: Mapping[str, float] | None = None) -> Program:
@@ -296,17 +335,9 @@ def mutate(rng: np.random.Generator, program: Program, ops: Sequence[str], max_i
         raise ValueError(f"max_instrs must be at least 1, got {max_instrs}")
     base = program.pruned()
     before = base.to_text()
-    table = MUTATION_WEIGHTS if weights is None else weights
-    unknown = sorted(set(table) - set(STRUCTURAL_MUTATION_WEIGHTS))
-    if unknown:
-        raise ValueError(f"unknown mutation kind(s) {unknown}; known: {', '.join(STRUCTURAL_MUTATION_WEIGHTS)}")
-    kinds = [k for k in table if table[k] > 0]
-    w = np.array([float(table[k]) for k in kinds])
-    if not kinds or not np.all(np.isfinite(w)):
-        raise ValueError("mutation weights must be finite, with at least one positive")
-    w = w / w.sum()
+    kinds, cdf = _kind_table(MUTATION_WEIGHTS if weights is None else weights)
     for _ in range(max_tries):
-        kind = kinds[int(rng.choice(len(kinds), p=w))]
+        kind = kinds[_draw(rng, cdf)]
         if kind == "insert":
             child = _insert(rng, base, ops, const_sampler) if len(base.instrs) < max_instrs else None
         elif kind == "delete":

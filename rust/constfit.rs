@@ -23,7 +23,7 @@ use crate::domain::{from_key, key, KEY_MAX, KEY_MIN};
 use crate::eval::{ChunkRunner, CHUNK};
 use crate::fit::{self, jacobian_supported};
 use crate::program::Program;
-use crate::ulp::point_error;
+use crate::ulp::{inv_ulp32, point_error};
 
 /// Programs fitted per step of a long call (the Python binding checks for Ctrl-C between
 /// steps): a search generation's batch (tens of programs, well under a second) is one step, so
@@ -85,11 +85,15 @@ pub struct FitOutcome {
     pub max_ulp: f64,
 }
 
-/// Fits every program of `progs` (in parallel over programs).
+/// Fits every program of `progs` (in parallel over programs, each program a task of its own:
+/// fits take from a millisecond to tens of them, and rayon's default split of a short slice into
+/// a few runs per thread would leave a thread idle while the other finishes its run).
 pub fn fit_programs(progs: &[Program], data: &FitData, opts: FitOptions) -> Vec<FitOutcome> {
+    let sample = Sample::new(data);
     progs
         .par_iter()
-        .map(|p| fit_program(p, data, opts))
+        .with_max_len(1)
+        .map(|p| fit_with(p, &sample, opts))
         .collect()
 }
 
@@ -101,18 +105,74 @@ pub fn tune_programs(
     rounds: usize,
     free: Option<&[usize]>,
 ) -> Vec<(Vec<f64>, f64, f64)> {
+    let sample = Sample::new(data);
     progs
         .par_iter()
-        .map(|p| tune(p, round32(&p.consts), data, rounds, free))
+        .with_max_len(1)
+        .map(|p| tune_with(p, round32(&p.consts), &sample, rounds, free))
         .collect()
+}
+
+/// The search sample with what every float32 score of a call reads besides it: per point,
+/// 1 / ulp32(f(x)) where f(x) and its rounding are finite (the error of a finite output there
+/// is |y - f(x)| times it, `point_error`'s first case, without recomputing the ulp), NaN where
+/// `point_error` has to decide.
+struct Sample<'a> {
+    data: &'a FitData<'a>,
+    inv_ulp: Vec<f64>,
+    /// 1 / `scale_fit` where every scale is a power of two (ulps are): dividing by a power of
+    /// two and multiplying by its reciprocal round the same exact value, so the real-valued fit
+    /// multiplies instead (`None`: some scale is not, and it divides).
+    inv_scale: Option<Vec<f64>>,
+}
+
+impl<'a> Sample<'a> {
+    fn new(data: &'a FitData<'a>) -> Self {
+        let inv_ulp = data
+            .reference
+            .iter()
+            .zip(data.rounded)
+            .map(|(&r, &cr)| {
+                if r.is_finite() && cr.is_finite() {
+                    inv_ulp32(r)
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let inv_scale = data
+            .scale_fit
+            .iter()
+            .map(|&s| power_of_two_reciprocal(s))
+            .collect();
+        Sample {
+            data,
+            inv_ulp,
+            inv_scale,
+        }
+    }
+
+    fn points(&self) -> Points<'_> {
+        Points {
+            x: self.data.x,
+            reference: self.data.reference,
+            rounded: self.data.rounded,
+            inv_ulp: &self.inv_ulp,
+        }
+    }
 }
 
 /// Both stages for one program; the constants returned are never worse on the search sample
 /// than the program's own (rounded to float32).
 pub fn fit_program(p: &Program, data: &FitData, opts: FitOptions) -> FitOutcome {
+    fit_with(p, &Sample::new(data), opts)
+}
+
+fn fit_with(p: &Program, sample: &Sample, opts: FitOptions) -> FitOutcome {
+    let data = sample.data;
     let own = p.consts.clone();
     let orig_err =
-        score32(p, &round32(&own), data, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
+        score32(p, &round32(&own), sample, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
     let keep = |affine: bool, fit_error: f64| FitOutcome {
         consts: own.clone(),
         fitted: false,
@@ -123,7 +183,7 @@ pub fn fit_program(p: &Program, data: &FitData, opts: FitOptions) -> FitOutcome 
     if own.is_empty() || own.iter().any(|c| !c.is_finite()) {
         return keep(false, f64::INFINITY);
     }
-    let real = RealFit::new(p, data);
+    let real = RealFit::new(p, data, sample.inv_scale.as_deref());
     let basis = real.affine_basis(&own);
     let affine = basis.is_some();
     let (c, fit_error) = match basis {
@@ -135,10 +195,10 @@ pub fn fit_program(p: &Program, data: &FitData, opts: FitOptions) -> FitOutcome 
         return keep(affine, fit_error);
     }
     let (c32, err) = if fit_error <= opts.tune_below {
-        let (c, m, _) = tune(p, c32, data, opts.tune_rounds, None);
+        let (c, m, _) = tune_with(p, c32, sample, opts.tune_rounds, None);
         (c, m)
     } else {
-        let m = score32(p, &c32, data, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
+        let m = score32(p, &c32, sample, f64::INFINITY, None).map_or(f64::INFINITY, |s| s.0);
         (c32, m)
     };
     if err.is_nan() || err > orig_err {
@@ -151,6 +211,15 @@ pub fn fit_program(p: &Program, data: &FitData, opts: FitOptions) -> FitOutcome 
         fit_error,
         max_ulp: err,
     }
+}
+
+/// 1 / `s` when `s` is a positive normal power of two whose reciprocal is one too (then `v / s`
+/// and `v * (1 / s)` are the same number for every `v`), else `None`.
+fn power_of_two_reciprocal(s: f64) -> Option<f64> {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let inv = 1.0 / s;
+    let normal = |v: f64| v.is_normal() && v > 0.0 && v.to_bits() & MANTISSA == 0;
+    (normal(s) && normal(inv)).then_some(inv)
 }
 
 /// Each value rounded to float32 (overflow gives infinities), as float64.
@@ -178,6 +247,8 @@ struct Points<'a> {
     x: &'a [f32],
     reference: &'a [f64],
     rounded: &'a [f32],
+    /// `Sample::inv_ulp` at these points.
+    inv_ulp: &'a [f64],
 }
 
 /// What a float32 score needs of the errors over some points: their maximum, the sum of the
@@ -190,11 +261,9 @@ struct Acc {
     n: u64,
 }
 
-/// Errors of the float32 program `p` with constants `c` over `pts`, given up (`None`) as soon
-/// as the running maximum exceeds `limit`.
-fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
-    let q = with_consts(p, c);
-    let mut runner = ChunkRunner::<f32>::new(&q);
+/// Errors over `pts` of the float32 program `runner` runs, given up (`None`) as soon as the
+/// running maximum exceeds `limit`.
+fn stats32(runner: &mut ChunkRunner<f32>, pts: &Points, limit: f64) -> Option<Acc> {
     let mut acc = Acc {
         max_ulp: -1.0,
         sum_ulp: 0.0,
@@ -207,9 +276,15 @@ fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
         let len = CHUNK.min(n - off);
         let ys = runner.run(&[pts.x], off, len);
         let (rs, cs) = (&pts.reference[off..off + len], &pts.rounded[off..off + len]);
-        for ((&y, &r), &cr) in ys.iter().zip(rs).zip(cs) {
-            // only the ULP error is used: the distance `point_error` also computes is dropped
-            let e = point_error(y, r, cr).ulps;
+        let ws = &pts.inv_ulp[off..off + len];
+        for (((&y, &r), &cr), &w) in ys.iter().zip(rs).zip(cs).zip(ws) {
+            // only the ULP error is used: `point_error`'s, read the short way where it is its
+            // first case (finite y, f(x) and rounding)
+            let e = if y.is_finite() && !w.is_nan() {
+                (f64::from(y) - r).abs() * w
+            } else {
+                point_error(y, r, cr).ulps
+            };
             if e > acc.max_ulp {
                 acc.max_ulp = e;
             }
@@ -234,19 +309,16 @@ fn stats32(p: &Program, c: &[f64], pts: &Points, limit: f64) -> Option<Acc> {
 fn score32(
     p: &Program,
     c: &[f64],
-    data: &FitData,
+    sample: &Sample,
     limit: f64,
     probe: Option<&Points>,
 ) -> Option<(f64, f64)> {
+    // one runner for the probe and the sample
+    let mut runner = ChunkRunner::<f32>::new(&with_consts(p, c));
     if let Some(pr) = probe {
-        stats32(p, c, pr, limit)?;
+        stats32(&mut runner, pr, limit)?;
     }
-    let all = Points {
-        x: data.x,
-        reference: data.reference,
-        rounded: data.rounded,
-    };
-    let st = stats32(p, c, &all, limit)?;
+    let st = stats32(&mut runner, &sample.points(), limit)?;
     let mx = if st.max_ulp.is_nan() {
         f64::INFINITY
     } else {
@@ -260,8 +332,14 @@ fn score32(
     Some((mx, mean))
 }
 
-/// The `PROBE` points of the sample where `c` is worst, gathered.
-fn worst_points(p: &Program, c: &[f64], data: &FitData) -> (Vec<f32>, Vec<f64>, Vec<f32>) {
+/// The `PROBE` points of the sample where `c` is worst, gathered: x, f(x), its rounding and
+/// `Sample::inv_ulp`.
+fn worst_points(
+    p: &Program,
+    c: &[f64],
+    sample: &Sample,
+) -> (Vec<f32>, Vec<f64>, Vec<f32>, Vec<f64>) {
+    let data = sample.data;
     let q = with_consts(p, c);
     let mut runner = ChunkRunner::<f32>::new(&q);
     let n = data.x.len();
@@ -287,6 +365,7 @@ fn worst_points(p: &Program, c: &[f64], data: &FitData) -> (Vec<f32>, Vec<f64>, 
         err.iter().map(|e| data.x[e.1]).collect(),
         err.iter().map(|e| data.reference[e.1]).collect(),
         err.iter().map(|e| data.rounded[e.1]).collect(),
+        err.iter().map(|e| sample.inv_ulp[e.1]).collect(),
     )
 }
 
@@ -295,22 +374,33 @@ fn worst_points(p: &Program, c: &[f64], data: &FitData) -> (Vec<f32>, Vec<f64>, 
 /// the best move if it lowers (max ULP, mean ULP). Returns (constants, max ULP, mean ULP).
 pub fn tune(
     p: &Program,
-    mut consts: Vec<f64>,
+    consts: Vec<f64>,
     data: &FitData,
     rounds: usize,
     free: Option<&[usize]>,
 ) -> (Vec<f64>, f64, f64) {
+    tune_with(p, consts, &Sample::new(data), rounds, free)
+}
+
+fn tune_with(
+    p: &Program,
+    mut consts: Vec<f64>,
+    sample: &Sample,
+    rounds: usize,
+    free: Option<&[usize]>,
+) -> (Vec<f64>, f64, f64) {
     let mut best =
-        score32(p, &consts, data, f64::INFINITY, None).unwrap_or((f64::INFINITY, f64::INFINITY));
+        score32(p, &consts, sample, f64::INFINITY, None).unwrap_or((f64::INFINITY, f64::INFINITY));
     if consts.is_empty() || !best.0.is_finite() {
         return (consts, best.0, best.1);
     }
     for _ in 0..rounds {
-        let (px, pr, pc) = worst_points(p, &consts, data);
+        let (px, pr, pc, pw) = worst_points(p, &consts, sample);
         let probe = Points {
             x: &px,
             reference: &pr,
             rounded: &pc,
+            inv_ulp: &pw,
         };
         let mut tried = false;
         let mut round_best: Option<((f64, f64), Vec<f64>)> = None;
@@ -330,7 +420,7 @@ pub fn tune(
                     c[j] = nv;
                     // a move worse in max than the incumbent or this round's best cannot win
                     let limit = round_best.as_ref().map_or(best.0, |(b, _)| b.0.min(best.0));
-                    if let Some(sc) = score32(p, &c, data, limit, Some(&probe)) {
+                    if let Some(sc) = score32(p, &c, sample, limit, Some(&probe)) {
                         if round_best.as_ref().is_none_or(|(b, _)| lex_lt(sc, *b)) {
                             round_best = Some((sc, c));
                         }
@@ -366,17 +456,20 @@ struct RealFit<'a> {
     x: &'a [f64],
     f: &'a [f64],
     s: &'a [f64],
+    /// `Sample::inv_scale`.
+    inv_s: Option<&'a [f64]>,
     k: usize,
     jacobian: bool,
 }
 
 impl<'a> RealFit<'a> {
-    fn new(p: &'a Program, d: &FitData<'a>) -> Self {
+    fn new(p: &'a Program, d: &FitData<'a>, inv_s: Option<&'a [f64]>) -> Self {
         RealFit {
             p,
             x: d.x_fit,
             f: d.f_fit,
             s: d.scale_fit,
+            inv_s,
             k: p.consts.len(),
             jacobian: p.live.iter().all(|&i| jacobian_supported(p.instrs[i].op)),
         }
@@ -396,18 +489,30 @@ impl<'a> RealFit<'a> {
     /// ULP-scaled residuals, non-finite ones as `BIG`.
     fn resid(&self, c: &[f64]) -> Vec<f64> {
         let y = self.eval(c);
-        y.iter()
-            .zip(self.f)
-            .zip(self.s)
-            .map(|((&y, &f), &s)| {
-                let r = (y - f) / s;
-                if r.is_finite() {
-                    r
-                } else {
-                    BIG
-                }
-            })
-            .collect()
+        let big = |r: f64| if r.is_finite() { r } else { BIG };
+        match self.inv_s {
+            Some(inv) => y
+                .iter()
+                .zip(self.f)
+                .zip(inv)
+                .map(|((&y, &f), &w)| big((y - f) * w))
+                .collect(),
+            None => y
+                .iter()
+                .zip(self.f)
+                .zip(self.s)
+                .map(|((&y, &f), &s)| big((y - f) / s))
+                .collect(),
+        }
+    }
+
+    /// `v / s[i]` (by the reciprocal where `inv_s` has it: the same number).
+    #[inline(always)]
+    fn unscale(&self, v: f64, i: usize) -> f64 {
+        match self.inv_s {
+            Some(inv) => v * inv[i],
+            None => v / self.s[i],
+        }
     }
 
     fn max_err(&self, c: &[f64]) -> f64 {
@@ -523,9 +628,9 @@ impl<'a> RealFit<'a> {
                     let mut j = vec![0.0; n * k];
                     fit::eval_one(self.p, c, self.x, &mut y, Some(&mut j));
                     for i in 0..n {
-                        let r = (y[i] - self.f[i]) / self.s[i];
+                        let r = self.unscale(y[i] - self.f[i], i);
                         for v in &mut j[i * k..(i + 1) * k] {
-                            let d = *v / self.s[i];
+                            let d = self.unscale(*v, i);
                             *v = if r.is_finite() && d.is_finite() {
                                 d * sw[i]
                             } else {
@@ -589,6 +694,49 @@ pub(crate) fn normal_equations(
     w: Option<&[f64]>,
     k: usize,
 ) -> (Vec<f64>, Vec<f64>) {
+    // a fixed size keeps the sums in registers (and unrolls the loops); the same sums, in the
+    // same order, as the general loop
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match k {
+                $($n => normal_equations_fixed::<$n>(j, r, w),)*
+                _ => normal_equations_any(j, r, w, k),
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// `normal_equations` for `K` constants.
+fn normal_equations_fixed<const K: usize>(
+    j: &[f64],
+    r: &[f64],
+    w: Option<&[f64]>,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut g = [0.0f64; K];
+    let mut h = [[0.0f64; K]; K];
+    for (i, (row, &ri)) in j.chunks_exact(K).zip(r).enumerate() {
+        let wi = w.map_or(1.0, |w| w[i]);
+        for a in 0..K {
+            let wa = row[a] * wi; // exactly row[a] without weights
+            g[a] += wa * ri;
+            for b in a..K {
+                h[a][b] += wa * row[b];
+            }
+        }
+    }
+    let mut hv = vec![0.0; K * K];
+    for a in 0..K {
+        for b in a..K {
+            hv[a * K + b] = h[a][b];
+        }
+    }
+    mirror(&mut hv, K);
+    (hv, g.to_vec())
+}
+
+/// `normal_equations` for any number of constants.
+fn normal_equations_any(j: &[f64], r: &[f64], w: Option<&[f64]>, k: usize) -> (Vec<f64>, Vec<f64>) {
     let mut g = vec![0.0; k];
     let mut h = vec![0.0; k * k];
     if k == 0 {
@@ -687,6 +835,49 @@ fn scaled_columns(a: &[f64], k: usize, b: &[f64], scale: &[f64]) -> (Vec<f64>, V
     (as_, bs, norms)
 }
 
+/// The upper triangle of `AᵀWA` (A `n x k` row-major, W = diag(`w`); `k x k` row-major, the lower
+/// triangle zero): every entry sums its terms in row order, with fixed-size sums for up to 16
+/// columns (the same numbers as the general loop).
+fn weighted_gram(a: &[f64], w: &[f64], k: usize) -> Vec<f64> {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match k {
+                $($n => weighted_gram_fixed::<$n>(a, w),)*
+                _ => weighted_gram_any(a, w, k),
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// `weighted_gram` for `K` columns.
+fn weighted_gram_fixed<const K: usize>(a: &[f64], w: &[f64]) -> Vec<f64> {
+    let mut g = [[0.0f64; K]; K];
+    for (row, &wi) in a.chunks_exact(K).zip(w) {
+        for j in 0..K {
+            let wj = wi * row[j];
+            for l in j..K {
+                g[j][l] += wj * row[l];
+            }
+        }
+    }
+    g.iter().flatten().copied().collect()
+}
+
+/// `weighted_gram` for any number of columns.
+fn weighted_gram_any(a: &[f64], w: &[f64], k: usize) -> Vec<f64> {
+    let mut g = vec![0.0; k * k];
+    for (row, &wi) in a.chunks_exact(k).zip(w) {
+        for j in 0..k {
+            let wj = wi * row[j];
+            for l in j..k {
+                g[j * k + l] += wj * row[l];
+            }
+        }
+    }
+    g
+}
+
 /// Minimises max |A c - b| / scale (A `n x k` row-major) by Lawson's reweighted least squares;
 /// returns (c, max error). The same algorithm as `constants.lawson` in Python.
 pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (Vec<f64>, f64) {
@@ -718,16 +909,7 @@ pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (V
             .collect()
     };
     for _ in 0..iters {
-        let mut g = vec![0.0; k * k];
-        for i in 0..n {
-            let row = &as_[i * k..(i + 1) * k];
-            for j in 0..k {
-                let wj = w[i] * row[j];
-                for l in j..k {
-                    g[j * k + l] += wj * row[l];
-                }
-            }
-        }
+        let mut g = weighted_gram(&as_, &w, k);
         mirror(&mut g, k);
         let tr: f64 = (0..k).map(|j| g[j * k + j]).sum();
         for j in 0..k {
@@ -949,6 +1131,68 @@ mod tests {
             v < 1e-8 && (x[0] - 1.0).abs() < 1e-3 && (x[1] + 2.0).abs() < 1e-3,
             "{x:?} {v}"
         );
+    }
+
+    #[test]
+    fn fixed_size_normal_equations_and_gram_are_the_general_ones_bit_for_bit() {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
+        };
+        for k in 1..=18 {
+            let n = 300;
+            let j: Vec<f64> = (0..n * k).map(|_| next()).collect();
+            let r: Vec<f64> = (0..n).map(|_| next()).collect();
+            let w: Vec<f64> = (0..n).map(|_| next().abs()).collect();
+            for weights in [None, Some(&w[..])] {
+                let (h, g) = normal_equations(&j, &r, weights, k);
+                let (h0, g0) = normal_equations_any(&j, &r, weights, k);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&h), bits(&h0), "k = {k}");
+                assert_eq!(bits(&g), bits(&g0), "k = {k}");
+            }
+            let (g, g0) = (weighted_gram(&j, &w, k), weighted_gram_any(&j, &w, k));
+            assert_eq!(
+                g.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                g0.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                "k = {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn multiplying_by_a_power_of_two_reciprocal_is_dividing() {
+        assert_eq!(power_of_two_reciprocal(0.75), None);
+        assert_eq!(power_of_two_reciprocal(-2.0), None);
+        assert_eq!(power_of_two_reciprocal(0.0), None);
+        assert_eq!(power_of_two_reciprocal(f64::INFINITY), None);
+        assert_eq!(power_of_two_reciprocal(2f64.powi(-1030)), None); // subnormal
+        let mut state = 7u64;
+        let mut bits = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state
+        };
+        // the ulps of float32 values: 2^-149 .. 2^104
+        for e in -149..=104 {
+            let s = 2f64.powi(e);
+            let inv = power_of_two_reciprocal(s).unwrap();
+            for _ in 0..2000 {
+                let v = f64::from_bits(bits());
+                let (q, p) = (v / s, v * inv);
+                assert!(
+                    q.to_bits() == p.to_bits() || (q.is_nan() && p.is_nan()),
+                    "{v:e} / 2^{e}"
+                );
+            }
+            for v in [1e-310, -4e-320, 1e300, -1.7e308, 0.0, -0.0] {
+                assert_eq!((v / s).to_bits(), (v * inv).to_bits(), "{v:e} / 2^{e}");
+            }
+        }
     }
 
     #[test]

@@ -380,6 +380,31 @@ class TestMeasures:
         x = np.array([-1.5, -0.0, 0.0, 0.75, 3.0, np.inf, np.nan], dtype=np.float32)
         np.testing.assert_array_equal(run(p, x), run(q, x))
 
+    def test_pruned_copy_shares_text_and_checks_changes(self):
+        """pruned() of a program without dead code is an equal copy (its text kept), and a program
+        changed after it was built is checked again (the copy of a checked program is not)."""
+        p = parse("v1 = fma x 0.5 1\nv2 = mul v1 x\n")
+        text = p.to_text()
+        q = p.pruned()
+        assert q == p and q is not p and q.instrs is not p.instrs
+        assert q.to_text() is text  # kept, not printed again
+        q.instrs[0] = Instr("mul", (Ref.input(0),))  # the copy's list is its own
+        assert p.instrs[0].op == "fma"
+        with pytest.raises(ProgramError, match="takes 2 operand"):
+            q.pruned()
+        p.instrs[1] = Instr("mul", (Ref.val(1), Ref.input(0)))  # now refers to itself
+        with pytest.raises(ProgramError, match="not an earlier instruction"):
+            p.pruned()
+
+    def test_with_constants_keeps_float32_values_bit_for_bit(self):
+        """with_constants keeps float32 values (signed zeros, infinities, subnormals) and rounds the rest once."""
+        p = parse("v1 = fma x 0.5 1\nv2 = add v1 2\n")
+        sub = float(np.float32(1e-45))
+        q = p.with_constants([-0.0, math.inf, sub])
+        assert [math.copysign(1.0, v) for v in q.constants()[:1]] == [-1.0]
+        assert q.constants()[1:] == [math.inf, sub]
+        assert p.with_constants([0.1, 1e39, 1e-46]).constants() == [float(np.float32(0.1)), math.inf, 0.0]
+
     def test_constants_and_with_constants(self):
         """constants() lists constants in operand order; with_constants replaces and rounds them."""
         p = parse(HAND)

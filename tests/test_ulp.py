@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import pysearch as ps
 from pysearch import _core
-from pysearch.ulp import KEY_MAX, KEY_MIN, from_key, key, neighbour, ulp32, ulp_errors
+from pysearch.ulp import KEY_MAX, KEY_MIN, from_key, inv_ulp32, key, neighbour, ulp32, ulp_errors
 
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 
@@ -41,6 +41,21 @@ class TestUlp32:
         assert m == 0.5
         if abs(r) >= 2.0**-126:
             assert 2.0**23 * u <= abs(r) < 2.0**24 * u
+
+    def test_read_from_the_exponent_bits_as_the_floor_of_log2_rule(self):
+        """ulp32 and inv_ulp32 of any float64 bit pattern are 2^(clamp(floor(log2|r|), -126, 127) -+ 23)
+        (frexp's exponent, 127 for inf and NaN), bit for bit; a scalar gives a numpy scalar."""
+        rng = np.random.default_rng(5)
+        r = np.concatenate([rng.integers(0, 2**64, 200_000, dtype=np.uint64).view(np.float64),
+                            [0.0, -0.0, 5e-324, 1e-310, 2.0**-126, 2.0**-127, 2.0**127, 2.0**128, np.inf, -np.inf,
+                             np.nan]])
+        a = np.abs(r)
+        with np.errstate(invalid="ignore"):
+            e = np.frexp(np.where(np.isfinite(a), a, 0.0))[1].astype(np.int64) - 1
+        e = np.where(np.isfinite(a), np.clip(np.where(a > 0, e, -126), -126, 127), 127)
+        np.testing.assert_array_equal(ulp32(r).view(np.uint64), np.ldexp(1.0, e - 23).view(np.uint64))
+        np.testing.assert_array_equal(inv_ulp32(r).view(np.uint64), np.ldexp(1.0, 23 - e).view(np.uint64))
+        assert isinstance(ulp32(3.0), np.float64) and ulp32(3.0) == 2.0**-22
 
 
 class TestUlpErrors:

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pysearch.program import OP_BY_NAME, parse
-from pysearch.variation import crossover, mutate, random_program
+from pysearch.variation import (MUTATION_WEIGHTS, STRUCTURAL_MUTATION_WEIGHTS, _draw, _kind_table, crossover, mutate,
+                                random_program)
 
 F32_OPS = ("add", "sub", "mul", "div", "fma", "neg", "abs", "sqrt", "min", "max", "rint", "floor",
            "ldexp", "getexp", "getmant")
@@ -104,6 +105,29 @@ class TestMutate:
 
         assert chain(11) == chain(11)
         assert chain(11) != chain(12)
+
+    @pytest.mark.parametrize("table", [MUTATION_WEIGHTS, STRUCTURAL_MUTATION_WEIGHTS,
+                                       {"insert": 1, "delete": 0.0, "rewire": 3.0}])
+    def test_kind_draw_is_numpy_choice(self, table):
+        """A mutation kind is drawn as ``rng.choice(len(kinds), p=w)`` draws it, leaving the generator alike."""
+        kinds, cdf = _kind_table(table)
+        assert kinds == [k for k in table if table[k] > 0]
+        w = np.array([float(table[k]) for k in kinds])
+        w = w / w.sum()
+        for seed in range(20):
+            a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+            assert [int(a.choice(len(kinds), p=w)) for _ in range(500)] == [_draw(b, cdf) for _ in range(500)]
+            assert a.bit_generator.state == b.bit_generator.state
+
+    @pytest.mark.parametrize("table, message", [({"grow": 1.0}, "unknown mutation kind"),
+                                                ({"insert": float("nan")}, "finite"),
+                                                ({"insert": 0.0}, "at least one positive")])
+    def test_bad_weights_rejected_every_time(self, table, message):
+        """A bad weight table is refused on every call (only checked tables are remembered)."""
+        p = parse("v1 = fma x 0.5 1\n")
+        for _ in range(2):
+            with pytest.raises(ValueError, match=message):
+                mutate(np.random.default_rng(0), p, ("add", "fma"), 4, weights=table)
 
 
 class TestCrossover:

@@ -58,3 +58,37 @@ def test_candidate_meeting_the_bound_on_screen_is_verified(search, monkeypatch):
     monkeypatch.setattr(search, "_verify", exhaustive)
     with pytest.raises(_Verified):
         search._verify_into([], set(), limit=1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_largest_is_the_stable_sorts_last_n(seed):
+    """The polish's hard points (``largest``) are the indices a stable argsort puts last, ties included."""
+    from pysearch.search.verify import largest
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        m = int(rng.integers(1, 2000))
+        err = rng.integers(0, 5, m).astype(np.float64) if seed % 2 else rng.random(m)
+        err[rng.random(m) < 0.05] = np.inf
+        n = int(rng.integers(1, m + 3))
+        np.testing.assert_array_equal(largest(err, n), np.sort(np.argsort(err, kind="stable")[-n:]))
+
+
+def test_polish_measures_each_program_once(search, monkeypatch):
+    """A polish evaluates each program it measures on the screening sample once (the errors are kept)."""
+    from pysearch.search import verify
+
+    seen: list[str] = []
+    real = verify.evaluate
+
+    def counting(p, x):
+        seen.append(p.to_text())
+        return real(p, x)
+
+    monkeypatch.setattr(verify, "evaluate", counting)
+    search._screen_errors_memo.clear()
+    p = parse("v1 = fma x 0.2402265 0.6931472\nv2 = fma v1 x 1.0\n")
+    best = search.polish(p)
+    assert seen and len(seen) == len(set(seen))
+    assert search._screen_errors(best) is search._screen_errors(best)  # kept, not measured again
+    assert len(seen) == len(set(seen))

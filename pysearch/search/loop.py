@@ -73,6 +73,7 @@ class Search(Verification, BudgetPlanning):
         self._cache_programs: dict[str, Program] = {}
         self.verify_cache: dict[str, dict] = {}  # text -> facts verified by this process (saves time only)
         self.screen_cache: dict[str, float] = {}  # text -> max ulp on the screening sample
+        self._screen_errors_memo: dict[str, np.ndarray] = {}  # text -> per-point errors (the last few)
         self.rejected: set[str] = set()
         self.front: list[FrontEntry] = []
         #: Verified programs reported beside ``front`` (final rounds, an earlier front.json): they

@@ -28,6 +28,10 @@ from .front import MAX_EXHAUSTIVE, FrontEntry, is_dominated, pareto_insert, veri
 from .individual import Individual
 
 
+#: Screening-sample error arrays :meth:`Verification._screen_errors` keeps (8 bytes a point each).
+SCREEN_ERRORS_KEPT = 4
+
+
 class Verification:
     """The verification half of :class:`~.loop.Search` (a mixin: the state lives on the search).
 
@@ -49,6 +53,7 @@ class Verification:
     final_skipped: int
     verify_cache: dict[str, dict]
     screen_cache: dict[str, float]
+    _screen_errors_memo: dict[str, np.ndarray]
     verify_seconds: list[float]
     deadline: float | None
     _base_x: np.ndarray
@@ -103,8 +108,20 @@ class Verification:
         return self._screen_ref
 
     def _screen_errors(self, p: Program) -> np.ndarray:
-        """Per-point ULP errors on the screening sample (inf where the output is not finite)."""
-        return ulp_errors(evaluate(p, self.screen_x), self.screen_ref)
+        """Per-point ULP errors on the screening sample (inf where the output is not finite).
+
+        The last few are kept by program text (a polish measures the program it ends with, which
+        a round may measure again); the arrays are read-only."""
+        memo = self._screen_errors_memo
+        text = p.to_text()
+        err = memo.get(text)
+        if err is None:
+            err = ulp_errors(evaluate(p, self.screen_x), self.screen_ref)
+            err.flags.writeable = False
+            if len(memo) >= SCREEN_ERRORS_KEPT:
+                memo.pop(next(iter(memo)))
+            memo[text] = err
+        return err
 
     def _screen(self, p: Program, text: str) -> float:
         """Max ULP error on the screening sample (cached by program text)."""
@@ -117,14 +134,15 @@ class Verification:
         """Re-tune float32 constants on the search sample plus the screening sample's worst points."""
         if not p.constants():
             return p
-        best, best_err = p, float(np.max(self._screen_errors(p)))
+        err = self._screen_errors(p)
+        best, best_err = p, float(np.max(err))
         cur = p
         for _ in range(rounds):
-            err = self._screen_errors(cur)
-            hard = self.screen_x[np.argsort(err, kind="stable")[-n_hard:]]
+            hard = self.screen_x[largest(err, n_hard)]
             sample = FitSample.build(self.target, np.unique(np.concatenate([self.x, hard])))
             cur, _, _ = tune_float32(cur, sample, rounds=12)
-            m = float(np.max(self._screen_errors(cur)))
+            err = self._screen_errors(cur)
+            m = float(np.max(err))
             if m < best_err:
                 best, best_err = cur, m
         return best
@@ -327,6 +345,20 @@ class Verification:
         """Add verified programs from elsewhere (an earlier front.json) to the report, after verifying them."""
         for e in self.reverify([e for e in entries if not any(r.text == e.text for r in self.reported)], source):
             pareto_insert(self.reported, e, self.config.objective)
+
+
+def largest(err: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest of ``err`` (no NaN), ties going to the later index: the set
+    ``np.argsort(err, kind="stable")[-n:]`` holds, found by a partition instead of a sort (in
+    increasing index order)."""
+    if n <= 0:
+        return np.empty(0, dtype=np.intp)
+    if n >= len(err):
+        return np.arange(len(err))
+    t = np.partition(err, len(err) - n)[len(err) - n]  # the n-th largest value
+    above = np.flatnonzero(err > t)
+    ties = np.flatnonzero(err == t)
+    return np.sort(np.concatenate([above, ties[len(ties) - (n - len(above)):]]))
 
 
 def _facts(stats: ErrorStats, kind: str, note: str | None) -> dict:
