@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from pysearch.search.config import SearchConfig
 from pysearch.search.loop import Search
 
@@ -19,7 +21,7 @@ PINNED_FRONT = [
     (1.0, "dtype float32\ninputs x\nv1 = fma x 1.3900561 0.6099402\n"),
     (2.0, "dtype float32\ninputs x\nv1 = fma x x x\nv2 = fma v1 0.46214804 1.0757037\n"),
 ]
-PINNED_STATE_SHA256 = "4c9eb859f097cb7547c9eeb908c94b7fcd9dc481a69200ae4e6e202b5e388457"
+PINNED_STATE_SHA256_SKYLAKEX_BLAS = "4c9eb859f097cb7547c9eeb908c94b7fcd9dc481a69200ae4e6e202b5e388457"
 #: The same run with the constants fitted by the core (``constants.optimize_constants_batch``,
 #: rust/constfit.rs), recorded when it replaced the numpy/scipy fitting: the fits differ, so the
 #: state does; the run above is still reproduced with the numpy/scipy fitting patched back in.
@@ -37,19 +39,51 @@ def state_digest(s: Search) -> str:
     return hashlib.sha256(json.dumps(snap, sort_keys=True).encode()).hexdigest()
 
 
-def test_float32_problem_reproduces_the_pinned_run(monkeypatch):
-    """The float32 kernel problem on the generic engine gives the recorded front and state, bit for bit,
-    with the numpy/scipy constant fitting of the pre-engine loop."""
-    from pysearch.search import float32_problem, verify
-    from pysearch.search.constants import _tune_float32_python, optimize_constants_python
+#: The numpy/scipy fitting goes through LAPACK, and OpenBLAS picks its kernels by CPU (SkylakeX on Intel
+#: AVX-512, Haswell on AMD Zen 4 and AVX2 CPUs) with different summation orders, so its last bits depend on the
+#: machine: the pinned run is replayed in a child with the Haswell kernels (any AVX2 CPU has them).
+#: PINNED_STATE_SHA256_SKYLAKEX_BLAS is the same run under OPENBLAS_CORETYPE=SkylakeX (both checked on an AMD EPYC
+#: with AVX-512 on 2026-12-02, where OpenBLAS picks Haswell by itself).
+PINNED_STATE_SHA256_HASWELL_BLAS = "c9869b8435c683d8c9185a88d9a05b8ca51813e79f80a0b7de496aada00c31b6"
+_PINNED_CHILD = """
+import hashlib, json, sys
+sys.path.insert(0, {tests!r})
+from test_search_problem import pinned_config, state_digest
+from pysearch.search import float32_problem, verify
+from pysearch.search.constants import _tune_float32_python, optimize_constants_python
+from pysearch.search.loop import Search
+float32_problem.optimize_constants_batch = lambda progs, sample: [optimize_constants_python(p, sample) for p in progs]
+verify.tune_float32 = _tune_float32_python
+s = Search(pinned_config())
+s.run(generations=4)
+print(json.dumps({{"front": [(e.cost, e.text) for e in s.front], "digest": state_digest(s)}}))
+"""
 
-    monkeypatch.setattr(float32_problem, "optimize_constants_batch",
-                        lambda progs, sample: [optimize_constants_python(p, sample) for p in progs])
-    monkeypatch.setattr(verify, "tune_float32", _tune_float32_python)
-    s = Search(pinned_config())
-    s.run(generations=4)
-    assert [(e.cost, e.text) for e in s.front] == PINNED_FRONT
-    assert state_digest(s) == PINNED_STATE_SHA256
+
+def _cpu_has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx2 " in f.read().replace("\n", " ")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _cpu_has_avx2(), reason="needs an x86-64 CPU with AVX2 (OpenBLAS's Haswell kernels)")
+def test_float32_problem_reproduces_the_pinned_run():
+    """The float32 kernel problem on the generic engine gives the recorded front and state, bit for bit,
+    with the numpy/scipy constant fitting of the pre-engine loop (OpenBLAS kernels fixed: see above)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    r = subprocess.run([sys.executable, "-c", _PINNED_CHILD.format(tests=str(Path(__file__).parent))],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [tuple(e) for e in got["front"]] == PINNED_FRONT
+    assert got["digest"] == PINNED_STATE_SHA256_HASWELL_BLAS
 
 
 def test_float32_problem_with_core_fitting_is_pinned_too():
@@ -62,7 +96,6 @@ def test_float32_problem_with_core_fitting_is_pinned_too():
 
 # ------------------------------------------------------------ the problem interface
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 from pysearch.program import parse  # noqa: E402
 from pysearch.search.float32_problem import Float32Problem  # noqa: E402
