@@ -256,6 +256,64 @@ def test_read_ladder_rejects_unsorted(tmp_path, rows):
         ladder.read_ladder(tmp_path / "none.csv")
 
 
+def _seed_rows(rows, seed, pu_counts, k):
+    """Copies of ``rows`` as if trained under ``seed``, with PassUntil from the given per-item counts."""
+    from pysearch.emergence import pass_until_score
+
+    out = []
+    for r, counts in zip(rows, pu_counts):
+        est = pass_until_score(counts, k)
+        out.append({**r, "seed": seed, "per_token_loss": r["per_token_loss"] * (1 + 0.1 * seed),
+                    "exact_match": r["exact_match"] + 0.01 * seed, "passuntil_sampled": est.p,
+                    "passuntil_sampled_lo": est.lo, "passuntil_sampled_hi": est.hi, "pu_samples": est.trials})
+    return out
+
+
+def test_combine_seeds_pools_passuntil_like_one_pooled_test_set(rows, tmp_path):
+    """Averaging seeds = the estimator on the pooled (seed, item) pairs; means elsewhere; n_seeds survives the CSV."""
+    from pysearch.emergence import pass_until_score
+
+    rng = np.random.default_rng(7)
+    k, budget, items = 4, 2000, 50
+    small = rows[:3]
+    per_seed, pooled = [], [[] for _ in small]
+    for seed in range(3):
+        counts = []
+        for j, p_true in enumerate([0.0, 3e-4, 0.02]):
+            c = []
+            for _ in range(items):
+                p_item = p_true * rng.uniform(0.2, 1.8)
+                trials = int(rng.negative_binomial(k, p_item)) + k if p_item > 0 else budget
+                c.append((k, trials) if trials <= budget else (int(rng.binomial(budget, p_item)), budget))
+            counts.append(c)
+            pooled[j] += c
+        per_seed.append(_seed_rows(small, seed, counts, k))
+    out = ladder.combine_seeds(per_seed)
+    for j, r in enumerate(out):
+        est = pass_until_score(pooled[j], k)
+        assert r["passuntil_sampled"] == pytest.approx(est.p, rel=1e-12)
+        assert [r["passuntil_sampled_lo"], r["passuntil_sampled_hi"]] == pytest.approx([est.lo, est.hi], rel=1e-9)
+        assert r["per_token_loss"] == pytest.approx(np.mean([s[j]["per_token_loss"] for s in per_seed]))
+        assert r["exact_match"] == pytest.approx(small[j]["exact_match"] + 0.01)
+        assert r["pu_samples"] == sum(s[j]["pu_samples"] for s in per_seed)
+        assert (r["seed"], r["n_seeds"], r["params"]) == (0, 3, small[j]["params"])
+    path = tmp_path / "avg.csv"
+    ladder.write_ladder(out, path)
+    assert [r["n_seeds"] for r in ladder.read_ladder(path)] == [3, 3, 3]
+    assert all(r["n_seeds"] == 1 for r in ladder.read_ladder(RECORDED))
+
+
+def test_combine_seeds_refuses_different_ladders(rows):
+    other = [{**r, "seed": 1} for r in rows]
+    other[2] = {**other[2], "params": other[2]["params"] + 1}
+    with pytest.raises(ladder.LadderError, match="differ in params"):
+        ladder.combine_seeds([rows, other])
+    with pytest.raises(ladder.LadderError, match="distinct seeds"):
+        ladder.combine_seeds([rows, rows])
+    with pytest.raises(ladder.LadderError, match="same number of models"):
+        ladder.combine_seeds([rows, [{**r, "seed": 1} for r in rows[:-1]]])
+
+
 def test_recall_task_encoding():
     """Items are key, key, value triples of one fixed table; test items are distinct and kept out of training."""
     task = RecallTask(symbols=8, values=5, facts=3, zipf=1.0, table_seed=3)
