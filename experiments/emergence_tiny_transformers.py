@@ -357,6 +357,8 @@ def train_seeds(args) -> int:
         "rows": "each row is the mean over the seeds (PassUntil pooled over seeds x items); per-seed rows in "
                 + RECORDED_SEEDS.stem + "_per_seed.csv",
         "prediction_before_training": pre, "largest_training_started_utc": largest_started,
+        "seed_largest_training_started_utc": {str(s): m.get("largest_training_started_utc") for s, m in
+                                              zip(seeds, seed_meta)},
         "wall_seconds": round(time.perf_counter() - t_wall, 1),
         "cpu_seconds": round(child.ru_utime + child.ru_stime, 1),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

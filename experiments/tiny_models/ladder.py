@@ -53,7 +53,23 @@ class LadderError(ValueError):
     """A recorded ladder that cannot be analysed (missing column, too few models, bad value)."""
 
 
-def read_ladder(path: str | Path) -> list[dict]:
+def read_seed_ladders(path: str | Path) -> list[list[dict]]:
+    """The per-seed ladders of a ``*_per_seed.csv`` (rows of several seeds, each seed's smallest first), by seed."""
+    rows = read_ladder(path, check_order=False)
+    seeds = list(dict.fromkeys(r["seed"] for r in rows))
+    out = [[r for r in rows if r["seed"] == s] for s in seeds]
+    for s, ladder_rows in zip(seeds, out):
+        _check_order(ladder_rows, f"{path} (seed {s})")
+    return out
+
+
+def _check_order(rows: Sequence[dict], where: str) -> None:
+    n = [r["params"] for r in rows]
+    if any(b <= a for a, b in zip(n, n[1:])):
+        raise LadderError(f"{where}: models must be listed smallest first with distinct parameter counts")
+
+
+def read_ladder(path: str | Path, check_order: bool = True) -> list[dict]:
     """Rows of a recorded ladder CSV, numbers converted, checked for the columns the analysis needs."""
     path = Path(path)
     try:
@@ -77,9 +93,8 @@ def read_ladder(path: str | Path) -> list[dict]:
         for c, default in OPTIONAL_COLUMNS.items():
             row.setdefault(c, default)
         out.append(row)
-    n = [r["params"] for r in out]
-    if any(b <= a for a, b in zip(n, n[1:])):
-        raise LadderError(f"{path}: models must be listed smallest first with distinct parameter counts")
+    if check_order:
+        _check_order(out, str(path))
     return out
 
 
