@@ -21,7 +21,12 @@ from tiny_models.recall import RecallTask  # noqa: E402
 
 RECORDED = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder.csv"  # first round, seed 0
 RECORDED_SEED1 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_seed1.csv"  # second round, seed 1
-RECORDS = [RECORDED, RECORDED_SEED1]
+RECORDED_3SEEDS = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # third round, seeds 2, 3, 4
+RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS]
+
+
+def _recipe_seed(meta: dict) -> int:
+    return meta["recipe"]["seed"] if "seed" in meta["recipe"] else meta["recipe"]["seeds"][0]
 RESULT_RE = re.compile(
     r"^RESULT passuntil_pred_rel_dev=(\S+) loss_pred_rel_dev=(\S+) small_half_max_exact_match=(\S+) "
     r"exact_match_emergence_score=(\S+) edit_distance_emergence_score=(\S+)$", re.M)
@@ -47,7 +52,7 @@ def record(request):
     """(path, rows, meta, analysis) of each recorded ladder, analysed as its prediction was made."""
     rows = ladder.read_ladder(request.param)
     meta = json.loads(request.param.with_suffix(".json").read_text())
-    return request.param, rows, meta, ladder.analyze(rows, seed=meta["recipe"]["seed"],
+    return request.param, rows, meta, ladder.analyze(rows, seed=_recipe_seed(meta),
                                                      version=ladder.analysis_version(meta))
 
 
@@ -227,6 +232,29 @@ def test_cli_reads_the_recorded_ladder():
     held = [line for line in r.stdout.splitlines() if "held out" in line]
     assert held and ladder.read_ladder(RECORDED)[-1]["model"] in held[0]
     assert "exact_match" in r.stdout and "token_edit_distance" in r.stdout
+
+
+def test_seed_averaged_ladder_shape_and_provenance():
+    """Third round: every row averages seeds 2, 3, 4 (new seeds, trained after the first two rounds), the
+    recorded per-seed rows re-combine to it exactly, and the prediction predates every seed's largest model."""
+    rows = ladder.read_ladder(RECORDED_3SEEDS)
+    meta = json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())
+    per_seed = ladder.read_seed_ladders(RECORDED_3SEEDS.with_name(RECORDED_3SEEDS.stem + "_per_seed.csv"))
+    assert meta["seeds"] == [2, 3, 4] == [ps[0]["seed"] for ps in per_seed]
+    again = ladder.combine_seeds(per_seed)
+    for a, b in zip(again, rows):
+        assert a["model"] == b["model"] and a["n_seeds"] == b["n_seeds"] == 3
+        for c in ladder.COLUMNS[1:]:
+            assert a[c] == pytest.approx(b[c], rel=1e-12), (a["model"], c)
+    n = np.array([r["params"] for r in rows], float)
+    assert len(rows) >= 8 and math.log10(n[-1] / n[0]) >= 2.5
+    assert {r["steps"] for r in rows} == {600} and {r["n_items"] for r in rows} == {1000}
+    for key in ("command", "torch", "wall_seconds", "cpu_seconds", "started_utc", "finished_utc", "load_at_end"):
+        assert meta[key], key
+    assert meta["prediction_before_training"]["made_utc"] <= meta["largest_training_started_utc"]
+    assert meta["prediction_before_training"]["seeds"] == meta["seeds"]
+    for s in meta["seeds"]:
+        assert meta["prediction_before_training"]["made_utc"] <= meta["seed_largest_training_started_utc"][str(s)]
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.stem)
