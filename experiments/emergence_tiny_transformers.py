@@ -17,13 +17,18 @@ Before the largest model is trained, the loss law and the PassUntil law fitted o
 models predict its per-token loss and pass rate (printed and saved); then it is trained and
 measured. Results go to OUT/results.csv (+ summary.json with provenance, emergence_ladder.png);
 ``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}`` (the first
-round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). How the
+round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). ``--seeds`` trains several seeds per
+width (child processes, ``--jobs`` at a time), predicts from the seed-averaged smaller models before any
+seed trains its largest model, and analyses the averaged ladder; ``--record`` then writes
+``recorded_recall_ladder_3seeds.{csv,json}`` and ``..._per_seed.csv`` (the third round). How the
 laws are chosen (on the smaller models only) is in ``tiny_models/ladder.py``.
 
     python experiments/emergence_tiny_transformers.py             # full ladder (see RESULTS.md for times)
     python experiments/emergence_tiny_transformers.py --quick     # pipeline check on 6 small models
     python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --stop-before-largest  # 10 models, stop
     python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --resume   # predict, then train the largest
+    python experiments/emergence_tiny_transformers.py --seeds 2,3,4 --jobs 3 \
+        --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_3seeds   # the third round
     python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
     pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
         --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
