@@ -235,6 +235,20 @@ def main(argv=None) -> int:
         return 130
 
 
+def parse_widths(args) -> list[int] | None:
+    """The ladder's widths (--widths, else the defaults); None after a one-line error for a bad list."""
+    if not args.widths:
+        return QUICK_WIDTHS if args.quick else WIDTHS
+    try:
+        widths = [int(v) for v in args.widths.split(",")]
+    except ValueError:
+        widths = []
+    if len(widths) < 5 or any(w < 1 for w in widths) or sorted(set(widths)) != widths:
+        print(f"error: bad --widths {args.widths!r}: expected at least 5 increasing positive widths", file=sys.stderr)
+        return None
+    return widths
+
+
 def _child_argv(args, seed: int) -> list[str]:
     """The command line of one seed's child run (same settings, one torch thread, its own --out)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--seed", str(seed), "--out", str(Path(args.out) / f"seed{seed}"),
@@ -285,7 +299,17 @@ def _sha256(path: Path) -> str:
 def train_seeds(args) -> int:
     """Several seeds per width: children train the smaller models, the averaged ladder predicts, then the largest."""
     try:
-        import torch
+        seeds = [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        seeds = []
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        print(f"error: bad --seeds {args.seeds!r}: expected at least 2 distinct integers", file=sys.stderr)
+        return 2
+    widths = parse_widths(args)
+    if widths is None:
+        return 2
+    try:
+        import torch  # noqa: F401  (the children train with it)
     except ImportError:
         print("skipped: torch not installed (pip install '.[torch]')")
         return 0
@@ -295,14 +319,6 @@ def train_seeds(args) -> int:
     from tiny_models.model import param_count
     from tiny_models.recall import RecallTask
 
-    try:
-        seeds = [int(v) for v in args.seeds.split(",")]
-    except ValueError:
-        seeds = []
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
-        print(f"error: bad --seeds {args.seeds!r}: expected at least 2 distinct integers", file=sys.stderr)
-        return 2
-    widths = [int(v) for v in args.widths.split(",")] if args.widths else (QUICK_WIDTHS if args.quick else WIDTHS)
     t_wall = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -398,15 +414,9 @@ def train_ladder(args) -> int:
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     threads = pick_threads(args.threads)
     torch.set_num_threads(threads)
-    widths = QUICK_WIDTHS if args.quick else WIDTHS
-    if args.widths:
-        try:
-            widths = [int(v) for v in args.widths.split(",")]
-        except ValueError:
-            widths = []
-        if len(widths) < 5 or any(w < 1 for w in widths) or sorted(set(widths)) != widths:
-            print(f"error: bad --widths {args.widths!r}: expected at least 5 increasing positive widths", file=sys.stderr)
-            return 2
+    widths = parse_widths(args)
+    if widths is None:
+        return 2
     steps = 150 if args.quick else args.steps
     if args.quick:
         args.symbols, args.facts, args.test_items, args.budget = 16, 4, min(args.test_items, 300), min(args.budget, 20_000)

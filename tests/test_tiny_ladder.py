@@ -275,6 +275,16 @@ def test_script_reruns_from_csv_without_torch(path, tmp_path):
     assert r.stderr.strip().startswith("error:") and "missing column" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "2"], "bad --seeds '2'"), (["--seeds", "2,2"], "bad --seeds '2,2'"),
+    (["--seeds", "2,x"], "bad --seeds"), (["--seeds", "2,3", "--widths", "4,8,x"], "bad --widths")])
+def test_seeds_driver_refuses_bad_arguments_in_one_line(argv, message, tmp_path):
+    from test_emergence_experiments import _run_without_torch
+
+    r = _run_without_torch("emergence_tiny_transformers.py", [*argv, "--out", str(tmp_path / "out")])
+    assert r.returncode == 2 and r.stderr.startswith("error: " + message) and len(r.stderr.splitlines()) == 1
+
+
 def test_read_ladder_rejects_unsorted(tmp_path, rows):
     path = tmp_path / "ladder.csv"
     ladder.write_ladder(list(reversed(rows)), path)
