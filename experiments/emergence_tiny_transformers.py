@@ -17,13 +17,18 @@ Before the largest model is trained, the loss law and the PassUntil law fitted o
 models predict its per-token loss and pass rate (printed and saved); then it is trained and
 measured. Results go to OUT/results.csv (+ summary.json with provenance, emergence_ladder.png);
 ``--record`` also copies them to ``experiments/tiny_models/recorded_recall_ladder.{csv,json}`` (the first
-round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). How the
+round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). ``--seeds`` trains several seeds per
+width (child processes, ``--jobs`` at a time), predicts from the seed-averaged smaller models before any
+seed trains its largest model, and analyses the averaged ladder; ``--record`` then writes
+``recorded_recall_ladder_3seeds.{csv,json}`` and ``..._per_seed.csv`` (the third round). How the
 laws are chosen (on the smaller models only) is in ``tiny_models/ladder.py``.
 
     python experiments/emergence_tiny_transformers.py             # full ladder (see RESULTS.md for times)
     python experiments/emergence_tiny_transformers.py --quick     # pipeline check on 6 small models
     python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --stop-before-largest  # 10 models, stop
     python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --resume   # predict, then train the largest
+    python experiments/emergence_tiny_transformers.py --seeds 2,3,4 --jobs 3 \
+        --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_3seeds   # the third round
     python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
     pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
         --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
@@ -56,6 +61,7 @@ from tiny_models import ladder  # noqa: E402  (torch-free)
 WIDTHS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 QUICK_WIDTHS = [4, 6, 8, 12, 16, 24]
 RECORDED = HERE / "tiny_models" / "recorded_recall_ladder.csv"
+RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_3seeds.csv"
 
 
 def parse_args(argv=None):
@@ -82,7 +88,13 @@ def parse_args(argv=None):
     p.add_argument("--stop-before-largest", action="store_true",
                    help="train and measure every model but the largest, then stop; --resume later makes the "
                         "prediction (with the analysis code of that moment) and trains the largest")
-    p.add_argument("--record", action="store_true", help="also write the results to " + str(RECORDED.relative_to(HERE.parent)))
+    p.add_argument("--seeds", help="several training seeds per width, e.g. 2,3,4: every seed's ladder is trained by a "
+                                   "child process (--jobs at a time) in OUT/seed<S>, and each row of the analysed ladder "
+                                   "averages the seeds (prediction made on the averaged smaller models before any "
+                                   "seed's largest model is trained)")
+    p.add_argument("--jobs", type=int, default=1, help="with --seeds: child processes at a time (default 1)")
+    p.add_argument("--record", action="store_true", help="also write the results to " + str(RECORDED.relative_to(HERE.parent))
+                   + " (with --seeds: to " + str(RECORDED_SEEDS.relative_to(HERE.parent)) + ")")
     p.add_argument("--from-csv", metavar="CSV", help="analyse a recorded ladder instead of training (no torch needed)")
     p.add_argument("--plot", help="with --from-csv: write the PNG here")
     p.add_argument("--markdown", action="store_true", help="with --from-csv: also print the ladder as Markdown")
@@ -216,11 +228,176 @@ def main(argv=None) -> int:
         return from_csv(args)
     signal.signal(signal.SIGTERM, _sigterm)
     try:
-        return train_ladder(args)
+        return train_seeds(args) if args.seeds else train_ladder(args)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the models trained so far are in {args.out}/results.csv; rerun with --resume to "
               "continue", file=sys.stderr)
         return 130
+
+
+def parse_widths(args) -> list[int] | None:
+    """The ladder's widths (--widths, else the defaults); None after a one-line error for a bad list."""
+    if not args.widths:
+        return QUICK_WIDTHS if args.quick else WIDTHS
+    try:
+        widths = [int(v) for v in args.widths.split(",")]
+    except ValueError:
+        widths = []
+    if len(widths) < 5 or any(w < 1 for w in widths) or sorted(set(widths)) != widths:
+        print(f"error: bad --widths {args.widths!r}: expected at least 5 increasing positive widths", file=sys.stderr)
+        return None
+    return widths
+
+
+def _child_argv(args, seed: int) -> list[str]:
+    """The command line of one seed's child run (same settings, one torch thread, its own --out)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--seed", str(seed), "--out", str(Path(args.out) / f"seed{seed}"),
+            "--threads", "1", "--symbols", str(args.symbols), "--values", str(args.values), "--facts", str(args.facts),
+            "--zipf", repr(args.zipf), "--depth", str(args.depth), "--steps", str(args.steps), "--batch", str(args.batch),
+            "--lr", repr(args.lr), "--test-items", str(args.test_items), "--k", str(args.k), "--budget", str(args.budget)]
+    if args.widths:
+        argv += ["--widths", args.widths]
+    if args.quick:
+        argv.append("--quick")
+    return argv
+
+
+def _run_children(cmds: list[list[str]], jobs: int, logs: list[Path]) -> None:
+    """Run the commands, ``jobs`` at a time, each with its output in its log; raise if one fails."""
+    pending = list(zip(cmds, logs))
+    running: list = []
+    failed = []
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                cmd, log = pending.pop(0)
+                fh = open(log, "a")
+                running.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT), fh, log))
+            time.sleep(1.0)
+            for item in list(running):
+                proc, fh, log = item
+                if proc.poll() is not None:
+                    fh.close()
+                    running.remove(item)
+                    if proc.returncode != 0:
+                        failed.append(f"{log} (exit {proc.returncode})")
+    finally:
+        for proc, fh, _ in running:
+            proc.terminate()
+            proc.wait()
+            fh.close()
+    if failed:
+        raise RuntimeError("child run(s) failed, see " + ", ".join(failed))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train_seeds(args) -> int:
+    """Several seeds per width: children train the smaller models, the averaged ladder predicts, then the largest."""
+    try:
+        seeds = [int(v) for v in args.seeds.split(",")]
+    except ValueError:
+        seeds = []
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        print(f"error: bad --seeds {args.seeds!r}: expected at least 2 distinct integers", file=sys.stderr)
+        return 2
+    widths = parse_widths(args)
+    if widths is None:
+        return 2
+    try:
+        import torch  # noqa: F401  (the children train with it)
+    except ImportError:
+        print("skipped: torch not installed (pip install '.[torch]')")
+        return 0
+    import resource
+
+    from pysearch.fileio import read_json, write_json_atomic
+    from tiny_models.model import param_count
+    from tiny_models.recall import RecallTask
+
+    t_wall = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cmd_line = " ".join([Path(sys.executable).name, *sys.argv])
+    print(f"{len(seeds)} seeds per width ({args.seeds}), {len(widths)} widths, {args.jobs} child process(es) at a "
+          f"time; logs in {out}/seed<S>.log", flush=True)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_start = round(os.getloadavg()[0], 1)
+    logs = [out / f"seed{s}.log" for s in seeds]
+    pred_path = out / "prediction.json"
+    stage1 = [_child_argv(args, s) + ["--stop-before-largest"] for s in seeds]
+    if args.resume:
+        stage1 = [c + ["--resume"] for c in stage1]
+    if not pred_path.exists():
+        _run_children(stage1, args.jobs, logs)
+        small = [ladder.read_ladder(out / f"seed{s}" / "results.csv") for s in seeds]
+        if any(len(r) != len(widths) - 1 for r in small):
+            print("error: a seed's smaller models are incomplete; see the logs", file=sys.stderr)
+            return 1
+        rows = ladder.combine_seeds(small)
+        task = RecallTask(args.symbols, args.values, args.facts, args.zipf) if not args.quick else \
+            RecallTask(16, args.values, 4, args.zipf)
+        n_big = param_count(task.vocab, task.seq_len, widths[-1], args.depth)
+        print(f"\nfitting laws on the {len(rows)} smaller widths averaged over seeds {args.seeds}; predicting "
+              f"w{widths[-1]} ({n_big} params) BEFORE any seed trains it:", flush=True)
+        lo = ladder.predict_loss([r["params"] for r in rows], [r["per_token_loss"] for r in rows], n_big, seed=seeds[0])
+        ok = [r for r in rows if 0.0 < r["passuntil_sampled"] < 1.0]
+        pu = ladder.predict_passuntil([r["params"] for r in ok], [r["passuntil_sampled"] for r in ok],
+                                      [r["passuntil_sampled_lo"] for r in ok], [r["passuntil_sampled_hi"] for r in ok],
+                                      n_big)
+        for key, p in (("loss", lo), ("passuntil", pu)):
+            print(f"  {key:>10}: law {p.law}\n              predicted {p.pred:.4g} (95% interval "
+                  f"{p.lo:.4g} .. {p.hi:.4g})", flush=True)
+        write_json_atomic(pred_path, {
+            "made_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "analysis_git_commit": git_commit(),
+            "analysis_sha256": {"experiments/tiny_models/ladder.py": _sha256(HERE / "tiny_models" / "ladder.py")},
+            "seeds": seeds, "loss": lo.as_dict(), "passuntil": pu.as_dict()})
+    pre = read_json(pred_path, "prediction")
+    largest_started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _run_children([_child_argv(args, s) + ["--resume"] for s in seeds], args.jobs, logs)
+    per_seed = [ladder.read_ladder(out / f"seed{s}" / "results.csv") for s in seeds]
+    rows = ladder.combine_seeds(per_seed)
+    an = ladder.analyze(rows, seed=seeds[0])
+    if abs(pre["passuntil"]["pred"] - an["passuntil"]["pred"]) > 1e-9 * an["passuntil"]["pred"]:
+        raise RuntimeError("the recorded prediction and the re-analysis disagree")
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seed_meta = [read_json(out / f"seed{s}" / "run.json", "run state") for s in seeds]
+    meta = {k: seed_meta[0][k] for k in ("schema", "task", "test", "passuntil", "torch", "numpy", "python")}
+    meta.update({
+        "kind": "emergence_tiny_transformers/recall_ladder_seeds", "git_commit": git_commit(),
+        "analysis_version": ladder.ANALYSIS_VERSION, "command": cmd_line, "seeds": seeds, "jobs": args.jobs,
+        "started_utc": started, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {load_start} at start",
+        "threads": 1,
+        "recipe": {**{k: v for k, v in seed_meta[0]["recipe"].items() if k not in ("seed", "data_seed")},
+                   "seeds": seeds, "data_seeds": [s + 1 for s in seeds]},
+        "rows": "each row is the mean over the seeds (PassUntil pooled over seeds x items); per-seed rows in "
+                + RECORDED_SEEDS.stem + "_per_seed.csv",
+        "prediction_before_training": pre, "largest_training_started_utc": largest_started,
+        "seed_largest_training_started_utc": {str(s): m.get("largest_training_started_utc") for s, m in
+                                              zip(seeds, seed_meta)},
+        "wall_seconds": round(time.perf_counter() - t_wall, 1),
+        "cpu_seconds": round(child.ru_utime + child.ru_stime, 1),
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "load_at_end": round(os.getloadavg()[0], 1), "analysis": an, "result_line": ladder.result_line(an)})
+    ladder.write_ladder(rows, out / "results.csv")
+    ladder.write_ladder([r for rs in per_seed for r in rs], out / "results_per_seed.csv")
+    write_json_atomic(out / "summary.json", meta)
+    report(rows, an, out / "emergence_ladder.png")
+    print(f"total: {meta['wall_seconds']:.0f} s wall, {meta['cpu_seconds']:.0f} s CPU (children), load "
+          f"{load_start} at start, {meta['load_at_end']} at end; wrote {out}/results.csv, results_per_seed.csv, "
+          "summary.json, emergence_ladder.png")
+    if args.record:
+        shutil.copyfile(out / "results.csv", RECORDED_SEEDS)
+        shutil.copyfile(out / "summary.json", RECORDED_SEEDS.with_suffix(".json"))
+        shutil.copyfile(out / "results_per_seed.csv", RECORDED_SEEDS.with_name(RECORDED_SEEDS.stem + "_per_seed.csv"))
+        shutil.copyfile(out / "emergence_ladder.png", HERE / "emergence_ladder.png")
+        print(f"recorded to {RECORDED_SEEDS} (+ .json, _per_seed.csv) and {HERE / 'emergence_ladder.png'}")
+    return 0
 
 
 def train_ladder(args) -> int:
@@ -237,15 +414,9 @@ def train_ladder(args) -> int:
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     threads = pick_threads(args.threads)
     torch.set_num_threads(threads)
-    widths = QUICK_WIDTHS if args.quick else WIDTHS
-    if args.widths:
-        try:
-            widths = [int(v) for v in args.widths.split(",")]
-        except ValueError:
-            widths = []
-        if len(widths) < 5 or any(w < 1 for w in widths) or sorted(set(widths)) != widths:
-            print(f"error: bad --widths {args.widths!r}: expected at least 5 increasing positive widths", file=sys.stderr)
-            return 2
+    widths = parse_widths(args)
+    if widths is None:
+        return 2
     steps = 150 if args.quick else args.steps
     if args.quick:
         args.symbols, args.facts, args.test_items, args.budget = 16, 4, min(args.test_items, 300), min(args.budget, 20_000)

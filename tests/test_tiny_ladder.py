@@ -21,7 +21,12 @@ from tiny_models.recall import RecallTask  # noqa: E402
 
 RECORDED = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder.csv"  # first round, seed 0
 RECORDED_SEED1 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_seed1.csv"  # second round, seed 1
-RECORDS = [RECORDED, RECORDED_SEED1]
+RECORDED_3SEEDS = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # third round, seeds 2, 3, 4
+RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS]
+
+
+def _recipe_seed(meta: dict) -> int:
+    return meta["recipe"]["seed"] if "seed" in meta["recipe"] else meta["recipe"]["seeds"][0]
 RESULT_RE = re.compile(
     r"^RESULT passuntil_pred_rel_dev=(\S+) loss_pred_rel_dev=(\S+) small_half_max_exact_match=(\S+) "
     r"exact_match_emergence_score=(\S+) edit_distance_emergence_score=(\S+)$", re.M)
@@ -47,7 +52,7 @@ def record(request):
     """(path, rows, meta, analysis) of each recorded ladder, analysed as its prediction was made."""
     rows = ladder.read_ladder(request.param)
     meta = json.loads(request.param.with_suffix(".json").read_text())
-    return request.param, rows, meta, ladder.analyze(rows, seed=meta["recipe"]["seed"],
+    return request.param, rows, meta, ladder.analyze(rows, seed=_recipe_seed(meta),
                                                      version=ladder.analysis_version(meta))
 
 
@@ -229,6 +234,29 @@ def test_cli_reads_the_recorded_ladder():
     assert "exact_match" in r.stdout and "token_edit_distance" in r.stdout
 
 
+def test_seed_averaged_ladder_shape_and_provenance():
+    """Third round: every row averages seeds 2, 3, 4 (new seeds, trained after the first two rounds), the
+    recorded per-seed rows re-combine to it exactly, and the prediction predates every seed's largest model."""
+    rows = ladder.read_ladder(RECORDED_3SEEDS)
+    meta = json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())
+    per_seed = ladder.read_seed_ladders(RECORDED_3SEEDS.with_name(RECORDED_3SEEDS.stem + "_per_seed.csv"))
+    assert meta["seeds"] == [2, 3, 4] == [ps[0]["seed"] for ps in per_seed]
+    again = ladder.combine_seeds(per_seed)
+    for a, b in zip(again, rows):
+        assert a["model"] == b["model"] and a["n_seeds"] == b["n_seeds"] == 3
+        for c in ladder.COLUMNS[1:]:
+            assert a[c] == pytest.approx(b[c], rel=1e-12), (a["model"], c)
+    n = np.array([r["params"] for r in rows], float)
+    assert len(rows) >= 8 and math.log10(n[-1] / n[0]) >= 2.5
+    assert {r["steps"] for r in rows} == {600} and {r["n_items"] for r in rows} == {1000}
+    for key in ("command", "torch", "wall_seconds", "cpu_seconds", "started_utc", "finished_utc", "load_at_end"):
+        assert meta[key], key
+    assert meta["prediction_before_training"]["made_utc"] <= meta["largest_training_started_utc"]
+    assert meta["prediction_before_training"]["seeds"] == meta["seeds"]
+    for s in meta["seeds"]:
+        assert meta["prediction_before_training"]["made_utc"] <= meta["seed_largest_training_started_utc"][str(s)]
+
+
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.stem)
 def test_script_reruns_from_csv_without_torch(path, tmp_path):
     """--from-csv needs no torch and prints the recorded RESULT line; a bad CSV is one line and exit 2."""
@@ -247,6 +275,16 @@ def test_script_reruns_from_csv_without_torch(path, tmp_path):
     assert r.stderr.strip().startswith("error:") and "missing column" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "2"], "bad --seeds '2'"), (["--seeds", "2,2"], "bad --seeds '2,2'"),
+    (["--seeds", "2,x"], "bad --seeds"), (["--seeds", "2,3", "--widths", "4,8,x"], "bad --widths")])
+def test_seeds_driver_refuses_bad_arguments_in_one_line(argv, message, tmp_path):
+    from test_emergence_experiments import _run_without_torch
+
+    r = _run_without_torch("emergence_tiny_transformers.py", [*argv, "--out", str(tmp_path / "out")])
+    assert r.returncode == 2 and r.stderr.startswith("error: " + message) and len(r.stderr.splitlines()) == 1
+
+
 def test_read_ladder_rejects_unsorted(tmp_path, rows):
     path = tmp_path / "ladder.csv"
     ladder.write_ladder(list(reversed(rows)), path)
@@ -254,6 +292,64 @@ def test_read_ladder_rejects_unsorted(tmp_path, rows):
         ladder.read_ladder(path)
     with pytest.raises(ladder.LadderError, match="cannot read"):
         ladder.read_ladder(tmp_path / "none.csv")
+
+
+def _seed_rows(rows, seed, pu_counts, k):
+    """Copies of ``rows`` as if trained under ``seed``, with PassUntil from the given per-item counts."""
+    from pysearch.emergence import pass_until_score
+
+    out = []
+    for r, counts in zip(rows, pu_counts):
+        est = pass_until_score(counts, k)
+        out.append({**r, "seed": seed, "per_token_loss": r["per_token_loss"] * (1 + 0.1 * seed),
+                    "exact_match": r["exact_match"] + 0.01 * seed, "passuntil_sampled": est.p,
+                    "passuntil_sampled_lo": est.lo, "passuntil_sampled_hi": est.hi, "pu_samples": est.trials})
+    return out
+
+
+def test_combine_seeds_pools_passuntil_like_one_pooled_test_set(rows, tmp_path):
+    """Averaging seeds = the estimator on the pooled (seed, item) pairs; means elsewhere; n_seeds survives the CSV."""
+    from pysearch.emergence import pass_until_score
+
+    rng = np.random.default_rng(7)
+    k, budget, items = 4, 2000, 50
+    small = rows[:3]
+    per_seed, pooled = [], [[] for _ in small]
+    for seed in range(3):
+        counts = []
+        for j, p_true in enumerate([0.0, 3e-4, 0.02]):
+            c = []
+            for _ in range(items):
+                p_item = p_true * rng.uniform(0.2, 1.8)
+                trials = int(rng.negative_binomial(k, p_item)) + k if p_item > 0 else budget
+                c.append((k, trials) if trials <= budget else (int(rng.binomial(budget, p_item)), budget))
+            counts.append(c)
+            pooled[j] += c
+        per_seed.append(_seed_rows(small, seed, counts, k))
+    out = ladder.combine_seeds(per_seed)
+    for j, r in enumerate(out):
+        est = pass_until_score(pooled[j], k)
+        assert r["passuntil_sampled"] == pytest.approx(est.p, rel=1e-12)
+        assert [r["passuntil_sampled_lo"], r["passuntil_sampled_hi"]] == pytest.approx([est.lo, est.hi], rel=1e-9)
+        assert r["per_token_loss"] == pytest.approx(np.mean([s[j]["per_token_loss"] for s in per_seed]))
+        assert r["exact_match"] == pytest.approx(small[j]["exact_match"] + 0.01)
+        assert r["pu_samples"] == sum(s[j]["pu_samples"] for s in per_seed)
+        assert (r["seed"], r["n_seeds"], r["params"]) == (0, 3, small[j]["params"])
+    path = tmp_path / "avg.csv"
+    ladder.write_ladder(out, path)
+    assert [r["n_seeds"] for r in ladder.read_ladder(path)] == [3, 3, 3]
+    assert all(r["n_seeds"] == 1 for r in ladder.read_ladder(RECORDED))
+
+
+def test_combine_seeds_refuses_different_ladders(rows):
+    other = [{**r, "seed": 1} for r in rows]
+    other[2] = {**other[2], "params": other[2]["params"] + 1}
+    with pytest.raises(ladder.LadderError, match="differ in params"):
+        ladder.combine_seeds([rows, other])
+    with pytest.raises(ladder.LadderError, match="distinct seeds"):
+        ladder.combine_seeds([rows, rows])
+    with pytest.raises(ladder.LadderError, match="same number of models"):
+        ladder.combine_seeds([rows, [{**r, "seed": 1} for r in rows[:-1]]])
 
 
 def test_recall_task_encoding():

@@ -36,7 +36,10 @@ COLUMNS = [
     "answer_tokens",
 ]
 INT_COLUMNS = {"width", "depth", "params", "seed", "steps", "batch", "tokens", "pu_items", "pu_k", "pu_budget",
-               "pu_samples", "pu_censored", "n_items", "n_items_10x", "answer_tokens"}
+               "pu_samples", "pu_censored", "n_items", "n_items_10x", "answer_tokens", "n_seeds"}
+#: Columns a ladder may have (read when present, default when absent): ``n_seeds`` is how many
+#: training seeds a row averages (:func:`combine_seeds`); 1 for a single-seed ladder.
+OPTIONAL_COLUMNS = {"n_seeds": 1}
 MIRAGE_METRICS = [
     ("exact_match", "exact match (greedy)"),
     ("multiple_choice", "multiple-choice grade (4 choices)"),
@@ -50,7 +53,23 @@ class LadderError(ValueError):
     """A recorded ladder that cannot be analysed (missing column, too few models, bad value)."""
 
 
-def read_ladder(path: str | Path) -> list[dict]:
+def read_seed_ladders(path: str | Path) -> list[list[dict]]:
+    """The per-seed ladders of a ``*_per_seed.csv`` (rows of several seeds, each seed's smallest first), by seed."""
+    rows = read_ladder(path, check_order=False)
+    seeds = list(dict.fromkeys(r["seed"] for r in rows))
+    out = [[r for r in rows if r["seed"] == s] for s in seeds]
+    for s, ladder_rows in zip(seeds, out):
+        _check_order(ladder_rows, f"{path} (seed {s})")
+    return out
+
+
+def _check_order(rows: Sequence[dict], where: str) -> None:
+    n = [r["params"] for r in rows]
+    if any(b <= a for a, b in zip(n, n[1:])):
+        raise LadderError(f"{where}: models must be listed smallest first with distinct parameter counts")
+
+
+def read_ladder(path: str | Path, check_order: bool = True) -> list[dict]:
     """Rows of a recorded ladder CSV, numbers converted, checked for the columns the analysis needs."""
     path = Path(path)
     try:
@@ -66,15 +85,16 @@ def read_ladder(path: str | Path) -> list[dict]:
     out = []
     for i, r in enumerate(rows, 2):
         row: dict = {"model": r["model"]}
-        for c in COLUMNS[1:]:
+        for c in COLUMNS[1:] + [c for c in OPTIONAL_COLUMNS if r.get(c) not in (None, "")]:
             try:
                 row[c] = int(r[c]) if c in INT_COLUMNS else float(r[c])
             except ValueError:
                 raise LadderError(f"{path} line {i}: column {c} is not a number: {r[c]!r}") from None
+        for c, default in OPTIONAL_COLUMNS.items():
+            row.setdefault(c, default)
         out.append(row)
-    n = [r["params"] for r in out]
-    if any(b <= a for a, b in zip(n, n[1:])):
-        raise LadderError(f"{path}: models must be listed smallest first with distinct parameter counts")
+    if check_order:
+        _check_order(out, str(path))
     return out
 
 
@@ -84,10 +104,74 @@ def write_ladder(rows: Sequence[dict], path: str | Path) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        extra = [c for c in OPTIONAL_COLUMNS if any(c in r for r in rows)]
+        w = csv.DictWriter(fh, fieldnames=COLUMNS + extra, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
+
+
+#: Columns of a seed-averaged row that are the same for every seed (checked), summed over seeds, or
+#: computed by :func:`combine_seeds` itself; every other numeric column is the mean over seeds (``tokens``
+#: rounded: the items' lengths differ between the seeds' data streams).
+_SAME_COLUMNS = ("width", "depth", "params", "steps", "batch", "lr", "n_items", "n_items_10x",
+                 "answer_tokens", "pu_k", "pu_budget")
+_SUM_COLUMNS = ("train_seconds", "train_cpu_seconds", "pu_items", "pu_samples", "pu_censored")
+_POOLED_COLUMNS = ("passuntil_sampled", "passuntil_sampled_lo", "passuntil_sampled_hi", "seed", "n_seeds")
+
+
+def combine_seeds(per_seed: Sequence[Sequence[dict]], confidence: float = 0.95) -> list[dict]:
+    """One ladder from several training seeds of the same ladder: each row averages the seeds' models.
+
+    ``per_seed[s]`` is seed s's rows (same widths, recipe and test set). Metrics are the means over
+    seeds (every seed is measured on the same fixed test items, so a mean over seeds is the metric
+    over the pooled (seed, item) pairs). The sampled PassUntil estimate is pooled exactly as
+    :func:`pysearch.emergence.pass_until_score` pools items: the mean of the seeds' estimates, and
+    the variance of the mean the sum of the seeds' variances over seeds^2, each seed's variance
+    recovered from its lognormal interval (``lo = p exp(-z sqrt(var)/p)``); seeds with estimate 0
+    add no variance; when every seed's estimate is 0 the bounds are the means of the seeds' bounds.
+    ``seed`` is the first seed, ``n_seeds`` the number of seeds.
+    """
+    from scipy import stats
+
+    if len(per_seed) < 1 or any(len(r) != len(per_seed[0]) for r in per_seed):
+        raise LadderError("combine_seeds needs at least one seed and the same number of models for every seed")
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    out = []
+    for models in zip(*per_seed):
+        first = models[0]
+        for c in _SAME_COLUMNS:
+            if any(m[c] != first[c] for m in models):
+                raise LadderError(f"model {first['model']}: seeds differ in {c} "
+                                  f"({', '.join(str(m[c]) for m in models)})")
+        if len({m["model"] for m in models}) != 1 or len({m["seed"] for m in models}) != len(models):
+            raise LadderError(f"model {first['model']}: rows must be the same model under distinct seeds")
+        row: dict = {"model": first["model"], "seed": first["seed"], "n_seeds": len(models)}
+        for c in COLUMNS[1:]:
+            if c in _SAME_COLUMNS:
+                row[c] = first[c]
+            elif c in _SUM_COLUMNS:
+                row[c] = sum(m[c] for m in models)
+            elif c not in _POOLED_COLUMNS:
+                row[c] = float(np.mean([m[c] for m in models]))
+                if c in INT_COLUMNS:
+                    row[c] = int(round(row[c]))
+        p = np.array([m["passuntil_sampled"] for m in models], float)
+        lo = np.array([m["passuntil_sampled_lo"] for m in models], float)
+        hi = np.array([m["passuntil_sampled_hi"] for m in models], float)
+        s = len(models)
+        pm = float(p.mean())
+        sd = np.where((p > 0) & (lo > 0), p * np.log(np.where(p > 0, p, 1.0) / np.where(lo > 0, lo, 1.0)) / z, 0.0)
+        var = float(np.sum(sd**2)) / (s * s)
+        if pm > 0.0 and var > 0.0:
+            rel = math.sqrt(var) / pm
+            row.update(passuntil_sampled=pm, passuntil_sampled_lo=pm * math.exp(-z * rel),
+                       passuntil_sampled_hi=min(1.0, pm * math.exp(z * rel)))
+        else:
+            row.update(passuntil_sampled=pm, passuntil_sampled_lo=float(lo.mean()),
+                       passuntil_sampled_hi=float(hi.mean()))
+        out.append(row)
+    return out
 
 
 @dataclass(frozen=True)
