@@ -64,6 +64,29 @@ def _inputs(n_random: int = 1 << 14) -> np.ndarray:
     return np.concatenate([specials, bits, busy, near, edges, specials[:7]])
 
 
+def _op_programs() -> dict:
+    """The constant-operand forms (``CONST_PROGRAMS``) and every float32 op applied to its inputs, by name."""
+    progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
+                                for k, v in CONST_PROGRAMS.items()}
+    for op in OPS:
+        if "float32" in op.dtypes:
+            names = ("x", "y", "z")[: op.arity]
+            progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
+    return progs
+
+
+def _columns(prog, x: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Input columns for ``prog``: ``x`` for one input; with more, every pair of the 38 special values first,
+    then permutations of ``x``."""
+    if len(prog.inputs) == 1:
+        return [x]
+    sp = x[:38]
+    pairs = [np.repeat(sp, sp.size), np.tile(sp, sp.size)]
+    cols = [np.concatenate([pairs[0], x]), np.concatenate([pairs[1], rng.permutation(x)])]
+    cols += [np.concatenate([rng.permutation(cols[0][:sp.size ** 2]), rng.permutation(x)])] * (len(prog.inputs) - 2)
+    return cols
+
+
 def _native_macros() -> str:
     if GCC is None:
         return ""
@@ -167,26 +190,14 @@ def test_array_loops_are_bit_exact(tmp_path, mode):
     flags, runs_here = MODES[mode]
     if not runs_here:
         pytest.skip(f"the host cannot run the {mode} build")
-    progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
-                                for k, v in CONST_PROGRAMS.items()}
+    progs = _op_programs()
     progs.update({f"lib_{fn.name}": fn.program for fn in library.functions() if fn.domain == (-math.inf, math.inf)})
-    for op in OPS:
-        if "float32" in op.dtypes:
-            names = ("x", "y", "z")[: op.arity]
-            progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
     lib = _compile(progs, tmp_path, flags)
     x = _inputs()
-    sp = x[:38]
-    pairs = [np.repeat(sp, sp.size), np.tile(sp, sp.size)]
     rng = np.random.default_rng(9)
     for name, prog in progs.items():
-        n_in = len(prog.inputs)
-        if n_in == 1:
-            cols = [x]
-        else:
-            cols = [np.concatenate([pairs[0], x]), np.concatenate([pairs[1], rng.permutation(x)])]
-            cols += [np.concatenate([rng.permutation(cols[0][:sp.size ** 2]), rng.permutation(x)])] * (n_in - 2)
-        want = pysearch.evaluate(prog, cols[0] if n_in == 1 else np.stack(cols))
+        cols = _columns(prog, x, rng)
+        want = pysearch.evaluate(prog, cols[0] if len(cols) == 1 else np.stack(cols))
         _assert_bit_exact(f"{mode} {name}", _run_array(lib, name, cols), want, cols)
         for n in (1, 7, 15, 16, 17):  # the tail alone and around a full vector
             tail = [c[-n:] for c in cols]
@@ -317,26 +328,14 @@ def test_rust_slice_loops_are_bit_exact(tmp_path, mode):
     operands, and the library's full-range kernels exported as one Rust module: ``NAME_slice`` agrees
     with pysearch.evaluate, also on short slices (the scalar tail); the library kernels on 2^21 random
     bit patterns and 2^20 inputs over their busy range besides the special values."""
-    progs: dict[str, object] = {f"c_{k}": parse(v + "\n" if v.startswith("inputs") else f"inputs x\n{v}\n")
-                                for k, v in CONST_PROGRAMS.items()}
-    for op in OPS:
-        if "float32" in op.dtypes:
-            names = ("x", "y", "z")[: op.arity]
-            progs[f"op_{op.name}"] = parse(f"inputs {', '.join(names)}\nv = {op.name} {' '.join(names)}\n")
+    progs = _op_programs()
     lib_names = FULL_RANGE
     lib = _rust_cdylib(progs, lib_names, tmp_path, RUST_MODES[mode])
     x = _inputs()
-    sp = x[:38]
-    pairs = [np.repeat(sp, sp.size), np.tile(sp, sp.size)]
     rng = np.random.default_rng(11)
     for name, prog in progs.items():
-        n_in = len(prog.inputs)
-        if n_in == 1:
-            cols = [x]
-        else:
-            cols = [np.concatenate([pairs[0], x]), np.concatenate([pairs[1], rng.permutation(x)])]
-            cols += [np.concatenate([rng.permutation(cols[0][:sp.size ** 2]), rng.permutation(x)])] * (n_in - 2)
-        want = pysearch.evaluate(prog, cols[0] if n_in == 1 else np.stack(cols))
+        cols = _columns(prog, x, rng)
+        want = pysearch.evaluate(prog, cols[0] if len(cols) == 1 else np.stack(cols))
         n, got = _run_slice(lib, name, cols)
         assert n == cols[0].size
         _assert_bit_exact(f"rust {mode} {name}", got, want, cols)

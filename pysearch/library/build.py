@@ -89,6 +89,10 @@ def exp_program(coeffs: list[float]) -> Program:
     return parse("\n".join(body) + "\n")
 
 
+#: both log reductions start here: x = 2^e * m, m in [1, 2) (+inf: m = 2, so that log(inf) = e = inf)
+_LOG_HEAD = ["inputs x", "m0 = getmant x", "m = min m0 2", "e = getexp x"]
+
+
 def _log_reduction() -> list[str]:
     """x = 2^e' * m', m' in [1/sqrt2, sqrt2), r = m' - 1 (exact); NaN for x < 0 handled after.
 
@@ -96,10 +100,7 @@ def _log_reduction() -> list[str]:
     in {0, 1}: exact, and cheaper in vector code than getexp/ldexp (the same values as
     ``g = getexp u; mm = ldexp m (-1 - g)``, which earlier library versions used)."""
     return [
-        "inputs x",
-        "m0 = getmant x",
-        "m = min m0 2",  # +inf -> 2, so log(inf) = e' = inf
-        "e = getexp x",
+        *_LOG_HEAD,
         f"u = mul m {_c(INV_SQRT2)}",
         "g = floor u",  # 1 when m >= sqrt2 (as rounded), else 0
         "s = fma g -0.5 1",  # 1/2 or 1
@@ -117,10 +118,7 @@ def _log_reduction_fused() -> list[str]:
     the even 1.5 * 2^23, i.e. g = 0), 0 below (one fma and a sub, cheaper than mul and floor in vector
     code); r = fma(m, s, -1) is m' - 1 in one rounding (m' = m s is exact, and so is m' - 1)."""
     return [
-        "inputs x",
-        "m0 = getmant x",
-        "m = min m0 2",  # +inf -> 2, so log(inf) = e' = inf
-        "e = getexp x",
+        *_LOG_HEAD,
         f"gm = fma m {_c(INV_2SQRT2)} {_c(ROUND_MAGIC)}",
         f"g = sub gm {_c(ROUND_MAGIC)}",  # 1 when m >= sqrt2 (as rounded), else 0
         "s = fma g -0.5 1",  # 1/2 or 1
