@@ -75,6 +75,20 @@ import pysearch  # noqa: E402
 from float32_speed import Candidate, CBench, format_table, libm_candidate, program_candidate  # noqa: E402
 from full_range_vs_libm import scan_outputs  # noqa: E402
 
+def _scipy(name: str):
+    """scipy.special's float32 ufunc ``name`` (the numpy-side baseline where numpy has none), or None without scipy."""
+    try:
+        from scipy import special
+    except ImportError:
+        return None
+    return getattr(special, name)
+
+
+def py_label(f) -> str:
+    """The row label of a numpy-side ufunc: numpy's own or scipy.special's."""
+    return f"{'numpy' if getattr(np, f.__name__, None) is f else 'scipy.special'} {f.__name__} float32"
+
+
 #: function -> (SLEEF / glibc name or None, numpy float32 implementation, uniform range, log-uniform exponent range,
 #:              whether the log-uniform inputs get random signs)
 FUNCTIONS = {
@@ -85,8 +99,8 @@ FUNCTIONS = {
     "expm1": ("expm1f", np.expm1, (-20.0, 88.0), (-30, 6.4), True),
     "log1p": ("log1pf", np.log1p, (-0.5, 1e3), (-30, 100), False),
     "tanh": ("tanhf", np.tanh, (-9.0, 9.0), (-20, 3.2), True),
-    "sigmoid": (None, None, (-88.0, 88.0), (-20, 6.4), True),
-    "erf": ("erff", None, (-4.0, 4.0), (-20, 2.0), True),
+    "sigmoid": (None, _scipy("expit"), (-88.0, 88.0), (-20, 6.4), True),
+    "erf": ("erff", _scipy("erf"), (-4.0, 4.0), (-20, 2.0), True),
 }
 #: functions SLEEF and glibc lack -> the function of theirs f that gives them as 1 / (1 + f(-x))
 COMPOSED = {"sigmoid": "expf"}
@@ -299,14 +313,14 @@ def main(argv: list[str] | None = None) -> int:
         sleef_idx = [i for i, c in enumerate(cands) if c.kind == "sleef"]
         py_fns: dict[str, object] = {}
         if npf is not None:
-            py_fns[f"numpy {npf.__name__} float32"] = lambda x, y, f=npf: f(x, out=y)
+            py_fns[py_label(npf)] = lambda x, y, f=npf: f(x, out=y)
         if ours is not None:
             py_fns["pysearch.library (Rust core, numpy API)"] = lambda x, y, f=ours: f(x)
 
         # accuracy of the others over a stated sample
         producers = {c.label: (lambda v, i=i: bench.run(i, v)) for i, c in enumerate(cands) if c.kind != "evolved"}
         if npf is not None:
-            producers[f"numpy {npf.__name__} float32"] = lambda v, f=npf: f(v)
+            producers[py_label(npf)] = lambda v, f=npf: f(v)
         if producers:
             with np.errstate(all="ignore"):
                 scan = scan_outputs(name, producers, args.stride)
@@ -392,9 +406,9 @@ def main(argv: list[str] | None = None) -> int:
                                            "every round": " ".join(f"{v:.3f}" for v in p)})
                 k = labels.index("pysearch.library (Rust core, numpy API)")
                 if npf is not None:
-                    kn = labels.index(f"numpy {npf.__name__} float32")
+                    kn = labels.index(py_label(npf))
                     p = allt[:, kn] / allt[:, k]
-                    ratio_rows.append({"function": name, "inputs": kind, "ours": "pysearch.library", "vs": "numpy",
+                    ratio_rows.append({"function": name, "inputs": kind, "ours": "pysearch.library", "vs": py_label(npf),
                                        "median": float(np.median(p)),
                                        "every round": " ".join(f"{v:.3f}" for v in p)})
         print(format_table([r for r in rows if r["function"] == name],

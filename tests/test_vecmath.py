@@ -463,3 +463,24 @@ def test_results_sentence_reports_the_rust_rows():
     s = results.vecmath_sentence(out)
     assert "runs at 0.950-1.050x the fastest SLEEF u10 variant and 0.640-0.700x the exported C" in s
     assert "Rust export" not in results.vecmath_sentence(out.split("\n")[-1])
+
+
+def test_results_sentence_reports_the_library_against_numpy_and_scipy():
+    """The numpy-side baseline is numpy's ufunc, or scipy.special's where numpy has none (erf, sigmoid), labelled
+    as such; results.py names the functions where the library call is slower."""
+    import scipy.special
+
+    vm = _load_vecmath()
+    assert vm.py_label(np.exp) == "numpy exp float32"
+    assert vm.py_label(vm.FUNCTIONS["erf"][1]) == "scipy.special erf float32"
+    assert vm.FUNCTIONS["sigmoid"][1] is scipy.special.expit
+    spec = importlib.util.spec_from_file_location("results", ROOT / "experiments" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    rows = ["| exp | uniform | pysearch.library | numpy exp float32 | 1.4 | 1.4 1.4 |",
+            "| erf | uniform | pysearch.library | scipy.special erf float32 | 20.5 | 20 21 |",
+            "RESULT vecmath_min_speedup_vs_sleef_u10=1.5 vecmath_max_ulp=0.9 vecmath_functions=2"]
+    s = results.vecmath_sentence("\n".join(rows))
+    assert "1.400-20.500x numpy's" in s and "faster for every function" in s
+    rows.insert(1, "| log2 | log-uniform | pysearch.library | numpy log2 float32 | 0.32 | 0.3 0.3 |")
+    assert "slower for log2." in results.vecmath_sentence("\n".join(rows))
