@@ -26,7 +26,8 @@ same arrays:
   ``expf`` likewise per element. That is the composition a user of those libraries writes; it is not
   <= 1 ULP itself (the rounded e^-x and 1 + e^-x add to the division's error: see its max ULP);
 - numpy's float32 ufunc (timed in the same process, ``out=`` preallocated);
-- ``pysearch.library.<f>(x)`` on a float32 array (the numpy-facing call into the Rust core).
+- ``pysearch.library.<f>(x, out=y)`` on a float32 array (the numpy-facing call into the Rust core's JIT),
+  with ``out=`` preallocated as for numpy.
 
 Inputs (``--n`` floats, default 2^16, in cache): ``uniform`` over the function's useful range and
 ``log-uniform`` (|x| = 2^u, u uniform; random sign where negative inputs are meaningful); the ranges
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         if npf is not None:
             py_fns[py_label(npf)] = lambda x, y, f=npf: f(x, out=y)
         if ours is not None:
-            py_fns["pysearch.library (Rust core, numpy API)"] = lambda x, y, f=ours: f(x)
+            py_fns["pysearch.library (Rust core, numpy API)"] = lambda x, y, f=ours: f(x, out=y)
 
         # accuracy of the others over a stated sample
         producers = {c.label: (lambda v, i=i: bench.run(i, v)) for i, c in enumerate(cands) if c.kind != "evolved"}

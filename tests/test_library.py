@@ -231,3 +231,23 @@ def test_fused_log_reduction_matches_the_original():
                      for lines in (build._log_reduction_fused(), build._log_reduction()))
         same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
         assert same.all(), (out, x[~same][:4], got[~same][:4], want[~same][:4])
+
+
+def test_out_argument_like_a_ufunc():
+    """``out=`` receives the result (returned, no new array), also in place; a wrong out is refused by name."""
+    fn = library.log
+    x = pysearch.Domain(1e-3, 1e3).sample(3 * 257, seed=4)[: 3 * 257].reshape(3, 257)
+    want = fn(x)
+    out = np.empty_like(x)
+    assert fn(x, out=out) is out and (out.view(np.uint32) == want.view(np.uint32)).all()
+    y = x.copy()
+    assert fn(y, out=y) is y and (y.view(np.uint32) == want.view(np.uint32)).all()
+    for bad, err in ((np.empty(5, np.float32), ValueError), (np.empty(x.shape), TypeError),
+                     (np.empty(x.shape[::-1], np.float32).T, ValueError), ([0.0], TypeError)):
+        with pytest.raises(err, match="^log: out"):
+            fn(x, out=bad)
+    with pytest.raises(TypeError, match="for array inputs"):
+        fn(1.5, out=out)
+    z = np.ones(9, np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        fn(z[1:], out=z[:-1])

@@ -64,9 +64,10 @@ class LibraryFunction:
     def latency(self) -> float:
         return self.program.latency()
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, x: Any, out: np.ndarray | None = None) -> Any:
         """Evaluate in float32; a Python number gives a float, a numpy scalar a ``np.float32``, a list
-        or array a float32 array of the same shape.
+        or array a float32 array of the same shape. ``out`` (as for a numpy ufunc): a C-contiguous float32
+        array of ``x``'s shape that receives the result and is returned (no allocation); arrays only.
 
         Python numbers, lists of them and numpy scalars are rounded to float32 first (to nearest, ties
         to even; beyond the float32 range that is +-inf). Arrays must already be float32 (or float16,
@@ -76,9 +77,17 @@ class LibraryFunction:
         """
         with _core.ieee_mode():
             arr = _float32_input(self.name, x)
+            if out is not None:
+                _check_out(self.name, arr, x, out)
             flat = np.ascontiguousarray(arr.ravel())
             if flat.size == 0:
-                return arr.copy()
+                return arr.copy() if out is None else out
+            if out is not None:
+                if np.shares_memory(out, arr):  # in place (out=x): the core reads and writes distinct arrays
+                    out[...] = evaluate(self.program, flat).reshape(arr.shape)
+                else:
+                    evaluate(self.program, flat, out=out.reshape(-1))
+                return out
             y = evaluate(self.program, flat).reshape(arr.shape)
             if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
                 return np.float32(y.reshape(()))
@@ -94,6 +103,21 @@ class LibraryFunction:
             "found": self.found, "description": self.description,
             **({"verification": dict(self.verification)} if self.verification else {}),
         }
+
+
+def _check_out(name: str, arr: np.ndarray, x: Any, out: Any) -> None:
+    """A ``ValueError``/``TypeError`` naming what is wrong with ``out`` for input ``arr``."""
+    if not isinstance(x, (np.ndarray, list, tuple)) or arr.ndim == 0:
+        raise TypeError(f"{name}: out= is for array inputs, not {type(x).__name__}")
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+        raise TypeError(f"{name}: out must be a float32 numpy array, not "
+                        f"{out.dtype if isinstance(out, np.ndarray) else type(out).__name__}")
+    if out.shape != arr.shape:
+        raise ValueError(f"{name}: out has shape {out.shape}, the input {arr.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name}: out must be a writeable C-contiguous array")
+    if np.shares_memory(out, arr) and out.__array_interface__["data"][0] != arr.__array_interface__["data"][0]:
+        raise ValueError(f"{name}: out overlaps the input at an offset (in place, out=x, is allowed)")
 
 
 def _float32_input(name: str, x: Any) -> np.ndarray:
