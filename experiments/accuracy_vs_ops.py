@@ -48,6 +48,27 @@ The search is the part that varies: its outcome depends on the children budget (
 
 Prints a Markdown table (ops 2..12), every evolved program with both errors, the total time and
 a RESULT line; writes a log-scale PNG.
+
+``--paper-ops``: the paper's own setting. The same engine and problem with op set {add, sub, mul,
+div} (no fma; ``RealProblem`` refuses any other op when scoring or loading a checkpoint), cost =
+ops that depend on x (:func:`pysearch.search.real_problem.x_dependent_ops`; ops on constants alone
+are free), initial population of random programs only (nothing seeded), mutation set
+``--mutation`` (default ``structural``: the engine's kinds plus randomise-an-instruction and the
+rewrites of :mod:`pysearch.structural`, repeated squaring and continued fractions among them;
+``autonumerics`` is AutoNumerics-Zero's released set: insert 1, remove 2, rewire 3, randomise 3).
+``--budget`` is the whole run's time: the mul+add baselines, then the search, then the polish above
+(``--polish-seconds``, default 15% of the budget up to 600 s, strict: an op count it has no time for
+is measured as found). Errors: mpmath max relative error of each program as printed. It prints a
+table for 2..12 ops (best with at most N ops): minimax polynomial and rational minimax as Horner
+mul-then-add programs (real coefficients; degree n = 2n ops), evolved as stored and with exact
+constants, the paper's figures, and whether evolved is below the minimax polynomial; then
+
+    RESULT paper_ops_error_at_10_ops=<e> paper_ops_budgets_beating_minimax=<k> n_budgets_from_4=9 ...
+
+where ``k`` counts the budgets 4..12 at which evolved is strictly below that minimax polynomial.
+
+    python experiments/accuracy_vs_ops.py --paper-ops [--budget 1h] [--mutation structural]
+        [--polish-seconds S] [--population 64] [--points 1000] [--seed 0]
 """
 
 from __future__ import annotations
