@@ -18,6 +18,10 @@ the domain (the ends left out: some programs divide by x). Reference: the target
 - Verification (:meth:`RealProblem.verify`): the same error on a dense grid of the domain
   (``verify_points`` points, ends included where the program is finite there).
 
+- Variation: the engine's mutation and crossover over ``config.ops``, with the named mutation set
+  ``config.mutation`` (:data:`pysearch.variation.MUTATION_SETS`); a program using another op is
+  refused when scored and when read from a checkpoint (the op set is part of the problem).
+
 Besides the Pareto archive the engine keeps, the problem records the best programs of distinct
 structure at each cost (:meth:`RealProblem.best_structures`), which a polish step can take further.
 """
