@@ -274,5 +274,6 @@ def test_real_problem_enforces_its_op_set():
         Search.from_checkpoint(ck)
     with pytest.raises(ValueError, match="unknown mutation set 'nope'"):
         real_problem(mutation="nope")
-    assert RealConfig.from_json_obj(real_problem(mutation="autonumerics").config.to_json_obj()).mutation == "autonumerics"
+    cfg = real_problem(mutation="autonumerics").config
+    assert RealConfig.from_json_obj(cfg.to_json_obj()).mutation == "autonumerics"
 
