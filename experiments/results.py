@@ -216,7 +216,8 @@ def paper_ops_sentence(out: str) -> str:
         return "The run did not produce a RESULT line."
     n, paper, m = int(r.get("n_budgets_from_4", 9)), r.get("paper_error_at_10_ops", 5.4e-15), \
         r.get("minimax_poly_muladd_at_10_ops", math.nan)
-    gap = (f"{e / paper:.2g}x the paper's {paper:.1e} (short of it)" if e > paper
+    ratio = e / paper
+    gap = (f"{ratio:.0f}x the paper's {paper:.1e} (short of it)" if e > paper
            else f"at or below the paper's {paper:.1e}")
     return (f"In the paper's op set (add, sub, mul, div; cost = ops that depend on x), searched from scratch, the "
             f"best evolved program with at most 10 ops has max relative error {e:.2e}: {gap}, and "

@@ -184,7 +184,7 @@ def test_results_paper_ops_sentence_reads_the_result_line():
     line = ("RESULT paper_ops_error_at_10_ops={e} paper_ops_budgets_beating_minimax={k} n_budgets_from_4=9 "
             "paper_error_at_10_ops=5.4e-15 minimax_poly_muladd_at_10_ops=7.494e-08")
     s = mod.paper_ops_sentence(line.format(e="5.400e-11", k=7))
-    assert "5.40e-11" in s and "1e+04x the paper's 5.4e-15 (short of it)" in s
+    assert "5.40e-11" in s and "10000x the paper's 5.4e-15 (short of it)" in s
     assert "at 7 of the 9 budgets" in s and "the goal is all of them" in s and "below the degree-5" in s
     s = mod.paper_ops_sentence(line.format(e="3.000e-15", k=9))
     assert "at or below the paper's 5.4e-15" in s and "the goal of all of them is met" in s
