@@ -48,6 +48,27 @@ The search is the part that varies: its outcome depends on the children budget (
 
 Prints a Markdown table (ops 2..12), every evolved program with both errors, the total time and
 a RESULT line; writes a log-scale PNG.
+
+``--paper-ops``: the paper's own setting. The same engine and problem with op set {add, sub, mul,
+div} (no fma; ``RealProblem`` refuses any other op when scoring or loading a checkpoint), cost =
+ops that depend on x (:func:`pysearch.search.real_problem.x_dependent_ops`; ops on constants alone
+are free), initial population of random programs only (nothing seeded), mutation set
+``--mutation`` (default ``structural``: the engine's kinds plus randomise-an-instruction and the
+rewrites of :mod:`pysearch.structural`, repeated squaring and continued fractions among them;
+``autonumerics`` is AutoNumerics-Zero's released set: insert 1, remove 2, rewire 3, randomise 3).
+``--budget`` is the whole run's time: the mul+add baselines, then the search, then the polish above
+(``--polish-seconds``, default 15% of the budget up to 600 s, strict: an op count it has no time for
+is measured as found). Errors: mpmath max relative error of each program as printed. It prints a
+table for 2..12 ops (best with at most N ops): minimax polynomial and rational minimax as Horner
+mul-then-add programs (real coefficients; degree n = 2n ops), evolved as stored and with exact
+constants, the paper's figures, and whether evolved is below the minimax polynomial; then
+
+    RESULT paper_ops_error_at_10_ops=<e> paper_ops_budgets_beating_minimax=<k> n_budgets_from_4=9 ...
+
+where ``k`` counts the budgets 4..12 at which evolved is strictly below that minimax polynomial.
+
+    python experiments/accuracy_vs_ops.py --paper-ops [--budget 1h] [--mutation structural]
+        [--polish-seconds S] [--population 64] [--points 1000] [--seed 0]
 """
 
 from __future__ import annotations
@@ -67,11 +88,14 @@ from pysearch.baselines.program_minimax import affine_in_constants, polish
 from pysearch.interpreter import run_mpmath
 from pysearch.program import parse
 from pysearch.search import Search
-from pysearch.search.real_problem import RealConfig, RealProblem
+from pysearch.commands.common import parse_duration
+from pysearch.search.real_problem import RealConfig, RealProblem, x_dependent_ops
+from pysearch.variation import MUTATION_SETS
 
 DOMAIN = (0.0, 1.0)
 NEAR_ZERO = (2.0 ** -30, 1.0)
 OPS = ("add", "sub", "mul", "div", "fma")
+PAPER_OPS = ("add", "sub", "mul", "div")  # the paper's op set (--paper-ops)
 BUDGETS = range(2, 13)
 PAPER = {10: 5.4e-15, 5: 6.3e-6, 3: 1.2e-3, 2: 4.1e-2}
 PAPER_STRUCTURE = """dtype float64
@@ -127,7 +151,7 @@ def baseline_rows(log=print) -> list[dict]:
 
 
 def evolve(children: int, seconds: float, seed: int, points: int, population: int,
-           log=print) -> tuple[RealProblem, dict[int, list]]:
+           log=print, ops: tuple[str, ...] = OPS, mutation: str = "engine") -> tuple[RealProblem, dict[int, list]]:
     """The engine on the real-number problem for ``children`` children (or ``seconds``).
 
     Returns the problem (its training points and reference) and, per op count (ops that depend on
@@ -135,15 +159,16 @@ def evolve(children: int, seconds: float, seed: int, points: int, population: in
     relative error at the training points, except that the second is the best of the other kind
     (affine in its constants or not) than the first.
     """
-    problem = RealProblem(RealConfig(target="exp2", domain=DOMAIN, points=points, ops=OPS, max_instrs=12,
-                                     population=population, seed=seed, keep_per_cost=4 * KEEP_PER_OPS))
+    problem = RealProblem(RealConfig(target="exp2", domain=DOMAIN, points=points, ops=ops, max_instrs=12,
+                                     population=population, seed=seed, keep_per_cost=4 * KEEP_PER_OPS,
+                                     mutation=mutation))
     t0 = time.time()
     search = Search(problem)
     generations = max(0, math.ceil((children - population) / population))
     search.run(generations=generations, budget_s=max(seconds - (time.time() - t0), 0.0))
     made = population * (search.generation + 1)
     log(f"search: {search.generation} generations of {population} ({made} children), {search.optimisations} "
-        f"structures fitted, {time.time() - t0:.0f} s, seed {seed}")
+        f"structures fitted, {time.time() - t0:.0f} s, seed {seed}, ops {'/'.join(ops)}, mutation set {mutation}")
     out = {}
     for k, scored in problem.best_structures().items():
         if not 1 <= k <= 12:
@@ -157,17 +182,18 @@ def evolve(children: int, seconds: float, seed: int, points: int, population: in
     return problem, out
 
 
-def polish_candidates(cands: dict[int, list], seconds: float, log=print) -> dict[int, dict]:
+def polish_candidates(cands: dict[int, list], seconds: float, log=print, strict: bool = False) -> dict[int, dict]:
     """Polish the best structure at every op count, then the next ones while ``seconds`` last.
 
     Returns per op count the polished program with the smallest stored error (with its exact-
-    constant error)."""
+    constant error). With ``strict``, nothing is polished once ``seconds`` are spent, not even a
+    first structure (op counts left out then have no row here)."""
     t0 = time.time()
     best: dict[int, dict] = {}
     n_done = 0
     for rank in range(KEEP_PER_OPS):
         for k, progs in cands.items():
-            if rank >= len(progs) or (rank > 0 and time.time() - t0 > seconds):
+            if rank >= len(progs) or ((rank > 0 or strict) and time.time() - t0 > seconds):
                 continue
             p = progs[rank]
             dom = domain_for(p)
@@ -245,18 +271,119 @@ def paper_structure(problem: RealProblem, starts: int, seed: int, log=print) -> 
             "start": float(r.start_error), "where": "[2^-30, 1]"}
 
 
+def paper_ops_baselines(log=print) -> dict[str, dict[int, float]]:
+    """Per method, x-dependent op count -> max relative error of the classical approximations in
+    the paper's op set: minimax polynomials and rational minimax as Horner mul-then-add programs
+    (real coefficients; a degree-n polynomial is 2n ops, a rational (m, n) 2m + 2n + 1)."""
+    t0 = time.time()
+    out: dict[str, dict[int, float]] = {"minimax polynomial (mul+add)": {}, "rational minimax (mul+add)": {}}
+
+    def add(method, approx):
+        k = x_dependent_ops(to_program(approx, "horner", False, "float64"))
+        if k <= max(BUDGETS):
+            out[method][k] = min(out[method].get(k, math.inf), float(approx.error))
+
+    for n in range(1, 7):
+        add("minimax polynomial (mul+add)", minimax("exp2", DOMAIN, n))
+    for m in range(1, 6):
+        for n in range(1, 6):
+            if 2 * (m + n) + 1 <= max(BUDGETS):
+                add("rational minimax (mul+add)", rational_minimax("exp2", DOMAIN, m, n))
+    log(f"baselines (mul+add): {sum(map(len, out.values()))} approximations in {time.time() - t0:.0f} s")
+    return out
+
+
+def paper_ops_main(args) -> int:
+    """The paper's setting: search {add, sub, mul, div} from scratch within ``--budget`` (see the module doc)."""
+    t_start = time.time()
+    budget = parse_duration(args.budget)
+    base = paper_ops_baselines()
+    polish_s = args.polish_seconds if args.polish_seconds is not None else min(0.15 * budget, 600.0)
+    search_s = max(budget - polish_s - (time.time() - t_start), 1.0)
+    problem, cands = evolve(10 ** 12, search_s, args.seed, args.points, args.population, ops=PAPER_OPS,
+                            mutation=args.mutation)
+    for k, progs in cands.items():
+        bad = [p for p in progs if x_dependent_ops(p) != k or {i.op for i in p.instrs} - set(PAPER_OPS)]
+        if bad:  # the problem enforces both; a failure here is a bug, not a result
+            raise RuntimeError(f"{k}-op candidate outside the paper's setting:\n{bad[0].to_text()}")
+    polished = polish_candidates(cands, polish_s, strict=True)
+    t_measure = time.time()
+    for k, progs in cands.items():  # an op count the polish had no time for: its best fit as found
+        if k not in polished and progs:
+            dom = domain_for(progs[0])
+            e = float(max_error(progs[0], "exp2", dom))
+            polished[k] = {"program": progs[0], "stored": e, "exact": math.nan, "start": e,
+                           "where": "[0, 1]" if dom == DOMAIN else "[2^-30, 1]", "unpolished": True}
+    if time.time() - t_measure > 0.5:
+        print(f"unpolished op counts measured in {time.time() - t_measure:.0f} s")
+
+    def best_at(rows: dict[int, float], k: int) -> float:
+        es = [e for j, e in rows.items() if j <= k and not math.isnan(e)]
+        return min(es) if es else math.nan
+
+    ev = {k: r["stored"] for k, r in polished.items()}
+    ex = {k: r["exact"] for k, r in polished.items()}
+    poly, rat = base["minimax polynomial (mul+add)"], base["rational minimax (mul+add)"]
+    print(f"2^x on [0, 1], the paper's setting: ops add, sub, mul, div (no fma); cost = ops that depend on x; "
+          f"max relative error over the domain in 50-digit mpmath (programs as printed, float64 constants). "
+          f"Evolved from scratch (random initial programs, mutation set {args.mutation!r}), budget {args.budget} "
+          f"({search_s:.0f} s search, {polish_s:.0f} s polish), population {args.population}, "
+          f"{args.points} training points, seed {args.seed}. Best with at most N ops.")
+    cols = ["ops", "minimax polynomial (mul+add)", "rational minimax (mul+add)", "evolved (from scratch)",
+            "evolved, exact constants", "paper (evolved)", "evolved < minimax"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+
+    def cell(v: float) -> str:
+        return "-" if math.isnan(v) else f"{v:.2e}"
+
+    beating = 0
+    for k in BUDGETS:
+        e, m = best_at(ev, k), best_at(poly, k)
+        wins = not math.isnan(e) and not math.isnan(m) and e < m
+        beating += wins and k >= 4
+        print("| " + " | ".join([str(k), cell(m), cell(best_at(rat, k)), cell(e), cell(best_at(ex, k)),
+                                 f"{PAPER[k]:.1e}" if k in PAPER else "", "yes" if wins else "no"]) + " |")
+    print()
+    for k, r in sorted(polished.items()):
+        note = ("not polished (no time left)" if r.get("unpolished") else
+                f"{r['exact']:.4e} with exact constants, {r['start']:.4e} before the polish")
+        print(f"evolved, {k} ops: max rel error {r['stored']:.4e} on {r['where']} as stored (float64); {note}:")
+        print("    " + r["program"].to_text().strip().replace("\n", "\n    "))
+    n_big = sum(1 for k in BUDGETS if k >= 4)
+    print(f"total time {time.time() - t_start:.0f} s")
+    print(f"RESULT paper_ops_error_at_10_ops={best_at(ev, 10):.3e} paper_ops_budgets_beating_minimax={beating} "
+          f"n_budgets_from_4={n_big} paper_error_at_10_ops={PAPER[10]:.1e} "
+          f"minimax_poly_muladd_at_10_ops={best_at(poly, 10):.3e}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--children", type=int, default=6000, help="search budget: children evaluated")
     ap.add_argument("--seconds", type=float, default=130, help="search time limit")
-    ap.add_argument("--polish-seconds", type=float, default=45,
-                    help="time for polishing more than the best structure at each op count")
+    ap.add_argument("--polish-seconds", type=float, default=None,
+                    help="time for polishing more than the best structure at each op count (default 45; with "
+                         "--paper-ops: all polishing, default 15%% of --budget up to 600 s)")
     ap.add_argument("--population", type=int, default=64, help="search population (children per generation)")
     ap.add_argument("--points", type=int, default=1000, help="training points")
     ap.add_argument("--paper-starts", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--png", default=str(Path(__file__).resolve().parent / "accuracy_vs_ops.png"))
+    ap.add_argument("--paper-ops", action="store_true",
+                    help="the paper's setting: ops add/sub/mul/div, searched from scratch within --budget")
+    ap.add_argument("--budget", default="1h", help="with --paper-ops: total time (e.g. 90s, 20m, 1h)")
+    ap.add_argument("--mutation", default="structural", choices=sorted(MUTATION_SETS),
+                    help="with --paper-ops: the mutation set (pysearch.variation.MUTATION_SETS)")
     args = ap.parse_args(argv)
+    if args.paper_ops:
+        try:
+            parse_duration(args.budget)
+        except ValueError as e:
+            ap.error(str(e))
+        return paper_ops_main(args)
+    if args.polish_seconds is None:
+        args.polish_seconds = 45.0
 
     t_start = time.time()
     base = baseline_rows()

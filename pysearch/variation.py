@@ -45,6 +45,21 @@ STRUCTURAL_MUTATION_WEIGHTS: dict[str, float] = {
     "regroup_knuth4": 0.05,
     "regroup_horner": 0.05,
 }
+#: AutoNumerics-Zero's mutation set and weights (their released exp2 configuration: insert a
+#: vertex 1, remove one 2, switch an edge 3, randomise a vertex's op 3), in our kinds.
+AUTONUMERICS_MUTATION_WEIGHTS: dict[str, float] = {
+    "insert": 1.0,
+    "delete": 2.0,
+    "rewire": 3.0,
+    "randomize_instr": 3.0,
+}
+#: Named mutation sets (a problem's ``mutation`` setting): ``engine`` (the default),
+#: ``structural`` (plus the rewrites of :mod:`pysearch.structural`) and ``autonumerics``.
+MUTATION_SETS: dict[str, dict[str, float]] = {
+    "engine": MUTATION_WEIGHTS,
+    "structural": STRUCTURAL_MUTATION_WEIGHTS,
+    "autonumerics": AUTONUMERICS_MUTATION_WEIGHTS,
+}
 #: The mutation kinds that apply a whole-program rewrite.
 STRUCTURAL_KINDS = tuple(k for k in STRUCTURAL_MUTATION_WEIGHTS if k in _structural.STRUCTURAL_OPERATORS)
 #: Probability that an insertion goes on top of the output (growing the program outward, as

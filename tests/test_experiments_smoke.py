@@ -155,3 +155,54 @@ def test_results_only_replaces_just_the_named_section():
     assert "new c" in out and "old c" not in out and out.endswith("## Hand-written\n\nkeep\n")
     with pytest.raises(SystemExit, match="no section"):
         mod.replace_sections(text, {"D": ["## D"]}, titles + ["D"])
+
+
+def test_accuracy_vs_ops_paper_ops_tiny_budget_prints_the_result_line(capsys):
+    """experiments/accuracy_vs_ops.py --paper-ops with a 5 s budget: the 2-12 op table beside the
+    mul+add minimax and the paper, programs in the paper's op set, and the RESULT line."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("accuracy_vs_ops", ROOT / "experiments" / "accuracy_vs_ops.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--paper-ops", "--budget", "5s", "--population", "8", "--points", "64",
+                     "--polish-seconds", "0"]) == 0
+    out = capsys.readouterr().out
+    num = r"[0-9.]+e[-+][0-9]+"
+    m = re.search(rf"^RESULT paper_ops_error_at_10_ops=({num}|nan) paper_ops_budgets_beating_minimax=([0-9]) "
+                  rf"n_budgets_from_4=9 paper_error_at_10_ops=5\.4e-15 minimax_poly_muladd_at_10_ops=({num})$",
+                  out, re.MULTILINE)
+    assert m, out
+    assert 7.4e-8 < float(m.group(3)) < 7.6e-8  # degree-5 minimax, 10 ops with mul+add (the paper's 7.5e-8)
+    rows = re.findall(r"^\| ([0-9]+) \| ", out, re.MULTILINE)
+    assert rows == [str(k) for k in range(2, 13)]
+    assert "| 10 | 7.49e-08 |" in out and "5.4e-15" in out
+    programs = re.findall(r"^    (?:v|t)\S* = (\w+) ", out, re.MULTILINE)
+    assert programs and set(programs) <= {"add", "sub", "mul", "div"}
+    assert "mutation set 'structural'" in out and "random initial programs" in out
+
+
+def test_accuracy_vs_ops_bad_budget_is_one_line(capsys):
+    """A malformed --budget is a one-line usage error, not a traceback."""
+    spec = importlib.util.spec_from_file_location("accuracy_vs_ops", ROOT / "experiments" / "accuracy_vs_ops.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--paper-ops", "--budget", "soon"])
+    assert e.value.code == 2
+    assert "bad duration 'soon'" in capsys.readouterr().err
+
+
+def test_results_paper_ops_sentence_reads_the_result_line():
+    """RESULTS.md's --paper-ops verdict states the gap to the paper and the budgets beating minimax."""
+    spec = importlib.util.spec_from_file_location("results_md", ROOT / "experiments" / "results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    line = ("RESULT paper_ops_error_at_10_ops={e} paper_ops_budgets_beating_minimax={k} n_budgets_from_4=9 "
+            "paper_error_at_10_ops=5.4e-15 minimax_poly_muladd_at_10_ops=7.494e-08")
+    s = mod.paper_ops_sentence(line.format(e="5.400e-11", k=7))
+    assert "5.40e-11" in s and "10000x the paper's 5.4e-15 (short of it)" in s
+    assert "at 7 of the 9 budgets" in s and "the goal is all of them" in s and "below the degree-5" in s
+    s = mod.paper_ops_sentence(line.format(e="3.000e-15", k=9))
+    assert "at or below the paper's 5.4e-15" in s and "the goal of all of them is met" in s
+    assert mod.paper_ops_sentence("nothing") == "The run did not produce a RESULT line."

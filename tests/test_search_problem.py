@@ -264,3 +264,49 @@ def test_bench_search_laws_only_measures_the_law_problem(capsys):
                   r"seconds_to_1ulp_cost6=nan$", out, re.MULTILINE)
     assert m, out
     assert float(m.group(1)) > 0
+
+
+PAPER_OPS = ("add", "sub", "mul", "div")
+
+
+def test_real_cost_counts_only_x_dependent_ops():
+    """The real-number cost is the paper's: live ops that depend on x; ops on constants alone and
+    dead ops are free, and the paper's 10-op program counts 10."""
+    from pysearch.search.real_problem import x_dependent_ops
+
+    p = parse("dtype float64\ninputs x\nc1 = mul 3 0.5\nc2 = div 1 c1\nd = mul x x\nv1 = mul x c2\n"
+              "v2 = add v1 c1\nv3 = div c2 v2\n")
+    assert x_dependent_ops(p) == 3  # v1, v2, v3; c1 and c2 fold into constants, d is dead
+    assert real_problem(ops=PAPER_OPS).measure(p) == 3.0
+    q = parse("dtype float64\ninputs x\nc1 = mul 3 0.5\nv1 = mul x c1\nv2 = add v1 c1\nv3 = div c1 v2\n")
+    assert x_dependent_ops(q) == 3 and len(q.instrs) == 4
+    paper = parse("dtype float64\ninputs x\nt0 = div 0.1 x\nt = add x t0\na = div 0.2 t\nb = add a 0.3\n"
+                  "u = add b t\ng = div 0.4 u\nh = sub g 0.5\nh2 = mul h h\nh4 = mul h2 h2\nh8 = mul h4 h4\n")
+    assert x_dependent_ops(paper) == 10
+
+
+def test_real_problem_enforces_its_op_set():
+    """A search in the paper's op set (structural mutations, which build fma where allowed) only makes
+    programs in that set; a program with another op is refused when scored and in a checkpoint;
+    an unknown mutation set is a named error."""
+    from pysearch.variation import MUTATION_SETS
+
+    for mutation in MUTATION_SETS:
+        s = Search(real_problem(ops=PAPER_OPS, mutation=mutation, max_instrs=8))
+        s.run(generations=4)
+        seen = [ind.program for ind in s.population] + [ind.program for ind in s.archive]
+        seen += [p for v in s.problem.best_structures().values() for _, p in v]
+        assert len(seen) > 12
+        assert {i.op for p in seen for i in p.instrs} <= set(PAPER_OPS), mutation
+    fma = parse("dtype float64\ninputs x\nv1 = fma x 0.5 1\n")
+    with pytest.raises(ValueError, match=r"op\(s\) \['fma'\] outside the op set"):
+        s.problem.score([fma])
+    ck = json.loads(json.dumps(s.checkpoint_state(), allow_nan=False))
+    ck["population"][0] = fma.to_text()
+    with pytest.raises(ValueError, match=r"checkpoint is malformed: field population\[0\]: .*\['fma'\]"):
+        Search.from_checkpoint(ck)
+    with pytest.raises(ValueError, match="unknown mutation set 'nope'"):
+        real_problem(mutation="nope")
+    cfg = real_problem(mutation="autonumerics").config
+    assert RealConfig.from_json_obj(cfg.to_json_obj()).mutation == "autonumerics"
+

@@ -18,6 +18,10 @@ the domain (the ends left out: some programs divide by x). Reference: the target
 - Verification (:meth:`RealProblem.verify`): the same error on a dense grid of the domain
   (``verify_points`` points, ends included where the program is finite there).
 
+- Variation: the engine's mutation and crossover over ``config.ops``, with the named mutation set
+  ``config.mutation`` (:data:`pysearch.variation.MUTATION_SETS`); a program using another op is
+  refused when scored and when read from a checkpoint (the op set is part of the problem).
+
 Besides the Pareto archive the engine keeps, the problem records the best programs of distinct
 structure at each cost (:meth:`RealProblem.best_structures`), which a polish step can take further.
 """
@@ -36,12 +40,19 @@ from ..double_double import DDProgram, dd_add, supports
 from ..evaluation import evaluate
 from ..program import Program, parse
 from ..targets import get_target
-from ..variation import check_ops, random_program
+from ..variation import MUTATION_SETS, check_ops, random_program
+from ..variation import mutate as program_mutate
 from .fields import FieldError, construct, need_float, need_int, need_items, need_keys, need_str
 from .individual import structure_key
 from .problem import Problem, Scores, register
 
 _BAD = 1e3  # residual standing in for a non-finite value
+
+
+def x_dependent_ops(p: Program) -> int:
+    """The real-number cost: live operations that depend on x (the paper's count; operations on
+    constants alone are free, since they fold into one constant)."""
+    return sum(d and lv for d, lv in zip(p.depends_on_input(), p.live()))
 
 
 def chebyshev_points(n: int, domain: tuple[float, float]) -> np.ndarray:
@@ -83,6 +94,9 @@ class RealConfig:
     keep_per_cost: int = 16
     verify_every: int = 0
     dtype: str = "float64"
+    #: Named mutation set (:data:`pysearch.variation.MUTATION_SETS`): ``engine``, ``structural``
+    #: (adds the rewrites of :mod:`pysearch.structural`) or ``autonumerics`` (the paper's set).
+    mutation: str = "engine"
 
     def __post_init__(self) -> None:
         self.domain = (float(self.domain[0]), float(self.domain[1]))
@@ -99,6 +113,8 @@ class RealConfig:
         if self.dtype != "float64":
             raise ValueError(f"real-number programs are float64 programs, not {self.dtype!r}")
         check_ops(self.ops, "float64")
+        if self.mutation not in MUTATION_SETS:
+            raise ValueError(f"unknown mutation set {self.mutation!r}; known: {', '.join(MUTATION_SETS)}")
         for name, lo, hi in (("points", 4, 1 << 20), ("max_instrs", 1, 4096), ("init_instrs", 1, 4096),
                              ("population", 4, 1 << 20), ("fit_iterations", 1, 1 << 16),
                              ("verify_points", 2, 1 << 24), ("keep_per_cost", 1, 4096),
@@ -121,7 +137,7 @@ class RealConfig:
         kw: dict = {}
         for name, v in d.items():
             where = f"{field}.{name}"
-            if name in ("target", "dtype"):
+            if name in ("target", "dtype", "mutation"):
                 kw[name] = need_str(v, where, 4096)
             elif name == "domain":
                 kw[name] = need_items(v, where, need_float, 2)
@@ -166,9 +182,24 @@ class RealProblem(Problem):
                 for _ in range(n)]
 
     def measure(self, p: Program) -> float:
-        return float(sum(d and lv for d, lv in zip(p.depends_on_input(), p.live())))
+        """:func:`x_dependent_ops` (operations on constants alone are free)."""
+        return float(x_dependent_ops(p))
+
+    def mutate(self, rng: np.random.Generator, g: Program) -> Program:
+        """A mutation from the configured set (``config.mutation``) over ``config.ops``."""
+        cfg = self.config
+        weights = None if cfg.mutation == "engine" else MUTATION_SETS[cfg.mutation]
+        return program_mutate(rng, g, cfg.ops, cfg.max_instrs, weights=weights)
+
+    def check_ops_used(self, p: Program) -> None:
+        """Raise ``ValueError`` naming the op when ``p`` uses an op outside ``config.ops``."""
+        bad = sorted({ins.op for ins in p.instrs} - set(self.config.ops))
+        if bad:
+            raise ValueError(f"program uses op(s) {bad} outside the op set {list(self.config.ops)}")
 
     def score(self, programs: list[Program]) -> Scores:
+        for p in programs:
+            self.check_ops_used(p)
         errs = np.array([self.real_max_rel(p) for p in programs], dtype=np.float64)
         objectives = []
         for p, e in zip(programs, errs):
@@ -336,6 +367,11 @@ class RealProblem(Problem):
 
     def check_program(self, text: object, field: str) -> str:
         s = super().check_program(text, field)
-        if len(parse(s).inputs) != 1:
+        p = parse(s)
+        if len(p.inputs) != 1:
             raise FieldError(field, "is not a one-input float64 program")
+        try:
+            self.check_ops_used(p)
+        except ValueError as e:
+            raise FieldError(field, str(e)) from None
         return s
