@@ -27,7 +27,12 @@
 //!   (k clamped to +-278, which gives the same results: 2^kl with kl = clamp(k, -126, 127) last and
 //!   the rest of k in two halves first, so only the last multiplication can round: an earlier one
 //!   that underflows leaves less than 2^-252, zero either way, one that overflows is inf either
-//!   way). A constant exponent becomes its precomputed factor(s); a NaN exponent gives NaN;
+//!   way). A constant exponent becomes its precomputed factor(s); a NaN exponent gives NaN.
+//!   AVX-512: an exponent that `facts` proves within ±300 whose NaNs (and the scaled value's) can
+//!   only be the canonical quiet NaN is one `vscalefps` (after a truncation unless it is an
+//!   integer), as tanh's `ldexp 1 rint(..)` and exp's final ldexp are;
+//! - min/max with a constant: no NaN fix-up where `facts` proves the other operand is never NaN
+//!   or only the canonical quiet NaN (which `vminps(c, v)` passes through), both ISAs;
 //! - getexp, getmant: AVX-512 `vgetexpps` / `vgetmantps` (normalised to [1, 2), sign kept), with
 //!   ±0, ±inf and NaN passed through for getmant; AVX2 reads the exponent and significand fields
 //!   after scaling a subnormal by 2^23 (exact), with ±0 -> -inf and ±inf -> +inf for getexp.
