@@ -147,13 +147,22 @@ def evaluate(programs: ProgramsLike, x, out: np.ndarray | None = None) -> np.nda
         if out.shape != want:
             raise ValueError(f"out has shape {out.shape}, expected {want}")
         out = out.reshape(len(progs), mat.shape[1])
-    else:
-        out = _OUTPUTS.take((len(progs), mat.shape[1]), progs[0].dtype)
     if all("_compiled" in p.__dict__ for p in progs):  # converted before: compile() reuses that
-        res = _core.evaluate([p.compile().as_tuple() for p in progs], mat, out)
+        res = evaluate_converted([p.compile().as_tuple() for p in progs], mat, out)
     else:  # Rust reads the Program objects: no numpy arrays per program
+        if out is None:
+            out = _OUTPUTS.take((len(progs), mat.shape[1]), progs[0].dtype)
         res = _core.evaluate_programs(progs, OPCODE, mat, out)
     return res[0] if single else res
+
+
+def evaluate_converted(raws: list[tuple], mat: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`evaluate`'s core call for programs already converted (``Program.compile().as_tuple()``)
+    on a checked ``(n_inputs, n)`` input matrix of their dtype: the result, ``(len(raws), n)``, in
+    ``out`` (checked as :func:`evaluate` checks it) or in a recycled array (see ``_OutputPool``)."""
+    if out is None:
+        out = _OUTPUTS.take((len(raws), mat.shape[1]), mat.dtype.name)
+    return _core.evaluate(raws, mat, out)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,12 @@
 //!   (k clamped to +-278, which gives the same results: 2^kl with kl = clamp(k, -126, 127) last and
 //!   the rest of k in two halves first, so only the last multiplication can round: an earlier one
 //!   that underflows leaves less than 2^-252, zero either way, one that overflows is inf either
-//!   way). A constant exponent becomes its precomputed factor(s); a NaN exponent gives NaN;
+//!   way). A constant exponent becomes its precomputed factor(s); a NaN exponent gives NaN.
+//!   AVX-512: an exponent that `facts` proves within ±300 whose NaNs (and the scaled value's) can
+//!   only be the canonical quiet NaN is one `vscalefps` (after a truncation unless it is an
+//!   integer), as tanh's `ldexp 1 rint(..)` and exp's final ldexp are;
+//! - min/max with a constant: no NaN fix-up where `facts` proves the other operand is never NaN
+//!   or only the canonical quiet NaN (which `vminps(c, v)` passes through), both ISAs;
 //! - getexp, getmant: AVX-512 `vgetexpps` / `vgetmantps` (normalised to [1, 2), sign kept), with
 //!   ±0, ±inf and NaN passed through for getmant; AVX2 reads the exponent and significand fields
 //!   after scaling a subnormal by 2^23 (exact), with ±0 -> -inf and ±inf -> +inf for getexp.
@@ -185,6 +190,255 @@ pub fn jit_isa() -> Option<Isa> {
     }
 }
 
+/// What the JIT may rely on about one value of a program for every input (a small, sound range
+/// analysis after `ranges` in `pysearch/export/c_simd.py`, with NaN payloads tracked as the JIT
+/// must keep them): its non-NaN values lie in [lo, hi]; `nan`: it can be NaN; `canon`: every NaN
+/// it can be is the canonical quiet NaN (`f32::NAN`, what `float.rs` gives for min, max, getexp
+/// and a NaN ldexp exponent); `integral`: its non-NaN values are integers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fact {
+    pub lo: f64,
+    pub hi: f64,
+    pub nan: bool,
+    pub canon: bool,
+    pub integral: bool,
+}
+
+impl Fact {
+    /// Anything: any float, any NaN.
+    const ANY: Fact = Fact {
+        lo: f64::NEG_INFINITY,
+        hi: f64::INFINITY,
+        nan: true,
+        canon: false,
+        integral: false,
+    };
+
+    fn constant(c: f32) -> Fact {
+        if c.is_nan() {
+            return Fact {
+                canon: c.to_bits() == f32::NAN.to_bits(),
+                ..Fact::ANY
+            };
+        }
+        let v = f64::from(c);
+        Fact {
+            lo: v,
+            hi: v,
+            nan: false,
+            canon: true,
+            integral: v.is_finite() && v == v.floor(),
+        }
+    }
+
+    /// [lo, hi] widened by 2^-20 relatively (covers the float32 rounding of computed bounds);
+    /// beyond the float32 range a bound is infinite (the value may have overflowed).
+    fn widened(lo: f64, hi: f64, nan: bool, canon: bool) -> Fact {
+        const SLACK: f64 = 1.0 / 1_048_576.0;
+        let max = f64::from(f32::MAX);
+        let lo = lo - lo.abs() * SLACK;
+        let hi = hi + hi.abs() * SLACK;
+        Fact {
+            lo: if lo.is_nan() || lo < -max {
+                f64::NEG_INFINITY
+            } else {
+                lo
+            },
+            hi: if hi.is_nan() || hi > max {
+                f64::INFINITY
+            } else {
+                hi
+            },
+            nan,
+            canon,
+            integral: false,
+        }
+    }
+
+    /// Whether every non-NaN value is within `limit` of zero.
+    fn within(&self, limit: f64) -> bool {
+        -limit <= self.lo && self.hi <= limit
+    }
+}
+
+/// The `Fact` of add, sub, mul or fma (`op`) of operands whose non-NaN values are finite:
+/// interval arithmetic. Finite operands never make a NaN, and a NaN operand's payload is passed
+/// on (x86 and `float.rs` alike), so the result's NaNs are canonical when the operands' are.
+fn interval(op: Op, args: &[Fact]) -> Fact {
+    let corners = |a: Fact, b: Fact| {
+        let c = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi];
+        let lo = c.iter().copied().fold(f64::INFINITY, f64::min);
+        (lo, c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    };
+    let (a, b) = (args[0], args[1]);
+    let (lo, hi) = match op {
+        Op::Add => (a.lo + b.lo, a.hi + b.hi),
+        Op::Sub => (a.lo - b.hi, a.hi - b.lo),
+        Op::Mul => corners(a, b),
+        _ => {
+            let (lo, hi) = corners(a, b);
+            (lo + args[2].lo, hi + args[2].hi)
+        }
+    };
+    let nan = args.iter().any(|a| a.nan);
+    Fact::widened(lo, hi, nan, args.iter().all(|a| !a.nan || a.canon))
+}
+
+/// A `Fact` for every slot of `p` (inputs, constants, then instruction results; dead
+/// instructions get `Fact::ANY`). Exact through min/max, rint/floor, neg, abs, mul/add/sub
+/// with a finite constant (nonzero for mul) and fma with a finite nonzero constant factor and a
+/// finite constant addend (none of which makes a NaN out of numbers, and each keeps the payload
+/// of a NaN operand, on x86 as in `float.rs`); anything else may be any float or NaN.
+#[allow(clippy::cast_possible_truncation)]
+pub fn facts(p: &Program) -> Vec<Fact> {
+    let base = p.first_value_slot();
+    let mut f = vec![Fact::ANY; base + p.instrs.len()];
+    for (k, &c) in p.consts.iter().enumerate() {
+        f[p.n_inputs + k] = Fact::constant(c as f32);
+    }
+    let is_const = |a: u32| (p.n_inputs..base).contains(&(a as usize));
+    for &i in &p.live {
+        let ins = p.instrs[i];
+        let arg = |j: usize| f[ins.args[j] as usize];
+        let r = match ins.op {
+            Op::Min | Op::Max => {
+                let (a, b) = (arg(0), arg(1));
+                let pick = if ins.op == Op::Min {
+                    f64::min
+                } else {
+                    f64::max
+                };
+                Fact {
+                    lo: pick(a.lo, b.lo),
+                    hi: pick(a.hi, b.hi),
+                    nan: a.nan || b.nan,
+                    canon: true,
+                    integral: a.integral && b.integral,
+                }
+            }
+            Op::Rint | Op::Floor => {
+                let a = arg(0);
+                Fact {
+                    lo: a.lo.floor(),
+                    hi: a.hi.ceil(),
+                    integral: true,
+                    ..a
+                }
+            }
+            Op::Neg => {
+                let a = arg(0);
+                Fact {
+                    lo: -a.hi,
+                    hi: -a.lo,
+                    canon: !a.nan, // the sign bit of a NaN flips too
+                    ..a
+                }
+            }
+            Op::Abs => {
+                let a = arg(0);
+                let lo = if a.lo <= 0.0 && 0.0 <= a.hi {
+                    0.0
+                } else {
+                    a.lo.abs().min(a.hi.abs())
+                };
+                Fact {
+                    lo,
+                    hi: a.lo.abs().max(a.hi.abs()),
+                    ..a
+                }
+            }
+            Op::Add | Op::Sub | Op::Mul | Op::Fma
+                if ins.args[..ins.op.arity()].iter().all(|&a| {
+                    let a = f[a as usize];
+                    a.lo.is_finite() && a.hi.is_finite()
+                }) =>
+            {
+                let args: Vec<Fact> = (0..ins.op.arity()).map(arg).collect();
+                interval(ins.op, &args)
+            }
+            Op::Add | Op::Sub | Op::Mul if is_const(ins.args[0]) || is_const(ins.args[1]) => {
+                let k = usize::from(!is_const(ins.args[0]));
+                let (c, v) = (arg(k).lo, arg(1 - k));
+                if !c.is_finite() || (ins.op == Op::Mul && c == 0.0) || arg(k).nan {
+                    Fact::ANY
+                } else {
+                    let (lo, hi) = match (ins.op, k) {
+                        (Op::Mul, _) => (v.lo * c, v.hi * c),
+                        (Op::Add, _) | (Op::Sub, 1) => {
+                            let s = if ins.op == Op::Sub { -c } else { c };
+                            (v.lo + s, v.hi + s)
+                        }
+                        _ => (c - v.hi, c - v.lo),
+                    };
+                    Fact::widened(lo.min(hi), lo.max(hi), v.nan, v.canon)
+                }
+            }
+            Op::Fma if is_const(ins.args[2]) && is_const(ins.args[0]) != is_const(ins.args[1]) => {
+                let k = usize::from(!is_const(ins.args[0]));
+                let (c, d, v) = (arg(k), arg(2), arg(1 - k));
+                if c.nan || d.nan || !c.lo.is_finite() || c.lo == 0.0 || !d.lo.is_finite() {
+                    Fact::ANY
+                } else {
+                    let (lo, hi) = (v.lo * c.lo, v.hi * c.lo);
+                    Fact::widened(lo.min(hi) + d.lo, lo.max(hi) + d.lo, v.nan, v.canon)
+                }
+            }
+            _ => Fact::ANY,
+        };
+        f[base + i] = r;
+    }
+    f
+}
+
+/// How an op may be emitted more cheaply than in general, by what `facts` proves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    General,
+    /// min/max with a constant: the other operand is never NaN (no NaN fix-up).
+    NoNan,
+    /// min/max with a constant: every NaN of the other operand is the canonical one, which
+    /// `vminps(c, v)` passes through as it is (no fix-up when the order suits ±0 too).
+    CanonNan,
+    /// ldexp with its exponent in a register: |b| <= 300 (the clamp is idle) and a NaN b gives
+    /// the canonical NaN under `vscalefps` (b and a are then canonical NaNs or numbers);
+    /// `integral`: b is an integer (the truncation is idle too).
+    Scale {
+        integral: bool,
+    },
+}
+
+/// The `Hint` for live instruction `i` of `p`, given `facts(p)`.
+pub fn hint(p: &Program, facts: &[Fact], i: usize) -> Hint {
+    let ins = p.instrs[i];
+    let base = p.first_value_slot();
+    let is_const = |a: u32| (p.n_inputs..base).contains(&(a as usize));
+    let arg = |j: usize| facts[ins.args[j] as usize];
+    match ins.op {
+        Op::Min | Op::Max if is_const(ins.args[0]) != is_const(ins.args[1]) => {
+            let v = arg(usize::from(is_const(ins.args[0])));
+            if !v.nan {
+                Hint::NoNan
+            } else if v.canon {
+                Hint::CanonNan
+            } else {
+                Hint::General
+            }
+        }
+        Op::Ldexp if !is_const(ins.args[1]) => {
+            let (a, b) = (arg(0), arg(1));
+            let nan_ok = !b.nan || (b.canon && (!a.nan || a.canon));
+            if nan_ok && b.within(LDEXP_LIMIT.into()) {
+                Hint::Scale {
+                    integral: b.integral,
+                }
+            } else {
+                Hint::General
+            }
+        }
+        _ => Hint::General,
+    }
+}
+
 /// Every instruction set this CPU can run kernels of, whatever the environment says.
 pub fn cpu_isas() -> Vec<Isa> {
     let mut v = Vec::new();
@@ -331,11 +585,47 @@ mod x64 {
         Some((v, k, !losing_zero))
     }
 
+    /// For min/max of `v` and the constant `consts[k]` whose `hint` says `v`'s NaNs need no
+    /// fix-up: the operand order (`c_second`, as `with_constant` gives it) under which one
+    /// `vminps`/`vmaxps` is the whole op; `None` when the fix-up is needed. A canonical NaN
+    /// passes through only as the second source (so `c` goes first, which gives `v` on equal
+    /// lanes: right unless `c` is a zero that should win).
+    fn nan_free_order(consts: &[Lane], k: usize, c_second: bool, hint: Hint) -> Option<bool> {
+        match hint {
+            Hint::NoNan => Some(c_second),
+            Hint::CanonNan if lane_value(consts, k) != 0.0 || !c_second => Some(false),
+            _ => None,
+        }
+    }
+
     /// d = min(a, b) or max(a, b) with `float.rs` semantics: the strictly smaller (larger)
     /// operand; for equal operands (±0) the OR (AND) of their bits; NaN if either is NaN.
     /// (Both operands go to registers: dynasm 5 drops the memory operand of `vcmpps`.)
-    fn min_max(ops: &mut Assembler, consts: &[Lane], d: u8, a: Loc, b: Loc, is_min: bool) {
+    /// With a `hint` (see `Hint`), min/max with a constant needs no NaN fix-up.
+    fn min_max(
+        ops: &mut Assembler,
+        consts: &[Lane],
+        d: u8,
+        a: Loc,
+        b: Loc,
+        is_min: bool,
+        hint: Hint,
+    ) {
         if let Some((v, k, c_second)) = with_constant(consts, a, b, is_min) {
+            if let Some(c_second) = nan_free_order(consts, k, c_second, hint) {
+                let (first, second) = if c_second {
+                    (v, Loc::Mem(k))
+                } else {
+                    mov(ops, T3, Loc::Mem(k));
+                    (T3, Loc::Reg(v))
+                };
+                if is_min {
+                    binary!(ops, vminps, d, first, second);
+                } else {
+                    binary!(ops, vmaxps, d, first, second);
+                }
+                return;
+            }
             // T1 = vminps(v, c) or vminps(c, v); NaN lanes (of v) get the quiet NaN
             dynasm!(ops ; .arch x64 ; vcmpps Ry(T2), Ry(v), Ry(v), 3);
             let (first, second) = if c_second {
@@ -515,7 +805,7 @@ mod x64 {
     }
 
     /// Emit one instruction `d = op(args)`; constants the op needs are added to `consts`.
-    fn emit(ops: &mut Assembler, consts: &mut Vec<Lane>, op: Op, d: u8, a: Loc, b: Loc, c: Loc) {
+    fn emit(ops: &mut Assembler, consts: &mut Vec<Lane>, (op, d, [a, b, c], hint): Step) {
         match op {
             Op::Add | Op::Mul => {
                 // commutative: keep a constant, if any, as the memory operand
@@ -552,8 +842,8 @@ mod x64 {
                 Loc::Reg(ra) => dynasm!(ops ; .arch x64 ; vsqrtps Ry(d), Ry(ra)),
                 Loc::Mem(k) => dynasm!(ops ; .arch x64 ; vsqrtps Ry(d), [rcx + disp(k)]),
             },
-            Op::Min => min_max(ops, consts, d, a, b, true),
-            Op::Max => min_max(ops, consts, d, a, b, false),
+            Op::Min => min_max(ops, consts, d, a, b, true, hint),
+            Op::Max => min_max(ops, consts, d, a, b, false, hint),
             Op::Rint => round(ops, d, a, 0),
             Op::Floor => round(ops, d, a, 1),
             Op::Ldexp => ldexp(ops, consts, d, a, b),
@@ -604,6 +894,7 @@ mod x64 {
         #[allow(clippy::cast_possible_truncation)]
         consts.extend(p.consts.iter().map(|&c| Lane::splat((c as f32).to_bits())));
         let last_use = p.last_uses();
+        let facts = facts(p);
         let mut reg_of = vec![u8::MAX; p.instrs.len()];
         let mut free: Vec<u8> = (1..isa.value_regs()).rev().collect();
         // the whole body is emitted into a scratch assembler first, so an out-of-registers
@@ -644,23 +935,23 @@ mod x64 {
                 _ => free.pop()?,
             };
             reg_of[i] = d;
-            body.push((ins.op, d, args));
+            body.push((ins.op, d, args, hint(p, &facts, i)));
         }
         let out = reg_of[p.output - base];
         let entries = emit_loops(ops, &mut consts, isa, &body, out);
         Some((entries, consts))
     }
 
-    /// One step of a kernel body: `d = op(args)`.
-    type Step = (Op, u8, [Loc; 3]);
+    /// One step of a kernel body: `d = op(args)`, with what `facts` proves about it.
+    type Step = (Op, u8, [Loc; 3], Hint);
 
     /// `step` with every register moved up by `off` (the second vector of a pair).
-    fn shifted((op, d, args): Step, off: u8) -> Step {
+    fn shifted((op, d, args, hint): Step, off: u8) -> Step {
         let up = |l: Loc| match l {
             Loc::Reg(r) => Loc::Reg(r + off),
             m @ Loc::Mem(_) => m,
         };
-        (op, d + off, args.map(up))
+        (op, d + off, args.map(up), hint)
     }
 
     fn load(ops: &mut Assembler, isa: Isa, r: u8, d: i32) {
@@ -685,10 +976,10 @@ mod x64 {
         }
     }
 
-    fn step(ops: &mut Assembler, consts: &mut Vec<Lane>, isa: Isa, (op, d, [a, b, c]): Step) {
+    fn step(ops: &mut Assembler, consts: &mut Vec<Lane>, isa: Isa, s: Step) {
         match isa {
-            Isa::Avx2 => emit(ops, consts, op, d, a, b, c),
-            Isa::Avx512 => z::emit(ops, consts, op, d, a, b, c),
+            Isa::Avx2 => emit(ops, consts, s),
+            Isa::Avx512 => z::emit(ops, consts, s),
         }
     }
 
@@ -775,7 +1066,8 @@ mod x64 {
         use super::super::{
             lane, lane_value, ldexp_exponent, Lane, ABS_MASK, LDEXP_LIMIT, QNAN, SIGN_MASK,
         };
-        use super::{disp, with_constant, Assembler, Loc};
+        use super::{disp, nan_free_order, with_constant, Assembler, Loc, Step};
+        use crate::jit::Hint;
         use crate::program::Op;
         use dynasmrt::DynasmApi;
 
@@ -955,9 +1247,25 @@ mod x64 {
         /// min/max with `float.rs` semantics, as the AVX2 `min_max` but with opmasks: vminps
         /// (vmaxps), then equal lanes (±0) get a | b (a & b), unordered lanes the quiet NaN.
         /// Every operand is read before `d` is written.
-        fn min_max(ops: &mut Assembler, consts: &[Lane], d: u8, a: Loc, b: Loc, is_min: bool) {
+        fn min_max(
+            ops: &mut Assembler,
+            consts: &[Lane],
+            d: u8,
+            (a, b): (Loc, Loc),
+            is_min: bool,
+            hint: Hint,
+        ) {
             let pick = if is_min { VMINPS } else { VMAXPS };
             if let Some((v, k, c_second)) = with_constant(consts, a, b, is_min) {
+                if let Some(c_second) = nan_free_order(consts, k, c_second, hint) {
+                    if c_second {
+                        binary(ops, pick, d, v, Loc::Mem(k));
+                    } else {
+                        mov(ops, T3, Loc::Mem(k));
+                        binary(ops, pick, d, T3, Loc::Reg(v));
+                    }
+                    return;
+                }
                 // as the AVX2 code: vminps(v, c) or vminps(c, v), then NaN lanes of v
                 ins(ops, VCMPPS, K_NAN, v, Rm::Reg(v), 0, Some(3)); // UNORD_Q
                 if c_second {
@@ -986,8 +1294,16 @@ mod x64 {
         const CLASS_SNAN: u8 = 0x80;
 
         /// d = ldexp(a, b): `vscalefps` by trunc(clamp(b, -300, 300)) (a constant exponent is
-        /// precomputed); lanes where b is NaN get the quiet NaN.
-        fn ldexp(ops: &mut Assembler, consts: &mut Vec<Lane>, d: u8, a: Loc, b: Loc) {
+        /// precomputed); lanes where b is NaN get the quiet NaN. With `Hint::Scale` (b within
+        /// the clamp, its NaNs canonical) the clamp and the NaN select are idle: vscalefps by
+        /// trunc(b), or by b itself when b is an integer (vscalefps takes floor(b)).
+        fn ldexp(
+            ops: &mut Assembler,
+            consts: &mut Vec<Lane>,
+            d: u8,
+            (a, b): (Loc, Loc),
+            hint: Hint,
+        ) {
             let ra = in_reg(ops, a, T3);
             if let Loc::Mem(kb) = b {
                 let e = lane_value(consts, kb);
@@ -1004,6 +1320,15 @@ mod x64 {
             let Loc::Reg(rb) = b else {
                 unreachable!("a constant exponent is handled above")
             };
+            if let Hint::Scale { integral } = hint {
+                if integral {
+                    binary(ops, VSCALEFPS, d, ra, Loc::Reg(rb));
+                } else {
+                    ins(ops, VRNDSCALEPS, T1, 0, Rm::Reg(rb), 0, Some(0x0b)); // toward zero
+                    binary(ops, VSCALEFPS, d, ra, Loc::Reg(T1));
+                }
+                return;
+            }
             let lo = Loc::Mem(lane(consts, (-LDEXP_LIMIT).to_bits()));
             let hi = Loc::Mem(lane(consts, LDEXP_LIMIT.to_bits()));
             ins(ops, VCMPPS, K_NAN, rb, Rm::Reg(rb), 0, Some(3)); // UNORD_Q
@@ -1018,11 +1343,7 @@ mod x64 {
         pub(crate) fn emit(
             ops: &mut Assembler,
             consts: &mut Vec<Lane>,
-            op: Op,
-            d: u8,
-            a: Loc,
-            b: Loc,
-            c: Loc,
+            (op, d, [a, b, c], hint): Step,
         ) {
             match op {
                 Op::Add | Op::Mul => {
@@ -1048,12 +1369,12 @@ mod x64 {
                     binary(ops, VANDPS, d, ra, Loc::Mem(ABS_MASK));
                 }
                 Op::Sqrt => ins(ops, VSQRTPS, d, 0, rm(a), 0, None),
-                Op::Min => min_max(ops, consts, d, a, b, true),
-                Op::Max => min_max(ops, consts, d, a, b, false),
+                Op::Min => min_max(ops, consts, d, (a, b), true, hint),
+                Op::Max => min_max(ops, consts, d, (a, b), false, hint),
                 // vrndscaleps imm 8 + mode: scale 0, precision exception suppressed
                 Op::Rint => ins(ops, VRNDSCALEPS, d, 0, rm(a), 0, Some(0x08)),
                 Op::Floor => ins(ops, VRNDSCALEPS, d, 0, rm(a), 0, Some(0x09)),
-                Op::Ldexp => ldexp(ops, consts, d, a, b),
+                Op::Ldexp => ldexp(ops, consts, d, (a, b), hint),
                 Op::Getexp => {
                     // NaN lanes: the quiet NaN (vgetexpps would keep the payload)
                     let nan = CLASS_QNAN | CLASS_SNAN;
@@ -1577,6 +1898,74 @@ mod tests {
             false,
         );
         check_on(&p.unwrap(), &x);
+    }
+
+    /// The hint of each live instruction of `p`.
+    fn hints(p: &Program) -> Vec<Hint> {
+        let f = facts(p);
+        p.live.iter().map(|&i| hint(p, &f, i)).collect()
+    }
+
+    #[test]
+    fn proven_ranges_drop_clamps_and_nan_fixups_bit_exactly() {
+        // slot 0 = x; constants 1..=9; values from 10
+        let c = vec![8.49, 2.885_39, 1.0, -0.75, -104.0, 89.0, 1.25, -0.0, 0.0];
+        let mut x = exponent_inputs();
+        // NaNs with payloads, of either sign, quiet and signalling
+        x.extend([0x7fc0_0001u32, 0xffc0_0000, 0xff80_0001, 0x7f80_0100].map(f32::from_bits));
+        let run = |ops: &[u8], args: &[i32], want: &[Hint]| {
+            let out = 9 + i64::try_from(ops.len()).unwrap();
+            let p = Program::new(ops, args, c.clone(), 1, out, false).unwrap();
+            assert_eq!(hints(&p), want, "{p:?}");
+            check_on(&p, &x);
+        };
+        let g = Hint::General;
+        let int = Hint::Scale { integral: true };
+        // tanh's s = ldexp 1 rint(min(|x|, 8.49) * 2.88539): the exponent is an integer in
+        // [0, 25], NaN only as the canonical NaN of min
+        run(
+            &[6, 8, 2, 10, 12],
+            &[0, 0, 0, 10, 1, 0, 11, 2, 0, 12, 0, 0, 3, 13, 0],
+            &[g, Hint::General, g, g, int],
+        );
+        // exp's shape: y = ldexp p(r) k with k = rint(clamp(x) * 1.25) in [-130, 112],
+        // r = fma(k, -0.75, clamp(x)): p(r) is NaN only where x is, canonically (finite
+        // operands pass payloads on). (With 2.88539 instead of 1.25, k could pass 300: general.)
+        run(
+            &[9, 8, 2, 10, 4, 4, 12],
+            &[
+                0, 5, 0, 10, 6, 0, 11, 7, 0, 12, 0, 0, 13, 4, 11, 14, 14, 3, 15, 13, 0,
+            ],
+            &[g, Hint::CanonNan, g, g, g, g, int],
+        );
+        // a fractional exponent: truncated, not floored (x in [-104, 89] * -0.75)
+        run(
+            &[9, 8, 2, 12],
+            &[0, 5, 0, 10, 6, 0, 11, 4, 0, 3, 12, 0],
+            &[g, Hint::CanonNan, g, Hint::Scale { integral: false }],
+        );
+        // not provable: x's own NaN payloads as the scaled value, an unbounded exponent, a
+        // negated (sign-flipped) canonical NaN, an exponent from an arbitrary product
+        run(
+            &[8, 9, 10, 12],
+            &[0, 3, 0, 10, 5, 0, 11, 0, 0, 0, 12, 0],
+            &[g, Hint::CanonNan, g, g],
+        );
+        run(&[2, 10, 12], &[0, 2, 0, 10, 0, 0, 3, 11, 0], &[g, g, g]);
+        run(&[8, 5, 8], &[0, 3, 0, 10, 0, 0, 11, 2, 0], &[g, g, g]);
+        run(&[8, 2, 12], &[0, 3, 0, 10, 0, 0, 3, 11, 0], &[g, g, g]);
+        // min/max with a constant of a value that cannot be NaN (from constants only), and of
+        // canonical NaNs against ±0 (for min(v, -0) and max(v, +0) the emitter keeps the
+        // general code: the constant must win on equal zeros but can only be the second source)
+        run(
+            &[2, 8, 0],
+            &[3, 7, 0, 10, 2, 0, 11, 0, 0],
+            &[g, Hint::NoNan, g],
+        );
+        for (op, k) in [(8, 8), (8, 9), (9, 9), (9, 8)] {
+            run(&[8, op], &[0, 3, 0, 10, k, 0], &[g, Hint::CanonNan]);
+            run(&[8, op], &[0, 3, 0, k, 10, 0], &[g, Hint::CanonNan]);
+        }
     }
 
     #[test]

@@ -22,14 +22,14 @@ float32 first. Outside its domain a function's error is not bounded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from .. import _core
-from ..evaluation import evaluate
+from ..evaluation import evaluate, evaluate_converted
 from ..fileio import loads_json
 from ..program import Program, parse
 
@@ -75,6 +75,14 @@ class LibraryFunction:
         Conversions and evaluation run in IEEE mode whatever the process set (``_core.ieee_mode``:
         a subnormal such as 1e-40 is not flushed to zero).
         """
+        if (type(x) is np.ndarray and x.dtype == np.float32 and x.ndim and x.size and x.flags.c_contiguous
+                and (out is None or (type(out) is np.ndarray and out.dtype == np.float32 and out.shape == x.shape
+                                     and out.flags.c_contiguous and out.flags.writeable
+                                     and not np.may_share_memory(out, x)))):
+            # the common call (a float32 array, out= apart from it): straight to the core, as below
+            with _core.ieee_mode():
+                y = evaluate_converted(self._converted, x.reshape(1, -1), None if out is None else out.reshape(1, -1))
+            return y[0].reshape(x.shape) if out is None else out
         with _core.ieee_mode():
             arr = _float32_input(self.name, x)
             if out is not None:
@@ -94,6 +102,11 @@ class LibraryFunction:
             if isinstance(x, (int, float)):
                 return float(y.reshape(()))
             return y
+
+    @cached_property
+    def _converted(self) -> list[tuple]:
+        """The program as the core takes it (converted once)."""
+        return [self.program.compile().as_tuple()]
 
     def to_json_obj(self) -> dict:
         return {
