@@ -89,12 +89,26 @@ def test_structure_key_ignores_constants():
         (dict(max_ulp=-1.0), "max_ulp"),
         (dict(objective="speed"), "objective"),
         (dict(population=7), "population"),
+        (dict(fit_points=0), "fit_points"),
     ],
 )
 def test_bad_config_rejected(kw, match):
     """Invalid settings raise ValueError naming the problem."""
     with pytest.raises(ValueError, match=match):
         small_config(**kw)
+
+
+def test_fit_points_reach_the_fit_and_old_checkpoints_keep_theirs():
+    """The real-valued fit runs on ``fit_points`` of the sample; a configuration saved before the
+    field existed resumes with the 1024 it ran with; a saved one keeps its own."""
+    from pysearch.search.config import LEGACY_FIT_POINTS
+
+    assert Search(small_config(sample_size=2048, fit_points=100)).fit_sample.x_fit.shape[1] == 100
+    assert Search(small_config(sample_size=2048)).fit_sample.x_fit.shape[1] == 512
+    doc = small_config(fit_points=300).to_json_obj()
+    assert SearchConfig.from_json_obj(doc).fit_points == 300
+    del doc["fit_points"]
+    assert SearchConfig.from_json_obj(doc).fit_points == LEGACY_FIT_POINTS == 1024
 
 
 def test_seeded_run_starts_from_baselines():

@@ -18,6 +18,8 @@ from .front import read_cost_weights
 #: a repeated name is drawn more often: fma chains are what polynomials are made of).
 DEFAULT_OPS = ("add", "sub", "mul", "div", "fma", "fma", "fma")
 OBJECTIVES = ("cost", "latency")
+#: ``fit_points`` of a configuration saved before the field existed.
+LEGACY_FIT_POINTS = 1024
 #: Most counterexamples (worst inputs found by verification) added to the search sample.
 MAX_EXTRA_POINTS = 512
 
@@ -37,6 +39,10 @@ class SearchConfig:
     max_instrs: int = 14
     init_instrs: int = 3
     sample_size: int = 8192
+    #: Points of the search sample the real-valued constant fit runs on (float32 tuning uses the
+    #: whole sample). 512 since issue 12 (1024 before: a checkpoint without the field resumes
+    #: with 1024, so it continues as it started).
+    fit_points: int = 512
     opt_per_generation: int = 40
     crossover_rate: float = 0.1
     verify_every: int = 10
@@ -114,7 +120,7 @@ class SearchConfig:
         """The configuration saved in a checkpoint; raise :class:`~.fields.FieldError` naming a bad field."""
         d = need_dict(d, field)
         need_keys(d, field, ("target", "domain"), tuple(f.name for f in fields(cls)))
-        kw: dict = {}
+        kw: dict = {"fit_points": LEGACY_FIT_POINTS}  # saved before the field existed
         for name, v in d.items():
             where = f"{field}.{name}"
             if name in _INT_LIMITS:
@@ -142,4 +148,4 @@ class SearchConfig:
 
 #: Integer settings and their largest values (far above useful ones; low enough to stay in memory).
 _INT_LIMITS = {"population": 1 << 20, "max_instrs": 4096, "init_instrs": 4096, "sample_size": 1 << 24,
-               "opt_per_generation": 1 << 20, "verify_every": 1 << 31, "screen_size": 1 << 26}
+               "fit_points": 1 << 24, "opt_per_generation": 1 << 20, "verify_every": 1 << 31, "screen_size": 1 << 26}

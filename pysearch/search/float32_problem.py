@@ -56,7 +56,7 @@ class Float32Problem(Problem):
     def rebuild_sample(self, search: "Search") -> None:
         extra = np.array(search.extra_x, dtype=np.float32)
         search.x = np.ascontiguousarray(np.concatenate([search._base_x, extra]), dtype=np.float32)
-        search.fit_sample = FitSample.build(search.target, search.x)
+        search.fit_sample = FitSample.build(search.target, search.x, self.config.fit_points)
 
     def initial_programs(self, rng: np.random.Generator, n: int) -> list[Program]:
         cfg = self.config
