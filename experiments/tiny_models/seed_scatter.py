@@ -38,6 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=3e-3, help="peak lr at width <= 64")
     p.add_argument("--lr-exp", type=float, default=0.5, help="peak lr = lr * min(1, 64/width)^lr_exp (default 0.5)")
     p.add_argument("--lr-floor", type=float, default=0.1, help="cosine ends at lr * floor (default 0.1)")
+    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default steps // 20, the ladder's)")
     p.add_argument("--clip", type=float, default=None, help="clip the gradient norm to this (default: none)")
     p.add_argument("--ema", type=float, default=None, help="evaluate an EMA of the weights with this decay")
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -61,7 +62,7 @@ def run_one(job: tuple) -> dict:
     big_seq = task.test_set(10_000, seed=54321)
     exclude = task.item_codes(test_seq) | task.item_codes(big_seq)
     lr = a.lr * min(1.0, 64 / w) ** a.lr_exp
-    cfg = TrainConfig(w, 2, a.steps, batch=a.batch, lr=lr, warmup=max(1, a.steps // 20), seed=seed,
+    cfg = TrainConfig(w, 2, a.steps, batch=a.batch, lr=lr, warmup=a.warmup or max(1, a.steps // 20), seed=seed,
                       weight_decay=a.weight_decay, clip=a.clip, lr_floor=a.lr_floor, ema=a.ema, data_seed=data_seed)
     curve: list = []
     model, info = train(task, cfg, exclude, curve=curve)
@@ -88,14 +89,14 @@ def run_one(job: tuple) -> dict:
     gn = np.array([c[3] for c in curve])
     return {
         "label": a.label, "width": w, "seed": seed, "data_seed": data_seed, "params": info["params"], "lr": lr, "steps": a.steps,
-        "batch": a.batch, "clip": a.clip, "lr_floor": a.lr_floor, "ema": a.ema, "lr_exp": a.lr_exp,
+        "batch": a.batch, "warmup": a.warmup or max(1, a.steps // 20), "clip": a.clip, "lr_floor": a.lr_floor, "ema": a.ema, "lr_exp": a.lr_exp,
         "loss": float(nlp.mean()), "median": float(np.median(nlp)), "p90": float(np.quantile(nlp, 0.9)),
         "p99": float(np.quantile(nlp, 0.99)), "max": float(flat[0]),
         "top1pct_share": float(flat[: flat.size // 100].sum() / flat.sum()),
         "wrong_argmax": float((dists.argmax(-1) != target).mean()),
         "pu_exact": float(np.prod(tok_p, axis=1).mean()), "by_seen": by_seen,
         "final_lr": info["final_lr"], "final_train_loss_10": float(tl[-10:].mean()),
-        "train_loss_at": {str(s): float(sm[min(s, sm.size - 1)]) for s in (100, 200, 300, 400, 500)},
+        "train_loss_at": {str(s): float(sm[min(s, sm.size - 1)]) for s in (25, 50, 100, 150, 200, 300, 400, 500)},
         "max_smoothed_jump": float(np.max(np.diff(sm[::10]))) if sm.size > 20 else None,
         "gnorm_q": [float(np.nanquantile(gn, q)) for q in (0.5, 0.9, 0.99, 1.0)],
         "cpu_s": info["train_cpu_seconds"],
@@ -119,14 +120,15 @@ def main(argv=None) -> int:
         with open(a.out, "a") as fh:
             for r in res:
                 fh.write(json.dumps(r) + "\n")
-    print(f"recipe {a.label!r}: steps {a.steps} x batch {a.batch}, lr {a.lr} x min(1,64/w)^{a.lr_exp}, floor "
+    print(f"recipe {a.label!r}: steps {a.steps} x batch {a.batch}, warmup {a.warmup or max(1, a.steps // 20)}, lr {a.lr} x min(1,64/w)^{a.lr_exp}, floor "
           f"{a.lr_floor}, clip {a.clip}, ema {a.ema}, wd {a.weight_decay}")
     for r in res:
         print(f"w{r['width']:<3} s{r['seed']:<3} d{r['data_seed']:<3} loss {r['loss']:.4f} median {r['median']:.4f} p90 {r['p90']:.3f} "
               f"p99 {r['p99']:.2f} top1% {r['top1pct_share']:.2f} wrong {r['wrong_argmax']:.4f} PU {r['pu_exact']:.4f} "
               f"seen " + " ".join(f"{k}:{v[0]}/{v[1]:.3f}" if v[1] is not None else f"{k}:0" for k, v in
                                   r["by_seen"].items())
-              + f" | lr_end {r['final_lr']:.2e} train@300/500/end {r['train_loss_at']['300']:.3f}/"
+              + f" | lr_end {r['final_lr']:.2e} train@50/150/300/500/end {r['train_loss_at']['50']:.3f}/"
+              f"{r['train_loss_at']['150']:.3f}/{r['train_loss_at']['300']:.3f}/"
               f"{r['train_loss_at']['500']:.3f}/{r['final_train_loss_10']:.3f} jump {r['max_smoothed_jump']:.3f} "
               f"gnorm q50/q99/max {r['gnorm_q'][0]:.2f}/{r['gnorm_q'][2]:.2f}/{r['gnorm_q'][3]:.2f} cpu {r['cpu_s']:.0f}")
     for w in widths:
