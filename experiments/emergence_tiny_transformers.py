@@ -403,7 +403,7 @@ def train_seeds(args) -> int:
         "wall_seconds": round(time.perf_counter() - t_wall, 1),
         "cpu_seconds": round(child.ru_utime + child.ru_stime, 1),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_at_end": round(os.getloadavg()[0], 1), "analysis": an, "result_line": ladder.result_line(an)})
+        "load_at_end": round(os.getloadavg()[0], 1), "analysis": ladder.jsonable(an), "result_line": ladder.result_line(an)})
     ladder.write_ladder(rows, out / "results.csv")
     ladder.write_ladder([r for rs in per_seed for r in rs], out / "results_per_seed.csv")
     write_json_atomic(out / "summary.json", meta)
@@ -545,7 +545,7 @@ def train_ladder(args) -> int:
     meta["cpu_seconds"] = round(time.process_time() - t_cpu, 1)
     meta["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta["load_at_end"] = round(os.getloadavg()[0], 1)
-    meta["analysis"] = an
+    meta["analysis"] = ladder.jsonable(an)
     meta["result_line"] = ladder.result_line(an)
     write_json_atomic(out / "summary.json", meta)
     report(rows, an, out / "emergence_ladder.png")
