@@ -274,7 +274,8 @@ def _child_argv(args, seed: int) -> list[str]:
     argv = [sys.executable, str(Path(__file__).resolve()), "--seed", str(seed), "--out", str(Path(args.out) / f"seed{seed}"),
             "--threads", "1", "--symbols", str(args.symbols), "--values", str(args.values), "--facts", str(args.facts),
             "--zipf", repr(args.zipf), "--depth", str(args.depth), "--steps", str(args.steps), "--batch", str(args.batch),
-            "--lr", repr(args.lr), "--warmup-frac", repr(args.warmup_frac), "--clip", repr(args.clip), "--test-items", str(args.test_items), "--k", str(args.k), "--budget", str(args.budget)]
+            "--lr", repr(args.lr), "--warmup-frac", repr(args.warmup_frac), "--clip", repr(args.clip),
+            "--test-items", str(args.test_items), "--k", str(args.k), "--budget", str(args.budget)]
     if args.widths:
         argv += ["--widths", args.widths]
     if args.quick:

@@ -88,8 +88,9 @@ def run_one(job: tuple) -> dict:
     sm = np.convolve(tl, np.ones(10) / 10, mode="valid")
     gn = np.array([c[3] for c in curve])
     return {
-        "label": a.label, "width": w, "seed": seed, "data_seed": data_seed, "params": info["params"], "lr": lr, "steps": a.steps,
-        "batch": a.batch, "warmup": a.warmup or max(1, a.steps // 20), "clip": a.clip, "lr_floor": a.lr_floor, "ema": a.ema, "lr_exp": a.lr_exp,
+        "label": a.label, "width": w, "seed": seed, "data_seed": data_seed, "params": info["params"], "lr": lr,
+        "steps": a.steps, "batch": a.batch, "warmup": cfg.warmup, "clip": a.clip, "lr_floor": a.lr_floor,
+        "ema": a.ema, "lr_exp": a.lr_exp,
         "loss": float(nlp.mean()), "median": float(np.median(nlp)), "p90": float(np.quantile(nlp, 0.9)),
         "p99": float(np.quantile(nlp, 0.99)), "max": float(flat[0]),
         "top1pct_share": float(flat[: flat.size // 100].sum() / flat.sum()),
@@ -120,7 +121,8 @@ def main(argv=None) -> int:
         with open(a.out, "a") as fh:
             for r in res:
                 fh.write(json.dumps(r) + "\n")
-    print(f"recipe {a.label!r}: steps {a.steps} x batch {a.batch}, warmup {a.warmup or max(1, a.steps // 20)}, lr {a.lr} x min(1,64/w)^{a.lr_exp}, floor "
+    print(f"recipe {a.label!r}: steps {a.steps} x batch {a.batch}, warmup {a.warmup or max(1, a.steps // 20)}, "
+          f"lr {a.lr} x min(1,64/w)^{a.lr_exp}, floor "
           f"{a.lr_floor}, clip {a.clip}, ema {a.ema}, wd {a.weight_decay}")
     for r in res:
         print(f"w{r['width']:<3} s{r['seed']:<3} d{r['data_seed']:<3} loss {r['loss']:.4f} median {r['median']:.4f} p90 {r['p90']:.3f} "

@@ -62,8 +62,10 @@ def answer_logits(model: TinyTransformer, task, seq: torch.Tensor) -> torch.Tens
     return model(seq[:, : int(pos[-1])])[:, pos - 1]
 
 
-def train(task, cfg: TrainConfig, exclude, log_every: int = 0, curve: list | None = None) -> tuple[TinyTransformer, dict]:
-    """Train a fresh model on ``task``'s stream (seed ``cfg.data_seed``, by default ``cfg.seed + 1``; items in ``exclude`` dropped).
+def train(task, cfg: TrainConfig, exclude, log_every: int = 0,
+          curve: list | None = None) -> tuple[TinyTransformer, dict]:
+    """Train a fresh model on ``task``'s stream (seed ``cfg.data_seed``, by default ``cfg.seed + 1``; items in
+    ``exclude`` dropped).
 
     Returns the model (its EMA weights when ``cfg.ema`` is set) and facts about the run; ``curve``,
     when given, receives (step, lr, train loss, gradient norm before clipping) for every step.
