@@ -20,15 +20,21 @@ measured. Results go to OUT/results.csv (+ summary.json with provenance, emergen
 round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). ``--seeds`` trains several seeds per
 width (child processes, ``--jobs`` at a time), predicts from the seed-averaged smaller models before any
 seed trains its largest model, and analyses the averaged ladder; ``--record`` then writes
-``recorded_recall_ladder_3seeds.{csv,json}`` and ``..._per_seed.csv`` (the third round). How the
-laws are chosen (on the smaller models only) is in ``tiny_models/ladder.py``.
+``recorded_recall_ladder_r4.{csv,json}`` and ``..._per_seed.csv`` (the fourth round; the third round's,
+seeds 2, 3, 4, is ``recorded_recall_ladder_3seeds*``). The recipe since the fourth round clips the
+gradient norm to 1 and warms up over 20% of the steps (``--clip 0 --warmup-frac 0.05`` is the first three
+rounds' recipe; each record's JSON carries its own). How the laws are chosen (on the smaller models only)
+is in ``tiny_models/ladder.py``.
 
     python experiments/emergence_tiny_transformers.py             # full ladder (see RESULTS.md for times)
     python experiments/emergence_tiny_transformers.py --quick     # pipeline check on 6 small models
     python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --stop-before-largest  # 10 models, stop
     python experiments/emergence_tiny_transformers.py --seed 1 --out runs/s1 --resume   # predict, then train the largest
     python experiments/emergence_tiny_transformers.py --seeds 2,3,4 --jobs 3 \
-        --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_3seeds   # the third round
+        --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_3seeds \
+        --clip 0 --warmup-frac 0.05   # the third round
+    python experiments/emergence_tiny_transformers.py --seeds 5,6,7,8,9 --jobs 3 \
+        --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_r4   # the fourth round
     python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
     pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
         --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
@@ -61,7 +67,12 @@ from tiny_models import ladder  # noqa: E402  (torch-free)
 WIDTHS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 QUICK_WIDTHS = [4, 6, 8, 12, 16, 24]
 RECORDED = HERE / "tiny_models" / "recorded_recall_ladder.csv"
-RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_3seeds.csv"
+RECORDED_3SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # the third round (seeds 2, 3, 4)
+#: where ``--seeds ... --record`` writes (the fourth round; the third round's record is kept as it is)
+RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_r4.csv"
+#: the fourth round's recipe changes (chosen on w64/w96 seed scatter with tuning seeds only, see RESULTS.md)
+WARMUP_FRAC = 0.2
+CLIP = 1.0
 
 
 def parse_args(argv=None):
@@ -75,6 +86,11 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=600, help="training steps per model (default 600)")
     p.add_argument("--batch", type=int, default=40, help="items per step (default 40)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate at width <= 64 (default 3e-3)")
+    p.add_argument("--warmup-frac", type=float, default=WARMUP_FRAC,
+                   help=f"linear warmup over this fraction of the steps (default {WARMUP_FRAC}; rounds 1-3: 0.05)")
+    p.add_argument("--clip", type=float, default=CLIP,
+                   help=f"clip the gradient's global norm to this before each step, 0 for none (default {CLIP}; "
+                        "rounds 1-3: none)")
     p.add_argument("--test-items", type=int, default=1000, help="fixed test-set size (default 1000)")
     p.add_argument("--k", type=int, default=8, help="PassUntil: passes per item (default 8)")
     p.add_argument("--budget", type=int, default=20_000, help="PassUntil: samples per item at most (default 2e4)")
@@ -226,6 +242,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.from_csv:
         return from_csv(args)
+    if not 0.0 <= args.warmup_frac < 1.0 or not args.clip >= 0.0:
+        print(f"error: bad recipe: --warmup-frac {args.warmup_frac} must be in [0, 1) and --clip {args.clip} >= 0",
+              file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         return train_seeds(args) if args.seeds else train_ladder(args)
@@ -254,7 +274,8 @@ def _child_argv(args, seed: int) -> list[str]:
     argv = [sys.executable, str(Path(__file__).resolve()), "--seed", str(seed), "--out", str(Path(args.out) / f"seed{seed}"),
             "--threads", "1", "--symbols", str(args.symbols), "--values", str(args.values), "--facts", str(args.facts),
             "--zipf", repr(args.zipf), "--depth", str(args.depth), "--steps", str(args.steps), "--batch", str(args.batch),
-            "--lr", repr(args.lr), "--test-items", str(args.test_items), "--k", str(args.k), "--budget", str(args.budget)]
+            "--lr", repr(args.lr), "--warmup-frac", repr(args.warmup_frac), "--clip", repr(args.clip),
+            "--test-items", str(args.test_items), "--k", str(args.k), "--budget", str(args.budget)]
     if args.widths:
         argv += ["--widths", args.widths]
     if args.quick:
@@ -383,7 +404,7 @@ def train_seeds(args) -> int:
         "wall_seconds": round(time.perf_counter() - t_wall, 1),
         "cpu_seconds": round(child.ru_utime + child.ru_stime, 1),
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_at_end": round(os.getloadavg()[0], 1), "analysis": an, "result_line": ladder.result_line(an)})
+        "load_at_end": round(os.getloadavg()[0], 1), "analysis": ladder.jsonable(an), "result_line": ladder.result_line(an)})
     ladder.write_ladder(rows, out / "results.csv")
     ladder.write_ladder([r for rs in per_seed for r in rs], out / "results_per_seed.csv")
     write_json_atomic(out / "summary.json", meta)
@@ -425,6 +446,7 @@ def train_ladder(args) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    warmup = max(1, round(steps * args.warmup_frac))
     test_seq = task.test_set(args.test_items, seed=12345)
     big_seq = task.test_set(10 * args.test_items, seed=54321)
     mc_seq = multiple_choice_seqs(task, test_seq, np.random.default_rng(777))
@@ -445,7 +467,8 @@ def train_ladder(args) -> int:
             "task": {"name": "recall", "symbols": task.symbols, "values": task.values, "facts": task.facts,
                      "zipf": task.zipf, "table_seed": task.table_seed},
             "recipe": {"depth": args.depth, "steps": steps, "batch": args.batch, "lr_base": args.lr,
-                       "lr_rule": "lr_base * min(1, 64/width)^0.5, warmup steps/20, cosine to 10%",
+                       "lr_rule": f"lr_base * min(1, 64/width)^0.5, warmup {warmup} steps, cosine to 10%",
+                       "warmup_steps": warmup, "grad_clip": args.clip or None,
                        "optimizer": "AdamW(betas=(0.9, 0.98), weight_decay=0.01)", "seed": args.seed,
                        "data_seed": args.seed + 1},
             "test": {"items": len(test_seq), "seed": 12345, "items_10x": len(big_seq), "seed_10x": 54321,
@@ -494,7 +517,7 @@ def train_ladder(args) -> int:
             meta["largest_training_started_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
             write_json_atomic(state, meta)
         cfg = TrainConfig(w, args.depth, steps, batch=args.batch, lr=peak_lr(w, args.lr),
-                          warmup=max(1, steps // 20), seed=args.seed)
+                          warmup=warmup, seed=args.seed, clip=args.clip or None)
         model, info = train(task, cfg, exclude)
         row = {"model": f"w{w}_d{args.depth}", "width": w, "depth": args.depth, "params": info["params"],
                "seed": args.seed, "steps": steps, "batch": args.batch, "lr": cfg.lr, "tokens": info["tokens"],
@@ -523,7 +546,7 @@ def train_ladder(args) -> int:
     meta["cpu_seconds"] = round(time.process_time() - t_cpu, 1)
     meta["finished_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta["load_at_end"] = round(os.getloadavg()[0], 1)
-    meta["analysis"] = an
+    meta["analysis"] = ladder.jsonable(an)
     meta["result_line"] = ladder.result_line(an)
     write_json_atomic(out / "summary.json", meta)
     report(rows, an, out / "emergence_ladder.png")

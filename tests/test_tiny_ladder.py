@@ -22,7 +22,8 @@ from tiny_models.recall import RecallTask  # noqa: E402
 RECORDED = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder.csv"  # first round, seed 0
 RECORDED_SEED1 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_seed1.csv"  # second round, seed 1
 RECORDED_3SEEDS = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # third round, seeds 2, 3, 4
-RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS]
+RECORDED_R4 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_r4.csv"  # fourth round, seeds 5..9, new recipe
+RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS, RECORDED_R4]
 
 
 def _recipe_seed(meta: dict) -> int:
@@ -234,16 +235,18 @@ def test_cli_reads_the_recorded_ladder():
     assert "exact_match" in r.stdout and "token_edit_distance" in r.stdout
 
 
-def test_seed_averaged_ladder_shape_and_provenance():
-    """Third round: every row averages seeds 2, 3, 4 (new seeds, trained after the first two rounds), the
+@pytest.mark.parametrize("path, seeds", [(RECORDED_3SEEDS, [2, 3, 4]), (RECORDED_R4, [5, 6, 7, 8, 9])],
+                         ids=["third round", "fourth round"])
+def test_seed_averaged_ladder_shape_and_provenance(path, seeds):
+    """Rounds 3 and 4: every row averages the round's seeds (new seeds, trained after the earlier rounds), the
     recorded per-seed rows re-combine to it exactly, and the prediction predates every seed's largest model."""
-    rows = ladder.read_ladder(RECORDED_3SEEDS)
-    meta = json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())
-    per_seed = ladder.read_seed_ladders(RECORDED_3SEEDS.with_name(RECORDED_3SEEDS.stem + "_per_seed.csv"))
-    assert meta["seeds"] == [2, 3, 4] == [ps[0]["seed"] for ps in per_seed]
+    rows = ladder.read_ladder(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    per_seed = ladder.read_seed_ladders(path.with_name(path.stem + "_per_seed.csv"))
+    assert meta["seeds"] == seeds == [ps[0]["seed"] for ps in per_seed]
     again = ladder.combine_seeds(per_seed)
     for a, b in zip(again, rows):
-        assert a["model"] == b["model"] and a["n_seeds"] == b["n_seeds"] == 3
+        assert a["model"] == b["model"] and a["n_seeds"] == b["n_seeds"] == len(seeds)
         for c in ladder.COLUMNS[1:]:
             assert a[c] == pytest.approx(b[c], rel=1e-12), (a["model"], c)
     n = np.array([r["params"] for r in rows], float)
@@ -255,6 +258,23 @@ def test_seed_averaged_ladder_shape_and_provenance():
     assert meta["prediction_before_training"]["seeds"] == meta["seeds"]
     for s in meta["seeds"]:
         assert meta["prediction_before_training"]["made_utc"] <= meta["seed_largest_training_started_utc"][str(s)]
+
+
+def test_fourth_round_recipe_was_chosen_without_its_seeds_or_the_held_out_width():
+    """Round 4's recipe (clip 1.0, warmup 20%) is what its record says it trained with, unlike round 3's; the
+    models trained to choose it (``seed_scatter_r4.jsonl``) used other seeds and never the held-out width."""
+    r4 = json.loads(RECORDED_R4.with_suffix(".json").read_text())
+    r3 = json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())
+    assert r4["recipe"]["grad_clip"] == 1.0 and r4["recipe"]["warmup_steps"] == round(0.2 * r4["recipe"]["steps"])
+    assert "grad_clip" not in r3["recipe"] and "warmup steps/20" in r3["recipe"]["lr_rule"]
+    tuning = [json.loads(line)
+              for line in (EXPERIMENTS / "tiny_models" / "seed_scatter_r4.jsonl").read_text().splitlines()]
+    assert len(tuning) >= 20
+    held_out = ladder.read_ladder(RECORDED_R4)[-1]["width"]
+    assert all(t["width"] < held_out for t in tuning)
+    assert not {t["seed"] for t in tuning} & set(r4["seeds"])
+    chosen = [t for t in tuning if t["label"] == "clip1-warm120"]
+    assert {t["clip"] for t in chosen} == {1.0} and {t["warmup"] for t in chosen} == {r4["recipe"]["warmup_steps"]}
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.stem)
@@ -401,3 +421,62 @@ class TestWithTorch:
             for i in range(len(seq)):
                 est = pass_until_score([(int(s[i]), int(n[i]))], k, confidence=0.999)
                 assert est.lo <= exact[i] <= est.hi, (i, exact[i], est)
+
+    def test_recipe_options_change_only_what_they_name(self):
+        """The fourth round's recipe options: a clip that never binds and an EMA with decay 0 leave training
+        bit for bit as it was; a binding clip changes it; an EMA with decay 1 evaluates the initial weights;
+        the curve records every step's lr (warmup, then cosine down to lr * floor)."""
+        import torch
+
+        from tiny_models.model import TinyTransformer, cosine_lr
+        from tiny_models.train import TrainConfig, train
+
+        torch.set_num_threads(1)
+        task = RecallTask(symbols=6, values=4, facts=3, zipf=0.5, table_seed=0)
+        codes = task.item_codes(task.test_set(6, seed=0))
+        base = TrainConfig(16, 1, 40, batch=16, lr=3e-3, warmup=8)
+
+        def weights(cfg, curve=None):
+            model, info = train(task, cfg, codes, curve=curve)
+            return torch.cat([p.detach().flatten() for p in model.parameters()]), info
+
+        w0, info = weights(base)
+        curve: list = []
+        w_loose, _ = weights(TrainConfig(**{**base.__dict__, "clip": 1e9}), curve)
+        assert torch.equal(w0, w_loose)
+        assert max(c[3] for c in curve) < 1e9
+        w_tight, _ = weights(TrainConfig(**{**base.__dict__, "clip": 0.5 * min(c[3] for c in curve)}))
+        assert not torch.equal(w0, w_tight)
+        w_ema0, _ = weights(TrainConfig(**{**base.__dict__, "ema": 0.0}))
+        assert torch.equal(w0, w_ema0)
+        w_ema1, _ = weights(TrainConfig(**{**base.__dict__, "ema": 1.0}))
+        torch.manual_seed(base.seed)
+        init = TinyTransformer(task.vocab, task.seq_len, 16, 1)
+        assert torch.equal(w_ema1, torch.cat([p.detach().flatten() for p in init.parameters()]))
+        # the schedule: warmup to the peak, cosine down to peak * floor (the default floor is rounds 1-3's 10%)
+        assert [c[1] for c in curve] == [cosine_lr(s, 40, 3e-3, 8) for s in range(40)]
+        assert info["final_lr"] == curve[-1][1] and curve[7][1] == pytest.approx(3e-3)
+        assert cosine_lr(10**6, 40, 3e-3, 8) == pytest.approx(3e-4)
+        assert cosine_lr(10**6, 40, 3e-3, 8, floor=0.0) == pytest.approx(0.0, abs=1e-18)
+        # the data stream's seed: seed + 1 unless given
+        w_data, _ = weights(TrainConfig(**{**base.__dict__, "data_seed": base.seed + 1}))
+        assert torch.equal(w0, w_data)
+        w_other, _ = weights(TrainConfig(**{**base.__dict__, "data_seed": 99}))
+        assert not torch.equal(w0, w_other)
+
+
+def test_an_infinite_emergence_score_is_written_as_null(rows, tmp_path):
+    """A ladder whose exact match is flat over most steps scores inf (as round 4's seed 8 did); its analysis still
+    goes to strict JSON, with null there, and the RESULT line keeps inf."""
+    from pysearch.fileio import read_json, write_json_atomic
+
+    flat = [dict(r, exact_match=0.0) for r in rows[:-2]] + [dict(r, exact_match=0.3) for r in rows[-2:]]
+    an = ladder.analyze(flat)
+    assert an["emergence_scores"]["exact_match"] == math.inf
+    with pytest.raises(ValueError):
+        write_json_atomic(tmp_path / "raw.json", an)
+    write_json_atomic(tmp_path / "an.json", ladder.jsonable(an))
+    back = read_json(tmp_path / "an.json", "analysis")
+    assert back["emergence_scores"]["exact_match"] is None
+    assert back["passuntil"]["pred"] == an["passuntil"]["pred"]
+    assert "exact_match_emergence_score=inf" in ladder.result_line(an)

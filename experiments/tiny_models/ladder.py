@@ -453,6 +453,18 @@ def analyze(rows: Sequence[dict], seed: int = 0, version: int = ANALYSIS_VERSION
     }
 
 
+def jsonable(obj):
+    """``obj`` (an analysis) with every non-finite float as None, for strict JSON; the RESULT line keeps them
+    (an emergence score is +-inf when over half of the ladder's steps are flat, e.g. exact match at 0)."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def result_line(an: dict) -> str:
     s = an["emergence_scores"]
     return (f"RESULT passuntil_pred_rel_dev={an['passuntil']['relative_deviation']:.4f} "

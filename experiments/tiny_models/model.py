@@ -71,8 +71,9 @@ def train_flops(params: int, tokens: int) -> float:
     return 6.0 * params * tokens
 
 
-def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
+def cosine_lr(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -> float:
+    """Linear warmup to ``peak``, then a cosine from ``peak`` down to ``peak * floor`` at the last step."""
     if step < warmup:
         return peak * (step + 1) / warmup
     frac = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+    return peak * (floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))

@@ -27,6 +27,14 @@ class TrainConfig:
     warmup: int = 50
     seed: int = 0
     weight_decay: float = 0.01
+    #: clip the gradient's global norm to this before each step (None: no clipping)
+    clip: float | None = None
+    #: the cosine schedule ends at lr * lr_floor (0.1: the first three rounds' recipe)
+    lr_floor: float = 0.1
+    #: evaluate an exponential moving average of the weights with this decay per step (None: the last weights)
+    ema: float | None = None
+    #: the data stream's seed (None: seed + 1, the ladder's rule)
+    data_seed: int | None = None
 
 
 @dataclass
@@ -54,30 +62,56 @@ def answer_logits(model: TinyTransformer, task, seq: torch.Tensor) -> torch.Tens
     return model(seq[:, : int(pos[-1])])[:, pos - 1]
 
 
-def train(task, cfg: TrainConfig, exclude, log_every: int = 0) -> tuple[TinyTransformer, dict]:
+def train(task, cfg: TrainConfig, exclude, log_every: int = 0,
+          curve: list | None = None) -> tuple[TinyTransformer, dict]:
+    """Train a fresh model on ``task``'s stream (seed ``cfg.data_seed``, by default ``cfg.seed + 1``; items in
+    ``exclude`` dropped).
+
+    Returns the model (its EMA weights when ``cfg.ema`` is set) and facts about the run; ``curve``,
+    when given, receives (step, lr, train loss, gradient norm before clipping) for every step.
+    """
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed + 1)
+    rng = np.random.default_rng(cfg.seed + 1 if cfg.data_seed is None else cfg.data_seed)
     model = TinyTransformer(task.vocab, task.seq_len, cfg.width, cfg.depth)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    ema = [p.detach().clone() for p in model.parameters()] if cfg.ema is not None else None
     pos = _positions(task)
     t0, c0 = time.perf_counter(), time.process_time()
     tokens_seen = 0
     last = float("nan")
+    lr = cfg.lr
     for step in range(cfg.steps):
+        lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_floor)
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
+            g["lr"] = lr
         seq = torch.from_numpy(task.train_batch(cfg.batch, rng, exclude))
         logits = answer_logits(model, task, seq)
         loss = F.cross_entropy(logits.reshape(-1, task.vocab), seq[:, pos].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        gnorm = float("nan")
+        if cfg.clip is not None:
+            gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip))
+        elif curve is not None:
+            gnorm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad)
+                                                                 for p in model.parameters() if p.grad is not None])))
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema, [p.detach() for p in model.parameters()], 1.0 - cfg.ema)
         tokens_seen += seq.shape[0] * int(pos[-1])
         last = float(loss.detach())
+        if curve is not None:
+            curve.append((step, lr, last, gnorm))
         if log_every and (step + 1) % log_every == 0:
             print(f"    step {step + 1:5d}  train loss {last:.4f}", flush=True)
+    if ema is not None:
+        with torch.no_grad():
+            for p, e in zip(model.parameters(), ema):
+                p.copy_(e)
     info = {"params": n_params(model), "train_seconds": time.perf_counter() - t0,
-            "train_cpu_seconds": time.process_time() - c0, "tokens": tokens_seen, "final_train_loss": last}
+            "train_cpu_seconds": time.process_time() - c0, "tokens": tokens_seen, "final_train_loss": last,
+            "final_lr": lr}
     return model, info
 
 
