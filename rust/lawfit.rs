@@ -347,10 +347,7 @@ mod tests {
         // stops within FTOL of the minimum
         let p = Program::new(&[2], &[0, 1, 0], vec![3.0], 1, 2, true).unwrap();
         let (x, t) = ([1.0, 1.0], [1.0, 100.0]);
-        for (weights, want) in [
-            (Some(&[1.0, 0.01][..]), 1.01 / 1.0001),
-            (None, 50.5),
-        ] {
+        for (weights, want) in [(Some(&[1.0, 0.01][..]), 1.01 / 1.0001), (None, 50.5)] {
             let d = LawData {
                 x: &x,
                 t: &t,
@@ -360,7 +357,11 @@ mod tests {
                 weights,
             };
             let out = fit_law(&p, &d);
-            assert!((out.consts[0] - want).abs() < 1e-5 * want, "{weights:?} {:?}", out.consts);
+            assert!(
+                (out.consts[0] - want).abs() < 1e-5 * want,
+                "{weights:?} {:?}",
+                out.consts
+            );
             let r: Vec<f64> = t
                 .iter()
                 .enumerate()
