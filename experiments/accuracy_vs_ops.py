@@ -11,14 +11,18 @@ the like-for-like comparison for our programs, whose constants are float64.
 Evolved, from scratch: the one search engine (``pysearch.search.Search``) on the real-number
 problem (``pysearch.search.real_problem.RealProblem``): NSGA-II over float64 programs with
 add/sub/mul/div/fma on (real-number max relative error, cost = ops that depend on x), from random
-programs, with the engine's mutation and crossover. Each new structure's constants are fitted by
-least squares on relative error at ``--points`` Chebyshev points: a linear solve when the program
-is affine in its constants, else Levenberg-Marquardt (forward-mode Jacobian) on float64 values
-(``pysearch.evaluate``) followed, once below 1e-13, by a few iterations on real-number values.
-Children are ranked by their real-number max relative error at those points, computed in
-double-double arithmetic (``pysearch.double_double``): float64 evaluation cannot tell programs
-apart below its own rounding (about 1e-16), which 10-op programs reach. The problem remembers
-the best programs of distinct structure at each op count; the best of them go on to the polish.
+programs, with the engine's mutation and crossover. Constants are fitted by least squares on
+relative error at ``--points`` Chebyshev points, each generation's batch in one core call
+(``_core.fit_laws``: Levenberg-Marquardt with exact forward-mode Jacobians on float64 values),
+a structure met for the first time also from ``--restarts`` random starts (best kept), and, once
+below 1e-13, a few iterations on real-number values in double-double; ``--fit scipy`` fits one
+program at a time in scipy instead (the earlier path: a linear solve when the program is affine
+in its constants, else trust-region least squares), the baseline of the fitting speed. Children
+are ranked by their max relative error at those points: float64 values (one core evaluation for
+the batch), and the real-number value in double-double (``pysearch.double_double``) where that
+is below 1e-12: float64 evaluation cannot tell programs apart below its own rounding (about
+1e-16), which 10-op programs reach. The problem remembers the best programs of distinct
+structure at each op count; the best of them go on to the polish.
 
 Polish: the best few distinct structures at each op count (the second being the best of the
 other kind) get their constants re-fitted by ``pysearch.baselines.program_minimax.polish``, a
@@ -68,7 +72,12 @@ constants, the paper's figures, and whether evolved is below the minimax polynom
 where ``k`` counts the budgets 4..12 at which evolved is strictly below that minimax polynomial.
 
     python experiments/accuracy_vs_ops.py --paper-ops [--budget 1h] [--mutation structural]
-        [--polish-seconds S] [--population 64] [--points 1000] [--seed 0]
+        [--polish-seconds S] [--population 64] [--points 1000] [--seed 0] [--fit core|scipy]
+        [--restarts 4] [--generations N]
+
+The search line reports structures fitted per second (``--fit scipy`` against ``--fit core`` with
+the same ``--budget`` measures the fitting speed-up; ``--generations`` compares quality after the
+same number of generations).
 """
 
 from __future__ import annotations
