@@ -11,14 +11,18 @@ the like-for-like comparison for our programs, whose constants are float64.
 Evolved, from scratch: the one search engine (``pysearch.search.Search``) on the real-number
 problem (``pysearch.search.real_problem.RealProblem``): NSGA-II over float64 programs with
 add/sub/mul/div/fma on (real-number max relative error, cost = ops that depend on x), from random
-programs, with the engine's mutation and crossover. Each new structure's constants are fitted by
-least squares on relative error at ``--points`` Chebyshev points: a linear solve when the program
-is affine in its constants, else Levenberg-Marquardt (forward-mode Jacobian) on float64 values
-(``pysearch.evaluate``) followed, once below 1e-13, by a few iterations on real-number values.
-Children are ranked by their real-number max relative error at those points, computed in
-double-double arithmetic (``pysearch.double_double``): float64 evaluation cannot tell programs
-apart below its own rounding (about 1e-16), which 10-op programs reach. The problem remembers
-the best programs of distinct structure at each op count; the best of them go on to the polish.
+programs, with the engine's mutation and crossover. Constants are fitted by least squares on
+relative error at ``--points`` Chebyshev points, each generation's batch in one core call
+(``_core.fit_laws``: Levenberg-Marquardt with exact forward-mode Jacobians on float64 values),
+a structure met for the first time also from ``--restarts`` random starts (best kept), and, once
+below 1e-13, a few iterations on real-number values in double-double; ``--fit scipy`` fits one
+program at a time in scipy instead (the earlier path: a linear solve when the program is affine
+in its constants, else trust-region least squares), the baseline of the fitting speed. Children
+are ranked by their max relative error at those points: float64 values (one core evaluation for
+the batch), and the real-number value in double-double (``pysearch.double_double``) where that
+is below 1e-12: float64 evaluation cannot tell programs apart below its own rounding (about
+1e-16), which 10-op programs reach. The problem remembers the best programs of distinct
+structure at each op count; the best of them go on to the polish.
 
 Polish: the best few distinct structures at each op count (the second being the best of the
 other kind) get their constants re-fitted by ``pysearch.baselines.program_minimax.polish``, a
@@ -68,7 +72,12 @@ constants, the paper's figures, and whether evolved is below the minimax polynom
 where ``k`` counts the budgets 4..12 at which evolved is strictly below that minimax polynomial.
 
     python experiments/accuracy_vs_ops.py --paper-ops [--budget 1h] [--mutation structural]
-        [--polish-seconds S] [--population 64] [--points 1000] [--seed 0]
+        [--polish-seconds S] [--population 64] [--points 1000] [--seed 0] [--fit core|scipy]
+        [--restarts 4] [--generations N]
+
+The search line reports structures fitted per second (``--fit scipy`` against ``--fit core`` with
+the same ``--budget`` measures the fitting speed-up; ``--generations`` compares quality after the
+same number of generations).
 """
 
 from __future__ import annotations
@@ -89,7 +98,7 @@ from pysearch.interpreter import run_mpmath
 from pysearch.program import parse
 from pysearch.search import Search
 from pysearch.commands.common import parse_duration
-from pysearch.search.real_problem import RealConfig, RealProblem, x_dependent_ops
+from pysearch.search.real_problem import FIT_ENGINES, RealConfig, RealProblem, x_dependent_ops
 from pysearch.variation import MUTATION_SETS
 
 DOMAIN = (0.0, 1.0)
@@ -151,7 +160,8 @@ def baseline_rows(log=print) -> list[dict]:
 
 
 def evolve(children: int, seconds: float, seed: int, points: int, population: int,
-           log=print, ops: tuple[str, ...] = OPS, mutation: str = "engine") -> tuple[RealProblem, dict[int, list]]:
+           log=print, ops: tuple[str, ...] = OPS, mutation: str = "engine", fit: str = "core",
+           restarts: int = 4) -> tuple[RealProblem, dict[int, list]]:
     """The engine on the real-number problem for ``children`` children (or ``seconds``).
 
     Returns the problem (its training points and reference) and, per op count (ops that depend on
@@ -161,14 +171,17 @@ def evolve(children: int, seconds: float, seed: int, points: int, population: in
     """
     problem = RealProblem(RealConfig(target="exp2", domain=DOMAIN, points=points, ops=ops, max_instrs=12,
                                      population=population, seed=seed, keep_per_cost=4 * KEEP_PER_OPS,
-                                     mutation=mutation))
+                                     mutation=mutation, fit=fit, restarts=restarts))
     t0 = time.time()
     search = Search(problem)
     generations = max(0, math.ceil((children - population) / population))
     search.run(generations=generations, budget_s=max(seconds - (time.time() - t0), 0.0))
     made = population * (search.generation + 1)
+    took = time.time() - t0
     log(f"search: {search.generation} generations of {population} ({made} children), {search.optimisations} "
-        f"structures fitted, {time.time() - t0:.0f} s, seed {seed}, ops {'/'.join(ops)}, mutation set {mutation}")
+        f"structures fitted, {took:.0f} s ({search.optimisations / max(took, 1e-9):.0f} structures/s), seed {seed}, "
+        f"ops {'/'.join(ops)}, mutation set {mutation}, fit {fit}"
+        + (f" with {restarts} restarts per new structure" if fit == "core" else ""))
     out = {}
     for k, scored in problem.best_structures().items():
         if not 1 <= k <= 12:
@@ -300,8 +313,9 @@ def paper_ops_main(args) -> int:
     base = paper_ops_baselines()
     polish_s = args.polish_seconds if args.polish_seconds is not None else min(0.15 * budget, 600.0)
     search_s = max(budget - polish_s - (time.time() - t_start), 1.0)
-    problem, cands = evolve(10 ** 12, search_s, args.seed, args.points, args.population, ops=PAPER_OPS,
-                            mutation=args.mutation)
+    children = 10 ** 12 if args.generations is None else args.population * (args.generations + 1)
+    problem, cands = evolve(children, search_s, args.seed, args.points, args.population, ops=PAPER_OPS,
+                            mutation=args.mutation, fit=args.fit, restarts=args.restarts)
     for k, progs in cands.items():
         bad = [p for p in progs if x_dependent_ops(p) != k or {i.op for i in p.instrs} - set(PAPER_OPS)]
         if bad:  # the problem enforces both; a failure here is a bug, not a result
@@ -375,6 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", default="1h", help="with --paper-ops: total time (e.g. 90s, 20m, 1h)")
     ap.add_argument("--mutation", default="structural", choices=sorted(MUTATION_SETS),
                     help="with --paper-ops: the mutation set (pysearch.variation.MUTATION_SETS)")
+    ap.add_argument("--fit", default="core", choices=FIT_ENGINES,
+                    help="constant fitting: core (batched, _core.fit_laws) or scipy (one program at a time, the "
+                         "earlier path)")
+    ap.add_argument("--restarts", type=int, default=4,
+                    help="with --fit core: random restarts of a structure's constants when first fitted")
+    ap.add_argument("--generations", type=int, default=None,
+                    help="with --paper-ops: stop the search after this many generations (default: the budget)")
     args = ap.parse_args(argv)
     if args.paper_ops:
         try:

@@ -79,6 +79,7 @@ def fit_laws(
     loss: str = "lsq",
     delta: float = 1e-3,
     max_iter: int = 40,
+    weights: npt.NDArray[np.float64] | None = None,
 ) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.float64]]: ...
 def tune_constants(
     programs: list[_RawProgram],

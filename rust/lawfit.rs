@@ -7,6 +7,8 @@
 //!   `RESID_CAP`, clipped to `±RESID_CAP`; their Jacobian by the chain rule through the space
 //!   from the exact forward-mode derivatives of `fit.rs` (zero where the space clips, non-finite
 //!   entries zero);
+//! - optional per-point weights multiplying each residual and its Jacobian row (relative error:
+//!   linear space, targets `f`, weights `1/f`);
 //! - least squares, or Huber with scale `delta` by iteratively reweighted least squares (weights
 //!   `min(1, delta/|r|)`, recomputed from the residuals at every iteration; the cost compared is
 //!   the Huber loss itself);
@@ -157,6 +159,10 @@ pub struct LawData<'a> {
     pub loss: Loss,
     /// Most trial steps per program.
     pub max_iter: usize,
+    /// Per-point weights, length `n` (`None`: all ones): the residual at point `i` is
+    /// `weights[i]` times its residual in `space` (with `Space::Linear`, targets `f` and weights
+    /// `1/f`, the residual is the relative error `(y - f)/f`).
+    pub weights: Option<&'a [f64]>,
 }
 
 /// What fitting one program gave: its constants (never worse than the start) and their cost;
@@ -194,11 +200,12 @@ impl Point {
     fn eval(&mut self, p: &Program, c: &[f64], data: &LawData) {
         let m = c.len();
         fit::eval_one(p, c, data.x, &mut self.f, Some(&mut self.jac));
-        for ((r, &f), &t) in self.r.iter_mut().zip(&self.f).zip(data.t) {
-            *r = data.space.residual(f, t);
+        let w = |i: usize| data.weights.map_or(1.0, |w| w[i]);
+        for (i, ((r, &f), &t)) in self.r.iter_mut().zip(&self.f).zip(data.t).enumerate() {
+            *r = w(i) * data.space.residual(f, t);
         }
-        for (row, &fi) in self.jac.chunks_mut(m.max(1)).zip(&self.f) {
-            let d = data.space.slope(fi);
+        for (i, (row, &fi)) in self.jac.chunks_mut(m.max(1)).zip(&self.f).enumerate() {
+            let d = w(i) * data.space.slope(fi);
             for v in row {
                 let w = *v * d;
                 *v = if w.is_finite() { w } else { 0.0 };
@@ -296,6 +303,7 @@ mod tests {
                 space,
                 loss,
                 max_iter: 100,
+                weights: None,
             };
             let out = fit_law(&power_law([1.0, -0.2]), &d);
             assert!(
@@ -317,6 +325,7 @@ mod tests {
             space,
             loss,
             max_iter: 1,
+            weights: None,
         };
         let p = power_law([1.0, -1.0]);
         let mut start = Point::new(3, 2);
@@ -329,6 +338,37 @@ mod tests {
         // floor(x): no constants, no derivative
         let fl = Program::new(&[11], &[0, 0, 0], vec![], 1, 1, true).unwrap();
         assert!(fit_law(&fl, &d).cost.is_infinite());
+    }
+
+    #[test]
+    fn weights_scale_each_residual() {
+        // c0 * x at x = 1 against targets 1 and 100: weights 1/f minimise the relative error
+        // (weighted mean (1 + 1e-4 * 100) / (1 + 1e-4)), no weights the absolute one (50.5); LM
+        // stops within FTOL of the minimum
+        let p = Program::new(&[2], &[0, 1, 0], vec![3.0], 1, 2, true).unwrap();
+        let (x, t) = ([1.0, 1.0], [1.0, 100.0]);
+        for (weights, want) in [(Some(&[1.0, 0.01][..]), 1.01 / 1.0001), (None, 50.5)] {
+            let d = LawData {
+                x: &x,
+                t: &t,
+                space: Space::Linear,
+                loss: Loss::Lsq,
+                max_iter: 50,
+                weights,
+            };
+            let out = fit_law(&p, &d);
+            assert!(
+                (out.consts[0] - want).abs() < 1e-5 * want,
+                "{weights:?} {:?}",
+                out.consts
+            );
+            let r: Vec<f64> = t
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| weights.map_or(1.0, |w| w[i]) * (out.consts[0] - f))
+                .collect();
+            assert!((out.cost - Loss::Lsq.cost(&r)).abs() <= 1e-12 * out.cost.max(1.0));
+        }
     }
 
     #[test]

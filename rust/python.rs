@@ -521,11 +521,12 @@ fn fit_eval<'py>(
 /// Fits the constants of float64 law programs (`lawfit.rs`: Levenberg-Marquardt with exact
 /// Jacobians, least squares or Huber by reweighting, in the residual `space`) on the inputs `x`
 /// `(inputs, n)` and targets `t` (in that space), all programs in one call with the GIL
-/// released, each from its own constants. Returns (constants list, costs array); a cost is
-/// infinite where the fit cannot start (no constants, a non-finite one, an op without a
-/// derivative).
+/// released, each from its own constants; `weights` (one per target, optional) multiply each
+/// residual (linear space, targets `f`, weights `1/f`: relative error). Returns (constants list,
+/// costs array); a cost is infinite where the fit cannot start (no constants, a non-finite one,
+/// an op without a derivative).
 #[pyfunction]
-#[pyo3(signature = (programs, x, t, space, loss="lsq", delta=1e-3, max_iter=40))]
+#[pyo3(signature = (programs, x, t, space, loss="lsq", delta=1e-3, max_iter=40, weights=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn fit_laws<'py>(
     py: Python<'py>,
@@ -536,6 +537,7 @@ fn fit_laws<'py>(
     loss: &str,
     delta: f64,
     max_iter: usize,
+    weights: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyArray1<f64>>)> {
     let space = lawfit::Space::from_name(space).ok_or_else(|| {
         PyValueError::new_err(format!(
@@ -568,12 +570,25 @@ fn fit_laws<'py>(
         .into());
     }
     check_inputs(&progs, rows)?;
+    let wa = weights
+        .map(|w| array_arg::<f64, Ix1>(w, "weights"))
+        .transpose()?;
+    if let Some(w) = &wa {
+        if w.len() != n {
+            return Err(CoreError::Mismatch(format!(
+                "weights must have one entry per target, got {} weight(s) and {n} target(s)",
+                w.len()
+            ))
+            .into());
+        }
+    }
     let data = lawfit::LawData {
         x: c_slice(&xa, "x")?,
         t: c_slice(&ta, "t")?,
         space,
         loss,
         max_iter,
+        weights: wa.as_ref().map(|w| c_slice(w, "weights")).transpose()?,
     };
     let mut out: Vec<lawfit::LawFit> = Vec::with_capacity(progs.len());
     let step = lawfit::PROGRAMS_PER_STEP;

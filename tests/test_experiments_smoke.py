@@ -157,17 +157,20 @@ def test_results_only_replaces_just_the_named_section():
         mod.replace_sections(text, {"D": ["## D"]}, titles + ["D"])
 
 
-def test_accuracy_vs_ops_paper_ops_tiny_budget_prints_the_result_line(capsys):
+@pytest.mark.parametrize("fit", ["core", "scipy"])
+def test_accuracy_vs_ops_paper_ops_tiny_budget_prints_the_result_line(capsys, fit):
     """experiments/accuracy_vs_ops.py --paper-ops with a 5 s budget: the 2-12 op table beside the
-    mul+add minimax and the paper, programs in the paper's op set, and the RESULT line."""
+    mul+add minimax and the paper, programs in the paper's op set, and the RESULT line, with the
+    batched core fit and with the earlier scipy fit (the benchmark's baseline)."""
     import re
 
     spec = importlib.util.spec_from_file_location("accuracy_vs_ops", ROOT / "experiments" / "accuracy_vs_ops.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--paper-ops", "--budget", "5s", "--population", "8", "--points", "64",
-                     "--polish-seconds", "0"]) == 0
+                     "--polish-seconds", "0", "--fit", fit]) == 0
     out = capsys.readouterr().out
+    assert re.search(rf"^search: .* structures/s\), .* fit {fit}", out, re.MULTILINE), out
     num = r"[0-9.]+e[-+][0-9]+"
     m = re.search(rf"^RESULT paper_ops_error_at_10_ops=({num}|nan) paper_ops_budgets_beating_minimax=([0-9]) "
                   rf"n_budgets_from_4=9 paper_error_at_10_ops=5\.4e-15 minimax_poly_muladd_at_10_ops=({num})$",

@@ -195,3 +195,22 @@ def test_bad_input_is_a_one_line_named_error(kw, exc, words):
         _bad(**kw)()
     msg = str(e.value)
     assert words in msg and "\n" not in msg, msg
+
+
+def test_weights_fit_the_relative_error():
+    """Per-point weights multiply each residual: with linear space, targets f and weights 1/f the
+    core fits the relative error, here of a line through 2^x, the weighted least-squares solution
+    numpy gives; a weight array of the wrong length is a one-line error."""
+    x = np.linspace(0.0, 4.0, 50)
+    f = 2.0 ** x
+    p = parse("dtype float64\ninputs x\nv1 = mul x 1.0\nv2 = add v1 1.0\n")
+    A = np.stack([x, np.ones_like(x)], axis=1)
+    want = np.linalg.lstsq(A / f[:, None], np.ones_like(x), rcond=None)[0]
+    unweighted = np.linalg.lstsq(A, f, rcond=None)[0]
+    X = np.ascontiguousarray(x[None, :])
+    (c,), (cost,) = _core.fit_laws([p.compile().as_tuple()], X, f, "linear", weights=1.0 / f)
+    assert np.allclose(c, want, rtol=1e-6) and not np.allclose(c, unweighted, rtol=1e-2)
+    rel = (c[0] * x + c[1] - f) / f
+    assert cost == pytest.approx(0.5 * float(rel @ rel), rel=1e-9)
+    with pytest.raises(ValueError, match="weights must have one entry per target, got 3 weight"):
+        _core.fit_laws([p.compile().as_tuple()], X, f, "linear", weights=np.ones(3))

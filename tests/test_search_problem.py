@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import pytest
 
 from pysearch.search.config import SearchConfig
+from pysearch.search.individual import structure_key
 from pysearch.search.loop import Search
 
 NARROW = (1.0, 1.0078125)  # 2^16 + 1 float32 values
@@ -267,6 +269,73 @@ def test_bench_search_laws_only_measures_the_law_problem(capsys):
 
 
 PAPER_OPS = ("add", "sub", "mul", "div")
+
+
+REAL_PROGRAMS = [  # paper-ops programs the search meets: a square, a pole, a squared pole plus a constant
+    "v1 = mul x 0.1\nv2 = add v1 0.5\nv3 = mul v2 v2\n",
+    "v1 = sub x 3.4\nv2 = div -8.2 v1\nv3 = add v2 -1.4\n",
+    "v1 = sub x 7.3\nv2 = div 20.6 v1\nv3 = sub v2 -1.9\nv4 = mul v3 v3\nv5 = add v4 0.18\n",
+    "v1 = div 0.5 x\nv2 = add v1 x\nv3 = div 2.0 v2\nv4 = add v3 1.0\n",
+]
+
+
+def test_real_core_fit_is_never_worse_and_matches_scipy():
+    """The batched core fit (``_core.fit_laws`` on relative error) of real-number programs is never
+    worse than their start and matches or improves the one-at-a-time scipy fit (the earlier path);
+    errors are the problem's own (float64 values, double-double below 1e-12)."""
+    core = real_problem(ops=PAPER_OPS, points=256, restarts=0)
+    ref = real_problem(ops=PAPER_OPS, points=256, fit="scipy")
+    progs = [parse("dtype float64\ninputs x\n" + body) for body in REAL_PROGRAMS]
+    fitted = core.fit_constants(progs)  # one batch
+    start, got = core.errors(progs), core.errors(fitted)
+    want = core.errors(ref.fit_constants(progs))
+    for p, s0, e, w in zip(progs, start, got, want):
+        assert e <= s0, p.to_text()
+        assert e < 0.5 * s0, p.to_text()  # the fit did something
+        assert e <= w * (1 + 1e-6), (p.to_text(), e, w)
+    # one at a time gives the same constants as the batch (a fit depends only on its program)
+    assert [core.fit_constants([p])[0].constants() for p in progs] == [q.constants() for q in fitted]
+    # a program whose output does not depend on x, or without constants, comes back as it was
+    const = parse("dtype float64\ninputs x\nv1 = mul 2 3\n")
+    assert core.fit_constants([const])[0].to_text() == const.to_text()
+
+
+def test_real_core_fit_restarts_new_structures_once():
+    """A structure fitted for the first time is also fitted from ``restarts`` random starts (seeded by
+    the structure): the paper's 10-op shape from all-ones constants needs them; a structure seen
+    before is fitted from its own constants only; the set of started structures is checkpointed."""
+    paper = parse("dtype float64\ninputs x\nt0 = div 1 x\nt = add x t0\na = div 1 t\nb = add a 1\n"
+                  "u = add b t\ng = div 1 u\nh = sub g 1\nh2 = mul h h\nh4 = mul h2 h2\nh8 = mul h4 h4\n")
+    single = real_problem(ops=PAPER_OPS, points=256, restarts=0).fit_constants([paper])[0]
+    rp = real_problem(ops=PAPER_OPS, points=256, restarts=32)
+    multi = rp.fit_constants([paper])[0]
+    e_single, e_multi = rp.errors([single, multi])
+    assert e_multi < 1e-7 < e_single
+    assert rp.started == {structure_key(paper)}
+    again = real_problem(ops=PAPER_OPS, points=256, restarts=32)
+    assert again.fit_constants([paper])[0].constants() == multi.constants()  # seeded by the structure
+    again.restore(json.loads(json.dumps(rp.state())))
+    assert again.started == rp.started
+    # known now: fitted from its own (all-ones) constants only, as without restarts
+    assert again.fit_constants([paper])[0].constants() == single.constants()
+
+
+def test_real_errors_are_double_double_where_float64_rounding_matters():
+    """The problem's error is the float64 max relative error, and the double-double one where that
+    is below 1e-12 (a 10-op program there: float64 rounding is a visible part of its error)."""
+    from pysearch.search.real_problem import DD_BELOW
+
+    rp = real_problem(ops=PAPER_OPS, points=256)
+    coarse = parse("dtype float64\ninputs x\n" + REAL_PROGRAMS[1])
+    assert rp.errors([coarse])[0] == rp.max_rel(coarse) > DD_BELOW
+    # Taylor degree 10 of 2^x about 1/2 (about 2e-13), Horner with mul and add
+    ck = [2 ** 0.5 * math.log(2) ** k / math.factorial(k) for k in range(11)]
+    body = f"t = sub x 0.5\nv10 = mul t {ck[10]!r}\n"
+    for k in range(9, -1, -1):
+        body += f"a{k} = add v{k + 1} {ck[k]!r}\n" + (f"v{k} = mul a{k} t\n" if k else "")
+    fine = parse("dtype float64\ninputs x\n" + body)
+    e = rp.errors([fine])[0]
+    assert e < DD_BELOW and e == rp.real_max_rel(fine) != rp.max_rel(fine)
 
 
 def test_real_cost_counts_only_x_dependent_ops():

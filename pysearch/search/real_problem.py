@@ -6,15 +6,25 @@ real-number operations; the cost is the number of live operations that depend on
 the domain (the ends left out: some programs divide by x). Reference: the target's exact value
 (:meth:`pysearch.targets.Target.exact`, 40 digits) as a double-double.
 
-- Constants (:meth:`RealProblem.fit_constants`): least squares on relative error at the training
-  points: linear solves on the real-number residual (double-double, :mod:`pysearch.double_double`)
-  when the program is affine in its constants, else Levenberg-Marquardt (forward-mode Jacobian,
-  :class:`~pysearch.baselines.program_minimax.MpModel`) on the float64 residual
-  (:func:`pysearch.evaluate`), then, once below 1e-13, a few iterations on the real-number residual,
-  which float64 rounding no longer hides.
-- Scoring (:meth:`RealProblem.score`): max relative error of the program's real-number value at
-  the training points (double-double; float64 where an op has no double-double form);
-  objectives (log2 of that error, cost).
+- Constants (:meth:`RealProblem.fit_constants`, ``config.fit="core"``): the whole batch in one
+  GIL-free core call, ``_core.fit_laws`` (rust/lawfit.rs: Levenberg-Marquardt with exact
+  forward-mode Jacobians) on the relative error of the float64 value at the training points
+  (linear residuals, targets f, weights 1/f). A structure fitted for the first time is also fitted
+  from ``config.restarts`` random starts (each constant a random sign times exp(U(-3, 9)), drawn
+  from a generator seeded by the run's seed and the structure, so the same whatever the batch);
+  every fit and the start compete on the problem's error (:meth:`RealProblem.errors`), so a
+  program never comes back worse. Below 1e-13 the best goes on in double-double on the
+  real-number residual, which float64 rounding no longer hides (two Gauss-Newton steps where the
+  program is affine in its constants, else trust-region least squares with the forward-mode
+  Jacobian of :class:`~pysearch.baselines.program_minimax.MpModel`). ``config.fit="scipy"``: the
+  earlier path, one program at a time (a linear solve in double-double when affine in its
+  constants, else scipy's trust-region least squares on the float64 residual, then the same
+  refinement), kept as the benchmark's baseline and for ops without a core derivative.
+- Scoring (:meth:`RealProblem.score`, :meth:`RealProblem.errors`): max relative error at the
+  training points of the float64 values of the whole batch (one core evaluation), and of the
+  program's real-number value (double-double; float64 where an op has no double-double form)
+  where the float64 error is below 1e-12, where float64 rounding (about 1e-16 times the program's
+  condition) is no longer negligible; objectives (log2 of that error, cost).
 - Verification (:meth:`RealProblem.verify`): the same error on a dense grid of the domain
   (``verify_points`` points, ends included where the program is finite there).
 
@@ -29,6 +39,7 @@ structure at each cost (:meth:`RealProblem.best_structures`), which a polish ste
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import asdict, dataclass, fields
 from typing import Sequence
 
@@ -36,8 +47,10 @@ import mpmath
 import numpy as np
 from scipy.optimize import least_squares
 
+from .. import _core
 from ..double_double import DDProgram, dd_add, supports
 from ..evaluation import evaluate
+from ..ops import ops_where
 from ..program import Program, parse
 from ..targets import get_target
 from ..variation import MUTATION_SETS, check_ops, random_program
@@ -46,7 +59,17 @@ from .fields import FieldError, construct, need_float, need_int, need_items, nee
 from .individual import structure_key
 from .problem import Problem, Scores, register
 
+_CORE_OPS = frozenset(ops_where("law_fit"))  # ops with forward-mode derivatives in the core fit
 _BAD = 1e3  # residual standing in for a non-finite value
+#: Constant fitters (:attr:`RealConfig.fit`).
+FIT_ENGINES = ("core", "scipy")
+#: Below this float64 max relative error a program is scored in double-double (float64 rounding,
+#: about 1e-16 times the program's condition, is no longer negligible there).
+DD_BELOW = 1e-12
+#: Below this error a fit goes on in double-double (the real-number residual).
+REFINE_BELOW = 1e-13
+#: Random restarts draw each constant as a random sign times exp(U(lo, hi)).
+RESTART_LOG_RANGE = (-3.0, 9.0)
 
 
 def x_dependent_ops(p: Program) -> int:
@@ -97,6 +120,11 @@ class RealConfig:
     #: Named mutation set (:data:`pysearch.variation.MUTATION_SETS`): ``engine``, ``structural``
     #: (adds the rewrites of :mod:`pysearch.structural`) or ``autonumerics`` (the paper's set).
     mutation: str = "engine"
+    #: Where constants are fitted: ``core`` (the whole batch in one ``_core.fit_laws`` call) or
+    #: ``scipy`` (one program at a time, the earlier path, kept as the benchmark's baseline).
+    fit: str = "core"
+    #: Random restarts of a structure's constants the first time it is fitted (``fit="core"``).
+    restarts: int = 4
 
     def __post_init__(self) -> None:
         self.domain = (float(self.domain[0]), float(self.domain[1]))
@@ -113,12 +141,14 @@ class RealConfig:
         if self.dtype != "float64":
             raise ValueError(f"real-number programs are float64 programs, not {self.dtype!r}")
         check_ops(self.ops, "float64")
+        if self.fit not in FIT_ENGINES:
+            raise ValueError(f"unknown fit {self.fit!r}; known: {', '.join(FIT_ENGINES)}")
         if self.mutation not in MUTATION_SETS:
             raise ValueError(f"unknown mutation set {self.mutation!r}; known: {', '.join(MUTATION_SETS)}")
         for name, lo, hi in (("points", 4, 1 << 20), ("max_instrs", 1, 4096), ("init_instrs", 1, 4096),
                              ("population", 4, 1 << 20), ("fit_iterations", 1, 1 << 16),
                              ("verify_points", 2, 1 << 24), ("keep_per_cost", 1, 4096),
-                             ("opt_per_generation", 0, 1 << 20)):
+                             ("opt_per_generation", 0, 1 << 20), ("restarts", 0, 1024)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v!r}")
@@ -137,7 +167,7 @@ class RealConfig:
         kw: dict = {}
         for name, v in d.items():
             where = f"{field}.{name}"
-            if name in ("target", "dtype", "mutation"):
+            if name in ("target", "dtype", "mutation", "fit"):
                 kw[name] = need_str(v, where, 4096)
             elif name == "domain":
                 kw[name] = need_items(v, where, need_float, 2)
@@ -173,6 +203,9 @@ class RealProblem(Problem):
         self.f = self.f_hi
         #: cost -> structure key -> (error, program): the best fit of each structure seen.
         self.kept: dict[int, dict[str, tuple[float, Program]]] = {}
+        #: Structure keys fitted before (their random restarts are spent).
+        self.started: set[str] = set()
+        self._weights = np.ascontiguousarray(1.0 / self.f)
         self._dense: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------ engine hooks
@@ -200,7 +233,7 @@ class RealProblem(Problem):
     def score(self, programs: list[Program]) -> Scores:
         for p in programs:
             self.check_ops_used(p)
-        errs = np.array([self.real_max_rel(p) for p in programs], dtype=np.float64)
+        errs = self.errors(programs)
         objectives = []
         for p, e in zip(programs, errs):
             cost = self.measure(p)
@@ -209,13 +242,77 @@ class RealProblem(Problem):
                 self._remember(int(cost), p, float(e))
         return Scores(errs, errs, objectives, len(self.x))
 
+    def errors(self, programs: Sequence[Program]) -> np.ndarray:
+        """Max relative error of each program at the training points: float64 values from one core
+        call, and the real-number value (double-double, :meth:`real_max_rel`) where that is below
+        :data:`DD_BELOW` (float64 rounding matters there); ``inf`` where not finite."""
+        if not programs:
+            return np.zeros(0)
+        with np.errstate(all="ignore"):
+            y = np.asarray(evaluate(list(programs), self.x), dtype=np.float64).reshape(len(programs), -1)
+            r = np.abs(y - self.f) / self.f
+            e = np.where(np.all(np.isfinite(r), axis=1), np.max(r, axis=1), math.inf)
+        e = np.where(e < _BAD, e, math.inf)
+        for i in np.flatnonzero(e < DD_BELOW):
+            e[i] = self.real_max_rel(programs[i])
+        return e
+
     def fit_constants(self, programs: list[Program]) -> list[Program]:
-        """Each program without its dead instructions, constants fitted where its output depends on x."""
-        out = []
-        for p in programs:
-            p = p.pruned()
-            out.append(self.lsq(p, self.config.fit_iterations) if p.depends_on_input()[p.output] else p)
-        return out
+        """Each program without its dead instructions, constants fitted where its output depends on x
+        (``config.fit``: the batch in the core, or one program at a time in scipy); never worse
+        than its start."""
+        pruned = [p.pruned() for p in programs]
+        todo = [i for i, p in enumerate(pruned) if p.depends_on_input()[p.output]]
+        if self.config.fit == "scipy":
+            for i in todo:
+                pruned[i] = self.lsq(pruned[i], self.config.fit_iterations)
+            return pruned
+        return self._fit_core(pruned, todo)
+
+    def _fit_core(self, progs: list[Program], todo: list[int]) -> list[Program]:
+        """The core fit of ``progs[i]`` for ``i`` in ``todo`` (see the module doc)."""
+        cfg = self.config
+        jobs: list[tuple[int, list[float]]] = []  # (program index, starting constants)
+        for i in todo:
+            p = progs[i]
+            c0 = p.constants()
+            if not c0 or not all(math.isfinite(v) for v in c0):
+                continue
+            if {ins.op for ins in p.instrs} - _CORE_OPS:  # no derivative in the core: scipy
+                progs[i] = self.lsq(p, cfg.fit_iterations)
+                continue
+            jobs.append((i, c0))
+            key = structure_key(p)
+            if key not in self.started:
+                self.started.add(key)
+                # seeded by the structure alone: the same starts whatever the batch or the order
+                rng = np.random.default_rng([cfg.seed, zlib.crc32(key.encode())])
+                lo, hi = RESTART_LOG_RANGE
+                for _ in range(cfg.restarts):
+                    c = rng.choice((-1.0, 1.0), len(c0)) * np.exp(rng.uniform(lo, hi, len(c0)))
+                    jobs.append((i, [float(v) for v in c]))
+        if not jobs:
+            return progs
+        raws = [progs[i].with_constants(c).compile().as_tuple() for i, c in jobs]
+        consts, _ = _core.fit_laws(raws, self.x[None, :], self.f, "linear", "lsq", 1e-3, cfg.fit_iterations,
+                                   self._weights)
+        # every start and every fit of a program compete on the max relative error; the start is
+        # among them, so the result is never worse than it
+        cands: dict[int, list[Program]] = {}
+        for (i, _), c in zip(jobs, consts):
+            cands.setdefault(i, [progs[i]]).append(progs[i].with_constants([float(v) for v in c]))
+        flat = [q for qs in cands.values() for q in qs]
+        errs = iter(self.errors(flat).tolist())
+        for i, qs in cands.items():
+            es = [next(errs) for _ in qs]
+            k = int(np.argmin(es))  # the first of equals: the start where nothing improved on it
+            best, best_e = qs[k], es[k]
+            if best_e < REFINE_BELOW and supports(best):
+                refined = self._refine_real(best)
+                if refined is not best and self.real_max_rel(refined) < best_e:
+                    best = refined
+            progs[i] = best
+        return progs
 
     def verify(self, programs: Sequence[Program]) -> list[dict]:
         """Max relative error of each program's real-number value on the dense grid (``inf`` where
@@ -248,10 +345,12 @@ class RealProblem(Problem):
                 del by_shape[max(by_shape, key=lambda k: by_shape[k][0])]
 
     def state(self) -> dict:
-        return {"kept": {str(k): {key: [e, p.to_text()] for key, (e, p) in v.items()} for k, v in self.kept.items()}}
+        return {"kept": {str(k): {key: [e, p.to_text()] for key, (e, p) in v.items()} for k, v in self.kept.items()},
+                "started": sorted(self.started)}
 
     def restore(self, state: dict) -> None:
         kept = state.get("kept", {})
+        self.started = set(need_items(state.get("started", []), "problem_state.started", need_str, 1 << 40))
         self.kept = {}
         for k, v in kept.items():
             field = f"problem_state.kept[{k!r}]"
@@ -302,7 +401,8 @@ class RealProblem(Problem):
 
     # ------------------------------------------------------------ constants
     def lsq(self, prog: Program, iters: int = 60) -> Program:
-        """Least squares on relative error (see the module doc); never returns a worse program."""
+        """One program's least squares on relative error in scipy (``config.fit="scipy"``, see the
+        module doc); never returns a worse program."""
         from ..baselines.program_minimax import MpModel, affine_in_constants
 
         c0 = np.array(prog.constants(), dtype=np.float64)
@@ -310,6 +410,8 @@ class RealProblem(Problem):
             return prog
         if not supports(prog):
             return self._lm(prog, lambda c: self.residual(prog, c), "2-point", c0, iters, self.max_rel)
+        if affine_in_constants(prog):
+            return self._refine_real(prog)
         model = MpModel(prog)
 
         def jac(c):
@@ -317,25 +419,37 @@ class RealProblem(Problem):
                 J = model.jacobian(self.x, c) / self.f[:, None]
             return np.where(np.isfinite(J), J, 0.0)
 
-        if affine_in_constants(prog):
-            best, best_e = prog, self.real_max_rel(prog)
-            c = c0
-            for _ in range(2):
-                try:
-                    d = np.linalg.lstsq(jac(c), -self.real_residual(prog, c), rcond=None)[0]
-                except np.linalg.LinAlgError:
-                    break
-                c = c + d
-                cand = prog.with_constants([float(v) for v in c])
-                e = self.real_max_rel(cand)
-                if e < best_e:
-                    best, best_e = cand, e
-            return best
         p = self._lm(prog, lambda c: self.residual(prog, c), jac, c0, iters, self.real_max_rel)
-        if self.real_max_rel(p) < 1e-13:
-            p = self._lm(p, lambda c: self.real_residual(prog, c), jac, np.array(p.constants()), iters // 3,
-                         self.real_max_rel)
-        return p
+        return self._refine_real(p) if self.real_max_rel(p) < REFINE_BELOW else p
+
+    def _refine_real(self, prog: Program) -> Program:
+        """Least squares on the real-number (double-double) residual from ``prog``'s constants: two
+        Gauss-Newton steps where ``prog`` is affine in its constants, else ``fit_iterations // 3``
+        iterations of trust-region least squares; ``prog`` itself where that is not better."""
+        from ..baselines.program_minimax import MpModel, affine_in_constants
+
+        model = MpModel(prog)
+
+        def jac(c):
+            with np.errstate(all="ignore"):
+                J = model.jacobian(self.x, c) / self.f[:, None]
+            return np.where(np.isfinite(J), J, 0.0)
+
+        c = np.array(prog.constants(), dtype=np.float64)
+        if not affine_in_constants(prog):
+            return self._lm(prog, lambda c: self.real_residual(prog, c), jac, c,
+                            max(self.config.fit_iterations // 3, 1), self.real_max_rel)
+        best, best_e = prog, self.real_max_rel(prog)
+        for _ in range(2):
+            try:
+                c = c + np.linalg.lstsq(jac(c), -self.real_residual(prog, c), rcond=None)[0]
+            except np.linalg.LinAlgError:
+                break
+            cand = prog.with_constants([float(v) for v in c])
+            e = self.real_max_rel(cand)
+            if e < best_e:
+                best, best_e = cand, e
+        return best
 
     @staticmethod
     def _lm(prog, fun, jac, c0, iters, measure) -> Program:
