@@ -230,6 +230,28 @@ def test_real_search_is_seeded_and_resumes():
     assert best.max_ulp < 0.05  # at least a straight line through 2^x on [0, 1] (about 4% at best)
 
 
+def test_real_search_restarts_by_the_engine_cache_and_old_configs_keep_scipy():
+    """Run by a search, the real problem takes "fitted before" from the engine's constant cache (no
+    second, growing set in every checkpoint); a configuration saved before the core fit existed
+    resumes with the scipy fit and no restarts, as it ran."""
+    from pysearch.search.real_problem import RealConfig
+
+    s = Search(real_problem(restarts=2))
+    s.run(generations=2)
+    assert s.cache and "started" not in s.checkpoint_state()["problem_state"]
+    assert not s.problem.started
+    paper = parse("dtype float64\ninputs x\nv1 = div 1.5 x\nv2 = add x v1\nv3 = div 2.5 v2\n")
+    key = structure_key(paper)
+    assert s.problem._first_fit(key) and key not in s.problem.started
+    s.cache[key] = paper.to_text()
+    assert not s.problem._first_fit(key)
+    doc = real_problem().config.to_json_obj()
+    assert RealConfig.from_json_obj(doc).fit == "core"
+    del doc["fit"], doc["restarts"]
+    old = RealConfig.from_json_obj(doc)
+    assert (old.fit, old.restarts) == ("scipy", 0)
+
+
 def test_refit_of_known_structures_follows_the_problem():
     """Law and real problems fit a known structure again from a child's own constants and keep the
     better fit; the float32 problem offers the cached fit instead (its behaviour, pinned above)."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import asdict, dataclass, fields
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import mpmath
 import numpy as np
@@ -58,6 +58,9 @@ from ..variation import mutate as program_mutate
 from .fields import FieldError, construct, need_float, need_int, need_items, need_keys, need_str
 from .individual import structure_key
 from .problem import Problem, Scores, register
+
+if TYPE_CHECKING:
+    from .loop import Search
 
 _CORE_OPS = frozenset(ops_where("law_fit"))  # ops with forward-mode derivatives in the core fit
 _BAD = 1e3  # residual standing in for a non-finite value
@@ -164,7 +167,7 @@ class RealConfig:
     @classmethod
     def from_json_obj(cls, d: dict, field: str = "config") -> "RealConfig":
         need_keys(d, field, (), tuple(f.name for f in fields(cls)))
-        kw: dict = {}
+        kw: dict = {"fit": "scipy", "restarts": 0}  # a run saved before the core fit continues as it started
         for name, v in d.items():
             where = f"{field}.{name}"
             if name in ("target", "dtype", "mutation", "fit"):
@@ -203,12 +206,27 @@ class RealProblem(Problem):
         self.f = self.f_hi
         #: cost -> structure key -> (error, program): the best fit of each structure seen.
         self.kept: dict[int, dict[str, tuple[float, Program]]] = {}
-        #: Structure keys fitted before (their random restarts are spent).
+        #: Structure keys fitted before (their random restarts are spent), when no search runs the
+        #: problem; a search's own constant cache (``Search.cache``, checkpointed by the engine) says
+        #: which structures it fitted before, so a long run keeps no second, growing copy of them.
         self.started: set[str] = set()
+        self.search: "Search | None" = None
         self._weights = np.ascontiguousarray(1.0 / self.f)
         self._dense: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------ engine hooks
+    def attach(self, search: "Search") -> None:
+        self.search = search
+
+    def _first_fit(self, key: str) -> bool:
+        """Whether structure ``key`` is fitted for the first time (and remember it, standalone)."""
+        if self.search is not None:
+            return key not in self.search.cache
+        if key in self.started:
+            return False
+        self.started.add(key)
+        return True
+
     def initial_programs(self, rng: np.random.Generator, n: int) -> list[Program]:
         cfg = self.config
         return [random_program(rng, int(rng.integers(1, cfg.init_instrs + 1)), cfg.ops, dtype="float64").pruned()
@@ -283,8 +301,7 @@ class RealProblem(Problem):
                 continue
             jobs.append((i, c0))
             key = structure_key(p)
-            if key not in self.started:
-                self.started.add(key)
+            if self._first_fit(key):
                 # seeded by the structure alone: the same starts whatever the batch or the order
                 rng = np.random.default_rng([cfg.seed, zlib.crc32(key.encode())])
                 lo, hi = RESTART_LOG_RANGE
@@ -345,8 +362,11 @@ class RealProblem(Problem):
                 del by_shape[max(by_shape, key=lambda k: by_shape[k][0])]
 
     def state(self) -> dict:
-        return {"kept": {str(k): {key: [e, p.to_text()] for key, (e, p) in v.items()} for k, v in self.kept.items()},
-                "started": sorted(self.started)}
+        state: dict = {"kept": {str(k): {key: [e, p.to_text()] for key, (e, p) in v.items()}
+                                for k, v in self.kept.items()}}
+        if self.search is None:
+            state["started"] = sorted(self.started)
+        return state
 
     def restore(self, state: dict) -> None:
         kept = state.get("kept", {})
