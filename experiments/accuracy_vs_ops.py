@@ -161,7 +161,7 @@ def baseline_rows(log=print) -> list[dict]:
 
 def evolve(children: int, seconds: float, seed: int, points: int, population: int,
            log=print, ops: tuple[str, ...] = OPS, mutation: str = "engine", fit: str = "core",
-           restarts: int = 4) -> tuple[RealProblem, dict[int, list]]:
+           restarts: int = 4, restart_after: int = 0) -> tuple[RealProblem, dict[int, list]]:
     """The engine on the real-number problem for ``children`` children (or ``seconds``).
 
     Returns the problem (its training points and reference) and, per op count (ops that depend on
@@ -171,7 +171,7 @@ def evolve(children: int, seconds: float, seed: int, points: int, population: in
     """
     problem = RealProblem(RealConfig(target="exp2", domain=DOMAIN, points=points, ops=ops, max_instrs=12,
                                      population=population, seed=seed, keep_per_cost=4 * KEEP_PER_OPS,
-                                     mutation=mutation, fit=fit, restarts=restarts))
+                                     mutation=mutation, fit=fit, restarts=restarts, restart_after=restart_after))
     t0 = time.time()
     search = Search(problem)
     generations = max(0, math.ceil((children - population) / population))
@@ -181,7 +181,9 @@ def evolve(children: int, seconds: float, seed: int, points: int, population: in
     log(f"search: {search.generation} generations of {population} ({made} children), {search.optimisations} "
         f"structures fitted, {took:.0f} s ({search.optimisations / max(took, 1e-9):.0f} structures/s), seed {seed}, "
         f"ops {'/'.join(ops)}, mutation set {mutation}, fit {fit}"
-        + (f" with {restarts} restarts per new structure" if fit == "core" else ""))
+        + (f" with {restarts} restarts per new structure" if fit == "core" else "")
+        + (f"; population restarted {problem.population_restarts} times (after {restart_after} generations "
+           "without a new best)" if restart_after else ""))
     out = {}
     for k, scored in problem.best_structures().items():
         if not 1 <= k <= 12:
@@ -315,7 +317,8 @@ def paper_ops_main(args) -> int:
     search_s = max(budget - polish_s - (time.time() - t_start), 1.0)
     children = 10 ** 12 if args.generations is None else args.population * (args.generations + 1)
     problem, cands = evolve(children, search_s, args.seed, args.points, args.population, ops=PAPER_OPS,
-                            mutation=args.mutation, fit=args.fit, restarts=args.restarts)
+                            mutation=args.mutation, fit=args.fit, restarts=args.restarts,
+                            restart_after=args.restart_after)
     for k, progs in cands.items():
         bad = [p for p in progs if x_dependent_ops(p) != k or {i.op for i in p.instrs} - set(PAPER_OPS)]
         if bad:  # the problem enforces both; a failure here is a bug, not a result
@@ -392,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", default="core", choices=FIT_ENGINES,
                     help="constant fitting: core (batched, _core.fit_laws) or scipy (one program at a time, the "
                          "earlier path)")
+    ap.add_argument("--restart-after", type=int, default=0, metavar="G",
+                    help="--paper-ops: start the population again from random programs after G generations "
+                         "without a new best at any op count (0: never); the bests are kept")
     ap.add_argument("--restarts", type=int, default=4,
                     help="with --fit core: random restarts of a structure's constants when first fitted")
     ap.add_argument("--generations", type=int, default=None,

@@ -252,6 +252,26 @@ def test_real_search_restarts_by_the_engine_cache_and_old_configs_keep_scipy():
     assert (old.fit, old.restarts) == ("scipy", 0)
 
 
+def test_real_search_restarts_a_stalled_population_and_resumes_exactly():
+    """With ``restart_after``, a population without a new best at any cost for that many generations
+    starts again from random programs (the bests stay remembered); the count survives a resume, which
+    then continues exactly as the uninterrupted run."""
+    a = Search(real_problem(restart_after=1, max_instrs=3))
+    a.run(generations=12)
+    assert a.problem.population_restarts >= 1
+    bests = dict(a.problem.best_by_cost)
+    assert all(min(e for e, _ in a.problem.kept[c].values()) == b for c, b in bests.items())
+    b = Search(real_problem(restart_after=1, max_instrs=3))
+    b.run(generations=5)
+    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
+    resumed.run(generations=12)
+    assert law_snapshot(a) == law_snapshot(resumed)
+    assert resumed.problem.population_restarts == a.problem.population_restarts
+    never = Search(real_problem())
+    never.run(generations=12)
+    assert never.problem.population_restarts == 0
+
+
 def test_refit_of_known_structures_follows_the_problem():
     """Law and real problems fit a known structure again from a child's own constants and keep the
     better fit; the float32 problem offers the cached fit instead (its behaviour, pinned above)."""

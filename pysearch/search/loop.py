@@ -266,6 +266,13 @@ class Search(Verification, BudgetPlanning):
         offspring, used = self._make_individuals(children, cfg.opt_per_generation)
         self.population = self._select(self.population + offspring, cfg.population)
         self.archive.update(offspring)
+        if self.problem.restart_due(self):
+            # a stalled population starts again from scratch; the archive keeps what it found
+            fresh, fitted = self._make_individuals(self.problem.initial_programs(self.rng, cfg.population),
+                                                   budget=cfg.population)
+            used += fitted
+            self.population = self._select(fresh, cfg.population)
+            self.archive.update(fresh)
         self.generation += 1
         verified: list[FrontEntry] = []
         if cfg.verify_every and self.generation % cfg.verify_every == 0:

@@ -122,6 +122,11 @@ class Problem(ABC):
         """Whether the run should stop before its limits (checked before each generation)."""
         return False
 
+    def restart_due(self, search: "Search") -> bool:
+        """Whether the population should start again from fresh initial programs (checked after
+        each generation; the archive and what the problem remembers stay). Default: never."""
+        return False
+
     def reserve_seconds(self, search: "Search", budget_s: float) -> float:
         """Seconds of ``budget_s`` to keep free at the end (a generation's time, plus any final verification)."""
         return search.step_seconds()

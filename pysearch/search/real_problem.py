@@ -128,6 +128,10 @@ class RealConfig:
     fit: str = "core"
     #: Random restarts of a structure's constants the first time it is fitted (``fit="core"``).
     restarts: int = 4
+    #: Start the population again from random programs after this many generations in which no
+    #: cost's best error (over the whole run) improved by more than 0.1% (0: never). The run's bests
+    #: stay in the archive and in :meth:`RealProblem.best_structures`.
+    restart_after: int = 0
 
     def __post_init__(self) -> None:
         self.domain = (float(self.domain[0]), float(self.domain[1]))
@@ -151,7 +155,8 @@ class RealConfig:
         for name, lo, hi in (("points", 4, 1 << 20), ("max_instrs", 1, 4096), ("init_instrs", 1, 4096),
                              ("population", 4, 1 << 20), ("fit_iterations", 1, 1 << 16),
                              ("verify_points", 2, 1 << 24), ("keep_per_cost", 1, 4096),
-                             ("opt_per_generation", 0, 1 << 20), ("restarts", 0, 1024)):
+                             ("opt_per_generation", 0, 1 << 20), ("restarts", 0, 1024),
+                             ("restart_after", 0, 1 << 31)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v!r}")
@@ -211,6 +216,11 @@ class RealProblem(Problem):
         #: which structures it fitted before, so a long run keeps no second, growing copy of them.
         self.started: set[str] = set()
         self.search: "Search | None" = None
+        #: cost -> least error seen over the run, and generations since any of them improved
+        self.best_by_cost: dict[int, float] = {}
+        self.stalled = 0
+        self.population_restarts = 0
+        self._improved = False
         self._weights = np.ascontiguousarray(1.0 / self.f)
         self._dense: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -353,7 +363,22 @@ class RealProblem(Problem):
         return out
 
     # ------------------------------------------------------------ bookkeeping
+    def restart_due(self, search: "Search") -> bool:
+        """After ``config.restart_after`` generations without a new best at any cost (see the field)."""
+        self.stalled = 0 if self._improved else self.stalled + 1
+        self._improved = False
+        if self.config.restart_after and self.stalled >= self.config.restart_after:
+            self.stalled = 0
+            self.population_restarts += 1
+            return True
+        return False
+
     def _remember(self, cost: int, p: Program, e: float) -> None:
+        best = self.best_by_cost.get(cost, math.inf)
+        if e < best:
+            self.best_by_cost[cost] = e
+            if e < best * (1 - 1e-3):
+                self._improved = True
         by_shape = self.kept.setdefault(cost, {})
         key = structure_key(p)
         if key not in by_shape or e < by_shape[key][0]:
@@ -366,11 +391,16 @@ class RealProblem(Problem):
                                 for k, v in self.kept.items()}}
         if self.search is None:
             state["started"] = sorted(self.started)
+        if self.config.restart_after:
+            state["stalled"], state["population_restarts"] = self.stalled, self.population_restarts
         return state
 
     def restore(self, state: dict) -> None:
         kept = state.get("kept", {})
         self.started = set(need_items(state.get("started", []), "problem_state.started", need_str, 1 << 40))
+        self.stalled = need_int(state.get("stalled", 0), "problem_state.stalled", 0, 1 << 31)
+        self.population_restarts = need_int(state.get("population_restarts", 0), "problem_state.population_restarts",
+                                            0, 1 << 31)
         self.kept = {}
         for k, v in kept.items():
             field = f"problem_state.kept[{k!r}]"
@@ -378,6 +408,9 @@ class RealProblem(Problem):
                 raise FieldError(field, "expected a cost and a map of structures")
             self.kept[int(k)] = {key: (need_float(e, field, 0.0), parse(self.check_program(t, field)))
                                  for key, (e, t) in ((key, tuple(ev)) for key, ev in v.items())}
+        # each cost's best is never evicted from ``kept``: the run's bests are its minima
+        self.best_by_cost = {c: min(e for e, _ in v.values()) for c, v in self.kept.items() if v}
+        self._improved = False
 
     def best_structures(self) -> dict[int, list[tuple[float, Program]]]:
         """Per cost, the remembered programs of distinct structure, most accurate first."""
