@@ -98,17 +98,15 @@ def test_bad_config_rejected(kw, match):
         small_config(**kw)
 
 
-def test_fit_points_reach_the_fit_and_old_checkpoints_keep_theirs():
-    """The real-valued fit runs on ``fit_points`` of the sample; a configuration saved before the
-    field existed resumes with the 1024 it ran with; a saved one keeps its own."""
-    from pysearch.search.config import LEGACY_FIT_POINTS
-
+def test_fit_points_reach_the_fit_and_survive_a_checkpoint():
+    """The real-valued fit runs on ``fit_points`` of the sample (1024 by default, and for a
+    configuration saved before the field existed); a saved value is kept."""
     assert Search(small_config(sample_size=2048, fit_points=100)).fit_sample.x_fit.shape[1] == 100
-    assert Search(small_config(sample_size=2048)).fit_sample.x_fit.shape[1] == 512
+    assert Search(small_config(sample_size=2048)).fit_sample.x_fit.shape[1] == 1024
     doc = small_config(fit_points=300).to_json_obj()
     assert SearchConfig.from_json_obj(doc).fit_points == 300
     del doc["fit_points"]
-    assert SearchConfig.from_json_obj(doc).fit_points == LEGACY_FIT_POINTS == 1024
+    assert SearchConfig.from_json_obj(doc).fit_points == 1024
 
 
 def test_seeded_run_starts_from_baselines():
