@@ -320,7 +320,10 @@ class RealProblem(Problem):
                     jobs.append((i, [float(v) for v in c]))
         if not jobs:
             return progs
-        raws = [progs[i].with_constants(c).compile().as_tuple() for i, c in jobs]
+        raws = []  # each start: its program's compiled form with the start's constants (float64 programs)
+        for i, c in jobs:
+            ops, args, _, n_inputs, output = progs[i].compile().as_tuple()
+            raws.append((ops, args, np.asarray(c, dtype=np.float64), n_inputs, output))
         consts, _ = _core.fit_laws(raws, self.x[None, :], self.f, "linear", "lsq", 1e-3, cfg.fit_iterations,
                                    self._weights)
         # every start and every fit of a program compete on the max relative error; the start is
