@@ -216,8 +216,7 @@ class RealProblem(Problem):
         #: which structures it fitted before, so a long run keeps no second, growing copy of them.
         self.started: set[str] = set()
         self.search: "Search | None" = None
-        #: cost -> least error seen over the run, and generations since any of them improved
-        self.best_by_cost: dict[int, float] = {}
+        #: generations since any cost's best error (:attr:`best_by_cost`) improved
         self.stalled = 0
         self.population_restarts = 0
         self._improved = False
@@ -376,13 +375,15 @@ class RealProblem(Problem):
             return True
         return False
 
+    @property
+    def best_by_cost(self) -> dict[int, float]:
+        """Cost -> least error seen over the run (each cost's best is never evicted from ``kept``)."""
+        return {c: min(e for e, _ in v.values()) for c, v in self.kept.items() if v}
+
     def _remember(self, cost: int, p: Program, e: float) -> None:
-        best = self.best_by_cost.get(cost, math.inf)
-        if e < best:
-            self.best_by_cost[cost] = e
-            if e < best * (1 - 1e-3):
-                self._improved = True
         by_shape = self.kept.setdefault(cost, {})
+        if e < min((b for b, _ in by_shape.values()), default=math.inf) * (1 - 1e-3):
+            self._improved = True
         key = structure_key(p)
         if key not in by_shape or e < by_shape[key][0]:
             by_shape[key] = (e, p)
@@ -411,8 +412,6 @@ class RealProblem(Problem):
                 raise FieldError(field, "expected a cost and a map of structures")
             self.kept[int(k)] = {key: (need_float(e, field, 0.0), parse(self.check_program(t, field)))
                                  for key, (e, t) in ((key, tuple(ev)) for key, ev in v.items())}
-        # each cost's best is never evicted from ``kept``: the run's bests are its minima
-        self.best_by_cost = {c: min(e for e, _ in v.values()) for c, v in self.kept.items() if v}
         self._improved = False
 
     def best_structures(self) -> dict[int, list[tuple[float, Program]]]:
