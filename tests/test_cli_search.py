@@ -130,6 +130,24 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, capsys):
     assert [e["text"] for e in fa["programs"]] == [e["text"] for e in fb["programs"]]
 
 
+def test_restart_after_from_the_cli(tmp_path, capsys):
+    """--restart-after G: the run says how often its population started again, the count is in the
+    checkpoint, and a resume with another G is refused in one line (a resumed run keeps its settings)."""
+    out = tmp_path / "r"
+    args = ["search", "exp2", *NARROW, "--seed", "2", *FAST, "--no-plot", "--out", str(out)]
+    code, out_text, err_text = run_cli([*args, "--generations", "10", "--restart-after", "1"], capsys)
+    text = " ".join((out_text + err_text).split())  # the console may wrap lines
+    assert code == 0
+    ck = json.loads((out / CHECKPOINT_NAME).read_text())
+    n = ck["problem_state"]["population_restarts"]
+    assert n >= 1 and f"population restarted {n} time(s) (after 1 generations" in text
+    code, _, err = run_cli(["search", "exp2", "--out", str(out), "--resume", "--generations", "12",
+                            "--restart-after", "5"], capsys)
+    assert code == 2 and "--restart-after 5 differs from the checkpointed run (1)" in err
+    code, _, err = run_cli([*args[:-1], str(tmp_path / "bad"), "--generations", "2", "--restart-after", "-1"], capsys)
+    assert code == 2 and "restart_after" in err and "Traceback" not in err
+
+
 def test_ctrl_c_saves_checkpoint(tmp_path):
     """SIGINT during a search saves a loadable checkpoint and exits 130 without a traceback."""
     out = tmp_path / "run"

@@ -272,6 +272,34 @@ def test_real_search_restarts_a_stalled_population_and_resumes_exactly():
     assert never.problem.population_restarts == 0
 
 
+def test_float32_search_restarts_a_stalled_population_and_resumes_exactly():
+    """``restart_after`` on the float32 problem: a population whose archive did not change for that
+    many generations starts again (the archive stays: it only improves); the count and the archive's
+    digest are checkpointed, so a resumed run continues exactly as the uninterrupted one; an old
+    configuration without the field never restarts."""
+    import dataclasses
+
+    cfg = dataclasses.replace(pinned_config(), restart_after=1)
+    a = Search(cfg)
+    a.run(generations=12)
+    assert a.problem.population_restarts >= 1
+    assert a.checkpoint_state()["problem_state"]["population_restarts"] == a.problem.population_restarts
+    b = Search(cfg)
+    b.run(generations=5)
+    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
+    resumed.run(generations=12)
+    assert state_digest(resumed) == state_digest(a)
+    assert resumed.problem.population_restarts == a.problem.population_restarts
+    never = Search(pinned_config())
+    never.run(generations=12)
+    assert never.problem.population_restarts == 0 and "problem_state" not in never.checkpoint_state()
+    doc = cfg.to_json_obj()
+    del doc["restart_after"]
+    assert SearchConfig.from_json_obj(doc).restart_after == 0
+    with pytest.raises(ValueError, match="restart_after"):
+        dataclasses.replace(pinned_config(), restart_after=-1)
+
+
 def test_refit_of_known_structures_follows_the_problem():
     """Law and real problems fit a known structure again from a child's own constants and keep the
     better fit; the float32 problem offers the cached fit instead (its behaviour, pinned above)."""

@@ -144,6 +144,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-size", type=int, default=None, help="search sample size (default 8192)")
     p.add_argument("--verify-every", type=int, default=None, metavar="N",
                    help="verify promising programs every N generations (default 10)")
+    p.add_argument("--restart-after", type=int, default=None, metavar="G",
+                   help="start the population again from random programs after G generations without a change "
+                        "of the archive (the archive and the verified front stay; default: never)")
     p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
                    help="checkpoint interval (default 30 s; 0 = every generation)")
     p.add_argument("--no-plot", action="store_true", help="do not write front.png")
@@ -165,7 +168,7 @@ _CONFIG_ARGS = {
     "seed": "seed", "max_ulp": "max_ulp", "objective": "objective", "ops": "ops", "population": "population",
     "max_instrs": "max_instrs", "sample_size": "sample_size", "verify_every": "verify_every",
     "seed_baselines": "seed_baselines", "dtype": "dtype", "cost_weights": "cost_weights",
-    "seed_program": "seed_programs",
+    "seed_program": "seed_programs", "restart_after": "restart_after",
 }
 _PARSERS = {"ops": parse_ops, "cost_weights": parse_cost_weights, "seed_program": read_seed_programs}
 
@@ -481,6 +484,9 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
                       f"most {search.final_limit} candidate(s)")
     if search.final_skipped:
         _say(console, f"note: the final check left {search.final_skipped} candidate(s) unverified for lack of time")
+    if search.config.restart_after:
+        _say(console, f"population restarted {search.problem.population_restarts} time(s) (after "
+                      f"{search.config.restart_after} generations without a change of the archive)")
     if not final:
         _say(console, "no program was verified; run longer (--budget) or relax --max-ulp")
     print(out / "front.json", file=sys.stdout)

@@ -35,7 +35,7 @@ CHECKPOINT_NAME = "checkpoint.json"
 #: Fields of a checkpoint document besides schema and kind; the first four are required.
 REQUIRED_FIELDS = ("config", "generation", "rng", "population")
 OPTIONAL_FIELDS = ("archive", "rejected", "front", "reported", "extra_x", "evaluations", "optimisations", "logbook",
-                   "elapsed_s", "cache", "verify_cache", "screen_cache", "limits")
+                   "elapsed_s", "cache", "verify_cache", "screen_cache", "limits", "problem_state")
 #: Bounds on list lengths: far above what a run produces, low enough that loading stays quick.
 MAX_PROGRAMS = 1 << 20
 LOGBOOK_INT_KEYS = ("gen", "evals", "optimised", "archive", "front")
@@ -217,6 +217,10 @@ def restore_state(search: Search, ck: dict) -> None:
     search.reported = search.reverify([FrontEntry.from_json_obj(e, weights) for e in ck.get("reported", [])],
                                     "checkpoint")
     restore_population(search, ck, parse)
+    try:  # after the re-scoring above (the problem's state: restarts, see float32_problem)
+        search.problem.restore(need_dict(ck.get("problem_state", {}), "problem_state"))
+    except FieldError as e:
+        raise ValueError(f"checkpoint is malformed: {e}") from None
 
 
 def restore_population(search: Search, ck: dict, genome: Callable[[str], object]) -> None:

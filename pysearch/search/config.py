@@ -55,6 +55,10 @@ class SearchConfig:
     cost_weights: dict[str, float] | None = None
     #: Program texts put in the first population (structures to start from), after any baselines.
     seed_programs: tuple[str, ...] = ()
+    #: Start the population again from random programs after this many generations in a row in
+    #: which the archive (the non-dominated programs found) did not change; the archive, the
+    #: verified front and the caches stay. 0: never (runs saved before this setting resume with 0).
+    restart_after: int = 0
 
     def __post_init__(self) -> None:
         self.domain = (float(self.domain[0]), float(self.domain[1]))
@@ -79,7 +83,7 @@ class SearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name} must be an integer, not {v!r}")
-            lo = 0 if name == "opt_per_generation" else 1
+            lo = 0 if name in ("opt_per_generation", "restart_after") else 1
             if not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v}")
         if not 0 <= self.seed < 1 << 64:
@@ -146,4 +150,5 @@ class SearchConfig:
 
 #: Integer settings and their largest values (far above useful ones; low enough to stay in memory).
 _INT_LIMITS = {"population": 1 << 20, "max_instrs": 4096, "init_instrs": 4096, "sample_size": 1 << 24,
-               "fit_points": 1 << 24, "opt_per_generation": 1 << 20, "verify_every": 1 << 31, "screen_size": 1 << 26}
+               "fit_points": 1 << 24, "opt_per_generation": 1 << 20, "verify_every": 1 << 31, "screen_size": 1 << 26,
+               "restart_after": 1 << 31}

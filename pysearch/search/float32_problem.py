@@ -8,10 +8,14 @@ halves this problem drives. Scoring: max and mean ULP error on the sample in one
 ``max_ulp``, cost or latency). Constants: :func:`~.constants.optimize_constants_batch`, one core call for a generation's new structures.
 Verification: every ``verify_every`` generations a planned round (:meth:`~.verify.Verification.verify_round`:
 polish, screen, exhaustive check); the final round's time is reserved inside a budget.
+Restarts (``restart_after`` G > 0): after G generations in a row without a change of the archive's
+(error, cost) pairs, the population starts again from random programs (the archive, the verified
+front and the caches stay); the count and the archive's digest are the problem's checkpointed state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import TYPE_CHECKING
 
@@ -24,6 +28,7 @@ from ..variation import random_program
 from .classical import seed_programs
 from .config import SearchConfig
 from .constants import FitSample, optimize_constants_batch
+from .fields import need_int, need_str
 from .individual import error_objective
 from .problem import Problem, Scores, register
 
@@ -40,6 +45,9 @@ class Float32Problem(Problem):
     def __init__(self, config: SearchConfig):
         self.config = config
         self.search: Search | None = None
+        self.stalled = 0  # generations in a row without a change of the archive
+        self.population_restarts = 0
+        self._signature = ""
 
     def attach(self, search: "Search") -> None:
         cfg = self.config
@@ -87,6 +95,34 @@ class Float32Problem(Problem):
 
     def verify_round(self, search: "Search") -> list:
         return search.verify_round(search.round_limit(self.config.verify_points))
+
+    def restart_due(self, search: "Search") -> bool:
+        """After ``config.restart_after`` generations in a row without a change of the archive."""
+        if not self.config.restart_after:
+            return False
+        pairs = sorted(tuple(ind.fitness.values) for ind in search.archive)
+        sig = hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
+        if sig != self._signature:
+            self._signature, self.stalled = sig, 0
+            return False
+        self.stalled += 1
+        if self.stalled < self.config.restart_after:
+            return False
+        self.stalled = 0
+        self.population_restarts += 1
+        return True
+
+    def state(self) -> dict:
+        if not self.config.restart_after:
+            return {}
+        return {"stalled": self.stalled, "population_restarts": self.population_restarts,
+                "signature": self._signature}
+
+    def restore(self, state: dict) -> None:
+        self.stalled = need_int(state.get("stalled", 0), "problem_state.stalled", 0, 1 << 31)
+        self.population_restarts = need_int(state.get("population_restarts", 0), "problem_state.population_restarts",
+                                            0, 1 << 31)
+        self._signature = need_str(state.get("signature", ""), "problem_state.signature", 64)
 
     def reserve_seconds(self, search: "Search", budget_s: float) -> float:
         plan = search.budget_plan(budget_s)  # re-planned as verifications are measured

@@ -309,12 +309,14 @@ class Search(Verification, BudgetPlanning):
         """The last committed state as a JSON-able dict (plus the time-saving caches).
 
         The float32 problem's document is the one it always was (``config`` is the
-        :class:`SearchConfig`); other problems' ``config`` names the problem kind and they add
-        ``problem_state``.
+        :class:`SearchConfig`), with ``problem_state`` only when it has one (a run with restarts);
+        other problems' ``config`` names the problem kind and they add ``problem_state``.
         """
         state = checkpoint_state(self)
         if self.problem.kind != "float32":
             state["config"] = self.problem.to_json_obj()
+            state["problem_state"] = copy.deepcopy(self._committed_problem_state)
+        elif self._committed_problem_state:
             state["problem_state"] = copy.deepcopy(self._committed_problem_state)
         return state
 
