@@ -138,9 +138,7 @@ def cached_fpminimax(target: str, domain: tuple[float, float], deg: int, order: 
     from pysearch.baselines import fpminimax
 
     key = f"{target}|{domain[0]!r}|{domain[1]!r}|{deg}|{order}|fma"
-    doc = json.loads(CACHE.read_text()) if CACHE.exists() else {"schema": 1, "entries": {}}
-    if doc.get("schema") != 1:
-        raise ValueError(f"{CACHE}: schema {doc.get('schema')!r}, expected 1")
+    doc = _load_cache()
     if key in doc["entries"]:
         e = doc["entries"][key]
         log(f"  fpminimax {target} degree {deg} {order}-fma: {e['max_ulp']:.4f} ULP ({e['verified']}, cached)")
@@ -148,10 +146,7 @@ def cached_fpminimax(target: str, domain: tuple[float, float], deg: int, order: 
     t0 = time.time()
     r = fpminimax(target, domain, deg, order=order, fma=True)
     log(f"  fpminimax {target} degree {deg} {order}-fma: {r.max_ulp:.4f} ULP ({r.verified}, {time.time() - t0:.0f} s)")
-    doc["entries"][key] = {"text": r.program.to_text(), "max_ulp": r.max_ulp, "verified": r.verified}
-    tmp = CACHE.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, CACHE)
+    _store_cache(key, {"text": r.program.to_text(), "max_ulp": r.max_ulp, "verified": r.verified})
     return r.program, r.max_ulp, r.verified
 
 
@@ -169,6 +164,112 @@ def baseline_candidates(target: str, domain: tuple[float, float], log=print) -> 
                                          f"{target}_estrin{deg}", prog, mu, how, "baseline" if mu <= 1 else "info"))
             break
     return out
+
+
+#: Sollya ``fpminimax`` forms (relative error, single-precision coefficients) per target, beyond
+#: the full polynomials above: ``odd``: x q(x^2); ``odd_x``: x + x^3 q(x^2) (the x term exact);
+#: ``shift1``: t q(t) with t = x - 1 (exact in float32 on [1, 2)), the classical log kernel. Each
+#: form is tried with 2..MAX_SOLLYA_TERMS free coefficients and the first to verify <= 1 ULP
+#: (every float32 of the domain) is a baseline.
+SOLLYA_FORMS = {"tanh": ("odd", "odd_x"), "erf": ("odd",), "log2": ("shift1",)}
+SOLLYA_FUNCTIONS = {"tanh": "tanh(x)", "erf": "erf(x)", "log2": "log2(1+x)"}
+MAX_SOLLYA_TERMS = 9
+
+
+def sollya_program(form: str, coeffs: list[float]) -> Program:
+    """The float32 program of a Sollya form (coefficients in ascending monomial order, as
+    float32 values): Horner with fma in s = x^2 (odd forms) or t = x - 1."""
+    def lit(v: float) -> str:
+        f = np.float32(v)
+        if float(f) != v:
+            raise ValueError(f"coefficient {v!r} is not a float32")
+        return repr(float(f))
+
+    lines = ["dtype float32", "inputs x"]
+    var = "s"
+    if form in ("odd", "odd_x"):
+        lines.append("s = mul x x")
+    elif form == "shift1":
+        lines.append("t = sub x 1")
+        var = "t"
+    else:
+        raise ValueError(f"unknown Sollya form {form!r}")
+    acc = lit(coeffs[-1])
+    for j, c in enumerate(reversed(coeffs[:-1])):
+        lines.append(f"q{j} = fma {acc} {var} {lit(c)}")
+        acc = f"q{j}"
+    if form == "odd_x":
+        lines += ["x3 = mul x s", f"y = fma x3 {acc} x"]
+    elif form == "odd":
+        lines.append(f"y = mul x {acc}")
+    else:
+        lines.append(f"y = mul t {acc}")
+    return parse("\n".join(lines + ["return y", ""]))
+
+
+def sollya_fpminimax(binary: str, target: str, form: str, terms: int) -> list[float]:
+    """Sollya's single-precision relative fpminimax coefficients of ``form`` with ``terms`` free ones."""
+    from sollya_compare import hex_to_mpf, run_sollya
+
+    if form == "odd":
+        mons, extra = [2 * k + 1 for k in range(terms)], ""
+    elif form == "odd_x":  # Sollya's Remez does not converge on [0; 1] with the x term fixed
+        mons, extra = [2 * k + 3 for k in range(terms)], ", x"
+    else:
+        mons, extra = list(range(1, terms + 1)), ""
+    interval = "[2^-20;1]" if extra else "[0;1]"
+    script = (f"prec = 300;\nverbosity = 0;\nf = {SOLLYA_FUNCTIONS[target]};\n"
+              f"r = fpminimax(f, [|{','.join(map(str, mons))}|], [|single...|], {interval}, floating, relative{extra});\n"
+              "display = hexadecimal;\n" + "".join(f'print("@c", coeff(r, {m}));\n' for m in mons) + "quit;\n")
+    return [float(hex_to_mpf(v)) for v in run_sollya(binary, script)["c"]]
+
+
+def sollya_candidates(target: str, domain: tuple[float, float], log=print) -> list[Candidate]:
+    """For each Sollya form of ``target``, its fewest-term fpminimax program verifying <= 1 ULP
+    (cached in experiments/baseline_cache.json like the others); none where Sollya is missing."""
+    import shutil
+
+    forms = SOLLYA_FORMS.get(target, ())
+    binary = shutil.which("sollya")
+    if forms and binary is None:
+        log(f"  sollya not installed: no Sollya baselines for {target} (apt-get install sollya)")
+        return []
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    out = []
+    for form in forms:
+        for terms in range(2, MAX_SOLLYA_TERMS + 1):
+            key = f"{target}|{domain[0]!r}|{domain[1]!r}|{terms}|sollya-{form}|fma"
+            doc = _load_cache()
+            if key in doc["entries"]:
+                e = doc["entries"][key]
+                prog, mu, how = parse(e["text"]), e["max_ulp"], e["verified"]
+                log(f"  Sollya fpminimax {target} {form}, {terms} terms: {mu:.4f} ULP ({how}, cached)")
+            else:
+                t0 = time.time()
+                prog = sollya_program(form, sollya_fpminimax(binary, target, form, terms))
+                mu, how = float(pysearch.verify(prog, target, domain).max_ulp), "exhaustive"
+                log(f"  Sollya fpminimax {target} {form}, {terms} terms: {mu:.4f} ULP ({how}, {time.time() - t0:.0f} s)")
+                _store_cache(key, {"text": prog.to_text(), "max_ulp": mu, "verified": how})
+            if mu <= 1:
+                out.append(program_candidate(f"Sollya fpminimax {form}, {terms} terms, fma", f"{target}_sollya_{form}{terms}",
+                                             prog, mu, how, "baseline"))
+                break
+    return out
+
+
+def _load_cache() -> dict:
+    doc = json.loads(CACHE.read_text()) if CACHE.exists() else {"schema": 1, "entries": {}}
+    if doc.get("schema") != 1:
+        raise ValueError(f"{CACHE}: schema {doc.get('schema')!r}, expected 1")
+    return doc
+
+
+def _store_cache(key: str, entry: dict) -> None:
+    doc = _load_cache()
+    doc["entries"][key] = entry
+    tmp = CACHE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, CACHE)
 
 
 def evolved_candidates(target: str, front: str | None) -> list[Candidate]:
@@ -243,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  no evolved <= 1 ULP kernel for {target}: skipped")
             verdicts[target] = "no evolved <= 1 ULP kernel"
             continue
-        cands = evolved + baseline_candidates(target, domain)
+        cands = evolved + baseline_candidates(target, domain) + sollya_candidates(target, domain)
         if not any(c.kind == "baseline" for c in cands):
             print(f"  no <= 1 ULP baseline for {target} at degrees {DEGREES[target]}: skipped")
             verdicts[target] = "no <= 1 ULP baseline"

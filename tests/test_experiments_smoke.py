@@ -73,6 +73,23 @@ def test_staggered_buffers(n):
     assert np.array_equal(xs, x), "output overlaps the input"
 
 
+@pytest.mark.parametrize("form", ["odd", "odd_x", "shift1"])
+def test_sollya_form_programs_evaluate_their_polynomial(form):
+    """The Sollya baselines' programs: Horner with fma in x^2 (odd forms) or x - 1, the x term
+    exact in odd_x, ops counted as written; a coefficient that is not a float32 is refused."""
+    fs = _load_speed_module()
+    c = [float(np.float32(v)) for v in (0.9, -0.3, 0.12, -0.05)]
+    p = fs.sollya_program(form, c)
+    x = np.linspace(1, 2, 257, dtype=np.float32)[:-1] if form == "shift1" else np.linspace(0, 1, 257, dtype=np.float32)
+    t = (x.astype(np.float64) - 1) if form == "shift1" else x.astype(np.float64) ** 2
+    q = np.polyval(c[::-1], t)
+    want = {"odd": x * q, "odd_x": x + x**3 * q, "shift1": t * q}[form]
+    np.testing.assert_allclose(pysearch.evaluate(p, x), want, rtol=1e-6, atol=1e-7)
+    assert p.ops == {"odd": 5, "odd_x": 6, "shift1": 5}[form]
+    with pytest.raises(ValueError, match="not a float32"):
+        fs.sollya_program(form, [0.1, 0.2])
+
+
 SPEED_OUTPUT = """## exp2 on [0, 0.99999994]
 | candidate | ops | op mix | latency | max ULP | verified | vectorised | ns/elt | ratio vs best baseline | ratio range |
 |---|---|---|---|---|---|---|---|---|---|
