@@ -2,7 +2,7 @@
 
 For each target (default exp2 on [0, 1)) the candidates are the evolved kernels (every <= 1 ULP
 ``pysearch.library`` function for the target on its reduced domain, e.g. ``exp2_reduced``, or the
-entries of a ``--front`` JSON) and the float32 minimax polynomial of ``pysearch.baselines.fpminimax``
+entries of ``--front`` JSON files) and the float32 minimax polynomial of ``pysearch.baselines.fpminimax``
 (Horner with fma, and Estrin with fma) of the smallest degree that verifies <= 1 ULP (Estrin of
 that degree is timed too, but counts as a baseline only if it also verifies <= 1 ULP). Every
 candidate is exported with ``pysearch.export.to_c`` (the program is a ``static inline`` kernel that
@@ -26,7 +26,7 @@ Before timing, each compiled function's outputs are checked bit for bit against
 Max ULP: the verified (exhaustive) figure from the library / front metadata, or from
 ``pysearch.verify`` (every float32 of the domain) for the baselines.
 
-    python experiments/float32_speed.py [--targets exp2 exp] [--front front.json] [--repeat 21] [--rounds 5]
+    python experiments/float32_speed.py [--targets exp2 exp] [--front RUN/front.json ...] [--repeat 21] [--rounds 5]
 
 Last line: ``RESULT exp2_speed_ratio_vs_best_baseline=<x> exp2_max_ulp=<u> targets_faster=<k>/5`` for the
 fastest evolved exp2 kernel (ratio > 1: ours faster; it is the best baseline's ns/elt over ours);
@@ -272,26 +272,30 @@ def _store_cache(key: str, entry: dict) -> None:
     os.replace(tmp, CACHE)
 
 
-def evolved_candidates(target: str, front: str | None) -> list[Candidate]:
-    """Evolved kernels for ``target``: entries of a front JSON, else every <= 1 ULP library function
-    for ``target`` on the reduced domain (``<target>_reduced`` and its variants; those whose
-    metadata does not say "evolved from scratch" are timed but not counted as evolved)."""
+def evolved_candidates(target: str, fronts: list[str] | None) -> list[Candidate]:
+    """Evolved kernels for ``target``: the <= 1 ULP entries of the given front JSON files (``pysearch
+    search`` writes one per run; a file's ``target``, else each entry's, must be ``target``), else
+    every <= 1 ULP library function for ``target`` on the reduced domain (``<target>_reduced`` and its
+    variants; those whose metadata does not say "evolved from scratch" are timed but not counted as
+    evolved)."""
     from pysearch import library
 
     out = []
-    if front:
-        doc = json.loads(Path(front).read_text())
-        if doc.get("schema") != 1:
-            raise ValueError(f"{front}: schema {doc.get('schema')!r}, expected 1")
-        entries = doc.get("programs") or doc.get("front") or doc.get("entries") or []
-        for k, e in enumerate(entries):
-            if doc.get("target", e.get("target")) != target:
-                continue
-            mu = math.inf if e.get("max_ulp") is None else float(e["max_ulp"])
-            if not mu <= 1:
-                continue
-            out.append(program_candidate(f"evolved (front #{k})", f"{target}_front{k}", parse(e["text"]), mu,
-                                         e.get("verified", "?"), "evolved"))
+    if fronts:
+        for path in fronts:
+            doc = json.loads(Path(path).read_text())
+            if doc.get("schema") != 1:
+                raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected 1")
+            entries = doc.get("programs") or doc.get("front") or doc.get("entries") or []
+            name = Path(path).parent.name or Path(path).stem
+            for k, e in enumerate(entries):
+                if doc.get("target", e.get("target")) != target:
+                    continue
+                mu = math.inf if e.get("max_ulp") is None else float(e["max_ulp"])
+                if not mu <= 1:
+                    continue
+                out.append(program_candidate(f"evolved ({name} #{k})", f"{target}_front{len(out)}", parse(e["text"]),
+                                             mu, e.get("verified", "?"), "evolved"))
         return out
     domain = tuple(np.float32(DOMAINS[target]))
     for fn in library.functions():
@@ -327,7 +331,8 @@ def format_table(rows: list[dict], cols: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--targets", nargs="+", default=list(ISSUE_TARGETS), choices=sorted(DOMAINS))
-    ap.add_argument("--front", help="front JSON with evolved programs (else pysearch.library)")
+    ap.add_argument("--front", nargs="+", metavar="FILE",
+                    help="front JSON files with evolved programs, e.g. runs/*/front.json (else pysearch.library)")
     ap.add_argument("--n", type=int, default=1 << 16, help="array length (default 2^16)")
     ap.add_argument("--elements", type=int, default=1 << 18, help="elements per timing (default 2^18)")
     ap.add_argument("--repeat", type=int, default=21, help="timings per candidate in a round; the best counts")

@@ -90,6 +90,24 @@ def test_sollya_form_programs_evaluate_their_polynomial(form):
         fs.sollya_program(form, [0.1, 0.2])
 
 
+def test_speed_reads_several_front_files(tmp_path):
+    """--front takes the runs' front.json files: each target's <= 1 ULP entries, labelled by run."""
+    import json
+
+    fs = _load_speed_module()
+    text = "dtype float32\ninputs x\nv1 = fma x 0.5 1.0\n"
+    for run, target, ulps in (("exp2-s0", "exp2", [0.9, 3.0]), ("tanh-s1", "tanh", [0.95])):
+        (tmp_path / run).mkdir()
+        doc = {"schema": 1, "target": target, "programs": [{"text": text, "max_ulp": u, "verified": "exhaustive"}
+                                                           for u in ulps]}
+        (tmp_path / run / "front.json").write_text(json.dumps(doc))
+    files = [str(tmp_path / r / "front.json") for r in ("exp2-s0", "tanh-s1")]
+    exp2 = fs.evolved_candidates("exp2", files)
+    assert [c.label for c in exp2] == ["evolved (exp2-s0 #0)"] and exp2[0].kind == "evolved"
+    assert [c.label for c in fs.evolved_candidates("tanh", files)] == ["evolved (tanh-s1 #0)"]
+    assert fs.evolved_candidates("erf", files) == []
+
+
 SPEED_OUTPUT = """## exp2 on [0, 0.99999994]
 | candidate | ops | op mix | latency | max ULP | verified | vectorised | ns/elt | ratio vs best baseline | ratio range |
 |---|---|---|---|---|---|---|---|---|---|
