@@ -1,10 +1,13 @@
 """float32 kernels at <= 1 ULP: evolved programs against the cheapest minimax baselines, timed in C.
 
-For each target (default exp2 on [0, 1)) the candidates are the evolved kernels (every <= 1 ULP
-``pysearch.library`` function for the target on its reduced domain, e.g. ``exp2_reduced``, or the
-entries of ``--front`` JSON files) and the float32 minimax polynomial of ``pysearch.baselines.fpminimax``
-(Horner with fma, and Estrin with fma) of the smallest degree that verifies <= 1 ULP (Estrin of
-that degree is timed too, but counts as a baseline only if it also verifies <= 1 ULP). Every
+For each target (default: the issue's five) the candidates are the evolved kernels (every <= 1 ULP
+``pysearch.library`` function for the target on its reduced domain, e.g. ``exp2_reduced``, and the
+<= 1 ULP entries of ``--front`` JSON files, e.g. the recorded 10-minute searches in
+``experiments/fronts/``) and the baselines: the float32 minimax polynomial of
+``pysearch.baselines.fpminimax`` (Horner with fma, and Estrin with fma) of the smallest degree that
+verifies <= 1 ULP (Estrin of that degree is timed too, but counts as a baseline only if it also
+verifies <= 1 ULP), and where Sollya is installed its ``fpminimax`` in the classical forms of
+:data:`SOLLYA_FORMS` (odd polynomials for tanh and erf, (x - 1) q(x - 1) for log2). Every
 candidate is exported with ``pysearch.export.to_c`` (the program is a ``static inline`` kernel that
 the ``NAME_array`` loop inlines, so the loop vectorises, also under ``-fPIC``); all of them are
 compiled with ``gcc -O3 -march=native -std=c11 -ffp-contract=off -fPIC`` into ONE shared object
@@ -272,31 +275,15 @@ def _store_cache(key: str, entry: dict) -> None:
     os.replace(tmp, CACHE)
 
 
-def evolved_candidates(target: str, fronts: list[str] | None) -> list[Candidate]:
-    """Evolved kernels for ``target``: the <= 1 ULP entries of the given front JSON files (``pysearch
-    search`` writes one per run; a file's ``target``, else each entry's, must be ``target``), else
-    every <= 1 ULP library function for ``target`` on the reduced domain (``<target>_reduced`` and its
-    variants; those whose metadata does not say "evolved from scratch" are timed but not counted as
-    evolved)."""
+def evolved_candidates(target: str, fronts: list[str] | None = None) -> list[Candidate]:
+    """Evolved kernels for ``target``: every <= 1 ULP library function for ``target`` on the reduced
+    domain (``<target>_reduced`` and its variants; those whose metadata does not say "evolved from
+    scratch" are timed but not counted as evolved), then the <= 1 ULP entries of the given front
+    JSON files (``pysearch search`` writes one per run; a file's ``target``, else each entry's, must
+    be ``target``)."""
     from pysearch import library
 
     out = []
-    if fronts:
-        for path in fronts:
-            doc = json.loads(Path(path).read_text())
-            if doc.get("schema") != 1:
-                raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected 1")
-            entries = doc.get("programs") or doc.get("front") or doc.get("entries") or []
-            name = Path(path).parent.name or Path(path).stem
-            for k, e in enumerate(entries):
-                if doc.get("target", e.get("target")) != target:
-                    continue
-                mu = math.inf if e.get("max_ulp") is None else float(e["max_ulp"])
-                if not mu <= 1:
-                    continue
-                out.append(program_candidate(f"evolved ({name} #{k})", f"{target}_front{len(out)}", parse(e["text"]),
-                                             mu, e.get("verified", "?"), "evolved"))
-        return out
     domain = tuple(np.float32(DOMAINS[target]))
     for fn in library.functions():
         if fn.target != target or tuple(np.float32(fn.domain)) != domain:
@@ -310,6 +297,20 @@ def evolved_candidates(target: str, fronts: list[str] | None) -> list[Candidate]
                                          fn.max_ulp, fn.verified, "evolved" if evolved else "library"))
         else:
             print(f"  {fn.name} in the library verifies at {fn.max_ulp:.3f} ULP > 1: not timed")
+    for path in fronts or []:
+        doc = json.loads(Path(path).read_text())
+        if doc.get("schema") != 1:
+            raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected 1")
+        entries = doc.get("programs") or doc.get("front") or doc.get("entries") or []
+        name = Path(path).stem if Path(path).stem != "front" else Path(path).parent.name
+        for k, e in enumerate(entries):
+            if doc.get("target", e.get("target")) != target:
+                continue
+            mu = math.inf if e.get("max_ulp") is None else float(e["max_ulp"])
+            if not mu <= 1:
+                continue
+            out.append(program_candidate(f"evolved ({name} #{k})", f"{target}_front{len(out)}", parse(e["text"]),
+                                         mu, e.get("verified", "?"), "evolved"))
     return out
 
 
@@ -332,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--targets", nargs="+", default=list(ISSUE_TARGETS), choices=sorted(DOMAINS))
     ap.add_argument("--front", nargs="+", metavar="FILE",
-                    help="front JSON files with evolved programs, e.g. runs/*/front.json (else pysearch.library)")
+                    help="front JSON files with evolved programs, e.g. runs/*/front.json (timed beside the "
+                         "library's evolved kernels)")
     ap.add_argument("--n", type=int, default=1 << 16, help="array length (default 2^16)")
     ap.add_argument("--elements", type=int, default=1 << 18, help="elements per timing (default 2^18)")
     ap.add_argument("--repeat", type=int, default=21, help="timings per candidate in a round; the best counts")
