@@ -54,7 +54,7 @@ def result(out: str) -> dict[str, float]:
         if line.startswith("RESULT "):
             for kv in line.split()[1:]:
                 k, v = kv.split("=")
-                vals[k] = float(v)
+                vals[k] = float(v.split("/")[0])  # "k/n" counts are read as k
     return vals
 
 
@@ -140,6 +140,11 @@ def speed_sentence(out: str) -> str:
                 continue
             s += (f" The hand-derived {row['candidate'][len('library, not evolved'):].strip(' ()')} "
                   f"({row['op mix']}, {row['max ULP']} ULP) runs at {rx:.3f}x.")
+    verdicts = re.findall(r"^  (\w+): ((?:faster|not faster|no evolved|no <= 1 ULP|not run)[^\n]*)$", out, re.M)
+    k = r.get("targets_faster")
+    if verdicts:
+        s += (f" Over the issue's five targets{f' ({k:g} faster by >= 1.10x with every round > 1)' if k is not None else ''}: "
+              + "; ".join(f"{t}: {v}" for t, v in verdicts) + ".")
     return s + (" The paper's float32 speed-ups are not public in checkable form, so there is no paper number "
                 "to stand beside.")
 
@@ -281,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     q = args.quick
     runs = {
         "speed": ("float32 <= 1 ULP kernels: measured speed (issue 5, experiment 2)",
-                  ["experiments/float32_speed.py", *(["--repeat", "5", "--rounds", "3"] if q else [])], speed_sentence),
+                  ["experiments/float32_speed.py", "--front",
+                   *sorted(str(f.relative_to(ROOT)) for f in (HERE / "fronts").glob("*.json")),
+                   *(["--repeat", "5", "--rounds", "3"] if q else [])], speed_sentence),
         "libm": ("Full-range functions vs glibc and numpy (experiment 3)",
                  ["experiments/full_range_vs_libm.py", "--stride", "1024" if q else "256", "--repeat",
                   "11" if q else "101"], libm_sentence),

@@ -138,6 +138,14 @@ def test_results_speed_sentence_reads_the_table():
     s = mod.speed_sentence(tie)
     assert "a tie" in s and "6 against 6" in s and "No evolved <= 1 ULP kernel in the library has fewer than 6" in s
     assert mod.speed_sentence("no result here") == "The run did not produce a RESULT line."
+    five = SPEED_OUTPUT.replace("RESULT exp2_speed_ratio_vs_best_baseline=1.0820 exp2_max_ulp=0.9700",
+                                "targets faster by >= 1.10x with every round > 1 (of the issue's 5):\n"
+                                "  exp2: not faster (1.082x, rounds 1.061-1.093)\n  tanh: faster (1.250x, every round > 1)\n"
+                                "  erf: no evolved <= 1 ULP kernel\n"
+                                "RESULT exp2_speed_ratio_vs_best_baseline=1.0820 exp2_max_ulp=0.9700 targets_faster=1/5")
+    s = mod.speed_sentence(five)
+    assert "(1 faster by >= 1.10x with every round > 1)" in s and "tanh: faster (1.250x, every round > 1)" in s
+    assert "erf: no evolved <= 1 ULP kernel" in s
 
 
 def test_bench_search_tiny_run_prints_the_result_line(capsys):
