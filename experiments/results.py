@@ -113,8 +113,11 @@ def speed_sentence(out: str) -> str:
         lo, hi = (float(v) for v in ev["ratio range"].split("-"))
     # kernels of equal op mix differ by up to about +-5% between runs on this shared 2-core machine, so a
     # verdict other than a tie needs a median beyond that and every round of the run on the same side of 1
-    verdict = ("faster than" if x > 1.05 and lo > 1 else "slower than" if x < 0.95 and hi < 1 else
-               "as fast as (a tie: within the +-5% run-to-run spread)")
+    # kernels of the same instructions differ by up to ~5-10% between functions and runs here (code
+    # placement; see pysearch.calibrate.GCC_ALIGN), so only the margin counts as faster
+    verdict = ("faster than" if x >= 1.10 and lo > 1 else
+               "ahead in every round, but by less than the 1.10x that counts as faster than" if x > 1 and lo > 1 else
+               "slower than" if x < 0.95 and hi < 1 else "as fast as (a tie: within the +-5% run-to-run spread)")
     s = (f"The fastest evolved exp2 kernel on [0, 1) ({u:.4f} ULP, verified on every float32) runs at {x:.3f}x "
          f"(median of the rounds; range {lo:.3f}-{hi:.3f}) the speed of the best <= 1 ULP minimax baseline of our "
          f"set, i.e. {verdict} it.")

@@ -39,6 +39,11 @@ from .program import Instr, Program, Ref
 SCHEMA_VERSION = 1
 KIND = "pysearch cost model"
 CFLAGS = ["-O3", "-march=native", "-std=c11", "-ffp-contract=off", "-fPIC"]
+#: With GCC, every timed function and loop starts on a 64-byte boundary: without it where a loop
+#: happened to fall moved one kernel's time by about 10% against another of the same instructions
+#: (exp2 on an AMD EPYC with AVX-512: a 7-fma kernel timed 1.08-1.13x faster than a 6-fma one in
+#: three runs, 1.01x aligned; a plain C loop of the same instructions: 7 fma 3-7% slower).
+GCC_ALIGN = ["-falign-functions=64", "-falign-loops=64"]
 #: Chain lengths timed per op (the slope between them is the per-op time).
 STEPS = (2, 10)
 #: Floor of a weight relative to fma (a measured slope at or below zero is noise around a free op).
@@ -152,8 +157,9 @@ class CBench:
         so = self.dir / "bench.so"
         gnu = "gcc" in Path(cc).name
         report = ["-fopt-info-vec-optimized"] if gnu else []  # which loops GCC vectorised (stderr)
-        cmd = [cc, *CFLAGS, *report, "-shared", "-o", str(so), str(drv), *srcs, "-lm"]
-        self.command = " ".join(["gcc" if gnu else cc, *CFLAGS, "-shared"])
+        align = GCC_ALIGN if gnu else []
+        cmd = [cc, *CFLAGS, *align, *report, "-shared", "-o", str(so), str(drv), *srcs, "-lm"]
+        self.command = " ".join(["gcc" if gnu else cc, *CFLAGS, *align, "-shared"])
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True)
         except OSError as e:
