@@ -252,21 +252,29 @@ def test_real_search_restarts_by_the_engine_cache_and_old_configs_keep_scipy():
     assert (old.fit, old.restarts) == ("scipy", 0)
 
 
+def run_and_resume(make, split: int = 5, total: int = 12) -> tuple[Search, Search]:
+    """A run of ``total`` generations with restarts after every stalled generation, and a run stopped
+    at ``split`` and resumed from its JSON checkpoint to ``total`` (both from ``make()``); the first
+    restarted at least once and the resumed one counted as many restarts."""
+    a = Search(make())
+    a.run(generations=total)
+    assert a.problem.population_restarts >= 1
+    b = Search(make())
+    b.run(generations=split)
+    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
+    resumed.run(generations=total)
+    assert resumed.problem.population_restarts == a.problem.population_restarts
+    return a, resumed
+
+
 def test_real_search_restarts_a_stalled_population_and_resumes_exactly():
     """With ``restart_after``, a population without a new best at any cost for that many generations
     starts again from random programs (the bests stay remembered); the count survives a resume, which
     then continues exactly as the uninterrupted run."""
-    a = Search(real_problem(restart_after=1, max_instrs=3))
-    a.run(generations=12)
-    assert a.problem.population_restarts >= 1
+    a, resumed = run_and_resume(lambda: real_problem(restart_after=1, max_instrs=3))
     bests = dict(a.problem.best_by_cost)
     assert all(min(e for e, _ in a.problem.kept[c].values()) == b for c, b in bests.items())
-    b = Search(real_problem(restart_after=1, max_instrs=3))
-    b.run(generations=5)
-    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
-    resumed.run(generations=12)
     assert law_snapshot(a) == law_snapshot(resumed)
-    assert resumed.problem.population_restarts == a.problem.population_restarts
     never = Search(real_problem())
     never.run(generations=12)
     assert never.problem.population_restarts == 0
@@ -280,16 +288,9 @@ def test_float32_search_restarts_a_stalled_population_and_resumes_exactly():
     import dataclasses
 
     cfg = dataclasses.replace(pinned_config(), restart_after=1)
-    a = Search(cfg)
-    a.run(generations=12)
-    assert a.problem.population_restarts >= 1
+    a, resumed = run_and_resume(lambda: cfg)
     assert a.checkpoint_state()["problem_state"]["population_restarts"] == a.problem.population_restarts
-    b = Search(cfg)
-    b.run(generations=5)
-    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
-    resumed.run(generations=12)
     assert state_digest(resumed) == state_digest(a)
-    assert resumed.problem.population_restarts == a.problem.population_restarts
     never = Search(pinned_config())
     never.run(generations=12)
     assert never.problem.population_restarts == 0 and "problem_state" not in never.checkpoint_state()
