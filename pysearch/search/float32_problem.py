@@ -15,7 +15,6 @@ front and the caches stay); the count and the archive's digest are the problem's
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ from .config import SearchConfig
 from .constants import FitSample, optimize_constants_batch
 from .fields import need_int, need_str
 from .individual import error_objective
-from .problem import Problem, Scores, register
+from .problem import Problem, Scores, digest, register
 
 if TYPE_CHECKING:
     from .loop import Search
@@ -100,8 +99,7 @@ class Float32Problem(Problem):
         """After ``config.restart_after`` generations in a row without a change of the archive."""
         if not self.config.restart_after:
             return False
-        pairs = sorted(tuple(ind.fitness.values) for ind in search.archive)
-        sig = hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
+        sig = digest([tuple(ind.fitness.values) for ind in search.archive])
         if sig != self._signature:
             self._signature, self.stalled = sig, 0
             return False

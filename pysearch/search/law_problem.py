@@ -14,7 +14,6 @@ for ``patience`` generations or a program's error reaches ``target_error``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Sequence
@@ -26,7 +25,7 @@ from ..laws.forms import SPACES, to_space
 from ..program import Program, parse
 from ..variation import check_ops, random_program
 from .fields import FieldError, construct, need_float, need_int, need_items, need_keys, need_str
-from .problem import Problem, Scores, finite_or, register
+from .problem import Problem, Scores, digest, finite_or, register
 
 if TYPE_CHECKING:
     from .loop import Search
@@ -215,8 +214,7 @@ class LawProblem(Problem):
 
     def front_signature(self, search: "Search") -> str:
         """A digest of the archive's (complexity, error) pairs: it changes when the front does."""
-        pairs = sorted((self.measure(ind.program), ind.max_ulp) for ind in search.archive)
-        return hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
+        return digest([(self.measure(ind.program), ind.max_ulp) for ind in search.archive])
 
     def done(self, search: "Search") -> bool:
         cfg = self.config

@@ -39,6 +39,7 @@ configurations, ``experiments/evolve_configs.py``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -259,6 +260,12 @@ def validate_generic_checkpoint(doc: object) -> tuple[dict, Problem]:
     need_keys(limits, "limits", (), ("budget_s", "generations"))
     need_dict(doc.get("problem_state", {}), "problem_state")
     return doc, problem
+
+
+def digest(pairs: Sequence[tuple]) -> str:
+    """A short digest of an archive's (objective, objective) pairs: it changes when they do (the
+    problems' stall detection checkpoints it instead of the pairs)."""
+    return hashlib.sha256(repr(sorted(pairs)).encode()).hexdigest()[:16]
 
 
 def finite_or(v: float, default: float) -> float:
