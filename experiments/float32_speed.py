@@ -182,37 +182,31 @@ MAX_SOLLYA_TERMS = 9
 
 def sollya_program(form: str, coeffs: list[float]) -> Program:
     """The float32 program of a Sollya form (coefficients in ascending monomial order, as
-    float32 values): Horner with fma in s = x^2 (odd forms) or t = x - 1."""
-    def lit(v: float) -> str:
-        f = np.float32(v)
-        if float(f) != v:
-            raise ValueError(f"coefficient {v!r} is not a float32")
-        return repr(float(f))
+    float32 values): Horner with fma in s = x^2 (odd forms), or the baselines' Horner in
+    t = x - 1 (``shift1``)."""
+    from pysearch.baselines import horner
 
-    lines = ["dtype float32", "inputs x"]
-    var = "s"
-    if form in ("odd", "odd_x"):
-        lines.append("s = mul x x")
-    elif form == "shift1":
-        lines.append("t = sub x 1")
-        var = "t"
-    else:
+    for v in coeffs:
+        if float(np.float32(v)) != v:
+            raise ValueError(f"coefficient {v!r} is not a float32")
+    if form == "shift1":
+        return horner([0.0, *coeffs], shift=1.0)  # t (c1 + t (c2 + ...)): the zero c0 leaves a final mul
+    if form not in ("odd", "odd_x"):
         raise ValueError(f"unknown Sollya form {form!r}")
-    acc = lit(coeffs[-1])
+    lines = ["dtype float32", "inputs x", "s = mul x x"]
+    acc = repr(coeffs[-1])
     for j, c in enumerate(reversed(coeffs[:-1])):
-        lines.append(f"q{j} = fma {acc} {var} {lit(c)}")
+        lines.append(f"q{j} = fma {acc} s {c!r}")
         acc = f"q{j}"
-    if form == "odd_x":
-        lines += ["x3 = mul x s", f"y = fma x3 {acc} x"]
-    elif form == "odd":
-        lines.append(f"y = mul x {acc}")
-    else:
-        lines.append(f"y = mul t {acc}")
+    lines += ["x3 = mul x s", f"y = fma x3 {acc} x"] if form == "odd_x" else [f"y = mul x {acc}"]
     return parse("\n".join(lines + ["return y", ""]))
 
 
 def sollya_fpminimax(binary: str, target: str, form: str, terms: int) -> list[float]:
     """Sollya's single-precision relative fpminimax coefficients of ``form`` with ``terms`` free ones."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:  # the sibling script, also when this module is loaded by path
+        sys.path.insert(0, here)
     from sollya_compare import hex_to_mpf, run_sollya
 
     if form == "odd":
@@ -238,14 +232,13 @@ def sollya_candidates(target: str, domain: tuple[float, float], log=print) -> li
     if forms and binary is None:
         log(f"  sollya not installed: no Sollya baselines for {target} (apt-get install sollya)")
         return []
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     out = []
+    cached = _load_cache()["entries"]
     for form in forms:
         for terms in range(2, MAX_SOLLYA_TERMS + 1):
             key = f"{target}|{domain[0]!r}|{domain[1]!r}|{terms}|sollya-{form}|fma"
-            doc = _load_cache()
-            if key in doc["entries"]:
-                e = doc["entries"][key]
+            if key in cached:
+                e = cached[key]
                 prog, mu, how = parse(e["text"]), e["max_ulp"], e["verified"]
                 log(f"  Sollya fpminimax {target} {form}, {terms} terms: {mu:.4f} ULP ({how}, cached)")
             else:
