@@ -111,8 +111,6 @@ def speed_sentence(out: str) -> str:
     lo, hi = x, x
     if ev and re.fullmatch(r"[\d.]+-[\d.]+", ev.get("ratio range", "")):
         lo, hi = (float(v) for v in ev["ratio range"].split("-"))
-    # kernels of equal op mix differ by up to about +-5% between runs on this shared 2-core machine, so a
-    # verdict other than a tie needs a median beyond that and every round of the run on the same side of 1
     # kernels of the same instructions differ by up to ~5-10% between functions and runs here (code
     # placement; see pysearch.calibrate.GCC_ALIGN), so only the margin counts as faster
     verdict = ("faster than" if x >= 1.10 and lo > 1 else

@@ -315,8 +315,7 @@ class Search(Verification, BudgetPlanning):
         state = checkpoint_state(self)
         if self.problem.kind != "float32":
             state["config"] = self.problem.to_json_obj()
-            state["problem_state"] = copy.deepcopy(self._committed_problem_state)
-        elif self._committed_problem_state:
+        if self.problem.kind != "float32" or self._committed_problem_state:
             state["problem_state"] = copy.deepcopy(self._committed_problem_state)
         return state
 
