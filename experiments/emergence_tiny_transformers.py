@@ -1,6 +1,7 @@
 """Emergence on freshly trained models: PassUntil and the Mirage on a ladder of tiny transformers.
 
-Trains a ladder of decoder-only transformers from scratch on the CPU, one recipe for all (same
+Trains a ladder of decoder-only transformers from scratch (on the CPU, or on a CUDA GPU when torch sees
+one: ``--device auto``, the default; ``cpu`` or ``cuda`` to choose), one recipe for all (same
 data stream, steps, batch, schedule; learning rate scaled with width), on chained fact recall
 (``tiny_models/recall.py``): each item asks for FACTS values of a fixed random table, all of
 which must be right. Each model is measured on a fixed test set:
@@ -94,6 +95,8 @@ def parse_args(argv=None):
     p.add_argument("--test-items", type=int, default=1000, help="fixed test-set size (default 1000)")
     p.add_argument("--k", type=int, default=8, help="PassUntil: passes per item (default 8)")
     p.add_argument("--budget", type=int, default=20_000, help="PassUntil: samples per item at most (default 2e4)")
+    p.add_argument("--device", default="auto",
+                   help="where to train: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda")
     p.add_argument("--threads", default="auto", help="torch threads: a number, or auto (2 if the machine is idle, else 1)")
     p.add_argument("--quick", action="store_true",
                    help="6 small models, 150 steps, 4 look-ups in a 16x16 table: checks the pipeline only")
@@ -122,6 +125,15 @@ def pick_threads(spec: str) -> int:
         return max(1, int(spec))
     # Two threads only help on an idle machine; under load they spin against other processes.
     return 2 if os.getloadavg()[0] < 1.0 else 1
+
+
+def device_name(device: str) -> str:
+    """The device as the records name it: ``cpu``, or ``cuda (<GPU name>)``."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name(0)})"
 
 
 def git_commit() -> str:
@@ -272,7 +284,7 @@ def parse_widths(args) -> list[int] | None:
 def _child_argv(args, seed: int) -> list[str]:
     """The command line of one seed's child run (same settings, one torch thread, its own --out)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--seed", str(seed), "--out", str(Path(args.out) / f"seed{seed}"),
-            "--threads", "1", "--symbols", str(args.symbols), "--values", str(args.values), "--facts", str(args.facts),
+            "--threads", "1", "--device", args.device, "--symbols", str(args.symbols), "--values", str(args.values), "--facts", str(args.facts),
             "--zipf", repr(args.zipf), "--depth", str(args.depth), "--steps", str(args.steps), "--batch", str(args.batch),
             "--lr", repr(args.lr), "--warmup-frac", repr(args.warmup_frac), "--clip", repr(args.clip),
             "--test-items", str(args.test_items), "--k", str(args.k), "--budget", str(args.budget)]
@@ -334,6 +346,13 @@ def train_seeds(args) -> int:
     except ImportError:
         print("skipped: torch not installed (pip install '.[torch]')")
         return 0
+    from tiny_models.train import resolve_device
+
+    try:
+        resolve_device(args.device)  # the children resolve it again; a bad one stops here, before any trains
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     import resource
 
     from pysearch.fileio import read_json, write_json_atomic
@@ -388,7 +407,7 @@ def train_seeds(args) -> int:
         raise RuntimeError("the recorded prediction and the re-analysis disagree")
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     seed_meta = [read_json(out / f"seed{s}" / "run.json", "run state") for s in seeds]
-    meta = {k: seed_meta[0][k] for k in ("schema", "task", "test", "passuntil", "torch", "numpy", "python")}
+    meta = {k: seed_meta[0][k] for k in ("schema", "task", "test", "passuntil", "torch", "numpy", "python", "device")}
     meta.update({
         "kind": "emergence_tiny_transformers/recall_ladder_seeds", "git_commit": git_commit(),
         "analysis_version": ladder.ANALYSIS_VERSION, "command": cmd_line, "seeds": seeds, "jobs": args.jobs,
@@ -430,9 +449,14 @@ def train_ladder(args) -> int:
     from pysearch.fileio import read_json, write_json_atomic
     from tiny_models.model import param_count
     from tiny_models.recall import RecallTask
-    from tiny_models.train import TrainConfig, peak_lr, train
+    from tiny_models.train import TrainConfig, peak_lr, resolve_device, train
 
     t_wall, t_cpu = time.perf_counter(), time.process_time()
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     threads = pick_threads(args.threads)
     torch.set_num_threads(threads)
     widths = parse_widths(args)
@@ -455,7 +479,7 @@ def train_ladder(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"chained fact recall: {task.facts} look-ups per item in a random table of {task.n_keys} keys -> "
           f"{task.values} values (Zipf {task.zipf}); {len(widths)} models, depth {args.depth}, {steps} steps x "
-          f"{args.batch} items, {threads} torch thread(s); test set {len(test_seq)} items (and {len(big_seq)}), "
+          f"{args.batch} items, on {device_name(device)} ({threads} torch thread(s)); test set {len(test_seq)} items (and {len(big_seq)}), "
           f"chance pass rate {task.values ** -task.facts:.1e}; PassUntil k={args.k}, budget {args.budget:.0e} "
           "samples per item", flush=True)
     meta = {"schema": 1, "kind": "emergence_tiny_transformers/recall_ladder", "git_commit": git_commit(),
@@ -463,7 +487,7 @@ def train_ladder(args) -> int:
             "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at start",
-            "threads": threads,
+            "threads": threads, "device": device_name(device),
             "task": {"name": "recall", "symbols": task.symbols, "values": task.values, "facts": task.facts,
                      "zipf": task.zipf, "table_seed": task.table_seed},
             "recipe": {"depth": args.depth, "steps": steps, "batch": args.batch, "lr_base": args.lr,
@@ -478,7 +502,8 @@ def train_ladder(args) -> int:
     state = out / "run.json"
     if args.resume and state.exists() and (out / "results.csv").exists():
         old = read_json(state, "run state")
-        same = all(old.get(k) == meta[k] for k in ("task", "recipe", "test", "passuntil"))
+        same = all(old.get(k) == meta[k] for k in ("task", "recipe", "test", "passuntil")) and \
+            old.get("device", device_name("cpu")) == meta["device"]
         rows = ladder.read_ladder(out / "results.csv") if same else []
         if not same or [r["width"] for r in rows] != widths[: len(rows)]:
             print(f"error: --resume: {out} holds a run with other settings; use another --out", file=sys.stderr)
@@ -518,7 +543,7 @@ def train_ladder(args) -> int:
             write_json_atomic(state, meta)
         cfg = TrainConfig(w, args.depth, steps, batch=args.batch, lr=peak_lr(w, args.lr),
                           warmup=warmup, seed=args.seed, clip=args.clip or None)
-        model, info = train(task, cfg, exclude)
+        model, info = train(task, cfg, exclude, device=device)
         row = {"model": f"w{w}_d{args.depth}", "width": w, "depth": args.depth, "params": info["params"],
                "seed": args.seed, "steps": steps, "batch": args.batch, "lr": cfg.lr, "tokens": info["tokens"],
                "flops": 6.0 * info["params"] * info["tokens"], "train_seconds": round(info["train_seconds"], 2),

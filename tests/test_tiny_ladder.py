@@ -465,6 +465,62 @@ class TestWithTorch:
         assert not torch.equal(w0, w_other)
 
 
+    def test_device_choice(self):
+        """--device: auto is CUDA exactly when torch sees a GPU; cuda without one and an unknown name are refused by name."""
+        import torch
+
+        from tiny_models.train import resolve_device
+
+        assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+        assert resolve_device("cpu") == "cpu"
+        with pytest.raises(ValueError, match="unknown --device 'gpu'"):
+            resolve_device("gpu")
+        if not torch.cuda.is_available():
+            with pytest.raises(ValueError, match="no CUDA device"):
+                resolve_device("cuda")
+
+    def test_cuda_without_a_gpu_is_one_line_before_training(self, tmp_path):
+        """The script refuses --device cuda where torch sees no GPU: one line, exit 2, nothing trained (both drivers)."""
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA device")
+        for argv in (["--quick"], ["--quick", "--seeds", "2,3"]):
+            out = tmp_path / argv[-1].replace(",", "_")
+            r = subprocess.run([sys.executable, str(EXPERIMENTS / "emergence_tiny_transformers.py"), *argv,
+                                "--device", "cuda", "--out", str(out)], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 2, r.stderr
+            assert r.stderr.startswith("error: --device cuda: torch sees no CUDA device") and len(r.stderr.splitlines()) == 1
+            assert not (out / "results.csv").exists() and not any(out.glob("seed*/results.csv"))
+
+    def test_cuda_training_and_measurement_agree_with_the_cpu(self):
+        """On a GPU the same seed trains the same model up to rounding: the same initial weights and data, losses
+        within a few percent, and every measurement function returns CPU numpy arrays of the CPU's shapes."""
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA device (this check runs where one is lent)")
+        from tiny_models.train import TrainConfig, answer_distributions, answer_log_probs, greedy_answers, measure, train
+
+        task = RecallTask(symbols=6, values=4, facts=3, zipf=0.5, table_seed=0)
+        seq = task.test_set(20, seed=0)
+        cfg = TrainConfig(16, 1, 60, batch=32, lr=3e-3, warmup=5)
+        results = {}
+        for dev in ("cpu", "cuda"):
+            curve: list = []
+            model, _ = train(task, cfg, task.item_codes(seq), curve=curve, device=dev)
+            assert next(model.parameters()).device.type == dev
+            m = measure(model, task, seq)
+            results[dev] = (curve, answer_distributions(model, task, seq), answer_log_probs(model, task, seq),
+                            greedy_answers(model, task, seq), m)
+        (c_cpu, d_cpu, l_cpu, g_cpu, m_cpu), (c_gpu, d_gpu, l_gpu, g_gpu, m_gpu) = results["cpu"], results["cuda"]
+        assert c_cpu[0][2] == pytest.approx(c_gpu[0][2], rel=1e-4)  # same initial weights and first batch
+        assert c_cpu[-1][2] == pytest.approx(c_gpu[-1][2], rel=0.05)
+        for a, b in ((d_cpu, d_gpu), (l_cpu, l_gpu), (g_cpu, g_gpu), (m_cpu.token_probs, m_gpu.token_probs)):
+            assert isinstance(b, np.ndarray) and b.shape == a.shape and b.dtype == a.dtype
+        assert np.abs(d_cpu - d_gpu).max() < 0.05
+
+
 def test_an_infinite_emergence_score_is_written_as_null(rows, tmp_path):
     """A ladder whose exact match is flat over most steps scores inf (as round 4's seed 8 did); its analysis still
     goes to strict JSON, with null there, and the RESULT line keeps inf."""

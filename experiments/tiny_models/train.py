@@ -52,30 +52,55 @@ def peak_lr(width: int, base: float = 3e-3) -> float:
     return base * min(1.0, 64 / width) ** 0.5
 
 
-def _positions(task) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(task.answer_positions, dtype=np.int64))
+def _positions(task, device: torch.device | str = "cpu") -> torch.Tensor:
+    return torch.from_numpy(np.asarray(task.answer_positions, dtype=np.int64)).to(device)
+
+
+def device_of(model: TinyTransformer) -> torch.device:
+    """Where the model's weights are (its inputs go there; results come back to the CPU as numpy)."""
+    return next(model.parameters()).device
+
+
+def resolve_device(spec: str) -> str:
+    """``auto`` (CUDA when torch sees a GPU, else the CPU), ``cpu`` or ``cuda``; ValueError naming the problem."""
+    if spec == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return spec
+    if spec == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: torch sees no CUDA device here (use --device auto or cpu)")
+        return spec
+    raise ValueError(f"unknown --device {spec!r}: expected auto, cpu or cuda")
+
+
+def _on(model: TinyTransformer, seqs: np.ndarray) -> torch.Tensor:
+    """``seqs`` as a tensor on the model's device."""
+    return torch.from_numpy(np.ascontiguousarray(seqs)).to(device_of(model))
 
 
 def answer_logits(model: TinyTransformer, task, seq: torch.Tensor) -> torch.Tensor:
     """Logits (n, answer_len, vocab) predicting each answer token from the tokens before it."""
-    pos = _positions(task)
-    return model(seq[:, : int(pos[-1])])[:, pos - 1]
+    pos = _positions(task, seq.device)
+    return model(seq[:, : int(task.answer_positions[-1])])[:, pos - 1]
 
 
 def train(task, cfg: TrainConfig, exclude, log_every: int = 0,
-          curve: list | None = None) -> tuple[TinyTransformer, dict]:
+          curve: list | None = None, device: str = "cpu") -> tuple[TinyTransformer, dict]:
     """Train a fresh model on ``task``'s stream (seed ``cfg.data_seed``, by default ``cfg.seed + 1``; items in
     ``exclude`` dropped).
 
     Returns the model (its EMA weights when ``cfg.ema`` is set) and facts about the run; ``curve``,
-    when given, receives (step, lr, train loss, gradient norm before clipping) for every step.
+    when given, receives (step, lr, train loss, gradient norm before clipping) for every step. ``device``:
+    where the model trains (``cpu`` or ``cuda``); the initial weights and the data stream are the same on
+    either (drawn on the CPU), the arithmetic is not bit for bit.
     """
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed + 1 if cfg.data_seed is None else cfg.data_seed)
-    model = TinyTransformer(task.vocab, task.seq_len, cfg.width, cfg.depth)
+    model = TinyTransformer(task.vocab, task.seq_len, cfg.width, cfg.depth).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     ema = [p.detach().clone() for p in model.parameters()] if cfg.ema is not None else None
-    pos = _positions(task)
+    pos = _positions(task, device)
     t0, c0 = time.perf_counter(), time.process_time()
     tokens_seen = 0
     last = float("nan")
@@ -84,7 +109,7 @@ def train(task, cfg: TrainConfig, exclude, log_every: int = 0,
         lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_floor)
         for g in opt.param_groups:
             g["lr"] = lr
-        seq = torch.from_numpy(task.train_batch(cfg.batch, rng, exclude))
+        seq = torch.from_numpy(task.train_batch(cfg.batch, rng, exclude)).to(device)
         logits = answer_logits(model, task, seq)
         loss = F.cross_entropy(logits.reshape(-1, task.vocab), seq[:, pos].reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -120,18 +145,19 @@ def answer_log_probs(model: TinyTransformer, task, seqs: np.ndarray, chunk: int 
     """Teacher-forced log-probabilities (n, answer_len) of the answer tokens in ``seqs``."""
     model.eval()
     out = []
-    pos = _positions(task)
+    pos = _positions(task, device_of(model))
     for i in range(0, len(seqs), chunk):
-        seq = torch.from_numpy(np.ascontiguousarray(seqs[i : i + chunk]))
+        seq = _on(model, seqs[i : i + chunk])
         logp = torch.log_softmax(answer_logits(model, task, seq).double(), dim=-1)
-        out.append(logp.gather(-1, seq[:, pos][..., None])[..., 0].numpy())
+        out.append(logp.gather(-1, seq[:, pos][..., None])[..., 0].cpu().numpy())
     model.train()
     return np.concatenate(out)
 
 
 @torch.no_grad()
 def _decode(model: TinyTransformer, task, seq: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Fill the answer positions of ``seq`` token by token: greedy, or sampled at temperature 1."""
+    """Fill the answer positions of ``seq`` token by token: greedy, or sampled at temperature 1 (``generator``
+    on the model's device)."""
     gen = seq.clone()
     for p in task.answer_positions:
         logits = model(gen[:, : int(p)])[:, -1]
@@ -140,13 +166,13 @@ def _decode(model: TinyTransformer, task, seq: torch.Tensor, generator: torch.Ge
         else:
             probs = torch.softmax(logits.double(), dim=-1)
             gen[:, p] = torch.multinomial(probs, 1, generator=generator)[:, 0]
-    return gen[:, _positions(task)]
+    return gen[:, _positions(task, gen.device)]
 
 
 @torch.no_grad()
 def greedy_answers(model: TinyTransformer, task, seqs: np.ndarray, chunk: int = 4096) -> np.ndarray:
     model.eval()
-    out = [_decode(model, task, torch.from_numpy(np.ascontiguousarray(seqs[i : i + chunk])), None).numpy()
+    out = [_decode(model, task, _on(model, seqs[i : i + chunk]), None).cpu().numpy()
            for i in range(0, len(seqs), chunk)]
     model.train()
     return np.concatenate(out)
@@ -155,8 +181,8 @@ def greedy_answers(model: TinyTransformer, task, seqs: np.ndarray, chunk: int = 
 @torch.no_grad()
 def measure(model: TinyTransformer, task, test_seq: np.ndarray) -> Measurement:
     model.eval()
-    seq = torch.from_numpy(test_seq)
-    pos = _positions(task)
+    seq = _on(model, test_seq)
+    pos = _positions(task, seq.device)
     probs = torch.softmax(answer_logits(model, task, seq).double(), dim=-1)
     target = seq[:, pos]
     tok_p = probs.gather(-1, target[..., None])[..., 0]
@@ -164,18 +190,18 @@ def measure(model: TinyTransformer, task, test_seq: np.ndarray) -> Measurement:
     brier = ((probs - onehot) ** 2).sum(-1)
     greedy = _decode(model, task, seq, None)
     model.train()
-    return Measurement(tok_p.numpy(), brier.numpy(), greedy.numpy(), target.numpy())
+    return Measurement(tok_p.cpu().numpy(), brier.cpu().numpy(), greedy.cpu().numpy(), target.cpu().numpy())
 
 
 @torch.no_grad()
 def sample_passes(model: TinyTransformer, task, items: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
     """Sample ``n`` answers at temperature 1 for each item of ``items``; (len(items), n), True where right."""
     model.eval()
-    seq = torch.from_numpy(np.repeat(np.asarray(items, dtype=np.int64), n, axis=0))
-    pos = _positions(task)
+    seq = _on(model, np.repeat(np.asarray(items, dtype=np.int64), n, axis=0))
+    pos = _positions(task, seq.device)
     ok = (_decode(model, task, seq, generator) == seq[:, pos]).all(dim=1)
     model.train()
-    return ok.numpy().reshape(len(items), n)
+    return ok.cpu().numpy().reshape(len(items), n)
 
 
 def sample_successes(model: TinyTransformer, task, item: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
@@ -218,8 +244,8 @@ def pass_until(model: TinyTransformer, task, items: np.ndarray, k: int, budget: 
 def answer_distributions(model: TinyTransformer, task, seqs: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """The model's next-token distributions (n, answer_len, vocab) at the answer positions, given the correct prefix."""
     model.eval()
-    out = [torch.softmax(answer_logits(model, task, torch.from_numpy(np.ascontiguousarray(seqs[i : i + chunk])))
-                         .double(), dim=-1).numpy() for i in range(0, len(seqs), chunk)]
+    out = [torch.softmax(answer_logits(model, task, _on(model, seqs[i : i + chunk])).double(), dim=-1).cpu().numpy()
+           for i in range(0, len(seqs), chunk)]
     model.train()
     return np.concatenate(out)
 
