@@ -88,6 +88,8 @@ class Candidate:
     max_ulp: float = math.nan
     verified: str = ""
     kind: str = "baseline"
+    #: how an evolved kernel was found: the search command (library metadata, or a front file's ``found_by``)
+    found_by: str = ""
 
     @property
     def ops(self) -> int | str:
@@ -107,9 +109,9 @@ class Candidate:
 
 
 def program_candidate(label: str, cname: str, program: Program, max_ulp: float, verified: str,
-                      kind: str) -> Candidate:
+                      kind: str, found_by: str = "") -> Candidate:
     """A candidate from a program, exported with pysearch.export.to_c."""
-    return Candidate(label, cname, to_c(program, cname), program, max_ulp, verified, kind)
+    return Candidate(label, cname, to_c(program, cname), program, max_ulp, verified, kind, found_by)
 
 
 def libm_candidate(func: str, label: str | None = None) -> Candidate:
@@ -288,7 +290,7 @@ def evolved_candidates(target: str, fronts: list[str] | None = None) -> list[Can
             evolved = fn.found.startswith("evolved from scratch")
             label = f"evolved ({fn.name})" if evolved else f"library, not evolved ({fn.name})"
             out.append(program_candidate(label, f"{target}_evolved_{len(out)}", fn.program,
-                                         fn.max_ulp, fn.verified, "evolved" if evolved else "library"))
+                                         fn.max_ulp, fn.verified, "evolved" if evolved else "library", fn.found))
         else:
             print(f"  {fn.name} in the library verifies at {fn.max_ulp:.3f} ULP > 1: not timed")
     for path in fronts or []:
@@ -297,6 +299,11 @@ def evolved_candidates(target: str, fronts: list[str] | None = None) -> list[Can
             raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected 1")
         entries = doc.get("programs") or doc.get("front") or doc.get("entries") or []
         name = Path(path).stem if Path(path).stem != "front" else Path(path).parent.name
+        found_by = f"{path}: " + (doc["found_by"] if isinstance(doc.get("found_by"), str) else
+                                  "a front file without a found_by record")
+        if doc.get("target") == target and "domain" in doc and tuple(np.float32(doc["domain"])) != domain:
+            print(f"  {path}: a front on [{doc['domain'][0]}, {doc['domain'][1]}], not this table's domain: not timed")
+            continue
         for k, e in enumerate(entries):
             if doc.get("target", e.get("target")) != target:
                 continue
@@ -304,7 +311,7 @@ def evolved_candidates(target: str, fronts: list[str] | None = None) -> list[Can
             if not mu <= 1:
                 continue
             out.append(program_candidate(f"evolved ({name} #{k})", f"{target}_front{len(out)}", parse(e["text"]),
-                                         mu, e.get("verified", "?"), "evolved"))
+                                         mu, e.get("verified", "?"), "evolved", found_by))
     return out
 
 
@@ -390,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
               "rounds (range: lowest-highest); outputs bit-exact with pysearch.evaluate")
         print(format_table(rows, ["candidate", "ops", "op mix", "latency", "max ULP", "verified", "vectorised",
                                   "ns/elt", "ratio vs best baseline", "ratio range"]))
+        print("found by (the issue's 'command in the table'):")
+        for c in cands:
+            if c.kind in ("evolved", "library"):
+                print(f"  {c.label}: {c.found_by or 'not recorded'}")
         ev = max((r for r, c in zip(rows, cands) if c.kind == "evolved"), key=lambda r: r["ratio vs best baseline"])
         print(f"{target}: fastest evolved kernel: {ev['candidate']}, ratio {ev['ratio vs best baseline']:.3f} "
               f"(rounds {ev['ratio range']}; > 1: ours faster), max ULP {ev['max ULP']:.4f}")

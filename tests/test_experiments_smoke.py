@@ -100,12 +100,25 @@ def test_speed_reads_several_front_files(tmp_path):
         (tmp_path / run).mkdir()
         doc = {"schema": 1, "target": target, "programs": [{"text": text, "max_ulp": u, "verified": "exhaustive"}
                                                            for u in ulps]}
+        if run == "exp2-s0":
+            doc["found_by"] = "pysearch search exp2 --domain 0 1- --max-ulp 1 --budget 10m --seed 0"
         (tmp_path / run / "front.json").write_text(json.dumps(doc))
     files = [str(tmp_path / r / "front.json") for r in ("exp2-s0", "tanh-s1")]
     lib = {t: len(fs.evolved_candidates(t)) for t in ("exp2", "tanh", "erf")}  # the library's own
     exp2 = fs.evolved_candidates("exp2", files)[lib["exp2"]:]
     assert [c.label for c in exp2] == ["evolved (exp2-s0 #0)"] and exp2[0].kind == "evolved"
-    assert [c.label for c in fs.evolved_candidates("tanh", files)[lib["tanh"]:]] == ["evolved (tanh-s1 #0)"]
+    # each evolved row says how it was found: the front's found_by, else that the file does not say
+    assert exp2[0].found_by == files[0] + ": pysearch search exp2 --domain 0 1- --max-ulp 1 --budget 10m --seed 0"
+    tanh = fs.evolved_candidates("tanh", files)[lib["tanh"]:]
+    assert [c.label for c in tanh] == ["evolved (tanh-s1 #0)"]
+    assert tanh[0].found_by == files[1] + ": a front file without a found_by record"
+    assert all(c.found_by.startswith("evolved from scratch") for c in fs.evolved_candidates("exp2")
+               if c.kind == "evolved")  # the library's: its metadata
+    # a front of the target on another domain is not timed against this domain's baselines
+    (tmp_path / "exp2-wide").mkdir()
+    (tmp_path / "exp2-wide" / "front.json").write_text(json.dumps(
+        {"schema": 1, "target": "exp2", "domain": [0.0, 2.0], "programs": [{"text": text, "max_ulp": 0.5}]}))
+    assert len(fs.evolved_candidates("exp2", files + [str(tmp_path / "exp2-wide" / "front.json")])) == lib["exp2"] + 1
     assert len(fs.evolved_candidates("erf", files)) == lib["erf"]
 
 
