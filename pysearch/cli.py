@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in COMMAND_MODULES else None)
     args = parser.parse_args(argv)
+    args.argv = list(argv)  # the command as given (a search's front file records it)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -128,6 +128,30 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, capsys):
     fa = json.loads((tmp_path / "a" / "front.json").read_text())
     fb = json.loads((tmp_path / "b" / "front.json").read_text())
     assert [e["text"] for e in fa["programs"]] == [e["text"] for e in fb["programs"]]
+    # front.json says which command started the run; a resume keeps it
+    import shlex
+
+    assert fa["found_by"] == shlex.join(["pysearch", *args, "--generations", "4", "--out", str(tmp_path / "a")])
+    assert fb["found_by"] == shlex.join(["pysearch", *args, "--generations", "2", "--out", str(tmp_path / "b")])
+
+
+def test_front_found_by_is_checked_and_optional(tmp_path, finished_run):
+    """found_by is optional (older front files lack it) and must be a string where present."""
+    from pysearch.search.front import read_front
+
+    doc = json.loads((finished_run / "front.json").read_text())
+    assert read_front(finished_run / "front.json").found_by == doc["found_by"]
+    for value, ok in ((None, True), ("x" * 100, True), (3, False), (["pysearch"], False)):
+        d = dict(doc, found_by=value)
+        (tmp_path / "f.json").write_text(json.dumps(d))
+        if ok:
+            assert read_front(tmp_path / "f.json").found_by == value
+        else:
+            with pytest.raises(ValueError, match="found_by: expected a string"):
+                read_front(tmp_path / "f.json")
+    del doc["found_by"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    assert read_front(tmp_path / "old.json").found_by is None
 
 
 def test_restart_after_from_the_cli(tmp_path, capsys):

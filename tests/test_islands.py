@@ -69,6 +69,7 @@ class TestTwoIslands:
         """--workers 2 writes one front.json whose every program holds its claimed, exhaustive max ULP."""
         doc = json.loads((two_islands / "front.json").read_text())
         assert doc["target"] == "exp2" and doc["programs"]
+        assert doc["found_by"].startswith("pysearch search exp2 ") and "--workers 2" in doc["found_by"]
         for e in doc["programs"]:
             assert e["verified"] == "exhaustive"
             assert pysearch.verify(e["text"], "exp2", DOMAIN).max_ulp == pytest.approx(e["max_ulp"], rel=1e-12)

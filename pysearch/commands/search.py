@@ -207,13 +207,20 @@ def _check_resume_args(args: argparse.Namespace, cfg, target: Target, domain) ->
                             f"({getattr(cfg, field)}); a resumed run keeps its settings")
 
 
-def _write_outputs(out: Path, search, front, plot: bool, baselines: bool) -> None:
+def command_line(args: argparse.Namespace) -> str | None:
+    """The command that started this run, as a shell line (the front file's ``found_by``); None when
+    the command was not called through :func:`pysearch.cli.main`."""
+    argv = getattr(args, "argv", None)
+    return shlex.join(["pysearch", *argv]) if argv is not None else None
+
+
+def _write_outputs(out: Path, search, front, plot: bool, baselines: bool, found_by: str | None = None) -> None:
     from ..search.classical import load_or_compute
     from ..search.front import FrontFile, write_front
     from ..search.plot import plot_front
 
     cfg = search.config
-    ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, front, cfg.objective, cfg.cost_weights)
+    ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, front, cfg.objective, cfg.cost_weights, found_by)
     write_front(out / "front.json", ff)
     if plot:
         pts = load_or_compute(out, cfg.target, cfg.domain, search.screen_x, cfg.cost_weights) if baselines else []
@@ -417,6 +424,7 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         search = Search.from_checkpoint(ck)
         if on_disk is not None:  # programs only front.json lists (an older version's final round) are kept too
             search.adopt_reported(on_disk.programs, "front.json")
+        found_by = on_disk.found_by if on_disk is not None else None
     else:
         for name in (CHECKPOINT_NAME, "front.json"):
             if (out / name).exists():
@@ -426,11 +434,12 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         if budget is None and generations is None:
             budget = parse_duration(DEFAULT_BUDGET)
         search = None
+        found_by = command_line(args)
 
     def save(s) -> None:
         save_checkpoint(out, s.checkpoint_state())  # first: front.json never holds what the checkpoint lacks
         ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.reported_front(),
-                       s.config.objective, s.config.cost_weights)
+                       s.config.objective, s.config.cost_weights, found_by)
         write_front(out / "front.json", ff)
 
     try:
@@ -462,7 +471,7 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         _stop_if_signalled()
         final = search.final_front(deadline=search.deadline)
         save(search)
-        _write_outputs(out, search, final, plot=not args.no_plot, baselines=not args.no_baselines)
+        _write_outputs(out, search, final, plot=not args.no_plot, baselines=not args.no_baselines, found_by=found_by)
     except KeyboardInterrupt as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
         code = 143 if isinstance(e, Terminated) else 130

@@ -22,7 +22,7 @@ from ..search.verify import Verification
 from ..targets import Target
 from .common import UserError, parse_duration
 from .search import (DEFAULT_BUDGET, _check_resume_args, _read_front_file, _resume_limits, _say,
-                     _stop_if_signalled, _write_outputs, format_duration, Terminated)
+                     _stop_if_signalled, _write_outputs, command_line, format_duration, Terminated)
 
 
 class _RunView:
@@ -96,7 +96,8 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
         ck_like = {"elapsed_s": doc.get("elapsed_s", 0.0), "limits": doc.get("limits", {}),
                    "generation": min(st["generation"] for st in doc["islands"])}
         budget, generations = _resume_limits(args, ck_like, budget)
-        _read_front_file(out, cfg)  # a front.json of another run is refused
+        on_disk = _read_front_file(out, cfg)  # a front.json of another run is refused
+        found_by = on_disk.found_by if on_disk is not None else None
         workers, migrate_every, migrants = doc["workers"], doc["migrate_every"], doc["migrants"]
         states, elapsed, restarts = doc["islands"], float(doc.get("elapsed_s", 0.0)), doc.get("restarts", 0)
         _say(console, f"resuming the {workers}-island run in {out} at generation(s) "
@@ -112,6 +113,7 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
         workers = args.workers
         migrate_every = args.migrate_every if args.migrate_every is not None else DEFAULT_MIGRATE_EVERY
         migrants = args.migrants if args.migrants is not None else DEFAULT_MIGRANTS
+        found_by = command_line(args)
 
     if args.ray is not None:
         transport = RayTransport(args.ray)
@@ -130,7 +132,7 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
         r.collect()
         save_islands(out, r.state())  # first: front.json never holds what the checkpoint lacks
         ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, r.merged_front(), cfg.objective,
-                       cfg.cost_weights)
+                       cfg.cost_weights, found_by)
         write_front(out / "front.json", ff)
         saved[0] = True
 
@@ -175,7 +177,8 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             left = None if run_budget is None else max(run_budget - runner.elapsed, 0.0)
             final, skipped, _ = runner.final(left)
             save(runner)
-            _write_outputs(out, _RunView(cfg), final, plot=not args.no_plot, baselines=not args.no_baselines)
+            _write_outputs(out, _RunView(cfg), final, plot=not args.no_plot, baselines=not args.no_baselines,
+                           found_by=found_by)
         except KeyboardInterrupt as e:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the save short
             code = 143 if isinstance(e, Terminated) else 130

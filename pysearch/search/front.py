@@ -5,7 +5,7 @@ float32 in the domain (or, where that is impossible, on a large sample, with the
 ``front.json`` is the contract other tools read::
 
     {"schema": 1, "target": ..., "domain": [a, b], "dtype": "float32",
-     "max_ulp_constraint": E or null,
+     "max_ulp_constraint": E or null, "found_by": "pysearch search ..." (optional),
      "programs": [{"text", "cost", "ops", "latency", "max_ulp", "verified", ...}, ...]}
 """
 
@@ -167,6 +167,8 @@ class FrontFile:
     programs: list[FrontEntry]
     objective: str = "cost"
     cost_weights: dict[str, float] | None = None  # op weights of "cost" where not the defaults
+    #: the command line that started the run (provenance; None where not known)
+    found_by: str | None = None
 
     def to_json_obj(self) -> dict:
         d = {
@@ -179,6 +181,8 @@ class FrontFile:
         }
         if self.cost_weights:
             d["cost_weights"] = dict(self.cost_weights)
+        if self.found_by is not None:
+            d["found_by"] = self.found_by
         d["programs"] = [e.to_json_obj() for e in self.programs]
         return d
 
@@ -198,6 +202,8 @@ def write_front(path: Path | str, front: FrontFile) -> None:
     write_json_atomic(path, front.to_json_obj())
 
 
+#: Longest ``found_by`` command a front.json may hold.
+MAX_FOUND_BY = 1 << 16
 #: Most programs a front.json may list.
 MAX_FRONT_PROGRAMS = 100_000
 
@@ -237,6 +243,7 @@ def front_from_json_obj(doc: dict) -> FrontFile:
         programs=[FrontEntry.from_json_obj(e, weights, f"programs[{i}]") for i, e in enumerate(programs)],
         objective=need_str(doc.get("objective", "cost"), "objective", choices=("cost", "latency")),
         cost_weights=weights,
+        found_by=None if doc.get("found_by") is None else need_str(doc["found_by"], "found_by", MAX_FOUND_BY),
     )
 
 
