@@ -21,8 +21,9 @@ measured. Results go to OUT/results.csv (+ summary.json with provenance, emergen
 round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). ``--seeds`` trains several seeds per
 width (child processes, ``--jobs`` at a time), predicts from the seed-averaged smaller models before any
 seed trains its largest model, and analyses the averaged ladder; ``--record`` then writes
-``recorded_recall_ladder_r4.{csv,json}`` and ``..._per_seed.csv`` (the fourth round; the third round's,
-seeds 2, 3, 4, is ``recorded_recall_ladder_3seeds*``). The recipe since the fourth round clips the
+``recorded_recall_ladder_r5.{csv,json}`` and ``..._per_seed.csv`` (the fifth round, eight seeds; the fourth
+round's is ``recorded_recall_ladder_r4*``, the third round's, seeds 2, 3, 4, ``recorded_recall_ladder_3seeds*``;
+``--record`` never overwrites a record). The recipe since the fourth round clips the
 gradient norm to 1 and warms up over 20% of the steps (``--clip 0 --warmup-frac 0.05`` is the first three
 rounds' recipe; each record's JSON carries its own). How the laws are chosen (on the smaller models only)
 is in ``tiny_models/ladder.py``.
@@ -36,6 +37,8 @@ is in ``tiny_models/ladder.py``.
         --clip 0 --warmup-frac 0.05   # the third round
     python experiments/emergence_tiny_transformers.py --seeds 5,6,7,8,9 --jobs 3 \
         --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_r4   # the fourth round
+    python experiments/emergence_tiny_transformers.py --seeds 10,11,12,13,14,15,16,17 --jobs 2 \
+        --widths 2,3,4,5,6,8,10,12,16,24,32,48,64,96,128 --out runs/ladder17_r5   # the fifth round
     python experiments/emergence_tiny_transformers.py --from-csv experiments/tiny_models/recorded_recall_ladder.csv
     pysearch emergence experiments/tiny_models/recorded_recall_ladder.csv --x params --label-col model \\
         --metric-cols exact_match,multiple_choice,token_edit_distance,seq_log_prob,brier,passuntil_sampled
@@ -69,8 +72,9 @@ WIDTHS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 QUICK_WIDTHS = [4, 6, 8, 12, 16, 24]
 RECORDED = HERE / "tiny_models" / "recorded_recall_ladder.csv"
 RECORDED_3SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # the third round (seeds 2, 3, 4)
-#: where ``--seeds ... --record`` writes (the fourth round; the third round's record is kept as it is)
-RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_r4.csv"
+#: where ``--seeds ... --record`` writes (the fifth round; the earlier rounds' records are kept as they are, and
+#: ``--record`` never overwrites a record: a new round names its files here first)
+RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_r5.csv"
 #: the fourth round's recipe changes (chosen on w64/w96 seed scatter with tuning seeds only, see RESULTS.md)
 WARMUP_FRAC = 0.2
 CLIP = 1.0
@@ -257,6 +261,11 @@ def main(argv=None) -> int:
     if not 0.0 <= args.warmup_frac < 1.0 or not args.clip >= 0.0:
         print(f"error: bad recipe: --warmup-frac {args.warmup_frac} must be in [0, 1) and --clip {args.clip} >= 0",
               file=sys.stderr)
+        return 2
+    record = RECORDED_SEEDS if args.seeds else RECORDED
+    if args.record and record.exists():
+        print(f"error: --record: {record.relative_to(HERE.parent)} already holds a recorded ladder; records are never "
+              "overwritten (name the new round's files in RECORDED_SEEDS first)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _sigterm)
     try:

@@ -23,7 +23,8 @@ RECORDED = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder.csv"  # first r
 RECORDED_SEED1 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_seed1.csv"  # second round, seed 1
 RECORDED_3SEEDS = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # third round, seeds 2, 3, 4
 RECORDED_R4 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_r4.csv"  # fourth round, seeds 5..9, new recipe
-RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS, RECORDED_R4]
+RECORDED_R5 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_r5.csv"  # fifth round, seeds 10..17, r4's recipe
+RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS, RECORDED_R4, RECORDED_R5]
 
 
 def _recipe_seed(meta: dict) -> int:
@@ -235,10 +236,11 @@ def test_cli_reads_the_recorded_ladder():
     assert "exact_match" in r.stdout and "token_edit_distance" in r.stdout
 
 
-@pytest.mark.parametrize("path, seeds", [(RECORDED_3SEEDS, [2, 3, 4]), (RECORDED_R4, [5, 6, 7, 8, 9])],
-                         ids=["third round", "fourth round"])
+@pytest.mark.parametrize("path, seeds", [(RECORDED_3SEEDS, [2, 3, 4]), (RECORDED_R4, [5, 6, 7, 8, 9]),
+                                         (RECORDED_R5, list(range(10, 18)))],
+                         ids=["third round", "fourth round", "fifth round"])
 def test_seed_averaged_ladder_shape_and_provenance(path, seeds):
-    """Rounds 3 and 4: every row averages the round's seeds (new seeds, trained after the earlier rounds), the
+    """Rounds 3, 4 and 5: every row averages the round's seeds (new seeds, trained after the earlier rounds), the
     recorded per-seed rows re-combine to it exactly, and the prediction predates every seed's largest model."""
     rows = ladder.read_ladder(path)
     meta = json.loads(path.with_suffix(".json").read_text())
@@ -275,6 +277,34 @@ def test_fourth_round_recipe_was_chosen_without_its_seeds_or_the_held_out_width(
     assert not {t["seed"] for t in tuning} & set(r4["seeds"])
     chosen = [t for t in tuning if t["label"] == "clip1-warm120"]
     assert {t["clip"] for t in chosen} == {1.0} and {t["warmup"] for t in chosen} == {r4["recipe"]["warmup_steps"]}
+
+
+def test_fifth_round_replicates_the_fourth_with_new_seeds():
+    """Round 5 changed nothing but the seeds (eight, none used by an earlier round or by the recipe's tuning), so its
+    RESULT line is a replication of round 4's protocol, not a new choice made after seeing round 4's miss."""
+    r5 = json.loads(RECORDED_R5.with_suffix(".json").read_text())
+    r4 = json.loads(RECORDED_R4.with_suffix(".json").read_text())
+    drop = ("seeds", "data_seeds")
+    assert {k: v for k, v in r5["recipe"].items() if k not in drop} == {k: v for k, v in r4["recipe"].items()
+                                                                        if k not in drop}
+    for key in ("task", "test", "passuntil", "analysis_version"):
+        assert r5[key] == r4[key], key
+    assert ladder.read_ladder(RECORDED_R5)[-1]["width"] == ladder.read_ladder(RECORDED_R4)[-1]["width"]
+    earlier = {0, 1, *json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())["seeds"], *r4["seeds"]}
+    tuning = {json.loads(line)["seed"]
+              for line in (EXPERIMENTS / "tiny_models" / "seed_scatter_r4.jsonl").read_text().splitlines()}
+    assert len(r5["seeds"]) == 8 and not set(r5["seeds"]) & (earlier | tuning)
+    assert r5["device"] == "cpu"
+
+
+def test_record_is_never_overwritten(tmp_path):
+    """--record refuses, before training anything, when its record exists (it did overwrite the first round's)."""
+    from test_emergence_experiments import _run_without_torch
+
+    for argv in ([], ["--seeds", "20,21"]):
+        r = _run_without_torch("emergence_tiny_transformers.py", [*argv, "--record", "--out", str(tmp_path / "o")])
+        assert r.returncode == 2 and r.stderr.startswith("error: --record: ") and len(r.stderr.splitlines()) == 1
+        assert "never overwritten" in r.stderr and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.stem)
