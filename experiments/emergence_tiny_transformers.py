@@ -162,22 +162,26 @@ def multiple_choice_seqs(task, test_seq: np.ndarray, rng: np.random.Generator, n
 
 def measure_model(model, task, test_seq, big_seq, mc_seq, args, seed) -> dict:
     from pysearch.emergence import multiple_choice_grade, pass_until_score, token_edit_distance
-    from tiny_models.train import answer_distributions, answer_log_probs, greedy_answers, pass_until_prefix
+    from tiny_models.sampling import pass_until_prefix
+    from tiny_models.train import answer_distributions, answer_log_probs, greedy_answers_from
 
     pos = np.asarray(task.answer_positions)
     target = test_seq[:, pos]
-    dists = answer_distributions(model, task, test_seq)
+    # the multiple-choice items' first choice is the test item itself: its log-probabilities come with ``dists``
+    if not np.array_equal(mc_seq[:, 0], test_seq):
+        raise ValueError("the multiple-choice items must start with the test items")
+    dists, mc_lp0 = answer_distributions(model, task, test_seq, with_log_probs=True)
     tok_p = np.take_along_axis(dists, target[..., None], axis=-1)[..., 0]
     onehot = np.eye(task.vocab)[target]
-    greedy = greedy_answers(model, task, test_seq)
+    # greedy decoding follows the teacher-forced argmax up to an item's first error (tested against full decoding),
+    # so it is right iff every argmax along the correct prefix is right: the 10x set uses that
+    greedy = greedy_answers_from(model, task, test_seq, dists.argmax(-1))
     exact = (greedy == target).all(axis=1)
-    # greedy decoding is right iff every argmax along the correct prefix is right: the 10x set uses that
-    tf_exact = (dists.argmax(-1) == target).all(axis=1)
-    if not np.array_equal(exact, tf_exact):
-        raise RuntimeError("greedy exact match disagrees with its teacher-forced form")
     big_dists = answer_distributions(model, task, big_seq)
     big_exact = (big_dists.argmax(-1) == big_seq[:, pos]).all(axis=1)
-    mc_lp = answer_log_probs(model, task, mc_seq.reshape(-1, mc_seq.shape[-1])).sum(-1).reshape(mc_seq.shape[:2])
+    distractors = mc_seq[:, 1:].reshape(-1, mc_seq.shape[-1])
+    mc_lp = np.concatenate([mc_lp0[:, None, :], answer_log_probs(model, task, distractors).reshape(
+        len(mc_seq), mc_seq.shape[1] - 1, -1)], axis=1).sum(-1)
     t0 = time.process_time()
     succ, trials = pass_until_prefix(dists, target, args.k, args.budget, np.random.default_rng(seed))
     est = pass_until_score(list(zip(succ.tolist(), trials.tolist())), args.k)

@@ -420,6 +420,53 @@ def test_recall_task_encoding():
         RecallTask(values=1)
 
 
+def test_prefix_sampler_picks_tokens_as_searchsorted_does():
+    """The prefix sampler tests a draw against the target's cdf interval instead of finding its token; on
+    distributions with zero-probability tokens, first- and last-token targets and unnormalised rows, its
+    counts equal those of drawing every token with searchsorted from the same stream."""
+    from tiny_models.sampling import pass_until_prefix
+
+    def by_searchsorted(dists, targets, k, budget, rng, first_chunk=256):
+        m, n_pos, vocab = dists.shape
+        cdf = np.cumsum(dists, axis=-1)
+        succ, trials = np.zeros(m, np.int64), np.zeros(m, np.int64)
+        for i in range(m):
+            chunk = first_chunk
+            while succ[i] < k and trials[i] < budget:
+                n = int(min(chunk, budget - trials[i]))
+                alive = np.arange(n)
+                for j in range(n_pos):
+                    u = rng.random(alive.size) * cdf[i, j, -1]
+                    tok = np.minimum(np.searchsorted(cdf[i, j], u, side="right"), vocab - 1)
+                    alive = alive[tok == targets[i, j]]
+                    if alive.size == 0:
+                        break
+                need = k - succ[i]
+                if alive.size >= need:
+                    trials[i] += int(alive[need - 1]) + 1
+                    succ[i] = k
+                else:
+                    trials[i] += n
+                    succ[i] += alive.size
+                chunk = min(chunk * 8, 1 << 22)
+        return succ, trials
+
+    rng = np.random.default_rng(3)
+    vocab = 7
+    dists = rng.dirichlet(np.full(vocab, 0.3), size=(40, 3))
+    dists[::3, :, 2] = 0.0  # zero-probability tokens, some of them targets
+    dists[1::5] *= 1.0 + 1e-3  # rows that do not sum to 1
+    targets = rng.integers(0, vocab, (40, 3))
+    targets[::4] = 0
+    targets[2::4] = vocab - 1
+    targets[5::7, 1] = 2
+    for k, budget in ((1, 50), (4, 3000)):
+        got = pass_until_prefix(dists, targets, k, budget, np.random.default_rng(11))
+        want = by_searchsorted(dists, targets, k, budget, np.random.default_rng(11))
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert (got[0] < k).any() and (got[0] == k).any()  # both censored and finished items are exercised
+
+
 class TestWithTorch:
     @pytest.fixture(autouse=True)
     def _torch(self):
@@ -431,8 +478,8 @@ class TestWithTorch:
 
         from pysearch.emergence import pass_until_score
         from tiny_models.model import TinyTransformer, n_params, param_count
-        from tiny_models.train import (TrainConfig, answer_distributions, greedy_answers, pass_until,
-                                       pass_until_prefix, train)
+        from tiny_models.sampling import pass_until_prefix
+        from tiny_models.train import TrainConfig, answer_distributions, greedy_answers, pass_until, train
 
         torch.set_num_threads(1)
         task = RecallTask(symbols=6, values=4, facts=3, zipf=0.5, table_seed=0)
@@ -451,6 +498,32 @@ class TestWithTorch:
             for i in range(len(seq)):
                 est = pass_until_score([(int(s[i]), int(n[i]))], k, confidence=0.999)
                 assert est.lo <= exact[i] <= est.hi, (i, exact[i], est)
+
+    def test_measuring_shortcuts_change_no_bit(self):
+        """Greedy decoding continued from the teacher-forced argmax equals full greedy decoding token for token,
+        and measuring in chunks of CHUNK rows gives the bits of one 4096-row pass, on a trained model whose
+        items fail at different answer positions."""
+        import torch
+
+        from tiny_models.train import (CHUNK, TrainConfig, answer_distributions, answer_log_probs, greedy_answers,
+                                       greedy_answers_from, train)
+
+        torch.set_num_threads(1)
+        task = RecallTask(symbols=6, values=4, facts=4, zipf=0.5, table_seed=0)
+        seq = task.test_set(3 * CHUNK // 2, seed=0)
+        model, _ = train(task, TrainConfig(16, 1, 40, batch=32, lr=3e-3, warmup=5), task.item_codes(seq))
+        dists = answer_distributions(model, task, seq)
+        assert np.array_equal(dists, answer_distributions(model, task, seq, chunk=4096))
+        logp = answer_log_probs(model, task, seq, chunk=4096)
+        assert np.array_equal(answer_log_probs(model, task, seq), logp)
+        both = answer_distributions(model, task, seq, with_log_probs=True)
+        assert np.array_equal(both[0], dists) and np.array_equal(both[1], logp)
+        target = seq[:, task.answer_positions]
+        first = np.where((dists.argmax(-1) != target).any(1), (dists.argmax(-1) != target).argmax(1), task.facts)
+        assert len(set(first.tolist())) >= 3  # errors at several positions, and items without one
+        full = greedy_answers(model, task, seq, chunk=4096)
+        assert np.array_equal(greedy_answers_from(model, task, seq, dists.argmax(-1)), full)
+        assert (full != target).any()
 
     def test_recipe_options_change_only_what_they_name(self):
         """The fourth round's recipe options: a clip that never binds and an EMA with decay 0 leave training
