@@ -319,7 +319,7 @@ def _run_children(cmds: list[list[str]], jobs: int, logs: list[Path]) -> None:
                 cmd, log = pending.pop(0)
                 fh = open(log, "a")
                 running.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT), fh, log))
-            time.sleep(1.0)
+            time.sleep(0.05)  # a finished child frees its slot at once (16 hand-overs in an 8-seed run)
             for item in list(running):
                 proc, fh, log = item
                 if proc.poll() is not None:

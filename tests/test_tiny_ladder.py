@@ -297,6 +297,29 @@ def test_fifth_round_replicates_the_fourth_with_new_seeds():
     assert r5["device"] == "cpu"
 
 
+def test_fifth_round_rerun_with_cheaper_measuring_has_every_bit():
+    """The fifth round run again after the measuring speed-ups (256-row chunks, greedy decoding from the first
+    teacher-forced error, the interval test in the PassUntil sampler, AdamW foreach): every measured value of every
+    seed's 15 models, the prediction and the RESULT line are those of the record; only times differ."""
+    r5 = json.loads(RECORDED_R5.with_suffix(".json").read_text())
+    rerun_path = RECORDED_R5.with_name(RECORDED_R5.stem + "_rerun.json")
+    rerun = json.loads(rerun_path.read_text())
+    old = ladder.read_ladder(RECORDED_R5.with_name(RECORDED_R5.stem + "_per_seed.csv"), check_order=False)
+    new = ladder.read_ladder(RECORDED_R5.with_name(RECORDED_R5.stem + "_rerun_per_seed.csv"), check_order=False)
+    assert len(old) == len(new) == 8 * 15
+    timing = {"train_seconds", "train_cpu_seconds"}
+    for a, b in zip(old, new):
+        assert {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
+    assert rerun["git_commit"] != r5["git_commit"] and rerun["seeds"] == r5["seeds"]
+    assert rerun["command"].split(" --out ")[0] == r5["command"].split(" --out ")[0]
+    assert rerun["result_line"] == r5["result_line"]
+    for key in ("loss", "passuntil"):
+        assert rerun["prediction_before_training"][key] == r5["prediction_before_training"][key]
+    for key in ("recipe", "task", "test", "passuntil", "device"):
+        assert rerun[key] == r5[key], key
+    assert r5["rows"].endswith(RECORDED_R5.stem + "_per_seed.csv")
+
+
 def test_record_is_never_overwritten(tmp_path):
     """--record refuses, before training anything, when its record exists (it did overwrite the first round's)."""
     from test_emergence_experiments import _run_without_torch
