@@ -12,13 +12,14 @@ def pass_until_prefix(dists: np.ndarray, targets: np.ndarray, k: int, budget: in
     Every sample draws its answer token by token from the model's softmax. A sample that draws a
     wrong token can no longer pass, so it stops there; the samples still alive all carry the
     correct prefix, hence share the model's distribution ``dists[item, j]`` at answer position j
-    (computed once, :func:`answer_distributions`). The pass/fail sequence is therefore exactly
+    (computed once, :func:`tiny_models.train.answer_distributions`). The pass/fail sequence is therefore exactly
     that of sampling whole answers one after another; counting stops at the k-th pass.
     """
     m, n_pos, vocab = dists.shape
     cdf = np.cumsum(dists, axis=-1)
-    # a draw u picks token searchsorted(cdf, u * cdf[-1], "right") (the last token past the end): the target t
-    # exactly when cdf[t - 1] <= u * cdf[-1] < cdf[t], with the bounds open at the two ends
+    # a draw u picks token searchsorted(cdf, u * cdf[-1], "right"), or the last token if u * cdf[-1] rounds up to
+    # cdf[-1]: the target t exactly when cdf[t - 1] <= u * cdf[-1] < cdf[t], no lower bound for the first token
+    # and no upper bound for the last
     t_idx = targets[..., None].astype(np.int64)
     lo = np.where(targets > 0, np.take_along_axis(cdf, np.maximum(t_idx - 1, 0), -1)[..., 0], -np.inf)
     hi = np.where(targets < vocab - 1, np.take_along_axis(cdf, t_idx, -1)[..., 0], np.inf)
