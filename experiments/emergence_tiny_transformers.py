@@ -72,9 +72,9 @@ WIDTHS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
 QUICK_WIDTHS = [4, 6, 8, 12, 16, 24]
 RECORDED = HERE / "tiny_models" / "recorded_recall_ladder.csv"
 RECORDED_3SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # the third round (seeds 2, 3, 4)
-#: where ``--seeds ... --record`` writes (the fifth round; the earlier rounds' records are kept as they are, and
+#: where ``--seeds ... --record`` writes (the sixth round; the earlier rounds' records are kept as they are, and
 #: ``--record`` never overwrites a record: a new round names its files here first)
-RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_r5.csv"
+RECORDED_SEEDS = HERE / "tiny_models" / "recorded_recall_ladder_r6.csv"
 #: the fourth round's recipe changes (chosen on w64/w96 seed scatter with tuning seeds only, see RESULTS.md)
 WARMUP_FRAC = 0.2
 CLIP = 1.0
