@@ -21,7 +21,8 @@ measured. Results go to OUT/results.csv (+ summary.json with provenance, emergen
 round's record; the second round's, seed 1, is ``recorded_recall_ladder_seed1.{csv,json}``). ``--seeds`` trains several seeds per
 width (child processes, ``--jobs`` at a time), predicts from the seed-averaged smaller models before any
 seed trains its largest model, and analyses the averaged ladder; ``--record`` then writes
-``recorded_recall_ladder_r5.{csv,json}`` and ``..._per_seed.csv`` (the fifth round, eight seeds; the fourth
+``recorded_recall_ladder_r6.{csv,json}`` and ``..._per_seed.csv`` (the sixth round, six seeds; the fifth,
+eight seeds, is ``recorded_recall_ladder_r5*``, with ``..._r5_rerun*`` its bit-identical rerun; the fourth
 round's is ``recorded_recall_ladder_r4*``, the third round's, seeds 2, 3, 4, ``recorded_recall_ladder_3seeds*``;
 ``--record`` never overwrites a record). The recipe since the fourth round clips the
 gradient norm to 1 and warms up over 20% of the steps (``--clip 0 --warmup-frac 0.05`` is the first three

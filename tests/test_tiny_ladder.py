@@ -24,7 +24,8 @@ RECORDED_SEED1 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_seed1.csv
 RECORDED_3SEEDS = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_3seeds.csv"  # third round, seeds 2, 3, 4
 RECORDED_R4 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_r4.csv"  # fourth round, seeds 5..9, new recipe
 RECORDED_R5 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_r5.csv"  # fifth round, seeds 10..17, r4's recipe
-RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS, RECORDED_R4, RECORDED_R5]
+RECORDED_R6 = EXPERIMENTS / "tiny_models" / "recorded_recall_ladder_r6.csv"  # sixth round, seeds 30..35, r4's recipe
+RECORDS = [RECORDED, RECORDED_SEED1, RECORDED_3SEEDS, RECORDED_R4, RECORDED_R5, RECORDED_R6]
 
 
 def _recipe_seed(meta: dict) -> int:
@@ -237,8 +238,8 @@ def test_cli_reads_the_recorded_ladder():
 
 
 @pytest.mark.parametrize("path, seeds", [(RECORDED_3SEEDS, [2, 3, 4]), (RECORDED_R4, [5, 6, 7, 8, 9]),
-                                         (RECORDED_R5, list(range(10, 18)))],
-                         ids=["third round", "fourth round", "fifth round"])
+                                         (RECORDED_R5, list(range(10, 18))), (RECORDED_R6, list(range(30, 36)))],
+                         ids=["third round", "fourth round", "fifth round", "sixth round"])
 def test_seed_averaged_ladder_shape_and_provenance(path, seeds):
     """Rounds 3, 4 and 5: every row averages the round's seeds (new seeds, trained after the earlier rounds), the
     recorded per-seed rows re-combine to it exactly, and the prediction predates every seed's largest model."""
@@ -295,6 +296,25 @@ def test_fifth_round_replicates_the_fourth_with_new_seeds():
               for line in (EXPERIMENTS / "tiny_models" / "seed_scatter_r4.jsonl").read_text().splitlines()}
     assert len(r5["seeds"]) == 8 and not set(r5["seeds"]) & (earlier | tuning)
     assert r5["device"] == "cpu"
+
+
+def test_sixth_round_replicates_the_fourth_with_new_seeds():
+    """Round 6 changed nothing but the seeds (six, so that three rounds of two children fit 20 minutes on 2 cores):
+    no seed of an earlier round or of the recipe's tuning, the same recipe, task, test sets and analysis."""
+    r6 = json.loads(RECORDED_R6.with_suffix(".json").read_text())
+    r4 = json.loads(RECORDED_R4.with_suffix(".json").read_text())
+    r5 = json.loads(RECORDED_R5.with_suffix(".json").read_text())
+    drop = ("seeds", "data_seeds")
+    assert {k: v for k, v in r6["recipe"].items() if k not in drop} == {k: v for k, v in r4["recipe"].items()
+                                                                        if k not in drop}
+    for key in ("task", "test", "passuntil", "analysis_version"):
+        assert r6[key] == r4[key], key
+    assert ladder.read_ladder(RECORDED_R6)[-1]["width"] == ladder.read_ladder(RECORDED_R4)[-1]["width"]
+    earlier = {0, 1, *json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())["seeds"], *r4["seeds"], *r5["seeds"]}
+    tuning = {json.loads(line)["seed"]
+              for line in (EXPERIMENTS / "tiny_models" / "seed_scatter_r4.jsonl").read_text().splitlines()}
+    assert len(r6["seeds"]) == 6 and not set(r6["seeds"]) & (earlier | tuning)
+    assert r6["device"] == "cpu" and r6["jobs"] == 2
 
 
 def test_fifth_round_rerun_with_cheaper_measuring_has_every_bit():
