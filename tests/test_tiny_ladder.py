@@ -280,41 +280,26 @@ def test_fourth_round_recipe_was_chosen_without_its_seeds_or_the_held_out_width(
     assert {t["clip"] for t in chosen} == {1.0} and {t["warmup"] for t in chosen} == {r4["recipe"]["warmup_steps"]}
 
 
-def test_fifth_round_replicates_the_fourth_with_new_seeds():
-    """Round 5 changed nothing but the seeds (eight, none used by an earlier round or by the recipe's tuning), so its
-    RESULT line is a replication of round 4's protocol, not a new choice made after seeing round 4's miss."""
-    r5 = json.loads(RECORDED_R5.with_suffix(".json").read_text())
+@pytest.mark.parametrize("path, n_seeds, before", [(RECORDED_R5, 8, [RECORDED_3SEEDS, RECORDED_R4]),
+                                                   (RECORDED_R6, 6, [RECORDED_3SEEDS, RECORDED_R4, RECORDED_R5])],
+                         ids=["fifth round", "sixth round"])
+def test_later_rounds_replicate_the_fourth_with_new_seeds(path, n_seeds, before):
+    """Rounds 5 and 6 changed nothing but the seeds (eight; then six, so that three pairs of children fit 20 minutes
+    on 2 cores), none used by an earlier round or by the recipe's tuning: their RESULT lines replicate round 4's
+    protocol, not new choices made after seeing an earlier miss."""
+    meta = json.loads(path.with_suffix(".json").read_text())
     r4 = json.loads(RECORDED_R4.with_suffix(".json").read_text())
     drop = ("seeds", "data_seeds")
-    assert {k: v for k, v in r5["recipe"].items() if k not in drop} == {k: v for k, v in r4["recipe"].items()
-                                                                        if k not in drop}
+    assert {k: v for k, v in meta["recipe"].items() if k not in drop} == {k: v for k, v in r4["recipe"].items()
+                                                                          if k not in drop}
     for key in ("task", "test", "passuntil", "analysis_version"):
-        assert r5[key] == r4[key], key
-    assert ladder.read_ladder(RECORDED_R5)[-1]["width"] == ladder.read_ladder(RECORDED_R4)[-1]["width"]
-    earlier = {0, 1, *json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())["seeds"], *r4["seeds"]}
+        assert meta[key] == r4[key], key
+    assert ladder.read_ladder(path)[-1]["width"] == ladder.read_ladder(RECORDED_R4)[-1]["width"]
+    earlier = {0, 1, *(s for p in before for s in json.loads(p.with_suffix(".json").read_text())["seeds"])}
     tuning = {json.loads(line)["seed"]
               for line in (EXPERIMENTS / "tiny_models" / "seed_scatter_r4.jsonl").read_text().splitlines()}
-    assert len(r5["seeds"]) == 8 and not set(r5["seeds"]) & (earlier | tuning)
-    assert r5["device"] == "cpu"
-
-
-def test_sixth_round_replicates_the_fourth_with_new_seeds():
-    """Round 6 changed nothing but the seeds (six, so that three rounds of two children fit 20 minutes on 2 cores):
-    no seed of an earlier round or of the recipe's tuning, the same recipe, task, test sets and analysis."""
-    r6 = json.loads(RECORDED_R6.with_suffix(".json").read_text())
-    r4 = json.loads(RECORDED_R4.with_suffix(".json").read_text())
-    r5 = json.loads(RECORDED_R5.with_suffix(".json").read_text())
-    drop = ("seeds", "data_seeds")
-    assert {k: v for k, v in r6["recipe"].items() if k not in drop} == {k: v for k, v in r4["recipe"].items()
-                                                                        if k not in drop}
-    for key in ("task", "test", "passuntil", "analysis_version"):
-        assert r6[key] == r4[key], key
-    assert ladder.read_ladder(RECORDED_R6)[-1]["width"] == ladder.read_ladder(RECORDED_R4)[-1]["width"]
-    earlier = {0, 1, *json.loads(RECORDED_3SEEDS.with_suffix(".json").read_text())["seeds"], *r4["seeds"], *r5["seeds"]}
-    tuning = {json.loads(line)["seed"]
-              for line in (EXPERIMENTS / "tiny_models" / "seed_scatter_r4.jsonl").read_text().splitlines()}
-    assert len(r6["seeds"]) == 6 and not set(r6["seeds"]) & (earlier | tuning)
-    assert r6["device"] == "cpu" and r6["jobs"] == 2
+    assert len(meta["seeds"]) == n_seeds and not set(meta["seeds"]) & (earlier | tuning)
+    assert meta["device"] == "cpu" and meta["jobs"] == 2
 
 
 def test_fifth_round_rerun_with_cheaper_measuring_has_every_bit():
