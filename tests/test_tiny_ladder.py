@@ -241,7 +241,7 @@ def test_cli_reads_the_recorded_ladder():
                                          (RECORDED_R5, list(range(10, 18))), (RECORDED_R6, list(range(30, 36)))],
                          ids=["third round", "fourth round", "fifth round", "sixth round"])
 def test_seed_averaged_ladder_shape_and_provenance(path, seeds):
-    """Rounds 3, 4 and 5: every row averages the round's seeds (new seeds, trained after the earlier rounds), the
+    """Rounds 3 to 6: every row averages the round's seeds (new seeds, trained after the earlier rounds), the
     recorded per-seed rows re-combine to it exactly, and the prediction predates every seed's largest model."""
     rows = ladder.read_ladder(path)
     meta = json.loads(path.with_suffix(".json").read_text())
