@@ -9,6 +9,7 @@ arrays the Rust evaluator takes. Semantics are specified in ``docs/program-forma
 from __future__ import annotations
 
 import decimal
+import functools
 import json
 import math
 import operator
@@ -192,8 +193,8 @@ def _format_const(v: float, dtype: str) -> str:
         text = np.format_float_positional(np.float32(v), unique=True, trim="-")
         if "e" not in text and len(text) > 14:
             text = np.format_float_scientific(np.float32(v), unique=True, trim="-")
-    else:
-        text = repr(float(v))
+    else:  # Python's repr of a float is the shortest text that reads back as it: nothing to check
+        return repr(float(v))
     if text.endswith("."):
         text = text[:-1]
     if _bits64(parse_literal(text, dtype)) == _bits64(v):
@@ -414,7 +415,8 @@ class Program:
             if lv:
                 remap[i] = len(out)
                 out.append(Instr(ins.op, tuple(_remap(a, remap) for a in ins.args)))
-        return Program(out, self.inputs, self.dtype, remap[self.output])
+        self._memo("_valid", lambda: (self.validate(), True)[1])  # the live part of a valid program is valid
+        return self._derived(out, remap[self.output])
 
     def constants(self) -> list[float]:
         """Constants in operand order (the order :meth:`with_constants` expects)."""
@@ -453,8 +455,21 @@ class Program:
             return Ref.const(v if dtype == "float32" and v == v and _is_float32(v) else round_to_dtype(v, dtype))
 
         new = [Instr(ins.op, tuple(const(next(it)) if a.kind == "const" else a for a in ins.args))
-               for ins in self.instrs]
-        return Program(new, self.inputs, dtype, self.output)
+               if any(a.kind == "const" for a in ins.args) else ins for ins in self.instrs]
+        # the structure is this program's and every constant a float of the dtype: valid when this
+        # program is (checked again here if it changed since), so it is not checked once more, and
+        # its compiled arrays are this program's with the new constants
+        self._memo("_valid", lambda: (self.validate(), True)[1])
+        q = object.__new__(Program)
+        q.instrs, q.inputs, q.dtype, q.output, q.names = new, self.inputs, dtype, self.output, None
+        q._remember("_valid", True)
+        compiled = self._kept("_compiled")
+        if compiled is not None:
+            consts = np.asarray([a.value for ins in new for a in ins.args if a.kind == "const"], dtype=np.float64)
+            consts.flags.writeable = False
+            q._remember("_compiled", CompiledProgram(compiled.opcodes, compiled.args, consts, compiled.n_inputs,
+                                                     compiled.output, compiled.dtype))
+        return q
 
     def astype(self, dtype: str) -> "Program":
         """The same program in another dtype (constants rounded to it)."""
@@ -476,6 +491,16 @@ class Program:
             return self._to_text(comment)
         return self._memo("_text", lambda: self._to_text(None))
 
+    def _derived(self, instrs: list[Instr], output: int) -> "Program":
+        """A program of this one's inputs and dtype over ``instrs`` (its own list), which the caller
+        built from valid programs' parts by rules that keep a program valid (the variation
+        operators, pruning), with constants that are values of the dtype: not checked again
+        (``tests/test_variation.py`` checks the operators' results with :meth:`validate`)."""
+        q = object.__new__(Program)
+        q.instrs, q.inputs, q.dtype, q.output, q.names = instrs, self.inputs, self.dtype, output, None
+        q._remember("_valid", True)
+        return q
+
     def _copy(self) -> "Program":
         """A copy sharing the instructions (immutable) and what is kept about them (text, compiled
         arrays, validity): a search copies programs often, and checking or printing the same
@@ -492,9 +517,8 @@ class Program:
         """Keep ``value`` in ``slot`` for the program as it is now (see :meth:`_memo`)."""
         self.__dict__[slot] = (tuple(self.instrs), self.inputs, self.dtype, self.output, value)
 
-    def _memo(self, slot: str, make):
-        """``make()``, kept in ``slot`` while the program is unchanged (the same instruction
-        objects, which are immutable, and the same inputs, dtype and output)."""
+    def _kept(self, slot: str):
+        """What ``slot`` keeps for the program as it is now, or ``None`` (see :meth:`_memo`)."""
         cached = self.__dict__.get(slot)
         if cached is not None:
             snap, inputs, dtype, output, value = cached
@@ -507,8 +531,15 @@ class Program:
                 and all(map(operator.is_, snap, instrs))
             ):
                 return value
-        value = make()
-        self._remember(slot, value)
+        return None
+
+    def _memo(self, slot: str, make):
+        """``make()`` (never ``None``), kept in ``slot`` while the program is unchanged (the same
+        instruction objects, which are immutable, and the same inputs, dtype and output)."""
+        value = self._kept(slot)
+        if value is None:
+            value = make()
+            self._remember(slot, value)
         return value
 
     def _to_text(self, comment: str | None) -> str:
@@ -518,8 +549,16 @@ class Program:
         lines.append(f"dtype {self.dtype}")
         lines.append("inputs " + ",".join(self.inputs))
         pre = self._value_prefix()
+        key = (pre, self.inputs, self.dtype)
         for i, ins in enumerate(self.instrs):
-            args = " ".join(self._fmt_ref(a, pre) for a in ins.args)
+            # an instruction's operand text depends only on it and on `key`: kept on the (immutable)
+            # instruction, which children share with their parents, so a search prints each once
+            kept = ins.__dict__.get("_operand_text")
+            if kept is not None and kept[0] == key:
+                args = kept[1]
+            else:
+                args = " ".join(self._fmt_ref(a, pre) for a in ins.args)
+                ins.__dict__["_operand_text"] = (key, args)
             lines.append(f"{pre}{i + 1} = {ins.op} {args}")
         if self.output != len(self.instrs) - 1:
             lines.append(f"return {pre}{self.output + 1}")
@@ -527,10 +566,7 @@ class Program:
 
     def _value_prefix(self) -> str:
         """`v`, unless an input name looks like a value name (then the first free prefix)."""
-        for pre in ("v", "t", "u", "w", "tmp"):
-            if not any(re.fullmatch(pre + r"\d+", n) for n in self.inputs):
-                return pre
-        return "value_"
+        return _value_prefix(tuple(self.inputs))
 
     def _fmt_ref(self, a: Ref, pre: str = "v") -> str:
         if a.kind == "input":
@@ -710,6 +746,15 @@ class CompiledProgram:
 
     def as_tuple(self) -> tuple:
         return (self.opcodes, self.args, self.consts, self.n_inputs, self.output)
+
+
+@functools.lru_cache(maxsize=256)
+def _value_prefix(inputs: tuple[str, ...]) -> str:
+    """:meth:`Program._value_prefix` of a program with these inputs."""
+    for pre in ("v", "t", "u", "w", "tmp"):
+        if not any(re.fullmatch(pre + r"\d+", n) for n in inputs):
+            return pre
+    return "value_"
 
 
 def _remap(a: Ref, remap: Mapping[int, int]) -> Ref:

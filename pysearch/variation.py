@@ -183,7 +183,7 @@ def _insert(rng, p: Program, ops, sampler) -> Program | None:
             args[s] = Ref.val(pos)
         instrs.append(Instr(ins.op, tuple(args)))
     out = pos if j == n else (p.output + 1 if p.output >= pos else p.output)
-    return Program(instrs, p.inputs, p.dtype, out)
+    return p._derived(instrs, out)
 
 
 def _delete(rng, p: Program) -> Program | None:
@@ -209,7 +209,7 @@ def _delete(rng, p: Program) -> Program | None:
         out = repl.index
     else:
         out = p.output - 1 if p.output > i else p.output
-    return Program(instrs, p.inputs, p.dtype, out)
+    return p._derived(instrs, out)
 
 
 def _replace_op(rng, p: Program, ops, sampler) -> Program | None:
@@ -231,7 +231,7 @@ def _replace_op(rng, p: Program, ops, sampler) -> Program | None:
         args[0] = Ref.val(i - 1) if i > 0 else Ref.input(0)
     instrs = list(p.instrs)
     instrs[i] = Instr(op, tuple(args))
-    return Program(instrs, p.inputs, p.dtype, p.output)
+    return p._derived(instrs, p.output)
 
 
 def _rewire(rng, p: Program, sampler) -> Program | None:
@@ -245,7 +245,7 @@ def _rewire(rng, p: Program, sampler) -> Program | None:
         return None
     instrs = list(p.instrs)
     instrs[i] = Instr(ins.op, tuple(args))
-    return Program(instrs, p.inputs, p.dtype, p.output)
+    return p._derived(instrs, p.output)
 
 
 def _randomize_instr(rng, p: Program, ops, sampler) -> Program | None:
@@ -254,7 +254,7 @@ def _randomize_instr(rng, p: Program, ops, sampler) -> Program | None:
     i = int(rng.integers(len(p.instrs)))
     instrs = list(p.instrs)
     instrs[i] = _random_instr(rng, ops, len(p.inputs), i, p.dtype, sampler)
-    return Program(instrs, p.inputs, p.dtype, p.output)
+    return p._derived(instrs, p.output)
 
 
 def _const_slots(p: Program) -> list[tuple[int, int]]:
@@ -267,7 +267,7 @@ def _set_const(p: Program, i: int, s: int, v: float) -> Program:
     args[s] = Ref.const(round_to_dtype(v, p.dtype))
     instrs = list(p.instrs)
     instrs[i] = Instr(ins.op, tuple(args))
-    return Program(instrs, p.inputs, p.dtype, p.output)
+    return p._derived(instrs, p.output)
 
 
 def _perturb_const(rng, p: Program) -> Program | None:
@@ -400,7 +400,7 @@ def _graft(head: Program, cut_head: int, tail: Program, cut_tail: int) -> Progra
 
     suffix = [Instr(ins.op, tuple(_remap_ref(a, fix) for a in ins.args)) for ins in tail.instrs[cut_tail:]]
     instrs = prefix + suffix
-    return Program(instrs, head.inputs, head.dtype, len(instrs) - 1).pruned()
+    return head._derived(instrs, len(instrs) - 1).pruned()
 
 
 def crossover(rng: np.random.Generator, p1: Program, p2: Program) -> tuple[Program, Program]:

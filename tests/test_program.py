@@ -405,6 +405,32 @@ class TestMeasures:
         assert q.constants()[1:] == [math.inf, sub]
         assert p.with_constants([0.1, 1e39, 1e-46]).constants() == [float(np.float32(0.1)), math.inf, 0.0]
 
+    @pytest.mark.parametrize("text", [
+        "v1 = fma x 0.5 1\nv2 = add v1 2\nv3 = mul v2 v2\n",
+        "dtype float64\ninputs n,d\nv1 = pow n -0.3\nv2 = fma v1 400 1.7\nv3 = pow d -0.28\nv4 = fma v3 410 v2\n",
+    ])
+    def test_with_constants_copies_what_a_fresh_program_has(self, text):
+        """with_constants builds its result unchecked from a checked program: it is valid, its compiled
+        arrays (made from the original's) and its text are those of the same program parsed afresh,
+        and instructions without constants are shared."""
+        p = parse(text)
+        p.compile()
+        values = [v * 1.1 + 0.3 for v in p.constants()]
+        q = p.with_constants(values)
+        q.validate()
+        fresh = parse(q.to_text())
+        assert fresh == q and fresh.to_text() == q.to_text()
+        a, b = q.compile(), fresh._compile()
+        for name in ("opcodes", "args", "consts"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)) and getattr(a, name).dtype == getattr(b, name).dtype
+            assert not getattr(a, name).flags.writeable
+        assert (a.n_inputs, a.output, a.dtype) == (b.n_inputs, b.output, b.dtype)
+        shared = [x is y for x, y in zip(p.instrs, q.instrs)]
+        assert shared == [not any(r.kind == "const" for r in ins.args) for ins in p.instrs]
+        p.instrs[0] = Instr("neg", (Ref.input(0),))  # a changed program is checked again
+        with pytest.raises(ProgramError, match="too many values"):
+            p.with_constants(values)
+
     def test_constants_and_with_constants(self):
         """constants() lists constants in operand order; with_constants replaces and rounds them."""
         p = parse(HAND)

@@ -19,6 +19,9 @@ op_sets = st.lists(st.sampled_from(F32_OPS), min_size=1, max_size=6, unique=True
 
 
 def _roundtrips(p) -> bool:
+    """Valid (the operators build their results unchecked: ``Program._derived``) and the text
+    form reads back as the same program."""
+    p.validate()
     return parse(p.to_text()) == p
 
 
@@ -75,6 +78,20 @@ class TestMutate:
             assert len(q.instrs) <= max_instrs
             assert {i.op for i in q.instrs} <= set(ops)
             assert _roundtrips(q)
+            p = q
+
+    @settings(max_examples=30, deadline=None)
+    @given(seed=st.integers(0, 2**32 - 1), ops=st.lists(st.sampled_from(F64_OPS), min_size=1, max_size=8, unique=True))
+    def test_float64_mutants_and_children_of_several_inputs_are_valid(self, seed, ops):
+        """Every mutation kind (the structural set) and crossover keep float64 programs over two inputs valid."""
+        rng = np.random.default_rng(seed)
+        p = random_program(rng, 6, ops, inputs=("n", "d"), dtype="float64")
+        for _ in range(10):
+            q = mutate(rng, p, ops, 8, weights=STRUCTURAL_MUTATION_WEIGHTS)
+            assert q.inputs == ("n", "d") and q.dtype == "float64"
+            assert _roundtrips(q)
+            for c in crossover(rng, p, q):
+                assert _roundtrips(c)
             p = q
 
     def test_all_mutation_kinds_occur(self):
