@@ -26,6 +26,41 @@ def snapshot(s: Search) -> dict:
     return {k: st[k] for k in ("generation", "population", "archive", "front", "rng", "rejected", "extra_x")}
 
 
+def test_collections_are_rarer_during_a_run_and_restored_after():
+    """A run raises the young-generation collection threshold (it allocates much, in cycles hardly
+    anything) and puts the thresholds back when it ends, by an exception too."""
+    import gc
+
+    from pysearch.search.loop import GC_YOUNG_THRESHOLD
+
+    before = gc.get_threshold()
+    seen = []
+    s = Search(small_config())
+    s.run(generations=2, on_generation=lambda s, info: seen.append(gc.get_threshold()))
+    assert seen and all(t[0] >= GC_YOUNG_THRESHOLD and t[1:] == before[1:] for t in seen)
+    assert gc.get_threshold() == before
+
+    def fail(s, info):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        s.run(generations=4, on_generation=fail)
+    assert gc.get_threshold() == before
+
+
+def test_archive_copies_share_instructions_and_keep_fitness():
+    """The archive's deep copies of individuals (DEAP copies what it keeps) share the immutable
+    instructions, copy the fitness, and the copy's program is its own list."""
+    import copy
+
+    s = Search(small_config())
+    ind = s.population[0]
+    c = copy.deepcopy(ind)
+    assert c is not ind and c.program is not ind.program and c.program.instrs is not ind.program.instrs
+    assert all(a is b for a, b in zip(c.program.instrs, ind.program.instrs))
+    assert c.program == ind.program and c.text == ind.text and (c.max_ulp, c.mean_ulp) == (ind.max_ulp, ind.mean_ulp)
+    assert c.fitness is not ind.fitness and c.fitness.values == ind.fitness.values
+
+
 def test_same_seed_same_run():
     """Two runs with the same seed agree exactly; another seed differs."""
     a, b, c = Search(small_config()), Search(small_config()), Search(small_config(seed=4))

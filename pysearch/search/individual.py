@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 from deap import base
@@ -26,6 +27,18 @@ class Individual:
         self.max_ulp = max_ulp
         self.mean_ulp = mean_ulp
         self.fitness = SearchFitness(fitness_values)
+
+    def __deepcopy__(self, memo: dict) -> "Individual":
+        """A copy for DEAP's archive, which deep-copies what it keeps: a program is copied sharing
+        its (immutable) instructions and what is known of them (another genome deeply), the
+        fitness by DEAP's own copy; the rest are immutable values."""
+        new = object.__new__(Individual)
+        new.__dict__.update(self.__dict__)
+        p = self.program
+        new.program = p._copy() if isinstance(p, Program) else copy.deepcopy(p, memo)
+        new.fitness = copy.deepcopy(self.fitness, memo)
+        memo[id(self)] = new
+        return new
 
     def __repr__(self) -> str:
         return f"Individual({self.text!r}, error={self.max_ulp:.4g}, objectives={self.fitness.values})"

@@ -214,7 +214,8 @@ class LawProblem(Problem):
 
     def front_signature(self, search: "Search") -> str:
         """A digest of the archive's (complexity, error) pairs: it changes when the front does."""
-        return digest([(self.measure(ind.program), ind.max_ulp) for ind in search.archive])
+        # (the complexity is the second objective, measured when the program was scored)
+        return digest([(ind.fitness.values[1], ind.max_ulp) for ind in search.archive])
 
     def done(self, search: "Search") -> bool:
         cfg = self.config
