@@ -368,6 +368,13 @@ class Program:
     # ------------------------------------------------------------- measures
     def live(self) -> list[bool]:
         """Which instructions the output depends on."""
+        return list(self._live())
+
+    def _live(self) -> tuple[bool, ...]:
+        """:meth:`live`, kept while the program is unchanged (a search asks for it again and again)."""
+        return self._memo("_live_flags", self._find_live)
+
+    def _find_live(self) -> tuple[bool, ...]:
         live = [False] * len(self.instrs)
         live[self.output] = True
         for i in range(self.output, -1, -1):
@@ -375,17 +382,17 @@ class Program:
                 for a in self.instrs[i].args:
                     if a.kind == "value":
                         live[a.index] = True
-        return live
+        return tuple(live)
 
     @property
     def ops(self) -> int:
         """Number of live instructions."""
-        return sum(self.live())
+        return sum(self._live())
 
     def cost(self, weights: Mapping[str, float] | None = None) -> float:
         """Sum of op weights over live instructions (default weights from :data:`OPS`)."""
         w = _per_op("cost", weights, "cost weights", "weight")
-        return float(sum(w[ins.op] for ins, lv in zip(self.instrs, self.live()) if lv))
+        return float(sum(w[ins.op] for ins, lv in zip(self.instrs, self._live()) if lv))
 
     def latency(self, latencies: Mapping[str, float] | None = None) -> float:
         """Critical-path latency (cycles) from inputs/constants to the output."""
@@ -406,7 +413,7 @@ class Program:
     # --------------------------------------------------------- transforms
     def pruned(self) -> "Program":
         """The same function with dead instructions removed."""
-        live = self.live()
+        live = self._live()
         remap: dict[int, int] = {}
         out: list[Instr] = []
         if all(live):  # nothing to remove: a copy sharing the (immutable) instructions
@@ -463,6 +470,9 @@ class Program:
         q = object.__new__(Program)
         q.instrs, q.inputs, q.dtype, q.output, q.names = new, self.inputs, dtype, self.output, None
         q._remember("_valid", True)
+        flags = self._kept("_live_flags")
+        if flags is not None:
+            q._remember("_live_flags", flags)
         compiled = self._kept("_compiled")
         if compiled is not None:
             consts = np.asarray([a.value for ins in new for a in ins.args if a.kind == "const"], dtype=np.float64)
@@ -508,7 +518,7 @@ class Program:
         self._memo("_valid", lambda: (self.validate(), True)[1])  # changed since checked: check again
         q = object.__new__(Program)
         q.instrs, q.inputs, q.dtype, q.output, q.names = list(self.instrs), self.inputs, self.dtype, self.output, None
-        for slot in ("_valid", "_text", "_compiled"):
+        for slot in ("_valid", "_text", "_compiled", "_live_flags"):
             if slot in self.__dict__:
                 q.__dict__[slot] = self.__dict__[slot]
         return q
