@@ -159,7 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="run the islands as Ray actors: 'auto' starts or uses a local Ray, else the address "
                           "of a running cluster (needs pip install 'pysearch[ray]')")
     isl.add_argument("--migrate-every", type=int, default=None, metavar="N",
-                     help="generations between migrations (default 10)")
+                     help="generations between migrations (default 50)")
     isl.add_argument("--migrants", type=int, default=None, metavar="K",
                      help="programs each island sends to the next at a migration (default 4)")
 

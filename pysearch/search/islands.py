@@ -45,8 +45,12 @@ from .loop import Search
 ISLANDS_SCHEMA = 1
 ISLANDS_KIND = "pysearch-islands-checkpoint"
 ISLANDS_NAME = "islands.json"
-#: Generations between migrations, and programs each island sends, unless told otherwise.
-DEFAULT_MIGRATE_EVERY = 10
+#: Generations between migrations, and programs each island sends, unless told otherwise. A
+#: migration waits for every island to reach it (that keeps runs deterministic), so the faster
+#: islands idle for the slowest one's last generations; rounds of 50 generations idle about 2-5% of
+#: the time where rounds of 10 idled 12-15% (two islands of exp2 on this project's 2-core machine:
+#: 1,200-1,250 children/s against 1,020-1,030; experiments/bench_search.py --only-workers).
+DEFAULT_MIGRATE_EVERY = 50
 DEFAULT_MIGRANTS = 4
 #: Most islands a run may have (far beyond one machine; a Ray cluster of this size is rare).
 MAX_WORKERS = 4096
