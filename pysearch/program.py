@@ -422,7 +422,7 @@ class Program:
             if lv:
                 remap[i] = len(out)
                 out.append(Instr(ins.op, tuple(_remap(a, remap) for a in ins.args)))
-        self._memo("_valid", lambda: (self.validate(), True)[1])  # the live part of a valid program is valid
+        self._ensure_valid()  # the live part of a valid program is valid
         return self._derived(out, remap[self.output])
 
     def constants(self) -> list[float]:
@@ -466,10 +466,8 @@ class Program:
         # the structure is this program's and every constant a float of the dtype: valid when this
         # program is (checked again here if it changed since), so it is not checked once more, and
         # its compiled arrays are this program's with the new constants
-        self._memo("_valid", lambda: (self.validate(), True)[1])
-        q = object.__new__(Program)
-        q.instrs, q.inputs, q.dtype, q.output, q.names = new, self.inputs, dtype, self.output, None
-        q._remember("_valid", True)
+        self._ensure_valid()
+        q = self._derived(new, self.output)
         flags = self._kept("_live_flags")
         if flags is not None:
             q._remember("_live_flags", flags)
@@ -501,6 +499,10 @@ class Program:
             return self._to_text(comment)
         return self._memo("_text", lambda: self._to_text(None))
 
+    def _ensure_valid(self) -> None:
+        """:meth:`validate`, unless the program as it is now was checked (raise ``ProgramError``)."""
+        self._memo("_valid", lambda: (self.validate(), True)[1])
+
     def _derived(self, instrs: list[Instr], output: int) -> "Program":
         """A program of this one's inputs and dtype over ``instrs`` (its own list), which the caller
         built from valid programs' parts by rules that keep a program valid (the variation
@@ -515,10 +517,9 @@ class Program:
         """A copy sharing the instructions (immutable) and what is kept about them (text, compiled
         arrays, validity): a search copies programs often, and checking or printing the same
         instructions again would give the same answers."""
-        self._memo("_valid", lambda: (self.validate(), True)[1])  # changed since checked: check again
-        q = object.__new__(Program)
-        q.instrs, q.inputs, q.dtype, q.output, q.names = list(self.instrs), self.inputs, self.dtype, self.output, None
-        for slot in ("_valid", "_text", "_compiled", "_live_flags"):
+        self._ensure_valid()
+        q = self._derived(list(self.instrs), self.output)
+        for slot in ("_text", "_compiled", "_live_flags"):
             if slot in self.__dict__:
                 q.__dict__[slot] = self.__dict__[slot]
         return q
