@@ -47,9 +47,10 @@ ISLANDS_KIND = "pysearch-islands-checkpoint"
 ISLANDS_NAME = "islands.json"
 #: Generations between migrations, and programs each island sends, unless told otherwise. A
 #: migration waits for every island to reach it (that keeps runs deterministic), so the faster
-#: islands idle for the slowest one's last generations; rounds of 50 generations idle about 2-5% of
-#: the time where rounds of 10 idled 12-15% (two islands of exp2 on this project's 2-core machine:
-#: 1,200-1,250 children/s against 1,020-1,030; experiments/bench_search.py --only-workers).
+#: islands idle for the slowest one's last generations. Two exp2 islands for 30 s on the 2-core
+#: development machine idled 2-5% of the time in rounds of 50 generations, 12-15% in rounds of 10
+#: (timed per round); ``experiments/bench_search.py --only-workers`` gave 1.07x and 1.16x one
+#: worker's children/s with rounds of 50, 0.80x-1.01x with rounds of 10.
 DEFAULT_MIGRATE_EVERY = 50
 DEFAULT_MIGRANTS = 4
 #: Most islands a run may have (far beyond one machine; a Ray cluster of this size is rare).

@@ -397,8 +397,9 @@ def _fewer_collections():
     individuals) that reference counting frees, and almost none in cycles (a 900-generation law
     discovery leaves about a thousand cyclic objects to the collector). At CPython's default
     threshold the young generation is collected every 700 allocations and the older ones, which
-    hold the caches, are walked again and again: 10-15% of a law discovery's CPU time on this
-    machine (``experiments/bench_search.py``). Collections still happen, only less often.
+    hold the caches, are walked again and again: a law discovery of 2 x 300 generations took a
+    best of 20.05 CPU-s at the default and 17.12 s at this threshold on the development machine
+    (4 interleaved runs each). Collections still happen, only less often.
     """
     saved = gc.get_threshold()
     gc.set_threshold(max(saved[0], GC_YOUNG_THRESHOLD), *saved[1:])
