@@ -101,6 +101,9 @@ class Search(Verification, BudgetPlanning):
         self.generation = 0
         self.evaluations = 0
         self.optimisations = 0
+        #: Programs with constants of a new structure that a batch's fitting budget left out (scored
+        #: with the constants they came with); counted by this process, not checkpointed.
+        self.unfitted = 0
         self.elapsed = 0.0
         self.verify_seconds: list[float] = []
         self.deadline: float | None = None  # monotonic time the current run() must end by
@@ -170,6 +173,8 @@ class Search(Verification, BudgetPlanning):
             elif len(to_fit) < budget:
                 pending.add(key)
                 to_fit.append((i, key))
+            else:
+                self.unfitted += 1
         fitted_programs = self.problem.fit_constants([programs[i] for i, _ in to_fit]) if to_fit else []
         for (i, key), q in zip(to_fit, fitted_programs):
             out[i] = q
