@@ -114,6 +114,17 @@ def test_structure_key_ignores_constants():
     assert structure_key(a) == structure_key(b) != structure_key(c)
 
 
+def test_children_beyond_the_fitting_budget_are_counted_as_unfitted():
+    """``Search.unfitted``: a new structure past ``opt_per_generation`` keeps its inherited
+    constants; with a budget as large as the population every child is fitted or cached."""
+    tight = Search(small_config(opt_per_generation=1))
+    tight.run(generations=4)
+    assert tight.unfitted > 0
+    roomy = Search(small_config(opt_per_generation=16))
+    roomy.run(generations=4)
+    assert roomy.unfitted == 0 and roomy.optimisations > 0
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [
