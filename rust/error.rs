@@ -64,6 +64,8 @@ pub fn sample_errors_range(
         .enumerate()
         .map(|(pi, p)| {
             let kernel = jit.get(pi);
+            // the blocks' statistics merged in block order (the sum's order fixed, whatever
+            // rayon's split)
             (0..n_blocks)
                 .into_par_iter()
                 .map(|bi| {
@@ -75,15 +77,21 @@ pub fn sample_errors_range(
                     while off < end {
                         let len = CHUNK.min(end - off);
                         runner.run(&x[off..off + len], &mut ys[..len]);
-                        for (i, &yi) in ys[..len].iter().enumerate() {
-                            let j = off + i;
-                            st.add(j as u64, point_error(yi, reference[j], rounded[j]), true);
-                        }
+                        let r = off..off + len;
+                        fold_sample_chunk(
+                            &mut st,
+                            off as u64,
+                            &ys[..len],
+                            &reference[r.clone()],
+                            &rounded[r],
+                        );
                         off += len;
                     }
                     st
                 })
-                .reduce(Stats::default, Stats::merge)
+                .collect::<Vec<Stats>>()
+                .into_iter()
+                .fold(Stats::default(), Stats::merge)
         })
         .collect()
 }
@@ -538,6 +546,132 @@ fn fold_chunk_generic(
     }
 }
 
+/// Fold the errors of one chunk of a sample (point i has index `first + i`, its correctly
+/// rounded value is `rounded[i]`, every rounding decided) into `st`: `Stats::add` point by point,
+/// but with the chunk's sum of errors taken in `LANES` interleaved partial sums (added in lane
+/// order), where the chunk's outputs are finite and its values' float32 roundings normal; any
+/// other chunk is folded point by point.
+fn fold_sample_chunk(st: &mut Stats, first: u64, ys: &[f32], refs: &[f64], rounded: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::eval::isa() == crate::eval::Isa::Avx512 {
+            // SAFETY: `eval::isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL.
+            #[allow(unsafe_code)]
+            return unsafe { fold_sample_chunk_avx512(st, first, ys, refs, rounded) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            #[allow(unsafe_code)]
+            return unsafe { fold_sample_chunk_avx2(st, first, ys, refs, rounded) };
+        }
+    }
+    fold_sample_chunk_generic(st, first, ys, refs, rounded);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn fold_sample_chunk_avx512(
+    st: &mut Stats,
+    first: u64,
+    ys: &[f32],
+    refs: &[f64],
+    rounded: &[f32],
+) {
+    fold_sample_chunk_generic(st, first, ys, refs, rounded);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+unsafe fn fold_sample_chunk_avx2(
+    st: &mut Stats,
+    first: u64,
+    ys: &[f32],
+    refs: &[f64],
+    rounded: &[f32],
+) {
+    fold_sample_chunk_generic(st, first, ys, refs, rounded);
+}
+
+#[inline(always)]
+#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
+fn fold_sample_chunk_generic(
+    st: &mut Stats,
+    first: u64,
+    ys: &[f32],
+    refs: &[f64],
+    rounded: &[f32],
+) {
+    let n = ys.len();
+    let (refs, rounded) = (&refs[..n], &rounded[..n]);
+    let mut sum = [0f64; LANES];
+    let mut max = [-1f64; LANES];
+    // where each lane's maximum first occurs (its point index in the chunk)
+    let mut at = [0u64; LANES];
+    let mut n_correct = [0u64; LANES];
+    let mut max_dist = [0u64; LANES];
+    let mut abnormal = [false; LANES];
+    let mut lane = |l: usize, i: u64, yv: f32, rv: f64, cr: f32| {
+        let a = rv.abs();
+        abnormal[l] |=
+            !(yv.is_finite() & cr.is_finite() & (MIN_NORMAL32..MAX_ROUNDS_FINITE).contains(&a));
+        // 1 / ulp32(rv) as in `fold_chunk_generic` (normal range only: else the chunk is redone)
+        let inv_ulp = f64::from_bits((2069u64 << 52).wrapping_sub(rv.to_bits() & EXP_BITS));
+        let e = (f64::from(yv) - rv).abs() * inv_ulp;
+        sum[l] += e;
+        at[l] = if e > max[l] { i } else { at[l] };
+        max[l] = if e > max[l] { e } else { max[l] };
+        let d = ord32(yv).abs_diff(ord32(cr));
+        n_correct[l] += u64::from(d == 0);
+        max_dist[l] = if d > max_dist[l] { d } else { max_dist[l] };
+    };
+    let (yc, rc, cc) = (
+        ys.chunks_exact(LANES),
+        refs.chunks_exact(LANES),
+        rounded.chunks_exact(LANES),
+    );
+    let (y_rest, r_rest, c_rest) = (yc.remainder(), rc.remainder(), cc.remainder());
+    let mut base = 0u64;
+    for ((y, r), c) in yc.zip(rc).zip(cc) {
+        for l in 0..LANES {
+            lane(l, base + l as u64, y[l], r[l], c[l]);
+        }
+        base += LANES as u64;
+    }
+    for (l, ((&yv, &rv), &cr)) in y_rest.iter().zip(r_rest).zip(c_rest).enumerate() {
+        lane(l, base + l as u64, yv, rv, cr);
+    }
+    if abnormal.iter().any(|&b| b) {
+        for i in 0..n {
+            st.add(
+                first + i as u64,
+                point_error(ys[i], refs[i], rounded[i]),
+                true,
+            );
+        }
+        return;
+    }
+    let chunk_max = max.iter().copied().fold(-1.0, f64::max);
+    if chunk_max > st.max_ulp {
+        // indices rise through a block, so the first occurrence is the one `Stats` keeps: the
+        // smallest of the lanes' first occurrences of the chunk's maximum
+        let i = (0..LANES)
+            .filter(|&l| max[l] == chunk_max)
+            .map(|l| at[l])
+            .min()
+            .expect("the maximum occurs in a lane");
+        st.max_ulp = chunk_max;
+        st.argmax = first + i;
+    }
+    st.n += n as u64;
+    st.sum_ulp += sum.iter().sum::<f64>();
+    st.n_correct += n_correct.iter().sum::<u64>();
+    st.max_distance = st
+        .max_distance
+        .max(max_dist.iter().copied().max().unwrap_or(0));
+}
+
 /// The exponent field of a float64.
 const EXP_BITS: u64 = 0x7ff0_0000_0000_0000;
 
@@ -625,9 +759,9 @@ mod tests {
         assert_eq!(ex.stats.max_distance, 0);
     }
 
-    #[test]
-    fn fast_fold_matches_point_by_point_stats() {
-        // references near float32 values, some on (or within the tolerance of) a midpoint
+    /// A chunk of outputs (`ys`, within 2 float32 steps) and references near float32 values,
+    /// some on (or within the tolerance of) a midpoint; inputs 0, 1, ...
+    fn near_midpoints() -> (Vec<f32>, Vec<f32>, Vec<f64>) {
         let mut xs = Vec::new();
         let mut ys = Vec::new();
         let mut refs = Vec::new();
@@ -648,6 +782,12 @@ mod tests {
             ys.push(y);
             refs.push(r);
         }
+        (xs, ys, refs)
+    }
+
+    #[test]
+    fn fast_fold_matches_point_by_point_stats() {
+        let (xs, mut ys, mut refs) = near_midpoints();
         let compare = |ys: &[f32], refs: &[f64]| {
             let mut fast = Stats::default();
             let mut fast_und = Vec::new();
@@ -675,6 +815,50 @@ mod tests {
         ys[3] = f32::NAN;
         refs[7] = 1e-40;
         let slow = compare(&ys, &refs);
+        assert!(slow.max_ulp.is_infinite() && slow.n_nonfinite == 1);
+    }
+
+    /// `fold_sample_chunk` is `Stats::add` point by point (with the caller's roundings, all
+    /// decided) but for the order of the sum: `LANES` partial sums, added in lane order.
+    #[test]
+    fn sample_fold_matches_point_by_point_stats() {
+        let (_, mut ys, mut refs) = near_midpoints();
+        let compare = |ys: &[f32], refs: &[f64]| {
+            let rounded: Vec<f32> = refs.iter().map(|&r| round32(r).0).collect();
+            let mut fast = Stats::default();
+            fold_sample_chunk(&mut fast, 10, ys, refs, &rounded);
+            let mut slow = Stats::default();
+            let mut lanes = [0f64; LANES];
+            for i in 0..CHUNK {
+                let e = point_error(ys[i], refs[i], rounded[i]);
+                slow.add(10 + i as u64, e, true);
+                if e.ulps.is_finite() {
+                    lanes[i % LANES] += e.ulps;
+                }
+            }
+            let lane_order: f64 = lanes.iter().sum();
+            assert!((fast.sum_ulp - slow.sum_ulp).abs() <= 1e-12 * slow.sum_ulp);
+            let sum = fast.sum_ulp;
+            fast.sum_ulp = slow.sum_ulp;
+            assert_eq!(fast, slow);
+            (slow, sum, lane_order)
+        };
+        let (slow, sum, lane_order) = compare(&ys, &refs);
+        assert_eq!(sum, lane_order);
+        assert!(slow.n_correct > 0 && slow.max_distance == 2 && slow.n_undecided == 0);
+        // the largest error three times, first in a higher lane (37 % 8 = 5) than a later one (100 % 8 = 4)
+        for i in [100, 37, 301] {
+            refs[i] = 1.5;
+            #[allow(clippy::cast_possible_truncation)]
+            let y = (1.5 * (1.0 + 1e-4)) as f32;
+            ys[i] = y;
+        }
+        let (slow, _, _) = compare(&ys, &refs);
+        assert_eq!(slow.argmax, 10 + 37);
+        // a NaN output and a subnormal reference send the chunk down the point-by-point path
+        ys[3] = f32::NAN;
+        refs[7] = 1e-40;
+        let (slow, _, _) = compare(&ys, &refs);
         assert!(slow.max_ulp.is_infinite() && slow.n_nonfinite == 1);
     }
 
