@@ -193,7 +193,10 @@ pub fn exhaustive_errors_many(
             }
             (st, und)
         })
-        .reduce(|| (vec![Stats::default(); progs.len()], Vec::new()), merge);
+        // merged in block order (the sum's order fixed, whatever rayon's split)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold((vec![Stats::default(); progs.len()], Vec::new()), merge);
     undecided.sort_by(f32::total_cmp);
     (stats, undecided)
 }
