@@ -865,6 +865,47 @@ mod tests {
         assert!(slow.max_ulp.is_infinite() && slow.n_nonfinite == 1);
     }
 
+    /// Statistics, the float sum behind the mean included, do not depend on how many threads
+    /// split the work: blocks merge in their order.
+    #[test]
+    fn statistics_are_the_same_bits_on_any_thread_count() {
+        let p = identity_mul_one();
+        let jit = JitBatch::compile(std::slice::from_ref(&p));
+        let sample = exp2_sample(20000, 3000.0);
+        let (x, r, c) = &sample;
+        let (lo, hi) = key_range(0.5, 0.52).unwrap();
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let s = sample_errors_range(
+                    std::slice::from_ref(&p),
+                    &jit,
+                    (x, r, c),
+                    0..x.len(),
+                    CHUNK,
+                )[0];
+                let (e, _) = exhaustive_errors_many(
+                    std::slice::from_ref(&p),
+                    &[jit.get(0)],
+                    Target::Exp2,
+                    (lo, hi),
+                    CHUNK,
+                );
+                (s, e[0], s.sum_ulp.to_bits(), e[0].sum_ulp.to_bits())
+            })
+        };
+        let one = on(1);
+        assert!(one.0.n == 20000 && one.1.n > 100_000);
+        for threads in [2, 3, 8] {
+            for _ in 0..4 {
+                assert_eq!(on(threads), one, "{threads} threads");
+            }
+        }
+    }
+
     #[test]
     fn split_scans_merge_into_the_whole() {
         let p = identity_mul_one();
