@@ -20,7 +20,7 @@
 use rayon::prelude::*;
 
 use crate::domain::{from_key, key, KEY_MAX, KEY_MIN};
-use crate::eval::{ChunkRunner, CHUNK};
+use crate::eval::{multiversion, ChunkRunner, CHUNK};
 use crate::fit::{self, jacobian_supported};
 use crate::program::Program;
 use crate::ulp::{inv_ulp32, point_error};
@@ -293,36 +293,9 @@ fn stats32(runner: &mut ChunkRunner<f32>, pts: &Points, limit: f64) -> Option<Ac
     Some(acc)
 }
 
-/// Folds one chunk's errors into `acc` (the chunk's sum in `LANES` partial sums, see `Acc`).
-fn fold32(acc: &mut Acc, ys: &[f32], rs: &[f64], cs: &[f32], ws: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if crate::eval::isa() == crate::eval::Isa::Avx512 {
-            // SAFETY: `eval::isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL.
-            #[allow(unsafe_code)]
-            return unsafe { fold32_avx512(acc, ys, rs, cs, ws) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            #[allow(unsafe_code)]
-            return unsafe { fold32_avx2(acc, ys, rs, cs, ws) };
-        }
-    }
-    fold32_generic(acc, ys, rs, cs, ws);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-#[allow(unsafe_code)]
-unsafe fn fold32_avx512(acc: &mut Acc, ys: &[f32], rs: &[f64], cs: &[f32], ws: &[f64]) {
-    fold32_generic(acc, ys, rs, cs, ws);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(unsafe_code)]
-unsafe fn fold32_avx2(acc: &mut Acc, ys: &[f32], rs: &[f64], cs: &[f32], ws: &[f64]) {
-    fold32_generic(acc, ys, rs, cs, ws);
+multiversion! {
+    /// Folds one chunk's errors into `acc` (the chunk's sum in `LANES` partial sums, see `Acc`).
+    fn fold32(acc: &mut Acc, ys: &[f32], rs: &[f64], cs: &[f32], ws: &[f64]) => fold32_generic;
 }
 
 #[inline(always)]

@@ -7,12 +7,12 @@ use rayon::prelude::*;
 
 use crate::domain::{from_key, key_count, key_range};
 use crate::errors::CoreError;
-use crate::eval::{block_size, ChunkRunner, Steps, CHUNK};
+use crate::eval::{block_size, multiversion, ChunkRunner, Steps, CHUNK};
 use crate::jit::{JitBatch, Kernel};
 use crate::program::{check_inputs, Program};
 use crate::reference::Target;
 use crate::stats::Stats;
-use crate::ulp::{inv_ulp32, ord32, point_error, round32, UNDECIDED_TOL};
+use crate::ulp::{ord32, point_error, round32, UNDECIDED_TOL};
 
 /// Runs one float32 program over chunks of at most CHUNK points: its JIT kernel when it has
 /// one, else the interpreter.
@@ -409,62 +409,21 @@ impl<'a> ExhaustiveScan<'a> {
 /// Lanes of the partial sums and maxima in `fold_chunk` (lets the loop vectorise).
 const LANES: usize = 8;
 
-/// Fold one chunk (point i has index `first + i`) into `st`, collecting undecided inputs.
-fn fold_chunk(
-    st: &mut Stats,
-    und: &mut Vec<f32>,
-    first: u64,
-    xs: &[f32],
-    ys: &[f32],
-    refs: &[f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if crate::eval::isa() == crate::eval::Isa::Avx512 {
-            // SAFETY: `eval::isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL
-            // (its 64-bit integer min, max and compares keep the fold in vector registers).
-            #[allow(unsafe_code)]
-            return unsafe { fold_chunk_avx512(st, und, first, xs, ys, refs) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            #[allow(unsafe_code)]
-            return unsafe { fold_chunk_avx2(st, und, first, xs, ys, refs) };
-        }
-    }
-    fold_chunk_generic(st, und, first, xs, ys, refs);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-#[allow(unsafe_code)]
-unsafe fn fold_chunk_avx512(
-    st: &mut Stats,
-    und: &mut Vec<f32>,
-    first: u64,
-    xs: &[f32],
-    ys: &[f32],
-    refs: &[f64],
-) {
-    fold_chunk_generic(st, und, first, xs, ys, refs);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(unsafe_code)]
-unsafe fn fold_chunk_avx2(
-    st: &mut Stats,
-    und: &mut Vec<f32>,
-    first: u64,
-    xs: &[f32],
-    ys: &[f32],
-    refs: &[f64],
-) {
-    fold_chunk_generic(st, und, first, xs, ys, refs);
+multiversion! {
+    /// Fold one chunk of an exhaustive scan (point i has index `first + i`) into `st`, collecting
+    /// undecided inputs (`fold_lanes`; on AVX-512 its 64-bit integer min, max and compares keep
+    /// the fold in vector registers).
+    fn fold_chunk(
+        st: &mut Stats,
+        und: &mut Vec<f32>,
+        first: u64,
+        xs: &[f32],
+        ys: &[f32],
+        refs: &[f64],
+    ) => fold_chunk_generic;
 }
 
 #[inline(always)]
-#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
 fn fold_chunk_generic(
     st: &mut Stats,
     und: &mut Vec<f32>,
@@ -473,132 +432,17 @@ fn fold_chunk_generic(
     ys: &[f32],
     refs: &[f64],
 ) {
-    let n = xs.len();
-    let (ys, refs) = (&ys[..n], &refs[..n]);
-    let mut sum = [0f64; LANES];
-    let mut max = [-1f64; LANES];
-    let mut n_correct = [0u64; LANES];
-    let mut n_undecided = [0u64; LANES];
-    let mut max_dist = [0u64; LANES];
-    // the fast pass covers finite outputs and references whose float32 rounding is a normal
-    // number; a chunk with anything else is redone point by point
-    let mut abnormal = [false; LANES];
-    let mut lane = |l: usize, yv: f32, rv: f64| {
-        let a = rv.abs();
-        abnormal[l] |= !(yv.is_finite() & (MIN_NORMAL32..MAX_ROUNDS_FINITE).contains(&a));
-        // 1 / ulp32(rv) without `inv_ulp32`'s clamp, which only acts outside float32's normal
-        // range, where the chunk is redone point by point
-        let inv_ulp = f64::from_bits((2069u64 << 52).wrapping_sub(rv.to_bits() & EXP_BITS));
-        let e = (f64::from(yv) - rv).abs() * inv_ulp;
-        sum[l] += e;
-        max[l] = if e > max[l] { e } else { max[l] };
-        let undecided = undecided_normal(rv);
-        #[allow(clippy::cast_possible_truncation)]
-        let d = ord32(yv).abs_diff(ord32(rv as f32));
-        n_undecided[l] += u64::from(undecided);
-        n_correct[l] += u64::from(!undecided & (d == 0));
-        let d = if undecided { 0 } else { d };
-        max_dist[l] = if d > max_dist[l] { d } else { max_dist[l] };
-    };
-    let (yc, rc) = (ys.chunks_exact(LANES), refs.chunks_exact(LANES));
-    let (y_rest, r_rest) = (yc.remainder(), rc.remainder());
-    for (y, r) in yc.zip(rc) {
-        for l in 0..LANES {
-            lane(l, y[l], r[l]);
-        }
-    }
-    for (l, (&yv, &rv)) in y_rest.iter().zip(r_rest).enumerate() {
-        lane(l, yv, rv);
-    }
-    if abnormal.iter().any(|&b| b) {
-        for i in 0..n {
-            let (cr, undecided) = round32(refs[i]);
-            st.add(
-                first + i as u64,
-                point_error(ys[i], refs[i], cr),
-                !undecided,
-            );
-            if undecided {
-                und.push(xs[i]);
-            }
-        }
-        return;
-    }
-    let chunk_max = max.iter().copied().fold(-1.0, f64::max);
-    if chunk_max > st.max_ulp {
-        // indices rise through a block, so the first occurrence is the one `Stats` keeps
-        let at =
-            (0..n).find(|&i| (f64::from(ys[i]) - refs[i]).abs() * inv_ulp32(refs[i]) == chunk_max);
-        st.max_ulp = chunk_max;
-        st.argmax = first + at.expect("the maximum occurs in the chunk") as u64;
-    }
-    st.n += n as u64;
-    st.sum_ulp += sum.iter().sum::<f64>();
-    st.n_correct += n_correct.iter().sum::<u64>();
-    let n_und: u64 = n_undecided.iter().sum();
-    st.n_undecided += n_und;
-    st.max_distance = st
-        .max_distance
-        .max(max_dist.iter().copied().max().unwrap_or(0));
-    if n_und > 0 {
-        for i in 0..n {
-            if undecided_normal(refs[i]) {
-                und.push(xs[i]);
-            }
-        }
-    }
+    fold_lanes::<false>(st, und, first, xs, ys, refs, &[]);
 }
 
-/// Fold the errors of one chunk of a sample (point i has index `first + i`, its correctly
-/// rounded value is `rounded[i]`, every rounding decided) into `st`: `Stats::add` point by point,
-/// but with the chunk's sum of errors taken in `LANES` interleaved partial sums (added in lane
-/// order), where the chunk's outputs are finite and its values' float32 roundings normal; any
-/// other chunk is folded point by point.
-fn fold_sample_chunk(st: &mut Stats, first: u64, ys: &[f32], refs: &[f64], rounded: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if crate::eval::isa() == crate::eval::Isa::Avx512 {
-            // SAFETY: `eval::isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL.
-            #[allow(unsafe_code)]
-            return unsafe { fold_sample_chunk_avx512(st, first, ys, refs, rounded) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            #[allow(unsafe_code)]
-            return unsafe { fold_sample_chunk_avx2(st, first, ys, refs, rounded) };
-        }
-    }
-    fold_sample_chunk_generic(st, first, ys, refs, rounded);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-#[allow(unsafe_code)]
-unsafe fn fold_sample_chunk_avx512(
-    st: &mut Stats,
-    first: u64,
-    ys: &[f32],
-    refs: &[f64],
-    rounded: &[f32],
-) {
-    fold_sample_chunk_generic(st, first, ys, refs, rounded);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(unsafe_code)]
-unsafe fn fold_sample_chunk_avx2(
-    st: &mut Stats,
-    first: u64,
-    ys: &[f32],
-    refs: &[f64],
-    rounded: &[f32],
-) {
-    fold_sample_chunk_generic(st, first, ys, refs, rounded);
+multiversion! {
+    /// Fold one chunk of a sample (point i has index `first + i`, its correctly rounded value is
+    /// `rounded[i]`, every rounding decided) into `st` (`fold_lanes`).
+    fn fold_sample_chunk(st: &mut Stats, first: u64, ys: &[f32], refs: &[f64], rounded: &[f32])
+        => fold_sample_chunk_generic;
 }
 
 #[inline(always)]
-#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
 fn fold_sample_chunk_generic(
     st: &mut Stats,
     first: u64,
@@ -606,52 +450,94 @@ fn fold_sample_chunk_generic(
     refs: &[f64],
     rounded: &[f32],
 ) {
+    fold_lanes::<true>(st, &mut Vec::new(), first, &[], ys, refs, rounded);
+}
+
+/// `Stats::add` of every point of a chunk (point i has index `first + i`) into `st`, but with the
+/// chunk's sum of errors taken in `LANES` interleaved partial sums (added in lane order): one
+/// branch-free pass in lanes where the outputs are finite and the references' float32 roundings
+/// normal numbers, else point by point. `SAMPLE`: the correct roundings are the caller's
+/// `rounded`, all decided; else (an exhaustive scan, `xs` its inputs) each reference is rounded
+/// here (`round32`) and the inputs whose rounding float64 cannot decide are added to `und`.
+#[inline(always)]
+#[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
+fn fold_lanes<const SAMPLE: bool>(
+    st: &mut Stats,
+    und: &mut Vec<f32>,
+    first: u64,
+    xs: &[f32],
+    ys: &[f32],
+    refs: &[f64],
+    rounded: &[f32],
+) {
     let n = ys.len();
-    let (refs, rounded) = (&refs[..n], &rounded[..n]);
+    let refs = &refs[..n];
+    let rounded = if SAMPLE { &rounded[..n] } else { rounded };
     let mut sum = [0f64; LANES];
     let mut max = [-1f64; LANES];
     // where each lane's maximum first occurs (its point index in the chunk)
     let mut at = [0u64; LANES];
     let mut n_correct = [0u64; LANES];
+    let mut n_undecided = [0u64; LANES];
     let mut max_dist = [0u64; LANES];
     let mut abnormal = [false; LANES];
-    let mut lane = |l: usize, i: u64, yv: f32, rv: f64, cr: f32| {
+    // `given`: the caller's rounding (a sample; read only then)
+    let mut lane = |l: usize, i: usize, yv: f32, rv: f64, given: f32| {
+        #[allow(clippy::cast_possible_truncation)]
+        let (cr, undecided) = if SAMPLE {
+            (given, false)
+        } else {
+            (rv as f32, undecided_normal(rv))
+        };
         let a = rv.abs();
         abnormal[l] |=
             !(yv.is_finite() & cr.is_finite() & (MIN_NORMAL32..MAX_ROUNDS_FINITE).contains(&a));
-        // 1 / ulp32(rv) as in `fold_chunk_generic` (normal range only: else the chunk is redone)
+        // 1 / ulp32(rv) without `inv_ulp32`'s clamp, which only acts outside float32's normal
+        // range, where the chunk is redone point by point
         let inv_ulp = f64::from_bits((2069u64 << 52).wrapping_sub(rv.to_bits() & EXP_BITS));
         let e = (f64::from(yv) - rv).abs() * inv_ulp;
         sum[l] += e;
-        at[l] = if e > max[l] { i } else { at[l] };
+        at[l] = if e > max[l] { i as u64 } else { at[l] };
         max[l] = if e > max[l] { e } else { max[l] };
         let d = ord32(yv).abs_diff(ord32(cr));
-        n_correct[l] += u64::from(d == 0);
+        n_undecided[l] += u64::from(undecided);
+        n_correct[l] += u64::from(!undecided & (d == 0));
+        let d = if undecided { 0 } else { d };
         max_dist[l] = if d > max_dist[l] { d } else { max_dist[l] };
     };
-    let (yc, rc, cc) = (
-        ys.chunks_exact(LANES),
-        refs.chunks_exact(LANES),
-        rounded.chunks_exact(LANES),
-    );
+    // an exhaustive scan has no roundings to pass: the outputs stand in (never read)
+    let (yc, rc) = (ys.chunks_exact(LANES), refs.chunks_exact(LANES));
+    let cc = if SAMPLE { rounded } else { ys }.chunks_exact(LANES);
     let (y_rest, r_rest, c_rest) = (yc.remainder(), rc.remainder(), cc.remainder());
-    let mut base = 0u64;
+    let mut base = 0;
     for ((y, r), c) in yc.zip(rc).zip(cc) {
         for l in 0..LANES {
-            lane(l, base + l as u64, y[l], r[l], c[l]);
+            lane(l, base + l, y[l], r[l], c[l]);
         }
-        base += LANES as u64;
+        base += LANES;
     }
-    for (l, ((&yv, &rv), &cr)) in y_rest.iter().zip(r_rest).zip(c_rest).enumerate() {
-        lane(l, base + l as u64, yv, rv, cr);
+    for (l, ((&yv, &rv), &cv)) in y_rest.iter().zip(r_rest).zip(c_rest).enumerate() {
+        lane(l, base + l, yv, rv, cv);
     }
     if abnormal.iter().any(|&b| b) {
         for i in 0..n {
-            st.add(
-                first + i as u64,
-                point_error(ys[i], refs[i], rounded[i]),
-                true,
-            );
+            if SAMPLE {
+                st.add(
+                    first + i as u64,
+                    point_error(ys[i], refs[i], rounded[i]),
+                    true,
+                );
+            } else {
+                let (cr, undecided) = round32(refs[i]);
+                st.add(
+                    first + i as u64,
+                    point_error(ys[i], refs[i], cr),
+                    !undecided,
+                );
+                if undecided {
+                    und.push(xs[i]);
+                }
+            }
         }
         return;
     }
@@ -670,9 +556,18 @@ fn fold_sample_chunk_generic(
     st.n += n as u64;
     st.sum_ulp += sum.iter().sum::<f64>();
     st.n_correct += n_correct.iter().sum::<u64>();
+    let n_und: u64 = n_undecided.iter().sum();
+    st.n_undecided += n_und;
     st.max_distance = st
         .max_distance
         .max(max_dist.iter().copied().max().unwrap_or(0));
+    if n_und > 0 {
+        for i in 0..n {
+            if undecided_normal(refs[i]) {
+                und.push(xs[i]);
+            }
+        }
+    }
 }
 
 /// The exponent field of a float64.
@@ -849,7 +744,8 @@ mod tests {
         let (slow, sum, lane_order) = compare(&ys, &refs);
         assert_eq!(sum, lane_order);
         assert!(slow.n_correct > 0 && slow.max_distance == 2 && slow.n_undecided == 0);
-        // the largest error three times, first in a higher lane (37 % 8 = 5) than a later one (100 % 8 = 4)
+        // the largest error three times, first in a higher lane (37 % 8 = 5) than a later one
+        // (100 % 8 = 4)
         for i in [100, 37, 301] {
             refs[i] = 1.5;
             #[allow(clippy::cast_possible_truncation)]

@@ -260,6 +260,45 @@ pub fn isa() -> Isa {
     Isa::Baseline
 }
 
+/// `fn name(args) => generic;` defines `name`, which runs `generic` (an `#[inline(always)]`
+/// function of the same arguments) compiled for AVX-512 (F, DQ, VL), for AVX2 with FMA, or for
+/// the baseline, whichever `isa` reports: one body, vectorised as wide as the CPU allows. The
+/// operations are the same in each (Rust never contracts a multiply and an add into an fma), so
+/// the results are too.
+macro_rules! multiversion {
+    (
+        $(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $generic:ident;
+    ) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+                #[allow(unsafe_code)]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $generic($($arg),*);
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(unsafe_code)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $generic($($arg),*);
+                }
+                match $crate::eval::isa() {
+                    // SAFETY: `isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL,
+                    // and AVX2 with FMA only where it has both.
+                    #[allow(unsafe_code)]
+                    $crate::eval::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    #[allow(unsafe_code)]
+                    $crate::eval::Isa::Avx2Fma => return unsafe { avx2($($arg),*) },
+                    $crate::eval::Isa::Baseline => {}
+                }
+            }
+            $generic($($arg),*);
+        }
+    };
+}
+pub(crate) use multiversion;
+
 /// Evaluates one program chunk by chunk with the variant chosen for this CPU.
 pub struct ChunkRunner<T: Float> {
     plan: Plan,
