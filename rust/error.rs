@@ -456,7 +456,7 @@ fn fold_sample_chunk_generic(
 /// `Stats::add` of every point of a chunk (point i has index `first + i`) into `st`, but with the
 /// chunk's sum of errors taken in `LANES` interleaved partial sums (added in lane order): one
 /// branch-free pass in lanes where the outputs are finite and the references' float32 roundings
-/// normal numbers, else point by point. `SAMPLE`: the correct roundings are the caller's
+/// normal numbers, else `Stats::add` point by point (the sum in point order). `SAMPLE`: the correct roundings are the caller's
 /// `rounded`, all decided; else (an exhaustive scan, `xs` its inputs) each reference is rounded
 /// here (`round32`) and the inputs whose rounding float64 cannot decide are added to `und`.
 #[inline(always)]
@@ -762,41 +762,49 @@ mod tests {
     }
 
     /// Statistics, the float sum behind the mean included, do not depend on how many threads
-    /// split the work: blocks merge in their order.
+    /// run them: the split into tasks and steps is planned for `SPLIT_THREADS` and blocks merge
+    /// in their order. The errors are large (sums past 2^24 ulps round), the exhaustive interval
+    /// long enough for several steps.
     #[test]
     fn statistics_are_the_same_bits_on_any_thread_count() {
         let p = identity_mul_one();
-        let jit = JitBatch::compile(std::slice::from_ref(&p));
-        let sample = exp2_sample(20000, 3000.0);
-        let (x, r, c) = &sample;
-        let (lo, hi) = key_range(0.5, 0.52).unwrap();
+        let n = 50_000u32;
+        let x: Vec<f32> = (0..n).map(|i| 1.0 + i as f32 / 3e5).collect();
+        let r: Vec<f64> = x
+            .iter()
+            .zip(0..n)
+            .map(|(&v, i)| f64::from(v) * (1.0 + 1e-3 * (f64::from(i * 37 % 101) - 50.0) / 7.3))
+            .collect();
+        let c: Vec<f32> = r.iter().map(|&v| round32(v).0).collect();
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
             pool.install(|| {
-                let s = sample_errors_range(
-                    std::slice::from_ref(&p),
-                    &jit,
-                    (x, r, c),
-                    0..x.len(),
-                    CHUNK,
-                )[0];
-                let (e, _) = exhaustive_errors_many(
-                    std::slice::from_ref(&p),
-                    &[jit.get(0)],
-                    Target::Exp2,
-                    (lo, hi),
-                    CHUNK,
-                );
-                (s, e[0], s.sum_ulp.to_bits(), e[0].sum_ulp.to_bits())
+                let s = sample_errors(std::slice::from_ref(&p), &x, &r, &c)[0];
+                let jit = JitBatch::compile(std::slice::from_ref(&p));
+                let mut scan =
+                    ExhaustiveScan::new(&p, jit.get(0), Target::Exp2, (0.5, 1.0)).unwrap();
+                let steps = scan.steps();
+                for k in steps.ranges(scan.len()) {
+                    scan.run(k);
+                }
+                let (e, _) = scan.finish();
+                (
+                    s,
+                    e.stats,
+                    s.sum_ulp.to_bits(),
+                    e.stats.sum_ulp.to_bits(),
+                    steps,
+                )
             })
         };
         let one = on(1);
-        assert!(one.0.n == 20000 && one.1.n > 100_000);
+        assert!(one.0.sum_ulp > f64::from(1u32 << 24) && one.1.sum_ulp > f64::from(1u32 << 24));
+        assert!(one.4.step < (1 << 23), "one step: {:?}", one.4);
         for threads in [2, 3, 8] {
-            for _ in 0..4 {
+            for _ in 0..3 {
                 assert_eq!(on(threads), one, "{threads} threads");
             }
         }

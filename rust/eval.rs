@@ -250,6 +250,8 @@ pub fn isa() -> Isa {
         if std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512dq")
             && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
         {
             return Isa::Avx512;
         }
@@ -285,7 +287,7 @@ macro_rules! multiversion {
                 }
                 match $crate::eval::isa() {
                     // SAFETY: `isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL,
-                    // and AVX2 with FMA only where it has both.
+                    // AVX2 and FMA, and AVX2 with FMA only where it has both.
                     #[allow(unsafe_code)]
                     $crate::eval::Isa::Avx512 => return unsafe { avx512($($arg),*) },
                     #[allow(unsafe_code)]
@@ -358,10 +360,16 @@ impl<T: Float> ChunkRunner<T> {
     }
 }
 
-/// Points per parallel task so that a batch yields enough tasks to keep every thread busy.
+/// Threads a call's split into tasks and steps is planned for, whatever rayon's pool holds: the
+/// split decides how a float sum (the one behind a mean ULP) is grouped, so a split that depends
+/// on the machine would let its last bits depend on it too. Enough tasks for this many threads
+/// keep a smaller pool busy as well.
+pub const SPLIT_THREADS: usize = 16;
+
+/// Points per parallel task so that a batch yields enough tasks to keep every thread busy (of
+/// `SPLIT_THREADS`).
 pub fn block_size(n_points: usize, n_programs: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let want_tasks = 4 * threads;
+    let want_tasks = 4 * SPLIT_THREADS;
     let per_prog = want_tasks.div_ceil(n_programs.max(1));
     let block = n_points.div_ceil(per_prog.max(1));
     let block = block.clamp(CHUNK * 8, 1 << 16);
@@ -403,10 +411,10 @@ impl Steps {
                 step: n.max(1),
             };
         }
-        let threads = rayon::current_num_threads().max(1);
-        // blocks no longer than a step, and small enough to give every thread a task
+        // blocks no longer than a step, and small enough to give every thread a task (of
+        // `SPLIT_THREADS`)
         let chunks = |points: usize| points.div_ceil(CHUNK).max(1).saturating_mul(CHUNK);
-        let per_thread = want.saturating_mul(rows.max(1)) / threads;
+        let per_thread = want.saturating_mul(rows.max(1)) / SPLIT_THREADS;
         let block = chunks(per_thread).min(chunks(want)).min(block);
         Steps {
             block,
