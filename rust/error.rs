@@ -761,6 +761,97 @@ mod tests {
         assert!(slow.max_ulp.is_infinite() && slow.n_nonfinite == 1);
     }
 
+    /// Both lane folds against `Stats::add` point by point on random runs of chunks into one
+    /// `Stats`: lengths 0..=512 (remainder lanes), an offset, maxima repeated within and across
+    /// chunks, and special values (NaN, infinities, signed zeros, references that round to
+    /// infinity or below the normal range, `f32::MAX` outputs). Every field but the sum equal;
+    /// the sum to rounding; the same undecided inputs.
+    #[test]
+    fn lane_folds_are_stats_add_on_random_chunks() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        let specials_r = [
+            f64::NAN,
+            f64::INFINITY,
+            -0.0,
+            0.0,
+            3.5e38,
+            MAX_ROUNDS_FINITE,
+            1e-40,
+            1e-38,
+        ];
+        let specials_y = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            f32::MAX,
+            1e-40,
+        ];
+        for trial in 0..300 {
+            let chunks = 1 + next() as usize % 4;
+            let first = next() % 1000;
+            let (mut fast, mut slow) = (Stats::default(), Stats::default());
+            let (mut fast_s, mut slow_s) = (Stats::default(), Stats::default());
+            let (mut und_fast, mut und_slow) = (Vec::new(), Vec::new());
+            let mut index = first;
+            for _ in 0..chunks {
+                let len = next() as usize % (CHUNK + 1);
+                let mut xs = Vec::with_capacity(len);
+                let mut ys = Vec::with_capacity(len);
+                let mut refs = Vec::with_capacity(len);
+                for i in 0..len {
+                    let r =
+                        0.5 + (next() % 1000) as f64 / 300.0 * (1.0 + 1e-9 * (next() % 7) as f64);
+                    #[allow(clippy::cast_possible_truncation)]
+                    let mut y = (r * (1.0 + 1e-7 * ((next() % 5) as f64 - 2.0))) as f32;
+                    let mut r = r;
+                    if trial % 3 == 0 && next() % 40 == 0 {
+                        r = specials_r[next() as usize % specials_r.len()];
+                    }
+                    if trial % 3 == 1 && next() % 40 == 0 {
+                        y = specials_y[next() as usize % specials_y.len()];
+                    }
+                    if next() % 50 == 0 {
+                        (r, y) = (2.0, 2.5); // the same large error again
+                    }
+                    xs.push(i as f32);
+                    ys.push(y);
+                    refs.push(r);
+                }
+                let rounded: Vec<f32> = refs.iter().map(|&r| round32(r).0).collect();
+                fold_chunk(&mut fast, &mut und_fast, index, &xs, &ys, &refs);
+                fold_sample_chunk(&mut fast_s, index, &ys, &refs, &rounded);
+                for i in 0..len {
+                    let (cr, undecided) = round32(refs[i]);
+                    let at = index + i as u64;
+                    slow.add(at, point_error(ys[i], refs[i], cr), !undecided);
+                    slow_s.add(at, point_error(ys[i], refs[i], rounded[i]), true);
+                    if undecided {
+                        und_slow.push(xs[i]);
+                    }
+                }
+                index += len as u64;
+            }
+            for (mut f, s) in [(fast, slow), (fast_s, slow_s)] {
+                let close = f.sum_ulp == s.sum_ulp
+                    || (f.sum_ulp - s.sum_ulp).abs() <= 1e-12 * s.sum_ulp.abs();
+                assert!(close, "trial {trial}: {} vs {}", f.sum_ulp, s.sum_ulp);
+                f.sum_ulp = s.sum_ulp;
+                assert!(
+                    f == s || (f.max_ulp.is_nan() && s.max_ulp.is_nan()),
+                    "trial {trial}: {f:?} vs {s:?}"
+                );
+            }
+            assert_eq!(und_fast, und_slow, "trial {trial}");
+        }
+    }
+
     /// Statistics, the float sum behind the mean included, do not depend on how many threads
     /// run them: the split into tasks and steps is planned for `SPLIT_THREADS` and blocks merge
     /// in their order. The errors are large (sums past 2^24 ulps round), the exhaustive interval
