@@ -20,6 +20,7 @@
 use rayon::prelude::*;
 
 use crate::domain::{from_key, key, KEY_MAX, KEY_MIN};
+use crate::error::LANES;
 use crate::eval::{multiversion, ChunkRunner, CHUNK};
 use crate::fit::{self, jacobian_supported};
 use crate::program::Program;
@@ -263,9 +264,6 @@ struct Acc {
     n_infinite: u64,
     n: u64,
 }
-
-/// Partial sums and maxima of `fold32`.
-const LANES: usize = 8;
 
 /// Errors over `pts` of the float32 program `runner` runs, given up (`None`) as soon as the
 /// running maximum exceeds `limit`.

@@ -406,8 +406,9 @@ impl<'a> ExhaustiveScan<'a> {
     }
 }
 
-/// Lanes of the partial sums and maxima in `fold_chunk` (lets the loop vectorise).
-const LANES: usize = 8;
+/// Interleaved partial sums and maxima of the error folds (`fold_lanes` here, the tuner's
+/// `constfit::fold32`): eight float64 lanes fill a 512-bit register and let the loops vectorise.
+pub(crate) const LANES: usize = 8;
 
 multiversion! {
     /// Fold one chunk of an exhaustive scan (point i has index `first + i`) into `st`, collecting
