@@ -129,18 +129,7 @@ struct Sample<'a> {
 
 impl<'a> Sample<'a> {
     fn new(data: &'a FitData<'a>) -> Self {
-        let inv_ulp = data
-            .reference
-            .iter()
-            .zip(data.rounded)
-            .map(|(&r, &cr)| {
-                if r.is_finite() && cr.is_finite() {
-                    inv_ulp32(r)
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
+        let inv_ulp = inv_ulps(data.reference, data.rounded);
         let inv_scale = data
             .scale_fit
             .iter()
@@ -212,6 +201,22 @@ fn fit_with(p: &Program, sample: &Sample, opts: FitOptions) -> FitOutcome {
         fit_error,
         max_ulp: err,
     }
+}
+
+/// Per point, 1 / ulp32(f(x)) where f(x) (`reference`) and its rounding are finite, else NaN
+/// (`Sample::inv_ulp`).
+fn inv_ulps(reference: &[f64], rounded: &[f32]) -> Vec<f64> {
+    reference
+        .iter()
+        .zip(rounded)
+        .map(|(&r, &cr)| {
+            if r.is_finite() && cr.is_finite() {
+                inv_ulp32(r)
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
 }
 
 /// 1 / `s` when `s` is a positive normal power of two whose reciprocal is one too (then `v / s`
@@ -293,7 +298,8 @@ fn stats32(runner: &mut ChunkRunner<f32>, pts: &Points, limit: f64) -> Option<Ac
 
 multiversion! {
     /// Folds one chunk's errors into `acc` (the chunk's sum in `LANES` partial sums, see `Acc`).
-    fn fold32(acc: &mut Acc, ys: &[f32], rs: &[f64], cs: &[f32], ws: &[f64]) => fold32_generic;
+    fn fold32(acc: &mut Acc, ys: &[f32], rs: &[f64], cs: &[f32], ws: &[f64])
+        => fold32_generic(acc, ys, rs, cs, ws);
 }
 
 #[inline(always)]
@@ -1164,7 +1170,7 @@ mod tests {
             .map(|(i, &y)| f64::from(y) * (1.0 + 1e-7 * ((i * 37 % 11) as f64 - 5.0)))
             .collect();
         let cs: Vec<f32> = rs.iter().map(|&r| r as f32).collect();
-        let ws: Vec<f64> = rs.iter().map(|&r| inv_ulp32(r)).collect();
+        let ws = inv_ulps(&rs, &cs);
         let reference = |ys: &[f32], rs: &[f64], cs: &[f32]| {
             let (mut max, mut inf, mut sum) = (-1f64, 0u64, [0f64; LANES]);
             for i in 0..ys.len() {
@@ -1198,17 +1204,7 @@ mod tests {
         ys[77] = f32::INFINITY;
         rs2[150] = f64::NAN;
         cs2[150] = f32::NAN;
-        let ws2: Vec<f64> = rs2
-            .iter()
-            .zip(&cs2)
-            .map(|(&r, &c)| {
-                if r.is_finite() && c.is_finite() {
-                    inv_ulp32(r)
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
+        let ws2 = inv_ulps(&rs2, &cs2);
         let special = fold(&ys, &rs2, &cs2, &ws2);
         assert_eq!(special.1, 3);
         assert_eq!(special, reference(&ys, &rs2, &cs2));

@@ -421,45 +421,23 @@ multiversion! {
         xs: &[f32],
         ys: &[f32],
         refs: &[f64],
-    ) => fold_chunk_generic;
-}
-
-#[inline(always)]
-fn fold_chunk_generic(
-    st: &mut Stats,
-    und: &mut Vec<f32>,
-    first: u64,
-    xs: &[f32],
-    ys: &[f32],
-    refs: &[f64],
-) {
-    fold_lanes::<false>(st, und, first, xs, ys, refs, &[]);
+    ) => fold_lanes::<false>(st, und, first, xs, ys, refs, &[]);
 }
 
 multiversion! {
     /// Fold one chunk of a sample (point i has index `first + i`, its correctly rounded value is
     /// `rounded[i]`, every rounding decided) into `st` (`fold_lanes`).
     fn fold_sample_chunk(st: &mut Stats, first: u64, ys: &[f32], refs: &[f64], rounded: &[f32])
-        => fold_sample_chunk_generic;
-}
-
-#[inline(always)]
-fn fold_sample_chunk_generic(
-    st: &mut Stats,
-    first: u64,
-    ys: &[f32],
-    refs: &[f64],
-    rounded: &[f32],
-) {
-    fold_lanes::<true>(st, &mut Vec::new(), first, &[], ys, refs, rounded);
+        => fold_lanes::<true>(st, &mut Vec::new(), first, &[], ys, refs, rounded);
 }
 
 /// `Stats::add` of every point of a chunk (point i has index `first + i`) into `st`, but with the
 /// chunk's sum of errors taken in `LANES` interleaved partial sums (added in lane order): one
 /// branch-free pass in lanes where the outputs are finite and the references' float32 roundings
-/// normal numbers, else `Stats::add` point by point (the sum in point order). `SAMPLE`: the correct roundings are the caller's
-/// `rounded`, all decided; else (an exhaustive scan, `xs` its inputs) each reference is rounded
-/// here (`round32`) and the inputs whose rounding float64 cannot decide are added to `und`.
+/// normal numbers, else `Stats::add` point by point (the sum in point order). `SAMPLE`: the
+/// correct roundings are the caller's `rounded`, all decided; else (an exhaustive scan, `xs` its
+/// inputs) each reference is rounded here (`round32`) and the inputs whose rounding float64
+/// cannot decide are added to `und`.
 #[inline(always)]
 #[allow(clippy::needless_bitwise_bool)] // `&` on bools keeps the lane loop branch-free (vectorised)
 fn fold_lanes<const SAMPLE: bool>(

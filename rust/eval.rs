@@ -262,14 +262,14 @@ pub fn isa() -> Isa {
     Isa::Baseline
 }
 
-/// `fn name(args) => generic;` defines `name`, which runs `generic` (an `#[inline(always)]`
-/// function of the same arguments) compiled for AVX-512 (F, DQ, VL), for AVX2 with FMA, or for
-/// the baseline, whichever `isa` reports: one body, vectorised as wide as the CPU allows. The
+/// `fn name(args) => body;` defines `name`, which runs `body` (an expression of the arguments,
+/// calling `#[inline(always)]` functions) compiled for AVX-512 (F, DQ, VL), for AVX2 with FMA, or
+/// for the baseline, whichever `isa` reports: one body, vectorised as wide as the CPU allows. The
 /// operations are the same in each (Rust never contracts a multiply and an add into an fma), so
 /// the results are too.
 macro_rules! multiversion {
     (
-        $(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $generic:ident;
+        $(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:expr;
     ) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) {
@@ -278,12 +278,12 @@ macro_rules! multiversion {
                 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
                 #[allow(unsafe_code)]
                 unsafe fn avx512($($arg: $ty),*) {
-                    $generic($($arg),*);
+                    $body;
                 }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(unsafe_code)]
                 unsafe fn avx2($($arg: $ty),*) {
-                    $generic($($arg),*);
+                    $body;
                 }
                 match $crate::eval::isa() {
                     // SAFETY: `isa` reports AVX-512 only where the CPU has AVX-512 F, DQ and VL,
@@ -295,7 +295,7 @@ macro_rules! multiversion {
                     $crate::eval::Isa::Baseline => {}
                 }
             }
-            $generic($($arg),*);
+            $body;
         }
     };
 }
