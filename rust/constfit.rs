@@ -932,8 +932,33 @@ fn weighted_gram_any(a: &[f64], w: &[f64], k: usize) -> Vec<f64> {
 }
 
 /// Minimises max |A c - b| / scale (A `n x k` row-major) by Lawson's reweighted least squares;
-/// returns (c, max error). The same algorithm as `constants.lawson` in Python.
+/// returns (c, max error). The same algorithm as `constants.lawson` in Python. With no columns
+/// (`k` = 0) there is nothing to fit: (no constants, infinity).
 pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (Vec<f64>, f64) {
+    if k == 0 {
+        return (Vec::new(), f64::INFINITY);
+    }
+    // a fixed row length unrolls the row loops (the sums are the same, in the same order)
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match k {
+                $($n => lawson_rows::<$n>(a, k, b, scale, iters),)*
+                _ => lawson_rows::<0>(a, k, b, scale, iters),
+            }
+        };
+    }
+    fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// `lawson` with rows of `K` columns (`K` = 0: of `k`).
+fn lawson_rows<const K: usize>(
+    a: &[f64],
+    k: usize,
+    b: &[f64],
+    scale: &[f64],
+    iters: usize,
+) -> (Vec<f64>, f64) {
+    let k = if K > 0 { K } else { k };
     let n = b.len();
     let (as_, bs, norms) = scaled_columns(a, k, b, scale);
     let mut w = vec![1.0 / n as f64; n];
@@ -941,24 +966,18 @@ pub fn lawson(a: &[f64], k: usize, b: &[f64], scale: &[f64], iters: usize) -> (V
     let ridge = 1e-13;
     let weighted_rhs = |w: &[f64], v: &[f64]| -> Vec<f64> {
         let mut out = vec![0.0; k];
-        for i in 0..n {
-            let wv = w[i] * v[i];
-            for j in 0..k {
-                out[j] += as_[i * k + j] * wv;
+        for ((row, &wi), &vi) in as_.chunks_exact(k).zip(w).zip(v) {
+            let wv = wi * vi;
+            for (o, &x) in out.iter_mut().zip(row) {
+                *o += x * wv;
             }
         }
         out
     };
     let resid = |c: &[f64]| -> Vec<f64> {
-        (0..n)
-            .map(|i| {
-                bs[i]
-                    - as_[i * k..(i + 1) * k]
-                        .iter()
-                        .zip(c)
-                        .map(|(x, y)| x * y)
-                        .sum::<f64>()
-            })
+        as_.chunks_exact(k)
+            .zip(&bs)
+            .map(|(row, &bi)| bi - row.iter().zip(c).map(|(x, y)| x * y).sum::<f64>())
             .collect()
     };
     for _ in 0..iters {
