@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -492,6 +493,54 @@ class TestBudgetIncludesVerification:
         code, _, err = run_cli(["search", "exp2", *NARROW, "--generations", "0", "--out", str(tmp_path / "r"),
                                 *FAST], capsys)
         assert code == 0 and "no generation ran" in err
+
+    def test_budget_keeps_the_outputs_seconds_and_what_was_spent(self, tmp_path):
+        """The search gets the budget less the seconds already spent and those the outputs take; the plot's
+        baselines are measured first (cached in the run directory), not guessed; at least half the budget."""
+        import argparse
+
+        from pysearch.commands.search import OUTPUT_SECONDS, OUTPUT_SECONDS_PLOT, search_budget
+        from pysearch.search.classical import BASELINES_NAME
+
+        cfg = SearchConfig(target="exp2", domain=NARROW_T, population=4, sample_size=64, seed=2)
+        x = Search(cfg).screen_x
+        plot = argparse.Namespace(no_plot=False, no_baselines=False)
+        now = time.monotonic()
+        run_budget, kept = search_budget(plot, tmp_path, cfg, x, 600.0, now - 30.0)
+        assert (tmp_path / BASELINES_NAME).exists()
+        assert OUTPUT_SECONDS_PLOT + 30.0 <= kept < OUTPUT_SECONDS_PLOT + 30.0 + (time.monotonic() - now) + 1e-6
+        assert run_budget == 600.0 - kept
+        bare = argparse.Namespace(no_plot=True, no_baselines=False)
+        run_budget, kept = search_budget(bare, tmp_path / "none", cfg, x, 600.0, time.monotonic())
+        assert OUTPUT_SECONDS <= kept < OUTPUT_SECONDS_PLOT and run_budget == 600.0 - kept
+        assert not (tmp_path / "none").exists()  # no plot: no baselines measured
+        assert search_budget(bare, tmp_path, cfg, x, 8.0, time.monotonic() - 100.0)[0] == 4.0
+
+    def test_calibration_scales_the_runs_not_a_fresh_process_start(self, monkeypatch):
+        """A one-off cost of the first check (a fresh process starting the core's threads) is not scaled
+        up to the whole domain: the estimate is the per-point cost of the timed runs (a clock that
+        counts the checks' points, no real timing)."""
+        from pysearch.search import budget
+
+        clock = [0.0]
+        calls = []
+
+        def fake_verify(prog, target, span, exhaustive):
+            calls.append(span)
+            clock[0] += 1000.0 if len(calls) == 1 else 1e-9 * points(span)
+
+        def points(span) -> int:  # float32 values in [a, b] (non-negative a and b)
+            a, b = (np.float32(v).view(np.int32).item() for v in span)
+            return b - a + 1
+
+        monkeypatch.setattr(budget, "verify", fake_verify)
+        monkeypatch.setattr(budget.time, "perf_counter", lambda: clock[0])
+        monkeypatch.setattr(budget, "ulp_error", lambda *a, **k: None)
+        s = Search(SearchConfig(target="exp2", domain=(0.0, 1.0), population=4, sample_size=64, seed=2))
+        est = s.calibrate()
+        count = s.domain.count()
+        assert len(calls) == 17 and points(calls[0]) <= (1 << 12) + 1  # the untimed check, then 16 runs
+        assert est == pytest.approx(1e-9 * count, rel=1e-9)
 
     def test_calibration_is_a_real_timing(self):
         """The verification estimate is measured (positive, finite) and leaves the random state alone."""

@@ -20,6 +20,11 @@ from .common import UserError, add_command, add_domain_argument, parse_domain, p
 DEFAULT_BUDGET = "10m"
 #: Longest budget a run may have (checkpoints store it; far beyond any useful run).
 MAX_BUDGET_S = 1e9
+#: Seconds of ``--budget`` kept for what follows the final verification round, with and without the
+#: plot: the checkpoint, front.json and the figure (matplotlib's import and one figure took about 1.5 s
+#: on the development machine; the rest is margin).
+OUTPUT_SECONDS_PLOT = 5.0
+OUTPUT_SECONDS = 2.0
 
 
 def parse_ops(text: str) -> tuple[str, ...]:
@@ -214,6 +219,24 @@ def command_line(args: argparse.Namespace) -> str | None:
     return shlex.join(["pysearch", *argv]) if argv is not None else None
 
 
+def search_budget(args: argparse.Namespace, out: Path, cfg, screen_x, budget: float, started: float) -> tuple[float, float]:
+    """(seconds of ``budget`` the search may spend, seconds kept from it): ``budget`` is the run's whole
+    wall-clock budget (a resumed run's included), ``started`` when this command started (``time.monotonic``).
+
+    The classical baselines the plot shows are measured first, here (and kept in the run directory for
+    the plot), so that their time is counted rather than guessed. Kept from the budget are the seconds
+    this command has spent so far (set-up, islands starting, baselines) and those the outputs take
+    (:data:`OUTPUT_SECONDS_PLOT`); the search is given at least half of the budget.
+    """
+    plot = not args.no_plot
+    if plot and not args.no_baselines:
+        from ..search.classical import load_or_compute
+
+        load_or_compute(out, cfg.target, cfg.domain, screen_x, cfg.cost_weights)
+    kept = (OUTPUT_SECONDS_PLOT if plot else OUTPUT_SECONDS) + (time.monotonic() - started)
+    return max(budget - kept, budget * 0.5), kept
+
+
 def _write_outputs(out: Path, search, front, plot: bool, baselines: bool, found_by: str | None = None) -> None:
     from ..search.classical import load_or_compute
     from ..search.front import FrontFile, write_front
@@ -229,6 +252,7 @@ def _write_outputs(out: Path, search, front, plot: bool, baselines: bool, found_
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # --budget counts from here
     from rich.console import Console
 
     from ..search.checkpoint import CHECKPOINT_NAME
@@ -273,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
             write_json_atomic(out / "cost_model.json", model)
     with RunLock(out), _stop_signals():
         try:
-            return _run_locked(args, out, cfg, target, domain, budget, console)
+            return _run_locked(args, out, cfg, target, domain, budget, console, started)
         except Terminated:  # before the search existed (it saves and returns 143 itself)
             _say(console, "terminated before the first generation; nothing saved")
             return 143
@@ -396,8 +420,9 @@ def _read_front_file(out: Path, cfg):
     return ff
 
 
-def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | None, console) -> int:
-    """The search itself, with the run directory locked (``target`` resolved once, by :func:`run`)."""
+def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | None, console, started: float) -> int:
+    """The search itself, with the run directory locked (``target`` resolved once, by :func:`run`, which
+    started at ``started``)."""
     from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
     from ..search.front import FrontFile, write_front
     from ..search.islands import ISLANDS_NAME
@@ -405,7 +430,7 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
     if args.workers is not None or args.ray is not None or (out / ISLANDS_NAME).exists():
         from .search_islands import run_islands  # (a new run in a directory of islands is refused there)
 
-        return run_islands(args, out, cfg, target, domain, budget, console)
+        return run_islands(args, out, cfg, target, domain, budget, console, started)
 
     from ..search.loop import Search
     from ..search.progress import Progress, verified_table
@@ -451,12 +476,8 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         run_budget = budget
         start_limit = None
         if budget is not None:
-            # leave time for writing the outputs (classical baselines are measured once per run dir)
-            from ..search.classical import BASELINES_NAME
-
-            slack = 15.0 if args.no_plot or args.no_baselines or (out / BASELINES_NAME).exists() else 45.0
-            run_budget = max(budget - slack, budget * 0.5)
-            start_limit = _plan_budget(search, budget, slack, run_budget, console)  # before anything is saved
+            run_budget, kept = search_budget(args, out, search.config, search.screen_x, budget, started)
+            start_limit = _plan_budget(search, budget, kept, run_budget, console)  # before anything is saved
         if not args.resume:
             _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}")
         save(search)
@@ -507,10 +528,11 @@ def _say(console, line: str) -> None:
     console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _plan_budget(search, budget: float, slack: float, run_budget: float, console) -> int | None:
+def _plan_budget(search, budget: float, kept: float, run_budget: float, console) -> int | None:
     """Refuse a budget that cannot pay for a final verification after a minimum of search; say when it scales.
 
-    ``run_budget`` is what the search itself may spend of ``budget`` (``slack`` is kept for the outputs).
+    ``run_budget`` is what the search itself may spend of ``budget``; ``kept`` is not for the search
+    (:func:`search_budget`).
     Return the most verifications the final check may spend, or None when it may verify all it wants.
     """
     from ..search.budget import FINAL_FRACTION
@@ -518,14 +540,14 @@ def _plan_budget(search, budget: float, slack: float, run_budget: float, console
     plan = search.budget_plan(run_budget)
     cfg = search.config
     if run_budget < plan.needed_s:
-        need = math.ceil(plan.needed_s + slack)
+        need = math.ceil(plan.needed_s + kept)
         raise UserError(
             f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
             f"{cfg.domain[1]:.9g}] ({search.domain.count()} float32 values): verifying one program takes about "
             f"{plan.verify_s:.0f} s and {cfg.verify_every} generations of search about {plan.min_search_s:.0f} s; "
             f"use --budget {format_duration(need)} or more")
     if plan.final_verifications < plan.wanted:
-        full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + slack)
+        full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + kept)
         _say(
             console,
             f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates "

@@ -22,7 +22,7 @@ from ..search.verify import Verification
 from ..targets import Target
 from .common import UserError, parse_duration
 from .search import (DEFAULT_BUDGET, _check_resume_args, _read_front_file, _resume_limits, _say,
-                     _stop_if_signalled, _write_outputs, command_line, format_duration, Terminated)
+                     _stop_if_signalled, _write_outputs, command_line, format_duration, search_budget, Terminated)
 
 
 class _RunView:
@@ -47,19 +47,19 @@ def _resume_command(cfg, limits: dict, out: Path, ray: str | None) -> str:
     return shlex.join(parts)
 
 
-def _check_budget(plan: dict, cfg, budget: float, slack: float, run_budget: float, console) -> None:
+def _check_budget(plan: dict, cfg, budget: float, kept: float, run_budget: float, console) -> None:
     """As :func:`.search._plan_budget`, on island 0's plan: refuse a budget too short; say when it scales."""
     from ..search.budget import FINAL_FRACTION
 
     if run_budget < plan["needed_s"]:
-        need = math.ceil(plan["needed_s"] + slack)
+        need = math.ceil(plan["needed_s"] + kept)
         raise UserError(
             f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
             f"{cfg.domain[1]:.9g}] ({plan['count']} float32 values): verifying one program takes about "
             f"{plan['verify_s']:.0f} s and {cfg.verify_every} generations of search about "
             f"{plan['min_search_s']:.0f} s; use --budget {format_duration(need)} or more")
     if plan["final_verifications"] < plan["wanted"]:
-        full = math.ceil(plan["wanted"] * plan["verify_s"] / FINAL_FRACTION + slack)
+        full = math.ceil(plan["wanted"] * plan["verify_s"] / FINAL_FRACTION + kept)
         _say(console, f"note: this budget pays for verifying {plan['final_verifications']} of up to {plan['wanted']} "
                       f"front candidates per island at the end (about {plan['verify_s']:.1f} s each); "
                       f"--budget {format_duration(full)} verifies all")
@@ -70,8 +70,9 @@ def _fmt_ulp(v: float) -> str:
 
 
 def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain, budget: float | None,
-                console) -> int:
-    """The island run, with the run directory locked and the stop signals set (by :func:`.search.run`)."""
+                console, started: float) -> int:
+    """The island run, with the run directory locked and the stop signals set (by :func:`.search.run`,
+    which started at ``started``)."""
     from ..search.checkpoint import CHECKPOINT_NAME
     from ..search.config import SearchConfig
     from ..search.front import FrontFile, write_front
@@ -160,11 +161,8 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             runner.set_limits(budget, generations)
             run_budget = budget
             if budget is not None:
-                from ..search.classical import BASELINES_NAME
-
-                slack = 15.0 if args.no_plot or args.no_baselines or (out / BASELINES_NAME).exists() else 45.0
-                run_budget = max(budget - slack, budget * 0.5)
-                _check_budget(runner.plan(run_budget), cfg, budget, slack, run_budget, console)
+                run_budget, kept = search_budget(args, out, cfg, _RunView(cfg).screen_x, budget, started)
+                _check_budget(runner.plan(run_budget), cfg, budget, kept, run_budget, console)
             if not args.resume:
                 _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}: "
                               f"{workers} islands ({transport.name}), migrating {migrants} program(s) every "
