@@ -36,9 +36,11 @@ Four figures, printed in a table beside the issue's targets and as one line
 - ``workers_speedup_2``: the same exp2 search as islands (``pysearch search ... --workers N``:
   ``pysearch.search.islands.IslandRun`` over local processes, default migration), once with 1 worker
   (its core on all usable cores) and once with 2 (each core on half of them), each for
-  ``--workers-seconds`` of wall time after the islands started. Counted as above: children made by the
-  generations of all islands, per second of wall time. The figure is children/s with 2 workers over
-  children/s with 1 worker, measured in the same run (``--only-workers`` runs just this part).
+  ``--workers-seconds`` / ``--workers-pairs`` of wall time after the islands started, in that many
+  interleaved pairs (1 worker, then 2; a shared machine's speed drifts, and each pair sees the same
+  drift). Counted as above: children made by the generations of all islands, per second of wall time.
+  The figure is the median over the pairs of children/s with 2 workers over children/s with 1 worker,
+  measured in the same run (``--only-workers`` runs just this part).
 - ``seconds_to_1ulp_cost6``: per seed, seconds from creating the search until its verified front
   (``Search.front``) holds an exhaustively verified program with max ULP <= 1 and cost <= 6;
   each seed is stopped at ``--cap`` seconds (a cap hit counts as the cap and is marked). The median
@@ -257,21 +259,28 @@ def measure_workers(workers: int, seed: int, seconds: float) -> dict:
             "restarts": run.restarts}
 
 
-def workers_section(seed: int, seconds: float) -> float:
-    """Print the workers table; return children/s with 2 workers over children/s with 1."""
+def workers_section(seed: int, seconds: float, pairs: int = 3) -> float:
+    """Print the workers table; return the median over ``pairs`` interleaved pairs of runs (1 worker, then
+    2, ``seconds`` / ``pairs`` each) of children/s with 2 workers over children/s with 1."""
     from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY
 
-    rows = [measure_workers(w, seed, seconds) for w in (1, 2)]
-    print(f"## workers (islands in local processes, seed {seed}, {seconds:g} s of wall time each, migrating "
-          f"{DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_EVERY} generations)")
+    each = seconds / pairs
+    runs = [[measure_workers(w, seed, each) for w in (1, 2)] for _ in range(pairs)]
+    print(f"## workers (islands in local processes, seed {seed}, {pairs} interleaved pairs of runs of {each:g} s of "
+          f"wall time, migrating {DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_EVERY} generations)")
     print("counted: children made by the generations of all islands per second of wall time (islands started)")
-    print("| workers | core threads each | set-up s | wall s | generations per island | children | children/s |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['workers']} | {r['threads']} | {r['init_s']:.1f} | {r['wall_s']:.1f} | "
-              f"{', '.join(map(str, r['generations']))} | {r['children']} | {r['children_per_s']:.1f} |")
-    speedup = rows[1]["children_per_s"] / rows[0]["children_per_s"] if rows[0]["children_per_s"] > 0 else math.nan
-    print(f"speedup with 2 workers: {speedup:.2f}x (same configuration, same wall time, measured in this run)")
+    print("| pair | workers | core threads each | set-up s | wall s | generations per island | children | children/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = []
+    for k, rows in enumerate(runs):
+        for r in rows:
+            print(f"| {k + 1} | {r['workers']} | {r['threads']} | {r['init_s']:.1f} | {r['wall_s']:.1f} | "
+                  f"{', '.join(map(str, r['generations']))} | {r['children']} | {r['children_per_s']:.1f} |")
+        one, two = (r["children_per_s"] for r in rows)
+        ratios.append(two / one if one > 0 else math.nan)
+    speedup = statistics.median(ratios)
+    print(f"speedup with 2 workers: {speedup:.2f}x, the median of the pairs' {', '.join(f'{v:.2f}' for v in ratios)} "
+          f"(same configuration, same wall time, measured in this run)")
     print()
     return speedup
 
@@ -322,12 +331,17 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the time-to-goal runs")
     ap.add_argument("--cap", type=float, default=180.0, help="seconds per seed for the time to goal (default 180)")
     ap.add_argument("--workers-seconds", type=float, default=30.0,
-                    help="wall time of each islands run (1 and 2 workers; default 30)")
+                    help="wall time of the islands runs with 1 worker, and again with 2 (default 30)")
+    ap.add_argument("--workers-pairs", type=int, default=3,
+                    help="interleaved pairs of islands runs (1 worker, 2 workers) the wall time is split into "
+                         "(default 3)")
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")
     ap.add_argument("--no-baseline", action="store_true",
                     help="skip the throughput and law runs with the numpy constant fitting")
     args = ap.parse_args(argv)
+    if args.workers_pairs < 1:
+        ap.error(f"--workers-pairs must be at least 1, not {args.workers_pairs}")
     if args.laws_only:
         law, _ = law_section(args.law_seconds, args.law_generations, not args.no_baseline)
         print(f"RESULT search_candidates_per_s=nan law_programs_per_cpu_s={law['per_cpu_s']:.1f} workers_speedup_2=nan "
@@ -336,7 +350,7 @@ def main(argv=None) -> None:
 
     if args.only_workers:
         print(f"machine: {machine()}")
-        speedup = workers_section(args.seeds[0], args.workers_seconds)
+        speedup = workers_section(args.seeds[0], args.workers_seconds, args.workers_pairs)
         print(f"RESULT workers_speedup_2={speedup:.2f}")
         return
 
@@ -375,7 +389,7 @@ def main(argv=None) -> None:
 
     law, _ = law_section(args.law_seconds, args.law_generations, not args.no_baseline)
 
-    workers = workers_section(args.seeds[0], args.workers_seconds)
+    workers = workers_section(args.seeds[0], args.workers_seconds, args.workers_pairs)
 
     print(f"## time to a verified <= 1 ULP exp2 program of cost <= 6 (cap {args.cap:g} s per seed)")
     print("| seed | seconds | generations | program (cost, max ULP) |")

@@ -171,7 +171,7 @@ def test_bench_search_tiny_run_prints_the_result_line(capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.main(["--search-seconds", "60", "--search-generations", "1", "--law-seconds", "0", "--law-generations", "1",
-              "--seeds", "0", "--cap", "0.5", "--workers-seconds", "0.5"])
+              "--seeds", "0", "--cap", "0.5", "--workers-seconds", "0.5", "--workers-pairs", "2"])
     out = capsys.readouterr().out
     num = r"[0-9]+(?:\.[0-9]+)?"
     m = re.search(rf"^RESULT search_candidates_per_s=({num}) law_programs_per_cpu_s=({num}) workers_speedup_2=({num}) "
@@ -181,6 +181,7 @@ def test_bench_search_tiny_run_prints_the_result_line(capsys):
     assert "machine: " in out and "JIT ISA" in out
     assert float(m.group(3)) > 0  # each of the 1 and 2 islands ran at least one generation
     assert "## workers (islands in local processes" in out and "speedup with 2 workers" in out
+    assert re.search(r"the median of the pairs' \d+\.\d+, \d+\.\d+ ", out)  # two interleaved pairs
     assert "| 1 | 128 |" in out  # one generation made 128 children
     assert "(cap hit)" in out and "not met (cap hit)" in out  # 0.5 s cannot reach the goal
     # the same generation with the numpy/scipy constant fitting, and the ratio
