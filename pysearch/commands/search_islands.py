@@ -160,8 +160,9 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
                 _say(console, f"warning: {line}; the front reports the verified figure")
             runner.set_limits(budget, generations)
             run_budget = budget
+            view = _RunView(cfg)  # the screening sample, made once for the baselines and the plot
             if budget is not None:
-                run_budget, kept = search_budget(args, out, cfg, _RunView(cfg).screen_x, budget, started)
+                run_budget, kept = search_budget(args, out, cfg, view.screen_x, budget, started)
                 _check_budget(runner.plan(run_budget), cfg, budget, kept, run_budget, console)
             if not args.resume:
                 _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}: "
@@ -175,7 +176,7 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             left = None if run_budget is None else max(run_budget - runner.elapsed, 0.0)
             final, skipped, _ = runner.final(left)
             save(runner)
-            _write_outputs(out, _RunView(cfg), final, plot=not args.no_plot, baselines=not args.no_baselines,
+            _write_outputs(out, view, final, plot=not args.no_plot, baselines=not args.no_baselines,
                            found_by=found_by)
         except KeyboardInterrupt as e:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the save short

@@ -81,7 +81,7 @@ class BudgetPlanning:
             return float(np.mean(self.verify_seconds))
         return self.calibrate()
 
-    def calibrate(self, chunks: int = 16, chunk_points: int = 1 << 20) -> float:
+    def calibrate(self, chunks: int = 16, chunk_points: int = 1 << 20, clock=time.perf_counter) -> float:
         """Estimate the seconds one verification (polish, screen, exhaustive check) takes, by timing.
 
         The exhaustive check of a ``max_instrs``-long program is timed on ``chunks`` runs of
@@ -91,7 +91,7 @@ class BudgetPlanning:
         a call's fixed cost, which the scaling would multiply, is a small part of them: with 64 runs
         of 2^15 values the estimate for exp2 on [0, 1) was 3x the real check, and 8x in an island's
         fresh process. Polishing and screening are timed as five evaluations of the screening
-        sample. Timing only: the search state is untouched.
+        sample, all by ``clock`` (seconds). Timing only: the search state is untouched.
         """
         if self._calibrated_s is None:
             cfg = self.config
@@ -110,13 +110,13 @@ class BudgetPlanning:
 
             check(spans[0][0], min(spans[0][1], spans[0][0] + (1 << 12)))  # untimed
             timed = 0
-            t0 = time.perf_counter()
+            t0 = clock()
             for a, b in spans:
                 check(a, b)
                 timed += b - a + 1
             checked = count if count <= MAX_EXHAUSTIVE else 1 << 22  # verify_candidate samples huge domains
-            verify_s = (time.perf_counter() - t0) * checked / timed
-            t0 = time.perf_counter()
+            verify_s = (clock() - t0) * checked / timed
+            t0 = clock()
             ulp_error(prog, self.screen_x, self.target)
-            self._calibrated_s = verify_s + 5 * (time.perf_counter() - t0)
+            self._calibrated_s = verify_s + 5 * (clock() - t0)
         return self._calibrated_s
