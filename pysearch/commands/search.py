@@ -529,27 +529,34 @@ def _say(console, line: str) -> None:
 
 
 def _plan_budget(search, budget: float, kept: float, run_budget: float, console) -> int | None:
+    """:func:`check_budget_plan` on the search's plan; return the most verifications the final check may
+    spend, or None when it may verify all it wants."""
+    check_budget_plan(search.budget_plan(run_budget), search.config, search.domain.count(), budget, kept, run_budget,
+                      console)
+    return search.final_limit
+
+
+def check_budget_plan(plan, cfg, count: int, budget: float, kept: float, run_budget: float, console,
+                      per_island: bool = False) -> None:
     """Refuse a budget that cannot pay for a final verification after a minimum of search; say when it scales.
 
-    ``run_budget`` is what the search itself may spend of ``budget``; ``kept`` is not for the search
-    (:func:`search_budget`).
-    Return the most verifications the final check may spend, or None when it may verify all it wants.
+    ``plan``: a :class:`~pysearch.search.budget.BudgetPlan` for ``run_budget``, what the search itself may
+    spend of ``budget`` (``kept`` is not for the search: :func:`search_budget`); ``count``: float32 values
+    in the domain; ``per_island``: the plan is one island's (each verifies its own candidates).
     """
     from ..search.budget import FINAL_FRACTION
 
-    plan = search.budget_plan(run_budget)
-    cfg = search.config
     if run_budget < plan.needed_s:
         need = math.ceil(plan.needed_s + kept)
         raise UserError(
             f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
-            f"{cfg.domain[1]:.9g}] ({search.domain.count()} float32 values): verifying one program takes about "
+            f"{cfg.domain[1]:.9g}] ({count} float32 values): verifying one program takes about "
             f"{plan.verify_s:.0f} s and {cfg.verify_every} generations of search about {plan.min_search_s:.0f} s; "
             f"use --budget {format_duration(need)} or more")
     if plan.final_verifications < plan.wanted:
         full = math.ceil(plan.wanted * plan.verify_s / FINAL_FRACTION + kept)
         _say(
             console,
-            f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates "
-            f"at the end (about {plan.verify_s:.1f} s each); --budget {format_duration(full)} verifies all")
-    return search.final_limit
+            f"note: this budget pays for verifying {plan.final_verifications} of up to {plan.wanted} front candidates"
+            f"{' per island' if per_island else ''} at the end (about {plan.verify_s:.1f} s each); "
+            f"--budget {format_duration(full)} verifies all")

@@ -10,6 +10,7 @@ front) and the plot.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shlex
 import signal
@@ -18,11 +19,13 @@ import time
 from pathlib import Path
 
 from ..domain import Domain
+from ..search.budget import BudgetPlan
 from ..search.verify import Verification
 from ..targets import Target
 from .common import UserError, parse_duration
 from .search import (DEFAULT_BUDGET, _check_resume_args, _read_front_file, _resume_limits, _say,
-                     _stop_if_signalled, _write_outputs, command_line, format_duration, search_budget, Terminated)
+                     _stop_if_signalled, _write_outputs, check_budget_plan, command_line, format_duration, search_budget,
+                     Terminated)
 
 
 class _RunView:
@@ -45,24 +48,6 @@ def _resume_command(cfg, limits: dict, out: Path, ray: str | None) -> str:
     if ray is not None:
         parts += ["--ray", ray]
     return shlex.join(parts)
-
-
-def _check_budget(plan: dict, cfg, budget: float, kept: float, run_budget: float, console) -> None:
-    """As :func:`.search._plan_budget`, on island 0's plan: refuse a budget too short; say when it scales."""
-    from ..search.budget import FINAL_FRACTION
-
-    if run_budget < plan["needed_s"]:
-        need = math.ceil(plan["needed_s"] + kept)
-        raise UserError(
-            f"--budget {format_duration(budget)} is too short for {cfg.target} on [{cfg.domain[0]:.9g}, "
-            f"{cfg.domain[1]:.9g}] ({plan['count']} float32 values): verifying one program takes about "
-            f"{plan['verify_s']:.0f} s and {cfg.verify_every} generations of search about "
-            f"{plan['min_search_s']:.0f} s; use --budget {format_duration(need)} or more")
-    if plan["final_verifications"] < plan["wanted"]:
-        full = math.ceil(plan["wanted"] * plan["verify_s"] / FINAL_FRACTION + kept)
-        _say(console, f"note: this budget pays for verifying {plan['final_verifications']} of up to {plan['wanted']} "
-                      f"front candidates per island at the end (about {plan['verify_s']:.1f} s each); "
-                      f"--budget {format_duration(full)} verifies all")
 
 
 def _fmt_ulp(v: float) -> str:
@@ -163,7 +148,9 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             view = _RunView(cfg)  # the screening sample, made once for the baselines and the plot
             if budget is not None:
                 run_budget, kept = search_budget(args, out, cfg, view.screen_x, budget, started)
-                _check_budget(runner.plan(run_budget), cfg, budget, kept, run_budget, console)
+                plan = runner.plan(run_budget)  # island 0's: every island has the same configuration
+                check_budget_plan(BudgetPlan(**{f.name: plan[f.name] for f in dataclasses.fields(BudgetPlan)}), cfg,
+                                  plan["count"], budget, kept, run_budget, console, per_island=True)
             if not args.resume:
                 _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}: "
                               f"{workers} islands ({transport.name}), migrating {migrants} program(s) every "
