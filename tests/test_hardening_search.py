@@ -511,9 +511,16 @@ class TestBudgetIncludesVerification:
         assert OUTPUT_SECONDS_PLOT + 30.0 <= kept < OUTPUT_SECONDS_PLOT + 30.0 + (time.monotonic() - now) + 1e-6
         assert run_budget == 600.0 - kept
         bare = argparse.Namespace(no_plot=True, no_baselines=False)
-        run_budget, kept = search_budget(bare, tmp_path / "none", cfg, x, 600.0, time.monotonic())
-        assert OUTPUT_SECONDS <= kept < OUTPUT_SECONDS_PLOT and run_budget == 600.0 - kept
+        now = time.monotonic()
+        run_budget, kept = search_budget(bare, tmp_path / "none", cfg, x, 600.0, now)
+        assert OUTPUT_SECONDS <= kept <= OUTPUT_SECONDS + (time.monotonic() - now) and run_budget == 600.0 - kept
         assert not (tmp_path / "none").exists()  # no plot: no baselines measured
+        unmeasured = argparse.Namespace(no_plot=False, no_baselines=True)
+        assert search_budget(unmeasured, tmp_path / "none", cfg, x, 600.0, now)[1] >= OUTPUT_SECONDS_PLOT
+        assert not (tmp_path / "none").exists()  # --no-baselines: none measured
+        # a search clock that started 10 s after the command counts what followed: only those 10 s are kept
+        assert search_budget(bare, tmp_path, cfg, x, 600.0, now - 30.0, now - 20.0) == pytest.approx(
+            (600.0 - OUTPUT_SECONDS - 10.0, OUTPUT_SECONDS + 10.0))
         assert search_budget(bare, tmp_path, cfg, x, 8.0, time.monotonic() - 100.0)[0] == 4.0
 
     def test_calibration_scales_the_runs_not_a_fresh_process_start(self, monkeypatch):

@@ -122,6 +122,26 @@ class TestTwoIslands:
         assert code == 2 and "--generations" in err
 
 
+def test_island_run_keeps_only_the_outputs_and_what_preceded_its_clock(tmp_path, capsys, monkeypatch):
+    """The islands' clock counts from their start (their start-up and the baselines included), so the budget
+    keeps only the outputs' seconds and what preceded that clock: the search ends by the command's start
+    plus the budget less the outputs (the islands' start is not taken off twice)."""
+    from pysearch.commands.search import OUTPUT_SECONDS
+
+    seen = {}
+
+    def rounds(self, generations, run_budget, **kw):  # where the search would stop, then no generation
+        seen["deadline"] = self.clock_started + run_budget - self.elapsed0
+        seen["clock_started"] = self.clock_started
+
+    monkeypatch.setattr(IslandRun, "run_rounds", rounds)
+    before = time.monotonic()
+    code, _, err = run_cli(["search", "exp2", *NARROW, "--budget", "1h", "--no-plot", "--out", str(tmp_path / "r"),
+                            *FAST, *ISLANDS], capsys)
+    assert code == 0, err
+    assert before + 3600 - OUTPUT_SECONDS <= seen["deadline"] <= seen["clock_started"] + 3600 - OUTPUT_SECONDS
+
+
 def test_one_worker_is_the_single_process_run(tmp_path, capsys):
     """--workers 1 with a seed is the same run as the single-process search: state and front."""
     args = ["search", "exp2", *NARROW, "--generations", "5", "--seed", "3", *FAST]

@@ -219,21 +219,26 @@ def command_line(args: argparse.Namespace) -> str | None:
     return shlex.join(["pysearch", *argv]) if argv is not None else None
 
 
-def search_budget(args: argparse.Namespace, out: Path, cfg, screen_x, budget: float, started: float) -> tuple[float, float]:
+def search_budget(args: argparse.Namespace, out: Path, cfg, screen_x, budget: float, started: float,
+                  clock_started: float | None = None) -> tuple[float, float]:
     """(seconds of ``budget`` the search may spend, seconds kept from it): ``budget`` is the run's whole
-    wall-clock budget (a resumed run's included), ``started`` when this command started (``time.monotonic``).
+    wall-clock budget (a resumed run's included), ``started`` when this command started and
+    ``clock_started`` when the search's own clock, which counts the rest, started this session (default:
+    when the search starts, after this call), both ``time.monotonic()``.
 
     The classical baselines the plot shows are measured first, here (and kept in the run directory for
     the plot), so that their time is counted rather than guessed. Kept from the budget are the seconds
-    this command has spent so far (set-up, islands starting, baselines) and those the outputs take
-    (:data:`OUTPUT_SECONDS_PLOT`); the search is given at least half of the budget.
+    this command spent before the search's clock started (set-up; the baselines too when that clock
+    starts after this call) and those the outputs take (:data:`OUTPUT_SECONDS_PLOT`); the search is
+    given at least half of the budget.
     """
     plot = not args.no_plot
     if plot and not args.no_baselines:
         from ..search.classical import load_or_compute
 
         load_or_compute(out, cfg.target, cfg.domain, screen_x, cfg.cost_weights)
-    kept = (OUTPUT_SECONDS_PLOT if plot else OUTPUT_SECONDS) + (time.monotonic() - started)
+    before = (time.monotonic() if clock_started is None else clock_started) - started
+    kept = (OUTPUT_SECONDS_PLOT if plot else OUTPUT_SECONDS) + before
     return max(budget - kept, budget * 0.5), kept
 
 

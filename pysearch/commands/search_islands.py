@@ -147,7 +147,8 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             run_budget = budget
             view = _RunView(cfg)  # the screening sample, made once for the baselines and the plot
             if budget is not None:
-                run_budget, kept = search_budget(args, out, cfg, view.screen_x, budget, started)
+                # the islands' clock started with them: it counts their start and the baselines
+                run_budget, kept = search_budget(args, out, cfg, view.screen_x, budget, started, runner.clock_started)
                 plan = runner.plan(run_budget)  # island 0's: every island has the same configuration
                 check_budget_plan(BudgetPlan(**{f.name: plan[f.name] for f in dataclasses.fields(BudgetPlan)}), cfg,
                                   plan["count"], budget, kept, run_budget, console, per_island=True)

@@ -607,6 +607,11 @@ class IslandRun:
         """Seconds this run has spent, in all sessions."""
         return self.elapsed0 + (time.monotonic() - self._t0)
 
+    @property
+    def clock_started(self) -> float:
+        """When (``time.monotonic()``) :attr:`elapsed` started counting this session's time (:meth:`start`)."""
+        return self._t0
+
     def _start_island(self, i: int) -> None:
         """Start island ``i``'s worker (from its last state) and wait until it is ready."""
         for _ in range(MAX_RESTARTS):
