@@ -28,8 +28,9 @@ Four figures, printed in a table beside the issue's targets and as one line
   problem on the search engine) on data/sld_data_constrained_scaling_law_data.csv (x = params, tokens;
   y = loss), repeated with seeds 0, 1, ... until ``--law-seconds`` of wall time are spent. Counted:
   ``DiscoveryResult.fitted`` (programs whose constants were fitted: each new program structure with
-  constants, once, as the engine caches fits by structure) per CPU-second (``time.process_time``, this
-  process, all threads) of the ``discover`` calls. The same runs are repeated with the numpy law fitter
+  constants, once, as the engine caches fits by structure; a start fitted before in the run is given its
+  earlier fit, the same bits, and counted: ``DiscoveryResult.fits_reused``, printed) per CPU-second
+  (``time.process_time``, this process, all threads) of the ``discover`` calls. The same runs are repeated with the numpy law fitter
   (``constant_fit.fit_many_numpy``: the same Levenberg-Marquardt, the programs in lock step in numpy, the
   path before the core fitted law constants); the ratio is printed as
   ``RESULT law_speedup_vs_numpy_fit=<r>`` (``--no-baseline`` skips it).
@@ -187,17 +188,19 @@ def law_section(seconds: float, generations: int | None, baseline: bool) -> tupl
         with numpy_law_fitting():
             base = measure_laws(seconds, generations)
     print(f"## law discovery (pysearch fit --form auto defaults; {CSV.name}: params, tokens -> loss, {law['rows']} rows)")
-    print("counted: DiscoveryResult.fitted (programs with fitted constants) per CPU-second (time.process_time)")
-    print("| law constant fitting | seed | generations | fitted | CPU s | wall s | fitted/CPU s | best search error |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("counted: DiscoveryResult.fitted (programs with fitted constants; reused: given the earlier fit of a start "
+          "seen before, DiscoveryResult.fits_reused) per CPU-second (time.process_time)")
+    print("| law constant fitting | seed | generations | fitted | of which reused | CPU s | wall s | fitted/CPU s | "
+          "best search error |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, res in (("core (fit_laws)", law), ("numpy (fit_many_numpy)", base)):
         if res is None:
             continue
         for r in res["runs"]:
             rate = r["fitted"] / r["cpu_s"] if r["cpu_s"] > 0 else math.nan
-            print(f"| {name} | {r['seed']} | {r['generations']} | {r['fitted']} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | "
-                  f"{rate:.1f} | {r['best']:.4g} |")
-        print(f"| {name} | all | | {res['fitted']} | {res['cpu_s']:.2f} | | {res['per_cpu_s']:.1f} | |")
+            print(f"| {name} | {r['seed']} | {r['generations']} | {r['fitted']} | {r['reused']} | {r['cpu_s']:.2f} | "
+                  f"{r['wall_s']:.2f} | {rate:.1f} | {r['best']:.4g} |")
+        print(f"| {name} | all | | {res['fitted']} | {res['reused']} | {res['cpu_s']:.2f} | | {res['per_cpu_s']:.1f} | |")
     if base is not None:
         ratio = law["per_cpu_s"] / base["per_cpu_s"]
         tie = " (a tie: within 10%)" if abs(ratio - 1) < 0.1 else ""
@@ -219,13 +222,14 @@ def measure_laws(seconds: float, generations: int | None) -> dict:
         c0, w0 = time.process_time(), time.monotonic()
         res = discover(X, y, ds.x_names, space="log", loss="huber", delta=1e-3, population=64, max_instrs=8,
                        budget_s=left, generations=generations, seed=seed)
-        runs.append({"seed": seed, "fitted": res.fitted, "generations": res.generations,
+        runs.append({"seed": seed, "fitted": res.fitted, "reused": res.fits_reused, "generations": res.generations,
                      "cpu_s": time.process_time() - c0, "wall_s": time.monotonic() - w0,
                      "best": min(c.error for c in res.front)})
         seed += 1
     fitted = sum(r["fitted"] for r in runs)
+    reused = sum(r["reused"] for r in runs)
     cpu = sum(r["cpu_s"] for r in runs)
-    return {"runs": runs, "fitted": fitted, "cpu_s": cpu, "per_cpu_s": fitted / cpu if cpu > 0 else math.nan,
+    return {"runs": runs, "fitted": fitted, "reused": reused, "cpu_s": cpu, "per_cpu_s": fitted / cpu if cpu > 0 else math.nan,
             "rows": len(y)}
 
 

@@ -144,6 +144,36 @@ def test_law_fit_recovers_constants_exactly():
     assert law.score([q]).errors[0] < 1e-12 < law.score([p]).errors[0]
 
 
+def test_law_fit_of_a_start_seen_before_is_the_earlier_fit(monkeypatch):
+    """A start fitted before (the same program and constants) is not fitted again: its earlier
+    result comes back, bit for bit what a fresh fit gives; new starts in the same batch are fitted,
+    and a full memo starts again without changing any result."""
+    from pysearch.search import law_problem as lp
+
+    progs = [parse(f"dtype float64\ninputs x\nv1 = pow x {e}\nv2 = mul v1 1.5\nv3 = add v2 0.8\n")
+             for e in (-0.4, -0.2, -0.9)]
+    fresh = [law_problem().fit_constants([p])[0].to_text() for p in progs]
+    sent: list[int] = []
+    real = lp.fit_many
+
+    def counting(programs, *args):
+        sent.append(len(programs))
+        return real(programs, *args)
+
+    monkeypatch.setattr(lp, "fit_many", counting)
+    law = law_problem()
+    first = law.fit_constants(progs[:2])
+    again = law.fit_constants([progs[1], progs[2], progs[0], progs[2]])
+    assert sent == [2, 1]  # only the new start (once, though it came twice)
+    assert [q.to_text() for q in first] == fresh[:2]
+    assert [q.to_text() for q in again] == [fresh[1], fresh[2], fresh[0], fresh[2]]
+    assert law.fits_reused == 3
+    monkeypatch.setattr(lp, "FIT_MEMO_SIZE", 2)
+    small = law_problem()
+    out = [small.fit_constants([p])[0].to_text() for p in progs + progs]
+    assert out == fresh + fresh and len(small._fits) <= 2 and sent[2:] == [1] * 6
+
+
 def test_law_search_is_seeded():
     """A law search on the engine is a pure function of its seed."""
     a, b, c = Search(law_problem()), Search(law_problem()), Search(law_problem(seed=5))

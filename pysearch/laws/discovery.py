@@ -92,6 +92,8 @@ class DiscoveryResult:
     display_names: tuple[str, ...]
     scales: tuple[float, ...]
     inner_errors: list[float] | None = None  # per front member, with the "extrapolation" rule
+    #: of ``fitted``, programs given the earlier fit of the same start (``LawProblem.fit_constants``)
+    fits_reused: int = 0
 
     def raw_program(self, program: Program) -> Program:
         """``program`` over raw inputs: each input is first multiplied by ``1/scale``."""
@@ -233,7 +235,7 @@ def discover(
     chosen, rule, inner_errors = choose_law(front, X, y, space, select, loss, delta, axis)
     return DiscoveryResult(
         front, chosen, SELECTION_RULES[rule], space, search.generation, search.optimisations,
-        time.monotonic() - t0, names, tuple(input_names), scales, inner_errors,
+        time.monotonic() - t0, names, tuple(input_names), scales, inner_errors, problem.fits_reused,
     )
 
 

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .loop import Search
 
 LOSSES = ("lsq", "huber")
+#: Starts whose fits :meth:`LawProblem.fit_constants` keeps (then it starts again from none).
+FIT_MEMO_SIZE = 50_000
 
 
 @dataclass
@@ -170,6 +172,10 @@ class LawProblem(Problem):
         self.t = to_space(self.y, config.space)
         self._last_change = 0
         self._signature = ""
+        #: start text -> fitted program, for the starts fitted so far (see :meth:`fit_constants`)
+        self._fits: dict[str, Program] = {}
+        #: programs of :meth:`fit_constants` calls given an earlier fit of the same start
+        self.fits_reused = 0
 
     def initial_programs(self, rng: np.random.Generator, n: int) -> list[Program]:
         cfg = self.config
@@ -197,8 +203,28 @@ class LawProblem(Problem):
         return Scores(errs, errs, objectives, len(self.y))
 
     def fit_constants(self, programs: list[Program]) -> list[Program]:
+        """Each program fitted by :func:`fit_many`, except a start fitted before in this run: a fit is
+        a deterministic function of its start (the program and its constants; the data and settings
+        are the problem's), so the earlier result is given again, the same bits. A search offers the
+        same start often (about one child in six of a law search: a copy of a parent whose
+        structure's best fit is another one), and each such fit would be run again."""
         cfg = self.config
-        return fit_many(programs, self.X, self.t, cfg.space, cfg.loss, cfg.delta, cfg.fit_iterations)
+        memo = self._fits
+        keys = [p.to_text() for p in programs]
+        known = {k: memo[k] for k in keys if k in memo}
+        starts: dict[str, Program] = {}
+        for k, p in zip(keys, programs):
+            if k not in known:
+                starts.setdefault(k, p)
+        if starts:
+            fitted = fit_many(list(starts.values()), self.X, self.t, cfg.space, cfg.loss, cfg.delta, cfg.fit_iterations)
+            if len(memo) + len(starts) > FIT_MEMO_SIZE:
+                memo.clear()  # bounded memory; no result depends on what is kept
+            new = dict(zip(starts, fitted))
+            memo.update(new)
+            known.update(new)
+        self.fits_reused += len(programs) - len(starts)
+        return [known[k] for k in keys]
 
     def verify(self, programs: Sequence[Program]) -> list[dict]:
         """The engine's training error and complexity of each program, and its held-out error where
