@@ -227,6 +227,10 @@ struct Scratch {
     deps: Vec<u64>,
     /// `pow`'s partial derivatives at each point of a block (with respect to base, exponent).
     dpow: [Vec<f64>; 2],
+    /// `(inputs, constants, points)` of the input and constant slots' derivatives now in `tans`
+    /// (zeros and unit vectors: the same for every call of that shape, and no call writes them
+    /// otherwise, so they are written again only when the shape changes).
+    unit_tans: Option<(usize, usize, usize)>,
 }
 
 /// The constants each slot of `prog` depends on (see `Scratch::deps`), into `deps`.
@@ -290,11 +294,14 @@ fn eval_range(
                     d.resize(BLOCK, 0.0);
                 }
             }
-            for slot in 0..ni + m {
-                for j in 0..m {
-                    let at = (slot * m + j) * BLOCK;
-                    s.tans[at..at + w].fill(if slot == ni + j { 1.0 } else { 0.0 });
+            if s.unit_tans != Some((ni, m, w)) {
+                for slot in 0..ni + m {
+                    for j in 0..m {
+                        let at = (slot * m + j) * BLOCK;
+                        s.tans[at..at + w].fill(if slot == ni + j { 1.0 } else { 0.0 });
+                    }
                 }
+                s.unit_tans = Some((ni, m, w));
             }
         }
         match jac {
@@ -377,16 +384,14 @@ fn tangent_block(
             Op::Exp => tan!(|_, _, r: f64, da: f64, _, _| r * da),
             Op::Log => tan!(|a: f64, _, _, da: f64, _, _| da / a),
             Op::Pow => {
-                let (ta, tb) = (&ta[..len], &tb[..len]);
+                let (ta, tb, pa, pb) = (&ta[..len], &tb[..len], &pa[..len], &pb[..len]);
                 for p in 0..len {
-                    let mut v = 0.0;
-                    if ta[p] != 0.0 {
-                        v += pa[p] * ta[p];
-                    }
-                    if tb[p] != 0.0 {
-                        v += pb[p] * tb[p];
-                    }
-                    t[p] = v;
+                    // a zero derivative adds nothing (an infinite partial times it is no NaN):
+                    // 0 + x, then + y, where a skipped x is 0 and a skipped y is -0 (which adds
+                    // nothing to any value), written without branches so the loop vectorises
+                    let x = if ta[p] != 0.0 { pa[p] * ta[p] } else { 0.0 };
+                    let y = if tb[p] != 0.0 { pb[p] * tb[p] } else { -0.0 };
+                    t[p] = (0.0 + x) + y;
                 }
             }
             _ => tan!(|a, b, r, da, db, dc| tangent(op, a, b, r, da, db, dc)),
