@@ -84,6 +84,18 @@ def test_resume_equals_uninterrupted_run():
     assert [e.text for e in resumed.final_front()] == [e.text for e in straight.final_front()]
 
 
+def test_checkpoint_logbook_is_the_committed_generations():
+    """A checkpoint's logbook holds one record per committed generation (the first population's
+    and each generation's), not a record written by a generation still running."""
+    s = Search(small_config())
+    s.run(generations=3)
+    ck = s.checkpoint_state()
+    assert [r["gen"] for r in ck["logbook"]] == [0, 1, 2, 3]
+    assert ck["logbook"][2]["evals"] == s.logbook[2]["evals"] and "logbook_len" not in ck
+    s._record(1, 0, 0.0)  # what a generation writes before it commits
+    assert len(s.logbook) == 5 and [r["gen"] for r in s.checkpoint_state()["logbook"]] == [0, 1, 2, 3]
+
+
 def test_finds_verified_one_ulp_program():
     """A tiny search on a narrow exp2 domain finds a verified <= 1 ULP program in a few generations."""
     s = Search(small_config(max_ulp=1.0, population=32, opt_per_generation=16, seed=5))

@@ -180,7 +180,9 @@ def committed_state(search: Search) -> dict:
         "extra_x": [float(v).hex() for v in search.extra_x],
         "evaluations": search.evaluations,
         "optimisations": search.optimisations,
-        "logbook": [dict(r) for r in search.logbook],
+        # the logbook only grows, and a record is not changed once written: its length is the
+        # snapshot (a copy of every record at every generation grew with the run: quadratic time)
+        "logbook_len": len(search.logbook),
     }
 
 
@@ -189,9 +191,9 @@ def checkpoint_state(search: Search) -> dict:
     c = search._committed
     n = c["cache_len"]
     cache = dict(list(search.cache.items())[:n])
-    state = {k: v for k, v in c.items() if k != "cache_len"}
+    state = {k: v for k, v in c.items() if k not in ("cache_len", "logbook_len")}
     state["logbook"] = [{k: (json_float(v) if isinstance(v, float) else v) for k, v in r.items()}
-                        for r in c["logbook"]]
+                        for r in search.logbook[: c["logbook_len"]]]
     state.update(
         config=search.config.to_json_obj(),
         elapsed_s=search.elapsed,
