@@ -96,6 +96,21 @@ def test_checkpoint_logbook_is_the_committed_generations():
     assert len(s.logbook) == 5 and [r["gen"] for r in s.checkpoint_state()["logbook"]] == [0, 1, 2, 3]
 
 
+def test_cached_fits_kept_as_programs_are_bounded_and_change_nothing(monkeypatch):
+    """Only the most recently used cached fits are kept as programs; the others are read again
+    from their texts, and the run is the same as with all of them kept."""
+    from pysearch.search import loop
+
+    full = Search(small_config())
+    full.run(generations=6)
+    assert len(full._cache_programs) > 5  # the test needs evictions below
+    monkeypatch.setattr(loop, "CACHED_PROGRAMS", 2)
+    small = Search(small_config())
+    small.run(generations=6)
+    assert len(small._cache_programs) <= 2
+    assert snapshot(small) == snapshot(full) and small.cache == full.cache
+
+
 def test_finds_verified_one_ulp_program():
     """A tiny search on a narrow exp2 domain finds a verified <= 1 ULP program in a few generations."""
     s = Search(small_config(max_ulp=1.0, population=32, opt_per_generation=16, seed=5))

@@ -29,6 +29,7 @@ import contextlib
 import copy
 import gc
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -46,6 +47,9 @@ from .front import FrontEntry
 from .individual import Individual
 from .problem import Problem, problem_kind, validate_generic_checkpoint
 from .verify import Verification
+
+#: Cached fits kept as programs (the most recently used structures; the others as texts only).
+CACHED_PROGRAMS = 4096
 
 
 @dataclass
@@ -72,7 +76,7 @@ class Search(Verification, BudgetPlanning):
         self.problem.attach(self)
         self.extra_x: list[float] = []
         self.cache: dict[str, str] = {}  # structure key -> fitted program text (decides results)
-        self._cache_programs: dict[str, Program] = {}
+        self._cache_programs: OrderedDict[str, Program] = OrderedDict()  # see _fitted_program
         self.verify_cache: dict[str, dict] = {}  # text -> facts verified by this process (saves time only)
         self.screen_cache: dict[str, float] = {}  # text -> max ulp on the screening sample
         self._screen_errors_memo: dict[str, np.ndarray] = {}  # text -> per-point errors (the last few)
@@ -159,9 +163,7 @@ class Search(Verification, BudgetPlanning):
             if key is None:
                 continue
             if key in self.cache:
-                fitted = self._cache_programs.get(key)
-                if fitted is None:
-                    fitted = self._cache_programs[key] = problem.parse_genome(self.cache[key])
+                fitted = self._fitted_program(key)
                 if problem.genome_text(fitted) != problem.genome_text(p):
                     alternatives[i] = fitted
                     if refit and key not in pending and len(to_fit) < budget:
@@ -180,13 +182,35 @@ class Search(Verification, BudgetPlanning):
             out[i] = q
             if i not in self._refits:
                 self.cache[key] = problem.genome_text(q)
-                self._cache_programs[key] = q
+                self._keep_fitted(key, q)
         for i, key in repeats:
             if self.cache[key] != problem.genome_text(programs[i]):
-                alternatives[i] = self._cache_programs[key]
+                alternatives[i] = self._fitted_program(key)
         used = len(to_fit)
         self.optimisations += used
         return out, alternatives, used
+
+    def _fitted_program(self, key: str) -> Program:
+        """The cached fit of structure ``key`` as a program: kept for the structures used most
+        recently (:data:`CACHED_PROGRAMS`), else read again from its text in ``cache`` (the same
+        program: texts are exact). A long run caches hundreds of thousands of structures; their
+        programs, with what each keeps (text, compiled arrays), took about 6 KB each."""
+        progs = self._cache_programs
+        p = progs.get(key)
+        if p is None:
+            p = self.problem.parse_genome(self.cache[key])
+            self._keep_fitted(key, p)
+        else:
+            progs.move_to_end(key)
+        return p
+
+    def _keep_fitted(self, key: str, p: Program) -> None:
+        """Keep ``p`` as structure ``key``'s cached program (see :meth:`_fitted_program`)."""
+        progs = self._cache_programs
+        progs[key] = p
+        progs.move_to_end(key)
+        if len(progs) > CACHED_PROGRAMS:
+            progs.popitem(last=False)
 
     def _make_individuals(self, programs: list[Program], budget: int) -> tuple[list[Individual], int]:
         progs, alts, used = self._optimise(programs, budget)
@@ -199,7 +223,7 @@ class Search(Verification, BudgetPlanning):
                 inds[i] = alt
             elif i in self._refits:  # a refit beat the cached fit of its structure
                 self.cache[self._refits[i]] = inds[i].text
-                self._cache_programs[self._refits[i]] = inds[i].program
+                self._keep_fitted(self._refits[i], inds[i].program)
         return inds, used
 
     # ------------------------------------------------------------ lifecycle
