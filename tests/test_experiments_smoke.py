@@ -163,6 +163,17 @@ def test_results_speed_sentence_reads_the_table():
     assert "erf: no evolved <= 1 ULP kernel" in s
 
 
+def test_bench_search_counts_the_start_of_a_run_apart():
+    """The throughput run reports its first seconds (every structure new) apart from the whole run."""
+    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "experiments" / "bench_search.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.measure_search(0, 60.0, 3, early=0.0)  # the start: the first generation
+    assert r["generations"] == 3 and r["early"]["generations"] == 1
+    assert r["early"]["children"] == 128 and r["early"]["wall_s"] <= r["wall_s"]
+    assert mod.measure_search(0, 60.0, 1, early=30.0)["early"]["generations"] == 1  # no longer than the run
+
+
 def test_bench_search_tiny_run_prints_the_result_line(capsys):
     """experiments/bench_search.py with tiny settings: the tables and a RESULT line of the issue's form."""
     import re
