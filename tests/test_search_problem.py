@@ -172,6 +172,9 @@ def test_law_fit_of_a_start_seen_before_is_the_earlier_fit(monkeypatch):
     small = law_problem()
     out = [small.fit_constants([p])[0].to_text() for p in progs + progs]
     assert out == fresh + fresh and len(small._fits) <= 2 and sent[2:] == [1] * 6
+    # a batch of a start kept and a new one that fills the memo: the kept one's fit still comes back
+    assert [q.to_text() for q in small.fit_constants([progs[2], progs[0]])] == [fresh[2], fresh[0]]
+    assert sent[-1] == 1
 
 
 def test_law_search_is_seeded():

