@@ -408,6 +408,12 @@ def main(argv=None) -> None:
         print(f"| {name} | {r['generations']} | {r['children']} | {r['unfitted']} | {r['fits']} | {r['scored']:.0f} | "
               f"{r['fitted_children_per_s']:.1f} | {r['children_per_s']:.1f} | {r['fits_per_s']:.1f} | "
               f"{r['scored_per_s']:.1f} | {r['cpu_s']:.1f} | {r['children_per_cpu_s']:.1f} |")
+    if early is not s:
+        late_children = s["fitted_children"] - early["fitted_children"]
+        late_fits, late_wall = s["fits"] - early["fits"], s["wall_s"] - early["wall_s"]
+        print(f"after the first {early['wall_s']:.0f} s: {late_children / late_wall:.1f} fitted children/s, "
+              f"{late_fits / late_wall:.1f} constant fits/s: {late_fits / max(late_children, 1):.1%} of those children "
+              f"were of a new structure (fitted then), the others took the fit of a structure seen before from the cache")
     speedup = early["fitted_children_per_s"] / base["fitted_children_per_s"] if base else math.nan
     if base:
         tie = " (a tie: within 10%)" if abs(speedup - 1) < 0.1 else ""
