@@ -35,7 +35,8 @@ Four figures, printed in a table beside the issue's targets and as one line
   earlier fit, the same bits, and counted: ``DiscoveryResult.fits_reused``, printed) per CPU-second
   (``time.process_time``, this process, all threads) of the ``discover`` calls. The same runs are repeated with the numpy law fitter
   (``constant_fit.fit_many_numpy``: the same Levenberg-Marquardt, the programs in lock step in numpy, the
-  path before the core fitted law constants); the ratio is printed as
+  path before the core fitted law constants; the same engine otherwise, the law problem's memo of starts
+  fitted before included); the ratio is printed as
   ``RESULT law_speedup_vs_numpy_fit=<r>`` (``--no-baseline`` skips it).
 - ``workers_speedup_2``: the same exp2 search as islands (``pysearch search ... --workers N``:
   ``pysearch.search.islands.IslandRun`` over local processes, default migration), once with 1 worker
@@ -134,8 +135,8 @@ def numpy_fitting():
 
 def measure_search(seed: int, seconds: float, max_generations: int | None, early: float | None = None) -> dict:
     """Run the exp2 search for ``seconds`` of wall time (or ``max_generations``); count its work, over the
-    whole run and (``early``) over the generations that ended within its first ``early`` seconds, under
-    ``"early"`` (the whole run where it is not longer)."""
+    whole run and (``early``) over its generations up to the first that ends at or after ``early`` seconds,
+    under ``"early"`` (the whole run where it is not longer)."""
     cfg = exp2_config(seed)
     t_init = time.monotonic()
     search = Search(cfg)
@@ -389,9 +390,10 @@ def main(argv=None) -> None:
         with numpy_fitting():
             base = measure_search(args.seeds[0], early_s, args.search_generations)
     early = s["early"]
-    print(f"## search throughput (seed {s['seed']}, {s['wall_s']:.1f} s of Search.run after {s['init_s']:.1f} s of set-up; "
-          f"its first {early['wall_s']:.1f} s, when every structure is new and fitting dominates, beside it; the "
-          f"numpy/scipy fitting for as long as that start)")
+    start_row = (f"; its first {early['wall_s']:.1f} s, when most children are of new structures and fitting dominates, "
+                 f"beside it" if early is not s else "")
+    print(f"## search throughput (seed {s['seed']}, {s['wall_s']:.1f} s of Search.run after {s['init_s']:.1f} s of set-up"
+          f"{start_row}" + ("; the numpy/scipy fitting for as long as that start)" if base else ")"))
     print("counted (fitted children): children made by the generations whose constants were fitted, taken from the")
     print("structure cache or absent, then scored on the search sample; 'unfitted': children of a new structure beyond")
     print("a generation's fitting budget, scored with inherited constants (in 'children', not in 'fitted children')")
@@ -413,7 +415,8 @@ def main(argv=None) -> None:
         late_fits, late_wall = s["fits"] - early["fits"], s["wall_s"] - early["wall_s"]
         print(f"after the first {early['wall_s']:.0f} s: {late_children / late_wall:.1f} fitted children/s, "
               f"{late_fits / late_wall:.1f} constant fits/s: {late_fits / max(late_children, 1):.1%} of those children "
-              f"were of a new structure (fitted then), the others took the fit of a structure seen before from the cache")
+              f"were of a new structure (fitted then); the others needed no new fit (a structure fitted before, its fit "
+              f"from the cache, or no constants)")
     speedup = early["fitted_children_per_s"] / base["fitted_children_per_s"] if base else math.nan
     if base:
         tie = " (a tie: within 10%)" if abs(speedup - 1) < 0.1 else ""

@@ -106,8 +106,11 @@ def test_cached_fits_kept_as_programs_are_bounded_and_change_nothing(monkeypatch
     assert len(full._cache_programs) > 5  # the test needs evictions below
     monkeypatch.setattr(loop, "CACHED_PROGRAMS", 2)
     small = Search(small_config())
+    parsed: list[str] = []
+    real = small.problem.parse_genome
+    monkeypatch.setattr(small.problem, "parse_genome", lambda text: parsed.append(text) or real(text))
     small.run(generations=6)
-    assert len(small._cache_programs) <= 2
+    assert len(small._cache_programs) <= 2 and parsed  # evicted fits were read again from their texts
     assert snapshot(small) == snapshot(full) and small.cache == full.cache
 
 

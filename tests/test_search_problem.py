@@ -175,6 +175,12 @@ def test_law_fit_of_a_start_seen_before_is_the_earlier_fit(monkeypatch):
     # a batch of a start kept and a new one that fills the memo: the kept one's fit still comes back
     assert [q.to_text() for q in small.fit_constants([progs[2], progs[0]])] == [fresh[2], fresh[0]]
     assert sent[-1] == 1
+    # a start the fit leaves as it is (already exact) is kept as such: given back itself
+    text = "dtype float64\ninputs x\nv1 = pow x -0.3\nv2 = mul v1 2.0\nv3 = add v2 0.5\n"
+    exact, again_exact = parse(text), parse(text)
+    done = law_problem()
+    assert done.fit_constants([exact])[0] is exact and done._fits[text] is None
+    assert done.fit_constants([again_exact])[0] is again_exact and done.fits_reused == 1
 
 
 def test_law_search_is_seeded():
