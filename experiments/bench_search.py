@@ -43,7 +43,10 @@ Four figures, printed in a table beside the issue's targets and as one line
   (its core on all usable cores) and once with 2 (each core on half of them), each for
   ``--workers-seconds`` / ``--workers-pairs`` of wall time after the islands started, in that many
   interleaved pairs (1 worker, then 2; a shared machine's speed drifts, and each pair sees the same
-  drift). Counted as above: children made by the generations of all islands, per second of wall time.
+  drift). Default: one pair of 10-minute runs, as the throughput run: in the first seconds of a run
+  every child is a new structure and the 1-worker run fits them on both cores, later most children take
+  a cached fit and a generation is mostly single-threaded Python, so short runs measure only the start
+  (``--workers-seconds 30 --workers-pairs 3``: three pairs of 10-s runs). Counted as above: children made by the generations of all islands, per second of wall time.
   The figure is the median over the pairs of children/s with 2 workers over children/s with 1 worker,
   measured in the same run (``--only-workers`` runs just this part).
 - ``seconds_to_1ulp_cost6``: per seed, seconds from creating the search until its verified front
@@ -354,11 +357,12 @@ def main(argv=None) -> None:
     ap.add_argument("--law-generations", type=int, default=None, help="generations per discovery run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the time-to-goal runs")
     ap.add_argument("--cap", type=float, default=180.0, help="seconds per seed for the time to goal (default 180)")
-    ap.add_argument("--workers-seconds", type=float, default=30.0,
-                    help="wall time of the islands runs with 1 worker, and again with 2 (default 30)")
-    ap.add_argument("--workers-pairs", type=int, default=3,
+    ap.add_argument("--workers-seconds", type=float, default=600.0,
+                    help="wall time of the islands runs with 1 worker, and again with 2 (default 600, as the "
+                         "throughput run)")
+    ap.add_argument("--workers-pairs", type=int, default=1,
                     help="interleaved pairs of islands runs (1 worker, 2 workers) the wall time is split into "
-                         "(default 3)")
+                         "(default 1)")
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")
     ap.add_argument("--no-baseline", action="store_true",
