@@ -60,6 +60,33 @@ def test_candidate_meeting_the_bound_on_screen_is_verified(search, monkeypatch):
         search._verify_into([], set(), limit=1)
 
 
+def test_final_round_with_nothing_meeting_the_bound_takes_back_what_the_screen_passed_over(search, monkeypatch):
+    """A program an earlier round passed over (its screen was over the bound) is a candidate again
+    in a final round where nothing verified meets the bound, and is verified there even beside a
+    verified program over the bound: the report gets the most accurate programs found."""
+    ind = _claiming("v1 = fma x 0.7 0.3\n", 0.5)
+    monkeypatch.setattr(search, "archive", [ind])
+    rejected = {ind.text}
+    assert search._candidates([], rejected, 1, final=False) == []
+    assert search._candidates([], rejected, 1, final=True) == [ind]
+    over = search._entry(parse("v1 = mul x 2.0\nv2 = mul v1 v1\nv3 = mul v2 v2\n"), 9.0,
+                         {"max_ulp": 50.0, "verified": "exhaustive", "argmax_x": 1.0, "mean_ulp": 1.0,
+                          "frac_correctly_rounded": 0.0, "n_points": 1, "note": None})
+    assert over.cost > 1 and search._candidates([over], rejected, 1, final=True) == [ind]
+
+    def exhaustive(*a):
+        raise _Verified
+
+    monkeypatch.setattr(search, "_verify", exhaustive)
+    with pytest.raises(_Verified):
+        search._verify_into([over], set(rejected), limit=1, final=True)
+    # a verified program meeting the bound ends it: nothing passed over is taken back
+    met = search._entry(parse("v1 = mul x 2.0\nv2 = mul v1 v1\nv3 = mul v2 v2\n"), 0.5,
+                        {"max_ulp": 0.9, "verified": "exhaustive", "argmax_x": 1.0, "mean_ulp": 0.1,
+                         "frac_correctly_rounded": 0.9, "n_points": 1, "note": None})
+    assert search._candidates([met], rejected, 1, final=True) == []
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_largest_is_the_stable_sorts_last_n(seed):
     """The polish's hard points (``largest``) are the indices a stable argsort puts last, ties included."""

@@ -80,18 +80,23 @@ class Verification:
         With ``max_ulp`` set: those meeting it on the sample, cheapest first (nothing at or above
         the cost of a verified program meeting it); programs missing the bound are verified only
         when a round has room for many (small domains), or, in the final round, the most accurate
-        one when nothing verified meets the bound. Without ``max_ulp``: most accurate first.
+        one when nothing verified meets the bound. A final round with nothing verified meeting the
+        bound also takes again the programs an earlier round passed over (their screen showed them
+        over the bound): the report then gets the most accurate programs found, not only those the
+        screen had not seen. Without ``max_ulp``: most accurate first.
         """
         cfg = self.config
         in_front = {e.text for e in front}
+        best_met = min((e.measure(cfg.objective) for e in front
+                        if cfg.max_ulp is not None and e.max_ulp <= cfg.max_ulp), default=math.inf)
+        retry = final and cfg.max_ulp is not None and best_met == math.inf
         pool = [
             ind for ind in self.archive
-            if math.isfinite(ind.max_ulp) and ind.text not in rejected and ind.text not in in_front
+            if math.isfinite(ind.max_ulp) and (retry or ind.text not in rejected) and ind.text not in in_front
             and not is_dominated(front, self.measure(ind.program), ind.max_ulp, cfg.objective)
         ]
         if cfg.max_ulp is None:
             return sorted(pool, key=lambda i: (i.max_ulp, self.measure(i.program)))
-        best_met = min((e.measure(cfg.objective) for e in front if e.max_ulp <= cfg.max_ulp), default=math.inf)
         meet = sorted((i for i in pool if i.max_ulp <= cfg.max_ulp and self.measure(i.program) < best_met),
                       key=lambda i: (self.measure(i.program), i.max_ulp))
         rest = sorted((i for i in pool if i.max_ulp > cfg.max_ulp), key=lambda i: (i.max_ulp, self.measure(i.program)))
@@ -286,12 +291,12 @@ class Verification:
     def _fails_bound_on_screen(self, ind: Individual, screened: float, front: list[FrontEntry], final: bool) -> bool:
         """Whether a candidate picked for meeting ``max_ulp`` on the search sample is over it on the
         screening sample, so that verifying it cannot add a program meeting the bound. Such a
-        candidate is still verified in a final round whose front is empty (the report gets the
-        most accurate program found)."""
+        candidate is still verified in a final round whose front has nothing meeting the bound
+        (the report gets the most accurate programs found)."""
         bound = self.config.max_ulp
         if bound is None or not ind.max_ulp <= bound < screened:
             return False
-        return bool(front) or not final
+        return not final or any(e.max_ulp <= bound for e in front)
 
     def final_front(self, limit: int | None = None, deadline: float | None = None) -> list[FrontEntry]:
         """The front after one more verification round; the evolution state is left as it was.
