@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import pysearch
 from pysearch.cli import main
 from pysearch.search.checkpoint import CHECKPOINT_NAME, CheckpointError, read_checkpoint, validate_checkpoint
+from pysearch.search.fitcache import FIT_CACHE_NAME
 from pysearch.search.config import SearchConfig
 from pysearch.search.fields import FieldError
 from pysearch.search.front import read_front
@@ -127,7 +128,7 @@ def interrupt_now(monkeypatch) -> None:
 
 def copy_run(src: Path, dst: Path) -> Path:
     dst.mkdir(parents=True)
-    for name in (CHECKPOINT_NAME, "front.json"):
+    for name in (CHECKPOINT_NAME, FIT_CACHE_NAME, "front.json"):
         (dst / name).write_bytes((src / name).read_bytes())
     return dst
 
@@ -297,7 +298,7 @@ class TestLoadedClaimsVerified:
 
     def test_engine_reverifies_restored_front(self, finished):
         """Search.from_checkpoint replaces a forged claim by the verified figure and records a correction."""
-        ck = json.loads((finished / CHECKPOINT_NAME).read_text())
+        ck = read_checkpoint(finished)
         ck["front"] = [self.forged_entry()]
         s = Search.from_checkpoint(ck)
         assert [e.max_ulp for e in s.front] == [pysearch.verify(PLAIN, "exp2", NARROW_T).max_ulp]
@@ -330,7 +331,12 @@ BAD_CHECKPOINTS = [
 
 @pytest.fixture(scope="module")
 def checkpoint_doc(finished) -> dict:
-    return json.loads((finished / CHECKPOINT_NAME).read_text())
+    """The finished run's checkpoint as one self-contained document (its fit cache inline, as older versions
+    wrote it, instead of in the journal): what the field checks read."""
+    ck = json.loads((finished / CHECKPOINT_NAME).read_text())
+    ck["cache"] = read_checkpoint(finished)["cache"]
+    del ck["fit_cache"]
+    return ck
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from deap import tools
 
 import pysearch
 from pysearch.cli import main
-from pysearch.search.checkpoint import CHECKPOINT_NAME
+from pysearch.search.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from pysearch.search.classical import seed_programs
 from pysearch.search.config import SearchConfig
 from pysearch.search.islands import (ISLANDS_NAME, IslandRun, IslandWorker, LocalTransport, island_config,
@@ -147,7 +147,7 @@ def test_one_worker_is_the_single_process_run(tmp_path, capsys):
     args = ["search", "exp2", *NARROW, "--generations", "5", "--seed", "3", *FAST]
     assert run_cli([*args, "--out", str(tmp_path / "single")], capsys)[0] == 0
     assert run_cli([*args, "--out", str(tmp_path / "one"), "--workers", "1", "--migrate-every", "2"], capsys)[0] == 0
-    single = json.loads((tmp_path / "single" / CHECKPOINT_NAME).read_text())
+    single = read_checkpoint(tmp_path / "single")
     island = read_islands(tmp_path / "one")["islands"][0]
     for key in ("generation", "rng", "population", "archive", "front", "reported", "cache"):
         assert single[key] == island[key], key

@@ -429,6 +429,7 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
     """The search itself, with the run directory locked (``target`` resolved once, by :func:`run`, which
     started at ``started``)."""
     from ..search.checkpoint import CHECKPOINT_NAME, read_checkpoint, save_checkpoint
+    from ..search.fitcache import FitCacheJournal
     from ..search.front import FrontFile, write_front
     from ..search.islands import ISLANDS_NAME
 
@@ -452,6 +453,7 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         _say(console, f"resuming {out} at generation {ck['generation']}"
                       + (f"; verifying its {loaded} front program(s) again" if loaded else ""))
         search = Search.from_checkpoint(ck)
+        journal = FitCacheJournal.resume(out, ck["fit_cache"]) if "fit_cache" in ck else None
         if on_disk is not None:  # programs only front.json lists (an older version's final round) are kept too
             search.adopt_reported(on_disk.programs, "front.json")
         found_by = on_disk.found_by if on_disk is not None else None
@@ -463,11 +465,12 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
         generations = args.generations
         if budget is None and generations is None:
             budget = parse_duration(DEFAULT_BUDGET)
-        search = None
+        search = journal = None
         found_by = command_line(args)
 
     def save(s) -> None:
-        save_checkpoint(out, s.checkpoint_state())  # first: front.json never holds what the checkpoint lacks
+        # first: front.json never holds what the checkpoint lacks (and the checkpoint what the journal lacks)
+        save_checkpoint(out, s.checkpoint_state(cache_delta=True), journal)
         ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.reported_front(),
                        s.config.objective, s.config.cost_weights, found_by)
         write_front(out / "front.json", ff)
@@ -475,6 +478,12 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
     try:
         if search is None:
             search = Search(cfg)
+        # the fit cache goes to the journal: all of it once for a new run (or one checkpointed with its
+        # cache inline by an older version), afterwards what each checkpoint adds
+        pending = journal is None
+        if pending:
+            journal = FitCacheJournal.create(out)
+        search.note_cache_assignments(pending)
         search.limits = {"budget_s": budget, "generations": generations}
         for line in search.corrections:
             _say(console, f"warning: {line}; the front reports the verified figure")
@@ -501,7 +510,7 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
     except KeyboardInterrupt as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the save short
         code = 143 if isinstance(e, Terminated) else 130
-        if search is not None:
+        if search is not None and search.cache_new is not None:  # (noted once the journal is open)
             save(search)
             _say(console, f"{'terminated' if code == 143 else 'interrupted'}: checkpoint of generation "
                           f"{search.generation} saved in {out}; continue with: {resume_command(search, out)}")

@@ -62,7 +62,7 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
     from ..search.config import SearchConfig
     from ..search.front import FrontFile, write_front
     from ..search.islands import (DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY, ISLANDS_NAME, IslandError, IslandRun,
-                                  LocalTransport, RayTransport, read_islands, save_islands)
+                                  LocalTransport, RayTransport, island_journals, read_islands, save_islands)
     from ..search.progress import verified_table
 
     states, elapsed, restarts = None, 0.0, 0
@@ -112,11 +112,15 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
     else:
         transport = LocalTransport(workers)
     runner = IslandRun(transport, cfg, workers, migrate_every, migrants, states, elapsed, restarts)
+    journals, pending = island_journals(out, states, workers)  # the islands' fit caches (search/fitcache.py)
+    if pending:
+        runner.cache_pending()
     saved = [args.resume]  # whether the run directory holds a checkpoint of this run
 
     def save(r: IslandRun) -> None:
         r.collect()
-        save_islands(out, r.state())  # first: front.json never holds what the checkpoint lacks
+        # first: front.json never holds what the checkpoint lacks (and the checkpoint what the journals lack)
+        save_islands(out, r.state(cache_delta=True), journals)
         ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, r.merged_front(), cfg.objective,
                        cfg.cost_weights, found_by)
         write_front(out / "front.json", ff)

@@ -2,7 +2,10 @@
 
 The document holds everything the next generation depends on (configuration, population,
 archive, constant-fit cache, verified front, RNG state as numpy's JSON-able ``bit_generator.state``),
-so a resumed run continues exactly where the checkpoint left it. Never pickle.
+so a resumed run continues exactly where the checkpoint left it. Never pickle. A run directory's
+checkpoint keeps the constant-fit cache in a journal beside it (:mod:`.fitcache`; the document's
+``fit_cache`` names the journal's lines that belong to it); a document held in memory, or written
+by an older version, holds the cache itself (``cache``).
 :func:`committed_state`, :func:`checkpoint_state` and :func:`restore_state` turn a
 :class:`~.loop.Search`'s state into the document and back.
 
@@ -23,6 +26,7 @@ from ..program import parse
 from .config import MAX_EXTRA_POINTS, SearchConfig
 from .fields import (FieldError, load_kind_document, member, need_dict, need_float, need_int, need_items, need_keys,
                      need_str)
+from .fitcache import FIT_CACHE_NAME, FitCacheError, FitCacheJournal, check_ref, read_fit_cache
 from .front import FrontEntry
 
 if TYPE_CHECKING:  # the search imports this module; only its type is needed here
@@ -35,7 +39,7 @@ CHECKPOINT_NAME = "checkpoint.json"
 #: Fields of a checkpoint document besides schema and kind; the first four are required.
 REQUIRED_FIELDS = ("config", "generation", "rng", "population")
 OPTIONAL_FIELDS = ("archive", "rejected", "front", "reported", "extra_x", "evaluations", "optimisations", "logbook",
-                   "elapsed_s", "cache", "verify_cache", "screen_cache", "limits", "problem_state")
+                   "elapsed_s", "cache", "fit_cache", "verify_cache", "screen_cache", "limits", "problem_state")
 #: Bounds on list lengths: far above what a run produces, low enough that loading stays quick.
 MAX_PROGRAMS = 1 << 20
 LOGBOOK_INT_KEYS = ("gen", "evals", "optimised", "archive", "front")
@@ -46,12 +50,43 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used; the message names the file and the field."""
 
 
-def save_checkpoint(directory: Path | str, state: dict) -> Path:
-    """Write ``state`` (JSON-able) as the run directory's checkpoint; return its path."""
+def save_checkpoint(directory: Path | str, state: dict, journal: FitCacheJournal | None = None) -> Path:
+    """Write ``state`` (JSON-able) as the run directory's checkpoint; return its path.
+
+    A state with the cache's new assignments (``cache_new``: ``Search.checkpoint_state(cache_delta=True)``)
+    has them appended to ``journal`` first, and records the journal instead (:func:`with_journal`).
+    """
     path = Path(directory) / CHECKPOINT_NAME
-    doc = {"schema": CHECKPOINT_SCHEMA, "kind": CHECKPOINT_KIND, **state}
+    doc = {"schema": CHECKPOINT_SCHEMA, "kind": CHECKPOINT_KIND, **with_journal(state, journal)}
     write_json_atomic(path, doc)
     return path
+
+
+def with_journal(state: dict, journal: FitCacheJournal | None) -> dict:
+    """``state`` with its ``cache_new`` assignments written to ``journal`` (fsynced) and replaced by the
+    journal's reference (``fit_cache``); a state without ``cache_new`` is returned as it is."""
+    if "cache_new" not in state:
+        return state
+    if journal is None:
+        raise ValueError("a checkpoint state with cache_new needs the fit-cache journal to write them to")
+    state = dict(state)
+    journal.append(state.pop("cache_new"))
+    state["fit_cache"] = journal.ref()
+    return state
+
+
+def resolve_fit_cache(directory: Path | str, doc: dict, field: str = "",
+                      names: tuple[str, ...] = (FIT_CACHE_NAME,)) -> dict:
+    """``doc`` with the cache of the journal its ``fit_cache`` names read into ``cache`` (a document
+    without ``fit_cache`` is returned as it is). Raise :class:`~.fields.FieldError` for a bad field
+    (named under ``field``), :class:`~.fitcache.FitCacheError` for a journal that does not match."""
+    if not isinstance(doc, dict) or "fit_cache" not in doc:
+        return doc
+    where = f"{field}." if field else ""
+    if "cache" in doc:
+        raise FieldError(f"{where}cache", "is present beside fit_cache (one of them holds the cache)")
+    ref = check_ref(doc["fit_cache"], f"{where}fit_cache", names)
+    return {**doc, "cache": read_fit_cache(directory, ref)}
 
 
 def load_checkpoint(directory: Path | str) -> dict:
@@ -69,22 +104,35 @@ def load_checkpoint(directory: Path | str) -> dict:
 
 
 def read_checkpoint(directory: Path | str) -> dict:
-    """Load a run directory's checkpoint and check every field; raise :class:`CheckpointError` naming both."""
+    """Load a run directory's checkpoint (and the fit cache of its journal) and check every field; raise
+    :class:`CheckpointError` naming the file and the field (or the journal and its line)."""
     doc = load_checkpoint(directory)
+    path = Path(directory) / CHECKPOINT_NAME
     try:
-        return validate_checkpoint(doc)
+        validate_checkpoint(doc, journal_read=False)  # the document's own fields first
+        return validate_checkpoint(resolve_fit_cache(directory, doc))
     except FieldError as e:
-        raise CheckpointError(f"checkpoint {Path(directory) / CHECKPOINT_NAME}: {e}") from None
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
+    except FitCacheError as e:
+        raise CheckpointError(str(e)) from None
 
 
-def validate_checkpoint(doc: object) -> dict:
+def validate_checkpoint(doc: object, fit_cache_names: tuple[str, ...] = (FIT_CACHE_NAME,),
+                        journal_read: bool = True) -> dict:
     """Check every field of a checkpoint document; return it with ``config`` as a ``SearchConfig``-ready dict.
 
     Raise :class:`~.fields.FieldError` naming the first bad field. Program texts must parse, numbers
-    must be finite and in range, the RNG state must be numpy PCG64's.
+    must be finite and in range, the RNG state must be numpy PCG64's. A document naming a fit-cache
+    journal (``fit_cache``, one of ``fit_cache_names``) must hold the cache read from it
+    (:func:`resolve_fit_cache`), unless ``journal_read`` is false (the fields before the journal is read).
     """
     doc = need_dict(doc, "checkpoint")
     need_keys(doc, "", REQUIRED_FIELDS, ("schema", "kind", *OPTIONAL_FIELDS))
+    if "fit_cache" in doc:
+        check_ref(doc["fit_cache"], "fit_cache", fit_cache_names)
+        if "cache" not in doc and journal_read:
+            raise FieldError("fit_cache", "names a journal that was not read (read the checkpoint with "
+                                          "read_checkpoint)")
     cfg = SearchConfig.from_json_obj(doc["config"], field="config")
 
     def program(v: object, field: str) -> str:
@@ -175,6 +223,7 @@ def committed_state(search: Search) -> dict:
         "population": [ind.text for ind in search.population],
         "archive": [ind.text for ind in search.archive],
         "cache_len": len(search.cache),
+        "cache_new_len": 0 if search.cache_new is None else len(search.cache_new),
         "rejected": sorted(search.rejected),
         "front": [e.to_json_obj() for e in search.front],
         "extra_x": [float(v).hex() for v in search.extra_x],
@@ -186,18 +235,29 @@ def committed_state(search: Search) -> dict:
     }
 
 
-def checkpoint_state(search: Search) -> dict:
-    """The last committed state as a JSON-able dict (plus the time-saving caches)."""
+def checkpoint_state(search: Search, cache_delta: bool = False) -> dict:
+    """The last committed state as a JSON-able dict (plus the time-saving caches).
+
+    The fit cache is the whole committed cache (``cache``), or with ``cache_delta`` the committed
+    assignments to it since the last state taken that way (``cache_new``, ``[key, text]`` pairs in
+    order), handed over once: the caller writes them to the run's journal (:func:`with_journal`).
+    """
     c = search._committed
-    n = c["cache_len"]
-    cache = dict(list(search.cache.items())[:n])
-    state = {k: v for k, v in c.items() if k not in ("cache_len", "logbook_len")}
+    state = {k: v for k, v in c.items() if k not in ("cache_len", "cache_new_len", "logbook_len")}
+    if cache_delta:
+        if search.cache_new is None:
+            raise ValueError("this search does not note its cache assignments (note_cache_assignments)")
+        n = c["cache_new_len"]
+        state["cache_new"] = [list(a) for a in search.cache_new[:n]]
+        del search.cache_new[:n]
+        c["cache_new_len"] = 0
+    else:
+        state["cache"] = dict(list(search.cache.items())[: c["cache_len"]])
     state["logbook"] = [{k: (json_float(v) if isinstance(v, float) else v) for k, v in r.items()}
                         for r in search.logbook[: c["logbook_len"]]]
     state.update(
         config=search.config.to_json_obj(),
         elapsed_s=search.elapsed,
-        cache=cache,
         reported=[e.to_json_obj() for e in search.reported],
         limits=dict(search.limits),
         screen_cache={t: json_float(v) for t, v in search.screen_cache.items()},

@@ -36,9 +36,10 @@ from deap import tools
 
 from ..fileio import write_json_atomic
 from ..program import parse
-from .checkpoint import validate_checkpoint
+from .checkpoint import resolve_fit_cache, validate_checkpoint, with_journal
 from .config import SearchConfig
 from .fields import FieldError, load_kind_document, need_dict, need_float, need_int, need_keys, need_list
+from .fitcache import FitCacheError, FitCacheJournal, island_fit_cache_name
 from .front import FrontEntry, pareto_insert
 from .loop import Search
 
@@ -105,6 +106,9 @@ class IslandWorker:
             self.search = Search(SearchConfig.from_json_obj(config))
         else:
             self.search = Search.from_checkpoint(checkpoint)
+        # the driver keeps the fit cache (for restarts and the run directory's journals): it gets each
+        # assignment once, with the checkpoint state after it; a restarted island's cache came from it
+        self.search.note_cache_assignments(pending=checkpoint is None)
         return {"generation": self.search.generation, "corrections": list(self.search.corrections)}
 
     def _s(self) -> Search:
@@ -176,7 +180,8 @@ class IslandWorker:
         return sum(ind.text not in before for ind in s.population)
 
     def checkpoint_state(self) -> dict:
-        return self._s().checkpoint_state()
+        """The island's committed state, with the fit cache's assignments since the last call (``cache_new``)."""
+        return self._s().checkpoint_state(cache_delta=True)
 
     def final(self, budget_left_s: float | None = None) -> dict:
         """The last verification round (:meth:`~.verify.Verification.final_front`) within ``budget_left_s``."""
@@ -492,11 +497,24 @@ class RayTransport:
 
 
 # ------------------------------------------------------------------ the checkpoint of all islands
-def save_islands(directory: Path | str, state: dict) -> Path:
-    """Write the islands' checkpoint document (``state`` from :meth:`IslandRun.state`); return its path."""
+def save_islands(directory: Path | str, state: dict, journals: list[FitCacheJournal] | None = None) -> Path:
+    """Write the islands' checkpoint document (``state`` from :meth:`IslandRun.state`); return its path.
+
+    An island state with its fit cache's new assignments (``cache_new``, ``IslandRun.state(cache_delta=True)``)
+    has them appended to its journal (``journals[i]``, :func:`island_journals`) first."""
     path = Path(directory) / ISLANDS_NAME
-    write_json_atomic(path, {"schema": ISLANDS_SCHEMA, "kind": ISLANDS_KIND, **state})
+    islands = [with_journal(st, journals[i] if journals is not None else None) for i, st in enumerate(state["islands"])]
+    write_json_atomic(path, {"schema": ISLANDS_SCHEMA, "kind": ISLANDS_KIND, **state, "islands": islands})
     return path
+
+
+def island_journals(directory: Path | str, states: list[dict] | None, workers: int) -> tuple[list[FitCacheJournal], bool]:
+    """The fit-cache journals of an island run's islands: those the islands' checkpoint states (``states``,
+    read by :func:`read_islands`) name, or new ones (a new run, or states that held their caches); and
+    whether the islands' caches as they are still have to be written to them."""
+    if states is not None and all("fit_cache" in st for st in states):
+        return [FitCacheJournal.resume(directory, st["fit_cache"]) for st in states], False
+    return [FitCacheJournal.create(directory, island_fit_cache_name(i)) for i in range(workers)], True
 
 
 def read_islands(directory: Path | str) -> dict:
@@ -505,12 +523,17 @@ def read_islands(directory: Path | str) -> dict:
     doc = load_kind_document(directory, ISLANDS_NAME, ISLANDS_KIND, ISLANDS_SCHEMA, "islands checkpoint",
                              IslandsCheckpointError)
     try:
+        validate_islands(doc, journal_read=False)  # the document's own fields first
+        doc["islands"] = [resolve_fit_cache(directory, ck, f"islands[{i}]", (island_fit_cache_name(i),))
+                          for i, ck in enumerate(doc["islands"])]
         return validate_islands(doc)
     except FieldError as e:
         raise IslandsCheckpointError(f"islands checkpoint {path}: {e}") from None
+    except FitCacheError as e:
+        raise IslandsCheckpointError(str(e)) from None
 
 
-def validate_islands(doc: dict) -> dict:
+def validate_islands(doc: dict, journal_read: bool = True) -> dict:
     """Check every field (each island as a search checkpoint); raise :class:`~.fields.FieldError` naming it."""
     need_keys(doc, "", ("workers", "migrate_every", "migrants", "islands"),
               ("schema", "kind", "elapsed_s", "limits", "restarts"))
@@ -530,7 +553,7 @@ def validate_islands(doc: dict) -> dict:
     base = None
     for i, ck in enumerate(islands):
         try:
-            validate_checkpoint(ck)
+            validate_checkpoint(ck, (island_fit_cache_name(i),), journal_read)
         except FieldError as e:
             raise FieldError(f"islands[{i}].{e.field}", e.problem) from None
         cfg = SearchConfig.from_json_obj(ck["config"], field=f"islands[{i}].config")
@@ -575,7 +598,9 @@ class IslandRun:
     """The driver of an island run: start the islands, run rounds with migration, checkpoint, finish.
 
     ``config`` is the run's configuration (island 0's); ``states`` the islands' checkpoint states
-    of a resumed run (else None). The caller saves (:meth:`state`, :meth:`merged_front`) and closes.
+    of a resumed run (else None), each with its fit cache (``cache``). The caller saves (:meth:`state`,
+    :meth:`merged_front`) and closes. The driver keeps each island's fit cache, for restarts and for
+    the run directory: islands hand over their new assignments with each checkpoint state (:meth:`collect`).
     """
 
     def __init__(self, transport, config: SearchConfig, workers: int, migrate_every: int = DEFAULT_MIGRATE_EVERY,
@@ -589,7 +614,12 @@ class IslandRun:
         self.migrate_every = migrate_every
         self.migrants = migrants
         self.configs = [island_config(config, i).to_json_obj() for i in range(workers)]
-        self.states: list[dict | None] = list(states) if states is not None else [None] * workers
+        self.states: list[dict | None] = [None] * workers
+        self.caches: list[dict[str, str]] = [{} for _ in range(workers)]
+        self.cache_new: list[list] = [[] for _ in range(workers)]  # assignments not yet in a saved state
+        for i, st in enumerate(states or []):
+            self.caches[i] = dict(st.get("cache", {}))
+            self.states[i] = {k: v for k, v in st.items() if k not in ("cache", "fit_cache")}
         self.generations = [0 if st is None else st["generation"] for st in self.states]
         self.fronts: list[list[dict]] = [[] for _ in range(workers)]
         self.limits: dict = {}
@@ -620,7 +650,7 @@ class IslandRun:
                 self.islands[i] = isl
             else:
                 self.islands.append(isl)
-            isl.submit("start", i, self.configs[i], self.states[i])
+            isl.submit("start", i, self.configs[i], self._start_state(i))
             r = self.transport.gather([isl])[0]
             if r is not LOST and self.limits:
                 isl.submit("set_limits", self.limits)
@@ -638,7 +668,7 @@ class IslandRun:
         self._t0 = time.monotonic()
         self.islands = [self.transport.start(i) for i in range(self.workers)]
         for i, isl in enumerate(self.islands):
-            isl.submit("start", i, self.configs[i], self.states[i])
+            isl.submit("start", i, self.configs[i], self._start_state(i))
         for i, r in enumerate(self.transport.gather(self.islands)):
             if r is LOST:
                 self.islands[i].close(timeout=1.0)
@@ -692,17 +722,43 @@ class IslandRun:
             raise IslandError("island 0 was lost while planning the budget")
         return r
 
+    def _start_state(self, i: int) -> dict | None:
+        """Island ``i``'s last checkpoint state with its whole fit cache (None: not checkpointed yet)."""
+        st = self.states[i]
+        return None if st is None else {**st, "cache": self.caches[i]}
+
+    def cache_pending(self) -> None:
+        """The islands' fit caches as they are go with the next ``state(cache_delta=True)`` (to new journals)."""
+        self.cache_new = [list(c.items()) for c in self.caches]
+
     def collect(self) -> None:
-        """Fetch every island's checkpoint state (what :meth:`state` saves)."""
+        """Fetch every island's checkpoint state (what :meth:`state` saves) and its new fit-cache assignments."""
         for i, st in enumerate(self.call_all("checkpoint_state")):
+            new = st.pop("cache_new")
+            self.caches[i].update(new)
+            self.cache_new[i] += new
             self.states[i] = st
             self.generations[i] = st["generation"]
 
-    def state(self) -> dict:
-        """The islands' checkpoint document (less schema and kind), from the last :meth:`collect`."""
+    def state(self, cache_delta: bool = False) -> dict:
+        """The islands' checkpoint document (less schema and kind), from the last :meth:`collect`: each
+        island's state with its whole fit cache (``cache``), or with ``cache_delta`` the assignments
+        collected since the last such call (``cache_new``, handed over once: for :func:`save_islands`
+        with the run directory's journals)."""
+        islands = []
+        for i, st in enumerate(self.states):
+            st = copy.deepcopy(st)
+            if st is None:  # (not collected yet)
+                islands.append(st)
+                continue
+            if cache_delta:
+                st["cache_new"], self.cache_new[i] = self.cache_new[i], []
+            else:
+                st["cache"] = dict(self.caches[i])
+            islands.append(st)
         return {"workers": self.workers, "migrate_every": self.migrate_every, "migrants": self.migrants,
                 "elapsed_s": self.elapsed, "limits": dict(self.limits), "restarts": self.restarts,
-                "islands": [copy.deepcopy(st) for st in self.states]}
+                "islands": islands}
 
     def merged_front(self) -> list[FrontEntry]:
         return merged_front([st for st in self.states if st is not None], self.config)

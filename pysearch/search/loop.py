@@ -76,6 +76,9 @@ class Search(Verification, BudgetPlanning):
         self.problem.attach(self)
         self.extra_x: list[float] = []
         self.cache: dict[str, str] = {}  # structure key -> fitted program text (decides results)
+        #: assignments to ``cache`` (key, text) not yet handed to a checkpoint's journal, once a caller
+        #: asked for them (:meth:`note_cache_assignments`); None: not noted
+        self.cache_new: list[tuple[str, str]] | None = None
         self._cache_programs: OrderedDict[str, Program] = OrderedDict()  # see _fitted_program
         self.verify_cache: dict[str, dict] = {}  # text -> facts verified by this process (saves time only)
         self.screen_cache: dict[str, float] = {}  # text -> max ulp on the screening sample
@@ -181,7 +184,7 @@ class Search(Verification, BudgetPlanning):
         for (i, key), q in zip(to_fit, fitted_programs):
             out[i] = q
             if i not in self._refits:
-                self.cache[key] = problem.genome_text(q)
+                self._cache_put(key, problem.genome_text(q))
                 self._keep_fitted(key, q)
         for i, key in repeats:
             if self.cache[key] != problem.genome_text(programs[i]):
@@ -189,6 +192,22 @@ class Search(Verification, BudgetPlanning):
         used = len(to_fit)
         self.optimisations += used
         return out, alternatives, used
+
+    def _cache_put(self, key: str, text: str) -> None:
+        """Set the fit cache's entry ``key`` (and note the assignment for the checkpoint's journal)."""
+        self.cache[key] = text
+        if self.cache_new is not None:
+            self.cache_new.append((key, text))
+
+    def note_cache_assignments(self, pending: bool) -> None:
+        """Note every assignment to the fit cache from now on, for ``checkpoint_state(cache_delta=True)``
+        (a run directory's journal, :mod:`.fitcache`). ``pending``: the cache as it is now is not in the
+        journal yet (a new run, or one resumed from a checkpoint that held its cache) and goes with the
+        next such state; else (resumed from the journal) only later assignments do. Call it at a
+        generation boundary, before the next generation."""
+        if self.cache_new is None:
+            self.cache_new = list(self.cache.items()) if pending else []
+            self._committed["cache_new_len"] = len(self.cache_new)
 
     def _fitted_program(self, key: str) -> Program:
         """The cached fit of structure ``key`` as a program: kept for the structures used most
@@ -222,7 +241,7 @@ class Search(Verification, BudgetPlanning):
             if (alt.max_ulp, alt.mean_ulp) <= (inds[i].max_ulp, inds[i].mean_ulp):
                 inds[i] = alt
             elif i in self._refits:  # a refit beat the cached fit of its structure
-                self.cache[self._refits[i]] = inds[i].text
+                self._cache_put(self._refits[i], inds[i].text)
                 self._keep_fitted(self._refits[i], inds[i].program)
         return inds, used
 
@@ -336,14 +355,16 @@ class Search(Verification, BudgetPlanning):
         self._committed = committed_state(self)
         self._committed_problem_state = copy.deepcopy(self.problem.state())
 
-    def checkpoint_state(self) -> dict:
-        """The last committed state as a JSON-able dict (plus the time-saving caches).
+    def checkpoint_state(self, cache_delta: bool = False) -> dict:
+        """The last committed state as a JSON-able dict (plus the time-saving caches); with
+        ``cache_delta``, the fit cache's committed assignments since the last such call instead of the
+        whole cache (``cache_new``, for the run directory's journal: see :func:`.checkpoint.checkpoint_state`).
 
         The float32 problem's document is the one it always was (``config`` is the
         :class:`SearchConfig`), with ``problem_state`` only when it has one (a run with restarts);
         other problems' ``config`` names the problem kind and they add ``problem_state``.
         """
-        state = checkpoint_state(self)
+        state = checkpoint_state(self, cache_delta)
         if self.problem.kind != "float32":
             state["config"] = self.problem.to_json_obj()
         if self.problem.kind != "float32" or self._committed_problem_state:
