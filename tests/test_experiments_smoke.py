@@ -280,3 +280,22 @@ def test_results_paper_ops_sentence_reads_the_result_line():
     s = mod.paper_ops_sentence(line.format(e="3.000e-15", k=9))
     assert "at or below the paper's 5.4e-15" in s and "the goal of all of them is met" in s
     assert mod.paper_ops_sentence("nothing") == "The run did not produce a RESULT line."
+
+
+def test_bench_checkpoint_tiny_run_prints_the_result_line(capsys):
+    """experiments/bench_checkpoint.py at a tiny size: both ways hold the same cache (it asserts so), the
+    journal's checkpoint document does not grow with the cache, and the RESULT line is printed."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("bench_checkpoint", ROOT / "experiments" / "bench_checkpoint.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--sizes", "1000", "4000", "--new", "100", "--target", "exp2", "--generations", "1"])
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if re.match(r"\| [0-9,]+ \|", line)]
+    assert len(rows) == 2
+    inline_mb = [float(r[5]) for r in rows]
+    journal_doc_mb = [float(r[6]) for r in rows]
+    assert inline_mb[1] > 2 * inline_mb[0] and journal_doc_mb[1] < inline_mb[0]
+    assert re.search(r"^RESULT checkpoint_write_speedup=[0-9.]+ checkpoint_bytes_per_fit=\d+ "
+                     r"inline_checkpoint_unreadable_after_fits=\d+$", out, re.M)
