@@ -448,36 +448,46 @@ class Program:
     def with_constants(self, values: Sequence[float]) -> "Program":
         """A copy with the constants replaced, in :meth:`constants` order (rounded to dtype)."""
         values = list(values)
-        n_const = sum(a.kind == "const" for ins in self.instrs for a in ins.args)
+        n_const, slots = self._memo("_const_slots", self._find_const_slots)
         if len(values) != n_const:
             which = "too few" if len(values) < n_const else "too many"
             raise ProgramError(f"with_constants: {which} values (the program has {n_const} constants, got {len(values)})")
         try:
-            it = iter([float(v) for v in values])
+            values = [float(v) for v in values]
         except (TypeError, ValueError) as e:
             raise ProgramError(f"with_constants: a value is not a number ({e})") from None
-        dtype = self.dtype
-
-        def const(v: float) -> Ref:  # a float32 value already (not NaN: rounding picks its payload) stays
-            return Ref.const(v if dtype == "float32" and v == v and _is_float32(v) else round_to_dtype(v, dtype))
-
-        new = [Instr(ins.op, tuple(const(next(it)) if a.kind == "const" else a for a in ins.args))
-               if any(a.kind == "const" for a in ins.args) else ins for ins in self.instrs]
+        if self.dtype == "float32":  # a float32 value already (not NaN: rounding picks its payload) stays
+            values = [v if v == v and _is_float32(v) else round_to_dtype(v, "float32") for v in values]
+        new = list(self.instrs)
+        k = 0
+        for i, positions in slots:
+            args = list(new[i].args)
+            for j in positions:
+                args[j] = Ref("const", 0, values[k])
+                k += 1
+            new[i] = Instr(new[i].op, tuple(args))
         # the structure is this program's and every constant a float of the dtype: valid when this
         # program is (checked again here if it changed since), so it is not checked once more, and
         # its compiled arrays are this program's with the new constants
         self._ensure_valid()
         q = self._derived(new, self.output)
-        flags = self._kept("_live_flags")
-        if flags is not None:
-            q._remember("_live_flags", flags)
+        for slot in ("_live_flags", "_const_slots"):
+            kept = self._kept(slot)
+            if kept is not None:
+                q._remember(slot, kept)
         compiled = self._kept("_compiled")
         if compiled is not None:
-            consts = np.asarray([a.value for ins in new for a in ins.args if a.kind == "const"], dtype=np.float64)
+            consts = np.array(values, dtype=np.float64)
             consts.flags.writeable = False
             q._remember("_compiled", CompiledProgram(compiled.opcodes, compiled.args, consts, compiled.n_inputs,
                                                      compiled.output, compiled.dtype))
         return q
+
+    def _find_const_slots(self) -> tuple[int, tuple[tuple[int, tuple[int, ...]], ...]]:
+        """The number of constants and where they are: (instruction, its constant operands' positions)."""
+        slots = tuple((i, tuple(j for j, a in enumerate(ins.args) if a.kind == "const"))
+                      for i, ins in enumerate(self.instrs) if any(a.kind == "const" for a in ins.args))
+        return sum(len(pos) for _, pos in slots), slots
 
     def astype(self, dtype: str) -> "Program":
         """The same program in another dtype (constants rounded to it)."""
