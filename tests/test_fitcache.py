@@ -58,6 +58,7 @@ def test_lines_past_the_checkpoint_are_ignored_then_overwritten(tmp_path):
     (lambda p, ref: p.write_bytes(p.read_bytes().replace(b'"t2"', b'7   ')), "line 3: not a [key, program text]"),
     (lambda p, ref: p.write_bytes(b"x" * ref["bytes"]), "end a line"),
     (lambda p, ref: p.write_bytes(b"{}" + b"\n" * (ref["bytes"] - 2)), "header"),
+    (lambda p, ref: ref.__setitem__("bytes", 1 << 62), "the checkpoint needs its first"),
 ])
 def test_damaged_journal_is_one_line_naming_the_file(tmp_path, damage, needle):
     """A journal that does not match its checkpoint raises FitCacheError naming the file (and the line)."""
@@ -69,15 +70,33 @@ def test_damaged_journal_is_one_line_naming_the_file(tmp_path, damage, needle):
     assert str(tmp_path / FIT_CACHE_NAME) in str(e.value) and needle in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("line", [b"[" * 200_000 + b"]" * 200_000, b'["\xff\xfe", "t"]', b'["a", "t\\ud800"]x'])
+def test_hostile_journal_line_is_one_line(tmp_path, line):
+    """Nesting too deep for the parser, bytes that are not UTF-8, trailing junk: FitCacheError, no traceback."""
+    j = journal_with(tmp_path, [("a", "t1")])
+    path = tmp_path / FIT_CACHE_NAME
+    path.write_bytes(path.read_bytes() + line + b"\n")
+    ref = {**j.ref(), "entries": 2, "bytes": path.stat().st_size}
+    with pytest.raises(FitCacheError, match="line 3: not a JSON line"):
+        read_fit_cache(tmp_path, ref)
+
+
+def test_any_key_or_text_round_trips(tmp_path):
+    """Keys and texts are written as escaped JSON: non-ASCII and lone surrogates read back as they were."""
+    entries = [("k\u00e9", "t\u2028x"), ("k\ud800", "t\udfff"), ('k"\n', "t\\")]
+    j = journal_with(tmp_path, entries)
+    assert read_fit_cache(tmp_path, j.ref()) == dict(entries)
+
+
 @pytest.mark.parametrize("ref, field", [
     ({"file": "../checkpoint.json", "run": "ab", "entries": 0, "bytes": 1}, "fit_cache.file"),
     ({"file": FIT_CACHE_NAME, "run": "not hex", "entries": 0, "bytes": 1}, "fit_cache.run"),
     ({"file": FIT_CACHE_NAME, "run": "ab", "entries": -1, "bytes": 1}, "fit_cache.entries"),
-    ({"file": FIT_CACHE_NAME, "run": "ab", "entries": 0}, "fit_cache"),
+    ({"file": FIT_CACHE_NAME, "run": "ab", "entries": 0}, "fit_cache.bytes"),
 ])
 def test_bad_reference_is_a_field_error(ref, field):
     """The checkpoint's reference is checked before any file is opened: only the run's journal names."""
-    with pytest.raises(ValueError, match=f"field {field}"):
+    with pytest.raises(ValueError, match=f"field {field}:"):
         check_ref(ref, "fit_cache", (FIT_CACHE_NAME,))
 
 
@@ -148,9 +167,10 @@ def test_islands_keep_one_journal_each(tmp_path):
         assert set(old) < set(st["cache"])  # (a refit may replace a text; keys stay)
 
 
-def test_assignments_are_noted_only_when_asked_and_handed_over_once():
+def test_assignments_are_noted_only_when_asked_and_handed_over_until_dropped():
     """A search notes cache assignments only for a journal (an API run keeps no second copy), hands the
-    committed ones over once, and keeps those of a generation not yet committed for the next state."""
+    committed ones over until the caller drops them (a save cut short hands them over again), and keeps
+    those of a generation not yet committed for a later state."""
     from pysearch.search import Search, SearchConfig
 
     s = Search(SearchConfig(target="exp2", domain=(1.0, 1.0078125), population=16, sample_size=256, max_instrs=6,
@@ -161,10 +181,80 @@ def test_assignments_are_noted_only_when_asked_and_handed_over_once():
         s.checkpoint_state(cache_delta=True)
     s.note_cache_assignments(pending=True)
     first = s.checkpoint_state(cache_delta=True)
-    assert "cache" not in first and dict(first["cache_new"]) == s.cache
-    assert s.checkpoint_state(cache_delta=True)["cache_new"] == []
+    assert "cache" not in first and dict(first["cache_new"]) == s.cache and first["cache_new_from"] == 0
+    assert s.checkpoint_state(cache_delta=True)["cache_new"] == first["cache_new"]  # not dropped yet
+    n = len(first["cache_new"])
+    s.drop_cache_new(n)
+    s.drop_cache_new(n)  # (repeating it drops nothing more)
+    assert s.checkpoint_state(cache_delta=True)["cache_new"] == [] and s.cache_new_from == n
     s.run(generations=3)
-    new = s.checkpoint_state(cache_delta=True)["cache_new"]
-    assert new and {**dict(first["cache_new"]), **dict(new)} == s.cache
+    later = s.checkpoint_state(cache_delta=True)
+    assert later["cache_new_from"] == n and later["cache_new"]
+    assert {**dict(first["cache_new"]), **dict(later["cache_new"])} == s.cache
+    s.drop_cache_new(n + len(later["cache_new"]))
     s.cache_new.append(("uncommitted", "text"))  # as a generation cut short would leave it
     assert s.checkpoint_state(cache_delta=True)["cache_new"] == [] and s.cache_new == [("uncommitted", "text")]
+
+
+@pytest.mark.parametrize("cut", [3, 4])
+def test_signal_during_a_save_loses_no_fit(tmp_path, monkeypatch, cut):
+    """Ctrl-C while a checkpoint's journal lines are written (before or after the write completes, the
+    checkpoint not yet renamed): the interrupted run's own save holds every committed fit, and the resumed
+    run ends like the uninterrupted one."""
+    args = ["search", "exp2", *NARROW, "--seed", "5", *FAST]
+    real = FitCacheJournal._write_at
+    calls = [0]
+
+    def write_at(self, offset, data):
+        calls[0] += 1
+        if calls[0] == cut:
+            if cut == 4:
+                real(self, offset, data)  # written, but the checkpoint naming it never lands
+                self.bytes += len(data)
+                self.entries += data.count(b"\n")
+            raise KeyboardInterrupt()
+        return real(self, offset, data)
+
+    monkeypatch.setattr(FitCacheJournal, "_write_at", write_at)
+    assert main([*args, "--generations", "6", "--out", str(tmp_path / "b")]) == 130
+    monkeypatch.setattr(FitCacheJournal, "_write_at", real)
+    cut_short = read_checkpoint(tmp_path / "b")
+    g = cut_short["generation"]
+    assert 0 < g < 6
+    assert main([*args, "--generations", str(g), "--out", str(tmp_path / "a")]) == 0
+    assert read_checkpoint(tmp_path / "a")["cache"] == cut_short["cache"]
+    assert main(["search", "exp2", "--out", str(tmp_path / "b"), "--resume", "--generations", "6"]) == 0
+    assert main(["search", "exp2", "--out", str(tmp_path / "a"), "--resume", "--generations", "6"]) == 0
+    a, b = read_checkpoint(tmp_path / "a"), read_checkpoint(tmp_path / "b")
+    for key in ("generation", "population", "archive", "rng", "cache", "optimisations"):
+        assert a[key] == b[key], key
+
+
+def test_signal_while_the_islands_hand_over_their_states_loses_no_fit(tmp_path, monkeypatch):
+    """Ctrl-C while the driver waits for the islands' checkpoint states: the replies in flight are dropped,
+    but the islands hand their fits over again, so the saved caches are the uninterrupted run's."""
+    from pysearch.search import islands as islands_mod
+
+    args = ["search", "exp2", *NARROW, "--seed", "2", *FAST, "--workers", "2", "--migrate-every", "2"]
+    real = islands_mod.IslandRun.call_all
+    asked = [0]
+
+    def call_all(self, method, a=()):
+        if method == "checkpoint_state":
+            asked[0] += 1
+            if asked[0] == 2:  # the states are asked for, then the signal comes
+                for i, isl in enumerate(self.islands):
+                    isl.submit(method, *(a(i) if callable(a) else a))
+                raise KeyboardInterrupt()
+        return real(self, method, a)
+
+    monkeypatch.setattr(islands_mod.IslandRun, "call_all", call_all)
+    assert main([*args, "--generations", "8", "--out", str(tmp_path / "b")]) == 130
+    monkeypatch.setattr(islands_mod.IslandRun, "call_all", real)
+    cut_short = read_islands(tmp_path / "b")["islands"]
+    gens = [st["generation"] for st in cut_short]
+    assert len(set(gens)) == 1 and 0 < gens[0] < 8
+    assert main([*args, "--generations", str(gens[0]), "--out", str(tmp_path / "a")]) == 0
+    whole = read_islands(tmp_path / "a")["islands"]
+    for st, ref in zip(cut_short, whole):
+        assert st["cache"] == ref["cache"] and st["population"] == ref["population"]

@@ -470,7 +470,9 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
 
     def save(s) -> None:
         # first: front.json never holds what the checkpoint lacks (and the checkpoint what the journal lacks)
-        save_checkpoint(out, s.checkpoint_state(cache_delta=True), journal)
+        state = s.checkpoint_state(cache_delta=True)
+        save_checkpoint(out, state, journal)
+        s.drop_cache_new(state["cache_new_from"] + len(state["cache_new"]))  # only once they are saved
         ff = FrontFile(s.config.target, s.config.domain, s.config.dtype, s.config.max_ulp, s.reported_front(),
                        s.config.objective, s.config.cost_weights, found_by)
         write_front(out / "front.json", ff)
@@ -515,7 +517,8 @@ def _run_locked(args, out: Path, cfg, target: Target, domain, budget: float | No
             _say(console, f"{'terminated' if code == 143 else 'interrupted'}: checkpoint of generation "
                           f"{search.generation} saved in {out}; continue with: {resume_command(search, out)}")
         else:
-            _say(console, "interrupted before the first generation; nothing saved")
+            _say(console, f"interrupted before the first generation; the checkpoint in {out} is kept" if args.resume
+                 else "interrupted before the first generation; nothing saved")
         return code
     console.print(verified_table(final, title=f"verified front ({out / 'front.json'})"))
     if search.generation == 0:

@@ -120,7 +120,9 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
     def save(r: IslandRun) -> None:
         r.collect()
         # first: front.json never holds what the checkpoint lacks (and the checkpoint what the journals lack)
-        save_islands(out, r.state(cache_delta=True), journals)
+        state = r.state(cache_delta=True)
+        save_islands(out, state, journals)
+        r.journaled(state)  # only once they are saved
         ff = FrontFile(cfg.target, cfg.domain, cfg.dtype, cfg.max_ulp, r.merged_front(), cfg.objective,
                        cfg.cost_weights, found_by)
         write_front(out / "front.json", ff)

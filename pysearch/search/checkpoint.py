@@ -71,6 +71,7 @@ def with_journal(state: dict, journal: FitCacheJournal | None) -> dict:
         raise ValueError("a checkpoint state with cache_new needs the fit-cache journal to write them to")
     state = dict(state)
     journal.append(state.pop("cache_new"))
+    state.pop("cache_new_from", None)
     state["fit_cache"] = journal.ref()
     return state
 
@@ -223,7 +224,7 @@ def committed_state(search: Search) -> dict:
         "population": [ind.text for ind in search.population],
         "archive": [ind.text for ind in search.archive],
         "cache_len": len(search.cache),
-        "cache_new_len": 0 if search.cache_new is None else len(search.cache_new),
+        "cache_new_end": search.cache_new_from + (0 if search.cache_new is None else len(search.cache_new)),
         "rejected": sorted(search.rejected),
         "front": [e.to_json_obj() for e in search.front],
         "extra_x": [float(v).hex() for v in search.extra_x],
@@ -239,18 +240,18 @@ def checkpoint_state(search: Search, cache_delta: bool = False) -> dict:
     """The last committed state as a JSON-able dict (plus the time-saving caches).
 
     The fit cache is the whole committed cache (``cache``), or with ``cache_delta`` the committed
-    assignments to it since the last state taken that way (``cache_new``, ``[key, text]`` pairs in
-    order), handed over once: the caller writes them to the run's journal (:func:`with_journal`).
+    assignments to it not yet in the run's journal (``cache_new``, ``[key, text]`` pairs in order;
+    ``cache_new_from``, the number of the first): the caller writes them to the journal
+    (:func:`with_journal`) and then drops them (``Search.drop_cache_new``).
     """
     c = search._committed
-    state = {k: v for k, v in c.items() if k not in ("cache_len", "cache_new_len", "logbook_len")}
+    state = {k: v for k, v in c.items() if k not in ("cache_len", "cache_new_end", "logbook_len")}
     if cache_delta:
         if search.cache_new is None:
             raise ValueError("this search does not note its cache assignments (note_cache_assignments)")
-        n = c["cache_new_len"]
+        n = c["cache_new_end"] - search.cache_new_from
         state["cache_new"] = [list(a) for a in search.cache_new[:n]]
-        del search.cache_new[:n]
-        c["cache_new_len"] = 0
+        state["cache_new_from"] = search.cache_new_from
     else:
         state["cache"] = dict(list(search.cache.items())[: c["cache_len"]])
     state["logbook"] = [{k: (json_float(v) if isinstance(v, float) else v) for k, v in r.items()}

@@ -84,7 +84,7 @@ class FitCacheJournal:
 
     def append(self, assignments: Iterable[tuple[str, str]]) -> None:
         """Write ``assignments`` (key, text) after the lines the last checkpoint holds, and fsync."""
-        data = "".join(json.dumps([k, t], ensure_ascii=False) + "\n" for k, t in assignments).encode()
+        data = "".join(json.dumps([k, t]) + "\n" for k, t in assignments).encode()
         if not data:
             return
         self._write_at(self.bytes, data)
@@ -125,13 +125,17 @@ def read_fit_cache(directory: Path | str, ref: dict) -> dict[str, str]:
     path = Path(directory) / ref["file"]
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < ref["bytes"]:
+                raise FitCacheError(f"fit-cache journal {path} holds {size} bytes; the checkpoint needs its first "
+                                    f"{ref['bytes']} (the file was truncated or replaced)")
             data = fh.read(ref["bytes"])
     except OSError as e:
         raise FitCacheError(f"fit-cache journal {path} cannot be read ({e.strerror or e}); the checkpoint "
                             f"needs its first {ref['entries']} entries") from None
     if len(data) < ref["bytes"]:
-        raise FitCacheError(f"fit-cache journal {path} holds {len(data)} bytes; the checkpoint needs its first "
-                            f"{ref['bytes']} (the file was truncated or replaced)")
+        raise FitCacheError(f"fit-cache journal {path} gave {len(data)} bytes; the checkpoint needs its first "
+                            f"{ref['bytes']} (the file changed while it was read)")
     if not data.endswith(b"\n"):
         raise FitCacheError(f"fit-cache journal {path}: the checkpoint's last byte does not end a line "
                             f"(the file was changed)")
@@ -144,7 +148,7 @@ def read_fit_cache(directory: Path | str, ref: dict) -> dict[str, str]:
     for n, line in enumerate(lines[1:], start=2):
         try:
             entry = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
             raise FitCacheError(f"fit-cache journal {path}, line {n}: not a JSON line") from None
         if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(s, str) for s in entry)):
             raise FitCacheError(f"fit-cache journal {path}, line {n}: not a [key, program text] pair")
@@ -159,7 +163,7 @@ def read_fit_cache(directory: Path | str, ref: dict) -> dict[str, str]:
 def _check_header(path: Path, line: bytes, run: str) -> None:
     try:
         head = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):
         head = None
     if not isinstance(head, dict) or head.get("kind") != FIT_CACHE_KIND:
         raise FitCacheError(f"fit-cache journal {path} does not start with a pysearch fit-cache header")

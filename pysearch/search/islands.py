@@ -99,16 +99,18 @@ class IslandWorker:
         self.search: Search | None = None
         self.index = -1
 
-    def start(self, index: int, config: dict, checkpoint: dict | None = None) -> dict:
-        """Create the island's search (fresh from ``config``, or from its checkpoint state)."""
+    def start(self, index: int, config: dict, checkpoint: dict | None = None, cache_count: int = 0) -> dict:
+        """Create the island's search (fresh from ``config``, or from its checkpoint state and its fit cache,
+        of which the driver holds ``cache_count`` assignments of this session)."""
         self.index = index
         if checkpoint is None:
             self.search = Search(SearchConfig.from_json_obj(config))
         else:
             self.search = Search.from_checkpoint(checkpoint)
         # the driver keeps the fit cache (for restarts and the run directory's journals): it gets each
-        # assignment once, with the checkpoint state after it; a restarted island's cache came from it
-        self.search.note_cache_assignments(pending=checkpoint is None)
+        # assignment with the checkpoint states until it says it holds it; a restarted island's cache
+        # came from it
+        self.search.note_cache_assignments(pending=checkpoint is None, first=cache_count)
         return {"generation": self.search.generation, "corrections": list(self.search.corrections)}
 
     def _s(self) -> Search:
@@ -179,9 +181,12 @@ class IslandWorker:
         s._commit()
         return sum(ind.text not in before for ind in s.population)
 
-    def checkpoint_state(self) -> dict:
-        """The island's committed state, with the fit cache's assignments since the last call (``cache_new``)."""
-        return self._s().checkpoint_state(cache_delta=True)
+    def checkpoint_state(self, held: int = 0) -> dict:
+        """The island's committed state, with the fit cache's assignments the driver does not hold yet
+        (``cache_new``, numbered from ``cache_new_from``): it holds those numbered below ``held``."""
+        s = self._s()
+        s.drop_cache_new(held)
+        return s.checkpoint_state(cache_delta=True)
 
     def final(self, budget_left_s: float | None = None) -> dict:
         """The last verification round (:meth:`~.verify.Verification.final_front`) within ``budget_left_s``."""
@@ -617,6 +622,7 @@ class IslandRun:
         self.states: list[dict | None] = [None] * workers
         self.caches: list[dict[str, str]] = [{} for _ in range(workers)]
         self.cache_new: list[list] = [[] for _ in range(workers)]  # assignments not yet in a saved state
+        self.cache_held = [0] * workers  # assignments of this session each island has handed over
         for i, st in enumerate(states or []):
             self.caches[i] = dict(st.get("cache", {}))
             self.states[i] = {k: v for k, v in st.items() if k not in ("cache", "fit_cache")}
@@ -650,7 +656,7 @@ class IslandRun:
                 self.islands[i] = isl
             else:
                 self.islands.append(isl)
-            isl.submit("start", i, self.configs[i], self._start_state(i))
+            isl.submit("start", i, self.configs[i], self._start_state(i), self.cache_held[i])
             r = self.transport.gather([isl])[0]
             if r is not LOST and self.limits:
                 isl.submit("set_limits", self.limits)
@@ -668,7 +674,7 @@ class IslandRun:
         self._t0 = time.monotonic()
         self.islands = [self.transport.start(i) for i in range(self.workers)]
         for i, isl in enumerate(self.islands):
-            isl.submit("start", i, self.configs[i], self._start_state(i))
+            isl.submit("start", i, self.configs[i], self._start_state(i), self.cache_held[i])
         for i, r in enumerate(self.transport.gather(self.islands)):
             if r is LOST:
                 self.islands[i].close(timeout=1.0)
@@ -727,24 +733,38 @@ class IslandRun:
         st = self.states[i]
         return None if st is None else {**st, "cache": self.caches[i]}
 
+    def journaled(self, state: dict) -> None:
+        """Forget the assignments ``state`` (from ``state(cache_delta=True)``) held: they are saved."""
+        for i, st in enumerate(state["islands"]):
+            if st is not None:
+                del self.cache_new[i][: len(st["cache_new"])]
+
     def cache_pending(self) -> None:
         """The islands' fit caches as they are go with the next ``state(cache_delta=True)`` (to new journals)."""
         self.cache_new = [list(c.items()) for c in self.caches]
 
     def collect(self) -> None:
-        """Fetch every island's checkpoint state (what :meth:`state` saves) and its new fit-cache assignments."""
-        for i, st in enumerate(self.call_all("checkpoint_state")):
-            new = st.pop("cache_new")
+        """Fetch every island's checkpoint state (what :meth:`state` saves) and its new fit-cache assignments.
+
+        An island forgets assignments only once a later call says the driver holds them, so replies
+        lost to a signal (:meth:`finish_outstanding`) or a lost worker cost none."""
+        for i, st in enumerate(self.call_all("checkpoint_state", lambda i: (self.cache_held[i],))):
+            new, first = st.pop("cache_new"), st.pop("cache_new_from")
+            if first > self.cache_held[i]:
+                raise IslandError(f"island {i} dropped fit-cache assignments the driver never got "
+                                  f"({first} > {self.cache_held[i]})")
+            new = new[self.cache_held[i] - first:]
             self.caches[i].update(new)
             self.cache_new[i] += new
+            self.cache_held[i] += len(new)
             self.states[i] = st
             self.generations[i] = st["generation"]
 
     def state(self, cache_delta: bool = False) -> dict:
         """The islands' checkpoint document (less schema and kind), from the last :meth:`collect`: each
         island's state with its whole fit cache (``cache``), or with ``cache_delta`` the assignments
-        collected since the last such call (``cache_new``, handed over once: for :func:`save_islands`
-        with the run directory's journals)."""
+        collected and not yet saved (``cache_new``: for :func:`save_islands` with the run directory's
+        journals; :meth:`journaled` forgets them once saved)."""
         islands = []
         for i, st in enumerate(self.states):
             st = copy.deepcopy(st)
@@ -752,7 +772,7 @@ class IslandRun:
                 islands.append(st)
                 continue
             if cache_delta:
-                st["cache_new"], self.cache_new[i] = self.cache_new[i], []
+                st["cache_new"] = list(self.cache_new[i])
             else:
                 st["cache"] = dict(self.caches[i])
             islands.append(st)

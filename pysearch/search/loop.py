@@ -76,9 +76,11 @@ class Search(Verification, BudgetPlanning):
         self.problem.attach(self)
         self.extra_x: list[float] = []
         self.cache: dict[str, str] = {}  # structure key -> fitted program text (decides results)
-        #: assignments to ``cache`` (key, text) not yet handed to a checkpoint's journal, once a caller
-        #: asked for them (:meth:`note_cache_assignments`); None: not noted
+        #: assignments to ``cache`` (key, text) not yet in a checkpoint's journal, once a caller asked
+        #: for them (:meth:`note_cache_assignments`; None: not noted), and the number of the first
+        #: (counted from when noting started: :meth:`drop_cache_new` takes a count, so it can be repeated)
         self.cache_new: list[tuple[str, str]] | None = None
+        self.cache_new_from = 0
         self._cache_programs: OrderedDict[str, Program] = OrderedDict()  # see _fitted_program
         self.verify_cache: dict[str, dict] = {}  # text -> facts verified by this process (saves time only)
         self.screen_cache: dict[str, float] = {}  # text -> max ulp on the screening sample
@@ -199,15 +201,27 @@ class Search(Verification, BudgetPlanning):
         if self.cache_new is not None:
             self.cache_new.append((key, text))
 
-    def note_cache_assignments(self, pending: bool) -> None:
+    def note_cache_assignments(self, pending: bool, first: int = 0) -> None:
         """Note every assignment to the fit cache from now on, for ``checkpoint_state(cache_delta=True)``
         (a run directory's journal, :mod:`.fitcache`). ``pending``: the cache as it is now is not in the
         journal yet (a new run, or one resumed from a checkpoint that held its cache) and goes with the
-        next such state; else (resumed from the journal) only later assignments do. Call it at a
-        generation boundary, before the next generation."""
+        next such state; else (resumed from the journal) only later assignments do. ``first``: the
+        number of the first one noted (an island restarted by a driver that holds ``first`` already).
+        Call it at a generation boundary, before the next generation."""
         if self.cache_new is None:
             self.cache_new = list(self.cache.items()) if pending else []
-            self._committed["cache_new_len"] = len(self.cache_new)
+            self.cache_new_from = first
+            self._committed["cache_new_end"] = first + len(self.cache_new)
+
+    def drop_cache_new(self, upto: int) -> None:
+        """Forget the noted assignments numbered below ``upto``: they are in the journal (or with the
+        driver of an island run). Until then each ``checkpoint_state(cache_delta=True)`` hands them over
+        again, so a save cut short by a signal loses none (one repeated is harmless: the same assignments
+        in the same order)."""
+        k = upto - self.cache_new_from
+        if self.cache_new is not None and k > 0:
+            del self.cache_new[:k]
+            self.cache_new_from = upto
 
     def _fitted_program(self, key: str) -> Program:
         """The cached fit of structure ``key`` as a program: kept for the structures used most
