@@ -356,3 +356,52 @@ def test_ray_lost_actor_is_restarted(local_ray):
         run.close()
     assert killed and run.restarts == 1 and run.generations == [3, 3]
     assert front and all(e.verified == "exhaustive" for e in front)
+
+
+class _CutConn:
+    """A worker's pipe whose next send (or recv, after the reply arrived) is cut short by a signal."""
+
+    def __init__(self, conn, where: str):
+        self.conn, self.where = conn, where
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    def send(self, obj):
+        if self.where == "send":
+            self.where = None
+            raise KeyboardInterrupt()
+        return self.conn.send(obj)
+
+    def recv(self):
+        reply = self.conn.recv()
+        if self.where == "recv":
+            self.where = None
+            raise KeyboardInterrupt()
+        return reply
+
+
+@pytest.mark.parametrize("where", ["send", "recv"])
+def test_signal_in_the_pipe_does_not_hang_the_run(where):
+    """A signal while a call is sent to a local island, or just after its reply is read: the island is
+    treated as lost (the message may be cut, the reply is gone), so waiting for the calls in flight ends
+    and the next call restarts it from its last state instead of waiting forever for a reply."""
+    run = IslandRun(LocalTransport(2, threads=1), fast_config(), workers=2, migrate_every=1, migrants=2)
+    previous = signal.signal(signal.SIGALRM, lambda *a: pytest.fail("the island run hung"))
+    try:
+        run.start()
+        run.run_rounds(2, None)
+        run.collect()
+        run.islands[0].conn = _CutConn(run.islands[0].conn, where)
+        with pytest.raises(KeyboardInterrupt):
+            run.collect()
+        signal.alarm(60)
+        run.request_stop()
+        run.finish_outstanding()
+        run.collect()
+        signal.alarm(0)
+        assert run.restarts == 1 and run.generations == [2, 2]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        run.close()

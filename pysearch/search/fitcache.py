@@ -58,8 +58,17 @@ class FitCacheJournal:
     def __init__(self, path: Path, run: str, entries: int, nbytes: int):
         self.path = Path(path)
         self.run = run
-        self.entries = entries
-        self.bytes = nbytes
+        #: (bytes, entries) the next checkpoint holds: one attribute, so a signal between two updates
+        #: cannot leave a count of lines that does not match the bytes
+        self.position = (nbytes, entries)
+
+    @property
+    def bytes(self) -> int:
+        return self.position[0]
+
+    @property
+    def entries(self) -> int:
+        return self.position[1]
 
     @classmethod
     def create(cls, directory: Path | str, name: str = FIT_CACHE_NAME) -> "FitCacheJournal":
@@ -69,7 +78,7 @@ class FitCacheJournal:
         header = (json.dumps({"kind": FIT_CACHE_KIND, "schema": FIT_CACHE_SCHEMA, "run": run}) + "\n").encode()
         journal = cls(path, run, 0, 0)
         journal._write_at(0, header)
-        journal.bytes = len(header)
+        journal.position = (len(header), 0)
         return journal
 
     @classmethod
@@ -87,9 +96,9 @@ class FitCacheJournal:
         data = "".join(json.dumps([k, t]) + "\n" for k, t in assignments).encode()
         if not data:
             return
+        position = (self.bytes + len(data), self.entries + data.count(b"\n"))
         self._write_at(self.bytes, data)
-        self.bytes += len(data)
-        self.entries += data.count(b"\n")
+        self.position = position
 
     def _write_at(self, offset: int, data: bytes) -> None:
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

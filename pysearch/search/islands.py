@@ -266,6 +266,9 @@ class _LocalIsland:
             self.conn.send((method, args))
         except (BrokenPipeError, OSError):
             self.lost = True
+        except BaseException:  # a signal while sending: the message may be cut short; restart the worker
+            self.lost = True
+            raise
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -347,6 +350,9 @@ class LocalTransport:
                         results[i] = LOST
                 except (EOFError, OSError):
                     results[i] = LOST
+                except BaseException:  # a signal while receiving: the reply is gone (or cut); restart the worker
+                    isl.outstanding, isl.lost = False, True
+                    raise
                 isl.outstanding = False
                 if results[i] is LOST:
                     isl.lost = True

@@ -209,9 +209,10 @@ class Search(Verification, BudgetPlanning):
         number of the first one noted (an island restarted by a driver that holds ``first`` already).
         Call it at a generation boundary, before the next generation."""
         if self.cache_new is None:
-            self.cache_new = list(self.cache.items()) if pending else []
+            noted = list(self.cache.items()) if pending else []
             self.cache_new_from = first
-            self._committed["cache_new_end"] = first + len(self.cache_new)
+            self._committed["cache_new_end"] = first + len(noted)
+            self.cache_new = noted  # last: a save sees all of it or none (the journal not open yet)
 
     def drop_cache_new(self, upto: int) -> None:
         """Forget the noted assignments numbered below ``upto``: they are in the journal (or with the
