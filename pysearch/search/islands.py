@@ -408,8 +408,12 @@ class _RayIsland:
         self.lost = False
 
     def submit(self, method: str, *args) -> None:
-        self.outstanding = True
-        self.ref = getattr(self.actor, method).remote(*args)
+        self.outstanding, self.ref = True, None
+        try:
+            self.ref = getattr(self.actor, method).remote(*args)
+        except BaseException:  # a signal while submitting: whether the actor got the call is unknown
+            self.lost = True
+            raise
 
     def request_stop(self) -> None:
         try:
