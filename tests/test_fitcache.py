@@ -235,7 +235,6 @@ def test_signal_while_the_islands_hand_over_their_states_loses_no_fit(tmp_path, 
     but the islands hand their fits over again, so the saved caches are the uninterrupted run's."""
     from pysearch.search import islands as islands_mod
 
-    args = ["search", "exp2", *NARROW, "--seed", "2", *FAST, "--workers", "2", "--migrate-every", "2"]
     real = islands_mod.IslandRun.call_all
     asked = [0]
 
@@ -249,12 +248,22 @@ def test_signal_while_the_islands_hand_over_their_states_loses_no_fit(tmp_path, 
         return real(self, method, a)
 
     monkeypatch.setattr(islands_mod.IslandRun, "call_all", call_all)
-    assert main([*args, "--generations", "8", "--out", str(tmp_path / "b")]) == 130
-    monkeypatch.setattr(islands_mod.IslandRun, "call_all", real)
+    assert_island_run_cut_short_keeps_every_fit(tmp_path, monkeypatch, (islands_mod.IslandRun, "call_all", real))
+
+
+ISLAND_ARGS = ["search", "exp2", *NARROW, "--seed", "2", *FAST, "--workers", "2", "--migrate-every", "2"]
+
+
+def assert_island_run_cut_short_keeps_every_fit(tmp_path, monkeypatch, restore) -> None:
+    """Run the islands with the signal planted (exit 130), undo it (``restore``: the patched attribute),
+    then check that the saved islands are the uninterrupted run's at their generation: caches in order,
+    populations."""
+    assert main([*ISLAND_ARGS, "--generations", "8", "--out", str(tmp_path / "b")]) == 130
+    monkeypatch.setattr(*restore)
     cut_short = read_islands(tmp_path / "b")["islands"]
     gens = [st["generation"] for st in cut_short]
     assert len(set(gens)) == 1 and 0 < gens[0] < 8
-    assert main([*args, "--generations", str(gens[0]), "--out", str(tmp_path / "a")]) == 0
+    assert main([*ISLAND_ARGS, "--generations", str(gens[0]), "--out", str(tmp_path / "a")]) == 0
     whole = read_islands(tmp_path / "a")["islands"]
     for st, ref in zip(cut_short, whole):
         assert list(st["cache"].items()) == list(ref["cache"].items()) and st["population"] == ref["population"]
@@ -264,7 +273,6 @@ def test_signal_between_the_islands_journals_loses_no_fit(tmp_path, monkeypatch)
     """Ctrl-C after island 0's journal lines are written and before island 1's (islands.json not yet
     renamed): the driver still holds both islands' assignments, so the interrupted run's own save holds
     every fit of the uninterrupted run at that generation, in order."""
-    args = ["search", "exp2", *NARROW, "--seed", "2", *FAST, "--workers", "2", "--migrate-every", "2"]
     real = FitCacheJournal._write_at
     calls = []
 
@@ -277,12 +285,4 @@ def test_signal_between_the_islands_journals_loses_no_fit(tmp_path, monkeypatch)
         return real(self, offset, data)
 
     monkeypatch.setattr(FitCacheJournal, "_write_at", write_at)
-    assert main([*args, "--generations", "8", "--out", str(tmp_path / "b")]) == 130
-    monkeypatch.setattr(FitCacheJournal, "_write_at", real)
-    cut_short = read_islands(tmp_path / "b")["islands"]
-    gens = [st["generation"] for st in cut_short]
-    assert len(set(gens)) == 1 and 0 < gens[0] < 8
-    assert main([*args, "--generations", str(gens[0]), "--out", str(tmp_path / "a")]) == 0
-    whole = read_islands(tmp_path / "a")["islands"]
-    for st, ref in zip(cut_short, whole):
-        assert list(st["cache"].items()) == list(ref["cache"].items())
+    assert_island_run_cut_short_keeps_every_fit(tmp_path, monkeypatch, (FitCacheJournal, "_write_at", real))
