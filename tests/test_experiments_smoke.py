@@ -299,3 +299,23 @@ def test_bench_checkpoint_tiny_run_prints_the_result_line(capsys):
     assert inline_mb[1] > 2 * inline_mb[0] and journal_doc_mb[1] < inline_mb[0]
     assert re.search(r"^RESULT checkpoint_write_speedup=[0-9.]+ checkpoint_bytes_per_fit=\d+ "
                      r"inline_checkpoint_unreadable_after_fits=\d+$", out, re.M)
+
+
+def test_search_diversity_prints_shares_and_the_result_line(capsys):
+    """experiments/search_diversity.py on a short run: the stretches' shares add up to the whole, the
+    population's structures are counted, and the RESULT line's shares lie in [0, 1]."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("search_diversity", ROOT / "experiments" / "search_diversity.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--domain", "1", "1.0078125", "--seconds", "2", "--walks", "2"])
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if re.match(r"\| \d+-", line)]
+    assert rows
+    for r in rows:
+        fitted, unfitted, cached = (float(r[k].strip().rstrip("%")) for k in (4, 5, 6))
+        assert abs(fitted + unfitted + cached - 100.0) < 0.2
+    m = re.search(r"^RESULT late_new_structure_share=([0-9.]+) population_structures=(\d+) one_mutation_new=([0-9.]+) "
+                  r"two_mutations_new=([0-9.]+)$", out, re.M)
+    assert m and all(0.0 <= float(m[k]) <= 1.0 for k in (1, 3, 4)) and int(m[2]) >= 1
