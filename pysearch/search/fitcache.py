@@ -92,7 +92,9 @@ class FitCacheJournal:
         return {"file": self.path.name, "run": self.run, "entries": self.entries, "bytes": self.bytes}
 
     def append(self, assignments: Iterable[tuple[str, str]]) -> None:
-        """Write ``assignments`` (key, text) after the lines the last checkpoint holds, and fsync."""
+        """Write ``assignments`` (key, text) after the lines written so far (those the last checkpoint holds,
+        and any of a save a signal cut short before its checkpoint landed: they are repeated, harmlessly,
+        as the same assignments in the same order), and fsync."""
         data = "".join(json.dumps([k, t]) + "\n" for k, t in assignments).encode()
         if not data:
             return
