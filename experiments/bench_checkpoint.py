@@ -40,15 +40,13 @@ def grown_search(target: str, seed: int, generations: int) -> Search:
     return s
 
 
-def fill(s: Search, n: int, pool: list[tuple[str, str]], start: int = 0) -> list[tuple[str, str]]:
-    """``n`` more cache entries with texts from ``pool`` under distinct keys; commit them."""
-    new = [(f"{pool[i % len(pool)][0]}#{i}", pool[i % len(pool)][1]) for i in range(start, start + n)]
-    for k, t in new:
-        s.cache[k] = t
-    if s.cache_new is not None:
-        s.cache_new += new
+def fill(s: Search, n: int, pool: list[tuple[str, str]], start: int = 0) -> None:
+    """``n`` more cache entries with texts from ``pool`` under distinct keys, set as the search sets
+    its fits (``_cache_put``); commit them."""
+    for i in range(start, start + n):
+        key, text = pool[i % len(pool)]
+        s._cache_put(f"{key}#{i}", text)
     s._commit()
-    return new
 
 
 def timed(f) -> tuple[float, object]:

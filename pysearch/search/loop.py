@@ -372,8 +372,9 @@ class Search(Verification, BudgetPlanning):
 
     def checkpoint_state(self, cache_delta: bool = False) -> dict:
         """The last committed state as a JSON-able dict (plus the time-saving caches); with
-        ``cache_delta``, the fit cache's committed assignments since the last such call instead of the
-        whole cache (``cache_new``, for the run directory's journal: see :func:`.checkpoint.checkpoint_state`).
+        ``cache_delta``, the fit cache's committed assignments not yet dropped (:meth:`drop_cache_new`)
+        instead of the whole cache (``cache_new``, for the run directory's journal: see
+        :func:`.checkpoint.checkpoint_state`).
 
         The float32 problem's document is the one it always was (``config`` is the
         :class:`SearchConfig`), with ``problem_state`` only when it has one (a run with restarts);
