@@ -40,15 +40,20 @@ Four figures, printed in a table beside the issue's targets and as one line
   ``RESULT law_speedup_vs_numpy_fit=<r>`` (``--no-baseline`` skips it).
 - ``workers_speedup_2``: the same exp2 search as islands (``pysearch search ... --workers N``:
   ``pysearch.search.islands.IslandRun`` over local processes, default migration), once with 1 worker
-  (its core on all usable cores) and once with 2 (each core on half of them), each for
-  ``--workers-seconds`` / ``--workers-pairs`` of wall time after the islands started, in that many
-  interleaved pairs (1 worker, then 2; a shared machine's speed drifts, and each pair sees the same
-  drift). Default: one pair of 10-minute runs, as the throughput run: in the first seconds of a run
-  every child is a new structure and the 1-worker run fits them on both cores, later most children take
-  a cached fit and a generation is mostly single-threaded Python, so short runs measure only the start
-  (``--workers-seconds 30 --workers-pairs 3``: three pairs of 10-s runs). Counted as above: children made by the generations of all islands, per second of wall time.
-  The figure is the median over the pairs of children/s with 2 workers over children/s with 1 worker,
-  measured in the same run (``--only-workers`` runs just this part).
+  (its core on all usable cores), once with 2 (each core on half of them) and once more with 1 worker on
+  as many core threads as each of the 2 had, each for ``--workers-seconds`` / ``--workers-pairs`` of wall
+  time after the islands started, in that many interleaved rounds (a shared machine's speed drifts, and
+  each round sees the same drift). Default: one round of 10-minute runs, as the throughput run: in the
+  first seconds of a run every child is a new structure and the 1-worker run fits them on both cores,
+  later most children take a cached fit and a generation is mostly single-threaded Python, so short runs
+  measure only the start (``--workers-seconds 30 --workers-pairs 3``: three rounds of 10-s runs). Counted
+  as above: children made by the generations of all islands, per second of wall time. The figure is the
+  median over the rounds of children/s with 2 workers over children/s with 1 worker on all cores, measured
+  in the same run (``--only-workers`` runs just this part). The third run gives the islands' scaling with
+  the cores they are given, printed apart (not the issue's figure) as
+  ``RESULT workers_speedup_2_same_threads_each=<r>``: on a machine where one search already keeps every
+  core busy, 2 workers can add little to it, and this ratio shows whether the islands themselves cost
+  anything (2.0: none).
 - ``seconds_to_1ulp_cost6``: per seed, seconds from creating the search until its verified front
   (``Search.front``) holds an exhaustively verified program with max ULP <= 1 and cost <= 6;
   each seed is stopped at ``--cap`` seconds (a cap hit counts as the cap and is marked). The median
@@ -251,14 +256,15 @@ def measure_laws(seconds: float, generations: int | None) -> dict:
             "rows": len(y)}
 
 
-def measure_workers(workers: int, seed: int, seconds: float) -> dict:
-    """Children per second of the exp2 search run as ``workers`` islands (local processes) for ``seconds``."""
+def measure_workers(workers: int, seed: int, seconds: float, threads: int | None = None) -> dict:
+    """Children per second of the exp2 search run as ``workers`` islands (local processes) for ``seconds``;
+    ``threads``: core threads per island (default: the usable cores shared among the islands)."""
     import threading
 
     from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY, IslandRun, LocalTransport
 
     cfg = exp2_config(seed)
-    run = IslandRun(LocalTransport(workers), cfg, workers, DEFAULT_MIGRATE_EVERY, DEFAULT_MIGRANTS)
+    run = IslandRun(LocalTransport(workers, threads), cfg, workers, DEFAULT_MIGRATE_EVERY, DEFAULT_MIGRANTS)
     try:
         t0 = time.monotonic()
         run.start()
@@ -281,30 +287,41 @@ def measure_workers(workers: int, seed: int, seconds: float) -> dict:
             "restarts": run.restarts}
 
 
-def workers_section(seed: int, seconds: float, pairs: int = 3) -> float:
-    """Print the workers table; return the median over ``pairs`` interleaved pairs of runs (1 worker, then
-    2, ``seconds`` / ``pairs`` each) of children/s with 2 workers over children/s with 1."""
+def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, float]:
+    """Print the workers table; return the medians over ``pairs`` interleaved rounds of runs (``seconds`` /
+    ``pairs`` each) of children/s with 2 workers over children/s with 1: against 1 worker on all usable cores
+    (the issue's ``workers_speedup_2``), and against 1 worker on one core thread (each of the 2 workers has
+    one: how the islands scale with the cores they are given)."""
     from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY
 
     each = seconds / pairs
-    runs = [[measure_workers(w, seed, each) for w in (1, 2)] for _ in range(pairs)]
-    print(f"## workers (islands in local processes, seed {seed}, {pairs} interleaved pairs of runs of {each:g} s of "
+    runs = []
+    for _ in range(pairs):
+        one, two = measure_workers(1, seed, each), measure_workers(2, seed, each)
+        runs.append([one, two, measure_workers(1, seed, each, threads=two["threads"])])
+    print(f"## workers (islands in local processes, seed {seed}, {pairs} interleaved round(s) of runs of {each:g} s of "
           f"wall time, migrating {DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_EVERY} generations)")
     print("counted: children made by the generations of all islands per second of wall time (islands started)")
-    print("| pair | workers | core threads each | set-up s | wall s | generations per island | children | children/s |")
+    print("| round | workers | core threads each | set-up s | wall s | generations per island | children | children/s |")
     print("|---|---|---|---|---|---|---|---|")
-    ratios = []
+    ratios, per_thread = [], []
     for k, rows in enumerate(runs):
         for r in rows:
             print(f"| {k + 1} | {r['workers']} | {r['threads']} | {r['init_s']:.1f} | {r['wall_s']:.1f} | "
                   f"{', '.join(map(str, r['generations']))} | {r['children']} | {r['children_per_s']:.1f} |")
-        one, two = (r["children_per_s"] for r in rows)
+        one, two, one_thread = (r["children_per_s"] for r in rows)
         ratios.append(two / one if one > 0 else math.nan)
+        per_thread.append(two / one_thread if one_thread > 0 else math.nan)
     speedup = statistics.median(ratios)
-    print(f"speedup with 2 workers: {speedup:.2f}x, the median of the pairs' {', '.join(f'{v:.2f}' for v in ratios)} "
-          f"(same configuration, same wall time, measured in this run)")
+    scaling = statistics.median(per_thread)
+    threads2 = runs[0][1]["threads"]
+    print(f"speedup with 2 workers: {speedup:.2f}x against 1 worker on {runs[0][0]['threads']} core thread(s), the median "
+          f"of the rounds' {', '.join(f'{v:.2f}' for v in ratios)}; {scaling:.2f}x against 1 worker on {threads2} core "
+          f"thread(s), as each of the 2 has ({', '.join(f'{v:.2f}' for v in per_thread)}) (same configuration, same "
+          f"wall time, measured in this run)")
+    print(f"RESULT workers_speedup_2_same_threads_each={scaling:.2f}")
     print()
-    return speedup
+    return speedup, scaling
 
 
 def qualifying(s: Search, max_ulp: float = 1.0, max_cost: float = 6.0):
@@ -358,11 +375,11 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the time-to-goal runs")
     ap.add_argument("--cap", type=float, default=180.0, help="seconds per seed for the time to goal (default 180)")
     ap.add_argument("--workers-seconds", type=float, default=600.0,
-                    help="wall time of the islands runs with 1 worker, and again with 2 (default 600, as the "
-                         "throughput run)")
+                    help="wall time of each islands run: 1 worker, 2 workers, 1 worker on fewer threads "
+                         "(default 600, as the throughput run)")
     ap.add_argument("--workers-pairs", type=int, default=1,
-                    help="interleaved pairs of islands runs (1 worker, 2 workers) the wall time is split into "
-                         "(default 1)")
+                    help="interleaved rounds of islands runs (1 worker, 2 workers, 1 worker on one core thread "
+                         "each of the 2 has) the wall time is split into (default 1)")
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")
     ap.add_argument("--no-baseline", action="store_true",
@@ -378,7 +395,7 @@ def main(argv=None) -> None:
 
     if args.only_workers:
         print(f"machine: {machine()}")
-        speedup = workers_section(args.seeds[0], args.workers_seconds, args.workers_pairs)
+        speedup, _ = workers_section(args.seeds[0], args.workers_seconds, args.workers_pairs)
         print(f"RESULT workers_speedup_2={speedup:.2f}")
         return
 
@@ -432,7 +449,7 @@ def main(argv=None) -> None:
 
     law, _ = law_section(args.law_seconds, args.law_generations, not args.no_baseline)
 
-    workers = workers_section(args.seeds[0], args.workers_seconds, args.workers_pairs)
+    workers, _ = workers_section(args.seeds[0], args.workers_seconds, args.workers_pairs)
 
     print(f"## time to a verified <= 1 ULP exp2 program of cost <= 6 (cap {args.cap:g} s per seed)")
     print("| seed | seconds | generations | program (cost, max ULP) |")

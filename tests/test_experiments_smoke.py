@@ -192,7 +192,12 @@ def test_bench_search_tiny_run_prints_the_result_line(capsys):
     assert "machine: " in out and "JIT ISA" in out
     assert float(m.group(3)) > 0  # each of the 1 and 2 islands ran at least one generation
     assert "## workers (islands in local processes" in out and "speedup with 2 workers" in out
-    assert re.search(r"the median of the pairs' \d+\.\d+, \d+\.\d+ ", out)  # two interleaved pairs
+    assert re.search(r"the median of the rounds' \d+\.\d+, \d+\.\d+; ", out)  # two interleaved rounds
+    # the third run of each round: 1 worker on the core threads each of the 2 had (one each on a 2-core machine)
+    m3 = re.search(rf"^RESULT workers_speedup_2_same_threads_each=({num})$", out, re.MULTILINE)
+    assert m3 and float(m3.group(1)) > 0, out
+    threads2 = re.findall(r"^\| [12] \| 2 \| (\d+) \|", out, re.MULTILINE)
+    assert len(threads2) == 2 and len(re.findall(rf"^\| [12] \| 1 \| {threads2[0]} \|", out, re.MULTILINE)) >= 2
     assert "| 1 | 128 |" in out  # one generation made 128 children
     assert "(cap hit)" in out and "not met (cap hit)" in out  # 0.5 s cannot reach the goal
     # the same generation with the numpy/scipy constant fitting, and the ratio
