@@ -1,6 +1,6 @@
 """How much of a float32 search's work explores new structures as the run goes on, and why it stops.
 
-    python experiments/search_diversity.py [--target exp2] [--domain 0 1] [--seconds 90] [--seed 0]
+    python experiments/search_diversity.py [--target exp2] [--domain 0 1] [--seconds 90] [--seed 0] [--max-per-structure K]
 
 A child whose structure (the program with its constants blanked) was fitted before takes the cached
 fit instead of a new one. This runs one search (``SearchConfig`` defaults) for ``--seconds`` and
@@ -10,7 +10,8 @@ mutation of one of its members (1, 2, 3, 4 mutations in a row) reaches a structu
 
     RESULT late_new_structure_share=<s> population_structures=<k> one_mutation_new=<a> two_mutations_new=<b>
 
-(``late``: the generations after the first half of the run).
+(``late``: the generations after the first half of the run). ``--max-per-structure K`` runs the search
+with that cap (``SearchConfig.max_per_structure``: at most K programs of one structure in the population).
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ def main(argv=None) -> None:
     ap.add_argument("--seconds", type=float, default=90.0, help="wall time of the search (default 90)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--walks", type=int, default=20, help="mutation walks per population member (default 20)")
+    ap.add_argument("--max-per-structure", type=int, default=0, metavar="K",
+                    help="at most K programs of one structure in the population (default 0: no cap)")
     args = ap.parse_args(argv)
-    cfg = SearchConfig(target=args.target, domain=tuple(args.domain), max_ulp=1.0, seed=args.seed)
+    cfg = SearchConfig(target=args.target, domain=tuple(args.domain), max_ulp=1.0, seed=args.seed,
+                       max_per_structure=args.max_per_structure)
     s = Search(cfg)
     children = 2 * (cfg.population // 2)
     rows: list[tuple[float, int, int]] = []  # (seconds, fits, unfitted) per generation
@@ -67,7 +71,8 @@ def main(argv=None) -> None:
     except _Stop:
         pass
     a = np.array(rows, dtype=float)
-    print(f"# {args.target} on [{args.domain[0]:g}, {args.domain[1]:g}], seed {args.seed}, {args.seconds:g} s: "
+    cap = f", at most {cfg.max_per_structure} programs of one structure" if cfg.max_per_structure else ""
+    print(f"# {args.target} on [{args.domain[0]:g}, {args.domain[1]:g}], seed {args.seed}, {args.seconds:g} s{cap}: "
           f"{len(rows)} generations of {children} children, fits capped at {cfg.opt_per_generation} a generation")
     print("| stretch (s) | generations | fits a generation | children new structures (fitted) | "
           "new structures over the cap (unfitted) | children taking a cached fit |")

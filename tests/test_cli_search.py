@@ -172,6 +172,22 @@ def test_restart_after_from_the_cli(tmp_path, capsys):
     assert code == 2 and "restart_after" in err and "Traceback" not in err
 
 
+def test_max_per_structure_from_the_cli(tmp_path, capsys):
+    """--max-per-structure K goes into the run's configuration (checkpointed; a resume with another K is
+    refused in one line), and a negative K is exit 2 naming the setting."""
+    out = tmp_path / "r"
+    args = ["search", "exp2", *NARROW, "--seed", "2", *FAST, "--no-plot", "--out", str(out)]
+    code, _, _ = run_cli([*args, "--generations", "3", "--max-per-structure", "2"], capsys)
+    assert code == 0
+    assert json.loads((out / CHECKPOINT_NAME).read_text())["config"]["max_per_structure"] == 2
+    code, _, err = run_cli(["search", "exp2", "--out", str(out), "--resume", "--generations", "4",
+                            "--max-per-structure", "3"], capsys)
+    assert code == 2 and "--max-per-structure 3 differs from the checkpointed run (2)" in err
+    code, _, err = run_cli([*args[:-1], str(tmp_path / "bad"), "--generations", "2", "--max-per-structure", "-1"],
+                           capsys)
+    assert code == 2 and "max_per_structure" in err and "Traceback" not in err
+
+
 def test_ctrl_c_saves_checkpoint(tmp_path):
     """SIGINT during a search saves a loadable checkpoint and exits 130 without a traceback."""
     out = tmp_path / "run"

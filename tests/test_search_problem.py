@@ -340,6 +340,49 @@ def test_float32_search_restarts_a_stalled_population_and_resumes_exactly():
         dataclasses.replace(pinned_config(), restart_after=-1)
 
 
+def test_structure_cap_keeps_more_structures_and_resumes_exactly():
+    """``max_per_structure`` K: after a generation the population holds at most K programs of any
+    structure while enough others exist, those K the most accurate of their structure; a run stopped
+    and resumed from its JSON checkpoint continues exactly; an old configuration without the field has
+    no cap; a negative cap is refused by name."""
+    import dataclasses
+    from collections import Counter
+
+    from pysearch.search.individual import Individual
+
+    cfg = dataclasses.replace(pinned_config(), population=32, max_per_structure=1)
+    capped, free = Search(cfg), Search(dataclasses.replace(cfg, max_per_structure=0))
+    capped.run(generations=12)
+    free.run(generations=12)
+
+    def most_copies(s: Search) -> int:
+        return max(Counter(s.problem.structure(d.program) for d in s.population).values())
+
+    assert most_copies(capped) == 1 < most_copies(free)
+    # the selection itself: 6 copies of one structure (by accuracy: 5, 1, 4, 2, 6, 3 ULP) and 2 of others
+    s = Search(dataclasses.replace(cfg, max_per_structure=2))
+    base = parse("dtype float32\ninputs x\nv1 = mul x 2.0\nv2 = add v1 1.0\n")
+    others = [parse("dtype float32\ninputs x\nv1 = add x 0.5\n"), parse("dtype float32\ninputs x\nv1 = mul x x\n")]
+    copies = [base.with_constants([2.0 + i, 1.0]) for i in range(6)]
+    inds = [Individual(p, e, e, (e, p.cost())) for p, e in zip(copies, (5.0, 1.0, 4.0, 2.0, 6.0, 3.0))]
+    inds += [Individual(p, 50.0, 50.0, (50.0, p.cost())) for p in others]
+    kept, extra = s._capped(inds, 2)
+    assert [d.max_ulp for d in kept] == [1.0, 2.0, 50.0, 50.0] and [d.max_ulp for d in extra] == [5.0, 4.0, 6.0, 3.0]
+    assert sorted(d.max_ulp for d in s._select(inds, 4)) == [1.0, 2.0, 50.0, 50.0]
+    # too few structures for the population: the best of the rest fill it
+    assert sorted(d.max_ulp for d in s._select(inds, 6)) == [1.0, 2.0, 3.0, 4.0, 50.0, 50.0]
+    b = Search(cfg)
+    b.run(generations=5)
+    resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))
+    resumed.run(generations=12)
+    assert state_digest(resumed) == state_digest(capped)
+    doc = cfg.to_json_obj()
+    del doc["max_per_structure"]
+    assert SearchConfig.from_json_obj(doc).max_per_structure == 0
+    with pytest.raises(ValueError, match="max_per_structure"):
+        dataclasses.replace(pinned_config(), max_per_structure=-1)
+
+
 def test_refit_of_known_structures_follows_the_problem():
     """Law and real problems fit a known structure again from a child's own constants and keep the
     better fit; the float32 problem offers the cached fit instead (its behaviour, pinned above)."""

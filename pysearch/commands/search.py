@@ -152,6 +152,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart-after", type=int, default=None, metavar="G",
                    help="start the population again from random programs after G generations without a change "
                         "of the archive (the archive and the verified front stay; default: never)")
+    p.add_argument("--max-per-structure", type=int, default=None, metavar="K",
+                   help="keep at most K programs of one structure (constants blanked) in the population, so "
+                        "more structures stay and more children are new ones (default: no cap)")
     p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
                    help="checkpoint interval (default 30 s; 0 = every generation)")
     p.add_argument("--no-plot", action="store_true", help="do not write front.png")
@@ -173,7 +176,7 @@ _CONFIG_ARGS = {
     "seed": "seed", "max_ulp": "max_ulp", "objective": "objective", "ops": "ops", "population": "population",
     "max_instrs": "max_instrs", "sample_size": "sample_size", "verify_every": "verify_every",
     "seed_baselines": "seed_baselines", "dtype": "dtype", "cost_weights": "cost_weights",
-    "seed_program": "seed_programs", "restart_after": "restart_after",
+    "seed_program": "seed_programs", "restart_after": "restart_after", "max_per_structure": "max_per_structure",
 }
 _PARSERS = {"ops": parse_ops, "cost_weights": parse_cost_weights, "seed_program": read_seed_programs}
 

@@ -59,6 +59,13 @@ class SearchConfig:
     #: which the archive (the non-dominated programs found) did not change; the archive, the
     #: verified front and the caches stay. 0: never (runs saved before this setting resume with 0).
     restart_after: int = 0
+    #: Keep at most this many programs of one structure (the program with its constants blanked) in
+    #: the population, the most accurate on the sample; others fill it only when too few structures
+    #: remain. Late in a run most children are of structures fitted before, and the population holds
+    #: copies of a dozen structures whose one-mutation neighbours were all tried; a cap keeps more
+    #: structures, so more children are new ones (``experiments/search_diversity.py``). 0: no cap
+    #: (runs saved before this setting resume with 0).
+    max_per_structure: int = 0
 
     def __post_init__(self) -> None:
         self.domain = (float(self.domain[0]), float(self.domain[1]))
@@ -83,7 +90,7 @@ class SearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name} must be an integer, not {v!r}")
-            lo = 0 if name in ("opt_per_generation", "restart_after") else 1
+            lo = 0 if name in ("opt_per_generation", "restart_after", "max_per_structure") else 1
             if not lo <= v <= hi:
                 raise ValueError(f"{name} must be an integer in [{lo}, {hi}], not {v}")
         if not 0 <= self.seed < 1 << 64:
@@ -151,4 +158,4 @@ class SearchConfig:
 #: Integer settings and their largest values (far above useful ones; low enough to stay in memory).
 _INT_LIMITS = {"population": 1 << 20, "max_instrs": 4096, "init_instrs": 4096, "sample_size": 1 << 24,
                "fit_points": 1 << 24, "opt_per_generation": 1 << 20, "verify_every": 1 << 31, "screen_size": 1 << 26,
-               "restart_after": 1 << 31}
+               "restart_after": 1 << 31, "max_per_structure": 1 << 20}

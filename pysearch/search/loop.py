@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -272,13 +273,43 @@ class Search(Verification, BudgetPlanning):
         self._init_seconds = time.perf_counter() - t0
 
     def _select(self, inds: list[Individual], k: int) -> list[Individual]:
+        """NSGA-II's ``k`` of the distinct genomes of ``inds``; with the problem's structure cap, the
+        programs beyond the most accurate ``cap`` of each structure take part only when too few remain."""
         seen: set[str] = set()
         unique = []
         for ind in inds:
             if ind.text not in seen:
                 seen.add(ind.text)
                 unique.append(ind)
+        cap = self.problem.structure_cap()
+        if cap and len(unique) > k:
+            kept, extra = self._capped(unique, cap)
+            if len(kept) >= k:
+                return tools.selNSGA2(kept, k, nd="log")
+            return kept + tools.selNSGA2(extra, k - len(kept), nd="log")
         return tools.selNSGA2(unique, min(k, len(unique)), nd="log")
+
+    def _capped(self, inds: list[Individual], cap: int) -> tuple[list[Individual], list[Individual]]:
+        """``inds`` split into the ``cap`` most accurate of each structure (max then mean error on the
+        sample, earlier first on ties; a structure's programs share their cost, so no kept one is dominated
+        by one left out) and the rest, each in the order of ``inds``."""
+        def accuracy(i: int) -> tuple[float, float, int]:
+            ind = inds[i]
+            return (ind.max_ulp if ind.max_ulp == ind.max_ulp else math.inf,
+                    ind.mean_ulp if ind.mean_ulp == ind.mean_ulp else math.inf, i)
+
+        count: dict[str, int] = {}
+        keep = [False] * len(inds)
+        for i in sorted(range(len(inds)), key=accuracy):
+            key = self.problem.structure(inds[i].program)
+            if key is None:  # nothing to fit: each such program is its own structure
+                keep[i] = True
+                continue
+            n = count.get(key, 0)
+            if n < cap:
+                count[key] = n + 1
+                keep[i] = True
+        return [d for d, ok in zip(inds, keep) if ok], [d for d, ok in zip(inds, keep) if not ok]
 
     def _parents(self, pop: list[Individual], k: int) -> list[Individual]:
         """``k`` parents by the problem's rule (``parent_selection``): binary tournaments, or uniform

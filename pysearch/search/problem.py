@@ -91,6 +91,11 @@ class Problem(ABC):
     def attach(self, search: "Search") -> None:
         """Called once by the search that runs this problem, before anything else."""
 
+    def structure_cap(self) -> int:
+        """Most programs of one :meth:`structure` the loop keeps in the population (0: no cap; see
+        ``SearchConfig.max_per_structure``). Default: the config's ``max_per_structure``, else 0."""
+        return getattr(self.config, "max_per_structure", 0)
+
     @property
     def dtype(self) -> str:
         return self.config.dtype
