@@ -52,8 +52,8 @@ Four figures, printed in a table beside the issue's targets and as one line
   in the same run (``--only-workers`` runs just this part). The third run gives the islands' scaling with
   the cores they are given, printed apart (not the issue's figure) as
   ``RESULT workers_speedup_2_same_threads_each=<r>``: on a machine where one search already keeps every
-  core busy, 2 workers can add little to it, and this ratio shows whether the islands themselves cost
-  anything (2.0: none).
+  core busy, 2 workers can add little to it; this ratio is at most 2.0, and below it are the islands'
+  overhead and the cores' contention (shared caches, memory, clock) together.
 - ``seconds_to_1ulp_cost6``: per seed, seconds from creating the search until its verified front
   (``Search.front``) holds an exhaustively verified program with max ULP <= 1 and cost <= 6;
   each seed is stopped at ``--cap`` seconds (a cap hit counts as the cap and is marked). The median
@@ -290,8 +290,8 @@ def measure_workers(workers: int, seed: int, seconds: float, threads: int | None
 def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, float]:
     """Print the workers table; return the medians over ``pairs`` interleaved rounds of runs (``seconds`` /
     ``pairs`` each) of children/s with 2 workers over children/s with 1: against 1 worker on all usable cores
-    (the issue's ``workers_speedup_2``), and against 1 worker on one core thread (each of the 2 workers has
-    one: how the islands scale with the cores they are given)."""
+    (the issue's ``workers_speedup_2``), and against 1 worker on as many core threads as each of the 2 has
+    (how the islands scale with the cores they are given)."""
     from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY
 
     each = seconds / pairs
@@ -375,10 +375,10 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the time-to-goal runs")
     ap.add_argument("--cap", type=float, default=180.0, help="seconds per seed for the time to goal (default 180)")
     ap.add_argument("--workers-seconds", type=float, default=600.0,
-                    help="wall time of each islands run: 1 worker, 2 workers, 1 worker on fewer threads "
-                         "(default 600, as the throughput run)")
+                    help="wall time of each kind of islands run (1 worker, 2 workers, 1 worker on the threads each "
+                         "of the 2 has), split over --workers-pairs rounds (default 600, as the throughput run)")
     ap.add_argument("--workers-pairs", type=int, default=1,
-                    help="interleaved rounds of islands runs (1 worker, 2 workers, 1 worker on one core thread "
+                    help="interleaved rounds of islands runs (1 worker, 2 workers, 1 worker on the core threads "
                          "each of the 2 has) the wall time is split into (default 1)")
     ap.add_argument("--only-workers", action="store_true", help="measure workers_speedup_2 only")
     ap.add_argument("--laws-only", action="store_true", help="measure the law discovery alone")

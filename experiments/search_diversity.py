@@ -89,7 +89,7 @@ def main(argv=None) -> None:
               f"{1 - (fits + unfit) / n:.1%} |")
     late = a[:, 0] >= args.seconds / 2
     late_share = (a[late, 1].sum() + a[late, 2].sum()) / max(late.sum() * children, 1)
-    structures = len({s.problem.structure(ind.program) for ind in s.population})
+    structures = len({s.problem.structure(ind.program) or ind.text for ind in s.population})  # no constants: its own
     print(f"\nfinal population: {len(s.population)} programs, {structures} distinct structures; {len(s.cache)} "
           f"structures fitted in the run")
     rng = np.random.default_rng(args.seed + 1)

@@ -356,13 +356,15 @@ def test_structure_cap_keeps_more_structures_and_resumes_exactly():
     free.run(generations=12)
 
     def most_copies(s: Search) -> int:
-        return max(Counter(s.problem.structure(d.program) for d in s.population).values())
+        return max(Counter(s.problem.structure(d.program) or d.text for d in s.population).values())
 
     assert most_copies(capped) == 1 < most_copies(free)
-    # the selection itself: 6 copies of one structure (by accuracy: 5, 1, 4, 2, 6, 3 ULP) and 2 of others
+    # the selection itself: 6 copies of one cost-2 structure (by accuracy: 5, 1, 4, 2, 6, 3 ULP) and 2 other
+    # programs of cost 3 that every copy dominates (without a cap NSGA-II would take the copies first)
     s = Search(dataclasses.replace(cfg, max_per_structure=2))
     base = parse("dtype float32\ninputs x\nv1 = mul x 2.0\nv2 = add v1 1.0\n")
-    others = [parse("dtype float32\ninputs x\nv1 = add x 0.5\n"), parse("dtype float32\ninputs x\nv1 = mul x x\n")]
+    others = [parse("dtype float32\ninputs x\nv1 = mul x x\nv2 = add v1 x\nv3 = mul v2 x\n"),
+              parse("dtype float32\ninputs x\nv1 = add x x\nv2 = mul v1 x\nv3 = add v2 x\n")]
     copies = [base.with_constants([2.0 + i, 1.0]) for i in range(6)]
     inds = [Individual(p, e, e, (e, p.cost())) for p, e in zip(copies, (5.0, 1.0, 4.0, 2.0, 6.0, 3.0))]
     inds += [Individual(p, 50.0, 50.0, (50.0, p.cost())) for p in others]
@@ -371,6 +373,8 @@ def test_structure_cap_keeps_more_structures_and_resumes_exactly():
     assert sorted(d.max_ulp for d in s._select(inds, 4)) == [1.0, 2.0, 50.0, 50.0]
     # too few structures for the population: the best of the rest fill it
     assert sorted(d.max_ulp for d in s._select(inds, 6)) == [1.0, 2.0, 3.0, 4.0, 50.0, 50.0]
+    uncapped = Search(dataclasses.replace(cfg, max_per_structure=0))
+    assert sorted(d.max_ulp for d in uncapped._select(inds, 4)) == [1.0, 2.0, 3.0, 4.0]
     b = Search(cfg)
     b.run(generations=5)
     resumed = Search.from_checkpoint(json.loads(json.dumps(b.checkpoint_state(), allow_nan=False)))

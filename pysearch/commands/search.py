@@ -153,8 +153,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start the population again from random programs after G generations without a change "
                         "of the archive (the archive and the verified front stay; default: never)")
     p.add_argument("--max-per-structure", type=int, default=None, metavar="K",
-                   help="keep at most K programs of one structure (constants blanked) in the population, so "
-                        "more structures stay and more children are new ones (default: no cap)")
+                   help="keep at most K programs of one structure (constants blanked) in the population while "
+                        "enough structures remain, so more structures stay (default: no cap)")
     p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
                    help="checkpoint interval (default 30 s; 0 = every generation)")
     p.add_argument("--no-plot", action="store_true", help="do not write front.png")
