@@ -11,7 +11,7 @@ import sympy
 from pysearch.cli import main
 from pysearch.commands.fit import generations_for_budget
 from pysearch.laws import LawRegressor, fitting, forms, selection, simplify
-from pysearch.laws.constant_fit import ConstKernel, fit_constants, search_error
+from pysearch.laws.constant_fit import ConstKernel, fit_constants, fit_many, refit_predict, search_error
 from pysearch.laws.discovery import Candidate, discover
 from pysearch.laws.forms import to_space
 from pysearch.program import parse
@@ -72,6 +72,31 @@ class TestAxis:
             by_hand.append(float(search_error(p, to_space(y[inner], "log"), "log")[0]))
         assert e1 == pytest.approx(float(np.mean(by_hand)), rel=1e-12)
         assert e0 != e1
+
+    def test_backtest_batch_equals_each_program_alone(self):
+        """The backtest refits every in-range member below a cut in one core call: each member's
+        score is the one it gets alone (no program's fit depends on the others in the batch), a
+        member out of range is inf without being refitted, and the refit never raises the training
+        cost of the member's constants (it starts from them)."""
+        X = _grid()
+        y = 1.0 + 2.0 * X[0] ** -0.3 + 2.0 * X[1] ** -0.25
+        power = fit_constants(parse(POWER2), list(X), to_space(y, "log"), "log", max_nfev=200)
+        negative = parse("dtype float64\ninputs N, D\nv1 = mul N -1.0\nv2 = add v1 50.0\n")
+        line = parse("dtype float64\ninputs N, D\nv1 = mul D 0.001\nv2 = add v1 1.5\n")
+        progs = [power, negative, line, parse(POWER2)]
+        batch = selection.cv_extrapolation_errors(progs, X, y, "log", loss="huber")
+        alone = [selection.cv_extrapolation_errors([p], X, y, "log", loss="huber")[0] for p in progs]
+        assert batch == alone
+        assert batch[1] == math.inf and all(math.isfinite(e) for e in (batch[0], batch[2], batch[3]))
+        inner = selection.cut_masks(X[0])[0]
+        t_fit = to_space(y[~inner], "log")
+        cols = [np.ascontiguousarray(c[~inner]) for c in X]
+        for p in (power, line):
+            start = search_error(ConstKernel(p)(np.array(p.constants()), cols), t_fit, "log", "huber")[0]
+            (q,) = fit_many([p], X[:, ~inner], t_fit, "log", "huber")
+            (pred,) = refit_predict([p], X[:, ~inner], t_fit, X[:, ~inner], "log", "huber")
+            assert pred.tolist() == ConstKernel(q)(np.array(q.constants()), cols)[0].tolist()
+            assert search_error(pred[None], t_fit, "log", "huber")[0] <= start
 
     def test_axis_out_of_range(self):
         with pytest.raises(ValueError, match="holdout axis 2"):

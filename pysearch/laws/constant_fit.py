@@ -7,13 +7,14 @@ vectors at once with :class:`ConstKernel` (the shared :class:`pysearch.fit_kerne
 over the registry's ``law_fit`` ops, the Rust core's ``fit_eval``); that kernel is used for
 fitting only, never for the reported errors, which come from the engine (:func:`engine_evaluate`).
 
-Two fitters, both on exact forward-mode Jacobians from the core (no finite differences):
+Three fitters, all on exact forward-mode Jacobians from the core (no finite differences):
 
 - :func:`fit_constants`: scipy's ``least_squares`` (MINPACK LM; trf for Huber or when constants
-  outnumber rows), for the chosen law, its bootstrap and the extrapolation check, where the
+  outnumber rows), for the bootstrap of the chosen law (each resample its own rows), where the
   iteration count matters less than the last digit;
 - :func:`fit_many`: the search's fitter (:class:`~pysearch.search.law_problem.LawProblem` fits
-  every new structure of a generation with it). Levenberg-Marquardt with Marquardt scaling, Huber
+  every new structure of a generation with it) and the extrapolation backtests' (every front
+  member refitted below a cut in one call, :func:`refit_predict`). Levenberg-Marquardt with Marquardt scaling, Huber
   by iteratively reweighted least squares (the same minimiser as scipy's Huber loss), run
   entirely in the Rust core (``_core.fit_laws``, rust/lawfit.rs): one GIL-free call fits the whole
   batch, in parallel over programs.
@@ -361,6 +362,24 @@ def fit_many(
         if c != c0:
             out[j] = programs[j].with_constants(c)
     return out
+
+
+def refit_predict(
+    programs: Sequence[Program],
+    X_fit: np.ndarray,
+    t_fit: np.ndarray,
+    X_pred: np.ndarray,
+    space: str,
+    loss: str = "lsq",
+    delta: float = 1e-3,
+    max_iter: int = 200,
+) -> list[np.ndarray]:
+    """Each program's constants refitted on ``X_fit`` (``(inputs, n)``) against ``t_fit`` (targets
+    in ``space``) by :func:`fit_many` (the whole batch in one core call), and its predictions
+    ``(n_pred,)`` at ``X_pred`` (the fit kernel): the backtests of law selection."""
+    fitted = fit_many(programs, X_fit, t_fit, space, loss, delta, max_iter)
+    cols = [np.ascontiguousarray(c) for c in np.atleast_2d(np.asarray(X_pred, dtype=np.float64))]
+    return [ConstKernel(q)(np.array(q.constants()), cols)[0] for q in fitted]
 
 
 def fit_many_numpy(

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from deap import base
 
-from pysearch.laws.constant_fit import ConstKernel, fit_constants, search_error
+from pysearch.laws.constant_fit import refit_predict, search_error
 from pysearch.laws.forms import to_space
 from pysearch.laws.selection import RULE_TEXT, largest_rows
 from pysearch.program import Program
@@ -81,13 +81,10 @@ def choose_by_extrapolation(
     inner = inner_holdout(X[0])
     if inner.all() or (~inner).sum() < 3:
         return None
-    cols = [np.ascontiguousarray(c[~inner]) for c in X]
-    t_fit = to_space(y[~inner], space)
-    errs = []
-    for c in front:
-        q = fit_constants(c.program, cols, t_fit, space, max_nfev=200, loss=loss, delta=delta)
-        pred = ConstKernel(q)(np.array(q.constants()), [np.ascontiguousarray(col[inner]) for col in X])
-        errs.append(float(search_error(pred, to_space(y[inner], space), space, loss, delta)[0]))
+    preds = refit_predict([c.program for c in front], X[:, ~inner], to_space(y[~inner], space), X[:, inner],
+                          space, loss, delta)
+    t_in = to_space(y[inner], space)
+    errs = [float(search_error(p[None], t_in, space, loss, delta)[0]) for p in preds]
     best = min(range(len(front)), key=lambda i: (errs[i] if math.isfinite(errs[i]) else math.inf, front[i].complexity))
     if not math.isfinite(errs[best]):
         return None

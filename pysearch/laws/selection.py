@@ -37,7 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pysearch.laws.constant_fit import ConstKernel, fit_constants, search_error
+from pysearch.laws.constant_fit import ConstKernel, refit_predict, search_error
 from pysearch.laws.forms import to_space
 
 #: Fractions of the training rows each cut point sets aside (largest axis values first).
@@ -164,23 +164,18 @@ def cv_extrapolation_errors(
         return None
     probes = probe_rows(X, axis, probe_decades)
     full = np.concatenate([X, probes], axis=1)
-    errs: list[float] = []
-    for prog in programs:
-        pred = ConstKernel(prog)(np.array(prog.constants()), [np.ascontiguousarray(c) for c in full])[0]
-        if out_of_range(pred, y):
-            errs.append(math.inf)
-            continue
-        per_cut = []
-        for inner in cuts:
-            cols = [np.ascontiguousarray(c[~inner]) for c in X]
-            q = fit_constants(prog, cols, to_space(y[~inner], space), space, max_nfev=200, loss=loss, delta=delta)
-            p = ConstKernel(q)(np.array(q.constants()), [np.ascontiguousarray(c[inner]) for c in X])
-            e = float(search_error(p, to_space(y[inner], space), space, loss, delta)[0])
-            if out_of_range(p[0], y):
-                e = math.inf
-            per_cut.append(e)
-        errs.append(float(np.mean(per_cut)) if all(math.isfinite(e) for e in per_cut) else math.inf)
-    return errs
+    cols = [np.ascontiguousarray(c) for c in full]
+    ok = [i for i, prog in enumerate(programs)
+          if not out_of_range(ConstKernel(prog)(np.array(prog.constants()), cols)[0], y)]
+    per_cut: list[list[float]] = [[] for _ in programs]
+    for inner in cuts:  # every in-range program refitted below the cut in one core call
+        t_in = to_space(y[inner], space)
+        preds = refit_predict([programs[i] for i in ok], X[:, ~inner], to_space(y[~inner], space), X[:, inner],
+                              space, loss, delta)
+        for i, p in zip(ok, preds):
+            e = float(search_error(p[None], t_in, space, loss, delta)[0])
+            per_cut[i].append(math.inf if out_of_range(p, y) else e)
+    return [float(np.mean(es)) if es and all(math.isfinite(e) for e in es) else math.inf for es in per_cut]
 
 
 def in_range(programs: Sequence, X: np.ndarray, y: np.ndarray, axis: int = 0,
