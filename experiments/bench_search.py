@@ -279,12 +279,25 @@ def measure_workers(workers: int, seed: int, seconds: float, threads: int | None
             timer.cancel()
         wall = time.monotonic() - start
         gens = sum(run.generations) - gen0
+        cpu = sum(_process_cpu_s(isl.pid) for isl in run.islands)  # from each island's start (set-up included)
     finally:
         run.close()
     children = gens * children_per_generation(cfg)
     return {"workers": workers, "threads": run.transport.threads, "init_s": init_s, "wall_s": wall,
             "generations": list(run.generations), "children": children, "children_per_s": children / wall,
-            "restarts": run.restarts}
+            "restarts": run.restarts, "cpu_s": cpu, "busy": cpu / (init_s + wall)}
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """User and system CPU seconds of a running process (its threads included) from ``/proc``; NaN
+    where that cannot be read (not Linux). The islands are children of a forkserver, not of this
+    process, so ``RUSAGE_CHILDREN`` does not see them."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+    except (OSError, ValueError, IndexError):
+        return math.nan
 
 
 def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, float]:
@@ -301,14 +314,18 @@ def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, f
         runs.append([one, two, measure_workers(1, seed, each, threads=two["threads"])])
     print(f"## workers (islands in local processes, seed {seed}, {pairs} interleaved round(s) of runs of {each:g} s of "
           f"wall time, migrating {DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_EVERY} generations)")
-    print("counted: children made by the generations of all islands per second of wall time (islands started)")
-    print("| round | workers | core threads each | set-up s | wall s | generations per island | children | children/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("counted: children made by the generations of all islands per second of wall time (islands started); CPU s: "
+          "the island processes' user and system time from their start to their end (set-up included), 'cores busy' "
+          "that over set-up and wall time")
+    print("| round | workers | core threads each | set-up s | wall s | generations per island | children | children/s | "
+          "CPU s | cores busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     ratios, per_thread = [], []
     for k, rows in enumerate(runs):
         for r in rows:
             print(f"| {k + 1} | {r['workers']} | {r['threads']} | {r['init_s']:.1f} | {r['wall_s']:.1f} | "
-                  f"{', '.join(map(str, r['generations']))} | {r['children']} | {r['children_per_s']:.1f} |")
+                  f"{', '.join(map(str, r['generations']))} | {r['children']} | {r['children_per_s']:.1f} | "
+                  f"{r['cpu_s']:.1f} | {r['busy']:.2f} |")
         one, two, one_thread = (r["children_per_s"] for r in rows)
         ratios.append(two / one if one > 0 else math.nan)
         per_thread.append(two / one_thread if one_thread > 0 else math.nan)
@@ -319,7 +336,12 @@ def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, f
           f"of the rounds' {', '.join(f'{v:.2f}' for v in ratios)}; {scaling:.2f}x against 1 worker on {threads2} core "
           f"thread(s), as each of the 2 has ({', '.join(f'{v:.2f}' for v in per_thread)}) (same configuration, same "
           f"wall time, measured in this run)")
-    print(f"RESULT workers_speedup_2_same_threads_each={scaling:.2f}")
+    busy = statistics.median(r[0]["busy"] for r in runs)
+    usable = runs[0][0]["threads"]
+    if busy > 0:
+        print(f"one worker on {usable} core thread(s) kept {busy:.2f} of them busy (median of the rounds): at the same "
+              f"work per CPU-second, 2 workers on those {usable} could be at most {usable / busy:.2f}x as fast")
+    print(f"RESULT workers_speedup_2_same_threads_each={scaling:.2f} workers_one_search_cores_busy={busy:.2f}")
     print()
     return speedup, scaling
 

@@ -194,8 +194,11 @@ def test_bench_search_tiny_run_prints_the_result_line(capsys):
     assert "## workers (islands in local processes" in out and "speedup with 2 workers" in out
     assert re.search(r"the median of the rounds' \d+\.\d+, \d+\.\d+; ", out)  # two interleaved rounds
     # the third run of each round: 1 worker on the core threads each of the 2 had (one each on a 2-core machine)
-    m3 = re.search(rf"^RESULT workers_speedup_2_same_threads_each=({num})$", out, re.MULTILINE)
+    m3 = re.search(rf"^RESULT workers_speedup_2_same_threads_each=({num}) workers_one_search_cores_busy=({num})$", out,
+                   re.MULTILINE)
     assert m3 and float(m3.group(1)) > 0, out
+    # the island processes' CPU time was counted: a search that ran a generation kept a core busy some of the time
+    assert 0 < float(m3.group(2)) <= 64, out
     threads2 = re.findall(r"^\| [12] \| 2 \| (\d+) \|", out, re.MULTILINE)
     assert len(threads2) == 2 and len(re.findall(rf"^\| [12] \| 1 \| {threads2[0]} \|", out, re.MULTILINE)) >= 2
     assert "| 1 | 128 |" in out  # one generation made 128 children
