@@ -305,7 +305,7 @@ def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, f
     ``pairs`` each) of children/s with 2 workers over children/s with 1: against 1 worker on all usable cores
     (the issue's ``workers_speedup_2``), and against 1 worker on as many core threads as each of the 2 has
     (how the islands scale with the cores they are given)."""
-    from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY
+    from pysearch.search.islands import DEFAULT_MIGRANTS, DEFAULT_MIGRATE_SECONDS
 
     each = seconds / pairs
     runs = []
@@ -313,7 +313,7 @@ def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, f
         one, two = measure_workers(1, seed, each), measure_workers(2, seed, each)
         runs.append([one, two, measure_workers(1, seed, each, threads=two["threads"])])
     print(f"## workers (islands in local processes, seed {seed}, {pairs} interleaved round(s) of runs of {each:g} s of "
-          f"wall time, migrating {DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_EVERY} generations)")
+          f"wall time, migrating {DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_SECONDS:g} s: a run limited by time)")
     print("counted: children made by the generations of all islands per second of wall time (islands started); CPU s: "
           "the island processes' user and system time from their start to their end (set-up included), 'cores busy' "
           "that over set-up and wall time")

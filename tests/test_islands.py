@@ -120,6 +120,22 @@ class TestTwoIslands:
         assert code == 2 and "--workers 3 differs" in err and len(err.strip().splitlines()) == 1
         code, _, err = run_cli(["search", "exp2", "--out", str(two_islands), "--resume"], capsys)
         assert code == 2 and "--generations" in err
+        code, _, err = run_cli(["search", "exp2", "--out", str(two_islands), "--resume", "--migrate-seconds", "7",
+                                "--generations", "9"], capsys)
+        assert code == 2 and "--migrate-seconds 7.0 differs from the checkpointed run (5.0)" in err
+
+    def test_checkpoint_without_migrate_seconds(self, two_islands, tmp_path, capsys):
+        """An islands.json written before rounds by time (no migrate_seconds) resumes with the default."""
+        out = tmp_path / "old"
+        out.mkdir()
+        for f in two_islands.iterdir():
+            (out / f.name).write_bytes(f.read_bytes())
+        doc = json.loads((out / ISLANDS_NAME).read_text())
+        assert doc.pop("migrate_seconds") == 5.0
+        (out / ISLANDS_NAME).write_text(json.dumps(doc))
+        code, _, err = run_cli(["search", "exp2", "--out", str(out), "--resume", "--generations", "5"], capsys)
+        assert code == 0, err
+        assert read_islands(out)["migrate_seconds"] == 5.0
 
 
 def test_island_run_keeps_only_the_outputs_and_what_preceded_its_clock(tmp_path, capsys, monkeypatch):
@@ -185,6 +201,60 @@ def test_migrants_enter_through_selection():
     first = tools.sortLogNondominated(worker.search.population, cfg.population, first_front_only=True)
     assert strong.to_text() in {i.text for i in first}
     assert worker.checkpoint_state()["population"] == texts  # committed: a checkpoint now holds the immigrant
+
+
+def test_step_ends_a_round_by_time():
+    """A step with ``round_s`` ends after the first generation that ends that long after the call began:
+    one generation for 0 s, neither stopped nor out of budget; without a generation target it runs on
+    until the budget (out of budget)."""
+    worker = IslandWorker()
+    worker.start(0, fast_config().to_json_obj())
+    r = worker.step(None, None, 0.0)
+    assert r["generations"] == 1 and r["generation"] == 1
+    assert not r["stopped"] and not r["out_of_budget"]
+    r = worker.step(5, None, 0.0)  # a generation target too: whichever comes first
+    assert r["generations"] == 1 and not r["out_of_budget"]
+    t0 = time.monotonic()
+    r = worker.step(None, 0.3, 1e6)
+    assert r["out_of_budget"] and not r["stopped"] and r["generations"] >= 0
+    assert time.monotonic() - t0 < 60
+
+
+def test_time_rounds_do_not_wait_for_generations():
+    """A run limited by time (no generation limit) runs rounds of ``migrate_seconds``: each island steps with
+    no generation target for that long, and migrants still go round the ring; a run limited by generations
+    steps to the next multiple of ``migrate_every`` (lockstep)."""
+    steps: list[tuple] = []
+    run = IslandRun(LocalTransport(2, threads=1), fast_config(), workers=2, migrate_every=3, migrants=2,
+                    migrate_seconds=0.2)
+    real = run.call_all
+
+    calls: list[str] = []
+
+    def spy(method, args=()):
+        calls.append(method)
+        if method == "step":
+            steps.append(args)
+        return real(method, args)
+
+    run.call_all = spy
+    infos = []
+    try:
+        run.start()
+        run.run_rounds(None, 2.0, on_round=lambda r, info: infos.append(info))
+        timed, timed_calls = list(steps), list(calls)
+        steps.clear()
+        assert len(infos) == len(timed)
+        run.run_rounds(max(run.generations) + 2, None)
+    finally:
+        run.close()
+    assert len(timed) >= 2 and all(a[0] is None and a[2] == 0.2 for a in timed)
+    assert timed_calls.count("immigrate") >= len(timed) - 1  # after every round but the one the budget ended
+    assert steps and all(len(a) == 2 and isinstance(a[0], int) for a in steps)
+    assert len(set(run.generations)) == 1  # lockstep again: both at the generation limit
+    assert run.state()["migrate_seconds"] == 0.2
+    with pytest.raises(ValueError, match="migrate_seconds must be in"):
+        IslandRun(LocalTransport(2, threads=1), fast_config(), workers=2, migrate_seconds=0.0)
 
 
 def test_killed_worker_is_restarted(tmp_path):
@@ -255,6 +325,9 @@ class TestBadInput:
         (["--workers", "2", "--migrate-every", "0"], "--migrate-every must be at least 1"),
         (["--workers", "2", "--migrants", "-1"], "--migrants must be non-negative"),
         (["--migrants", "2"], "add --workers N or --ray"),
+        (["--migrate-seconds", "5"], "add --workers N or --ray"),
+        (["--workers", "2", "--migrate-seconds", "0"], "--migrate-seconds must be in [0.01,"),
+        (["--workers", "2", "--migrate-seconds", "nan"], "--migrate-seconds must be in"),
         (["--ray", " "], "--ray needs 'auto' or the address"),
     ])
     def test_one_line_error(self, args, needle, capsys, tmp_path):
@@ -297,6 +370,7 @@ class TestBadInput:
         (lambda d: d["islands"][1]["config"].update(seed=7), "islands[1].config"),
         (lambda d: d["islands"][0].update(population=[]), "islands[0].population"),
         (lambda d: d.update(migrate_every=0), "migrate_every"),
+        (lambda d: d.update(migrate_seconds=-1.0), "migrate_seconds"),
         (lambda d: d.update(schema=99), "schema 99"),
     ])
     def test_bad_checkpoint(self, two_islands, tmp_path, capsys, edit, needle):

@@ -167,7 +167,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="run the islands as Ray actors: 'auto' starts or uses a local Ray, else the address "
                           "of a running cluster (needs pip install 'pysearch[ray]')")
     isl.add_argument("--migrate-every", type=int, default=None, metavar="N",
-                     help="generations between migrations (default 50)")
+                     help="generations between migrations in a run limited by --generations (default 50; such "
+                          "a run is the same every time)")
+    isl.add_argument("--migrate-seconds", type=float, default=None, metavar="S",
+                     help="wall seconds between migrations in a run limited by time (default 5; islands do not "
+                          "wait for each other's generations)")
     isl.add_argument("--migrants", type=int, default=None, metavar="K",
                      help="programs each island sends to the next at a migration (default 4)")
 
@@ -312,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_island_args(args: argparse.Namespace) -> None:
-    from ..search.islands import MAX_WORKERS
+    from ..search.islands import MAX_WORKERS, MIGRATE_SECONDS_RANGE
 
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         raise UserError(f"--workers must be an integer in [1, {MAX_WORKERS}], not {args.workers}")
@@ -320,14 +324,19 @@ def _check_island_args(args: argparse.Namespace) -> None:
         raise UserError(f"--migrate-every must be at least 1, not {args.migrate_every}")
     if args.migrants is not None and args.migrants < 0:
         raise UserError(f"--migrants must be non-negative, not {args.migrants}")
+    lo, hi = MIGRATE_SECONDS_RANGE
+    if args.migrate_seconds is not None and not lo <= args.migrate_seconds <= hi:
+        raise UserError(f"--migrate-seconds must be in [{lo:g}, {hi:g}], not {args.migrate_seconds}")
     if args.ray is not None:
         if not args.ray.strip():
             raise UserError("--ray needs 'auto' or the address of a Ray cluster")
         from ..search.islands import import_ray
 
         import_ray()  # one line naming the extra to install when ray is missing
-    elif args.workers is None and (args.migrate_every is not None or args.migrants is not None) and not args.resume:
-        raise UserError("--migrate-every and --migrants apply to island runs: add --workers N or --ray ADDRESS")
+    elif args.workers is None and not args.resume and (
+            args.migrate_every is not None or args.migrants is not None or args.migrate_seconds is not None):
+        raise UserError("--migrate-every, --migrate-seconds and --migrants apply to island runs: add --workers N "
+                        "or --ray ADDRESS")
 
 
 class Terminated(KeyboardInterrupt):

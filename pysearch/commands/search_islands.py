@@ -61,8 +61,9 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
     from ..search.checkpoint import CHECKPOINT_NAME
     from ..search.config import SearchConfig
     from ..search.front import FrontFile, write_front
-    from ..search.islands import (DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY, ISLANDS_NAME, IslandError, IslandRun,
-                                  LocalTransport, RayTransport, island_journals, read_islands, save_islands)
+    from ..search.islands import (DEFAULT_MIGRANTS, DEFAULT_MIGRATE_EVERY, DEFAULT_MIGRATE_SECONDS, ISLANDS_NAME,
+                                  IslandError, IslandRun, LocalTransport, RayTransport, island_journals, read_islands,
+                                  save_islands)
     from ..search.progress import verified_table
 
     states, elapsed, restarts = None, 0.0, 0
@@ -73,8 +74,10 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
         doc = read_islands(out)  # ValueError names the file and the field
         cfg = SearchConfig.from_json_obj(doc["islands"][0]["config"])
         _check_resume_args(args, cfg, target, domain)
+        migrate_seconds = float(doc.get("migrate_seconds", DEFAULT_MIGRATE_SECONDS))
         for flag, value, kept in (("workers", args.workers, doc["workers"]),
                                   ("migrate-every", args.migrate_every, doc["migrate_every"]),
+                                  ("migrate-seconds", args.migrate_seconds, migrate_seconds),
                                   ("migrants", args.migrants, doc["migrants"])):
             if value is not None and value != kept:
                 raise UserError(f"--{flag} {value} differs from the checkpointed run ({kept}); a resumed run keeps "
@@ -98,6 +101,7 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             budget = parse_duration(DEFAULT_BUDGET)
         workers = args.workers
         migrate_every = args.migrate_every if args.migrate_every is not None else DEFAULT_MIGRATE_EVERY
+        migrate_seconds = args.migrate_seconds if args.migrate_seconds is not None else DEFAULT_MIGRATE_SECONDS
         migrants = args.migrants if args.migrants is not None else DEFAULT_MIGRANTS
         found_by = command_line(args)
 
@@ -111,7 +115,7 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
                           f"each island reserves {share:g} CPU")
     else:
         transport = LocalTransport(workers)
-    runner = IslandRun(transport, cfg, workers, migrate_every, migrants, states, elapsed, restarts)
+    runner = IslandRun(transport, cfg, workers, migrate_every, migrants, states, elapsed, restarts, migrate_seconds)
     journals, pending = island_journals(out, states, workers)  # the islands' fit caches (search/fitcache.py)
     if pending:
         runner.cache_pending()
@@ -161,7 +165,8 @@ def run_islands(args: argparse.Namespace, out: Path, cfg, target: Target, domain
             if not args.resume:
                 _say(console, f"starting {cfg.target} on [{cfg.domain[0]!r}, {cfg.domain[1]!r}] in {out}: "
                               f"{workers} islands ({transport.name}), migrating {migrants} program(s) every "
-                              f"{migrate_every} generations")
+                              + (f"{migrate_every} generations" if generations is not None
+                                 else f"{migrate_seconds:g} s (the islands' generations not in lockstep)"))
             save(runner)
             generations0 = list(runner.generations)
             runner.run_rounds(generations, run_budget, on_round=on_round, on_checkpoint=save,

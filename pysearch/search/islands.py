@@ -2,12 +2,21 @@
 
 An island is one :class:`~.loop.Search` held by an :class:`IslandWorker`. Island 0 runs with the
 run's seed (so one island is the single-process run, generation for generation); island ``i``
-runs with :func:`island_seed`. The driver, :class:`IslandRun`, works in rounds: every island
-runs up to the next multiple of ``migrate_every`` generations, then each island sends its
-``migrants`` best non-dominated programs to the next island of a ring (island ``i`` receives
-from island ``i - 1``), where they enter the population through the island's own scoring and
-NSGA-II selection. Rounds are driven by generations, so migration is deterministic: a run with
-``--generations`` and a seed is the same run every time, whatever the timing.
+runs with :func:`island_seed`. The driver, :class:`IslandRun`, works in rounds; after each, every
+island sends its ``migrants`` best non-dominated programs to the next island of a ring (island
+``i`` receives from island ``i - 1``), where they enter the population through the island's own
+scoring and NSGA-II selection. A round is
+
+- in a run limited by generations (``--generations``): every island runs up to the next
+  multiple of ``migrate_every`` generations. Migration is then deterministic: a run with
+  ``--generations`` and a seed is the same run every time, whatever the timing;
+- in a run limited by time (a budget, or until stopped): every island runs for
+  ``migrate_seconds`` of wall time (it ends the generation under way). Islands whose
+  generations take different times (another seed's population, a verification round, a slower
+  node) then do not wait for each other: in lockstep rounds two exp2 islands on the 2-core
+  development machine kept 1.50 of its 2 cores busy over 5 minutes, the faster one idle for two
+  thirds of its rounds once the populations had diverged. Such a run's generation counts
+  depend on the timing, as its length already does.
 
 Two transports carry the same :class:`IslandWorker` calls: :class:`LocalTransport` (one
 process per island, ``spawn`` context) and :class:`RayTransport` (one Ray actor per island).
@@ -46,13 +55,17 @@ from .loop import Search
 ISLANDS_SCHEMA = 1
 ISLANDS_KIND = "pysearch-islands-checkpoint"
 ISLANDS_NAME = "islands.json"
-#: Generations between migrations, and programs each island sends, unless told otherwise. A
-#: migration waits for every island to reach it (that keeps runs deterministic), so the faster
-#: islands idle for the slowest one's last generations. Two exp2 islands for 30 s on the 2-core
-#: development machine idled 2-5% of the time in rounds of 50 generations, 12-15% in rounds of 10
-#: (timed per round); ``experiments/bench_search.py --only-workers`` gave 1.07x and 1.16x one
-#: worker's children/s with rounds of 50, 0.80x-1.01x with rounds of 10.
+#: Generations between migrations in a run limited by generations, and programs each island
+#: sends, unless told otherwise. Such a migration waits for every island to reach it (that keeps
+#: runs deterministic), so the faster islands idle for the slowest one's last generations. Two
+#: exp2 islands for 30 s on the 2-core development machine idled 2-5% of the time in rounds of 50
+#: generations, 12-15% in rounds of 10 (timed per round); later in a run much more (above).
 DEFAULT_MIGRATE_EVERY = 50
+#: Wall seconds between migrations in a run limited by time (about what 50 exp2 generations took
+#: at the start of a run on the development machine).
+DEFAULT_MIGRATE_SECONDS = 5.0
+#: The range ``migrate_seconds`` may take.
+MIGRATE_SECONDS_RANGE = (0.01, 86400.0)
 DEFAULT_MIGRANTS = 4
 #: Most islands a run may have (far beyond one machine; a Ray cluster of this size is rare).
 MAX_WORKERS = 4096
@@ -82,6 +95,10 @@ def island_config(config: SearchConfig, index: int) -> SearchConfig:
 
 class _Stop(Exception):
     """Raised from the generation callback when the driver asked the island to stop."""
+
+
+class _RoundOver(Exception):
+    """Raised from the generation callback when a round of ``round_s`` seconds is over."""
 
 
 class IslandWorker:
@@ -130,9 +147,12 @@ class IslandWorker:
         plan = s.budget_plan(run_budget)
         return {**dataclasses.asdict(plan), "final_limit": s.final_limit, "count": s.domain.count()}
 
-    def step(self, target_generation: int, budget_left_s: float | None = None) -> dict:
-        """Run generations up to ``target_generation`` (total), or until ``budget_left_s`` seconds (less the
-        final verification's reserve) are spent, or until stopped; report what happened."""
+    def step(self, target_generation: int | None, budget_left_s: float | None = None,
+             round_s: float | None = None) -> dict:
+        """Run generations up to ``target_generation`` (total; ``None``: no such limit), or until
+        ``budget_left_s`` seconds (less the final verification's reserve) are spent, or until stopped,
+        or (``round_s``) until the first generation that ends ``round_s`` seconds or more after the call
+        began; report what happened."""
         s = self._s()
         gen0, ev0, t0 = s.generation, s.evaluations, time.monotonic()
         budget = None if budget_left_s is None else s.elapsed + max(budget_left_s, 1e-3)
@@ -140,16 +160,21 @@ class IslandWorker:
         def on_generation(search: Search, info) -> None:
             if self._stop.is_set() or not _parent_alive():
                 raise _Stop
+            if round_s is not None and time.monotonic() - t0 >= round_s:
+                raise _RoundOver
 
-        stopped = False
+        stopped = round_over = False
         try:
             s.run(generations=target_generation, budget_s=budget, on_generation=on_generation)
         except _Stop:
             stopped = True
+        except _RoundOver:
+            round_over = True
         return {
             "generation": s.generation, "generations": s.generation - gen0, "seconds": time.monotonic() - t0,
             "programs": (s.evaluations - ev0) / max(len(s.x), 1), "stopped": stopped,
-            "out_of_budget": not stopped and s.generation < target_generation,
+            "out_of_budget": not (stopped or round_over) and (target_generation is None
+                                                                or s.generation < target_generation),
             "front": [e.to_json_obj() for e in s.reported_front()],
         }
 
@@ -551,9 +576,10 @@ def read_islands(directory: Path | str) -> dict:
 def validate_islands(doc: dict, journal_read: bool = True) -> dict:
     """Check every field (each island as a search checkpoint); raise :class:`~.fields.FieldError` naming it."""
     need_keys(doc, "", ("workers", "migrate_every", "migrants", "islands"),
-              ("schema", "kind", "elapsed_s", "limits", "restarts"))
+              ("schema", "kind", "elapsed_s", "limits", "restarts", "migrate_seconds"))
     n = need_int(doc["workers"], "workers", 1, MAX_WORKERS)
     need_int(doc["migrate_every"], "migrate_every", 1, 1 << 31)
+    need_float(doc.get("migrate_seconds", DEFAULT_MIGRATE_SECONDS), "migrate_seconds", *MIGRATE_SECONDS_RANGE)
     need_int(doc["migrants"], "migrants", 0, 1 << 20)
     need_float(doc.get("elapsed_s", 0.0), "elapsed_s", 0.0, 1e10)
     need_int(doc.get("restarts", 0), "restarts", 0, 1 << 53)
@@ -620,13 +646,17 @@ class IslandRun:
 
     def __init__(self, transport, config: SearchConfig, workers: int, migrate_every: int = DEFAULT_MIGRATE_EVERY,
                  migrants: int = DEFAULT_MIGRANTS, states: list[dict] | None = None, elapsed_s: float = 0.0,
-                 restarts: int = 0):
+                 restarts: int = 0, migrate_seconds: float = DEFAULT_MIGRATE_SECONDS):
         if not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"workers must be an integer in [1, {MAX_WORKERS}], not {workers}")
+        lo, hi = MIGRATE_SECONDS_RANGE
+        if not lo <= migrate_seconds <= hi:
+            raise ValueError(f"migrate_seconds must be in [{lo:g}, {hi:g}], not {migrate_seconds}")
         self.transport = transport
         self.config = config
         self.workers = workers
         self.migrate_every = migrate_every
+        self.migrate_seconds = float(migrate_seconds)
         self.migrants = migrants
         self.configs = [island_config(config, i).to_json_obj() for i in range(workers)]
         self.states: list[dict | None] = [None] * workers
@@ -786,9 +816,9 @@ class IslandRun:
             else:
                 st["cache"] = dict(self.caches[i])
             islands.append(st)
-        return {"workers": self.workers, "migrate_every": self.migrate_every, "migrants": self.migrants,
-                "elapsed_s": self.elapsed, "limits": dict(self.limits), "restarts": self.restarts,
-                "islands": islands}
+        return {"workers": self.workers, "migrate_every": self.migrate_every, "migrate_seconds": self.migrate_seconds,
+                "migrants": self.migrants, "elapsed_s": self.elapsed, "limits": dict(self.limits),
+                "restarts": self.restarts, "islands": islands}
 
     def merged_front(self) -> list[FrontEntry]:
         return merged_front([st for st in self.states if st is not None], self.config)
@@ -808,19 +838,23 @@ class IslandRun:
                    on_round: Callable[["IslandRun", RoundInfo], None] | None = None,
                    on_checkpoint: Callable[["IslandRun"], None] | None = None,
                    checkpoint_every_s: float = 30.0) -> None:
-        """Rounds until ``generations`` (per island, total) or the budget; migrate between rounds."""
+        """Rounds until ``generations`` (per island, total) or the budget; migrate between rounds. A round
+        is ``migrate_every`` generations where ``generations`` limits the run, else ``migrate_seconds`` of
+        wall time (see the module doc)."""
         last_ckpt = time.monotonic()
         while True:
             if generations is not None and min(self.generations) >= generations:
                 break
-            target = (max(self.generations) // self.migrate_every + 1) * self.migrate_every
-            if generations is not None:
-                target = min(target, generations)
             left = None if run_budget is None else run_budget - self.elapsed
             if left is not None and left <= 0:
                 break
+            if generations is None:
+                step_args: tuple = (None, left, self.migrate_seconds)
+            else:
+                target = (max(self.generations) // self.migrate_every + 1) * self.migrate_every
+                step_args = (min(target, generations), left)
             t0 = time.monotonic()
-            results = self.call_all("step", (target, left))
+            results = self.call_all("step", step_args)
             self.round += 1
             for i, r in enumerate(results):
                 self.generations[i] = r["generation"]
