@@ -270,6 +270,7 @@ def measure_workers(workers: int, seed: int, seconds: float, threads: int | None
         run.start()
         init_s = time.monotonic() - t0
         gen0 = sum(run.generations)
+        cpu0 = sum(_process_cpu_s(isl.pid) for isl in run.islands)
         timer = threading.Timer(seconds, run.request_stop)  # each island ends its generation, then the round ends
         start = time.monotonic()
         timer.start()
@@ -279,13 +280,13 @@ def measure_workers(workers: int, seed: int, seconds: float, threads: int | None
             timer.cancel()
         wall = time.monotonic() - start
         gens = sum(run.generations) - gen0
-        cpu = sum(_process_cpu_s(isl.pid) for isl in run.islands)  # from each island's start (set-up included)
+        cpu = sum(_process_cpu_s(isl.pid) for isl in run.islands) - cpu0  # the rounds' (no island was lost)
     finally:
         run.close()
     children = gens * children_per_generation(cfg)
     return {"workers": workers, "threads": run.transport.threads, "init_s": init_s, "wall_s": wall,
             "generations": list(run.generations), "children": children, "children_per_s": children / wall,
-            "restarts": run.restarts, "cpu_s": cpu, "busy": cpu / (init_s + wall)}
+            "restarts": run.restarts, "cpu_s": cpu, "busy": cpu / wall if run.restarts == 0 else math.nan}
 
 
 def _process_cpu_s(pid: int | None) -> float:
@@ -315,8 +316,8 @@ def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, f
     print(f"## workers (islands in local processes, seed {seed}, {pairs} interleaved round(s) of runs of {each:g} s of "
           f"wall time, migrating {DEFAULT_MIGRANTS} programs every {DEFAULT_MIGRATE_SECONDS:g} s: a run limited by time)")
     print("counted: children made by the generations of all islands per second of wall time (islands started); CPU s: "
-          "the island processes' user and system time from their start to their end (set-up included), 'cores busy' "
-          "that over set-up and wall time")
+          "the island processes' user and system time over that wall time (their threads' spinning included), 'cores "
+          "busy' that over the wall time")
     print("| round | workers | core threads each | set-up s | wall s | generations per island | children | children/s | "
           "CPU s | cores busy |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -340,7 +341,7 @@ def workers_section(seed: int, seconds: float, pairs: int = 3) -> tuple[float, f
     usable = runs[0][0]["threads"]
     if busy > 0:
         print(f"one worker on {usable} core thread(s) kept {busy:.2f} of them busy (median of the rounds): at the same "
-              f"work per CPU-second, 2 workers on those {usable} could be at most {usable / busy:.2f}x as fast")
+              f"work per CPU-second, 2 workers on those {usable} could be about {usable / busy:.2f}x as fast at most")
     print(f"RESULT workers_speedup_2_same_threads_each={scaling:.2f} workers_one_search_cores_busy={busy:.2f}")
     print()
     return speedup, scaling

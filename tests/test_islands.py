@@ -153,7 +153,7 @@ def test_island_run_keeps_only_the_outputs_and_what_preceded_its_clock(tmp_path,
     monkeypatch.setattr(IslandRun, "run_rounds", rounds)
     before = time.monotonic()
     code, _, err = run_cli(["search", "exp2", *NARROW, "--budget", "1h", "--no-plot", "--out", str(tmp_path / "r"),
-                            *FAST, *ISLANDS], capsys)
+                            *FAST, "--workers", "2", "--migrants", "3"], capsys)
     assert code == 0, err
     assert before + 3600 - OUTPUT_SECONDS <= seen["deadline"] <= seen["clock_started"] + 3600 - OUTPUT_SECONDS
 
@@ -209,7 +209,7 @@ def test_step_ends_a_round_by_time():
     until the budget (out of budget)."""
     worker = IslandWorker()
     worker.start(0, fast_config().to_json_obj())
-    r = worker.step(None, None, 0.0)
+    r = worker.step(None, 60.0, 0.0)  # (a budget: a broken round end fails the test instead of hanging it)
     assert r["generations"] == 1 and r["generation"] == 1
     assert not r["stopped"] and not r["out_of_budget"]
     r = worker.step(5, None, 0.0)  # a generation target too: whichever comes first
@@ -222,37 +222,54 @@ def test_step_ends_a_round_by_time():
 
 def test_time_rounds_do_not_wait_for_generations():
     """A run limited by time (no generation limit) runs rounds of ``migrate_seconds``: each island steps with
-    no generation target for that long, and migrants still go round the ring; a run limited by generations
-    steps to the next multiple of ``migrate_every`` (lockstep)."""
-    steps: list[tuple] = []
+    no generation target for that long, and migrants go round the ring after every round; a run limited by
+    generations steps to the next multiple of ``migrate_every`` (lockstep)."""
+
+    def spied(run: IslandRun) -> tuple[list[str], list[tuple]]:
+        calls: list[str] = []
+        steps: list[tuple] = []
+        real = run.call_all
+
+        def spy(method, args=()):
+            calls.append(method)
+            if method == "step":  # the arguments each island gets (a function of the island index)
+                steps.extend(args(i) if callable(args) else args for i in range(run.workers))
+            return real(method, args)
+
+        run.call_all = spy
+        return calls, steps
+
     run = IslandRun(LocalTransport(2, threads=1), fast_config(), workers=2, migrate_every=3, migrants=2,
                     migrate_seconds=0.2)
-    real = run.call_all
-
-    calls: list[str] = []
-
-    def spy(method, args=()):
-        calls.append(method)
-        if method == "step":
-            steps.append(args)
-        return real(method, args)
-
-    run.call_all = spy
+    calls, steps = spied(run)
     infos = []
+
+    def on_round(r: IslandRun, info) -> None:
+        infos.append(info)
+        if len(infos) == 3:
+            r.request_stop()  # the next round's steps end after their first generation, stopped
+
     try:
         run.start()
-        run.run_rounds(None, 2.0, on_round=lambda r, info: infos.append(info))
-        timed, timed_calls = list(steps), list(calls)
-        steps.clear()
-        assert len(infos) == len(timed)
-        run.run_rounds(max(run.generations) + 2, None)
+        run.run_rounds(None, None, on_round=on_round)
+        state = run.state()
     finally:
         run.close()
-    assert len(timed) >= 2 and all(a[0] is None and a[2] == 0.2 for a in timed)
-    assert timed_calls.count("immigrate") >= len(timed) - 1  # after every round but the one the budget ended
-    assert steps and all(len(a) == 2 and isinstance(a[0], int) for a in steps)
-    assert len(set(run.generations)) == 1  # lockstep again: both at the generation limit
-    assert run.state()["migrate_seconds"] == 0.2
+    assert len(infos) == 3 and len(steps) == 4 * 2
+    assert all(a == (None, None, 0.2) for a in steps)
+    assert calls.count("immigrate") == 3  # after each of the 3 rounds, none after the stopped one
+    assert state["migrate_seconds"] == 0.2
+
+    run = IslandRun(LocalTransport(2, threads=1), fast_config(), workers=2, migrate_every=3, migrants=2,
+                    migrate_seconds=0.2)
+    calls, steps = spied(run)
+    try:
+        run.start()
+        run.run_rounds(4, None)
+    finally:
+        run.close()
+    assert steps == [(3, None), (3, None), (4, None), (4, None)]
+    assert run.generations == [4, 4] and calls.count("immigrate") == 2
     with pytest.raises(ValueError, match="migrate_seconds must be in"):
         IslandRun(LocalTransport(2, threads=1), fast_config(), workers=2, migrate_seconds=0.0)
 
@@ -328,6 +345,7 @@ class TestBadInput:
         (["--migrate-seconds", "5"], "add --workers N or --ray"),
         (["--workers", "2", "--migrate-seconds", "0"], "--migrate-seconds must be in [0.01,"),
         (["--workers", "2", "--migrate-seconds", "nan"], "--migrate-seconds must be in"),
+        (["--workers", "2", "--migrate-seconds", "5"], "--migrate-seconds applies to runs without --generations"),
         (["--ray", " "], "--ray needs 'auto' or the address"),
     ])
     def test_one_line_error(self, args, needle, capsys, tmp_path):
@@ -336,6 +354,13 @@ class TestBadInput:
                                 *args], capsys)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "r").exists()
+
+    def test_migrate_every_needs_generations(self, capsys, tmp_path):
+        """--migrate-every in a run limited by time (it migrates by --migrate-seconds): one line, exit 2."""
+        code, _, err = run_cli(["search", "exp2", *NARROW, "--budget", "1m", "--out", str(tmp_path / "r"),
+                                "--workers", "2", "--migrate-every", "3"], capsys)
+        assert code == 2 and "--migrate-every applies to runs with --generations" in err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r" / ISLANDS_NAME).exists()
 
     def test_ray_missing(self, capsys, tmp_path, monkeypatch):
         """--ray where ray cannot be imported: one line saying how to install it, exit 2."""

@@ -167,11 +167,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="run the islands as Ray actors: 'auto' starts or uses a local Ray, else the address "
                           "of a running cluster (needs pip install 'pysearch[ray]')")
     isl.add_argument("--migrate-every", type=int, default=None, metavar="N",
-                     help="generations between migrations in a run limited by --generations (default 50; such "
-                          "a run is the same every time)")
+                     help="generations between migrations in a run with --generations (default 50; the islands "
+                          "in lockstep: such a run is the same every time)")
     isl.add_argument("--migrate-seconds", type=float, default=None, metavar="S",
-                     help="wall seconds between migrations in a run limited by time (default 5; islands do not "
-                          "wait for each other's generations)")
+                     help="wall seconds between migrations in a run without --generations (default 5; at a "
+                          "migration the islands wait only for the generation under way)")
     isl.add_argument("--migrants", type=int, default=None, metavar="K",
                      help="programs each island sends to the next at a migration (default 4)")
 
@@ -327,6 +327,13 @@ def _check_island_args(args: argparse.Namespace) -> None:
     lo, hi = MIGRATE_SECONDS_RANGE
     if args.migrate_seconds is not None and not lo <= args.migrate_seconds <= hi:
         raise UserError(f"--migrate-seconds must be in [{lo:g}, {hi:g}], not {args.migrate_seconds}")
+    if not args.resume and (args.workers is not None or args.ray is not None):
+        if args.generations is None and args.migrate_every is not None:
+            raise UserError("--migrate-every applies to runs with --generations (lockstep rounds); a run limited by "
+                            "time migrates every --migrate-seconds")
+        if args.generations is not None and args.migrate_seconds is not None:
+            raise UserError("--migrate-seconds applies to runs without --generations; a run with --generations "
+                            "migrates every --migrate-every generations")
     if args.ray is not None:
         if not args.ray.strip():
             raise UserError("--ray needs 'auto' or the address of a Ray cluster")

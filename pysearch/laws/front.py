@@ -78,6 +78,7 @@ def choose_by_extrapolation(
     without them (see :func:`inner_holdout` and the module doc); ``None`` when there is no such
     split (one distinct value, or fewer than 3 rows left to fit). Also returns each member's
     inner-extrapolation error."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     inner = inner_holdout(X[0])
     if inner.all() or (~inner).sum() < 3:
         return None

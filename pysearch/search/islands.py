@@ -65,7 +65,7 @@ DEFAULT_MIGRATE_EVERY = 50
 #: at the start of a run on the development machine).
 DEFAULT_MIGRATE_SECONDS = 5.0
 #: The range ``migrate_seconds`` may take.
-MIGRATE_SECONDS_RANGE = (0.01, 86400.0)
+MIGRATE_SECONDS_RANGE = (0.01, 3600.0)  # (checkpoints are written between rounds)
 DEFAULT_MIGRANTS = 4
 #: Most islands a run may have (far beyond one machine; a Ray cluster of this size is rare).
 MAX_WORKERS = 4096
@@ -848,11 +848,14 @@ class IslandRun:
             left = None if run_budget is None else run_budget - self.elapsed
             if left is not None and left <= 0:
                 break
-            if generations is None:
-                step_args: tuple = (None, left, self.migrate_seconds)
-            else:
-                target = (max(self.generations) // self.migrate_every + 1) * self.migrate_every
-                step_args = (min(target, generations), left)
+            target = None
+            if generations is not None:
+                target = min((max(self.generations) // self.migrate_every + 1) * self.migrate_every, generations)
+
+            def step_args(i: int, target=target) -> tuple:  # the budget left now (a restarted island's too)
+                left = None if run_budget is None else run_budget - self.elapsed
+                return (None, left, self.migrate_seconds) if target is None else (target, left)
+
             t0 = time.monotonic()
             results = self.call_all("step", step_args)
             self.round += 1
