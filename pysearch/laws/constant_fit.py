@@ -14,9 +14,9 @@ Three fitters, all on exact forward-mode Jacobians from the core (no finite diff
   iteration count matters less than the last digit;
 - :func:`fit_many`: the search's fitter (:class:`~pysearch.search.law_problem.LawProblem` fits
   every new structure of a generation with it) and the extrapolation backtests' (every front
-  member refitted below a cut in one call, :func:`refit_predict`). Levenberg-Marquardt with Marquardt scaling, Huber
-  by iteratively reweighted least squares (the same minimiser as scipy's Huber loss), run
-  entirely in the Rust core (``_core.fit_laws``, rust/lawfit.rs): one GIL-free call fits the whole
+  member refitted below a cut in one call, :func:`refit_predict`). Levenberg-Marquardt with
+  Marquardt scaling, Huber by iteratively reweighted least squares (the same minimiser as
+  scipy's Huber loss), run entirely in the Rust core (``_core.fit_laws``, rust/lawfit.rs): one GIL-free call fits the whole
   batch, in parallel over programs.
 - :func:`lm_fit_many` / :func:`fit_many_numpy`: the same algorithm with the same rules in numpy
   (the programs in lock step, each trial step evaluated with its Jacobian in one ``fit_eval``
